@@ -1,0 +1,90 @@
+//! The command line: global flags, the subcommands, and the exit-code
+//! convention. Each subcommand's own flags live beside its code in
+//! [`crate::cmd`].
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::cmd;
+
+/// Everything went as planned.
+pub const EXIT_OK: u8 = 0;
+/// The run happened but something failed: an instance, a verdict, a check.
+pub const EXIT_FAILED: u8 = 1;
+/// peerlab could not do what was asked: bad input, missing files, I/O errors.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Run distributed peer-to-peer experiments.
+///
+/// A scenario (timed commands) and an experiment config say what to run;
+/// peerlab starts the instances, lets them find each other, drives the
+/// scenario, and gathers every instance's output, statistics, a verdict and
+/// plots. Gumby's `.scenario` and `.conf` files work as they are.
+#[derive(Parser, Debug)]
+#[command(name = "peerlab", version, about, long_about)]
+#[command(propagate_version = true, arg_required_else_help = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate .conf and .scenario files without running anything
+    Check(cmd::check::CheckArgs),
+    /// Run an experiment (a .conf, or a .scenario with --instances)
+    Run(cmd::run::RunArgs),
+    /// List the modules peerlab can load, with their callbacks
+    Modules(cmd::modules::ModulesArgs),
+    /// Write a new plugin crate, ready to build and load
+    NewPlugin(cmd::new_plugin::NewPluginArgs),
+    /// (Re)build summary, plots and report.html for a finished run
+    Report(cmd::report::ReportArgs),
+    /// List the runs in an output folder, newest last
+    Runs(cmd::runs::RunsArgs),
+    /// Benchmark the runtime and overlay
+    Bench(cmd::bench::BenchArgs),
+    /// Internal: run instances of a run (started by the runners)
+    #[command(hide = true)]
+    Instance(cmd::instance::InstanceArgs),
+}
+
+/// Run the parsed command line and say which exit code it earned.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let code = match cli.command {
+        Command::Check(args) => cmd::check::run(&cli.global, args)?,
+        Command::Run(args) => cmd::run::run(&cli.global, args)?,
+        Command::Modules(args) => cmd::modules::run(&cli.global, args)?,
+        Command::NewPlugin(args) => cmd::new_plugin::run(&cli.global, args)?,
+        Command::Report(args) => cmd::report::run(&cli.global, args)?,
+        Command::Runs(args) => cmd::runs::run(&cli.global, args)?,
+        Command::Bench(args) => cmd::bench::run(&cli.global, args)?,
+        Command::Instance(args) => cmd::instance::run(&cli.global, args)?,
+    };
+    Ok(ExitCode::from(code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

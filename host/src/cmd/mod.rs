@@ -1,0 +1,11 @@
+//! One module per subcommand: its clap arguments and its entry point
+//! `run(&GlobalArgs, Args) -> anyhow::Result<u8>` returning the exit code.
+
+pub mod bench;
+pub mod check;
+pub mod instance;
+pub mod modules;
+pub mod new_plugin;
+pub mod report;
+pub mod run;
+pub mod runs;

@@ -1,0 +1,21 @@
+//! Log set-up for the binary: `tracing` to stderr, filtered by `-v`/`-q` or
+//! `RUST_LOG` (which wins when set).
+
+use tracing_subscriber::EnvFilter;
+
+/// Install the global subscriber. `verbose` counts `-v` flags.
+pub fn init(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(verbose >= 2)
+        .try_init();
+}

@@ -1,0 +1,1 @@
+//! The Benaloh secret-sharing experiment (the Gumby workshop's), as a plugin.

@@ -8,4 +8,8 @@
 pub mod cli;
 pub mod cmd;
 pub mod logging;
+pub mod progress;
+pub mod runner;
+pub mod runtime;
 pub mod sync;
+pub mod util;

@@ -1,0 +1,232 @@
+//! The run folder on disk: choosing its number, its fixed file names, and
+//! the `run.json` / `summary.json` records the runners write. The layout is
+//! specified in docs/outputs.md; this module is its only writer.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+/// Where one instance's files go, relative to the run folder.
+pub fn instance_dir(host: &str, node: u32) -> PathBuf {
+    PathBuf::from(host).join(format!("node{node:03}"))
+}
+
+/// The file name stem of an instance: its id on five digits.
+pub fn instance_stem(id: u32) -> String {
+    format!("{id:05}")
+}
+
+/// Paths of one instance's files, relative to the run folder.
+#[derive(Debug, Clone)]
+pub struct InstancePaths {
+    pub out: PathBuf,
+    pub err: PathBuf,
+    pub stats: PathBuf,
+    pub events: PathBuf,
+}
+
+impl InstancePaths {
+    pub fn new(host: &str, node: u32, id: u32) -> Self {
+        let dir = instance_dir(host, node);
+        let stem = instance_stem(id);
+        Self {
+            out: dir.join(format!("{stem}.out")),
+            err: dir.join(format!("{stem}.err")),
+            stats: dir.join(format!("{stem}.stats.jsonl")),
+            events: dir.join(format!("{stem}.events.jsonl")),
+        }
+    }
+}
+
+/// The resources file of one OS process, relative to the run folder.
+pub fn process_resources(host: &str, node: u32, process: u32) -> PathBuf {
+    instance_dir(host, node).join(format!("process{process:03}.resources.jsonl"))
+}
+
+/// The captured stderr of one OS process (panics, crashes), relative to the run folder.
+pub fn process_stderr(host: &str, node: u32, process: u32) -> PathBuf {
+    instance_dir(host, node).join(format!("process{process:03}.stderr"))
+}
+
+/// Create `<root>/<NNNN>-<experiment>` with the next free number and point
+/// `<root>/latest` at it. Earlier runs are never touched.
+pub fn create_run_folder(root: &Path, experiment: &str) -> io::Result<(String, PathBuf)> {
+    fs::create_dir_all(root)?;
+    let slug = slug(experiment);
+    let mut next = highest_run_number(root)? + 1;
+    loop {
+        let run_id = format!("{next:04}-{slug}");
+        let dir = root.join(&run_id);
+        // create_dir (not _all) fails if a concurrent run took the number.
+        match fs::create_dir(&dir) {
+            Ok(()) => {
+                point_latest(root, &run_id);
+                return Ok((run_id, dir));
+            }
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => next += 1,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+fn highest_run_number(root: &Path) -> io::Result<u32> {
+    let mut highest = 0;
+    for entry in fs::read_dir(root)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some((num, _)) = name.split_once('-')
+            && let Ok(n) = num.parse::<u32>()
+        {
+            highest = highest.max(n);
+        }
+    }
+    Ok(highest)
+}
+
+fn point_latest(root: &Path, run_id: &str) {
+    let link = root.join("latest");
+    let _ = fs::remove_file(&link);
+    #[cfg(unix)]
+    let _ = std::os::unix::fs::symlink(run_id, &link);
+}
+
+/// Experiment names become folder names: keep them tame.
+fn slug(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if s.is_empty() { "run".into() } else { s }
+}
+
+/// RFC 3339 in UTC, seconds precision.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// Where one instance runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub id: u32,
+    pub host: String,
+    pub node: u32,
+    pub process: u32,
+}
+
+/// `run.json`: the plan, written before any instance starts. Instance
+/// processes read it to learn everything about the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub experiment: String,
+    pub seed: u64,
+    pub instances: u32,
+    pub nodes: u32,
+    pub instances_per_process: u32,
+    pub runner: String,
+    pub time_scale: f64,
+    pub peerlab_version: String,
+    pub created_at: String,
+    pub modules: Vec<String>,
+    /// Absolute path of the experiment's .conf (or the scenario when run without one).
+    pub config_path: Option<PathBuf>,
+    /// Absolute path of the scenario the instances parse.
+    pub scenario_path: PathBuf,
+    /// Extra directories searched for plugins (`--plugin-path`).
+    #[serde(default)]
+    pub plugin_path: Vec<PathBuf>,
+    /// Every config key after defaults and overrides (plugins read theirs).
+    #[serde(default)]
+    pub config: std::collections::BTreeMap<String, String>,
+    pub placement: Vec<Placement>,
+}
+
+/// One instance's end, in `summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub id: u32,
+    pub host: String,
+    pub node: u32,
+    pub status: String,
+    pub exit_code: Option<i32>,
+    pub error: Option<String>,
+    pub out: PathBuf,
+    pub err: PathBuf,
+}
+
+/// A named pass/fail judgement of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub name: String,
+    pub passed: bool,
+    pub message: String,
+}
+
+/// `summary.json` as the runner writes it (post-processing adds `aggregates`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub run_id: String,
+    pub experiment: String,
+    pub seed: u64,
+    pub instances: u32,
+    pub nodes: u32,
+    pub runner: String,
+    pub time_scale: f64,
+    pub started_at: String,
+    pub ended_at: String,
+    pub duration_s: f64,
+    pub outcome: String,
+    pub timed_out: bool,
+    pub instance_status: Vec<InstanceStatus>,
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Write JSON atomically (write a temporary file, then rename), so a reader
+/// never sees half a record even if the run is killed.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
+    fs::write(&tmp, text + "\n")?;
+    fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folders_are_numbered_and_latest_follows() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, _) = create_run_folder(root.path(), "benaloh").unwrap();
+        let (b, dir_b) = create_run_folder(root.path(), "bena loh/x").unwrap();
+        assert_eq!(a, "0001-benaloh");
+        assert_eq!(b, "0002-bena_loh_x");
+        assert!(root.path().join(&a).is_dir(), "the first run is kept");
+        assert_eq!(
+            fs::canonicalize(root.path().join("latest")).unwrap(),
+            fs::canonicalize(dir_b).unwrap()
+        );
+        fs::create_dir(root.path().join("0041-old")).unwrap();
+        let (c, _) = create_run_folder(root.path(), "e").unwrap();
+        assert_eq!(c, "0042-e", "numbering continues after the highest");
+    }
+
+    #[test]
+    fn instance_files_follow_gumbys_layout() {
+        let p = InstancePaths::new("localhost", 1, 7);
+        assert_eq!(p.out, PathBuf::from("localhost/node001/00007.out"));
+        assert_eq!(
+            p.stats,
+            PathBuf::from("localhost/node001/00007.stats.jsonl")
+        );
+    }
+}

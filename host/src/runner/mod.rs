@@ -1,0 +1,57 @@
+//! Runners: plan a run, start its instances somewhere, supervise them
+//! through the sync server, and write the run folder's records.
+//!
+//! [`local`] starts instance processes on this machine. The supervision
+//! rules ([`status`]) and the folder layout ([`folder`]) are shared by every
+//! runner. Runners never interpret scenarios or talk to modules: instances
+//! do that ([`crate::runtime`]).
+
+pub mod folder;
+pub mod junit;
+pub mod local;
+pub mod status;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a runner needs, already validated.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub experiment: String,
+    pub config_path: Option<PathBuf>,
+    pub scenario_path: PathBuf,
+    /// Every config key after defaults and overrides.
+    pub config: BTreeMap<String, String>,
+    pub instances: u32,
+    pub instances_per_process: u32,
+    pub seed: u64,
+    pub time_scale: f64,
+    /// Wall time after the start at which the run is ended (already scaled).
+    pub timeout: Duration,
+    /// How long to wait for every instance to register.
+    pub registration_timeout: Duration,
+    /// Time between the barrier and the start (already scaled).
+    pub start_delay: Duration,
+    pub output_root: PathBuf,
+    pub plugin_path: Vec<PathBuf>,
+    /// The modules the scenario loads, as written (for the record).
+    pub modules: Vec<String>,
+    /// TCP port of the sync server; 0 picks a free one.
+    pub sync_port: u16,
+    /// Draw a progress bar (on a terminal) instead of log lines.
+    pub progress: bool,
+}
+
+/// How a run ended, for the exit status and the caller's message.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub summary: folder::Summary,
+}
+
+impl RunOutcome {
+    pub fn passed(&self) -> bool {
+        self.summary.outcome == "passed"
+    }
+}

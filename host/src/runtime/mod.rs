@@ -1,0 +1,9 @@
+//! The instance runtime: what runs inside an instance process.
+//!
+//! It loads the scenario's modules, runs the `@!` and `@@` phases, meets
+//! the other instances at the sync server's barrier, then fires the
+//! scenario's commands at their times while driving each instance's overlay
+//! and writing its output files.
+
+pub mod record;
+pub mod resources;

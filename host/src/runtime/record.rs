@@ -1,0 +1,165 @@
+//! One instance's output files: what it prints (`.out`), its errors and
+//! logs (`.err`), its counters (`.stats.jsonl`) and its annotations,
+//! commands and faults (`.events.jsonl`), as docs/outputs.md specifies.
+//!
+//! Printed lines are flushed at once (a crash must not lose them); the
+//! JSON-lines files are flushed at every sample and at the end.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::runner::folder::InstancePaths;
+
+/// The writers of one instance.
+pub struct Record {
+    out: BufWriter<fs::File>,
+    err: BufWriter<fs::File>,
+    stats: BufWriter<fs::File>,
+    events: BufWriter<fs::File>,
+    /// Statistics recorded by modules (`stat/<name>`).
+    custom: BTreeMap<String, f64>,
+    /// Lines printed so far (kept for tests and the verdicts of in-process runs).
+    printed: u64,
+}
+
+#[derive(Serialize)]
+struct StatsLine<'a> {
+    t: f64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    reset: bool,
+    counters: &'a BTreeMap<String, f64>,
+}
+
+/// One line of `.events.jsonl`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Event<'a> {
+    pub t: f64,
+    pub kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub callback: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<&'a str>,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(t: f64, kind: &'a str) -> Self {
+        Self {
+            t,
+            kind,
+            text: None,
+            callback: None,
+            module: None,
+            file: None,
+            line: None,
+            status: None,
+        }
+    }
+}
+
+fn create(run_dir: &Path, rel: &Path) -> io::Result<BufWriter<fs::File>> {
+    let path = run_dir.join(rel);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    Ok(BufWriter::new(
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?,
+    ))
+}
+
+impl Record {
+    pub fn create(run_dir: &Path, paths: &InstancePaths) -> io::Result<Self> {
+        Ok(Self {
+            out: create(run_dir, &paths.out)?,
+            err: create(run_dir, &paths.err)?,
+            stats: create(run_dir, &paths.stats)?,
+            events: create(run_dir, &paths.events)?,
+            custom: BTreeMap::new(),
+            printed: 0,
+        })
+    }
+
+    /// A line the instance prints (Gumby's stdout).
+    pub fn print(&mut self, line: &str) {
+        self.printed += 1;
+        let _ = writeln!(self.out, "{line}");
+        let _ = self.out.flush();
+    }
+
+    /// A line for the instance's error log.
+    pub fn error(&mut self, line: &str) {
+        let _ = writeln!(self.err, "{line}");
+        let _ = self.err.flush();
+    }
+
+    pub fn event(&mut self, event: &Event<'_>) {
+        let _ = serde_json::to_writer(&mut self.events, event);
+        let _ = self.events.write_all(b"\n");
+    }
+
+    pub fn stat_add(&mut self, name: &str, value: f64) {
+        *self.custom.entry(format!("stat/{name}")).or_default() += value;
+    }
+
+    pub fn stat_set(&mut self, name: &str, value: f64) {
+        self.custom.insert(format!("stat/{name}"), value);
+    }
+
+    /// Forget module statistics (after `reset_dispersy_statistics`).
+    pub fn reset_custom(&mut self) {
+        self.custom.clear();
+    }
+
+    /// Write one sample: the overlay's counters plus the module statistics.
+    pub fn sample(
+        &mut self,
+        t: f64,
+        reset: bool,
+        overlay: impl IntoIterator<Item = (String, f64)>,
+    ) {
+        let mut counters = self.custom.clone();
+        counters.extend(overlay);
+        let _ = serde_json::to_writer(
+            &mut self.stats,
+            &StatsLine {
+                t,
+                reset,
+                counters: &counters,
+            },
+        );
+        let _ = self.stats.write_all(b"\n");
+        let _ = self.stats.flush();
+        let _ = self.events.flush();
+    }
+
+    pub fn printed_lines(&self) -> u64 {
+        self.printed
+    }
+
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+        let _ = self.err.flush();
+        let _ = self.stats.flush();
+        let _ = self.events.flush();
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}

@@ -1,0 +1,143 @@
+//! CPU, memory and I/O of this OS process, read from procfs, written once a
+//! second to the process's `resources.jsonl` (see docs/outputs.md).
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use serde::Serialize;
+
+/// One reading of this process's resource use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Reading {
+    pub cpu_user_s: f64,
+    pub cpu_system_s: f64,
+    pub rss_kb: u64,
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+}
+
+/// Read `/proc/<pid>/…`; fields that cannot be read stay 0.
+pub fn read(pid: &str) -> Reading {
+    let mut r = Reading::default();
+    if let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) {
+        let ticks = clock_ticks();
+        let (user, system) = parse_stat_times(&stat);
+        r.cpu_user_s = user as f64 / ticks;
+        r.cpu_system_s = system as f64 / ticks;
+    }
+    if let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) {
+        r.rss_kb = parse_status_kb(&status, "VmRSS:");
+    }
+    if let Ok(io) = fs::read_to_string(format!("/proc/{pid}/io")) {
+        r.read_bytes = parse_io(&io, "read_bytes:");
+        r.write_bytes = parse_io(&io, "write_bytes:");
+    }
+    r
+}
+
+/// The peak resident set of this process so far (VmHWM), in KiB.
+pub fn peak_rss_kb(pid: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| parse_status_kb(&s, "VmHWM:"))
+        .unwrap_or(0)
+}
+
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as f64 } else { 100.0 }
+}
+
+/// utime and stime (fields 14 and 15) from `/proc/pid/stat`. The command
+/// name (field 2) may contain spaces and parentheses, so fields are counted
+/// from the last `)`.
+fn parse_stat_times(stat: &str) -> (u64, u64) {
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return (0, 0);
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3 (state), so field N is at index N - 3.
+    let get = |n: usize| fields.get(n - 3).and_then(|f| f.parse().ok()).unwrap_or(0);
+    (get(14), get(15))
+}
+
+fn parse_status_kb(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn parse_io(io: &str, key: &str) -> u64 {
+    io.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Appends readings of this process to its resources file.
+pub struct ResourceLog {
+    out: BufWriter<fs::File>,
+    pid: u32,
+    instances: Vec<u32>,
+}
+
+#[derive(Serialize)]
+struct Line<'a> {
+    t: f64,
+    pid: u32,
+    instances: &'a [u32],
+    #[serde(flatten)]
+    reading: Reading,
+}
+
+impl ResourceLog {
+    pub fn create(path: &Path, instances: Vec<u32>) -> io::Result<Self> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        Ok(Self {
+            out: BufWriter::new(fs::File::create(path)?),
+            pid: std::process::id(),
+            instances,
+        })
+    }
+
+    /// Take a reading now and write it with time `t`.
+    pub fn sample(&mut self, t: f64) -> io::Result<Reading> {
+        let reading = read("self");
+        let line = Line {
+            t,
+            pid: self.pid,
+            instances: &self.instances,
+            reading,
+        };
+        serde_json::to_writer(&mut self.out, &line)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()?;
+        Ok(reading)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_fields_are_counted_after_the_command_name() {
+        let stat = "42 (a (weird) name) S 1 42 42 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 1 0";
+        assert_eq!(parse_stat_times(stat), (17, 5));
+        assert_eq!(parse_stat_times("garbage"), (0, 0));
+    }
+
+    #[test]
+    fn this_process_has_memory_and_cpu() {
+        let r = read("self");
+        assert!(r.rss_kb > 0, "{r:?}");
+        assert!(r.cpu_user_s + r.cpu_system_s >= 0.0);
+        assert!(peak_rss_kb("self") >= r.rss_kb);
+    }
+}

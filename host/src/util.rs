@@ -1,0 +1,38 @@
+//! Small helpers shared across the host that belong to no one module.
+
+/// Write ids compactly as ranges: `[1,2,3,5]` -> `1-3,5`.
+pub fn ranges(ids: &[u32]) -> String {
+    let mut sorted = ids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let start = sorted[i];
+        let mut end = start;
+        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
+            i += 1;
+            end = sorted[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    if parts.is_empty() {
+        "(none)".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ranges_are_compact() {
+        assert_eq!(super::ranges(&[5, 1, 2, 3, 7, 8]), "1-3,5,7-8");
+        assert_eq!(super::ranges(&[]), "(none)");
+    }
+}

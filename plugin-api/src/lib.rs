@@ -1,3 +1,166 @@
 //! The stable ABI between the peerlab host and experiment modules.
 //!
-//! This is the only crate a plugin depends on.
+//! This is the only crate a plugin depends on. **API boundary**: every type
+//! here that crosses into a plugin is `abi_stable`; structs that may grow are
+//! prefix types or `#[sabi_trait]` objects and only ever gain fields or
+//! methods at the end; enums are `NonExhaustive` or integer newtypes. A host
+//! built against a newer 1.x loads plugins built against an older 1.x.
+//!
+//! # Writing a plugin
+//!
+//! A plugin is a `cdylib` (plus `rlib`, so its tests link it directly):
+//!
+//! ```toml
+//! [lib]
+//! name = "greeter"                  # the host looks for libgreeter.so
+//! crate-type = ["cdylib", "rlib"]
+//!
+//! [dependencies]
+//! peerlab-plugin-api = "1"
+//! ```
+//!
+//! The module is a plain struct; its `#[callback]` methods are what scenario
+//! lines call. Arguments are typed: the host converts and checks scenario
+//! words before calling, so `peerlab check` reports a wrong argument.
+//!
+//! ```
+//! use peerlab_plugin_api::{module, Host, Outputs, Verdict, IncomingMessage};
+//!
+//! #[derive(Default)]
+//! pub struct Greeter {
+//!     greeted: i64,
+//! }
+//!
+//! #[module(name = "greeter")]
+//! impl Greeter {
+//!     /// Greet someone, `times` times (`greet bob times=2`).
+//!     #[callback]
+//!     fn greet(&mut self, host: &mut Host, who: String, #[kw(default = 1)] times: i64)
+//!         -> Result<(), String>
+//!     {
+//!         if times < 0 {
+//!             return Err(format!("times must be positive, got {times}"));
+//!         }
+//!         for _ in 0..times {
+//!             host.print(format!("hello {who}"));
+//!         }
+//!         self.greeted += times;
+//!         Ok(())
+//!     }
+//!
+//!     /// Print every word (`say a b c`).
+//!     #[callback]
+//!     fn say(&mut self, host: &mut Host, #[rest] words: Vec<String>) {
+//!         host.print(words.join(" "));
+//!     }
+//!
+//!     /// A callback may return a value to a module calling it.
+//!     #[callback]
+//!     fn greeted(&self) -> i64 {
+//!         self.greeted
+//!     }
+//!
+//!     /// Verdict hook: every instance must have said hello.
+//!     #[check]
+//!     fn verdicts(outputs: &Outputs) -> Vec<Verdict> {
+//!         let silent: Vec<u64> = outputs.instance_ids().into_iter()
+//!             .filter(|&i| !outputs.lines(i).iter().any(|l| l.starts_with("hello")))
+//!             .collect();
+//!         vec![if silent.is_empty() {
+//!             Verdict::pass("everyone greeted", "all instances printed a greeting")
+//!         } else {
+//!             Verdict::fail("everyone greeted", format!("silent instances: {silent:?}"))
+//!         }]
+//!     }
+//! }
+//!
+//! // Unit test without the host:
+//! let mut th = peerlab_plugin_api::testing::TestHost::new(1, 3);
+//! let mut g = Greeter::default();
+//! g.greet(&mut th.host(), "bob".into(), 2).unwrap();
+//! assert_eq!(th.prints, ["hello bob", "hello bob"]);
+//! ```
+//!
+//! Method roles: `#[callback]` (or `#[callback(name = "other")]`; the first
+//! doc line is its help), `#[create] fn new(host: &mut Host) -> Result<Self, E>`
+//! (default: `Default::default()`), `#[on_timer] fn(&mut self, host, token: u64)`,
+//! `#[on_message] fn(&mut self, host, message: &IncomingMessage)`,
+//! `#[on_stop] fn(&mut self, host)`, `#[check] fn(outputs: &Outputs) -> Vec<Verdict>`.
+//! Hooks and callbacks return `()`, a value, or `Result<_, E: Display>`.
+//!
+//! Parameters: `String`, `i64`, `f64`, `bool`, `std::time::Duration`;
+//! `Option<T>` for optional ones; `#[kw]` makes one keyword-only
+//! (`name=value` on the scenario line); `#[kw(default = EXPR)]` /
+//! `#[arg(default = EXPR)]` give defaults; `#[rest] words: Vec<T>` takes the
+//! remaining positional words. Anything else is a compile error.
+//!
+//! A panic inside any of these is caught on the plugin side and reported as
+//! `module \`greeter\` panicked in callback \`greet\`: <message>`; the
+//! instance refuses further calls rather than run on half-updated state.
+//!
+//! Build with `cargo build`, then `&module greeter` in a scenario finds
+//! `libgreeter.so` on `--plugin-path`, in the experiment's directory or in
+//! the workspace's `target/`. `peerlab modules` lists what it finds.
+//!
+//! Randomness: use `host.random_u64()` or seed your own RNG from
+//! `host.seed()` so runs repeat exactly; never the thread RNG. Time: use
+//! `host.now()` and `host.set_timer(..)`, never sleep: callbacks must return
+//! quickly and no async runtime crosses the boundary.
+
+// abi_stable 0.11's derives put `impl InterfaceType` inside a const block.
+#![allow(non_local_definitions)]
+
+pub mod host;
+pub mod module;
+pub mod overlay;
+pub mod spec;
+pub mod testing;
+pub mod value;
+
+#[doc(hidden)]
+pub use abi_stable;
+
+pub use host::{Host, HostContext, HostContext_TO, HostMut, Overlay};
+pub use module::{
+    API_VERSION, Adapter, Module, ModuleInstance, ModuleInstance_TO, ModuleInstanceBox, ModuleRoot,
+    ModuleRoot_Ref, Outputs, RunOutputs, RunOutputs_TO, RunOutputsRef, Verdict, guard,
+    new_instance, panic_message, root_module_for,
+};
+pub use overlay::{
+    Authentication, Destination, Destination_NE, Distribution, IncomingMessage, MessageSpec,
+};
+pub use peerlab_plugin_api_macros::{export_module, module};
+pub use spec::{
+    BindError, CallArgs, CallbackSpec, Invocation, ParamKind, ParamSpec, RawArg, bind, closest,
+};
+pub use value::{ArgType, FromValue, IntoValue, Value, Value_NE};
+
+/// What a callback's `Ok` value becomes: nothing for `()`, a [`Value`] for
+/// the argument types (and `Option` of them).
+pub trait ReturnValue {
+    /// Convert.
+    fn into_return_value(self) -> Option<Value>;
+}
+
+impl ReturnValue for () {
+    fn into_return_value(self) -> Option<Value> {
+        None
+    }
+}
+
+impl<T: IntoValue> ReturnValue for Option<T> {
+    fn into_return_value(self) -> Option<Value> {
+        self.map(IntoValue::into_value)
+    }
+}
+
+macro_rules! return_value {
+    ($($t:ty),*) => {$(
+        impl ReturnValue for $t {
+            fn into_return_value(self) -> Option<Value> {
+                Some(self.into_value())
+            }
+        }
+    )*};
+}
+return_value!(String, i64, f64, bool, std::time::Duration, Value);

@@ -1,0 +1,248 @@
+//! `example`: a small peerlab plugin that exercises the plugin ABI: typed
+//! positional, keyword, defaulted and variadic arguments, return values,
+//! timers, config keys, statistics, the verdict hook, and a callback that
+//! panics on purpose. The end-to-end tests load it by name and by path.
+//!
+//! It does no I/O of its own; everything goes through the host context.
+
+use std::time::Duration;
+
+use peerlab_plugin_api::{Host, IncomingMessage, Outputs, Verdict, module};
+
+/// Per-instance state of the example module.
+#[derive(Debug, Default)]
+pub struct Example {
+    total: i64,
+    ticks: u64,
+}
+
+#[module(name = "example")]
+impl Example {
+    /// Make the instance; reads the optional config key `example_start`.
+    #[create]
+    fn new(host: &mut Host) -> Result<Self, String> {
+        let total = host.config_parse::<i64>("example_start")?.unwrap_or(0);
+        Ok(Example { total, ticks: 0 })
+    }
+
+    /// Greet someone: `greet NAME [times=N] [loud=BOOL]`.
+    #[callback]
+    fn greet(
+        &mut self,
+        host: &mut Host,
+        name: String,
+        #[kw(default = 1, help = "how often")] times: i64,
+        #[kw] loud: Option<bool>,
+    ) -> Result<(), String> {
+        if times < 0 {
+            return Err(format!("times must not be negative, got {times}"));
+        }
+        for _ in 0..times {
+            let line = format!("hello {name} from {}", host.instance_id());
+            host.print(if loud == Some(true) {
+                line.to_uppercase()
+            } else {
+                line
+            });
+        }
+        Ok(())
+    }
+
+    /// Add a number to the running total: `add VALUE [scale=FLOAT]`.
+    #[callback]
+    fn add(&mut self, host: &mut Host, value: i64, #[kw] scale: Option<f64>) -> i64 {
+        let v = match scale {
+            Some(s) => (value as f64 * s).round() as i64,
+            None => value,
+        };
+        self.total += v;
+        host.stat_add("example_added", v as f64);
+        self.total
+    }
+
+    /// Print the running total as `total N`.
+    #[callback]
+    fn print_total(&mut self, host: &mut Host) {
+        host.print(format!("total {}", self.total));
+    }
+
+    /// Print all words joined by spaces: `shout WORD...`.
+    #[callback]
+    fn shout(&mut self, host: &mut Host, #[rest] words: Vec<String>) {
+        host.print(words.join(" ").to_uppercase());
+    }
+
+    /// Tick `count` times, `every` apart, on timers: `tick_every DURATION [count=N]`.
+    #[callback]
+    fn tick_every(&mut self, host: &mut Host, every: Duration, #[kw(default = 3)] count: i64) {
+        for i in 1..=count.max(0) as u64 {
+            host.set_timer(every * i as u32, i);
+        }
+    }
+
+    /// Ask the module `other` for its total through the host and print it.
+    #[callback]
+    fn ask(&mut self, host: &mut Host, module: String) -> Result<(), String> {
+        let v = host.call_module(
+            &module,
+            "add",
+            peerlab_plugin_api::Invocation::new().arg(0i64),
+        )?;
+        host.print(format!(
+            "{module} says {}",
+            v.map(|v| v.to_string()).unwrap_or_default()
+        ));
+        Ok(())
+    }
+
+    /// Panic on purpose (tests that the host survives a panicking plugin).
+    #[callback]
+    fn boom(&mut self, message: String) {
+        panic!("{message}");
+    }
+
+    /// Print the seeded random number of this instance.
+    #[callback]
+    fn roll(&mut self, host: &mut Host) {
+        let r = host.random_u64() % 6 + 1;
+        host.print(format!("rolled {r}"));
+    }
+
+    #[on_timer]
+    fn tick(&mut self, host: &mut Host, token: u64) {
+        self.ticks += 1;
+        host.print(format!("tick {token} at {}", host.now()));
+    }
+
+    #[on_message]
+    fn message(&mut self, host: &mut Host, message: &IncomingMessage) {
+        host.print(format!("got {} from {}", message.name, message.sender));
+    }
+
+    #[on_stop]
+    fn stopping(&mut self, host: &mut Host) {
+        host.print(format!("stopping after {} ticks", self.ticks));
+    }
+
+    /// Verdict: every instance printed the same `total N` line.
+    #[check]
+    fn verdicts(outputs: &Outputs) -> Vec<Verdict> {
+        let totals: Vec<String> = outputs
+            .instance_ids()
+            .into_iter()
+            .filter_map(|i| {
+                outputs
+                    .lines(i)
+                    .into_iter()
+                    .rev()
+                    .find(|l| l.starts_with("total "))
+            })
+            .collect();
+        let n = outputs.instance_ids().len();
+        if totals.len() == n && totals.windows(2).all(|w| w[0] == w[1]) {
+            vec![Verdict::pass(
+                "totals agree",
+                format!("{n} instances printed the same total"),
+            )]
+        } else {
+            vec![Verdict::fail(
+                "totals agree",
+                format!(
+                    "{} of {n} instances printed totals: {totals:?}",
+                    totals.len()
+                ),
+            )]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerlab_plugin_api::testing::TestHost;
+    use peerlab_plugin_api::{Module, RawArg, bind};
+
+    #[test]
+    fn callbacks_work_on_a_test_host() {
+        let mut th = TestHost::new(2, 3).with_config("example_start", "10");
+        let mut m = Example::new(&mut th.host()).unwrap();
+        m.greet(&mut th.host(), "bob".into(), 2, Some(true))
+            .unwrap();
+        assert_eq!(m.add(&mut th.host(), 5, None), 15);
+        m.print_total(&mut th.host());
+        assert_eq!(
+            th.prints,
+            ["HELLO BOB FROM 2", "HELLO BOB FROM 2", "total 15"]
+        );
+        assert_eq!(th.stat("example_added"), Some(5.0));
+    }
+
+    #[test]
+    fn the_generated_table_binds_scenario_words() {
+        let specs = Example::describe();
+        let greet = specs.iter().find(|s| s.name == "greet").unwrap();
+        assert_eq!(
+            greet.help,
+            "Greet someone: `greet NAME [times=N] [loud=BOOL]`."
+        );
+        assert_eq!(
+            greet.usage(),
+            "greet name:string [times=integer = 1] [loud=bool]"
+        );
+        let words: Vec<RawArg> = ["ann", "loud=yes"]
+            .iter()
+            .map(|w| RawArg::from_word(w))
+            .collect();
+        let args = bind(greet, &words).unwrap();
+        let mut th = TestHost::new(1, 1);
+        let mut m = Example::default();
+        m.call(&mut th.host(), "greet", &args).unwrap();
+        assert_eq!(th.prints, ["HELLO ANN FROM 1"]);
+    }
+
+    #[test]
+    fn timers_are_recorded_and_fired_by_the_test() {
+        let mut th = TestHost::new(1, 1);
+        let mut m = Example::default();
+        m.tick_every(&mut th.host(), Duration::from_secs(2), 2);
+        assert_eq!(th.timers, [(2.0, 1), (4.0, 2)]);
+        th.now = 2.0;
+        Module::on_timer(&mut m, &mut th.host(), 1).unwrap();
+        assert_eq!(th.prints, ["tick 1 at 2"]);
+    }
+
+    #[test]
+    fn a_panic_becomes_an_error_naming_module_and_callback() {
+        let mut th = TestHost::new(1, 1);
+        let root = peerlab_root_module();
+        let mut inst = (root.new_instance())(peerlab_plugin_api::Host::from_impl(&mut th).raw())
+            .into_result()
+            .unwrap();
+        let spec = Example::describe()
+            .into_iter()
+            .find(|s| s.name == "boom")
+            .unwrap();
+        let args = bind(&spec, &[RawArg::from_word("kaput")]).unwrap();
+        let err = inst
+            .call(
+                peerlab_plugin_api::Host::from_impl(&mut th).raw(),
+                "boom".into(),
+                args.clone(),
+            )
+            .into_result()
+            .unwrap_err();
+        assert_eq!(
+            err.as_str(),
+            "module `example` panicked in callback `boom`: kaput"
+        );
+        let again = inst
+            .call(
+                peerlab_plugin_api::Host::from_impl(&mut th).raw(),
+                "boom".into(),
+                args,
+            )
+            .into_result()
+            .unwrap_err();
+        assert!(again.contains("unusable after an earlier panic"), "{again}");
+    }
+}

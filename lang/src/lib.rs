@@ -3,3 +3,39 @@
 //! This crate owns the grammar of `.scenario` and `.conf` files and the
 //! diagnostics they produce. It does no I/O of its own: callers hand it text
 //! (and a way to read includes); it hands back plain data and diagnostics.
+//!
+//! - [`parse_scenario`] reads a scenario into a [`Scenario`]: its `&module`
+//!   names and its [`Command`]s (phase, callback, arguments, [`PeerSpec`]).
+//! - [`parse_config`] reads a `.conf` into a [`RawConfig`];
+//!   [`Experiment::from_config`] types it (with `PEERLAB_<KEY>` overrides).
+//! - Every problem is a [`Diagnostic`], rendered rich, short or as JSON.
+//! - [`suggest`] finds the closest name for "did you mean".
+//! - [`value`] converts argument strings to integers, floats, booleans and
+//!   durations.
+//!
+//! **Invariant:** parsing never stops at the first error; every function
+//! returns its best value plus every diagnostic. No function here panics on
+//! any input, reads a file, or touches the network.
+
+pub mod config;
+pub mod diag;
+pub mod experiment;
+pub mod peerspec;
+pub mod scenario;
+pub mod shell;
+pub mod suggest;
+pub mod value;
+
+pub use config::{Entry, RawConfig, RawValue, Section, parse_config};
+pub use diag::{
+    Diagnostic, Format, Location, Severity, SourceFile, SourceMap, has_errors, render_all,
+};
+pub use experiment::{
+    ConfigValue, Experiment, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner, Slurm, key_doc,
+};
+pub use peerspec::{IdSet, PeerSpec};
+pub use scenario::{
+    Arg, Command, IncludeLoader, KwArg, MemoryLoader, ModuleRef, NoIncludes, Phase, PhaseKind,
+    Scenario, Vars, check_peerspec, parse_scenario,
+};
+pub use suggest::suggest;

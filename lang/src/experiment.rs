@@ -1,0 +1,838 @@
+//! The typed experiment config: what each key of a `.conf` means, its
+//! default, Gumby's older names for it, and the keys of Gumby's helper
+//! scripts that peerlab replaces. [`Experiment::from_config`] turns a
+//! [`RawConfig`] plus `PEERLAB_<KEY>` environment overrides into one
+//! [`Experiment`] the runners consume.
+//!
+//! No I/O: the environment is passed in as a map, and `__unique_port__`
+//! stays [`Port::Unique`] for the host to resolve (this layer never binds a
+//! socket).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::{Entry, RawConfig, RawValue};
+use crate::diag::{Diagnostic, Location};
+use crate::scenario::{Scenario, Vars};
+use crate::shell::expand_vars;
+use crate::suggest::suggest;
+use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_uint};
+
+/// The prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "PEERLAB_";
+
+/// The config value that asks for a free port.
+pub const UNIQUE_PORT: &str = "__unique_port__";
+
+/// A TCP/UDP port setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Port {
+    /// This port.
+    Fixed(u16),
+    /// `__unique_port__`: any free port, chosen by the host at run time.
+    Unique,
+}
+
+impl Port {
+    /// The fixed port, or what `pick` returns for [`Port::Unique`].
+    pub fn resolve(self, pick: impl FnOnce() -> u16) -> u16 {
+        match self {
+            Port::Fixed(p) => p,
+            Port::Unique => pick(),
+        }
+    }
+}
+
+/// Which runner starts the instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runner {
+    /// Processes on this machine.
+    #[default]
+    Local,
+    /// A SLURM cluster, through `sbatch`/`srun`.
+    Slurm,
+}
+
+/// Which network the overlay runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Network {
+    /// Real UDP sockets.
+    #[default]
+    Real,
+    /// A simulated network in virtual time.
+    Simulated,
+}
+
+/// SLURM settings (used by the slurm runner only).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Slurm {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// Extra `sbatch` options, one word each.
+    pub sbatch_options: Vec<String>,
+    /// `--immediate`: fail at once when the nodes are not free.
+    pub immediate: bool,
+}
+
+/// Where a config value came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A line of the config file.
+    File(Location),
+    /// An environment variable (its name).
+    Env(String),
+}
+
+/// A config value with its origin.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigValue {
+    /// The value.
+    pub value: RawValue,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// A typed experiment, ready for the runners.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Experiment {
+    /// `experiment_name` (default: the config file's stem).
+    pub name: String,
+    /// `scenario_file`, as written (relative to the config's directory).
+    pub scenario_file: Option<String>,
+    /// Instances to run (`instances_to_run`; default 1).
+    pub instances: u32,
+    /// Machines to spread them over (`node_amount`; default 1).
+    pub nodes: u32,
+    /// Stop instances that run longer than this (`node_timeout`).
+    pub node_timeout: Option<Duration>,
+    /// How long the experiment runs (`experiment_time`).
+    pub experiment_time: Option<Duration>,
+    /// Instances hosted by one OS process (default 1).
+    pub instances_per_process: u32,
+    /// `local` or `slurm` (default local).
+    pub runner: Runner,
+    /// Where the sync server listens (default: decided by the runner).
+    pub sync_host: Option<String>,
+    /// The sync server's port (default `__unique_port__`).
+    pub sync_port: Port,
+    /// The tracker/bootstrap port (default `__unique_port__`).
+    pub tracker_port: Port,
+    /// Delay between the barrier and the common start (default 1 s).
+    pub sync_experiment_start_delay: Duration,
+    /// Seed of every random choice (default: a fresh one per run).
+    pub seed: Option<u64>,
+    /// Speed factor of scenario time (2.0 runs twice as fast).
+    pub time_scale: Option<f64>,
+    /// Real or simulated network (default real).
+    pub network: Network,
+    /// SLURM settings.
+    pub slurm: Slurm,
+    /// Where run folders go (default `output`).
+    pub output_dir: String,
+    /// Every key after overrides, including ones peerlab does not know
+    /// (plugins read their own keys from here).
+    pub raw: BTreeMap<String, ConfigValue>,
+}
+
+/// What a key is, for the key table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A peerlab key with a value type (`integer`, `duration`, …).
+    Typed(&'static str),
+    /// Gumby's older name for a peerlab key.
+    Alias(&'static str),
+    /// A key of Gumby's helper scripts: accepted with a note saying what
+    /// peerlab does instead.
+    Gumby,
+}
+
+/// One documented config key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyDoc {
+    /// The key.
+    pub name: &'static str,
+    /// What it is.
+    pub kind: KeyKind,
+    /// One line: what it does (for Gumby keys: what peerlab does instead).
+    pub doc: &'static str,
+}
+
+const fn typed(name: &'static str, ty: &'static str, doc: &'static str) -> KeyDoc {
+    KeyDoc {
+        name,
+        kind: KeyKind::Typed(ty),
+        doc,
+    }
+}
+const fn alias(name: &'static str, of: &'static str, doc: &'static str) -> KeyDoc {
+    KeyDoc {
+        name,
+        kind: KeyKind::Alias(of),
+        doc,
+    }
+}
+const fn gumby(name: &'static str, doc: &'static str) -> KeyDoc {
+    KeyDoc {
+        name,
+        kind: KeyKind::Gumby,
+        doc,
+    }
+}
+
+/// Every key peerlab knows, with a one-line doc each.
+pub const KEYS: &[KeyDoc] = &[
+    typed(
+        "experiment_name",
+        "string",
+        "name of the experiment; names the run folder (default: the config file's name)",
+    ),
+    typed(
+        "scenario_file",
+        "path",
+        "the scenario to run, relative to the config file's directory",
+    ),
+    typed(
+        "instances_to_run",
+        "integer",
+        "how many instances to run (default 1)",
+    ),
+    alias(
+        "das4_instances_to_run",
+        "instances_to_run",
+        "Gumby's DAS-4 name for instances_to_run",
+    ),
+    alias(
+        "sync_subscribers_amount",
+        "instances_to_run",
+        "Gumby's name for the number of instances the sync server waits for",
+    ),
+    typed(
+        "node_amount",
+        "integer",
+        "how many machines to spread the instances over (default 1)",
+    ),
+    alias(
+        "das4_node_amount",
+        "node_amount",
+        "Gumby's DAS-4 name for node_amount",
+    ),
+    typed(
+        "node_timeout",
+        "duration",
+        "stop instances still running after this long (seconds, or `90s`, `2m`, `1:30`)",
+    ),
+    alias(
+        "das4_node_timeout",
+        "node_timeout",
+        "Gumby's DAS-4 name for node_timeout",
+    ),
+    typed(
+        "experiment_time",
+        "duration",
+        "how long the experiment runs before instances are stopped",
+    ),
+    typed(
+        "instances_per_process",
+        "integer",
+        "instances hosted by one OS process (default 1: one process each)",
+    ),
+    typed(
+        "runner",
+        "local|slurm",
+        "how instances are started: processes on this machine, or a SLURM cluster (default local)",
+    ),
+    typed(
+        "sync_host",
+        "host",
+        "address the sync server listens on and instances connect to (default: chosen by the runner)",
+    ),
+    typed(
+        "sync_port",
+        "port",
+        "the sync server's TCP port, or __unique_port__ for a free one (the default)",
+    ),
+    typed(
+        "tracker_port",
+        "port",
+        "the bootstrap/tracker UDP port, or __unique_port__ for a free one (the default)",
+    ),
+    typed(
+        "sync_experiment_start_delay",
+        "duration",
+        "delay between everyone reaching the barrier and the common start (default 1s)",
+    ),
+    typed(
+        "seed",
+        "integer",
+        "seed of every random choice, so a run can be repeated (default: a fresh seed)",
+    ),
+    typed(
+        "time_scale",
+        "number",
+        "speed of scenario time: 2 runs the timeline twice as fast (default 1)",
+    ),
+    typed(
+        "network",
+        "real|simulated",
+        "run the overlay over real UDP sockets or a simulated network (default real)",
+    ),
+    typed(
+        "slurm_partition",
+        "string",
+        "SLURM partition to run in (slurm runner)",
+    ),
+    typed(
+        "slurm_sbatch_options",
+        "list",
+        "extra sbatch options, e.g. `--time=00:15:00, --constraint=cpunode` (slurm runner)",
+    ),
+    typed(
+        "slurm_immediate",
+        "boolean",
+        "fail at once when the cluster cannot give the nodes now (slurm runner; default false)",
+    ),
+    typed(
+        "output_dir",
+        "path",
+        "where run folders are written (default `output`)",
+    ),
+    gumby(
+        "local_instance_cmd",
+        "peerlab starts the instances itself (local runner: processes here; slurm runner: srun)",
+    ),
+    gumby(
+        "das4_node_command",
+        "peerlab runs its own instance command on every node",
+    ),
+    gumby(
+        "das_node_command",
+        "peerlab runs its own instance command on every node",
+    ),
+    gumby(
+        "tracker_cmd",
+        "no tracker process is started: instances bootstrap from the sync server's peer table",
+    ),
+    gumby(
+        "experiment_server_cmd",
+        "peerlab runs its built-in sync server",
+    ),
+    gumby("config_server_cmd", "peerlab runs its built-in sync server"),
+    gumby(
+        "local_setup_cmd",
+        "no setup script runs: peerlab is one binary and needs no build or virtualenv step",
+    ),
+    gumby(
+        "remote_setup_cmd",
+        "no setup script runs on the nodes: peerlab is one binary",
+    ),
+    gumby("remote_instance_cmd", "peerlab starts the instances itself"),
+    gumby(
+        "post_process_cmd",
+        "peerlab writes summary.json, plots and report.html itself (see `peerlab report`)",
+    ),
+    gumby(
+        "extra_r_scripts_to_run",
+        "plots are drawn by peerlab's report, not by R scripts",
+    ),
+    gumby(
+        "use_local_venv",
+        "peerlab is one binary; there is no Python virtualenv",
+    ),
+    gumby(
+        "virtualenv_dir",
+        "peerlab is one binary; there is no Python virtualenv",
+    ),
+    gumby(
+        "with_systemtap",
+        "systemtap probes are not supported; CPU and memory are sampled from procfs",
+    ),
+    gumby(
+        "use_local_systemtap",
+        "systemtap probes are not supported; CPU and memory are sampled from procfs",
+    ),
+    gumby(
+        "workspace_dir",
+        "paths are relative to the config file's directory",
+    ),
+    gumby(
+        "das4_reserve_duration",
+        "the slurm runner derives the reservation time from node_timeout",
+    ),
+    gumby(
+        "das4_processes_per_node",
+        "instances are spread evenly over node_amount nodes",
+    ),
+    gumby(
+        "head_nodes",
+        "peerlab runs where you start it; there are no head nodes to ssh into",
+    ),
+    gumby(
+        "process_guard_timeout",
+        "use node_timeout: peerlab's runners stop instances that run too long",
+    ),
+];
+
+/// The doc of `key`, if peerlab knows it.
+pub fn key_doc(key: &str) -> Option<&'static KeyDoc> {
+    KEYS.iter().find(|k| k.name == key)
+}
+
+/// The canonical key of `key` (an alias's target, or itself).
+fn canonical(key: &str) -> &str {
+    match key_doc(key) {
+        Some(KeyDoc {
+            kind: KeyKind::Alias(of),
+            ..
+        }) => of,
+        _ => key,
+    }
+}
+
+/// A value being typed: its text, where it is, and how to name it.
+struct Val<'a> {
+    key: &'a str,
+    value: &'a RawValue,
+    origin: &'a Origin,
+}
+
+impl Val<'_> {
+    fn diag(&self, message: String) -> Diagnostic {
+        let d = Diagnostic::error(message).with_code("bad-value");
+        match self.origin {
+            Origin::File(loc) => d.at(loc.clone()),
+            Origin::Env(var) => Diagnostic {
+                message: format!("{var}: {}", d.message),
+                ..d
+            },
+        }
+    }
+}
+
+impl Experiment {
+    /// The experiment for a scenario run without a config: every default,
+    /// named after the scenario file.
+    pub fn for_scenario(scenario_file: &str) -> Self {
+        let mut exp = Self::defaults(&stem(scenario_file));
+        exp.scenario_file = Some(scenario_file.to_string());
+        exp
+    }
+
+    fn defaults(name: &str) -> Self {
+        Experiment {
+            name: name.to_string(),
+            scenario_file: None,
+            instances: 1,
+            nodes: 1,
+            node_timeout: None,
+            experiment_time: None,
+            instances_per_process: 1,
+            runner: Runner::Local,
+            sync_host: None,
+            sync_port: Port::Unique,
+            tracker_port: Port::Unique,
+            sync_experiment_start_delay: Duration::from_secs(1),
+            seed: None,
+            time_scale: None,
+            network: Network::Real,
+            slurm: Slurm::default(),
+            output_dir: "output".to_string(),
+            raw: BTreeMap::new(),
+        }
+    }
+
+    /// Type a parsed config. `env` is the process environment: `PEERLAB_<KEY>`
+    /// overrides `key` (for keys peerlab knows and keys the file sets), and
+    /// `$NAME` in a typed value expands from it. Unknown keys are warnings,
+    /// Gumby helper keys notes, bad values errors.
+    pub fn from_config(
+        raw: &RawConfig,
+        env: &BTreeMap<String, String>,
+    ) -> (Experiment, Vec<Diagnostic>) {
+        Self::from_config_with_keys(raw, env, &[])
+    }
+
+    /// As [`Experiment::from_config`], with `extra_keys` (keys that loaded
+    /// modules read) not reported as unknown.
+    pub fn from_config_with_keys(
+        raw: &RawConfig,
+        env: &BTreeMap<String, String>,
+        extra_keys: &[&str],
+    ) -> (Experiment, Vec<Diagnostic>) {
+        let mut diags = Vec::new();
+        let mut values: BTreeMap<String, ConfigValue> = BTreeMap::new();
+        for Entry {
+            key,
+            value,
+            value_loc,
+            ..
+        } in &raw.entries
+        {
+            values.insert(
+                key.clone(),
+                ConfigValue {
+                    value: value.clone(),
+                    origin: Origin::File(value_loc.clone()),
+                },
+            );
+        }
+        // Environment overrides, for keys peerlab knows and keys the file has.
+        for (var, val) in env {
+            let Some(k) = var.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let lower = k.to_ascii_lowercase();
+            let key = if values.contains_key(k) {
+                k.to_string()
+            } else if values.contains_key(&lower) || key_doc(&lower).is_some() {
+                lower
+            } else {
+                continue;
+            };
+            let value = match parse_override(val) {
+                Some(v) => v,
+                None => RawValue::Str(val.clone()),
+            };
+            values.insert(
+                key,
+                ConfigValue {
+                    value,
+                    origin: Origin::Env(var.clone()),
+                },
+            );
+        }
+        for sec in &raw.sections {
+            diags.push(
+                Diagnostic::warning(format!(
+                    "section `[{}]` is ignored: experiment configs have no sections",
+                    sec.name
+                ))
+                .with_code("ignored-section")
+                .at(sec.loc.clone())
+                .with_help(if is_logging_config(raw) {
+                    "this file looks like a Python logging config, not an experiment config"
+                } else {
+                    "move its keys to the top of the file"
+                }),
+            );
+        }
+
+        let mut exp = Self::defaults(&stem(&raw.name));
+        // Config keys as variables, for `$NAME` in values.
+        let config_vars: BTreeMap<String, String> = values
+            .iter()
+            .map(|(k, v)| (k.to_ascii_uppercase(), v.value.to_string()))
+            .collect();
+
+        // Which key supplies each canonical key: the canonical name, else
+        // the first alias in KEYS order.
+        let mut chosen: BTreeMap<&str, &str> = BTreeMap::new();
+        for doc in KEYS {
+            if doc.kind != KeyKind::Gumby && values.contains_key(doc.name) {
+                chosen.entry(canonical(doc.name)).or_insert(doc.name);
+            }
+        }
+        // Report aliases that disagree with the key actually used.
+        for key in values.keys() {
+            let canon = canonical(key);
+            if canon == key.as_str() || key_doc(key).is_none() {
+                continue;
+            }
+            let used = chosen[canon];
+            if used != key.as_str() && values[used].value != values[key].value {
+                let d = Diagnostic::warning(format!(
+                    "`{key}` = {} is ignored: `{used}` = {} is used",
+                    values[key].value, values[used].value
+                ))
+                .with_code("conflicting-keys")
+                .with_help(format!("both set the {canon} value; keep one"));
+                diags.push(match &values[key].origin {
+                    Origin::File(l) => d.at(l.clone()),
+                    Origin::Env(_) => d,
+                });
+            }
+        }
+
+        for (key, cv) in &values {
+            let Some(doc) = key_doc(key) else {
+                if extra_keys.contains(&key.as_str()) {
+                    continue;
+                }
+                let mut d =
+                    Diagnostic::warning(format!("unknown key `{key}`")).with_code("unknown-key");
+                let known = KEYS
+                    .iter()
+                    .map(|k| k.name)
+                    .chain(extra_keys.iter().copied());
+                d.help = Some(Box::from(match suggest(key, known) {
+                    Some(s) if s.eq_ignore_ascii_case(key) => format!("did you mean `{s}`? keys are lower case"),
+                    Some(s) => format!("did you mean `{s}`? (unknown keys are kept for modules to read)"),
+                    None => "peerlab does not use it; modules may read it (`peerlab check --explain-keys` lists the keys)".into(),
+                }));
+                if let Origin::File(l) = &cv.origin {
+                    d = d.at(key_loc(raw, key).unwrap_or_else(|| l.clone()));
+                }
+                diags.push(d);
+                continue;
+            };
+            if doc.kind == KeyKind::Gumby {
+                let mut d =
+                    Diagnostic::note(format!("`{key}` is a Gumby setting peerlab does not need"))
+                        .with_code("gumby-key")
+                        .with_help(doc.doc);
+                if let Origin::File(l) = &cv.origin {
+                    d = d.at(key_loc(raw, key).unwrap_or_else(|| l.clone()));
+                }
+                diags.push(d);
+                continue;
+            }
+            let canon = canonical(key);
+            if chosen.get(canon) != Some(&key.as_str()) {
+                continue;
+            }
+            let val = Val {
+                key,
+                value: &cv.value,
+                origin: &cv.origin,
+            };
+            if let Err(d) = exp.set_typed(canon, &val, env, &config_vars) {
+                diags.push(d);
+            }
+        }
+        exp.raw = values;
+        (exp, diags)
+    }
+
+    fn set_typed(
+        &mut self,
+        canon: &str,
+        v: &Val<'_>,
+        env: &BTreeMap<String, String>,
+        config_vars: &BTreeMap<String, String>,
+    ) -> Result<(), Diagnostic> {
+        let key = v.key;
+        let text = || -> Result<String, Diagnostic> {
+            let s = match v.value {
+                RawValue::Str(s) => s,
+                RawValue::List(_) => {
+                    return Err(v
+                        .diag(format!("`{key}` takes one value, found a list"))
+                        .with_help(
+                            "remove the commas (a trailing comma makes a list), or quote the value",
+                        ));
+                }
+            };
+            let mut lookup =
+                |n: &str| -> Result<String, Option<String>> {
+                    env.get(n).or_else(|| config_vars.get(n)).cloned().ok_or_else(|| {
+                    Some(format!(
+                        "set `{n}` in the environment, or override the key with {ENV_PREFIX}{}",
+                        key.to_ascii_uppercase()
+                    ))
+                })
+                };
+            expand_vars(s, &mut lookup).map_err(|e| {
+                let mut d = v.diag(format!("in `{key}`: {}", e.message));
+                d.help = e.help.map(String::into_boxed_str);
+                d
+            })
+        };
+        let bad = |e: ValueError| v.diag(format!("bad value for `{key}`: {e}"));
+        let count = |s: &str| -> Result<u32, Diagnostic> {
+            let n = parse_uint(s).map_err(bad)?;
+            if n == 0 || n > u64::from(u32::MAX) {
+                return Err(v.diag(format!(
+                    "bad value for `{key}`: expected a whole number from 1, found `{s}`"
+                )));
+            }
+            Ok(n as u32)
+        };
+        let port = |s: &str| -> Result<Port, Diagnostic> {
+            if s == UNIQUE_PORT {
+                return Ok(Port::Unique);
+            }
+            match parse_uint(s) {
+                Ok(p @ 1..=65535) => Ok(Port::Fixed(p as u16)),
+                _ => Err(v
+                    .diag(format!("bad value for `{key}`: expected a port from 1 to 65535 or `{UNIQUE_PORT}`, found `{s}`"))),
+            }
+        };
+        let duration = |s: &str| parse_duration(s).map_err(bad);
+        match canon {
+            "experiment_name" => {
+                let s = text()?;
+                if s.trim().is_empty() {
+                    return Err(v
+                        .diag("`experiment_name` is empty".into())
+                        .with_help("name the experiment; it names the run folder"));
+                }
+                self.name = s;
+            }
+            "scenario_file" => {
+                let s = text()?;
+                self.scenario_file = (!s.is_empty()).then_some(s);
+            }
+            "instances_to_run" => self.instances = count(&text()?)?,
+            "node_amount" => self.nodes = count(&text()?)?,
+            "node_timeout" => self.node_timeout = Some(duration(&text()?)?),
+            "experiment_time" => self.experiment_time = Some(duration(&text()?)?),
+            "instances_per_process" => self.instances_per_process = count(&text()?)?,
+            "runner" => {
+                self.runner =
+                    match text()?.to_ascii_lowercase().as_str() {
+                        "local" => Runner::Local,
+                        "slurm" => Runner::Slurm,
+                        other => return Err(v.diag(format!(
+                            "bad value for `runner`: expected `local` or `slurm`, found `{other}`"
+                        ))),
+                    }
+            }
+            "network" => {
+                self.network = match text()?.to_ascii_lowercase().as_str() {
+                    "real" => Network::Real,
+                    "simulated" => Network::Simulated,
+                    other => {
+                        return Err(v.diag(format!("bad value for `network`: expected `real` or `simulated`, found `{other}`")));
+                    }
+                }
+            }
+            "sync_host" => {
+                let s = text()?;
+                self.sync_host = (!s.is_empty()).then_some(s);
+            }
+            "sync_port" => self.sync_port = port(&text()?)?,
+            "tracker_port" => self.tracker_port = port(&text()?)?,
+            "sync_experiment_start_delay" => self.sync_experiment_start_delay = duration(&text()?)?,
+            "seed" => self.seed = Some(parse_uint(&text()?).map_err(bad)?),
+            "time_scale" => {
+                let s = text()?;
+                let f = parse_float(&s).map_err(bad)?;
+                if f <= 0.0 {
+                    return Err(v.diag(format!(
+                        "bad value for `time_scale`: expected a number above 0, found `{s}`"
+                    )));
+                }
+                self.time_scale = Some(f);
+            }
+            "slurm_partition" => {
+                let s = text()?;
+                self.slurm.partition = (!s.is_empty()).then_some(s);
+            }
+            "slurm_sbatch_options" => {
+                self.slurm.sbatch_options = match v.value {
+                    RawValue::List(items) => items.clone(),
+                    RawValue::Str(_) => text()?.split_whitespace().map(str::to_string).collect(),
+                }
+            }
+            "slurm_immediate" => self.slurm.immediate = parse_bool(&text()?).map_err(bad)?,
+            "output_dir" => {
+                let s = text()?;
+                if s.is_empty() {
+                    return Err(v.diag("`output_dir` is empty".into()));
+                }
+                self.output_dir = s;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The config as variables for a scenario's `$NAME`, as Gumby exported
+    /// them: every key upper-cased (lists joined with `,`), plus
+    /// `EXPERIMENT_NAME`.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut vars: BTreeMap<String, String> = self
+            .raw
+            .iter()
+            .map(|(k, v)| (k.to_ascii_uppercase(), v.value.to_string()))
+            .collect();
+        vars.insert("EXPERIMENT_NAME".into(), self.name.clone());
+        vars
+    }
+
+    /// [`Vars`] for parsing this experiment's scenario: [`Experiment::vars`]
+    /// then `env`.
+    pub fn scenario_vars(&self, env: &BTreeMap<String, String>) -> Vars {
+        Vars::new().with_config(self.vars()).with_env(env.clone())
+    }
+
+    /// A key's value as a string (for module-specific keys like `modulus`).
+    pub fn get_str(&self, key: &str) -> Option<&str> {
+        self.raw.get(key).and_then(|v| v.value.as_str())
+    }
+
+    /// Checks of a scenario against this experiment: selectors naming
+    /// instances that do not exist, and commands scheduled after the
+    /// experiment ends.
+    pub fn check_scenario(&self, scenario: &Scenario) -> Vec<Diagnostic> {
+        let mut diags = scenario.check_peers(self.instances);
+        let limit = match (self.experiment_time, self.node_timeout) {
+            (Some(e), Some(n)) => Some(("experiment_time", e.min(n))),
+            (Some(e), None) => Some(("experiment_time", e)),
+            (None, Some(n)) => Some(("node_timeout", n)),
+            (None, None) => None,
+        };
+        if let Some((key, limit)) = limit {
+            let limit_s = limit.as_secs_f64();
+            let late: Vec<_> = scenario
+                .commands
+                .iter()
+                .filter(|c| c.phase.seconds().is_some_and(|t| t > limit_s))
+                .collect();
+            if let Some(first) = late.first() {
+                let more = if late.len() > 1 {
+                    format!(" (and {} more)", late.len() - 1)
+                } else {
+                    String::new()
+                };
+                diags.push(
+                    Diagnostic::warning(format!(
+                        "`{}` runs at {}s, after the experiment ends ({key} is {}s){more}",
+                        first.callback,
+                        first.phase.seconds().unwrap_or(0.0),
+                        limit_s
+                    ))
+                    .with_code("after-end")
+                    .at(first.loc.clone())
+                    .with_help(format!("raise {key}, or move the command earlier")),
+                );
+            }
+        }
+        diags
+    }
+}
+
+/// `a, b` given in the environment is a list, like in the file.
+fn parse_override(s: &str) -> Option<RawValue> {
+    if !s.contains(',') {
+        return None;
+    }
+    Some(RawValue::List(
+        s.split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect(),
+    ))
+}
+
+fn key_loc(raw: &RawConfig, key: &str) -> Option<Location> {
+    raw.get(key).map(|e| e.key_loc.clone())
+}
+
+fn is_logging_config(raw: &RawConfig) -> bool {
+    let names: BTreeSet<&str> = raw.sections.iter().map(|s| s.name.as_str()).collect();
+    names.contains("loggers") || names.contains("handlers") || names.contains("formatters")
+}
+
+/// The file name without directories and extension.
+fn stem(name: &str) -> String {
+    Path::new(name)
+        .file_stem()
+        .map_or_else(|| name.to_string(), |s| s.to_string_lossy().into_owned())
+}

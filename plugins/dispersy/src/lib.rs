@@ -1,2 +1,33 @@
 //! The Dispersy overlay: communities, signed gossip with global time,
 //! catch-up synchronisation and peer discovery, speaking py-ipv8's wire format.
+//!
+//! - [`wire`]: the codec (py-ipv8's packet format, zero-copy decode, encode into a caller buffer).
+//! - [`crypto`]: keys (`LibNaCLPK:` format), member ids, community ids.
+//! - [`Core`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
+//! - [`sim`]: `SimNet`, N cores on a virtual clock over a lossy in-memory network.
+//! - `udp` (feature `tokio`, on by default): helpers that run a core over a tokio UDP socket.
+//!
+//! **Invariant:** the core never touches a socket, a clock or a thread RNG.
+
+pub mod bloom;
+mod core;
+pub mod crypto;
+pub mod error;
+pub mod peers;
+pub mod pool;
+pub mod sim;
+pub mod stats;
+pub mod store;
+#[cfg(feature = "tokio")]
+pub mod udp;
+pub mod wire;
+
+pub use crate::core::{
+    Authentication, Config, Core, Delivered, Destination, Distribution, Event, MetaId,
+    MetaMessage, SendReport, Transmit,
+};
+pub use crate::crypto::{CommunityId, Keypair, MemberId, PublicKey};
+pub use crate::error::{CommandError, DecodeError, EncodeError};
+pub use crate::peers::{PeerDirectory, PeerKey};
+pub use crate::pool::SharedPool;
+pub use crate::stats::{DropReason, Stats, TypeStats};

@@ -1,0 +1,1399 @@
+//! The sans-IO overlay core: one community member as a pure state machine.
+//!
+//! Owns: the community's meta-messages, global time, the FullSync store,
+//! catch-up sync, the walker, peer bookkeeping, signature checks, statistics,
+//! and the queues of datagrams to send and events to deliver. Must not: touch
+//! sockets, read a clock (`now` is always an argument), use a thread RNG (the
+//! RNG is seeded from [`Config::rng_seed`]) or spawn anything. Drivers (the
+//! tokio UDP driver in `udp`, the simulated network in `sim`) carry bytes and
+//! deadlines to and from it.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::{Signature, VerifyingKey};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::bloom;
+use crate::crypto::{self, CommunityId, Keypair, PublicKey};
+use crate::error::{CommandError, DecodeError};
+use crate::peers::{PeerDirectory, PeerKey, PeerRef, PeerTable};
+use crate::pool::SharedPool;
+use crate::stats::{DropReason, Stats};
+use crate::store::{Store, Stored};
+use crate::wire::{
+    self, Decoded, IntroductionRequest, IntroductionResponse, Puncture, Style, SyncRequest, id,
+};
+
+/// How a meta-message is authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authentication {
+    /// Signed by its author (ed25519), verified on receipt.
+    Member,
+    /// Not signed.
+    None,
+}
+
+/// How a meta-message is distributed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distribution {
+    /// Stamped with the author's Lamport global time, unique per (author, global
+    /// time), stored and offered to catch-up sync. Needs `Authentication::Member`.
+    FullSync,
+    /// Sent once, not stored.
+    Direct,
+}
+
+/// Where a meta-message goes when sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// To `n` random known peers (and, for FullSync with forwarding on, each
+    /// receiver passes a new message on to `n` random peers of its own).
+    Community(usize),
+    /// To the peers the sender names.
+    Candidate,
+}
+
+/// A message type, declared at run time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaMessage {
+    /// Its name (statistics use it: `msg_in/<name>`).
+    pub name: String,
+    /// The wire message id; `None` takes the lowest free id from 1 up.
+    pub id: Option<u8>,
+    /// Authentication policy.
+    pub authentication: Authentication,
+    /// Distribution policy.
+    pub distribution: Distribution,
+    /// Destination policy.
+    pub destination: Destination,
+    /// Whether a receiver of a new FullSync message forwards it (gossip) to the
+    /// destination's `n` peers; catch-up sync delivers it regardless.
+    pub forward: bool,
+}
+
+impl MetaMessage {
+    /// A meta-message with an automatic id; FullSync + Community forwards by default.
+    pub fn new(
+        name: impl Into<String>,
+        authentication: Authentication,
+        distribution: Distribution,
+        destination: Destination,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            id: None,
+            authentication,
+            distribution,
+            destination,
+            forward: distribution == Distribution::FullSync
+                && matches!(destination, Destination::Community(_)),
+        }
+    }
+
+    /// Fixes the wire message id (1..=228), e.g. to match a py-ipv8 community.
+    pub fn with_id(mut self, id: u8) -> Self {
+        self.id = Some(id);
+        self
+    }
+
+    /// Sets whether receivers forward new FullSync messages.
+    pub fn with_forwarding(mut self, forward: bool) -> Self {
+        self.forward = forward;
+        self
+    }
+}
+
+/// The wire id of a defined meta-message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetaId(pub u8);
+
+/// Settings of one overlay. Intervals are in protocol time: scale them for `--time-scale`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Seed of the member's ed25519 key (e.g. derived from the run seed and instance id).
+    pub key_seed: [u8; 32],
+    /// Seed of the core's RNG (peer choice, sync salts, identifiers).
+    pub rng_seed: u64,
+    /// The address this overlay is reachable at (advertised in introductions; py-ipv8 answers to it).
+    pub local_addr: SocketAddr,
+    /// Time between walker steps (py-ipv8: 0.5 s).
+    pub walk_interval: Duration,
+    /// The walker stops stepping once this many peers are known.
+    pub target_peers: usize,
+    /// Introduction requests from new peers are not answered once this many peers are known (py-ipv8: 30).
+    pub max_peers: usize,
+    /// Addresses to walk to when no peer is known (bootstrap / tracker).
+    pub bootstrap: Vec<SocketAddr>,
+    /// Time between catch-up sync requests.
+    pub sync_interval: Duration,
+    /// Most stored packets sent in answer to one sync request.
+    pub sync_response_limit: usize,
+    /// FullSync messages with a global time more than this far ahead of ours are refused (Dispersy: 10,000).
+    pub acceptable_global_time_range: u64,
+    /// Walker peers not heard from for this long are forgotten (`None`: never).
+    pub peer_timeout: Option<Duration>,
+    /// Largest datagram sent or accepted.
+    pub max_datagram: usize,
+    /// Process-wide pool of verified FullSync packets (see [`crate::pool`]); `None` verifies everything.
+    pub pool: Option<Arc<SharedPool>>,
+}
+
+impl Config {
+    /// Defaults close to py-ipv8's, for a member with the given seeds and address.
+    pub fn new(key_seed: [u8; 32], rng_seed: u64, local_addr: SocketAddr) -> Self {
+        Self {
+            key_seed,
+            rng_seed,
+            local_addr,
+            walk_interval: Duration::from_millis(500),
+            target_peers: 20,
+            max_peers: 30,
+            bootstrap: Vec::new(),
+            sync_interval: Duration::from_secs(1),
+            sync_response_limit: 32,
+            acceptable_global_time_range: 10_000,
+            peer_timeout: None,
+            max_datagram: wire::MAX_DATAGRAM,
+            pool: None,
+        }
+    }
+}
+
+/// One datagram to send: the bytes are in the buffer given to [`Core::poll_transmit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// How many bytes of the buffer to send.
+    pub size: usize,
+    /// Its message id (for the driver's own accounting; the core already counted it).
+    pub msg_id: u8,
+}
+
+/// A message delivered to the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Its meta-message.
+    pub meta: MetaId,
+    /// The meta-message's name.
+    pub name: Arc<str>,
+    /// The address it came from (for a synced FullSync message, the peer that forwarded it).
+    pub from: SocketAddr,
+    /// The sender's experiment instance id, when the peer came from the sync server's table.
+    pub from_instance: Option<u32>,
+    /// The author's key (signed messages).
+    pub author: Option<PublicKey>,
+    /// The author's instance id, when its key is in the directory.
+    pub author_instance: Option<u32>,
+    /// The author's global time.
+    pub global_time: u64,
+    /// The payload.
+    pub payload: Vec<u8>,
+}
+
+/// What the core tells the application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A message for the application.
+    Message(Delivered),
+    /// The walker found a new peer (directory introductions do not raise this).
+    PeerDiscovered {
+        /// Its address.
+        addr: SocketAddr,
+        /// Its key.
+        public_key: Option<PublicKey>,
+        /// Its instance id, if known.
+        instance_id: Option<u32>,
+    },
+}
+
+/// What `send` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendReport {
+    /// The global time the message carries.
+    pub global_time: u64,
+    /// Datagrams queued.
+    pub datagrams: usize,
+}
+
+#[derive(Debug)]
+struct Meta {
+    def: MetaMessage,
+    name: Arc<str>,
+}
+
+#[derive(Debug)]
+enum OutBytes {
+    Arena { start: u32, len: u32 },
+    Shared(Arc<[u8]>),
+}
+
+#[derive(Debug)]
+struct Out {
+    dest: SocketAddr,
+    msg_id: u8,
+    bytes: OutBytes,
+}
+
+/// A signed application packet that passed every check but the signature.
+#[derive(Debug)]
+struct Pending {
+    slot: usize,
+    from: SocketAddr,
+    author: PublicKey,
+    verifying: VerifyingKey,
+    author_instance: Option<u32>,
+    global_time: u64,
+    /// Shared bytes from the pool (already verified) or `None`.
+    pooled: Option<Arc<[u8]>>,
+    digest: Option<[u8; 32]>,
+}
+
+const WALKABLE_MAX: usize = 256;
+const KEY_CACHE_MAX: usize = 4096;
+
+/// One overlay member (Dispersy community instance) as a state machine.
+///
+/// Methods come in four kinds, as quinn-proto's `Connection`:
+/// (A) getters (`stats`, `peer_count`, `global_time`, `public_key`, ...);
+/// (B) inputs: [`handle`](Self::handle), [`handle_batch`](Self::handle_batch),
+///     [`handle_timeout`](Self::handle_timeout);
+/// (C) commands that only change state and queue work: `define_message`,
+///     `set_community`, `start`, `stop`, `send`, `add_peer`, `introduce_from_directory`,
+///     `reset_statistics`;
+/// (D) outputs, to be polled in this order after every input or command:
+///     [`poll_transmit`](Self::poll_transmit) until `None`, then
+///     [`poll_timeout`](Self::poll_timeout) (the one next deadline; call
+///     `handle_timeout` when it passes), then [`poll_event`](Self::poll_event)
+///     until `None`. Time must never go backwards; an early or repeated
+///     `handle_timeout` does nothing harmful.
+#[derive(Debug)]
+pub struct Core {
+    cfg: Config,
+    keypair: Keypair,
+    community: Option<CommunityId>,
+    rng: ChaCha8Rng,
+    metas: Vec<Meta>,
+    slot_of_id: [u8; 256],
+    peers: PeerTable,
+    key_cache: HashMap<[u8; 32], Arc<PeerKey>>,
+    walkable: Vec<(SocketAddr, Instant)>,
+    store: Store,
+    global_time: u64,
+    started: bool,
+    next_walk: Option<Instant>,
+    next_sync: Option<Instant>,
+    my_wan: SocketAddr,
+    out: VecDeque<Out>,
+    arena: Vec<u8>,
+    events: VecDeque<Event>,
+    stats: Stats,
+    // Scratch space reused by handle_batch.
+    scratch_sigs: Vec<Signature>,
+    scratch_keys: Vec<VerifyingKey>,
+}
+
+impl Core {
+    /// A stopped core with no community; define messages, set the community, then `start`.
+    pub fn new(cfg: Config) -> Self {
+        let keypair = Keypair::from_seed(&cfg.key_seed);
+        let mut stats = Stats::default();
+        for (msg_id, name) in [
+            (id::INTRODUCTION_REQUEST, "introduction-request"),
+            (id::INTRODUCTION_RESPONSE, "introduction-response"),
+            (id::PUNCTURE_REQUEST, "puncture-request"),
+            (id::PUNCTURE, "puncture"),
+            (id::NEW_INTRODUCTION_REQUEST, "introduction-request"),
+            (id::NEW_INTRODUCTION_RESPONSE, "introduction-response"),
+            (id::NEW_PUNCTURE_REQUEST, "puncture-request"),
+            (id::NEW_PUNCTURE, "puncture"),
+            (id::SYNC_REQUEST, "sync-request"),
+        ] {
+            stats.name_type(msg_id, name);
+        }
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(cfg.rng_seed),
+            my_wan: cfg.local_addr,
+            keypair,
+            cfg,
+            community: None,
+            metas: Vec::new(),
+            slot_of_id: [u8::MAX; 256],
+            peers: PeerTable::default(),
+            key_cache: HashMap::new(),
+            walkable: Vec::new(),
+            store: Store::default(),
+            global_time: 0,
+            started: false,
+            next_walk: None,
+            next_sync: None,
+            out: VecDeque::new(),
+            arena: Vec::new(),
+            events: VecDeque::new(),
+            stats,
+            scratch_sigs: Vec::new(),
+            scratch_keys: Vec::new(),
+        }
+    }
+
+    // ---- (A) getters ----
+
+    /// This member's public key.
+    pub fn public_key(&self) -> &PublicKey {
+        self.keypair.public()
+    }
+
+    /// This member's key pair.
+    pub fn keypair(&self) -> &Keypair {
+        &self.keypair
+    }
+
+    /// The community id, once set.
+    pub fn community(&self) -> Option<CommunityId> {
+        self.community
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The Lamport global time.
+    pub fn global_time(&self) -> u64 {
+        self.global_time
+    }
+
+    /// Whether `start` was called (and `stop` not since).
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// Statistics (the `peers` gauge is current).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of known peers.
+    pub fn peer_count(&self) -> usize {
+        self.peers.known_count()
+    }
+
+    /// Addresses of the known peers.
+    pub fn peer_addrs(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.peers.known().iter().map(|r| self.peers.info(*r).addr)
+    }
+
+    /// Number of FullSync messages held.
+    pub fn stored_count(&self) -> usize {
+        self.store.len()
+    }
+
+    /// The meta-message with id `id`.
+    pub fn meta(&self, id: MetaId) -> Option<&MetaMessage> {
+        self.slot(id.0).map(|s| &self.metas[s].def)
+    }
+
+    /// The id of the meta-message named `name`.
+    pub fn meta_id(&self, name: &str) -> Option<MetaId> {
+        self.metas
+            .iter()
+            .find(|m| m.def.name == name)
+            .and_then(|m| m.def.id.map(MetaId))
+    }
+
+    /// The address of an instance in the directory.
+    pub fn instance_addr(&self, instance_id: u32) -> Option<SocketAddr> {
+        let dir = self.peers.directory()?;
+        let i = dir.index_of_instance(instance_id)?;
+        Some(dir.entries()[i as usize].addr)
+    }
+
+    fn slot(&self, msg_id: u8) -> Option<usize> {
+        match self.slot_of_id[msg_id as usize] {
+            u8::MAX => None,
+            s => Some(s as usize),
+        }
+    }
+
+    // ---- (C) commands ----
+
+    /// Declares a meta-message; returns its wire id.
+    pub fn define_message(&mut self, mut def: MetaMessage) -> Result<MetaId, CommandError> {
+        if def.distribution == Distribution::FullSync && def.authentication == Authentication::None
+        {
+            return Err(CommandError::Unsupported {
+                name: def.name,
+                why: "FullSync needs Authentication::Member (uniqueness is per author and global time)",
+            });
+        }
+        if let Destination::Community(0) = def.destination {
+            return Err(CommandError::Unsupported {
+                name: def.name,
+                why: "Community(0) would send to nobody",
+            });
+        }
+        let msg_id = match def.id {
+            Some(i) if i == 0 || i >= id::FIRST_RESERVED => return Err(CommandError::ReservedId(i)),
+            Some(i) => i,
+            None => (1..id::FIRST_RESERVED)
+                .find(|i| self.slot(*i).is_none())
+                .ok_or_else(|| CommandError::NoFreeId(def.name.clone()))?,
+        };
+        if self.slot(msg_id).is_some() || self.metas.iter().any(|m| m.def.name == def.name) {
+            return Err(CommandError::Conflict {
+                name: def.name,
+                id: msg_id,
+            });
+        }
+        def.id = Some(msg_id);
+        self.stats.name_type(msg_id, &def.name);
+        self.slot_of_id[msg_id as usize] = self.metas.len() as u8;
+        self.metas.push(Meta {
+            name: Arc::from(def.name.as_str()),
+            def,
+        });
+        Ok(MetaId(msg_id))
+    }
+
+    /// Sets the community id (`isolate_community`: use [`CommunityId::isolated`]).
+    pub fn set_community(&mut self, id: CommunityId) {
+        self.community = Some(id);
+    }
+
+    /// Sets the address advertised to peers (e.g. after binding the socket).
+    pub fn set_local_addr(&mut self, addr: SocketAddr) {
+        self.cfg.local_addr = addr;
+        self.my_wan = addr;
+    }
+
+    /// Starts walking and syncing (`start_session`).
+    pub fn start(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.next_walk = Some(now);
+        let jitter = self.jitter(self.cfg.sync_interval);
+        self.next_sync = Some(now + jitter);
+    }
+
+    /// Stops walking and syncing and ignores incoming packets (`stop_session`).
+    pub fn stop(&mut self) {
+        self.started = false;
+        self.next_walk = None;
+        self.next_sync = None;
+    }
+
+    /// Zeroes the counters (`reset_dispersy_statistics`).
+    pub fn reset_statistics(&mut self) {
+        self.stats.reset();
+    }
+
+    /// Adds a peer directly (one row of `introduce_peers`). A key lets the core
+    /// verify the peer's messages without decompressing its key again.
+    pub fn add_peer(
+        &mut self,
+        addr: SocketAddr,
+        public_key: Option<PublicKey>,
+        instance_id: Option<u32>,
+    ) -> Result<(), CommandError> {
+        if public_key.as_ref() == Some(self.keypair.public()) || addr == self.cfg.local_addr {
+            return Ok(());
+        }
+        let key = match public_key {
+            Some(k) => Some(self.intern_key(&k).map_err(|_| CommandError::Unsupported {
+                name: format!("peer {addr}"),
+                why: "its public key is not a valid ed25519 key",
+            })?),
+            None => None,
+        };
+        self.peers.add(addr, key, instance_id, None);
+        self.stats.peers = self.peers.known_count() as u64;
+        Ok(())
+    }
+
+    /// `introduce_peers`: knows the directory's peers (all but itself, or a
+    /// random `max_peers` of them). The directory is shared, not copied.
+    pub fn introduce_from_directory(&mut self, dir: Arc<PeerDirectory>, max_peers: Option<usize>) {
+        let me = dir.index_of_key(self.keypair.public().ed25519_bytes());
+        let n = dir.len();
+        self.peers.set_directory(dir);
+        let others = n - usize::from(me.is_some());
+        match max_peers {
+            Some(k) if k < others => {
+                let mut chosen = 0;
+                for i in rand::seq::index::sample(&mut self.rng, n, n) {
+                    if chosen == k {
+                        break;
+                    }
+                    if Some(i as u32) != me && self.peers.know_directory_row(i as u32) {
+                        chosen += 1;
+                    }
+                }
+            }
+            _ => {
+                for i in 0..n as u32 {
+                    if Some(i) != me {
+                        self.peers.know_directory_row(i);
+                    }
+                }
+            }
+        }
+        self.stats.peers = self.peers.known_count() as u64;
+    }
+
+    /// Sends a message of meta-message `meta`. For `Destination::Community(n)`
+    /// `to` must be empty (n random known peers are chosen); for
+    /// `Destination::Candidate` it names the receivers. A FullSync message is
+    /// stored (and offered to sync) even when no peer is known yet.
+    pub fn send(
+        &mut self,
+        meta: MetaId,
+        payload: &[u8],
+        to: &[SocketAddr],
+    ) -> Result<SendReport, CommandError> {
+        let community = self.community.ok_or(CommandError::NoCommunity)?;
+        let slot = self
+            .slot(meta.0)
+            .ok_or_else(|| CommandError::UnknownMessage(format!("id {}", meta.0)))?;
+        let def = &self.metas[slot].def;
+        let signed = def.authentication == Authentication::Member;
+        let overhead = if signed {
+            wire::SIGNED_OVERHEAD
+        } else {
+            wire::UNSIGNED_OVERHEAD
+        };
+        let size = overhead + payload.len();
+        if size > self.cfg.max_datagram {
+            return Err(CommandError::Oversize {
+                meta: def.name.clone(),
+                payload: payload.len(),
+                size,
+                max: self.cfg.max_datagram,
+            });
+        }
+        let (distribution, destination) = (def.distribution, def.destination);
+        match destination {
+            Destination::Candidate if to.is_empty() && distribution == Distribution::Direct => {
+                return Err(CommandError::NoDestination {
+                    meta: def.name.clone(),
+                    why: "a Candidate destination needs at least one address",
+                });
+            }
+            Destination::Community(_) if !to.is_empty() => {
+                return Err(CommandError::NoDestination {
+                    meta: def.name.clone(),
+                    why: "a Community destination picks its own peers: pass no addresses",
+                });
+            }
+            _ => {}
+        }
+        self.global_time += 1;
+        let gt = self.global_time;
+        let start = self.arena.len();
+        self.arena.resize(start + size, 0);
+        let buf = &mut self.arena[start..];
+        let n = if signed {
+            wire::encode_signed(buf, &community, meta.0, &self.keypair, gt, |w| w.put(payload))
+        } else {
+            wire::encode_unsigned(buf, &community, meta.0, gt, |w| w.put(payload))
+        }
+        .expect("buffer sized from the overhead");
+        debug_assert_eq!(n, size);
+        let targets: Vec<SocketAddr> = match destination {
+            Destination::Candidate => to.to_vec(),
+            Destination::Community(k) => self.random_peers(k, &[]),
+        };
+        let bytes = if distribution == Distribution::FullSync {
+            let packet: Arc<[u8]> = Arc::from(&self.arena[start..start + n]);
+            self.arena.truncate(start);
+            self.store.insert(
+                self.keypair.public().ed25519_bytes(),
+                gt,
+                Stored {
+                    msg_id: meta.0,
+                    packet: packet.clone(),
+                },
+            );
+            Some(packet)
+        } else {
+            None
+        };
+        for dest in &targets {
+            let bytes = match &bytes {
+                Some(p) => OutBytes::Shared(p.clone()),
+                None => OutBytes::Arena {
+                    start: start as u32,
+                    len: n as u32,
+                },
+            };
+            self.out.push_back(Out {
+                dest: *dest,
+                msg_id: meta.0,
+                bytes,
+            });
+        }
+        if bytes.is_none() && targets.is_empty() {
+            self.arena.truncate(start);
+        }
+        Ok(SendReport {
+            global_time: gt,
+            datagrams: targets.len(),
+        })
+    }
+
+    /// Sends `payload` to the directory peer with instance id `instance_id`
+    /// (a `Candidate` meta-message).
+    pub fn send_to_instance(
+        &mut self,
+        meta: MetaId,
+        payload: &[u8],
+        instance_id: u32,
+    ) -> Result<SendReport, CommandError> {
+        let addr = self
+            .instance_addr(instance_id)
+            .ok_or(CommandError::NoDestination {
+                meta: format!("id {}", meta.0),
+                why: "no peer with that instance id in the directory",
+            })?;
+        self.send(meta, payload, &[addr])
+    }
+
+    // ---- (B) inputs ----
+
+    /// Handles one incoming datagram.
+    pub fn handle(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        self.handle_batch(now, std::iter::once((from, data)));
+    }
+
+    /// Handles several incoming datagrams at once; the signatures of the signed
+    /// application messages among them are checked with one batch verification
+    /// (falling back to single checks to find the bad ones when the batch fails).
+    pub fn handle_batch<'a>(
+        &mut self,
+        now: Instant,
+        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
+    ) {
+        if !self.started {
+            return;
+        }
+        let mut pending: Vec<(Pending, &'a [u8])> = Vec::new();
+        for (from, data) in datagrams {
+            match self.precheck(now, from, data) {
+                Ok(Some(p)) => pending.push((p, data)),
+                Ok(None) => {}
+                Err(reason) => self.stats.count_drop(reason),
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        // Verify what the pool did not vouch for.
+        let need: Vec<usize> = (0..pending.len())
+            .filter(|&i| pending[i].0.pooled.is_none())
+            .collect();
+        let mut ok = vec![true; pending.len()];
+        if need.len() > 1 {
+            self.scratch_sigs.clear();
+            self.scratch_keys.clear();
+            let mut msgs: Vec<&[u8]> = Vec::with_capacity(need.len());
+            for &i in &need {
+                let (p, data) = &pending[i];
+                let split = data.len() - crypto::SIGNATURE_LEN;
+                let sig: &[u8; 64] = data[split..].try_into().expect("checked in precheck");
+                msgs.push(&data[..split]);
+                self.scratch_sigs.push(Signature::from_bytes(sig));
+                self.scratch_keys.push(p.verifying);
+            }
+            if ed25519_dalek::verify_batch(&msgs, &self.scratch_sigs, &self.scratch_keys).is_err() {
+                for &i in &need {
+                    ok[i] = verify_packet(&pending[i].0.verifying, pending[i].1);
+                }
+            }
+        } else {
+            for &i in &need {
+                ok[i] = verify_packet(&pending[i].0.verifying, pending[i].1);
+            }
+        }
+        for (i, (p, data)) in pending.into_iter().enumerate() {
+            if ok[i] {
+                self.accept(now, p, data);
+            } else {
+                self.stats.count_drop(DropReason::BadSignature);
+            }
+        }
+    }
+
+    /// Fires the timers that are due (walker step, sync request).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.started {
+            return;
+        }
+        if self.next_walk.is_some_and(|t| t <= now) {
+            self.walk_step(now);
+            self.next_walk = Some(now + self.cfg.walk_interval);
+        }
+        if self.next_sync.is_some_and(|t| t <= now) {
+            self.sync_step();
+            let next = self.cfg.sync_interval / 2 + self.jitter(self.cfg.sync_interval);
+            self.next_sync = Some(now + next);
+        }
+    }
+
+    // ---- (D) outputs ----
+
+    /// The next datagram to send, written into `buf` (give it at least
+    /// `max_datagram` bytes). Call until `None`.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        loop {
+            let Some(out) = self.out.pop_front() else {
+                self.arena.clear();
+                return None;
+            };
+            let bytes: &[u8] = match &out.bytes {
+                OutBytes::Arena { start, len } => {
+                    &self.arena[*start as usize..(*start + *len) as usize]
+                }
+                OutBytes::Shared(p) => p,
+            };
+            if bytes.len() > buf.len() {
+                // A too-small buffer is the driver's bug; never truncate a packet.
+                self.stats.count_drop(DropReason::Oversize);
+                continue;
+            }
+            let size = bytes.len();
+            buf[..size].copy_from_slice(bytes);
+            self.stats.count_out(out.msg_id, size);
+            if self.out.is_empty() {
+                self.arena.clear();
+            }
+            return Some(Transmit {
+                destination: out.dest,
+                size,
+                msg_id: out.msg_id,
+            });
+        }
+    }
+
+    /// Datagrams waiting in the queue.
+    pub fn pending_transmits(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The next deadline at which `handle_timeout` must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.next_walk, self.next_sync) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---- internals ----
+
+    fn jitter(&mut self, d: Duration) -> Duration {
+        // Uniform in [d/2, d): timers of many peers do not fire in lockstep.
+        let ns = d.as_nanos().max(2) as u64;
+        Duration::from_nanos(ns / 2 + self.rng.random_range(0..ns / 2))
+    }
+
+    fn random_peers(&mut self, n: usize, exclude: &[SocketAddr]) -> Vec<SocketAddr> {
+        let known = self.peers.known();
+        let len = known.len();
+        let mut outv = Vec::with_capacity(n.min(len));
+        if n >= len {
+            for r in known {
+                let a = self.peers.info(*r).addr;
+                if !exclude.contains(&a) {
+                    outv.push(a);
+                }
+            }
+            return outv;
+        }
+        for i in rand::seq::index::sample(&mut self.rng, len, (n + exclude.len()).min(len)) {
+            let a = self.peers.info(known[i]).addr;
+            if !exclude.contains(&a) && outv.len() < n {
+                outv.push(a);
+            }
+        }
+        outv
+    }
+
+    fn intern_key(&mut self, k: &PublicKey) -> Result<Arc<PeerKey>, DecodeError> {
+        if let Some(a) = self.key_cache.get(k.ed25519_bytes())
+            && a.public_key == *k
+        {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(PeerKey::new(*k)?);
+        if self.key_cache.len() >= KEY_CACHE_MAX {
+            self.key_cache.clear();
+        }
+        self.key_cache.insert(*k.ed25519_bytes(), a.clone());
+        Ok(a)
+    }
+
+    /// The verification key of `k`, from the directory, the sender's entry or the cache.
+    fn resolve_key(
+        &mut self,
+        sender: Option<PeerRef>,
+        k: &PublicKey,
+    ) -> Result<(VerifyingKey, Option<u32>), DecodeError> {
+        if let Some((pk, inst)) = self.peers.directory_key(k.ed25519_bytes())
+            && pk.public_key == *k
+        {
+            return Ok((pk.verifying, Some(inst)));
+        }
+        if let Some(r) = sender {
+            let info = self.peers.info(r);
+            if let Some(pk) = info.key
+                && pk.public_key == *k
+            {
+                return Ok((pk.verifying, info.instance_id));
+            }
+        }
+        Ok((self.intern_key(k)?.verifying, None))
+    }
+
+    /// Everything up to the signature check. `Ok(None)`: handled (discovery)
+    /// or silently ignored; `Ok(Some)`: a signed application message to verify.
+    fn precheck(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<Option<Pending>, DropReason> {
+        if data.len() > self.cfg.max_datagram {
+            return Err(DropReason::Oversize);
+        }
+        let (header, _) = wire::split_header(data).map_err(|_| DropReason::Malformed)?;
+        if Some(header.community) != self.community.as_ref().map(|c| &c.0) {
+            return Err(DropReason::ForeignCommunity);
+        }
+        if header.msg_id >= id::FIRST_RESERVED {
+            self.handle_discovery(now, from, data)?;
+            return Ok(None);
+        }
+        let slot = self.slot(header.msg_id).ok_or(DropReason::UnknownMessage)?;
+        let meta = &self.metas[slot];
+        if meta.def.authentication == Authentication::None {
+            let f = wire::decode_unsigned(data).map_err(|_| DropReason::Malformed)?;
+            let sender = self.peers.lookup(&from);
+            let d = Delivered {
+                meta: MetaId(header.msg_id),
+                name: meta.name.clone(),
+                from,
+                from_instance: sender.and_then(|r| self.peers.info(r).instance_id),
+                author: None,
+                author_instance: None,
+                global_time: f.global_time,
+                payload: f.payload.to_vec(),
+            };
+            if let Some(r) = sender {
+                self.peers.touch(r, now);
+            }
+            self.stats.count_in(header.msg_id, data.len());
+            self.events.push_back(Event::Message(d));
+            return Ok(None);
+        }
+        let full_sync = meta.def.distribution == Distribution::FullSync;
+        let f = wire::decode_signed(data).map_err(|_| DropReason::Malformed)?;
+        let author = PublicKey::from_bin(f.public_key).map_err(|_| DropReason::Malformed)?;
+        if full_sync {
+            if f.global_time > self.global_time + self.cfg.acceptable_global_time_range {
+                return Err(DropReason::FutureGlobalTime);
+            }
+            if self.store.contains(author.ed25519_bytes(), f.global_time) {
+                return Err(DropReason::Duplicate);
+            }
+        } else if author == *self.keypair.public() {
+            // Our own direct message reflected back to us.
+            return Err(DropReason::Duplicate);
+        }
+        let mut pooled = None;
+        let mut digest = None;
+        if full_sync && let Some(pool) = &self.cfg.pool {
+            let d = SharedPool::digest(data);
+            pooled = pool.get(&d);
+            digest = Some(d);
+        }
+        let sender = self.peers.lookup(&from);
+        let (verifying, author_instance) = self
+            .resolve_key(sender, &author)
+            .map_err(|_| DropReason::Malformed)?;
+        Ok(Some(Pending {
+            slot,
+            from,
+            author,
+            verifying,
+            author_instance,
+            global_time: f.global_time,
+            pooled,
+            digest,
+        }))
+    }
+
+    /// A verified signed application message.
+    fn accept(&mut self, now: Instant, p: Pending, data: &[u8]) {
+        let meta = &self.metas[p.slot];
+        let msg_id = meta.def.id.expect("defined metas have ids");
+        let name = meta.name.clone();
+        let (distribution, destination, forward) =
+            (meta.def.distribution, meta.def.destination, meta.def.forward);
+        if distribution == Distribution::FullSync {
+            let packet = match (p.pooled, p.digest, &self.cfg.pool) {
+                (Some(a), _, _) => a,
+                (None, Some(d), Some(pool)) => pool.insert(d, data),
+                _ => Arc::from(data),
+            };
+            if !self.store.insert(
+                p.author.ed25519_bytes(),
+                p.global_time,
+                Stored {
+                    msg_id,
+                    packet: packet.clone(),
+                },
+            ) {
+                // The same message twice in one batch.
+                self.stats.count_drop(DropReason::Duplicate);
+                return;
+            }
+            self.global_time = self.global_time.max(p.global_time);
+            if forward && let Destination::Community(n) = destination {
+                let author_addr = self.peers.directory().and_then(|d| {
+                    let i = d.index_of_key(p.author.ed25519_bytes())?;
+                    Some(d.entries()[i as usize].addr)
+                });
+                let mut exclude = vec![p.from];
+                exclude.extend(author_addr);
+                for dest in self.random_peers(n, &exclude) {
+                    self.out.push_back(Out {
+                        dest,
+                        msg_id,
+                        bytes: OutBytes::Shared(packet.clone()),
+                    });
+                }
+            }
+        }
+        let sender = self.peers.lookup(&p.from);
+        if let Some(r) = sender {
+            self.peers.touch(r, now);
+        }
+        let payload_start = wire::HEADER_LEN + 2 + crypto::PUBLIC_KEY_LEN + 8;
+        let payload = data[payload_start..data.len() - crypto::SIGNATURE_LEN].to_vec();
+        self.stats.count_in(msg_id, data.len());
+        self.events.push_back(Event::Message(Delivered {
+            meta: MetaId(msg_id),
+            name,
+            from: p.from,
+            from_instance: sender.and_then(|r| self.peers.info(r).instance_id),
+            author: Some(p.author),
+            author_instance: p.author_instance,
+            global_time: p.global_time,
+            payload,
+        }));
+    }
+
+    /// Decodes and verifies a signed discovery packet, returning the frame's
+    /// author key and the decoded message.
+    fn verified_discovery<'d>(
+        &mut self,
+        from: SocketAddr,
+        data: &'d [u8],
+    ) -> Result<(Decoded<'d>, Option<PublicKey>), DropReason> {
+        let decoded = wire::decode(data).map_err(|_| DropReason::Malformed)?;
+        let frame = match &decoded {
+            Decoded::IntroductionRequest(f, _)
+            | Decoded::IntroductionResponse(f, _)
+            | Decoded::Puncture(f, _) => *f,
+            _ => return Ok((decoded, None)),
+        };
+        let author = PublicKey::from_bin(frame.public_key).map_err(|_| DropReason::Malformed)?;
+        let sender = self.peers.lookup(&from);
+        let (vk, _) = self
+            .resolve_key(sender, &author)
+            .map_err(|_| DropReason::Malformed)?;
+        if !crypto::verify(&vk, frame.signed, frame.signature) {
+            return Err(DropReason::BadSignature);
+        }
+        Ok((decoded, Some(author)))
+    }
+
+    fn handle_discovery(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        data: &[u8],
+    ) -> Result<(), DropReason> {
+        let (decoded, author) = self.verified_discovery(from, data)?;
+        if author.as_ref() == Some(self.keypair.public()) {
+            return Ok(()); // Our own packet (we walked to ourselves).
+        }
+        let msg_id = data[wire::HEADER_LEN - 1];
+        match decoded {
+            Decoded::IntroductionRequest(_, req) => {
+                self.stats.count_in(msg_id, data.len());
+                let style = if msg_id == id::NEW_INTRODUCTION_REQUEST {
+                    Style::New
+                } else {
+                    Style::Old
+                };
+                self.on_introduction_request(now, from, author, &req, style);
+            }
+            Decoded::IntroductionResponse(_, resp) => {
+                self.stats.count_in(msg_id, data.len());
+                self.on_introduction_response(now, from, author, &resp);
+            }
+            Decoded::PunctureRequest(_, req) => {
+                self.stats.count_in(msg_id, data.len());
+                let style = if msg_id == id::NEW_PUNCTURE_REQUEST {
+                    Style::New
+                } else {
+                    Style::Old
+                };
+                let target = if req.wan.ip() == self.my_wan.ip() {
+                    req.lan
+                } else {
+                    req.wan
+                };
+                let p = Puncture {
+                    lan: self.cfg.local_addr,
+                    wan: self.my_wan,
+                    identifier: req.identifier,
+                };
+                let pid = if style == Style::New {
+                    id::NEW_PUNCTURE
+                } else {
+                    id::PUNCTURE
+                };
+                self.queue_signed(target, pid, |w| p.encode(w, style));
+            }
+            Decoded::Puncture(..) => {
+                self.stats.count_in(msg_id, data.len());
+            }
+            Decoded::SyncRequest(f, req) => {
+                self.stats.count_in(msg_id, data.len());
+                if let Some(r) = self.peers.lookup(&from) {
+                    self.peers.touch(r, now);
+                }
+                // A peer's clock tells ours where the community is (Dispersy's global-time sync).
+                self.global_time = self.global_time.max(f.global_time);
+                self.answer_sync(from, &req);
+            }
+            Decoded::Application(..) => return Err(DropReason::UnknownMessage),
+        }
+        Ok(())
+    }
+
+    fn queue_signed(
+        &mut self,
+        dest: SocketAddr,
+        msg_id: u8,
+        payload: impl FnOnce(&mut wire::Writer<'_>) -> Result<(), crate::error::EncodeError>,
+    ) {
+        let Some(community) = self.community else { return };
+        let start = self.arena.len();
+        self.arena.resize(start + self.cfg.max_datagram, 0);
+        let gt = self.global_time % 65536;
+        match wire::encode_signed(&mut self.arena[start..], &community, msg_id, &self.keypair, gt, payload) {
+            Ok(n) => {
+                self.arena.truncate(start + n);
+                self.out.push_back(Out {
+                    dest,
+                    msg_id,
+                    bytes: OutBytes::Arena {
+                        start: start as u32,
+                        len: n as u32,
+                    },
+                });
+            }
+            Err(_) => self.arena.truncate(start),
+        }
+    }
+
+    fn queue_unsigned(
+        &mut self,
+        dest: SocketAddr,
+        msg_id: u8,
+        global_time: u64,
+        payload: impl FnOnce(&mut wire::Writer<'_>) -> Result<(), crate::error::EncodeError>,
+    ) {
+        let Some(community) = self.community else { return };
+        let start = self.arena.len();
+        self.arena.resize(start + self.cfg.max_datagram, 0);
+        match wire::encode_unsigned(&mut self.arena[start..], &community, msg_id, global_time, payload) {
+            Ok(n) => {
+                self.arena.truncate(start + n);
+                self.out.push_back(Out {
+                    dest,
+                    msg_id,
+                    bytes: OutBytes::Arena {
+                        start: start as u32,
+                        len: n as u32,
+                    },
+                });
+            }
+            Err(_) => self.arena.truncate(start),
+        }
+    }
+
+    fn discovered(&mut self, addr: SocketAddr, key: Option<PublicKey>, now: Instant) {
+        let arc = key.as_ref().and_then(|k| self.intern_key(k).ok());
+        let (r, new) = self.peers.add(addr, arc, None, Some(now));
+        self.walkable.retain(|(a, _)| *a != addr);
+        if new {
+            let instance_id = self.peers.info(r).instance_id;
+            self.events.push_back(Event::PeerDiscovered {
+                addr,
+                public_key: key,
+                instance_id,
+            });
+        }
+        self.stats.peers = self.peers.known_count() as u64;
+    }
+
+    fn on_introduction_request(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        author: Option<PublicKey>,
+        req: &IntroductionRequest<'_>,
+        style: Style,
+    ) {
+        let known = self.peers.lookup(&from).is_some_and(|r| self.peers.is_known(r));
+        let at_limit = self.peers.known_count() >= self.cfg.max_peers;
+        if !known && at_limit {
+            return; // As py-ipv8: a full peer does not answer, so the walker looks elsewhere.
+        }
+        self.discovered(from, author, now);
+        // Introduce a random other peer.
+        let intro = self
+            .random_peers(1, &[from])
+            .into_iter()
+            .find(|a| style == Style::New || a.is_ipv4());
+        let (lan_i, wan_i) = match intro {
+            Some(a) => (a, a),
+            None => (wire::NO_ADDRESS, wire::NO_ADDRESS),
+        };
+        let resp_style = if style == Style::New || !from.is_ipv4() {
+            Style::New
+        } else {
+            Style::Old
+        };
+        let flags = match resp_style {
+            Style::Old if self.peers.known_count() >= self.cfg.max_peers => {
+                wire::flags::RESP_PEER_LIMIT_REACHED
+            }
+            _ => 0,
+        };
+        let lan = self.cfg.local_addr;
+        let wan = self.my_wan;
+        let resp = IntroductionResponse {
+            destination: from,
+            source_lan: lan,
+            source_wan: wan,
+            lan_introduction: lan_i,
+            wan_introduction: wan_i,
+            flags,
+            identifier: req.identifier,
+            extra: b"",
+        };
+        let resp_id = if resp_style == Style::New {
+            id::NEW_INTRODUCTION_RESPONSE
+        } else {
+            id::INTRODUCTION_RESPONSE
+        };
+        self.queue_signed(from, resp_id, |w| resp.encode(w, resp_style));
+        if let Some(target) = intro {
+            let pr = Puncture {
+                lan: req.source_lan,
+                wan: from,
+                identifier: req.identifier,
+            };
+            let (pid, pstyle) = if resp_style == Style::New || !req.source_lan.is_ipv4() {
+                (id::NEW_PUNCTURE_REQUEST, Style::New)
+            } else {
+                (id::PUNCTURE_REQUEST, Style::Old)
+            };
+            let gt = self.global_time;
+            self.queue_unsigned(target, pid, gt, |w| pr.encode(w, pstyle));
+        }
+    }
+
+    fn on_introduction_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        author: Option<PublicKey>,
+        resp: &IntroductionResponse<'_>,
+    ) {
+        if resp.destination != wire::NO_ADDRESS {
+            self.my_wan = resp.destination;
+        }
+        self.discovered(from, author, now);
+        let intro = if resp.wan_introduction != wire::NO_ADDRESS {
+            resp.wan_introduction
+        } else {
+            resp.lan_introduction
+        };
+        if intro == wire::NO_ADDRESS
+            || intro == self.cfg.local_addr
+            || intro == self.my_wan
+            || self.peers.lookup(&intro).is_some_and(|r| self.peers.is_known(r))
+            || self.walkable.iter().any(|(a, _)| *a == intro)
+        {
+            return;
+        }
+        if self.walkable.len() >= WALKABLE_MAX {
+            self.walkable.remove(0);
+        }
+        self.walkable.push((intro, now));
+    }
+
+    fn walk_step(&mut self, now: Instant) {
+        let stale = self.cfg.walk_interval * 20;
+        self.walkable
+            .retain(|(_, t)| now.saturating_duration_since(*t) < stale);
+        if let Some(timeout) = self.cfg.peer_timeout
+            && let Some(cutoff) = now.checked_sub(timeout)
+            && self.peers.expire(cutoff) > 0
+        {
+            self.stats.peers = self.peers.known_count() as u64;
+        }
+        if self.peers.known_count() >= self.cfg.target_peers {
+            return;
+        }
+        let target = if !self.walkable.is_empty() {
+            let i = self.rng.random_range(0..self.walkable.len());
+            Some(self.walkable.swap_remove(i).0)
+        } else if self.peers.known_count() > 0 {
+            self.random_peers(1, &[]).into_iter().next()
+        } else if !self.cfg.bootstrap.is_empty() {
+            let i = self.rng.random_range(0..self.cfg.bootstrap.len());
+            Some(self.cfg.bootstrap[i])
+        } else {
+            None
+        };
+        if let Some(dest) = target {
+            self.send_introduction_request(dest);
+        }
+    }
+
+    /// Queues an introduction request to `dest` (the walker does this by itself).
+    pub fn send_introduction_request(&mut self, dest: SocketAddr) {
+        let style = if dest.is_ipv4() && self.cfg.local_addr.is_ipv4() {
+            Style::Old
+        } else {
+            Style::New
+        };
+        let req = IntroductionRequest {
+            destination: dest,
+            source_lan: self.cfg.local_addr,
+            source_wan: self.my_wan,
+            flags: wire::flags::REQ_ADVICE,
+            identifier: self.rng.random(),
+            extra: b"",
+        };
+        let msg_id = if style == Style::New {
+            id::NEW_INTRODUCTION_REQUEST
+        } else {
+            id::INTRODUCTION_REQUEST
+        };
+        self.queue_signed(dest, msg_id, |w| req.encode(w, style));
+    }
+
+    fn sync_step(&mut self) {
+        let Some(dest) = self.random_peers(1, &[]).into_iter().next() else {
+            return;
+        };
+        let max_bloom = self
+            .cfg
+            .max_datagram
+            .saturating_sub(wire::UNSIGNED_OVERHEAD + SyncRequest::FIXED_LEN);
+        // About 10 bits per message at the largest filter.
+        let cap = (max_bloom * 8 / 10).max(1);
+        let (low, high, n) = if self.store.len() <= cap {
+            (0, u64::MAX, self.store.len())
+        } else {
+            let (lo, hi) = self.store.time_bounds().unwrap_or((0, 0));
+            let from = self.rng.random_range(lo..=hi);
+            self.store.window(from, cap)
+        };
+        let (bytes, k) = bloom::dimensions(n, max_bloom);
+        let salt: u32 = self.rng.random();
+        let Some(community) = self.community else { return };
+        let start = self.arena.len();
+        let total = wire::UNSIGNED_OVERHEAD + SyncRequest::FIXED_LEN + bytes;
+        self.arena.resize(start + total, 0);
+        let store = &self.store;
+        let res = wire::encode_unsigned(
+            &mut self.arena[start..],
+            &community,
+            id::SYNC_REQUEST,
+            self.global_time,
+            |w| {
+                SyncRequest::encode_fixed(w, low, high, salt, k)?;
+                let filter = w.reserve(bytes)?;
+                filter.fill(0);
+                for s in store.range(low, high) {
+                    bloom::insert(filter, &s.bloom_key(), salt, k);
+                }
+                Ok(())
+            },
+        );
+        match res {
+            Ok(n) => {
+                self.arena.truncate(start + n);
+                self.out.push_back(Out {
+                    dest,
+                    msg_id: id::SYNC_REQUEST,
+                    bytes: OutBytes::Arena {
+                        start: start as u32,
+                        len: n as u32,
+                    },
+                });
+            }
+            Err(_) => self.arena.truncate(start),
+        }
+    }
+
+    fn answer_sync(&mut self, from: SocketAddr, req: &SyncRequest<'_>) {
+        let Some((lo, hi)) = self.store.time_bounds() else {
+            return;
+        };
+        let (lo, hi) = (lo.max(req.time_low), hi.min(req.time_high));
+        if lo > hi {
+            return;
+        }
+        let time = self.rng.random_range(lo..=hi);
+        let pivot: u64 = self.rng.random();
+        let mut sent = 0;
+        for s in self.store.range_from(lo, hi, time, pivot) {
+            if sent >= self.cfg.sync_response_limit {
+                break;
+            }
+            if !bloom::contains(req.bloom, &s.bloom_key(), req.salt, req.functions) {
+                self.out.push_back(Out {
+                    dest: from,
+                    msg_id: s.msg_id,
+                    bytes: OutBytes::Shared(s.packet.clone()),
+                });
+                sent += 1;
+            }
+        }
+    }
+}
+
+fn verify_packet(key: &VerifyingKey, data: &[u8]) -> bool {
+    let split = data.len() - crypto::SIGNATURE_LEN;
+    let sig: &[u8; 64] = data[split..].try_into().expect("checked in precheck");
+    crypto::verify(key, &data[..split], sig)
+}

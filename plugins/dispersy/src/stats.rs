@@ -1,0 +1,201 @@
+//! Overlay statistics as plain data, named as docs/outputs.md says.
+//!
+//! Owns: per message type in/out counts and bytes, drops by reason, and the
+//! rendering to counter names (`msg_in/<type>`, `drop/<reason>`, `peers`).
+//! Must not: decide what to count (the core calls it) or write anywhere.
+
+/// Why an incoming datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// Could not be decoded.
+    Malformed,
+    /// Another community's packet.
+    ForeignCommunity,
+    /// The signature did not verify.
+    BadSignature,
+    /// A FullSync message already held (re-delivery refused).
+    Duplicate,
+    /// A global time beyond the acceptance window.
+    FutureGlobalTime,
+    /// Larger than the datagram limit.
+    Oversize,
+    /// A message id no meta-message (or discovery message) has.
+    UnknownMessage,
+    /// From a peer the overlay may not talk to.
+    UnknownPeer,
+}
+
+impl DropReason {
+    /// All reasons, in counter order.
+    pub const ALL: [DropReason; 8] = [
+        Self::Malformed,
+        Self::ForeignCommunity,
+        Self::BadSignature,
+        Self::Duplicate,
+        Self::FutureGlobalTime,
+        Self::Oversize,
+        Self::UnknownMessage,
+        Self::UnknownPeer,
+    ];
+
+    /// The name in `drop/<reason>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Malformed => "malformed",
+            Self::ForeignCommunity => "foreign_community",
+            Self::BadSignature => "bad_signature",
+            Self::Duplicate => "duplicate",
+            Self::FutureGlobalTime => "future_global_time",
+            Self::Oversize => "oversize",
+            Self::UnknownMessage => "unknown_message",
+            Self::UnknownPeer => "unknown_peer",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|r| *r == self).expect("listed")
+    }
+}
+
+/// Counts for one message type.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeStats {
+    /// The type's name (meta-message or discovery message name).
+    pub name: String,
+    /// Messages received and accepted.
+    pub msg_in: u64,
+    /// Bytes of those.
+    pub bytes_in: u64,
+    /// Datagrams sent.
+    pub msg_out: u64,
+    /// Bytes of those.
+    pub bytes_out: u64,
+}
+
+/// An overlay's statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    slot: [u8; 256],
+    /// Per message type, in the order the types were first counted.
+    pub types: Vec<TypeStats>,
+    /// Drops by reason, indexed like [`DropReason::ALL`].
+    pub drops: [u64; 8],
+    /// Peers known now (a gauge, not reset).
+    pub peers: u64,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self {
+            slot: [u8::MAX; 256],
+            types: Vec::new(),
+            drops: [0; 8],
+            peers: 0,
+        }
+    }
+}
+
+impl Stats {
+    /// Registers the name of a message id (before counting it).
+    pub fn name_type(&mut self, msg_id: u8, name: &str) {
+        let s = self.slot_of(msg_id);
+        self.types[s].name = name.to_owned();
+    }
+
+    fn slot_of(&mut self, msg_id: u8) -> usize {
+        let s = self.slot[msg_id as usize];
+        if s != u8::MAX {
+            return s as usize;
+        }
+        self.types.push(TypeStats {
+            name: format!("message-{msg_id}"),
+            ..TypeStats::default()
+        });
+        let s = (self.types.len() - 1) as u8;
+        self.slot[msg_id as usize] = s;
+        s as usize
+    }
+
+    /// Counts an accepted incoming message.
+    pub fn count_in(&mut self, msg_id: u8, bytes: usize) {
+        let s = self.slot_of(msg_id);
+        self.types[s].msg_in += 1;
+        self.types[s].bytes_in += bytes as u64;
+    }
+
+    /// Counts a sent datagram.
+    pub fn count_out(&mut self, msg_id: u8, bytes: usize) {
+        let s = self.slot_of(msg_id);
+        self.types[s].msg_out += 1;
+        self.types[s].bytes_out += bytes as u64;
+    }
+
+    /// Counts a drop.
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason.index()] += 1;
+    }
+
+    /// Drops for `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    /// The stats of a type by name.
+    pub fn of(&self, name: &str) -> Option<&TypeStats> {
+        self.types.iter().find(|t| t.name == name)
+    }
+
+    /// Zeroes every counter except the `peers` gauge (`reset_dispersy_statistics`).
+    pub fn reset(&mut self) {
+        for t in &mut self.types {
+            t.msg_in = 0;
+            t.bytes_in = 0;
+            t.msg_out = 0;
+            t.bytes_out = 0;
+        }
+        self.drops = [0; 8];
+    }
+
+    /// Every counter under its docs/outputs.md name (zero counters included).
+    pub fn counters(&self) -> impl Iterator<Item = (String, u64)> + '_ {
+        self.types
+            .iter()
+            .flat_map(|t| {
+                [
+                    (format!("msg_in/{}", t.name), t.msg_in),
+                    (format!("bytes_in/{}", t.name), t.bytes_in),
+                    (format!("msg_out/{}", t.name), t.msg_out),
+                    (format!("bytes_out/{}", t.name), t.bytes_out),
+                ]
+            })
+            .chain(
+                DropReason::ALL
+                    .iter()
+                    .map(|r| (format!("drop/{}", r.name()), self.dropped(*r))),
+            )
+            .chain(std::iter::once(("peers".to_owned(), self.peers)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_outputs_md() {
+        let mut s = Stats::default();
+        s.name_type(1, "broadcast-share");
+        s.count_in(1, 100);
+        s.count_out(246, 200);
+        s.name_type(246, "introduction-request");
+        s.count_drop(DropReason::BadSignature);
+        let c: std::collections::BTreeMap<_, _> = s.counters().collect();
+        assert_eq!(c["msg_in/broadcast-share"], 1);
+        assert_eq!(c["bytes_in/broadcast-share"], 100);
+        assert_eq!(c["bytes_out/introduction-request"], 200);
+        assert_eq!(c["drop/bad_signature"], 1);
+        assert_eq!(c["drop/future_global_time"], 0);
+        s.reset();
+        assert!(s.counters().all(|(_, v)| v == 0));
+    }
+}

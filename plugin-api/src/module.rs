@@ -50,6 +50,11 @@ pub trait ModuleInstance: Send {
     /// The instance is stopping.
     #[sabi(last_prefix_field)]
     fn on_stop(&mut self, host: HostMut<'_>) -> RResult<(), RString>;
+    /// Since 1.1: the experiment started (scenario time 0, after the
+    /// barrier). Plugins built against 1.0 get this default.
+    fn on_start(&mut self, _host: HostMut<'_>) -> RResult<(), RString> {
+        RResult::ROk(())
+    }
 }
 
 /// An owned module instance.
@@ -130,6 +135,9 @@ pub struct ModuleRoot {
     /// The verdict hook, called after a run with every instance's outputs.
     #[sabi(last_prefix_field)]
     pub check: extern "C" fn(outputs: RunOutputsRef<'_>) -> RResult<RVec<Verdict>, RString>,
+    /// Since 1.1: one line about the module, for `peerlab modules`
+    /// (`None` from the accessor for plugins built against 1.0).
+    pub about: RStr<'static>,
 }
 
 impl RootModule for ModuleRoot_Ref {
@@ -205,6 +213,8 @@ pub trait Module: Send + Sized + 'static {
     const NAME: &'static str;
     /// The module's version.
     const VERSION: &'static str;
+    /// One line about the module (since 1.1).
+    const ABOUT: &'static str = "";
     /// The callback table.
     fn describe() -> Vec<CallbackSpec>;
     /// Make the instance for one experiment instance.
@@ -230,6 +240,10 @@ pub trait Module: Send + Sized + 'static {
     }
     /// The instance is stopping.
     fn on_stop(&mut self, _host: &mut Host<'_>) -> Result<(), String> {
+        Ok(())
+    }
+    /// The experiment started (since 1.1).
+    fn on_start(&mut self, _host: &mut Host<'_>) -> Result<(), String> {
         Ok(())
     }
     /// The verdict hook: judge a finished run from its outputs.
@@ -319,6 +333,10 @@ impl<M: Module> ModuleInstance for Adapter<M> {
     fn on_stop(&mut self, host: HostMut<'_>) -> RResult<(), RString> {
         self.with("on_stop", |m| m.on_stop(&mut Host::new(host)))
     }
+
+    fn on_start(&mut self, host: HostMut<'_>) -> RResult<(), RString> {
+        self.with("on_start", |m| m.on_start(&mut Host::new(host)))
+    }
 }
 
 /// Make a boxed instance of `M` (used by built-in modules and tests too).
@@ -362,6 +380,7 @@ pub fn root_module_for<M: Module>() -> ModuleRoot_Ref {
         describe: describe_shim::<M>,
         new_instance: new_instance_shim::<M>,
         check: check_shim::<M>,
+        about: RStr::from_str(M::ABOUT),
     }
     .leak_into_prefix()
 }

@@ -64,11 +64,13 @@ fn export_tokens(ty: &Type) -> TokenStream2 {
 /// `peerlab_plugin_api` for the full guide.
 ///
 /// Attribute arguments: `name = "..."` (required), `version = "..."`
-/// (default: the crate's version), `export = false` (do not export a root
-/// module, e.g. for built-in modules linked into the host).
+/// (default: the crate's version), `about = "..."` (default: the first doc
+/// line on the `impl` block), `export = false` (do not export a root module,
+/// e.g. for built-in modules linked into the host).
 ///
 /// Method attributes: `#[callback]` / `#[callback(name = "...")]`,
-/// `#[create]`, `#[on_timer]`, `#[on_message]`, `#[on_stop]`, `#[check]`.
+/// `#[create]`, `#[on_start]`, `#[on_timer]`, `#[on_message]`, `#[on_stop]`,
+/// `#[check]`.
 /// Parameter attributes: `#[kw]`, `#[kw(default = EXPR, help = "...")]`,
 /// `#[arg(default = EXPR, help = "...")]`, `#[rest]`.
 #[proc_macro_attribute]
@@ -83,6 +85,7 @@ const TYPES: &str = "String, i64, f64, bool, Duration, or Option<..> of one of t
 
 struct ModArgs {
     name: String,
+    about: Option<String>,
     version: Option<Expr>,
     export: bool,
 }
@@ -91,6 +94,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr.clone())?;
     let mut name = None;
     let mut version = None;
+    let mut about = None;
     let mut export = true;
     for m in metas {
         let Meta::NameValue(nv) = &m else {
@@ -107,6 +111,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
         match key.as_str() {
             "name" => name = Some(lit_str(&nv.value)?),
             "version" => version = Some(nv.value.clone()),
+            "about" => about = Some(lit_str(&nv.value)?),
             "export" => match &nv.value {
                 Expr::Lit(l) => match &l.lit {
                     Lit::Bool(b) => export = b.value,
@@ -117,7 +122,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
             _ => {
                 return Err(syn::Error::new(
                     nv.path.span(),
-                    format!("unknown module argument `{key}`: use name, version or export"),
+                    format!("unknown module argument `{key}`: use name, version, about or export"),
                 ));
             }
         }
@@ -140,6 +145,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
     }
     Ok(ModArgs {
         name,
+        about,
         version,
         export,
     })
@@ -162,10 +168,12 @@ enum Role {
     OnTimer,
     OnMessage,
     OnStop,
+    OnStart,
     Check,
 }
 
-const ROLE_ATTRS: [(&str, Role); 6] = [
+const ROLE_ATTRS: [(&str, Role); 7] = [
+    ("on_start", Role::OnStart),
     ("callback", Role::Callback),
     ("create", Role::Create),
     ("on_timer", Role::OnTimer),
@@ -488,6 +496,7 @@ fn hook_host_arity(f: &ImplItemFn, role: &str, extra: usize, receiver: bool) -> 
                     "#[on_message] is `fn(&mut self, host: &mut Host, message: &IncomingMessage)`"
                 }
                 "on_stop" => "#[on_stop] is `fn(&mut self, host: &mut Host)`",
+                "on_start" => "#[on_start] is `fn(&mut self, host: &mut Host)`",
                 "create" => "#[create] is `fn(host: &mut Host) -> Result<Self, E>` (or `-> Self`)",
                 _ => {
                     "#[check] is `fn(outputs: &Outputs) -> Result<Vec<Verdict>, E>` (or `-> Vec<Verdict>`)"
@@ -516,8 +525,8 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
     let self_ty = imp.self_ty.clone();
     let api = quote!(::peerlab_plugin_api);
     let mut callbacks: Vec<Callback> = Vec::new();
-    let (mut create, mut on_timer, mut on_message, mut on_stop, mut check) =
-        (None, None, None, None, None);
+    let (mut create, mut on_timer, mut on_message, mut on_stop, mut on_start, mut check) =
+        (None, None, None, None, None, None);
     for item in imp.items.iter_mut() {
         let ImplItem::Fn(f) = item else { continue };
         let Some((role, role_attr)) = take_role(&mut f.attrs)? else {
@@ -552,6 +561,10 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
                 let h = hook_host_arity(f, "on_stop", 0, true)?;
                 set_once(&mut on_stop, (ident, h, res), f, "on_stop")?;
             }
+            Role::OnStart => {
+                let h = hook_host_arity(f, "on_start", 0, true)?;
+                set_once(&mut on_start, (ident, h, res), f, "on_start")?;
+            }
             Role::Check => {
                 hook_host_arity(f, "check", 1, false)?;
                 set_once(&mut check, (ident, false, res), f, "check")?;
@@ -559,6 +572,10 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
         }
     }
     let mod_name = &args.name;
+    let about = args
+        .about
+        .clone()
+        .unwrap_or_else(|| doc_first_line(&imp.attrs));
     let version = match &args.version {
         Some(v) => quote!(#v),
         None => quote!(env!("CARGO_PKG_VERSION")),
@@ -700,6 +717,11 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
         quote!(fn on_stop(&mut self, __host: &mut #api::Host<'_>) -> ::std::result::Result<(), ::std::string::String>),
         quote!(),
     );
+    let on_start_fn = hook(
+        &on_start,
+        quote!(fn on_start(&mut self, __host: &mut #api::Host<'_>) -> ::std::result::Result<(), ::std::string::String>),
+        quote!(),
+    );
     let check_fn = check.as_ref().map(|(id, _, res)| {
         let body = if *res {
             quote!(Self::#id(__outputs).map_err(|e| ::std::string::ToString::to_string(&e)))
@@ -723,6 +745,7 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
         impl #api::Module for #self_ty {
             const NAME: &'static str = #mod_name;
             const VERSION: &'static str = #version;
+            const ABOUT: &'static str = #about;
 
             fn describe() -> ::std::vec::Vec<#api::CallbackSpec> {
                 ::std::vec![ #(#specs),* ]
@@ -751,6 +774,7 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
             #on_timer_fn
             #on_message_fn
             #on_stop_fn
+            #on_start_fn
             #check_fn
         }
 

@@ -16,6 +16,7 @@ pub struct Example {
     ticks: u64,
 }
 
+/// Exercises the plugin ABI: typed arguments, timers, verdicts, panics.
 #[module(name = "example")]
 impl Example {
     /// Make the instance; reads the optional config key `example_start`.
@@ -117,6 +118,15 @@ impl Example {
     #[on_message]
     fn message(&mut self, host: &mut Host, message: &IncomingMessage) {
         host.print(format!("got {} from {}", message.name, message.sender));
+    }
+
+    #[on_start]
+    fn started(&mut self, host: &mut Host) {
+        host.print(format!(
+            "started {} of {}",
+            host.instance_id(),
+            host.instance_count()
+        ));
     }
 
     #[on_stop]

@@ -13,6 +13,8 @@ pub struct Progress {
     instances: u32,
     last_line: Option<Instant>,
     last: Counts,
+    /// What the launcher says (e.g. a SLURM job's state).
+    state: Option<String>,
 }
 
 impl Progress {
@@ -33,6 +35,7 @@ impl Progress {
             instances,
             last_line: None,
             last: Counts::default(),
+            state: None,
         }
     }
 
@@ -42,8 +45,13 @@ impl Progress {
             Some(t) => format!("t={}", clock_text(t)),
             None => "waiting at the barrier".into(),
         };
+        let state = self
+            .state
+            .as_deref()
+            .map(|s| format!("{s} · "))
+            .unwrap_or_default();
         format!(
-            "registered {}/{} · ready {} · {clock} · ended {} · failed {}",
+            "{state}registered {}/{} · ready {} · {clock} · ended {} · failed {}",
             c.registered, self.instances, c.ready, c.ended, c.failed
         )
     }
@@ -69,6 +77,12 @@ impl Progress {
                 }
             }
         }
+    }
+
+    /// Show what the launcher reports (replaces the previous state).
+    pub fn set_state(&mut self, state: String) {
+        tracing::info!("{state}");
+        self.state = Some(state);
     }
 
     pub fn finish(&mut self, counts: Counts) {

@@ -10,6 +10,7 @@ pub mod folder;
 pub mod junit;
 pub mod local;
 pub mod status;
+pub mod supervise;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,0 +1,386 @@
+//! What every runner shares: preparing the run folder and the sync server,
+//! and supervising a run to its end whatever starts the processes.
+//!
+//! A [`Launcher`] starts instance processes somewhere (here, on SLURM
+//! nodes) and reports their exits as [`LaunchEvent`]s; [`supervise`] turns
+//! those and the sync server's reports into one final status per instance,
+//! enforcing the registration timeout, the run timeout and Ctrl-C. It
+//! returns the summary, already written to `summary.json`.
+
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use tokio::sync::mpsc;
+
+use super::RunSettings;
+use super::folder::{self, Placement, RunRecord};
+use super::status::{End, EndStatus, Phase, Tracker};
+use crate::progress::Progress;
+use crate::sync::server::{ServerConfig, ServerEvent, SyncServer};
+
+/// Environment variable carrying the run token to instance processes (not
+/// on the command line, where `ps` would show it).
+pub const TOKEN_ENV: &str = "PEERLAB_RUN_TOKEN";
+
+/// How long stopped processes get between the polite and the forced stop.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// What a launcher reports.
+#[derive(Debug, Clone)]
+pub enum LaunchEvent {
+    /// A process (or a whole job) running these instances is gone.
+    Exited {
+        ids: Vec<u32>,
+        exit_code: Option<i32>,
+        /// How it ended, in words ("exit code 3", "killed by signal 9").
+        how: String,
+        /// Whether it ended with success.
+        clean: bool,
+        /// A file holding its stderr, whose tail is copied to each instance's `.err`.
+        stderr: Option<PathBuf>,
+    },
+    /// Where the launch stands, for the progress line (e.g. "job 12 pending: Resources").
+    State(String),
+    /// The launch cannot go on (e.g. the scheduler cannot place the job):
+    /// every instance not ended yet ends with this reason.
+    Failed(String),
+}
+
+/// Starts and stops the processes of a run.
+pub trait Launcher {
+    /// Ask every process to stop; `force` after the grace period.
+    fn stop(&mut self, force: bool);
+    /// Whether some process may still be running.
+    fn running(&self) -> bool;
+}
+
+/// A run folder and sync server ready for processes to be launched.
+pub struct Prepared {
+    pub run_id: String,
+    pub run_dir: PathBuf,
+    pub server: SyncServer,
+    pub token: String,
+    pub started_at: SystemTime,
+}
+
+/// Create the run folder, write `run.json` and the inputs, start the sync
+/// server on `bind`.
+pub async fn prepare(
+    settings: &RunSettings,
+    runner: &str,
+    nodes: u32,
+    placement: Vec<Placement>,
+    bind: SocketAddr,
+) -> anyhow::Result<Prepared> {
+    let (run_id, run_dir) = folder::create_run_folder(&settings.output_root, &settings.experiment)
+        .with_context(|| {
+            format!(
+                "cannot create a run folder under {}",
+                settings.output_root.display()
+            )
+        })?;
+    let record = RunRecord {
+        run_id: run_id.clone(),
+        experiment: settings.experiment.clone(),
+        seed: settings.seed,
+        instances: settings.instances,
+        nodes,
+        instances_per_process: settings.instances_per_process,
+        runner: runner.into(),
+        time_scale: settings.time_scale,
+        peerlab_version: env!("CARGO_PKG_VERSION").into(),
+        created_at: folder::timestamp(SystemTime::now()),
+        modules: settings.modules.clone(),
+        config_path: settings.config_path.clone(),
+        scenario_path: settings.scenario_path.clone(),
+        plugin_path: settings.plugin_path.clone(),
+        config: settings.config.clone(),
+        placement,
+    };
+    write_inputs(&run_dir, settings, &record)?;
+    let token = new_token(settings.seed);
+    let server = SyncServer::bind(
+        bind,
+        ServerConfig {
+            token: token.clone(),
+            instances: settings.instances,
+            start_delay: settings.start_delay,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot start the sync server on {bind}"))?;
+    tracing::info!(sync = %server.local_addr(), run = %run_id, "sync server listening");
+    Ok(Prepared {
+        run_id,
+        run_dir,
+        server,
+        token,
+        started_at: SystemTime::now(),
+    })
+}
+
+/// Copy what the run was made from into the run folder.
+fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> anyhow::Result<()> {
+    folder::write_json(&run_dir.join("run.json"), record)?;
+    let mut conf = String::from("# the resolved experiment config of this run\n");
+    for (k, v) in &settings.config {
+        conf.push_str(&format!("{k} = {v}\n"));
+    }
+    fs::write(run_dir.join("experiment.conf"), conf)?;
+    fs::copy(&settings.scenario_path, run_dir.join("experiment.scenario")).with_context(|| {
+        format!(
+            "cannot copy {} into the run folder",
+            settings.scenario_path.display()
+        )
+    })?;
+    Ok(())
+}
+
+/// Supervise a launched run until every instance has a final status and
+/// no process runs; write and return the summary.
+pub async fn supervise(
+    settings: &RunSettings,
+    runner: &str,
+    nodes: u32,
+    prepared: Prepared,
+    placement: &[Placement],
+    launcher: &mut dyn Launcher,
+    mut launch_events: mpsc::UnboundedReceiver<LaunchEvent>,
+) -> anyhow::Result<folder::Summary> {
+    let Prepared {
+        run_id,
+        run_dir,
+        mut server,
+        started_at,
+        ..
+    } = prepared;
+    let mut progress = Progress::new(settings.progress, settings.instances, &run_id);
+    let mut tracker = Tracker::new(settings.instances);
+    let registration_deadline = Instant::now() + settings.registration_timeout;
+    let mut run_deadline: Option<Instant> = None;
+    let mut start_unix_ms: Option<u64> = None;
+    let mut timed_out = false;
+    let mut interrupted = false;
+    let mut stopping_since: Option<Instant> = None;
+    let mut forced = false;
+    let mut launcher_done = false;
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    loop {
+        if tracker.all_ended() && (!launcher.running() || launcher_done) {
+            break;
+        }
+        tokio::select! {
+            Some(event) = server.next_event() => match event {
+                ServerEvent::Registered { ids, .. } => ids.iter().for_each(|&id| tracker.registered(id)),
+                ServerEvent::Ready { id } => tracker.ready(id),
+                ServerEvent::Started { start_unix_ms: start } => {
+                    start_unix_ms = Some(start);
+                    let until_start = Duration::from_millis(start.saturating_sub(unix_ms_now()));
+                    run_deadline = Some(Instant::now() + until_start + settings.timeout);
+                }
+                ServerEvent::Done { id, status, exit_code, error } => {
+                    let status = EndStatus::parse(&status).unwrap_or(EndStatus::Failed);
+                    tracker.end(id, status, exit_code, error);
+                }
+                ServerEvent::Refused { peer, reason } => {
+                    tracing::warn!(%peer, %reason, "sync server refused a connection");
+                }
+                ServerEvent::Disconnected { .. } => {}
+            },
+            event = launch_events.recv() => match event {
+                None => launcher_done = true,
+                Some(LaunchEvent::State(state)) => progress.set_state(state),
+                Some(LaunchEvent::Failed(reason)) => {
+                    tracing::error!("{reason}");
+                    tracker.end_all_open(EndStatus::NeverStarted, EndStatus::Crashed, &reason);
+                    if stopping_since.is_none() {
+                        server.abort_all(reason);
+                        launcher.stop(false);
+                        stopping_since = Some(Instant::now());
+                    }
+                }
+                Some(LaunchEvent::Exited { ids, exit_code, how, clean, stderr }) => {
+                    for id in ids {
+                        if matches!(tracker.phase(id), Some(Phase::Ended(_)) | None) {
+                            continue;
+                        }
+                        let (status, why) = if interrupted {
+                            (EndStatus::Interrupted, "stopped by Ctrl-C".to_string())
+                        } else if timed_out {
+                            (EndStatus::TimedOut, "stopped by the run timeout".to_string())
+                        } else if clean {
+                            (EndStatus::Crashed, "its process exited without reporting an end".to_string())
+                        } else {
+                            (EndStatus::Crashed, format!("its process ended: {how}"))
+                        };
+                        note_abnormal_end(&run_dir, placement, id, &why, stderr.as_deref());
+                        tracker.end(id, status, exit_code, Some(why));
+                    }
+                }
+            },
+            _ = tick.tick() => {
+                let now = Instant::now();
+                if stopping_since.is_none() {
+                    let why = if now >= registration_deadline && start_unix_ms.is_none() {
+                        Some(format!(
+                            "instances {} never registered within {:.0} s",
+                            crate::util::ranges(&tracker.ids_not_registered()),
+                            settings.registration_timeout.as_secs_f64()
+                        ))
+                    } else if run_deadline.is_some_and(|d| now >= d) {
+                        Some(format!(
+                            "the run timed out after {:.1} s with instances {} still running",
+                            settings.timeout.as_secs_f64(),
+                            crate::util::ranges(&tracker.ids_running())
+                        ))
+                    } else {
+                        None
+                    };
+                    if let Some(why) = why {
+                        tracing::error!("{why}");
+                        timed_out = true;
+                        tracker.end_all_open(EndStatus::NeverStarted, EndStatus::TimedOut, &why);
+                        server.abort_all(why);
+                        launcher.stop(false);
+                        stopping_since = Some(now);
+                    }
+                } else if !forced && stopping_since.is_some_and(|s| now.duration_since(s) >= GRACE) {
+                    forced = true;
+                    launcher.stop(true);
+                }
+                let clock = start_unix_ms.map(|s| (unix_ms_now() as f64 - s as f64) / 1000.0);
+                progress.update(tracker.counts(), clock);
+            }
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                tracing::warn!("Ctrl-C: stopping every instance (outputs are kept)");
+                tracker.end_all_open(EndStatus::Interrupted, EndStatus::Interrupted, "stopped by Ctrl-C");
+                server.abort_all("interrupted by Ctrl-C");
+                launcher.stop(false);
+                stopping_since = Some(Instant::now());
+            }
+        }
+    }
+    progress.finish(tracker.counts());
+    let ended_at = SystemTime::now();
+
+    let instance_status = tracker
+        .ends()
+        .map(|(id, end)| {
+            let place = placement.iter().find(|p| p.id == id);
+            let (host, node) = place
+                .map(|p| (p.host.clone(), p.node))
+                .unwrap_or_else(|| ("localhost".into(), 1));
+            let paths = folder::InstancePaths::new(&host, node, id);
+            let end = end.cloned().unwrap_or(End {
+                status: EndStatus::Crashed,
+                exit_code: None,
+                error: Some("no end was recorded".into()),
+            });
+            folder::InstanceStatus {
+                id,
+                host,
+                node,
+                status: end.status.as_str().into(),
+                exit_code: end.exit_code,
+                error: end.error,
+                out: paths.out,
+                err: paths.err,
+            }
+        })
+        .collect::<Vec<_>>();
+    let all_finished = instance_status.iter().all(|s| s.status == "finished");
+    let outcome = if interrupted {
+        "interrupted"
+    } else if timed_out {
+        "timed_out"
+    } else if all_finished {
+        "passed"
+    } else {
+        "failed"
+    };
+    let summary = folder::Summary {
+        run_id,
+        experiment: settings.experiment.clone(),
+        seed: settings.seed,
+        instances: settings.instances,
+        nodes,
+        runner: runner.into(),
+        time_scale: settings.time_scale,
+        started_at: folder::timestamp(started_at),
+        ended_at: folder::timestamp(ended_at),
+        duration_s: ended_at
+            .duration_since(started_at)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        outcome: outcome.into(),
+        timed_out,
+        instance_status,
+        verdicts: Vec::new(),
+    };
+    folder::write_json(&run_dir.join("summary.json"), &summary)?;
+    Ok(summary)
+}
+
+/// Append why an instance ended abnormally, and the tail of its process's
+/// stderr, to the instance's `.err` file.
+fn note_abnormal_end(
+    run_dir: &Path,
+    placement: &[Placement],
+    id: u32,
+    why: &str,
+    stderr: Option<&Path>,
+) {
+    let (host, node) = placement
+        .iter()
+        .find(|p| p.id == id)
+        .map(|p| (p.host.as_str(), p.node))
+        .unwrap_or(("localhost", 1));
+    let paths = folder::InstancePaths::new(host, node, id);
+    let path = run_dir.join(&paths.err);
+    if let Some(dir) = path.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    let Ok(mut f) = fs::OpenOptions::new().create(true).append(true).open(path) else {
+        return;
+    };
+    let _ = writeln!(f, "peerlab: instance {id} ended abnormally: {why}");
+    if let Some(text) = stderr.and_then(|p| fs::read_to_string(p).ok()) {
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(20)..];
+        if !tail.is_empty() {
+            let _ = writeln!(f, "peerlab: last lines of its process's stderr:");
+            for line in tail {
+                let _ = writeln!(f, "  {line}");
+            }
+        }
+    }
+}
+
+pub fn unix_ms_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A token no other run can guess.
+fn new_token(seed: u64) -> String {
+    use rand::{RngCore, SeedableRng};
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    let salt = seed ^ u64::from(std::process::id());
+    bytes[..8]
+        .iter_mut()
+        .zip(salt.to_le_bytes())
+        .for_each(|(b, s)| *b ^= s);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -89,7 +89,16 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     let sync = prepared.server.local_addr();
     for (p, ids) in groups.iter().enumerate() {
         let process = p as u32 + 1;
-        match spawn(&exe, &run_dir, sync, &prepared.token, process, ids) {
+        match spawn_instances(
+            &exe,
+            &run_dir,
+            sync,
+            &prepared.token,
+            LOCAL_HOST,
+            1,
+            process,
+            ids,
+        ) {
             Ok((child, stderr_path)) => {
                 launcher.pids.push(child.id().unwrap_or(0));
                 live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -136,15 +145,25 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     Ok(RunOutcome { run_dir, summary })
 }
 
-fn spawn(
+/// Start one `peerlab instance` process for `ids` in its own process group,
+/// its stderr going to the process's file in the run folder. Returns the
+/// child and that file's path. (The SLURM node agent starts its share the
+/// same way.)
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_instances(
     exe: &Path,
     run_dir: &Path,
     sync: SocketAddr,
     token: &str,
+    host: &str,
+    node: u32,
     process: u32,
     ids: &[u32],
 ) -> anyhow::Result<(tokio::process::Child, std::path::PathBuf)> {
-    let stderr_path = run_dir.join(folder::process_stderr(LOCAL_HOST, 1, process));
+    let stderr_path = run_dir.join(folder::process_stderr(host, node, process));
+    if let Some(dir) = stderr_path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
     let stderr = fs::File::create(&stderr_path)
         .with_context(|| format!("cannot create {}", stderr_path.display()))?;
     let mut cmd = tokio::process::Command::new(exe);
@@ -154,9 +173,9 @@ fn spawn(
         .arg("--sync")
         .arg(sync.to_string())
         .arg("--host")
-        .arg(LOCAL_HOST)
+        .arg(host)
         .arg("--node")
-        .arg("1")
+        .arg(node.to_string())
         .arg("--process")
         .arg(process.to_string())
         .arg("--ids")

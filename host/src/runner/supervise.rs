@@ -160,6 +160,9 @@ pub async fn supervise(
     } = prepared;
     let mut progress = Progress::new(settings.progress, settings.instances, &run_id);
     let mut tracker = Tracker::new(settings.instances);
+    // Where instances really run: planned, then as their processes report
+    // (a SLURM node's name is only known once the job runs).
+    let mut placement: Vec<Placement> = placement.to_vec();
     let registration_deadline = Instant::now() + settings.registration_timeout;
     let mut run_deadline: Option<Instant> = None;
     let mut start_unix_ms: Option<u64> = None;
@@ -178,7 +181,18 @@ pub async fn supervise(
         }
         tokio::select! {
             Some(event) = server.next_event() => match event {
-                ServerEvent::Registered { ids, .. } => ids.iter().for_each(|&id| tracker.registered(id)),
+                ServerEvent::Registered { ids, host, node, .. } => {
+                    for &id in &ids {
+                        tracker.registered(id);
+                        match placement.iter_mut().find(|p| p.id == id) {
+                            Some(p) => {
+                                p.host = host.clone();
+                                p.node = node;
+                            }
+                            None => placement.push(Placement { id, host: host.clone(), node, process: 0 }),
+                        }
+                    }
+                }
                 ServerEvent::Ready { id } => tracker.ready(id),
                 ServerEvent::Started { start_unix_ms: start } => {
                     start_unix_ms = Some(start);
@@ -220,7 +234,7 @@ pub async fn supervise(
                         } else {
                             (EndStatus::Crashed, format!("its process ended: {how}"))
                         };
-                        note_abnormal_end(&run_dir, placement, id, &why, stderr.as_deref());
+                        note_abnormal_end(&run_dir, &placement, id, &why, stderr.as_deref());
                         tracker.end(id, status, exit_code, Some(why));
                     }
                 }

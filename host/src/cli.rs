@@ -61,6 +61,9 @@ pub enum Command {
     /// Internal: run instances of a run (started by the runners)
     #[command(hide = true)]
     Instance(cmd::instance::InstanceArgs),
+    /// Internal: start this node's share of a run's instances (started by srun)
+    #[command(hide = true)]
+    NodeAgent(cmd::node_agent::NodeAgentArgs),
 }
 
 /// Run the parsed command line and say which exit code it earned.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Runs(args) => cmd::runs::run(&cli.global, args)?,
         Command::Bench(args) => cmd::bench::run(&cli.global, args)?,
         Command::Instance(args) => cmd::instance::run(&cli.global, args)?,
+        Command::NodeAgent(args) => cmd::node_agent::run(&cli.global, args)?,
     };
     Ok(ExitCode::from(code))
 }

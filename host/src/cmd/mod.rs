@@ -6,6 +6,7 @@ pub mod check;
 pub mod instance;
 pub mod modules;
 pub mod new_plugin;
+pub mod node_agent;
 pub mod report;
 pub mod run;
 pub mod runs;

@@ -1,2 +1,30 @@
-//! Post-processing of a finished run: reads only the run folder and writes
-//! aggregates, plots and `report.html`.
+//! peerlab-report: post-processing of a finished run. It reads only the run
+//! folder (never a live instance) and writes the `aggregates` of
+//! `summary.json`, PNG plots under `plots/` and a self-contained
+//! `report.html`; it also lists an output root's runs (`peerlab runs`).
+//!
+//! The pipeline has three stages with one job each:
+//! [`load`] turns files into plain data ([`model`]), [`analyse`] turns
+//! plain data into aggregates and reduced series (no I/O), and
+//! [`plot`] / [`html`] render (no file access; [`process_run`] writes).
+//!
+//! Entry points: [`process_run`] (the runner calls it after every run),
+//! [`history::list_runs`] (`peerlab runs`), and [`synth`], which writes
+//! synthetic run folders of any size for tests and benchmarks.
+
+pub mod analyse;
+pub mod error;
+pub mod history;
+pub mod html;
+pub mod load;
+pub mod model;
+pub mod plot;
+pub mod series;
+pub mod summary_file;
+pub mod synth;
+pub mod testing;
+
+mod pipeline;
+
+pub use error::{ReportError, Warning};
+pub use pipeline::{ReportOptions, ReportSummary, process_run};

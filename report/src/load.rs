@@ -1,0 +1,711 @@
+//! The loader: the only module that reads the run folder. It turns files
+//! into the plain data of [`crate::model`], one pass over each file, and
+//! never does maths beyond parsing.
+//!
+//! Nothing here is fatal except a folder that is not there: a missing,
+//! unreadable or malformed file becomes a [`Warning`] and the data it could
+//! not give is left out. A half-written last line (an instance that crashed
+//! mid-write) is expected and reported as such.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::fs;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde_json::Value;
+
+use crate::error::{ReportError, Warning};
+use crate::model::{
+    Event, EventKind, InstanceData, InstanceFiles, InstanceStatus, ProcessData, ProcessFile,
+    ResourceSample, RunIndex, RunPlan, RunnerSummary, StatsSample, Verdict,
+};
+
+/// At most this many line warnings per file; the rest are counted in one.
+const LINE_WARNINGS_PER_FILE: usize = 5;
+
+/// Lists what the run folder holds and reads `run.json` and `summary.json`.
+pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
+    if !run_dir.is_dir() {
+        return Err(ReportError::NoRunFolder {
+            path: run_dir.to_path_buf(),
+        });
+    }
+    let mut index = RunIndex::default();
+
+    match read_optional(run_dir, "run.json")? {
+        Some(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(v) if v.is_object() => index.plan = Some(plan_from(&v)),
+            Ok(_) => index
+                .warnings
+                .push(Warning::file("run.json", "not a JSON object; ignored")),
+            Err(e) => index.warnings.push(Warning::file(
+                "run.json",
+                format!("malformed JSON ({e}); ignored"),
+            )),
+        },
+        None => index.warnings.push(Warning::file(
+            "run.json",
+            "missing: the run's plan is unknown",
+        )),
+    }
+    index.summary_text = read_optional(run_dir, "summary.json")?;
+    match &index.summary_text {
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(v) if v.is_object() => index.summary = Some(summary_from(&v)),
+            Ok(_) => index.warnings.push(Warning::file(
+                "summary.json",
+                "not a JSON object; left as it is",
+            )),
+            Err(e) => index.warnings.push(Warning::file(
+                "summary.json",
+                format!("malformed JSON ({e}); left as it is"),
+            )),
+        },
+        None => index.warnings.push(Warning::file(
+            "summary.json",
+            "missing: the run did not finish (crashed, interrupted or still running)",
+        )),
+    }
+
+    let mut instances: HashMap<u32, InstanceFiles> = HashMap::new();
+    let mut found_node_dir = false;
+    for host_entry in list_dir(run_dir)? {
+        let (host, host_path) = host_entry;
+        if host == "plots" || host.starts_with('.') || !host_path.is_dir() {
+            continue;
+        }
+        for (node_name, node_path) in list_dir(&host_path)? {
+            let Some(node) = node_name
+                .strip_prefix("node")
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if !node_path.is_dir() {
+                continue;
+            }
+            found_node_dir = true;
+            for (file, _) in list_dir(&node_path)? {
+                let rel = format!("{host}/{node_name}/{file}");
+                if let Some(p) = file
+                    .strip_prefix("process")
+                    .and_then(|r| r.strip_suffix(".resources.jsonl"))
+                    .and_then(|n| n.parse::<u32>().ok())
+                {
+                    index.processes.push(ProcessFile {
+                        process: p,
+                        host: host.clone(),
+                        node,
+                        path: rel,
+                    });
+                    continue;
+                }
+                let Some((id, kind)) = instance_file(&file) else {
+                    continue;
+                };
+                let entry = instances.entry(id).or_insert_with(|| InstanceFiles {
+                    id,
+                    host: host.clone(),
+                    node,
+                    stats: None,
+                    events: None,
+                    out: None,
+                    err: None,
+                });
+                if entry.host != host || entry.node != node {
+                    index.warnings.push(Warning::file(
+                        rel.clone(),
+                        format!(
+                            "instance {id} also has files in {}/node{:03}; using those",
+                            entry.host, entry.node
+                        ),
+                    ));
+                    continue;
+                }
+                let slot = match kind {
+                    "stats.jsonl" => &mut entry.stats,
+                    "events.jsonl" => &mut entry.events,
+                    "out" => &mut entry.out,
+                    _ => &mut entry.err,
+                };
+                *slot = Some(rel);
+            }
+        }
+    }
+    if index.plan.is_none() && index.summary.is_none() && !found_node_dir {
+        return Err(ReportError::NotARun {
+            path: run_dir.to_path_buf(),
+        });
+    }
+    index.instances = instances.into_values().collect();
+    index.instances.sort_by_key(|i| i.id);
+    index
+        .processes
+        .sort_by(|a, b| (&a.host, a.node, a.process).cmp(&(&b.host, b.node, b.process)));
+    Ok(index)
+}
+
+/// `00001.stats.jsonl` -> (1, "stats.jsonl").
+fn instance_file(name: &str) -> Option<(u32, &str)> {
+    let (digits, rest) = name.split_once('.')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let kind = match rest {
+        "stats.jsonl" | "events.jsonl" | "out" | "err" => rest,
+        _ => return None,
+    };
+    Some((digits.parse().ok()?, kind))
+}
+
+/// Reads the statistics and events of one instance.
+pub fn instance(run_dir: &Path, files: &InstanceFiles) -> InstanceData {
+    let mut data = InstanceData {
+        id: files.id,
+        ..InstanceData::default()
+    };
+    match &files.stats {
+        Some(rel) => {
+            if let Some(text) = read_or_warn(run_dir, rel, &mut data.warnings) {
+                parse_stats(rel, &text, &mut data);
+            }
+        }
+        None => data.warnings.push(Warning::file(
+            format!(
+                "{}/node{:03}/{:05}.stats.jsonl",
+                files.host, files.node, files.id
+            ),
+            "missing: this instance recorded no statistics",
+        )),
+    }
+    if let Some(rel) = &files.events {
+        if let Some(text) = read_or_warn(run_dir, rel, &mut data.warnings) {
+            parse_events(rel, &text, &mut data);
+        }
+    }
+    data
+}
+
+/// Reads one process's resources file.
+pub fn process(run_dir: &Path, file: &ProcessFile) -> ProcessData {
+    let mut data = ProcessData {
+        process: file.process,
+        host: file.host.clone(),
+        node: file.node,
+        path: file.path.clone(),
+        ..ProcessData::default()
+    };
+    let Some(text) = read_or_warn(run_dir, &file.path, &mut data.warnings) else {
+        return data;
+    };
+    let mut lines = LineErrors::new(&file.path);
+    for (n, line, last) in lines_of(&text) {
+        match serde_json::from_str::<RawResources>(line) {
+            Ok(r) => {
+                if !r.t.is_finite() {
+                    lines.bad(n, "t is not a finite number", last);
+                    continue;
+                }
+                for id in r.instances {
+                    if let Err(pos) = data.instances.binary_search(&id) {
+                        data.instances.insert(pos, id);
+                    }
+                }
+                data.samples.push(ResourceSample {
+                    t: r.t,
+                    pid: r.pid,
+                    cpu_user_s: r.cpu_user_s,
+                    cpu_system_s: r.cpu_system_s,
+                    rss_kb: r.rss_kb,
+                    read_bytes: r.read_bytes,
+                    write_bytes: r.write_bytes,
+                });
+            }
+            Err(e) => lines.json(n, &e, last),
+        }
+    }
+    lines.finish(&mut data.warnings);
+    data
+}
+
+fn parse_stats(rel: &str, text: &str, data: &mut InstanceData) {
+    let mut names: HashMap<String, u32> = HashMap::new();
+    let mut lines = LineErrors::new(rel);
+    for (n, line, last) in lines_of(text) {
+        let raw: RawStats<'_> = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(e) => {
+                lines.json(n, &e, last);
+                continue;
+            }
+        };
+        if !raw.t.is_finite() {
+            lines.bad(n, "t is not a finite number", last);
+            continue;
+        }
+        let mut values = Vec::with_capacity(raw.counters.0.len());
+        for (name, value) in raw.counters.0 {
+            let idx = match names.get(name.as_ref()) {
+                Some(&i) => i,
+                None => {
+                    let i = data.counter_names.len() as u32;
+                    data.counter_names.push(name.clone().into_owned());
+                    names.insert(name.into_owned(), i);
+                    i
+                }
+            };
+            values.push((idx, value));
+        }
+        data.stats.push(StatsSample {
+            t: raw.t,
+            reset: raw.reset,
+            values,
+        });
+    }
+    lines.finish(&mut data.warnings);
+}
+
+fn parse_events(rel: &str, text: &str, data: &mut InstanceData) {
+    let mut lines = LineErrors::new(rel);
+    for (n, line, last) in lines_of(text) {
+        let raw: RawEvent = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(e) => {
+                lines.json(n, &e, last);
+                continue;
+            }
+        };
+        if !raw.t.is_finite() {
+            lines.bad(n, "t is not a finite number", last);
+            continue;
+        }
+        let kind = match raw.kind.as_str() {
+            "annotation" => EventKind::Annotation,
+            "command" => EventKind::Command,
+            "fault" => EventKind::Fault,
+            "end" => EventKind::End,
+            other => EventKind::Other(other.to_string()),
+        };
+        let text = match kind {
+            EventKind::Command => raw.callback.or(raw.text),
+            EventKind::End => raw.status.or(raw.text),
+            _ => raw.text,
+        }
+        .unwrap_or_default();
+        data.events.push(Event {
+            t: raw.t,
+            kind,
+            text,
+        });
+    }
+    lines.finish(&mut data.warnings);
+}
+
+/// Non-empty lines with their 1-based number and whether the line is the
+/// file's last and lacks its newline (a write cut short).
+fn lines_of(text: &str) -> impl Iterator<Item = (usize, &str, bool)> {
+    let unterminated = !text.is_empty() && !text.ends_with('\n');
+    let count = text.lines().count();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(move |(i, l)| (i + 1, l, unterminated && i + 1 == count))
+}
+
+/// Collects line warnings for one file, keeping the first few.
+struct LineErrors<'a> {
+    file: &'a str,
+    kept: Vec<Warning>,
+    total: usize,
+}
+
+impl<'a> LineErrors<'a> {
+    fn new(file: &'a str) -> Self {
+        LineErrors {
+            file,
+            kept: Vec::new(),
+            total: 0,
+        }
+    }
+
+    fn json(&mut self, line: usize, e: &serde_json::Error, last: bool) {
+        if last && e.is_eof() {
+            self.push(
+                line,
+                "truncated last line (the instance probably stopped while writing it); skipped"
+                    .into(),
+            );
+        } else {
+            self.push(line, format!("malformed line ({e}); skipped"));
+        }
+    }
+
+    fn bad(&mut self, line: usize, what: &str, _last: bool) {
+        self.push(line, format!("{what}; line skipped"));
+    }
+
+    fn push(&mut self, line: usize, message: String) {
+        self.total += 1;
+        if self.kept.len() < LINE_WARNINGS_PER_FILE {
+            self.kept.push(Warning::line(self.file, line, message));
+        }
+    }
+
+    fn finish(self, out: &mut Vec<Warning>) {
+        let hidden = self.total - self.kept.len();
+        out.extend(self.kept);
+        if hidden > 0 {
+            out.push(Warning::file(
+                self.file,
+                format!("{hidden} more malformed lines skipped"),
+            ));
+        }
+    }
+}
+
+/// Counts line warnings, including the ones folded into "N more" entries.
+pub fn skipped_lines(warnings: &[Warning]) -> usize {
+    warnings
+        .iter()
+        .map(|w| {
+            if w.line.is_some() && w.message.ends_with("skipped") {
+                1
+            } else if w.line.is_none() && w.message.ends_with("more malformed lines skipped") {
+                w.message
+                    .split(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            } else {
+                0
+            }
+        })
+        .sum()
+}
+
+#[derive(Deserialize)]
+struct RawStats<'a> {
+    t: f64,
+    #[serde(default)]
+    reset: bool,
+    #[serde(borrow, default)]
+    counters: Counters<'a>,
+}
+
+/// The `counters` object, kept in file order without allocating for names
+/// that need no unescaping.
+#[derive(Default)]
+struct Counters<'a>(Vec<(Cow<'a, str>, f64)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Counters<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Counters<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of counter names to numbers")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
+                while let Some(Name(name)) = map.next_key::<Name<'a>>()? {
+                    let value: Option<f64> = map.next_value()?;
+                    let value = value.ok_or_else(|| {
+                        de::Error::custom(format_args!(
+                            "counter {name:?} is null, expected a number"
+                        ))
+                    })?;
+                    if !value.is_finite() {
+                        return Err(de::Error::custom(format_args!(
+                            "counter {name:?} is not finite"
+                        )));
+                    }
+                    out.push((name, value));
+                }
+                Ok(Counters(out))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Name<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a counter name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    t: f64,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    callback: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawResources {
+    t: f64,
+    #[serde(default)]
+    pid: Option<u32>,
+    #[serde(default)]
+    instances: Vec<u32>,
+    #[serde(default)]
+    cpu_user_s: f64,
+    #[serde(default)]
+    cpu_system_s: f64,
+    #[serde(default)]
+    rss_kb: f64,
+    #[serde(default)]
+    read_bytes: f64,
+    #[serde(default)]
+    write_bytes: f64,
+}
+
+fn read_optional(run_dir: &Path, rel: &str) -> Result<Option<String>, ReportError> {
+    let path = run_dir.join(rel);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ReportError::Read { path, source }),
+    }
+}
+
+fn read_or_warn(run_dir: &Path, rel: &str, warnings: &mut Vec<Warning>) -> Option<String> {
+    match fs::read(run_dir.join(rel)) {
+        Ok(bytes) => Some(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => {
+                warnings.push(Warning::file(rel, "not valid UTF-8; bad bytes replaced"));
+                String::from_utf8_lossy(e.as_bytes()).into_owned()
+            }
+        }),
+        Err(e) => {
+            warnings.push(Warning::file(rel, format!("cannot read ({e}); left out")));
+            None
+        }
+    }
+}
+
+fn list_dir(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, ReportError> {
+    let rd = fs::read_dir(dir).map_err(|source| ReportError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|source| ReportError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if let Ok(name) = entry.file_name().into_string() {
+            out.push((name, entry.path()));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn plan_from(v: &Value) -> RunPlan {
+    RunPlan {
+        run_id: str_of(v, "run_id"),
+        experiment: str_of(v, "experiment"),
+        seed: v.get("seed").and_then(Value::as_u64),
+        instances: v.get("instances").and_then(Value::as_u64),
+        nodes: v.get("nodes").and_then(Value::as_u64),
+        instances_per_process: v.get("instances_per_process").and_then(Value::as_u64),
+        runner: str_of(v, "runner"),
+        time_scale: v.get("time_scale").and_then(Value::as_f64),
+        peerlab_version: str_of(v, "peerlab_version"),
+        created_at: str_of(v, "created_at"),
+        modules: v
+            .get("modules")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|m| m.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+fn summary_from(v: &Value) -> RunnerSummary {
+    let instance_status = v
+        .get("instance_status")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| {
+                    Some(InstanceStatus {
+                        id: u32::try_from(s.get("id")?.as_u64()?).ok()?,
+                        host: str_of(s, "host"),
+                        node: s
+                            .get("node")
+                            .and_then(Value::as_u64)
+                            .and_then(|n| u32::try_from(n).ok()),
+                        status: str_of(s, "status").unwrap_or_else(|| "unknown".into()),
+                        exit_code: s.get("exit_code").and_then(Value::as_i64),
+                        error: str_of(s, "error"),
+                        out: str_of(s, "out"),
+                        err: str_of(s, "err"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let verdicts = v
+        .get("verdicts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|d| Verdict {
+                    name: str_of(d, "name").unwrap_or_else(|| "(unnamed)".into()),
+                    passed: d.get("passed").and_then(Value::as_bool).unwrap_or(false),
+                    message: str_of(d, "message").unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RunnerSummary {
+        run_id: str_of(v, "run_id"),
+        experiment: str_of(v, "experiment"),
+        seed: v.get("seed").and_then(Value::as_u64),
+        instances: v.get("instances").and_then(Value::as_u64),
+        nodes: v.get("nodes").and_then(Value::as_u64),
+        runner: str_of(v, "runner"),
+        time_scale: v.get("time_scale").and_then(Value::as_f64),
+        started_at: str_of(v, "started_at"),
+        ended_at: str_of(v, "ended_at"),
+        duration_s: v.get("duration_s").and_then(Value::as_f64),
+        outcome: str_of(v, "outcome"),
+        timed_out: v.get("timed_out").and_then(Value::as_bool),
+        instance_status,
+        verdicts,
+    }
+}
+
+fn str_of(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_file_names() {
+        assert_eq!(instance_file("00001.stats.jsonl"), Some((1, "stats.jsonl")));
+        assert_eq!(instance_file("00042.err"), Some((42, "err")));
+        assert_eq!(instance_file("process001.resources.jsonl"), None);
+        assert_eq!(instance_file("notes.txt"), None);
+        assert_eq!(instance_file("00001.stats.jsonl.bak"), None);
+    }
+
+    #[test]
+    fn stats_lines_tolerate_garbage_and_a_half_line() {
+        let text = concat!(
+            "{\"t\": 1.0, \"counters\": {\"msg_out/a\": 2, \"peers\": 1}}\n",
+            "not json\n",
+            "\n",
+            "{\"t\": 2.0, \"reset\": true, \"counters\": {\"msg_out/a\": 1, \"msg_in/\\u0062\": 3}}\n",
+            "{\"t\": 3.0, \"counters\": {\"msg_out/a\": 4, \"peers\": 2}}\n",
+            "{\"t\": 4.0, \"counters\": {\"msg_o",
+        );
+        let mut data = InstanceData::default();
+        parse_stats("h/node001/00001.stats.jsonl", text, &mut data);
+        assert_eq!(data.counter_names, vec!["msg_out/a", "peers", "msg_in/b"]);
+        assert_eq!(data.stats.len(), 3);
+        assert!(data.stats[1].reset);
+        assert_eq!(data.stats[2].values, vec![(0, 4.0), (1, 2.0)]);
+        assert_eq!(data.warnings.len(), 2);
+        assert_eq!(data.warnings[0].line, Some(2));
+        assert!(
+            data.warnings[0].message.starts_with("malformed line"),
+            "{}",
+            data.warnings[0]
+        );
+        assert_eq!(data.warnings[1].line, Some(6));
+        assert!(
+            data.warnings[1].message.starts_with("truncated last line"),
+            "{}",
+            data.warnings[1]
+        );
+        assert_eq!(skipped_lines(&data.warnings), 2);
+    }
+
+    #[test]
+    fn many_bad_lines_are_counted_not_listed() {
+        let text = "x\n".repeat(12);
+        let mut data = InstanceData::default();
+        parse_stats("f", &text, &mut data);
+        assert_eq!(data.warnings.len(), LINE_WARNINGS_PER_FILE + 1);
+        assert_eq!(
+            data.warnings.last().unwrap().message,
+            "7 more malformed lines skipped"
+        );
+        assert_eq!(skipped_lines(&data.warnings), 12);
+    }
+
+    #[test]
+    fn null_or_string_counters_make_the_line_malformed() {
+        let text =
+            "{\"t\": 1, \"counters\": {\"a\": null}}\n{\"t\": 2, \"counters\": {\"a\": \"x\"}}\n";
+        let mut data = InstanceData::default();
+        parse_stats("f", text, &mut data);
+        assert!(data.stats.is_empty());
+        assert_eq!(data.warnings.len(), 2);
+    }
+
+    #[test]
+    fn events_take_their_text_from_the_right_field() {
+        let text = concat!(
+            "{\"t\": 15.0, \"kind\": \"annotation\", \"text\": \"start-experiment\"}\n",
+            "{\"t\": 30.0, \"kind\": \"command\", \"callback\": \"share_local\", \"line\": 9}\n",
+            "{\"t\": 135.0, \"kind\": \"end\", \"status\": \"finished\"}\n",
+            "{\"t\": 136.0, \"kind\": \"mystery\"}\n",
+        );
+        let mut data = InstanceData::default();
+        parse_events("f", text, &mut data);
+        let got: Vec<_> = data
+            .events
+            .iter()
+            .map(|e| (e.kind.as_str(), e.text.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("annotation", "start-experiment"),
+                ("command", "share_local"),
+                ("end", "finished"),
+                ("mystery", "")
+            ]
+        );
+        assert!(data.warnings.is_empty());
+    }
+}

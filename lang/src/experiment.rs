@@ -572,7 +572,7 @@ impl Experiment {
                     .chain(extra_keys.iter().copied());
                 d.help = Some(Box::from(match suggest(key, known) {
                     Some(s) if s.eq_ignore_ascii_case(key) => format!("did you mean `{s}`? keys are lower case"),
-                    Some(s) => format!("did you mean `{s}`? (unknown keys are kept for modules to read)"),
+                    Some(s) => format!("did you mean `{s}`?"),
                     None => "peerlab does not use it; modules may read it (`peerlab check --explain-keys` lists the keys)".into(),
                 }));
                 if let Origin::File(l) = &cv.origin {
@@ -582,10 +582,11 @@ impl Experiment {
                 continue;
             };
             if doc.kind == KeyKind::Gumby {
-                let mut d =
-                    Diagnostic::note(format!("`{key}` is a Gumby setting peerlab does not need"))
-                        .with_code("gumby-key")
-                        .with_help(doc.doc);
+                let mut d = Diagnostic::note(format!(
+                    "`{key}` is a Gumby helper setting, ignored: {}",
+                    doc.doc
+                ))
+                .with_code("gumby-key");
                 if let Origin::File(l) = &cv.origin {
                     d = d.at(key_loc(raw, key).unwrap_or_else(|| l.clone()));
                 }
@@ -605,7 +606,32 @@ impl Experiment {
                 diags.push(d);
             }
         }
+        if !values.contains_key("experiment_name") && !raw.name.is_empty() {
+            diags.push(
+                Diagnostic::note(format!(
+                    "no `experiment_name`: the experiment is called `{}`",
+                    exp.name
+                ))
+                .with_code("default-name")
+                .at(Location::file_only(raw.name.clone())),
+            );
+        }
+        if exp.runner == Runner::Local && exp.nodes > 1 {
+            let key = chosen.get("node_amount").copied().unwrap_or("node_amount");
+            let mut d = Diagnostic::note(format!(
+                "`{key}` asks for {} machines, but the local runner runs every instance on this one",
+                exp.nodes
+            ))
+            .with_code("local-nodes")
+            .with_help("set `runner = slurm` to spread the instances over a cluster");
+            if let Some(l) = key_loc(raw, key) {
+                d = d.at(l);
+            }
+            diags.push(d);
+        }
         exp.raw = values;
+        // File order (problems from the environment first).
+        diags.sort_by_key(|d| d.location.as_ref().map(|l| (l.line, l.column)));
         (exp, diags)
     }
 

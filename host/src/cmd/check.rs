@@ -1,14 +1,528 @@
-//! `peerlab check`: not implemented yet.
+//! `peerlab check FILE...`: validate `.conf` and `.scenario` files without
+//! running anything, print what was understood or every problem.
+//!
+//! This is the edge where files are read: [`load`] reads a config or a
+//! scenario (and the scenario a config names, and includes) from disk and
+//! hands the text to `peerlab-lang`, which does all the parsing. Module
+//! resolution is one step, [`resolve_modules`], skipped with
+//! `--syntax-only`. Nothing here starts instances or opens sockets.
 
-use clap::Args;
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
-use crate::cli::GlobalArgs;
+use clap::{Args, ValueEnum};
+use peerlab_lang::{
+    Diagnostic, Experiment, Format, IncludeLoader, KEYS, KeyKind, Location, PhaseKind, Scenario,
+    Severity, SourceFile, SourceMap, parse_config, parse_scenario,
+};
+use serde::Serialize;
+
+use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 
 /// Arguments of `peerlab check`.
 #[derive(Args, Debug)]
-pub struct CheckArgs {}
+pub struct CheckArgs {
+    /// The .conf and .scenario files to check (a .conf also checks its scenario_file)
+    #[arg(required_unless_present = "explain_keys", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Only parse: do not resolve `&module` names and callbacks
+    #[arg(long)]
+    pub syntax_only: bool,
+    /// How to print: rich for people, one line per problem, or JSON (one object per file)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+    /// Colour in human output
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Directories searched for plugin modules (also PEERLAB_PLUGIN_PATH, `:`-separated)
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PEERLAB_PLUGIN_PATH",
+        value_delimiter = ':'
+    )]
+    pub plugin_path: Vec<PathBuf>,
+    /// List every config key peerlab knows, with a line on each, and exit
+    #[arg(long)]
+    pub explain_keys: bool,
+}
+
+/// Output formats of `peerlab check`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Source snippets with carets, then a summary per file
+    Human,
+    /// `file:line:col: severity: message`, one per line, then a summary per file
+    Short,
+    /// One JSON object per file: summary and diagnostics
+    Json,
+}
+
+/// When to colour human output.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is not set
+    Auto,
+    /// Always
+    Always,
+    /// Never
+    Never,
+}
+
+/// What reading one file (and what it pulls in) produced.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The file as given.
+    pub path: PathBuf,
+    /// The experiment: from the config, or the defaults for a lone scenario.
+    pub experiment: Experiment,
+    /// The directory relative paths are resolved against (the file's own).
+    pub experiment_dir: PathBuf,
+    /// Where the scenario is, when there is one.
+    pub scenario_path: Option<PathBuf>,
+    /// The scenario, when there is one and it could be read.
+    pub scenario: Option<Scenario>,
+    /// Every text read, for rendering diagnostics.
+    pub sources: SourceMap,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Reads included files from disk.
+struct FsIncludeLoader {
+    experiment_dir: PathBuf,
+}
+
+impl IncludeLoader for FsIncludeLoader {
+    fn read(&mut self, path: &Path) -> Result<Option<String>, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn experiment_dir(&self) -> Option<&Path> {
+        Some(&self.experiment_dir)
+    }
+}
+
+fn display(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Read and parse a `.conf` (and its `scenario_file`) or a `.scenario`
+/// (with the default experiment, named after the file). `env` is the
+/// environment used for `PEERLAB_<KEY>` overrides and `$NAME`. Never fails:
+/// every problem, including unreadable files, is a diagnostic.
+pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Loaded {
+    let name = display(path);
+    let experiment_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut loaded = Loaded {
+        path: path.to_path_buf(),
+        experiment: Experiment::for_scenario(&name),
+        experiment_dir,
+        scenario_path: None,
+        scenario: None,
+        sources: SourceMap::new(),
+        diagnostics: Vec::new(),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            loaded.diagnostics.push(
+                Diagnostic::error(format!("cannot read `{name}`: {e}"))
+                    .with_code("unreadable")
+                    .at(Location::file_only(name.as_str())),
+            );
+            return loaded;
+        }
+    };
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("conf") => {
+            let (raw, mut diags) = parse_config(&name, &text);
+            loaded.sources.add(raw.source.clone());
+            let (experiment, more) = Experiment::from_config(&raw, env);
+            diags.extend(more);
+            loaded.experiment = experiment;
+            loaded.diagnostics = diags;
+            if let Some(file) = loaded.experiment.scenario_file.clone() {
+                let at = raw.get("scenario_file").map(|e| e.value_loc.clone());
+                let in_dir = loaded.experiment_dir.join(&file);
+                let found = [in_dir.clone(), PathBuf::from(&file)]
+                    .into_iter()
+                    .find(|p| p.is_file());
+                match found {
+                    Some(p) => load_scenario(&mut loaded, &p, env, true),
+                    None => {
+                        let d = Diagnostic::error(format!("scenario file `{file}` not found"))
+                            .with_code("scenario-not-found")
+                            .with_label("no such file")
+                            .with_help(format!(
+                                "looked for `{}`; scenario_file is relative to the config file's directory",
+                                in_dir.display()
+                            ));
+                        loaded.diagnostics.push(match at {
+                            Some(l) => d.at(l),
+                            None => d,
+                        });
+                    }
+                }
+            }
+        }
+        Some("scenario") => {
+            loaded
+                .sources
+                .add(SourceFile::new(name.as_str(), text.as_str()));
+            parse_scenario_text(&mut loaded, path, &text, env, false);
+        }
+        _ => loaded.diagnostics.push(
+            Diagnostic::error(format!(
+                "cannot check `{name}`: expected a `.conf` or `.scenario` file"
+            ))
+            .with_code("unknown-file-kind")
+            .at(Location::file_only(name.as_str())),
+        ),
+    }
+    loaded
+}
+
+fn load_scenario(
+    loaded: &mut Loaded,
+    path: &Path,
+    env: &BTreeMap<String, String>,
+    with_config: bool,
+) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_scenario_text(loaded, path, &text, env, with_config),
+        Err(e) => loaded.diagnostics.push(
+            Diagnostic::error(format!("cannot read `{}`: {e}", path.display()))
+                .with_code("unreadable")
+                .at(Location::file_only(display(path))),
+        ),
+    }
+}
+
+/// Parse a scenario's text. `with_config`: the experiment came from a
+/// config, so the instance count and run time are known and the scenario is
+/// checked against them (a lone scenario gets its count at run time).
+fn parse_scenario_text(
+    loaded: &mut Loaded,
+    path: &Path,
+    text: &str,
+    env: &BTreeMap<String, String>,
+    with_config: bool,
+) {
+    let vars = loaded.experiment.scenario_vars(env);
+    let mut includes = FsIncludeLoader {
+        experiment_dir: loaded.experiment_dir.clone(),
+    };
+    let (scenario, diags) = parse_scenario(&display(path), text, &mut includes, &vars);
+    loaded.diagnostics.extend(diags);
+    if with_config {
+        loaded
+            .diagnostics
+            .extend(loaded.experiment.check_scenario(&scenario));
+    }
+    loaded.sources.extend(&scenario.sources);
+    loaded.scenario_path = Some(path.to_path_buf());
+    loaded.scenario = Some(scenario);
+}
+
+/// Resolve the scenario's `&module` names and check every command against
+/// the callbacks the modules export (names, argument counts and types).
+///
+/// The module loader (host/src/modules) provides this; until it exists,
+/// every module is reported as an unresolved note.
+pub fn resolve_modules(
+    scenario: &Scenario,
+    _experiment: &Experiment,
+    _experiment_dir: &Path,
+    _plugin_path: &[PathBuf],
+) -> Vec<Diagnostic> {
+    scenario
+        .modules
+        .iter()
+        .map(|m| {
+            Diagnostic::note(format!(
+                "module `{}` is not resolved: module loading is not available yet",
+                m.name
+            ))
+            .with_code("unresolved-module")
+            .at(m.loc.clone())
+        })
+        .collect()
+}
+
+/// The summary of one checked file, as printed and as JSON.
+#[derive(Debug, Serialize)]
+struct Summary {
+    file: String,
+    ok: bool,
+    errors: usize,
+    warnings: usize,
+    experiment: String,
+    instances: u32,
+    nodes: u32,
+    runner: peerlab_lang::Runner,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    experiment_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scenario: Option<ScenarioSummary>,
+}
+
+#[derive(Debug, Serialize)]
+struct ScenarioSummary {
+    file: String,
+    modules: Vec<String>,
+    commands: usize,
+    load: usize,
+    setup: usize,
+    timed: usize,
+    timeline_seconds: f64,
+}
+
+fn summarize(loaded: &Loaded) -> Summary {
+    let errors = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    let warnings = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
+    let exp = &loaded.experiment;
+    Summary {
+        file: display(&loaded.path),
+        ok: errors == 0,
+        errors,
+        warnings,
+        experiment: exp.name.clone(),
+        instances: exp.instances,
+        nodes: exp.nodes,
+        runner: exp.runner,
+        experiment_time: exp
+            .experiment_time
+            .or(exp.node_timeout)
+            .map(|d| d.as_secs_f64()),
+        scenario: loaded.scenario.as_ref().map(|s| ScenarioSummary {
+            file: s.name.to_string(),
+            modules: s.modules.iter().map(|m| m.name.clone()).collect(),
+            commands: s.commands.len(),
+            load: s.count(PhaseKind::Load),
+            setup: s.count(PhaseKind::Setup),
+            timed: s.count(PhaseKind::Timed),
+            timeline_seconds: s.timeline_length(),
+        }),
+    }
+}
+
+/// `1:30` style for a number of seconds (with fractions when present).
+fn clock(seconds: f64) -> String {
+    let whole = seconds.trunc() as u64;
+    let frac = seconds - seconds.trunc();
+    let (h, m, s) = (whole / 3600, whole / 60 % 60, whole % 60);
+    let frac = if frac > 0.0 {
+        format!("{frac:.3}")
+            .trim_start_matches('0')
+            .trim_end_matches('0')
+            .to_string()
+    } else {
+        String::new()
+    };
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}{frac}")
+    } else {
+        format!("{m}:{s:02}{frac}")
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn human_summary(s: &Summary, is_conf: bool) -> String {
+    let status = if s.ok { "ok" } else { "FAILED" };
+    let mut out = format!("{status}: {}", s.file);
+    if s.errors + s.warnings > 0 {
+        out.push_str(&format!(
+            " ({}, {})",
+            plural(s.errors, "error"),
+            plural(s.warnings, "warning")
+        ));
+    }
+    out.push('\n');
+    if is_conf {
+        out.push_str(&format!(
+            "  experiment `{}`: {} on {}, {} runner",
+            s.experiment,
+            plural(s.instances as usize, "instance"),
+            plural(s.nodes as usize, "node"),
+            match s.runner {
+                peerlab_lang::Runner::Local => "local",
+                peerlab_lang::Runner::Slurm => "slurm",
+            }
+        ));
+        if let Some(t) = s.experiment_time {
+            out.push_str(&format!(", runs for {}", clock(t)));
+        }
+        out.push('\n');
+    }
+    if let Some(sc) = &s.scenario {
+        let mods = if sc.modules.is_empty() {
+            "none".to_string()
+        } else {
+            sc.modules.join(", ")
+        };
+        out.push_str(&format!("  scenario {}: modules: {mods}\n", sc.file));
+        out.push_str(&format!(
+            "  {} ({} load, {} setup, {} timed), timeline {} ({}s)\n",
+            plural(sc.commands, "command"),
+            sc.load,
+            sc.setup,
+            sc.timed,
+            clock(sc.timeline_seconds),
+            sc.timeline_seconds
+        ));
+    }
+    out
+}
+
+fn explain_keys() -> String {
+    let width = KEYS.iter().map(|k| k.name.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (title, pick) in [
+        ("peerlab keys", 0),
+        ("Gumby names (aliases)", 1),
+        ("Gumby helper keys (accepted, not needed)", 2),
+    ] {
+        out.push_str(&format!("{title}:\n"));
+        for k in KEYS {
+            let line = match (k.kind, pick) {
+                (KeyKind::Typed(ty), 0) => format!("  {:width$}  {ty:<13} {}\n", k.name, k.doc),
+                (KeyKind::Alias(of), 1) => format!("  {:width$}  = {of}: {}\n", k.name, k.doc),
+                (KeyKind::Gumby, 2) => format!("  {:width$}  {}\n", k.name, k.doc),
+                _ => continue,
+            };
+            out.push_str(&line);
+        }
+        out.push('\n');
+    }
+    out.push_str(
+        "Any key can be overridden by the environment variable PEERLAB_<KEY> (upper case).\n",
+    );
+    out
+}
 
 /// Entry point of `peerlab check`.
-pub fn run(_global: &GlobalArgs, _args: CheckArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`peerlab check` is not implemented yet")
+pub fn run(_global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
+    if args.explain_keys {
+        print!("{}", explain_keys());
+        if args.files.is_empty() {
+            return Ok(EXIT_OK);
+        }
+    }
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let color = match args.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let mut any_error = false;
+    let mut out = String::new();
+    let (mut total_err, mut total_warn) = (0, 0);
+    for path in &args.files {
+        let mut loaded = load(path, &env);
+        if !args.syntax_only
+            && let Some(scenario) = &loaded.scenario
+        {
+            let more = resolve_modules(
+                scenario,
+                &loaded.experiment,
+                &loaded.experiment_dir,
+                &args.plugin_path,
+            );
+            loaded.diagnostics.extend(more);
+        }
+        let summary = summarize(&loaded);
+        any_error |= !summary.ok;
+        total_err += summary.errors;
+        total_warn += summary.warnings;
+        let is_conf = path.extension().is_some_and(|e| e == "conf");
+        match args.format {
+            OutputFormat::Human => {
+                // Notes are one line each; errors and warnings get snippets.
+                for d in &loaded.diagnostics {
+                    if d.severity == Severity::Note {
+                        out.push_str(&d.render_short());
+                        out.push('\n');
+                    } else {
+                        out.push_str(&d.render_rich(&loaded.sources, color));
+                        out.push_str("\n\n");
+                    }
+                }
+                out.push_str(&human_summary(&summary, is_conf));
+            }
+            OutputFormat::Short => {
+                out.push_str(&peerlab_lang::render_all(
+                    &loaded.diagnostics,
+                    &loaded.sources,
+                    Format::Short,
+                ));
+                out.push_str(&human_summary(&summary, is_conf));
+            }
+            OutputFormat::Json => {
+                #[derive(Serialize)]
+                struct FileReport<'a> {
+                    #[serde(flatten)]
+                    summary: &'a Summary,
+                    diagnostics: &'a [Diagnostic],
+                }
+                out.push_str(&serde_json::to_string(&FileReport {
+                    summary: &summary,
+                    diagnostics: &loaded.diagnostics,
+                })?);
+                out.push('\n');
+            }
+        }
+    }
+    if args.format != OutputFormat::Json && args.files.len() > 1 {
+        out.push_str(&format!(
+            "checked {}: {}, {}\n",
+            plural(args.files.len(), "file"),
+            plural(total_err, "error"),
+            plural(total_warn, "warning")
+        ));
+    }
+    print!("{out}");
+    Ok(if any_error { EXIT_FAILED } else { EXIT_OK })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_format() {
+        assert_eq!(clock(0.0), "0:00");
+        assert_eq!(clock(135.0), "2:15");
+        assert_eq!(clock(3725.5), "1:02:05.5");
+    }
+
+    #[test]
+    fn explain_lists_every_key() {
+        let text = explain_keys();
+        for k in KEYS {
+            assert!(text.contains(k.name), "{}", k.name);
+        }
+    }
 }

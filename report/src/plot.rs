@@ -45,7 +45,7 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(188, 189, 34),
     RGBColor(23, 190, 207),
 ];
-const ANNOTATION: RGBColor = RGBColor(90, 90, 90);
+const ANNOTATION: RGBColor = RGBColor(70, 70, 70);
 const FAULT: RGBColor = RGBColor(200, 30, 30);
 
 /// One plot: where it goes, what it says, what it draws.
@@ -88,7 +88,10 @@ pub struct Line {
 /// A min-max band with a middle line: (t, min, middle, max).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
+    /// What the band spans, for the legend.
     pub name: String,
+    /// What the middle line is, for the legend.
+    pub middle: String,
     pub points: Vec<(f64, f64, f64, f64)>,
 }
 
@@ -262,8 +265,10 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
                     })
                     .collect();
             } else {
+                let what = if shared { "processes" } else { "instances" };
                 chart.bands.push(Band {
-                    name: format!("min-max of {} processes, median line", rows.len()),
+                    name: format!("min-max of {} {what}", rows.len()),
+                    middle: "median".into(),
                     points: spread(&t, &rows),
                 });
             }
@@ -271,13 +276,17 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
     }
     let process_count = an.resources.processes.len();
     let many = process_count > MAX_PROCESS_LINES;
+    let spread_caption = format!(
+        "min-max band and median line over {process_count} {}",
+        if shared { "processes" } else { "instances" }
+    );
     out.push(Figure {
         file: "cpu.png".into(),
         title: format!("CPU {who} over time"),
         caption: format!(
             "CPU use from procfs, {}; total {:.1} CPU seconds.",
             if many {
-                "min-max band and median over processes"
+                spread_caption.as_str()
             } else {
                 who_caption
             },
@@ -291,7 +300,7 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
         caption: format!(
             "Resident set size from procfs, {}; peak {}.",
             if many {
-                "min-max band and median over processes"
+                spread_caption.as_str()
             } else {
                 who_caption
             },
@@ -317,7 +326,8 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
             .filter_map(|(&t, v)| v.map(|(lo, mean, hi)| (t, lo, mean, hi)))
             .collect();
         peers.bands.push(Band {
-            name: "min-max over instances, mean line".into(),
+            name: "min-max over instances".into(),
+            middle: "mean".into(),
             points: pts,
         });
     }
@@ -551,11 +561,75 @@ fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>, png::EncodingError>
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
+/// Width of the legend panel right of the chart.
+const LEGEND_WIDTH: u32 = 230;
+/// Longest legend label, in characters.
+const LEGEND_CHARS: usize = 26;
+
+/// How a legend entry is drawn.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Line(RGBColor),
+    Block(RGBColor, f64),
+}
+
+/// The title on top, then the chart area and the legend panel beside it.
+fn frame<'a>(root: &Area<'a>, title: &str) -> Result<(Area<'a>, Area<'a>), String> {
+    let body = root
+        .margin(8, 0, 0, 0)
+        .titled(title, (FONT, 24))
+        .map_err(|e| e.to_string())?;
+    let (w, _) = body.dim_in_pixel();
+    Ok(body.split_horizontally(w.saturating_sub(LEGEND_WIDTH)))
+}
+
+fn legend(area: &Area<'_>, entries: &[(String, Swatch)]) -> Result<(), String> {
+    let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
+    for (i, (label, swatch)) in entries.iter().enumerate() {
+        let y = 24 + 24 * i as i32;
+        if y > area.dim_in_pixel().1 as i32 - 24 {
+            break;
+        }
+        match *swatch {
+            Swatch::Line(c) => area
+                .draw(&PathElement::new(vec![(8, y), (30, y)], c.stroke_width(3)))
+                .map_err(e)?,
+            Swatch::Block(c, alpha) => area
+                .draw(&Rectangle::new(
+                    [(8, y - 6), (30, y + 6)],
+                    c.mix(alpha).filled(),
+                ))
+                .map_err(e)?,
+        }
+        let text: String = if label.chars().count() > LEGEND_CHARS {
+            label
+                .chars()
+                .take(LEGEND_CHARS - 1)
+                .chain(std::iter::once('…'))
+                .collect()
+        } else {
+            label.clone()
+        };
+        let style =
+            TextStyle::from((FONT, 14))
+                .color(&BLACK)
+                .pos(plotters::style::text_anchor::Pos::new(
+                    plotters::style::text_anchor::HPos::Left,
+                    plotters::style::text_anchor::VPos::Center,
+                ));
+        area.draw(&Text::new(text, (38, y), style)).map_err(e)?;
+    }
+    Ok(())
+}
+
 fn no_data(root: &Area<'_>, title: &str, why: &str) -> Result<(), String> {
-    let area = root.titled(title, (FONT, 24)).map_err(|e| e.to_string())?;
+    let area = root
+        .margin(8, 0, 0, 0)
+        .titled(title, (FONT, 24))
+        .map_err(|e| e.to_string())?;
     let (w, h) = area.dim_in_pixel();
     let style = TextStyle::from((FONT, 22))
-        .color(&RGBColor(120, 120, 120))
+        .color(&RGBColor(110, 110, 110))
         .pos(plotters::style::text_anchor::Pos::new(
             plotters::style::text_anchor::HPos::Center,
             plotters::style::text_anchor::VPos::Center,
@@ -594,12 +668,12 @@ fn draw_lines(root: &Area<'_>, title: &str, c: &LineChart) -> Result<(), String>
         .chain(c.bands.iter().flat_map(|b| b.points.iter().map(|p| p.3)))
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
-    let y_top = if y_max > 0.0 { y_max * 1.12 } else { 1.0 };
+    let y_top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
     let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
 
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 24))
-        .margin(14)
+    let (plot_area, legend_area) = frame(root, title)?;
+    let mut chart = ChartBuilder::on(&plot_area)
+        .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(76)
         .build_cartesian_2d(x0..x1, 0.0..y_top)
@@ -612,14 +686,16 @@ fn draw_lines(root: &Area<'_>, title: &str, c: &LineChart) -> Result<(), String>
         .y_label_formatter(&|v| si(*v))
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
+        .max_light_lines(1)
         .bold_line_style(BLACK.mix(0.12))
         .light_line_style(BLACK.mix(0.04))
         .draw()
         .map_err(e)?;
 
-    // Annotations behind the data.
+    // Annotations behind the data: a band from the first to the last
+    // instance, a line at the first, the label running down beside it.
     let span = x1 - x0;
-    for (i, m) in c.markers.iter().enumerate() {
+    for m in &c.markers {
         let col = if m.fault { FAULT } else { ANNOTATION };
         if m.to - m.from > span * 0.002 {
             chart
@@ -632,22 +708,21 @@ fn draw_lines(root: &Area<'_>, title: &str, c: &LineChart) -> Result<(), String>
         chart
             .draw_series(std::iter::once(PathElement::new(
                 vec![(m.from, 0.0), (m.from, y_top)],
-                col.mix(0.7).stroke_width(1),
+                col.mix(0.8).stroke_width(1),
             )))
             .map_err(e)?;
-        // Labels run down beside the line, staggered so neighbours do not collide.
-        let y = y_top * (0.98 - 0.0 * i as f64);
         let style =
-            TextStyle::from((FONT, 13).into_font().transform(FontTransform::Rotate90)).color(&col);
+            TextStyle::from((FONT, 14).into_font().transform(FontTransform::Rotate90)).color(&col);
         chart
             .draw_series(std::iter::once(Text::new(
                 m.label.clone(),
-                (m.from + span * 0.004, y),
+                (m.from + span * 0.008, y_top * 0.99),
                 style,
             )))
             .map_err(e)?;
     }
 
+    let mut entries = Vec::new();
     for (i, b) in c.bands.iter().enumerate() {
         let col = PALETTE[i % PALETTE.len()];
         let mut poly: Vec<(f64, f64)> = b.points.iter().map(|p| (p.0, p.1)).collect();
@@ -660,40 +735,30 @@ fn draw_lines(root: &Area<'_>, title: &str, c: &LineChart) -> Result<(), String>
                 b.points.iter().map(|p| (p.0, p.2)),
                 col.stroke_width(2),
             ))
-            .map_err(e)?
-            .label(b.name.clone())
-            .legend(move |(x, y)| {
-                Rectangle::new([(x, y - 5), (x + 18, y + 5)], col.mix(0.5).filled())
-            });
+            .map_err(e)?;
+        entries.push((b.name.clone(), Swatch::Block(col, 0.5)));
+        entries.push((b.middle.clone(), Swatch::Line(col)));
     }
     for (i, l) in c.lines.iter().enumerate() {
         let col = PALETTE[(i + c.bands.len()) % PALETTE.len()];
-        let mut first = true;
         for seg in l
             .points
             .split(|p| !p.1.is_finite())
             .filter(|s| !s.is_empty())
         {
-            let anno = chart
+            chart
                 .draw_series(LineSeries::new(seg.iter().copied(), col.stroke_width(2)))
                 .map_err(e)?;
-            if first {
-                anno.label(l.name.clone()).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(3))
-                });
-                first = false;
-            }
         }
+        entries.push((l.name.clone(), Swatch::Line(col)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(e)?;
-    Ok(())
+    if c.markers.iter().any(|m| !m.fault) {
+        entries.push(("annotation".into(), Swatch::Block(ANNOTATION, 0.35)));
+    }
+    if c.markers.iter().any(|m| m.fault) {
+        entries.push(("fault".into(), Swatch::Block(FAULT, 0.35)));
+    }
+    legend(&legend_area, &entries)
 }
 
 fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
@@ -708,10 +773,10 @@ fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
         .iter()
         .flat_map(|g| g.1.iter().copied())
         .fold(0.0f64, f64::max);
-    let y_top = if y_max > 0.0 { y_max * 1.12 } else { 1.0 };
-    let mut chart = ChartBuilder::on(root)
-        .caption(title, (FONT, 24))
-        .margin(14)
+    let y_top = if y_max > 0.0 { y_max * 1.08 } else { 1.0 };
+    let (plot_area, legend_area) = frame(root, title)?;
+    let mut chart = ChartBuilder::on(&plot_area)
+        .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(76)
         .build_cartesian_2d(lo..hi, 0.0..y_top)
@@ -731,12 +796,14 @@ fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
         .y_label_formatter(&|v| si(*v))
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
+        .max_light_lines(1)
         .bold_line_style(BLACK.mix(0.12))
         .light_line_style(BLACK.mix(0.04))
         .draw()
         .map_err(e)?;
     let n = c.groups.len() as f64;
     let w = 0.8 / n;
+    let mut entries = Vec::new();
     for (g, (name, values)) in c.groups.iter().enumerate() {
         let col = PALETTE[g % PALETTE.len()];
         let left = -0.4 + g as f64 * w;
@@ -747,19 +814,10 @@ fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
                     col.filled(),
                 )
             }))
-            .map_err(e)?
-            .label(name.clone())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], col.filled()));
+            .map_err(e)?;
+        entries.push((name.clone(), Swatch::Block(col, 1.0)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font((FONT, 14))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .draw()
-        .map_err(e)?;
-    Ok(())
+    legend(&legend_area, &entries)
 }
 
 #[cfg(test)]

@@ -1,0 +1,287 @@
+//! An instance process (`peerlab instance`): runs some of a run's instances
+//! over real UDP sockets, meeting the others through the sync server.
+//!
+//! Steps: read the run's record; load the modules and resolve the
+//! scenario; register with the sync server; create each instance (bind its
+//! socket, run `@!` and `@@`); report ready; wait at the barrier; drive
+//! every instance on its own task until it finishes or the run is aborted;
+//! report each end.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use peerlab_dispersy::udp::UdpDriver;
+use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
+use tokio::sync::{mpsc, watch};
+
+use super::instance::{Instance, Outcome, Shared, key_seed};
+use super::record::Record;
+use super::resources::ResourceLog;
+use crate::runner::folder::{self, InstancePaths, RunRecord};
+use crate::sync::client::{Hello, SyncClient};
+use crate::sync::protocol::{ClientMsg, ServerMsg};
+
+/// What the runner told this process.
+#[derive(Debug, Clone)]
+pub struct ProcessArgs {
+    pub run_dir: PathBuf,
+    pub sync: SocketAddr,
+    pub token: String,
+    pub host: String,
+    pub node: u32,
+    pub process: u32,
+    pub ids: Vec<u32>,
+    /// The address instances bind and advertise.
+    pub bind_ip: IpAddr,
+}
+
+/// How long to wait for the sync server to accept us.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Overlay timers are scaled with the scenario but never below this, so a
+/// strongly compressed run does not spend its time walking.
+const MIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Run this process's instances to their end. Returns whether every
+/// instance finished cleanly.
+pub async fn run(
+    args: ProcessArgs,
+    shared: Arc<Shared>,
+    record: &RunRecord,
+) -> anyhow::Result<bool> {
+    let mut client = SyncClient::connect(
+        args.sync,
+        Hello {
+            token: args.token.clone(),
+            host: args.host.clone(),
+            node: args.node,
+            ids: args.ids.clone(),
+            count: args.ids.len() as u32,
+        },
+        CONNECT_TIMEOUT,
+    )
+    .await
+    .context("cannot register with the sync server")?;
+    let ids = client.ids.clone();
+
+    let mut resources = ResourceLog::create(
+        &args.run_dir.join(folder::process_resources(
+            &args.host,
+            args.node,
+            args.process,
+        )),
+        ids.clone(),
+    )
+    .ok();
+
+    let now = Instant::now();
+    let mut instances = Vec::with_capacity(ids.len());
+    for &id in &ids {
+        let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, 0))
+            .await
+            .with_context(|| {
+                format!(
+                    "instance {id}: cannot bind a UDP socket on {}",
+                    args.bind_ip
+                )
+            })?;
+        let addr = driver.local_addr()?;
+        let paths = InstancePaths::new(&args.host, args.node, id);
+        let rec = Record::create(&args.run_dir, &paths)
+            .with_context(|| format!("instance {id}: cannot create its output files"))?;
+        let overlay = overlay_config(&shared, record, id, addr);
+        let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
+        inst.run_phase(Instant::now(), false);
+        inst.run_phase(Instant::now(), true);
+        client.send(&ClientMsg::Ready {
+            id,
+            addr: addr.to_string(),
+            public_key: inst.public_key_hex(),
+        });
+        instances.push((inst, driver));
+    }
+
+    let start = match client.wait_start().await {
+        Ok(start) => start,
+        Err(err) => {
+            for (mut inst, _) in instances {
+                inst.shut_down(Instant::now(), "interrupted");
+            }
+            return Err(err).context("the run did not start");
+        }
+    };
+    let directory = Arc::new(build_directory(&start.peers)?);
+    let zero = instant_of_unix_ms(start.start_unix_ms);
+
+    let (abort_tx, abort_rx) = watch::channel(None::<String>);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u32, Outcome)>();
+    for (mut inst, driver) in instances {
+        inst.start(Instant::now(), zero, directory.clone());
+        let abort = abort_rx.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            let id = inst.id();
+            let outcome = drive(&mut inst, driver, abort).await;
+            let _ = done.send((id, outcome));
+        });
+    }
+    drop(done_tx);
+
+    let mut remaining = ids.len();
+    let mut all_ok = true;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let process_zero = zero;
+    while remaining > 0 {
+        tokio::select! {
+            Some((id, outcome)) = done_rx.recv() => {
+                remaining -= 1;
+                let (status, error) = match outcome {
+                    Outcome::Finished => ("finished", None),
+                    Outcome::Failed(why) => { all_ok = false; ("failed", Some(why)) }
+                };
+                client.send(&ClientMsg::Done { id, status: status.into(), exit_code: None, error });
+            }
+            msg = client.recv() => {
+                let reason = match msg {
+                    Ok(ServerMsg::Abort { reason }) => reason,
+                    Err(e) => e.to_string(),
+                    Ok(_) => continue,
+                };
+                let _ = abort_tx.send(Some(reason));
+                all_ok = false;
+            }
+            _ = tick.tick() => {
+                if let Some(r) = resources.as_mut() {
+                    let t = signed_secs(Instant::now(), process_zero);
+                    let _ = r.sample(t);
+                }
+            }
+        }
+    }
+    if let Some(r) = resources.as_mut() {
+        let _ = r.sample(signed_secs(Instant::now(), process_zero));
+    }
+    client.close().await;
+    Ok(all_ok)
+}
+
+/// Drive one instance over its socket until it finishes or the run aborts.
+async fn drive(
+    inst: &mut Instance,
+    mut driver: UdpDriver,
+    mut abort: watch::Receiver<Option<String>>,
+) -> Outcome {
+    loop {
+        driver.flush(inst.core_mut());
+        if inst.finished() {
+            break;
+        }
+        let deadline = inst.poll_timeout();
+        tokio::select! {
+            wake = driver.wait(deadline) => match wake {
+                Ok(wake) => {
+                    let now = Instant::now();
+                    driver.feed(inst.core_mut(), now, wake);
+                    inst.after_input(now);
+                }
+                Err(e) => {
+                    inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
+                    inst.shut_down(Instant::now(), "failed");
+                    return Outcome::Failed(format!("socket error: {e}"));
+                }
+            },
+            _ = abort.changed() => {
+                let why = abort.borrow().clone().unwrap_or_default();
+                inst.record_mut().error(&format!("peerlab: stopped: {why}"));
+                inst.shut_down(Instant::now(), "interrupted");
+                return Outcome::Failed(format!("stopped: {why}"));
+            }
+        }
+        inst.handle_timeout(Instant::now());
+    }
+    let outcome = inst.outcome();
+    let status = match &outcome {
+        Outcome::Finished => "finished",
+        Outcome::Failed(_) => "failed",
+    };
+    inst.shut_down(Instant::now(), status);
+    driver.flush(inst.core_mut());
+    outcome
+}
+
+/// The overlay settings of one instance: keys and RNG from the run seed,
+/// timers scaled with the scenario.
+fn overlay_config(
+    shared: &Shared,
+    record: &RunRecord,
+    id: u32,
+    addr: SocketAddr,
+) -> dispersy::Config {
+    let mut cfg = dispersy::Config::new(
+        key_seed(shared.run_seed, id),
+        super::instance::derive_seed(shared.run_seed, id, "overlay"),
+        addr,
+    );
+    let scale = record.time_scale;
+    cfg.walk_interval = cfg.walk_interval.mul_f64(scale).max(MIN_INTERVAL);
+    cfg.sync_interval = cfg.sync_interval.mul_f64(scale).max(MIN_INTERVAL);
+    cfg
+}
+
+fn build_directory(peers: &[crate::sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
+    let mut rows = Vec::with_capacity(peers.len());
+    for p in peers {
+        let addr: SocketAddr = p
+            .addr
+            .parse()
+            .with_context(|| format!("instance {} reported a bad address {:?}", p.id, p.addr))?;
+        let bytes = unhex(&p.public_key)
+            .with_context(|| format!("instance {} reported a key that is not hex", p.id))?;
+        let key = PublicKey::from_bin(&bytes)
+            .map_err(|e| anyhow::anyhow!("instance {} reported a bad key: {e}", p.id))?;
+        rows.push((addr, key, p.id));
+    }
+    PeerDirectory::new(rows).map_err(|e| anyhow::anyhow!("bad peer table: {e}"))
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The local instant at which the wall clock reads `unix_ms`.
+fn instant_of_unix_ms(unix_ms: u64) -> Instant {
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let now = Instant::now();
+    if unix_ms >= now_ms {
+        now + Duration::from_millis(unix_ms - now_ms)
+    } else {
+        now.checked_sub(Duration::from_millis(now_ms - unix_ms))
+            .unwrap_or(now)
+    }
+}
+
+fn signed_secs(now: Instant, zero: Instant) -> f64 {
+    if now >= zero {
+        now.duration_since(zero).as_secs_f64()
+    } else {
+        -zero.duration_since(now).as_secs_f64()
+    }
+}
+
+/// Config keys as a map (for modules' `config` lookups).
+pub fn config_map(record: &RunRecord) -> BTreeMap<String, String> {
+    record.config.clone()
+}

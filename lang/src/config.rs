@@ -138,8 +138,8 @@ pub fn parse_config(name: &str, text: &str) -> (RawConfig, Vec<Diagnostic>) {
         let (start, line) = lines[i];
         i += 1;
         let loc = |a: usize, b: usize| source.location(start + a..start + b);
-        let indent = line.len() - line.trim_start().len();
         let content = line.trim_end();
+        let indent = content.len() - content.trim_start().len();
         let rest = &content[indent..];
         if rest.is_empty() || rest.starts_with('#') {
             continue;

@@ -444,8 +444,8 @@ impl Parser<'_> {
             offset += raw.len();
             let body = raw.strip_suffix('\n').unwrap_or(raw);
             let body = body.strip_suffix('\r').unwrap_or(body);
-            let indent = body.len() - body.trim_start().len();
             let content = body.trim_end();
+            let indent = content.len() - content.trim_start().len();
             let line = Line { file: &file, start };
             let rest = &content[indent..];
             if rest.is_empty() || rest.starts_with('#') {
@@ -910,8 +910,9 @@ impl Parser<'_> {
                 };
                 self.diags.push(
                     Diagnostic::error(format!(
-                        "`set` takes a name and a value, found {} arguments",
-                        args.len()
+                        "`set` takes a name and a value, found {} argument{}",
+                        args.len(),
+                        if args.len() == 1 { "" } else { "s" }
                     ))
                     .with_code("bad-set")
                     .at(loc)

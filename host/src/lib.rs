@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod logging;
+pub mod modules;
 pub mod progress;
 pub mod runner;
 pub mod runtime;

@@ -1,0 +1,128 @@
+//! The built-in `dispersy` module: the scenario callbacks of Gumby's
+//! DispersyModule (isolate_community, start_session, stop_session,
+//! introduce_peers, reset_dispersy_statistics, walker settings), each a thin
+//! call into the host context's overlay services. The overlay itself lives
+//! in `plugins/dispersy` and is wired in by the runtime; nothing here knows
+//! about sockets or packets.
+
+use std::time::Duration;
+
+use peerlab_plugin_api::{Host, Value, module};
+
+/// The `dispersy` module (stateless: the overlay keeps the state).
+#[derive(Debug, Default)]
+pub struct Dispersy;
+
+fn hex20(s: &str) -> Result<Vec<u8>, String> {
+    let s = s.trim();
+    if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("a community id is 40 hex digits, got {s:?}"));
+    }
+    (0..20)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// The Dispersy overlay (built in): communities, sessions, peer discovery.
+#[module(name = "dispersy", export = false)]
+impl Dispersy {
+    /// Join a private community derived from NAME: `isolate_community NAME`.
+    #[callback]
+    fn isolate_community(&mut self, host: &mut Host, name: String) -> Result<(), String> {
+        host.overlay().isolate_community(&name)
+    }
+
+    /// Use an explicit community id: `set_community_id HEX40`.
+    #[callback]
+    fn set_community_id(&mut self, host: &mut Host, id: String) -> Result<(), String> {
+        let bytes = hex20(&id)?;
+        host.overlay().set_community_id(&bytes)
+    }
+
+    /// Start the overlay session (socket and walker).
+    #[callback]
+    fn start_session(&mut self, host: &mut Host) -> Result<(), String> {
+        host.overlay().start_session()
+    }
+
+    /// Stop the overlay session.
+    #[callback]
+    fn stop_session(&mut self, host: &mut Host) -> Result<(), String> {
+        host.overlay().stop_session()
+    }
+
+    /// Learn peers from the sync server's table: `introduce_peers [max_peers=N]`.
+    #[callback]
+    fn introduce_peers(
+        &mut self,
+        host: &mut Host,
+        #[kw(help = "at most this many peers")] max_peers: Option<i64>,
+    ) -> Result<(), String> {
+        let max = match max_peers {
+            Some(n) if n < 0 => return Err(format!("max_peers must not be negative, got {n}")),
+            Some(n) => Some(n as u64),
+            None => None,
+        };
+        host.overlay().introduce_peers(max)
+    }
+
+    /// Reset the overlay's message and byte counters.
+    #[callback]
+    fn reset_dispersy_statistics(&mut self, host: &mut Host) -> Result<(), String> {
+        host.overlay().reset_statistics()
+    }
+
+    /// Walker settings: `set_walker [interval=DURATION] [enabled=BOOL] [targets=N]`.
+    #[callback]
+    fn set_walker(
+        &mut self,
+        host: &mut Host,
+        #[kw(help = "time between walk steps")] interval: Option<Duration>,
+        #[kw(help = "walk or not")] enabled: Option<bool>,
+        #[kw(help = "peers to keep walking towards")] targets: Option<i64>,
+    ) -> Result<(), String> {
+        let mut o = host.overlay();
+        if let Some(i) = interval {
+            o.set_walker("interval", Value::Duration(i.into()))?;
+        }
+        if let Some(e) = enabled {
+            o.set_walker("enabled", Value::Bool(e))?;
+        }
+        if let Some(t) = targets {
+            o.set_walker("targets", Value::Int(t))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerlab_plugin_api::testing::TestHost;
+
+    #[test]
+    fn callbacks_reach_the_overlay() {
+        let mut th = TestHost::new(1, 3);
+        let mut d = Dispersy;
+        d.isolate_community(&mut th.host(), "BenalohCommunity".into())
+            .unwrap();
+        d.start_session(&mut th.host()).unwrap();
+        d.introduce_peers(&mut th.host(), Some(2)).unwrap();
+        d.reset_dispersy_statistics(&mut th.host()).unwrap();
+        d.set_walker(
+            &mut th.host(),
+            Some(Duration::from_secs(5)),
+            Some(false),
+            None,
+        )
+        .unwrap();
+        assert_eq!(th.community.as_deref(), Some("BenalohCommunity"));
+        assert!(th.session_started);
+        assert_eq!(th.introductions, [Some(2)]);
+        assert_eq!(th.statistics_resets, 1);
+        assert_eq!(th.walker.len(), 2);
+        assert!(d.introduce_peers(&mut th.host(), Some(-1)).is_err());
+        assert!(d.set_community_id(&mut th.host(), "abc".into()).is_err());
+        d.set_community_id(&mut th.host(), "00".repeat(20)).unwrap();
+    }
+}

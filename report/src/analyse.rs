@@ -281,6 +281,9 @@ impl Aggregator {
         max_points: usize,
     ) -> Analysis {
         self.instances.sort_by_key(|i| i.id);
+        // Instances were folded in whatever order the threads took them:
+        // list their warnings by file and line so reports are repeatable.
+        self.warnings.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         warnings.append(&mut self.warnings);
         for p in processes {
             warnings.extend(p.warnings.iter().cloned());

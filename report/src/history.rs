@@ -19,7 +19,8 @@ use crate::error::ReportError;
 pub enum RunState {
     /// `summary.json`'s `outcome`: passed, failed, timed_out, interrupted.
     Finished(String),
-    /// No `summary.json`: crashed, killed, or still running.
+    /// No `summary.json` from the runner (none, or one with only the
+    /// report's aggregates): crashed, killed, or still running.
     Incomplete,
     /// Files that cannot be read; the detail says which and why.
     Broken(String),
@@ -127,7 +128,8 @@ fn entry_for(dir: &Path, folder: String, number: Option<u32>, latest: bool) -> R
         (Err(why), _) => RunState::Broken(format!("run.json {why}")),
         (_, Ok(Some(s))) => match s.get("outcome").and_then(Value::as_str) {
             Some(o) => RunState::Finished(o.to_string()),
-            None => RunState::Broken("summary.json has no outcome".into()),
+            // Post-processing alone wrote it: the runner never finished.
+            None => RunState::Incomplete,
         },
         (Ok(None), Ok(None)) => RunState::Broken("no run.json".into()),
         (Ok(Some(_)), Ok(None)) => RunState::Incomplete,

@@ -29,6 +29,8 @@ pub const HEIGHT: u32 = 560;
 const MAX_LINES: usize = 8;
 /// At most this many processes drawn one line each; more become a band.
 const MAX_PROCESS_LINES: usize = 10;
+/// More instances than this get lines instead of bars in the bar chart.
+const MAX_BARS: usize = 150;
 /// At most this many annotation markers per chart.
 const MAX_MARKERS: usize = 12;
 
@@ -801,18 +803,25 @@ fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
         .light_line_style(BLACK.mix(0.04))
         .draw()
         .map_err(e)?;
+    let mut entries = Vec::new();
+    if c.ids.len() > MAX_BARS {
+        // Too many for bars a pixel wide: one line per group over the ids.
+        for (g, (name, values)) in c.groups.iter().enumerate() {
+            let col = PALETTE[g % PALETTE.len()];
+            let pts = c.ids.iter().zip(values).map(|(&id, &v)| (id as f64, v));
+            chart.draw_series(LineSeries::new(pts, col.stroke_width(1))).map_err(e)?;
+            entries.push((name.clone(), Swatch::Line(col)));
+        }
+        return legend(&legend_area, &entries);
+    }
     let n = c.groups.len() as f64;
     let w = 0.8 / n;
-    let mut entries = Vec::new();
     for (g, (name, values)) in c.groups.iter().enumerate() {
         let col = PALETTE[g % PALETTE.len()];
         let left = -0.4 + g as f64 * w;
         chart
             .draw_series(c.ids.iter().zip(values).map(move |(&id, &v)| {
-                Rectangle::new(
-                    [(id as f64 + left, 0.0), (id as f64 + left + w, v)],
-                    col.filled(),
-                )
+                Rectangle::new([(id as f64 + left, 0.0), (id as f64 + left + w, v)], col.filled())
             }))
             .map_err(e)?;
         entries.push((name.clone(), Swatch::Block(col, 1.0)));

@@ -1,14 +1,69 @@
-//! `peerlab report`: not implemented yet.
+//! `peerlab report RUN_DIR`: (re)build a finished run's aggregates, plots
+//! and report.html from its folder. All the work is in `peerlab-report`;
+//! this module only maps arguments in and prints what was written.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
+use peerlab_report::{ReportOptions, process_run};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{EXIT_OK, GlobalArgs};
+
+/// Warnings printed before "and N more".
+const SHOWN_WARNINGS: usize = 10;
 
 /// Arguments of `peerlab report`.
 #[derive(Args, Debug)]
-pub struct ReportArgs {}
+pub struct ReportArgs {
+    /// The run folder, e.g. output/0003-benaloh or output/latest
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Most points per time series in plots and in summary.json's over_time
+    #[arg(long, value_name = "N", default_value_t = 300, value_parser = clap::value_parser!(u64).range(10..=100_000))]
+    pub max_points: u64,
+    /// Only complete summary.json: draw no plots and write no report.html
+    #[arg(long)]
+    pub no_plots: bool,
+}
 
 /// Entry point of `peerlab report`.
-pub fn run(_global: &GlobalArgs, _args: ReportArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`peerlab report` is not implemented yet")
+pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<u8> {
+    let opts = ReportOptions {
+        max_points: args.max_points as usize,
+        plots: !args.no_plots,
+        ..ReportOptions::default()
+    };
+    let s = process_run(&args.run_dir, &opts)
+        .with_context(|| format!("cannot make the report of {}", args.run_dir.display()))?;
+    if !global.quiet {
+        for w in s.warnings.iter().take(SHOWN_WARNINGS) {
+            eprintln!("peerlab: warning: {w}");
+        }
+        if s.warnings.len() > SHOWN_WARNINGS {
+            eprintln!(
+                "peerlab: warning: and {} more (all are listed in summary.json and report.html)",
+                s.warnings.len() - SHOWN_WARNINGS
+            );
+        }
+        let outcome = s.outcome.as_deref().unwrap_or("unknown (no summary.json from the runner)");
+        println!(
+            "{} instances, outcome {outcome}, {} warnings ({} malformed lines skipped), in {:.2?}",
+            s.instances,
+            s.warnings.len(),
+            s.skipped_lines,
+            s.elapsed
+        );
+        match &s.summary_json {
+            Some(p) => println!("summary: {}", p.display()),
+            None => println!("summary: summary.json left as it was (malformed)"),
+        }
+        if !s.plots.is_empty() {
+            println!("plots:   {} files in {}", s.plots.len(), args.run_dir.join("plots").display());
+        }
+        if let Some(p) = &s.report_html {
+            println!("report:  {}", p.display());
+        }
+    }
+    Ok(EXIT_OK)
 }

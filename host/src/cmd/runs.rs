@@ -1,14 +1,47 @@
-//! `peerlab runs`: not implemented yet.
+//! `peerlab runs [DIR]`: the history of the runs in an output root, one
+//! line each, newest last. Broken or unfinished run folders are listed as
+//! such. Reading and formatting live in `peerlab_report::history`.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
 use clap::Args;
+use peerlab_report::history::{format_table, list_runs};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{EXIT_OK, GlobalArgs};
 
 /// Arguments of `peerlab runs`.
 #[derive(Args, Debug)]
-pub struct RunsArgs {}
+pub struct RunsArgs {
+    /// The output root holding the run folders
+    #[arg(value_name = "DIR", default_value = "output")]
+    pub dir: PathBuf,
+    /// Show only the last N runs
+    #[arg(long, short = 'n', value_name = "N")]
+    pub last: Option<usize>,
+    /// Print a JSON array (one object per run) instead of the table
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Entry point of `peerlab runs`.
-pub fn run(_global: &GlobalArgs, _args: RunsArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`peerlab runs` is not implemented yet")
+pub fn run(_global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<u8> {
+    let mut runs = list_runs(&args.dir).with_context(|| {
+        format!(
+            "cannot list runs in {}; pass the output root of `peerlab run` (default: output/ beside the .conf)",
+            args.dir.display()
+        )
+    })?;
+    if let Some(n) = args.last {
+        let skip = runs.len().saturating_sub(n);
+        runs.drain(..skip);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&runs)?);
+    } else if runs.is_empty() {
+        println!("no runs in {}", args.dir.display());
+    } else {
+        print!("{}", format_table(&runs));
+    }
+    Ok(EXIT_OK)
 }

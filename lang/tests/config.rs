@@ -35,7 +35,10 @@ fn check_raw(text: &str, expect: Expect) {
 }
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 fn check_env(text: &str, env_pairs: &[(&str, &str)], expect: Expect) {
@@ -378,7 +381,9 @@ fn environment_overrides() {
     let (raw, _) = parse_config("t.conf", "experiment_name = x\nmodulus = 7\n");
     let (exp, _) = Experiment::from_config(&raw, &env(&[("PEERLAB_MODULUS", "11")]));
     assert_eq!(exp.get_str("modulus"), Some("11"));
-    assert!(matches!(&exp.raw["modulus"].origin, peerlab_lang::Origin::Env(v) if v == "PEERLAB_MODULUS"));
+    assert!(
+        matches!(&exp.raw["modulus"].origin, peerlab_lang::Origin::Env(v) if v == "PEERLAB_MODULUS")
+    );
 }
 
 #[test]
@@ -434,7 +439,10 @@ fn logging_configs_are_recognised() {
 
 #[test]
 fn config_keys_become_scenario_variables() {
-    let (raw, _) = parse_config("t.conf", "experiment_name = demo\nmodulus = 7\npeers = a, b\n");
+    let (raw, _) = parse_config(
+        "t.conf",
+        "experiment_name = demo\nmodulus = 7\npeers = a, b\n",
+    );
     let (exp, _) = Experiment::from_config(&raw, &BTreeMap::new());
     let vars = exp.vars();
     expect![[r#"
@@ -452,7 +460,10 @@ fn config_keys_become_scenario_variables() {
 
 #[test]
 fn scenario_checked_against_the_experiment() {
-    let (raw, _) = parse_config("t.conf", "experiment_name = x\ninstances_to_run = 3\nexperiment_time = 60\n");
+    let (raw, _) = parse_config(
+        "t.conf",
+        "experiment_name = x\ninstances_to_run = 3\nexperiment_time = 60\n",
+    );
     let (exp, _) = Experiment::from_config(&raw, &BTreeMap::new());
     let vars: Vars = exp.scenario_vars(&BTreeMap::new());
     let (s, d) = parse_scenario(
@@ -463,7 +474,11 @@ fn scenario_checked_against_the_experiment() {
     );
     assert!(d.is_empty());
     assert_eq!(s.commands[0].args[0].value, "x");
-    let out: Vec<String> = exp.check_scenario(&s).iter().map(|d| d.render_short()).collect();
+    let out: Vec<String> = exp
+        .check_scenario(&s)
+        .iter()
+        .map(|d| d.render_short())
+        .collect();
     expect![[r#"
         [
             "s.scenario:2:6: error[peer-out-of-range]: peer selector `{4}` names instance 4, but the experiment runs only 3 instances (help: instance ids go from 1 to the number of instances; raise the instance count or change the selector)",
@@ -480,7 +495,11 @@ fn every_key_is_documented_once() {
         assert!(seen.insert(k.name), "{} listed twice", k.name);
         assert!(!k.doc.is_empty() && !k.doc.ends_with('.'), "{}", k.name);
         if let peerlab_lang::KeyKind::Alias(of) = k.kind {
-            assert!(peerlab_lang::key_doc(of).is_some(), "{} aliases unknown {of}", k.name);
+            assert!(
+                peerlab_lang::key_doc(of).is_some(),
+                "{} aliases unknown {of}",
+                k.name
+            );
         }
     }
 }

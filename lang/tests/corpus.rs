@@ -63,14 +63,21 @@ fn every_corpus_file_parses_or_fails_exactly_as_documented() {
     let (mut scenarios, mut configs, mut commands) = (0, 0, 0);
     let mut errors = Vec::new();
     for path in &files {
-        let rel = path.strip_prefix(&root).expect("under root").to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(&root)
+            .expect("under root")
+            .to_string_lossy()
+            .into_owned();
         let diags = if rel.ends_with(".scenario") {
             scenarios += 1;
             let text = std::fs::read_to_string(path).expect("read scenario");
             let exp = Experiment::for_scenario(&rel);
             let mut loader = CorpusLoader {
                 root: root.clone(),
-                experiment_dir: Path::new(&rel).parent().unwrap_or(Path::new("")).to_path_buf(),
+                experiment_dir: Path::new(&rel)
+                    .parent()
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf(),
             };
             let (s, d) = parse_scenario(&rel, &text, &mut loader, &exp.scenario_vars(&env));
             commands += s.commands.len();
@@ -84,10 +91,22 @@ fn every_corpus_file_parses_or_fails_exactly_as_documented() {
         } else {
             continue;
         };
-        errors.extend(diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.render_short()));
+        errors.extend(
+            diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| d.render_short()),
+        );
     }
-    assert_eq!((scenarios, configs), (65, 78), "the corpus changed: update this test and docs/compat.md");
-    assert_eq!(commands, 26_889, "every command line of the corpus is parsed (counted independently with grep: 26844 command lines, minus 1 `@! set`, plus the lines that includes inline)");
+    assert_eq!(
+        (scenarios, configs),
+        (65, 78),
+        "the corpus changed: update this test and docs/compat.md"
+    );
+    assert_eq!(
+        commands, 26_889,
+        "every command line of the corpus is parsed (counted independently with grep: 26844 command lines, minus 1 `@! set`, plus the lines that includes inline)"
+    );
     expect![[r#"
         Tribler-gumby-devel/experiments/tunnels/anondownload-1-hop.scenario:1:10: error[include-not-found]: included file `hidden_services_common.scenario` not found (help: looked in `Tribler-gumby-devel/experiments/tunnels/hidden_services_common.scenario`; includes are resolved relative to the including file, then the experiment directory)
         qstokkink-gumby-workshop_code/experiments/dispersy/discovery.conf:27:20: error[bad-value]: in `das4_node_amount`: unknown variable `$NODES` (help: set `NODES` in the environment, or override the key with PEERLAB_DAS4_NODE_AMOUNT)
@@ -105,8 +124,10 @@ fn every_corpus_file_parses_or_fails_exactly_as_documented() {
 #[test]
 fn the_das4_confs_work_once_their_variables_are_set() {
     let root = corpus_root();
-    let env: BTreeMap<String, String> =
-        [("NODES", "2"), ("DURATION", "300"), ("PEERS", "10")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: BTreeMap<String, String> = [("NODES", "2"), ("DURATION", "300"), ("PEERS", "10")]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     for f in ["discovery.conf", "tunnel_das4.conf"] {
         let rel = format!("qstokkink-gumby-workshop_code/experiments/dispersy/{f}");
         let text = std::fs::read_to_string(root.join(&rel)).expect("read conf");
@@ -114,7 +135,14 @@ fn the_das4_confs_work_once_their_variables_are_set() {
         assert!(d.is_empty());
         let (exp, d) = Experiment::from_config(&raw, &env);
         assert!(!d.iter().any(|d| d.severity == Severity::Error), "{d:?}");
-        assert_eq!((exp.nodes, exp.instances, exp.node_timeout.map(|t| t.as_secs())), (2, 10, Some(300)));
+        assert_eq!(
+            (
+                exp.nodes,
+                exp.instances,
+                exp.node_timeout.map(|t| t.as_secs())
+            ),
+            (2, 10, Some(300))
+        );
     }
 }
 
@@ -125,10 +153,17 @@ fn the_variable_scenario_of_the_corpus_expands() {
     let root = corpus_root();
     let rel = "Tribler-gumby-devel/experiments/dht/dht_experiment.local.scenario";
     let text = std::fs::read_to_string(root.join(rel)).expect("read");
-    let mut loader = CorpusLoader { root, experiment_dir: PathBuf::new() };
+    let mut loader = CorpusLoader {
+        root,
+        experiment_dir: PathBuf::new(),
+    };
     let (s, d) = parse_scenario(rel, &text, &mut loader, &peerlab_lang::Vars::new());
     assert!(d.is_empty(), "{d:?}");
-    let stores: Vec<_> = s.commands.iter().filter(|c| c.callback == "store").collect();
+    let stores: Vec<_> = s
+        .commands
+        .iter()
+        .filter(|c| c.callback == "store")
+        .collect();
     assert!(stores.len() > 100);
     assert!(stores.iter().all(|c| c.args[1].value == "value_to_store"));
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use peerlab_lang::diag::Format;
 use peerlab_lang::peerspec::parse_peerspec;
 use peerlab_lang::{
-    Experiment, IdSet, MemoryLoader, Phase, PeerSpec, RawValue, SourceMap, Vars, parse_config, parse_scenario, render_all,
-    value,
+    Experiment, IdSet, MemoryLoader, PeerSpec, Phase, RawValue, SourceMap, Vars, parse_config,
+    parse_scenario, render_all, value,
 };
 use proptest::prelude::*;
 
@@ -200,17 +200,31 @@ fn command() -> impl Strategy<Value = Cmd> {
     let phase = prop_oneof![
         Just((Phase::Load, "@!".to_string())),
         Just((Phase::Setup, "@@".to_string())),
-        (0u32..3, 0u32..120, 0u32..120, prop::option::of(0u32..100), any::<bool>()).prop_map(|(h, m, s, frac, at)| {
-            let mut text = if h > 0 { format!("{h}:{m}:{s}") } else if m > 0 { format!("{m}:{s}") } else { s.to_string() };
-            let mut t = f64::from(h * 3600 + m * 60 + s);
-            if let Some(f) = frac {
-                text.push_str(&format!(".{f:02}"));
-                t += f64::from(f) / 100.0;
-            }
-            (Phase::At(t), if at { format!("@{text}") } else { text })
-        }),
+        (
+            0u32..3,
+            0u32..120,
+            0u32..120,
+            prop::option::of(0u32..100),
+            any::<bool>()
+        )
+            .prop_map(|(h, m, s, frac, at)| {
+                let mut text = if h > 0 {
+                    format!("{h}:{m}:{s}")
+                } else if m > 0 {
+                    format!("{m}:{s}")
+                } else {
+                    s.to_string()
+                };
+                let mut t = f64::from(h * 3600 + m * 60 + s);
+                if let Some(f) = frac {
+                    text.push_str(&format!(".{f:02}"));
+                    t += f64::from(f) / 100.0;
+                }
+                (Phase::At(t), if at { format!("@{text}") } else { text })
+            }),
     ];
-    let callback = "[a-z_][a-z0-9_]{0,10}(\\.[a-z_][a-z0-9_]{0,6})?".prop_filter("set is special", |c| c != "set");
+    let callback = "[a-z_][a-z0-9_]{0,10}(\\.[a-z_][a-z0-9_]{0,6})?"
+        .prop_filter("set is special", |c| c != "set");
     let arg = "[ -~]{0,8}";
     let kwargs = prop::collection::btree_map("[a-z_][a-z0-9_]{0,5}", "[ -~]{0,6}", 0..3);
     let peers = prop_oneof![
@@ -226,16 +240,21 @@ fn command() -> impl Strategy<Value = Cmd> {
             PeerSpec::AllBut(s)
         }),
     ];
-    (phase, callback, prop::collection::vec(arg, 0..4), kwargs, peers).prop_map(
-        |((phase, time_text), callback, args, kwargs, peers)| Cmd {
+    (
+        phase,
+        callback,
+        prop::collection::vec(arg, 0..4),
+        kwargs,
+        peers,
+    )
+        .prop_map(|((phase, time_text), callback, args, kwargs, peers)| Cmd {
             phase,
             time_text,
             callback,
             args,
             kwargs: kwargs.into_iter().collect(),
             peers,
-        },
-    )
+        })
 }
 
 /// A config value and how to write it.
@@ -244,9 +263,14 @@ fn config_value() -> impl Strategy<Value = (RawValue, String)> {
     prop_oneof![
         item.prop_map(|s: String| (RawValue::Str(s.clone()), s)),
         "[ -~&&[^\"]]{0,10}".prop_map(|s: String| (RawValue::Str(s.clone()), format!("\"{s}\""))),
-        "[ -~&&[^']]{0,10}".prop_map(|s: String| (RawValue::Str(s.clone()), format!("'{s}'  # comment"))),
+        "[ -~&&[^']]{0,10}"
+            .prop_map(|s: String| (RawValue::Str(s.clone()), format!("'{s}'  # comment"))),
         prop::collection::vec(item, 1..4).prop_map(|v: Vec<String>| {
-            let text = if v.len() == 1 { format!("{},", v[0]) } else { v.join(", ") };
+            let text = if v.len() == 1 {
+                format!("{},", v[0])
+            } else {
+                v.join(", ")
+            };
             (RawValue::List(v), text)
         }),
     ]

@@ -9,7 +9,10 @@ use peerlab_lang::{MemoryLoader, Phase, Scenario, Vars, parse_scenario};
 fn dump(scenario: &Scenario, diags: &[peerlab_lang::Diagnostic]) -> String {
     let mut out = String::new();
     for m in &scenario.modules {
-        out.push_str(&format!("module {} @{}:{}\n", m.name, m.loc.line, m.loc.column));
+        out.push_str(&format!(
+            "module {} @{}:{}\n",
+            m.name, m.loc.line, m.loc.column
+        ));
     }
     for c in &scenario.commands {
         let phase = match c.phase {
@@ -42,8 +45,16 @@ fn dump(scenario: &Scenario, diags: &[peerlab_lang::Diagnostic]) -> String {
 
 fn vars() -> Vars {
     Vars::new()
-        .with_config([("EXPERIMENT_NAME", "demo"), ("MODULUS", "7"), ("SHARED", "from-config")])
-        .with_env([("HOME", "/home/u"), ("SHARED", "from-env"), ("SPACED", "a b")])
+        .with_config([
+            ("EXPERIMENT_NAME", "demo"),
+            ("MODULUS", "7"),
+            ("SHARED", "from-config"),
+        ])
+        .with_env([
+            ("HOME", "/home/u"),
+            ("SHARED", "from-env"),
+            ("SPACED", "a b"),
+        ])
 }
 
 /// Parse `text` as `exp/main.scenario` with `files` available to includes
@@ -208,10 +219,21 @@ fn callbacks() {
 
 #[test]
 fn qualified_callback_parts() {
-    let (s, d) = parse_scenario("x", "@1 benaloh.share_local\n@2 stop\n", &mut MemoryLoader::new(), &Vars::new());
+    let (s, d) = parse_scenario(
+        "x",
+        "@1 benaloh.share_local\n@2 stop\n",
+        &mut MemoryLoader::new(),
+        &Vars::new(),
+    );
     assert!(d.is_empty());
-    assert_eq!((s.commands[0].qualifier(), s.commands[0].callback_name()), (Some("benaloh"), "share_local"));
-    assert_eq!((s.commands[1].qualifier(), s.commands[1].callback_name()), (None, "stop"));
+    assert_eq!(
+        (s.commands[0].qualifier(), s.commands[0].callback_name()),
+        (Some("benaloh"), "share_local")
+    );
+    assert_eq!(
+        (s.commands[1].qualifier(), s.commands[1].callback_name()),
+        (None, "stop")
+    );
 }
 
 #[test]
@@ -361,7 +383,10 @@ fn includes_are_inlined_where_they_appear() {
     check_with(
         "@1 before\n&include common.scenario\n@1 after\n&include sub/deeper.scenario\n",
         &[
-            ("exp/common.scenario", "&module dispersy\n@! set v from-include\n@1 inside $v\n@0 early\n"),
+            (
+                "exp/common.scenario",
+                "&module dispersy\n@! set v from-include\n@1 inside $v\n@0 early\n",
+            ),
             ("exp/sub/deeper.scenario", "&include ../common2.scenario\n"),
             ("exp/common2.scenario", "@2 two_levels_down\n"),
         ],
@@ -383,7 +408,10 @@ fn includes_fall_back_to_the_experiment_dir() {
     // it but is in the experiment directory `exp`.
     check_with(
         "&include nested/a.scenario\n",
-        &[("exp/nested/a.scenario", "&include shared.scenario\n"), ("exp/shared.scenario", "@1 shared\n")],
+        &[
+            ("exp/nested/a.scenario", "&include shared.scenario\n"),
+            ("exp/shared.scenario", "@1 shared\n"),
+        ],
         expect![[r#"
             exp/shared.scenario:1 @1 shared
         "#]],
@@ -396,7 +424,10 @@ fn include_not_found_and_cycles() {
         "&include missing.scenario\n&include a.scenario\n@9 still_parsed\n",
         &[
             ("exp/a.scenario", "&include b.scenario\n@1 in_a\n"),
-            ("exp/b.scenario", "&include a.scenario\n&include main.scenario\n@2 in_b\n"),
+            (
+                "exp/b.scenario",
+                "&include a.scenario\n&include main.scenario\n@2 in_b\n",
+            ),
         ],
         expect![[r#"
             exp/a.scenario:2 @1 in_a
@@ -427,7 +458,12 @@ fn unreadable_include() {
             Err("permission denied".into())
         }
     }
-    let (_, d) = parse_scenario("s/main.scenario", "&include x.scenario\n", &mut Broken, &Vars::new());
+    let (_, d) = parse_scenario(
+        "s/main.scenario",
+        "&include x.scenario\n",
+        &mut Broken,
+        &Vars::new(),
+    );
     expect![[r#"
         s/main.scenario:1:10: error[include-unreadable]: cannot read included file `s/x.scenario`: permission denied
     "#]]

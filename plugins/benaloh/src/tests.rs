@@ -1,0 +1,1 @@
+//! Module-level tests through the api's TestHost.

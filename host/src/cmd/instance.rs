@@ -1,14 +1,149 @@
-//! `peerlab instance`: not implemented yet.
+//! `peerlab instance` (hidden): the process the runners start. It runs a
+//! set of a run's instances; everything about the run comes from the run
+//! folder's `run.json`, the token from the environment.
 
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
 use clap::Args;
+use peerlab_lang::{Format, render_all};
 
-use crate::cli::GlobalArgs;
+use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::modules::{Registry, SearchPaths};
+use crate::runner::folder::RunRecord;
+use crate::runner::supervise::TOKEN_ENV;
+use crate::runtime::instance::Shared;
+use crate::runtime::process::{self, ProcessArgs};
 
 /// Arguments of `peerlab instance`.
 #[derive(Args, Debug)]
-pub struct InstanceArgs {}
+pub struct InstanceArgs {
+    /// The run folder (holds run.json)
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    /// The sync server's address
+    #[arg(long)]
+    pub sync: SocketAddr,
+    /// Host name for the output layout
+    #[arg(long, default_value = "localhost")]
+    pub host: String,
+    /// Node number for the output layout
+    #[arg(long, default_value_t = 1)]
+    pub node: u32,
+    /// Process number on the node
+    #[arg(long, default_value_t = 1)]
+    pub process: u32,
+    /// Instance ids to run, e.g. `1-5,8`
+    #[arg(long)]
+    pub ids: String,
+    /// Address the instances' sockets bind to and advertise
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_ip: IpAddr,
+}
 
 /// Entry point of `peerlab instance`.
-pub fn run(_global: &GlobalArgs, _args: InstanceArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`peerlab instance` is not implemented yet")
+pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
+    let token = std::env::var(TOKEN_ENV)
+        .with_context(|| format!("{TOKEN_ENV} is not set: instance processes are started by `peerlab run`"))?;
+    let ids = parse_ids(&args.ids).with_context(|| format!("bad --ids {:?}", args.ids))?;
+    let record_path = args.run_dir.join("run.json");
+    let record: RunRecord = serde_json::from_str(
+        &std::fs::read_to_string(&record_path)
+            .with_context(|| format!("cannot read {}", record_path.display()))?,
+    )
+    .with_context(|| format!("{} is not a run record", record_path.display()))?;
+
+    let shared = load_shared(&record, &token)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(ids.len().max(1)))
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let ok = rt.block_on(process::run(
+        ProcessArgs {
+            run_dir: args.run_dir.clone(),
+            sync: args.sync,
+            token,
+            host: args.host,
+            node: args.node,
+            process: args.process,
+            ids,
+            bind_ip: args.bind_ip,
+        },
+        shared,
+        &record,
+    ))?;
+    Ok(if ok { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// Parse the scenario and load the modules exactly as `peerlab run` checked
+/// them, and bind every command.
+pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc<Shared>> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let source = record.config_path.clone().unwrap_or(record.scenario_path.clone());
+    let loaded = super::check::load(&source, &env);
+    if peerlab_lang::has_errors(&loaded.diagnostics) {
+        anyhow::bail!(
+            "the experiment no longer parses:\n{}",
+            render_all(&loaded.diagnostics, &loaded.sources, Format::Short)
+        );
+    }
+    let scenario = loaded
+        .scenario
+        .as_ref()
+        .context("the experiment has no scenario")?;
+    let experiment_dir = source.parent().map(|p| p.to_path_buf());
+    let paths = SearchPaths::standard(&record.plugin_path, experiment_dir.as_deref());
+    let registry = Registry::resolve(&scenario.modules, &paths)
+        .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
+    let mut commands = Vec::with_capacity(scenario.commands.len());
+    for cmd in &scenario.commands {
+        let bound = registry.bind_command(cmd).map_err(|diags| {
+            anyhow::anyhow!(
+                "{}",
+                render_all(&diags, &loaded.sources, Format::Short)
+            )
+        })?;
+        commands.push(crate::runtime::instance::ScheduledCall::new(cmd, bound));
+    }
+    Ok(Arc::new(Shared {
+        registry: Arc::new(registry),
+        commands,
+        config: record.config.clone(),
+        instances: record.instances,
+        run_seed: record.seed,
+        time_scale: record.time_scale,
+        run_identity: run_identity.as_bytes().to_vec(),
+    }))
+}
+
+/// `1-3,5` -> `[1, 2, 3, 5]`.
+pub fn parse_ids(s: &str) -> anyhow::Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.trim().parse()?, b.trim().parse()?);
+                anyhow::ensure!(a <= b && a > 0, "range {part} is empty or starts at 0");
+                ids.extend(a..=b);
+            }
+            None => ids.push(part.parse()?),
+        }
+    }
+    anyhow::ensure!(!ids.is_empty(), "no ids");
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_parse_from_ranges() {
+        assert_eq!(super::parse_ids("1-3,5").unwrap(), vec![1, 2, 3, 5]);
+        assert!(super::parse_ids("3-1").is_err());
+        assert!(super::parse_ids("").is_err());
+        assert_eq!(crate::util::ranges(&super::parse_ids("1-3,5").unwrap()), "1-3,5");
+    }
 }

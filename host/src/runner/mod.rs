@@ -11,6 +11,7 @@ pub mod junit;
 pub mod local;
 pub mod status;
 pub mod supervise;
+pub mod verdicts;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,34 +2,35 @@
 //! core, its share of the scenario, its timers and its output files.
 //!
 //! Like the overlay core it drives, an [`Instance`] does no socket I/O and
-//! reads no clock: time comes in as an argument, datagrams come in through
-//! [`Instance::handle_datagrams`] and leave through the core's
+//! reads no clock: time comes in as an argument, datagrams reach the core
+//! through the driver and the instance is told with
+//! [`Instance::after_input`]; datagrams leave through the core's
 //! `poll_transmit`. A driver (real UDP in [`super::process`], or a
-//! simulated network) feeds it. This is what makes a simulated run behave
+//! simulated network) feeds it. This is what lets a simulated run behave
 //! exactly like a real one.
 //!
 //! Poll order after any input: `core_mut().poll_transmit` until `None`,
 //! then [`Instance::poll_timeout`]; call [`Instance::handle_timeout`] when it
 //! passes. [`Instance::finished`] says when to stop driving it.
+//!
+//! Module dispatch (host contexts, module-to-module calls) is
+//! [`crate::modules::Instances`]; this file implements the services behind
+//! it ([`Services`]) over the overlay core and the instance's records.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use peerlab_dispersy::{self as dispersy, Core, MetaId, PeerDirectory};
-use peerlab_lang::PeerSpec;
-use peerlab_plugin_api::abi_stable::sabi_trait::TD_Opaque;
-use peerlab_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
-use peerlab_plugin_api::{
-    CallArgs, CallbackSpec, HostContext, HostContext_TO, IncomingMessage, Invocation, MessageSpec,
-    ModuleInstanceBox, ModuleRoot_Ref, Value_NE,
-};
+use peerlab_lang::{Command, PeerSpec, Phase};
+use peerlab_plugin_api::abi_stable::std_types::{RString, RVec};
+use peerlab_plugin_api::{IncomingMessage, MessageSpec, Value};
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::record::{Event, Record};
+use crate::modules::{BoundCall, Instances, Registry, Services};
 
 /// Where a scenario command stands in the run.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -42,33 +43,39 @@ pub enum When {
     At(f64),
 }
 
-/// A scenario command resolved against the loaded modules.
+/// A scenario command, bound to its module and arguments.
 #[derive(Debug, Clone)]
-pub struct ResolvedCommand {
+pub struct ScheduledCall {
     pub when: When,
-    /// Index into [`Shared::modules`].
-    pub module: usize,
-    pub callback: String,
-    pub args: CallArgs,
+    pub call: BoundCall,
     pub peers: PeerSpec,
     /// Where it was written, for error messages (`file:line`).
     pub file: Arc<str>,
     pub line: u32,
 }
 
-/// A loaded module: its root (to make instances) and its callback table.
-#[derive(Clone)]
-pub struct LoadedModule {
-    pub name: String,
-    pub root: ModuleRoot_Ref,
-    pub callbacks: Vec<CallbackSpec>,
+impl ScheduledCall {
+    pub fn new(cmd: &Command, call: BoundCall) -> Self {
+        let when = match cmd.phase {
+            Phase::Load => When::Load,
+            Phase::Setup => When::Setup,
+            other => When::At(other.seconds().unwrap_or(0.0)),
+        };
+        Self {
+            when,
+            call,
+            peers: cmd.peers.clone(),
+            file: cmd.loc.file.clone(),
+            line: cmd.loc.line,
+        }
+    }
 }
 
 /// What every instance of a process shares.
 pub struct Shared {
-    pub modules: Vec<LoadedModule>,
+    pub registry: Arc<Registry>,
     /// Sorted: load, setup, then the timeline by time (file order kept).
-    pub commands: Vec<ResolvedCommand>,
+    pub commands: Vec<ScheduledCall>,
     /// Every config key of the experiment.
     pub config: BTreeMap<String, String>,
     pub instances: u32,
@@ -80,7 +87,6 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// The index of the first timeline command.
     fn first_timed(&self) -> usize {
         self.commands
             .iter()
@@ -102,7 +108,7 @@ pub fn derive_seed(run_seed: u64, instance: u32, purpose: &str) -> u64 {
     u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
-/// The 32-byte key seed of an instance's member key.
+/// The 32-byte seed of an instance's member key.
 pub fn key_seed(run_seed: u64, instance: u32) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
@@ -127,16 +133,14 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// One experiment instance. See the module docs.
-pub struct Instance {
+/// Everything of an instance but its module instances: what the modules'
+/// host services act on.
+struct State {
     id: u32,
     shared: Arc<Shared>,
     core: Core,
-    modules: Vec<Option<ModuleInstanceBox>>,
     /// Which module defined each message type.
     message_owner: HashMap<MetaId, usize>,
-    /// Next timeline command to consider.
-    cursor: usize,
     timers: BinaryHeap<Reverse<Timer>>,
     timer_seq: u64,
     rng: ChaCha8Rng,
@@ -147,16 +151,24 @@ pub struct Instance {
     zero: Option<Instant>,
     directory: Option<Arc<PeerDirectory>>,
     stop_requested: bool,
-    failures: Vec<String>,
-    next_sample: Option<Instant>,
     reset_pending: bool,
-    /// The instant the last input or timeout was handled at.
+    failures: Vec<String>,
+    /// The instant the current input or timeout is handled at.
     now: Instant,
 }
 
+/// One experiment instance. See the module docs.
+pub struct Instance {
+    state: State,
+    modules: Option<Instances>,
+    /// Next timeline command to consider.
+    cursor: usize,
+    next_sample: Option<Instant>,
+}
+
 impl Instance {
-    /// Create the instance: its overlay core and one instance of every module.
-    /// Module constructors may already use the host (e.g. define messages).
+    /// Create the instance: its overlay core and one instance of every module
+    /// (module constructors may already use the host, e.g. to define messages).
     pub fn new(
         id: u32,
         shared: Arc<Shared>,
@@ -165,12 +177,10 @@ impl Instance {
         now: Instant,
     ) -> Self {
         let seed = derive_seed(shared.run_seed, id, "modules");
-        let mut inst = Self {
+        let mut state = State {
             id,
             core: Core::new(overlay),
-            modules: Vec::new(),
             message_owner: HashMap::new(),
-            cursor: shared.first_timed(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
             rng: ChaCha8Rng::seed_from_u64(seed),
@@ -180,166 +190,137 @@ impl Instance {
             zero: None,
             directory: None,
             stop_requested: false,
-            failures: Vec::new(),
-            next_sample: None,
             reset_pending: false,
+            failures: Vec::new(),
             now,
-            shared,
+            shared: shared.clone(),
         };
-        for index in 0..inst.shared.modules.len() {
-            let root = inst.shared.modules[index].root;
-            let made = {
-                let mut ctx = Ctx {
-                    inst: &mut inst,
-                    module: index,
-                };
-                let host = HostContext_TO::from_ptr(&mut ctx, TD_Opaque);
-                (root.new_instance())(host)
-            };
-            match made.into_result() {
-                Ok(m) => inst.modules.push(Some(m)),
-                Err(e) => {
-                    let name = inst.shared.modules[index].name.clone();
-                    inst.fail(format!("module `{name}` could not be created: {e}"));
-                    inst.modules.push(None);
-                }
+        let modules = match Instances::new(shared.registry.clone(), &mut state) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                state.fail(format!("cannot create the modules: {e}"));
+                state.stop_requested = true;
+                None
             }
+        };
+        Self {
+            cursor: shared.first_timed(),
+            state,
+            modules,
+            next_sample: None,
         }
-        inst
     }
 
     pub fn id(&self) -> u32 {
-        self.id
+        self.state.id
     }
 
     pub fn core(&self) -> &Core {
-        &self.core
+        &self.state.core
     }
 
     pub fn core_mut(&mut self) -> &mut Core {
-        &mut self.core
+        &mut self.state.core
     }
 
     pub fn record_mut(&mut self) -> &mut Record {
-        &mut self.record
+        &mut self.state.record
     }
 
-    /// This instance's member key, in py-ipv8's key format.
-    pub fn public_key(&self) -> &dispersy::PublicKey {
-        self.core.public_key()
-    }
-
-    /// Scenario seconds since the start (negative before it).
-    pub fn scenario_time(&self, now: Instant) -> f64 {
-        match self.zero {
-            Some(z) if now >= z => now.duration_since(z).as_secs_f64() / self.shared.time_scale,
-            Some(z) => -(z.duration_since(now).as_secs_f64()) / self.shared.time_scale,
-            None => 0.0,
-        }
-    }
-
-    /// Wall seconds since the start, as the output files count time.
-    fn wall_t(&self, now: Instant) -> f64 {
-        match self.zero {
-            Some(z) if now >= z => now.duration_since(z).as_secs_f64(),
-            Some(z) => -(z.duration_since(now).as_secs_f64()),
-            None => 0.0,
-        }
+    /// This instance's member key as hex, for the sync server's peer table.
+    pub fn public_key_hex(&self) -> String {
+        self.state
+            .core
+            .public_key()
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Run the `@!` (load) or `@@` (setup) commands that select this instance.
     pub fn run_phase(&mut self, now: Instant, setup: bool) {
-        self.now = now;
+        self.state.now = now;
         let want = if setup { When::Setup } else { When::Load };
-        let indices: Vec<usize> = (0..self.shared.commands.len())
-            .filter(|&i| self.shared.commands[i].when == want)
-            .collect();
-        for i in indices {
-            self.fire(i);
+        let shared = self.state.shared.clone();
+        for (i, c) in shared.commands.iter().enumerate() {
+            if c.when == want {
+                self.fire(i);
+            }
         }
         self.deliver_events();
     }
 
-    /// The barrier released us: scenario time 0 is `zero`, these are the
-    /// experiment's instances.
+    /// The barrier released us: scenario time 0 is `zero`; `directory` holds
+    /// every instance of the experiment.
     pub fn start(&mut self, now: Instant, zero: Instant, directory: Arc<PeerDirectory>) {
-        self.now = now;
-        self.zero = Some(zero);
-        self.directory = Some(directory);
+        self.state.now = now;
+        self.state.zero = Some(zero);
+        self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
-        for index in 0..self.modules.len() {
-            self.with_module(index, "on_start", |m, host| m.on_start(host));
+        if let Some(m) = self.modules.as_mut() {
+            for e in m.on_start(&mut self.state) {
+                self.state.fail(e);
+            }
         }
         self.deliver_events();
     }
 
-    /// Whether the instance is done: `stop` was called, or its last command
-    /// ran and nothing else is scheduled for it.
+    /// Whether the instance is done: `stop` was called, or its scenario ran out.
     pub fn finished(&self) -> bool {
-        self.stop_requested
+        self.state.stop_requested
     }
 
     /// How it went (meaningful once finished).
     pub fn outcome(&self) -> Outcome {
-        if self.failures.is_empty() {
+        if self.state.failures.is_empty() {
             Outcome::Finished
         } else {
-            Outcome::Failed(self.failures.join("; "))
+            Outcome::Failed(self.state.failures.join("; "))
         }
     }
 
     /// The next instant `handle_timeout` must be called at.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.stop_requested {
+        if self.state.stop_requested {
             return None;
         }
         let command = self.next_command_at();
-        let timer = self.timers.peek().map(|Reverse(t)| t.at);
-        [command, timer, self.core.poll_timeout(), self.next_sample]
+        let timer = self.state.timers.peek().map(|Reverse(t)| t.at);
+        [command, timer, self.state.core.poll_timeout(), self.next_sample]
             .into_iter()
             .flatten()
             .min()
     }
 
     fn next_command_at(&self) -> Option<Instant> {
-        let zero = self.zero?;
-        self.shared.commands[self.cursor..]
-            .iter()
-            .find_map(|c| match c.when {
-                When::At(t) => Some(zero + scaled(t, self.shared.time_scale)),
-                _ => None,
-            })
-    }
-
-    /// Datagrams arrived.
-    pub fn handle_datagrams<'a>(
-        &mut self,
-        now: Instant,
-        datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
-    ) {
-        self.now = now;
-        self.core.handle_batch(now, datagrams);
-        self.deliver_events();
+        let zero = self.state.zero?;
+        let shared = &self.state.shared;
+        shared.commands[self.cursor..].iter().find_map(|c| match c.when {
+            When::At(t) => Some(zero + scaled(t, shared.time_scale)),
+            _ => None,
+        })
     }
 
     /// The driver fed the core directly (e.g. `UdpDriver::feed`): deliver
     /// what it produced.
     pub fn after_input(&mut self, now: Instant) {
-        self.now = now;
+        self.state.now = now;
         self.deliver_events();
     }
 
     /// Fire whatever is due at `now`: scenario commands, module timers, the
     /// overlay's timers, the statistics sample.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.now = now;
-        if let Some(zero) = self.zero {
-            while self.cursor < self.shared.commands.len() && !self.stop_requested {
-                let When::At(t) = self.shared.commands[self.cursor].when else {
+        self.state.now = now;
+        if let Some(zero) = self.state.zero {
+            let shared = self.state.shared.clone();
+            while self.cursor < shared.commands.len() && !self.state.stop_requested {
+                let When::At(t) = shared.commands[self.cursor].when else {
                     self.cursor += 1;
                     continue;
                 };
-                if zero + scaled(t, self.shared.time_scale) > now {
+                if zero + scaled(t, shared.time_scale) > now {
                     break;
                 }
                 let i = self.cursor;
@@ -347,21 +328,26 @@ impl Instance {
                 self.fire(i);
                 self.deliver_events();
             }
-            if self.cursor >= self.shared.commands.len() && !self.stop_requested {
+            if self.cursor >= shared.commands.len() {
                 // The scenario is over for this instance: an implicit `stop`.
-                self.stop_requested = true;
+                self.state.stop_requested = true;
             }
         }
-        while let Some(Reverse(t)) = self.timers.peek() {
-            if t.at > now || self.stop_requested {
+        while let Some(Reverse(t)) = self.state.timers.peek() {
+            if t.at > now || self.state.stop_requested {
                 break;
             }
-            let Reverse(t) = self.timers.pop().expect("peeked");
-            self.with_module(t.module, "on_timer", |m, host| m.on_timer(host, t.token));
+            let Reverse(t) = self.state.timers.pop().expect("peeked");
+            if let Some(m) = self.modules.as_mut()
+                && let Err(e) = m.on_timer(&mut self.state, t.module, t.token)
+            {
+                let name = self.module_name(t.module);
+                self.state.fail(format!("module `{name}` failed in on_timer: {e}"));
+            }
             self.deliver_events();
         }
-        if self.core.poll_timeout().is_some_and(|t| t <= now) {
-            self.core.handle_timeout(now);
+        if self.state.core.poll_timeout().is_some_and(|t| t <= now) {
+            self.state.core.handle_timeout(now);
             self.deliver_events();
         }
         if self.next_sample.is_some_and(|t| t <= now) {
@@ -372,119 +358,80 @@ impl Instance {
 
     /// Write one statistics line now.
     pub fn sample(&mut self, now: Instant) {
-        let t = self.wall_t(now);
-        let reset = std::mem::take(&mut self.reset_pending);
+        let t = self.state.wall_t(now);
+        let reset = std::mem::take(&mut self.state.reset_pending);
         let counters: Vec<(String, f64)> = self
+            .state
             .core
             .stats()
             .counters()
             .map(|(k, v)| (k, v as f64))
             .collect();
-        self.record.sample(t, reset, counters);
+        self.state.record.sample(t, reset, counters);
     }
 
-    /// Stop now (end of run, abort): call every module's `on_stop`, write the
-    /// last sample and the end event.
+    /// Stop now (end of scenario, `stop`, abort): every module's `on_stop`,
+    /// the last sample and the end event.
     pub fn shut_down(&mut self, now: Instant, status: &str) {
-        self.now = now;
-        self.stop_requested = true;
-        for index in 0..self.modules.len() {
-            self.with_module(index, "on_stop", |m, host| m.on_stop(host));
+        self.state.now = now;
+        self.state.stop_requested = true;
+        if let Some(m) = self.modules.as_mut() {
+            for e in m.on_stop(&mut self.state) {
+                self.state.fail(e);
+            }
         }
         self.sample(now);
-        let t = self.wall_t(now);
+        let t = self.state.wall_t(now);
         let mut e = Event::new(t, "end");
         e.status = Some(status);
-        self.record.event(&e);
-        self.record.flush();
+        self.state.record.event(&e);
+        self.state.record.flush();
+    }
+
+    fn module_name(&self, index: usize) -> String {
+        self.state
+            .shared
+            .registry
+            .modules()
+            .get(index)
+            .map(|m| m.name.clone())
+            .unwrap_or_else(|| format!("#{index}"))
     }
 
     /// Run command `index` if it selects this instance.
     fn fire(&mut self, index: usize) {
-        let shared = self.shared.clone();
+        let shared = self.state.shared.clone();
         let cmd = &shared.commands[index];
-        if !cmd.peers.selects(self.id, shared.instances) {
+        if !cmd.peers.selects(self.state.id, shared.instances) {
             return;
         }
-        let t = self.wall_t(self.now);
-        let module_name = &shared.modules[cmd.module].name;
+        let t = self.state.wall_t(self.state.now);
         let mut e = Event::new(t, "command");
-        e.callback = Some(&cmd.callback);
-        e.module = Some(module_name);
+        e.callback = Some(&cmd.call.callback);
+        e.module = Some(&cmd.call.module_name);
         e.file = Some(&cmd.file);
         e.line = Some(cmd.line);
-        self.record.event(&e);
-        let result = self.call(cmd.module, &cmd.callback, cmd.args.clone());
-        if let Err(err) = result {
-            self.fail(format!(
-                "{}:{}: `{}` failed: {err}",
-                cmd.file, cmd.line, cmd.callback
-            ));
-        }
-    }
-
-    /// Call a callback of module `index` with bound arguments.
-    fn call(
-        &mut self,
-        index: usize,
-        callback: &str,
-        args: CallArgs,
-    ) -> Result<Option<Value_NE>, String> {
-        let Some(mut module) = self.modules.get_mut(index).and_then(Option::take) else {
-            let name = &self.shared.modules[index].name;
-            return Err(format!(
-                "module `{name}` is not available (it failed earlier or is already running)"
-            ));
-        };
-        let result = {
-            let mut ctx = Ctx {
-                inst: self,
-                module: index,
-            };
-            let host = HostContext_TO::from_ptr(&mut ctx, TD_Opaque);
-            module.call(host, callback.into(), args)
-        };
-        self.modules[index] = Some(module);
-        result
-            .into_result()
-            .map(ROption::into_option)
-            .map_err(String::from)
-    }
-
-    /// Run a hook of module `index`; an error fails the instance.
-    fn with_module(
-        &mut self,
-        index: usize,
-        hook: &str,
-        f: impl FnOnce(&mut ModuleInstanceBox, peerlab_plugin_api::HostMut<'_>) -> RResult<(), RString>,
-    ) {
-        let Some(mut module) = self.modules.get_mut(index).and_then(Option::take) else {
+        self.state.record.event(&e);
+        let Some(m) = self.modules.as_mut() else {
             return;
         };
-        let result = {
-            let mut ctx = Ctx {
-                inst: self,
-                module: index,
-            };
-            let host = HostContext_TO::from_ptr(&mut ctx, TD_Opaque);
-            f(&mut module, host)
-        };
-        self.modules[index] = Some(module);
-        if let Err(e) = result.into_result() {
-            let name = self.shared.modules[index].name.clone();
-            self.fail(format!("module `{name}` failed in {hook}: {e}"));
+        if let Err(err) = m.call(&mut self.state, &cmd.call) {
+            self.state
+                .fail(format!("{}:{}: {err}", cmd.file, cmd.line));
         }
     }
 
     /// Hand the overlay's events to the modules that defined the messages.
     fn deliver_events(&mut self) {
-        while let Some(event) = self.core.poll_event() {
+        while let Some(event) = self.state.core.poll_event() {
             let dispersy::Event::Message(d) = event else {
                 continue;
             };
-            let Some(&owner) = self.message_owner.get(&d.meta) else {
+            let Some(&owner) = self.state.message_owner.get(&d.meta) else {
                 continue;
             };
+            // The author for signed messages (a synced message may come from
+            // a forwarder), the sender's address for unsigned ones.
             let message = IncomingMessage {
                 name: RString::from(&*d.name),
                 sender: u64::from(d.author_instance.or(d.from_instance).unwrap_or(0)),
@@ -495,7 +442,24 @@ impl Instance {
                 global_time: d.global_time,
                 payload: RVec::from(d.payload),
             };
-            self.with_module(owner, "on_message", |m, host| m.on_message(host, message));
+            if let Some(m) = self.modules.as_mut()
+                && let Err(e) = m.on_message(&mut self.state, owner, message)
+            {
+                let name = self.module_name(owner);
+                self.state
+                    .fail(format!("module `{name}` failed in on_message: {e}"));
+            }
+        }
+    }
+}
+
+impl State {
+    /// Wall seconds since the start, as the output files count time.
+    fn wall_t(&self, now: Instant) -> f64 {
+        match self.zero {
+            Some(z) if now >= z => now.duration_since(z).as_secs_f64(),
+            Some(z) => -(z.duration_since(now).as_secs_f64()),
+            None => 0.0,
         }
     }
 
@@ -504,11 +468,13 @@ impl Instance {
         self.failures.push(why);
     }
 
-    fn annotate(&mut self, text: &str) {
-        let t = self.wall_t(self.now);
-        let mut e = Event::new(t, "annotation");
-        e.text = Some(text);
-        self.record.event(&e);
+    fn module_name(&self, index: usize) -> &str {
+        self.shared
+            .registry
+            .modules()
+            .get(index)
+            .map(|m| m.name.as_str())
+            .unwrap_or("?")
     }
 }
 
@@ -516,216 +482,145 @@ fn scaled(scenario_secs: f64, scale: f64) -> Duration {
     Duration::from_secs_f64((scenario_secs * scale).max(0.0))
 }
 
-fn hexlify(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The host context of one call: the instance plus which module is calling.
-struct Ctx<'a> {
-    inst: &'a mut Instance,
-    module: usize,
-}
-
-fn err<T>(e: impl std::fmt::Display) -> RResult<T, RString> {
-    RResult::RErr(RString::from(e.to_string()))
-}
-
-impl Ctx<'_> {
-    fn module_name(&self) -> &str {
-        &self.inst.shared.modules[self.module].name
-    }
-}
-
-impl HostContext for Ctx<'_> {
+impl Services for State {
     fn instance_id(&self) -> u64 {
-        u64::from(self.inst.id)
+        u64::from(self.id)
     }
 
     fn instance_count(&self) -> u64 {
-        u64::from(self.inst.shared.instances)
+        u64::from(self.shared.instances)
     }
 
-    fn config(&self, key: RStr<'_>) -> ROption<RString> {
-        self.inst
-            .shared
-            .config
-            .get(key.as_str())
-            .map(|v| RString::from(v.as_str()))
-            .into()
+    fn config(&self, key: &str) -> Option<String> {
+        self.shared.config.get(key).cloned()
     }
 
     fn seed(&self) -> u64 {
-        derive_seed(self.inst.seed, self.module as u32, self.module_name())
+        self.seed
     }
 
     fn random_u64(&mut self) -> u64 {
-        self.inst.rng.next_u64()
+        self.rng.next_u64()
     }
 
     fn now(&self) -> f64 {
-        self.inst.scenario_time(self.inst.now)
+        self.wall_t(self.now) / self.shared.time_scale
     }
 
-    fn print(&mut self, line: RStr<'_>) {
-        self.inst.record.print(line.as_str());
+    fn print(&mut self, _module: usize, line: &str) {
+        self.record.print(line);
     }
 
-    fn log(&mut self, line: RStr<'_>) {
-        let name = self.module_name().to_string();
-        self.inst.record.error(&format!("{name}: {line}"));
+    fn log(&mut self, module: usize, line: &str) {
+        let line = format!("{}: {line}", self.module_name(module));
+        self.record.error(&line);
     }
 
-    fn annotate(&mut self, text: RStr<'_>) {
-        self.inst.annotate(text.as_str());
+    fn annotate(&mut self, _module: usize, text: &str) {
+        let t = self.wall_t(self.now);
+        let mut e = Event::new(t, "annotation");
+        e.text = Some(text);
+        self.record.event(&e);
     }
 
-    fn stat_add(&mut self, name: RStr<'_>, value: f64) {
-        self.inst.record.stat_add(name.as_str(), value);
+    fn stat_add(&mut self, _module: usize, name: &str, value: f64) {
+        self.record.stat_add(name, value);
     }
 
-    fn stat_set(&mut self, name: RStr<'_>, value: f64) {
-        self.inst.record.stat_set(name.as_str(), value);
+    fn stat_set(&mut self, _module: usize, name: &str, value: f64) {
+        self.record.stat_set(name, value);
     }
 
-    fn set_timer(&mut self, delay: f64, token: u64) {
-        let delay = scaled(delay, self.inst.shared.time_scale);
-        self.inst.timer_seq += 1;
-        self.inst.timers.push(Reverse(Timer {
-            at: self.inst.now + delay,
-            seq: self.inst.timer_seq,
-            module: self.module,
+    fn set_timer(&mut self, module: usize, delay: f64, token: u64) {
+        let delay = scaled(delay, self.shared.time_scale);
+        self.timer_seq += 1;
+        self.timers.push(Reverse(Timer {
+            at: self.now + delay,
+            seq: self.timer_seq,
+            module,
             token,
         }));
     }
 
-    fn call_module(
-        &mut self,
-        module: RStr<'_>,
-        callback: RStr<'_>,
-        args: Invocation,
-    ) -> RResult<ROption<Value_NE>, RString> {
-        let shared = self.inst.shared.clone();
-        let Some(index) = shared
-            .modules
-            .iter()
-            .position(|m| m.name == module.as_str())
-        else {
-            let names: Vec<&str> = shared.modules.iter().map(|m| m.name.as_str()).collect();
-            return err(format!(
-                "no module `{module}` is loaded (loaded: {})",
-                names.join(", ")
-            ));
-        };
-        if index == self.module {
-            return err(format!(
-                "module `{module}` cannot call itself through the host"
-            ));
-        }
-        let Some(spec) = shared.modules[index]
-            .callbacks
-            .iter()
-            .find(|c| c.name.as_str() == callback.as_str())
-        else {
-            return err(format!("module `{module}` has no callback `{callback}`"));
-        };
-        let bound = match peerlab_plugin_api::bind(spec, &args.to_raw()) {
-            Ok(b) => b,
-            Err(errors) => {
-                let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-                return err(format!("{module}.{callback}: {}", text.join("; ")));
-            }
-        };
-        self.inst
-            .call(index, callback.as_str(), bound)
-            .map(ROption::from)
-            .map_err(RString::from)
-            .into()
+    fn set_var(&mut self, name: &str, value: &str) {
+        self.vars.insert(name.into(), value.into());
     }
 
-    fn set_var(&mut self, name: RStr<'_>, value: RStr<'_>) {
-        self.inst.vars.insert(name.into(), value.into());
-    }
-
-    fn var(&self, name: RStr<'_>) -> ROption<RString> {
-        self.inst
-            .vars
-            .get(name.as_str())
-            .map(|v| RString::from(v.as_str()))
-            .into()
+    fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
     }
 
     fn stop(&mut self) {
-        self.inst.stop_requested = true;
+        self.stop_requested = true;
     }
 
-    fn isolate_community(&mut self, name: RStr<'_>) -> RResult<(), RString> {
-        let id = dispersy::CommunityId::isolated(name.as_str(), &self.inst.shared.run_identity);
-        self.inst.core.set_community(id);
-        RResult::ROk(())
+    fn isolate_community(&mut self, name: &str) -> Result<(), String> {
+        let id = dispersy::CommunityId::isolated(name, &self.shared.run_identity);
+        self.core.set_community(id);
+        Ok(())
     }
 
-    fn set_community_id(&mut self, id: RSlice<'_, u8>) -> RResult<(), RString> {
-        let Ok(bytes) = <[u8; 20]>::try_from(id.as_slice()) else {
-            return err(format!("a community id has 20 bytes, got {}", id.len()));
-        };
-        self.inst.core.set_community(dispersy::CommunityId(bytes));
-        RResult::ROk(())
+    fn set_community_id(&mut self, id: &[u8]) -> Result<(), String> {
+        let bytes = <[u8; 20]>::try_from(id)
+            .map_err(|_| format!("a community id has 20 bytes, got {}", id.len()))?;
+        self.core.set_community(dispersy::CommunityId(bytes));
+        Ok(())
     }
 
-    fn start_session(&mut self) -> RResult<(), RString> {
-        let now = self.inst.now;
-        self.inst.core.start(now);
-        RResult::ROk(())
+    fn start_session(&mut self) -> Result<(), String> {
+        self.core.start(self.now);
+        Ok(())
     }
 
-    fn stop_session(&mut self) -> RResult<(), RString> {
-        self.inst.core.stop();
-        RResult::ROk(())
+    fn stop_session(&mut self) -> Result<(), String> {
+        self.core.stop();
+        Ok(())
     }
 
-    fn introduce_peers(&mut self, max_peers: ROption<u64>) -> RResult<(), RString> {
-        let Some(dir) = self.inst.directory.clone() else {
-            return err(
-                "introduce_peers needs the peer table, which arrives at the start: call it at @0 or later, not in @@ or @!",
-            );
-        };
-        self.inst
-            .core
-            .introduce_from_directory(dir, max_peers.into_option().map(|m| m as usize));
-        RResult::ROk(())
+    fn introduce_peers(&mut self, max_peers: Option<u64>) -> Result<(), String> {
+        let dir = self.directory.clone().ok_or(
+            "introduce_peers needs the peer table, which arrives at the start: call it at @0 or later, not in @@ or @!",
+        )?;
+        self.core
+            .introduce_from_directory(dir, max_peers.map(|m| m as usize));
+        Ok(())
     }
 
-    fn set_walker(&mut self, name: RStr<'_>, _value: Value_NE) -> RResult<(), RString> {
-        err(format!(
-            "walker setting `{name}` cannot be changed at run time yet: set it in the config"
+    fn set_walker(&mut self, name: &str, _value: &Value) -> Result<(), String> {
+        Err(format!(
+            "walker setting `{name}` cannot be changed during a run yet"
         ))
     }
 
-    fn reset_overlay_statistics(&mut self) -> RResult<(), RString> {
-        self.inst.core.reset_statistics();
-        self.inst.record.reset_custom();
-        self.inst.reset_pending = true;
-        RResult::ROk(())
+    fn reset_overlay_statistics(&mut self) -> Result<(), String> {
+        self.core.reset_statistics();
+        self.record.reset_custom();
+        self.reset_pending = true;
+        Ok(())
     }
 
-    fn define_message(&mut self, spec: MessageSpec) -> RResult<(), RString> {
+    fn define_message(&mut self, module: usize, spec: MessageSpec) -> Result<(), String> {
         use peerlab_plugin_api::{Authentication, Destination, Distribution};
         let authentication = match spec.authentication {
             Authentication::MEMBER => dispersy::Authentication::Member,
             Authentication::NONE => dispersy::Authentication::None,
-            other => return err(format!("unknown authentication policy {}", other.0)),
+            other => return Err(format!("unknown authentication policy {}", other.0)),
         };
         let distribution = match spec.distribution {
             Distribution::FULL_SYNC => dispersy::Distribution::FullSync,
             Distribution::DIRECT => dispersy::Distribution::Direct,
-            other => return err(format!("unknown distribution policy {}", other.0)),
+            other => return Err(format!("unknown distribution policy {}", other.0)),
         };
         let destination = match spec.destination.as_enum() {
             Ok(Destination::Community { fanout }) => {
                 dispersy::Destination::Community(*fanout as usize)
             }
             Ok(Destination::Candidate) => dispersy::Destination::Candidate,
-            _ => return err("unknown destination policy (plugin built against a newer api?)"),
+            _ => {
+                return Err(
+                    "unknown destination policy (a plugin built against a newer api?)".into(),
+                );
+            }
         };
         let meta = dispersy::MetaMessage::new(
             spec.name.as_str(),
@@ -733,70 +628,51 @@ impl HostContext for Ctx<'_> {
             distribution,
             destination,
         );
-        match self.inst.core.define_message(meta) {
-            Ok(id) => {
-                self.inst.message_owner.insert(id, self.module);
-                RResult::ROk(())
-            }
-            Err(e) => err(e),
-        }
+        let id = self.core.define_message(meta).map_err(|e| e.to_string())?;
+        self.message_owner.insert(id, module);
+        Ok(())
     }
 
     fn send(
         &mut self,
-        message: RStr<'_>,
-        payload: RVec<u8>,
-        to: RVec<u64>,
-    ) -> RResult<(), RString> {
-        let Some(meta) = self.inst.core.meta_id(message.as_str()) else {
-            return err(format!(
-                "message type `{message}` is not defined: call define_message first"
-            ));
-        };
+        _module: usize,
+        message: &str,
+        payload: Vec<u8>,
+        to: Vec<u64>,
+    ) -> Result<(), String> {
+        let meta = self.core.meta_id(message).ok_or_else(|| {
+            format!("message type `{message}` is not defined: call define_message first")
+        })?;
         let mut addrs = Vec::with_capacity(to.len());
-        for &id in to.iter() {
-            match u32::try_from(id)
+        for id in to {
+            let addr = u32::try_from(id)
                 .ok()
-                .and_then(|i| self.inst.core.instance_addr(i))
-            {
-                Some(a) => addrs.push(a),
-                None => {
-                    return err(format!(
+                .and_then(|i| self.core.instance_addr(i))
+                .ok_or_else(|| {
+                    format!(
                         "cannot send `{message}` to instance {id}: it is not in the peer table (introduce_peers first)"
-                    ));
-                }
-            }
+                    )
+                })?;
+            addrs.push(addr);
         }
-        match self.inst.core.send(meta, &payload, &addrs) {
-            Ok(_) => RResult::ROk(()),
-            Err(e) => err(e),
-        }
+        self.core
+            .send(meta, &payload, &addrs)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
-    fn known_peers(&self) -> RVec<u64> {
-        let Some(dir) = self.inst.core_dir() else {
-            return RVec::new();
+    fn known_peers(&self) -> Vec<u64> {
+        let Some(dir) = self.directory.as_ref() else {
+            return Vec::new();
         };
-        self.inst
-            .core
+        self.core
             .peer_addrs()
             .filter_map(|a| dir.index_of_addr(&a))
             .map(|i| u64::from(dir.entries()[i as usize].instance_id))
             .collect()
     }
 
-    fn public_key(&self) -> RVec<u8> {
-        RVec::from(self.inst.core.public_key().as_bytes().to_vec())
-    }
-}
-
-impl Instance {
-    fn core_dir(&self) -> Option<&Arc<PeerDirectory>> {
-        self.directory.as_ref()
-    }
-
-    /// The public key as hex, for the sync server's peer table.
-    pub fn public_key_hex(&self) -> String {
-        hexlify(self.core.public_key().as_bytes())
+    fn public_key(&self) -> Vec<u8> {
+        self.core.public_key().as_bytes().to_vec()
     }
 }

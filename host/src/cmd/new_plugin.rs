@@ -1,14 +1,256 @@
-//! `peerlab new-plugin`: not implemented yet.
+//! `peerlab new-plugin NAME --path DIR`: write a plugin crate outside the
+//! workspace (Cargo.toml as cdylib + rlib depending on peerlab-plugin-api,
+//! an example module with a unit test, an example scenario and config) that
+//! builds with plain `cargo build` and loads with `&module NAME`.
+//!
+//! Writes only inside the new directory and refuses to overwrite anything.
 
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::cli::GlobalArgs;
+use crate::cli::{EXIT_OK, GlobalArgs};
 
 /// Arguments of `peerlab new-plugin`.
 #[derive(Args, Debug)]
-pub struct NewPluginArgs {}
+pub struct NewPluginArgs {
+    /// The module's name (letters, digits, `_`, `-`; starts with a letter): `&module NAME`
+    pub name: String,
+    /// Directory to create for the crate (default: ./NAME)
+    #[arg(long, value_name = "DIR")]
+    pub path: Option<PathBuf>,
+    /// Depend on plugin-api at this source directory (default: this peerlab's own source when present)
+    #[arg(long = "api-path", value_name = "DIR", conflicts_with = "api_version")]
+    pub api_path: Option<PathBuf>,
+    /// Depend on this published plugin-api version instead of a path
+    #[arg(long = "api-version", value_name = "VERSION")]
+    pub api_version: Option<String>,
+}
+
+/// The plugin-api sources this peerlab was built from, if still there.
+fn own_api_source() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-api");
+    p.join("Cargo.toml")
+        .is_file()
+        .then(|| p.canonicalize().unwrap_or(p))
+}
+
+fn valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
 
 /// Entry point of `peerlab new-plugin`.
-pub fn run(_global: &GlobalArgs, _args: NewPluginArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`peerlab new-plugin` is not implemented yet")
+pub fn run(_global: &GlobalArgs, args: NewPluginArgs) -> anyhow::Result<u8> {
+    let name = args.name.as_str();
+    if !valid_name(name) {
+        bail!(
+            "invalid plugin name {name:?}: use letters, digits, `_` or `-`, starting with a letter"
+        );
+    }
+    if crate::modules::BUILTINS.contains(&name) {
+        bail!("`{name}` is a built-in module; pick another name");
+    }
+    let dir = args.path.clone().unwrap_or_else(|| PathBuf::from(name));
+    if dir.exists()
+        && fs::read_dir(&dir)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        bail!(
+            "{} already exists and is not empty; choose another --path",
+            dir.display()
+        );
+    }
+    let dep = match (&args.api_path, &args.api_version, own_api_source()) {
+        (Some(p), _, _) => {
+            let p = p
+                .canonicalize()
+                .with_context(|| format!("--api-path {}", p.display()))?;
+            format!("{{ path = {:?} }}", p.display().to_string())
+        }
+        (None, Some(v), _) => format!("{v:?}"),
+        (None, None, Some(p)) => format!("{{ path = {:?} }}", p.display().to_string()),
+        (None, None, None) => format!("\"{}\"", peerlab_plugin_api::API_VERSION),
+    };
+    let files = render(name, &dep);
+    for (rel, text) in &files {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        }
+        fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let lib = name.replace('-', "_");
+    println!("created plugin `{name}` in {}", dir.display());
+    println!("  build:  cd {} && cargo build", dir.display());
+    println!(
+        "  try:    peerlab modules --plugin-path {}/target/debug {name} --call \"hello world times=2\"",
+        dir.display()
+    );
+    println!(
+        "  run:    peerlab run {}/{name}.conf --plugin-path {}/target/debug",
+        dir.display(),
+        dir.display()
+    );
+    println!("  (the library is target/debug/lib{lib}.so)");
+    Ok(EXIT_OK)
+}
+
+/// The files of a new plugin crate, as (relative path, contents).
+pub fn render(name: &str, api_dependency: &str) -> Vec<(PathBuf, String)> {
+    let lib = name.replace('-', "_");
+    let ty: String = name
+        .split(['-', '_'])
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            let mut c = s.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let cargo = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2021"
+publish = false
+description = "The `{name}` experiment module for peerlab"
+
+[lib]
+name = "{lib}"
+# cdylib: the plugin peerlab loads; rlib: so unit tests link it directly
+crate-type = ["cdylib", "rlib"]
+
+[dependencies]
+peerlab-plugin-api = {api_dependency}
+
+# A crate of its own, even when created inside another workspace.
+[workspace]
+"#
+    );
+    let src = format!(
+        r#"//! The `{name}` peerlab module: one instance per experiment instance.
+//! Scenario lines call its `#[callback]` methods; arguments arrive typed.
+
+use peerlab_plugin_api::{{module, Host, Outputs, Verdict}};
+
+/// Per-instance state.
+#[derive(Debug, Default)]
+pub struct {ty} {{
+    greetings: i64,
+}}
+
+/// What this module is for, in one line (shown by `peerlab modules`).
+#[module(name = "{name}")]
+impl {ty} {{
+    /// Greet someone: `hello NAME [times=N]`.
+    #[callback]
+    fn hello(&mut self, host: &mut Host, who: String, #[kw(default = 1)] times: i64) -> Result<(), String> {{
+        if times < 0 {{
+            return Err(format!("times must not be negative, got {{times}}"));
+        }}
+        for _ in 0..times {{
+            host.print(format!("hello {{who}} from instance {{}}", host.instance_id()));
+        }}
+        self.greetings += times;
+        Ok(())
+    }}
+
+    /// Print how many greetings this instance made: `report`.
+    #[callback]
+    fn report(&mut self, host: &mut Host) {{
+        host.print(format!("greetings {{}}", self.greetings));
+    }}
+
+    /// Verdict after the run: every instance reported the same count.
+    #[check]
+    fn verdicts(outputs: &Outputs) -> Vec<Verdict> {{
+        let counts: Vec<String> = outputs
+            .instance_ids()
+            .into_iter()
+            .filter_map(|i| outputs.lines(i).into_iter().find(|l| l.starts_with("greetings ")))
+            .collect();
+        let agree = !counts.is_empty() && counts.windows(2).all(|w| w[0] == w[1]);
+        vec![if agree {{
+            Verdict::pass("greetings agree", format!("{{}} instances reported the same count", counts.len()))
+        }} else {{
+            Verdict::fail("greetings agree", format!("reports: {{counts:?}}"))
+        }}]
+    }}
+}}
+
+#[cfg(test)]
+mod tests {{
+    use super::*;
+    use peerlab_plugin_api::testing::TestHost;
+
+    #[test]
+    fn hello_prints_and_counts() {{
+        let mut host = TestHost::new(2, 3);
+        let mut m = {ty}::default();
+        m.hello(&mut host.host(), "world".into(), 2).unwrap();
+        m.report(&mut host.host());
+        assert_eq!(host.prints, ["hello world from instance 2", "hello world from instance 2", "greetings 2"]);
+        assert!(m.hello(&mut host.host(), "x".into(), -1).is_err());
+    }}
+}}
+"#
+    );
+    let scenario = format!(
+        r#"# Example scenario for the `{name}` module: `peerlab check {name}.conf`, then `peerlab run {name}.conf`.
+&module {name}
+
+@0:01 hello world times=2
+@0:02 echo greeted
+@0:03 report
+@0:05 stop
+"#
+    );
+    let conf = format!(
+        r#"experiment_name = "{name}"
+scenario_file = '{name}.scenario'
+sync_subscribers_amount = 3
+experiment_time = 10
+"#
+    );
+    let readme = format!(
+        "# {name}\n\nA peerlab experiment module.\n\n```sh\ncargo build\ncargo test\npeerlab modules --plugin-path target/debug {name}\npeerlab run {name}.conf --plugin-path target/debug\n```\n"
+    );
+    vec![
+        ("Cargo.toml".into(), cargo),
+        ("src/lib.rs".into(), src),
+        (format!("{name}.scenario").into(), scenario),
+        (format!("{name}.conf").into(), conf),
+        ("README.md".into(), readme),
+        (".gitignore".into(), "/target\nCargo.lock\n".into()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked() {
+        assert!(valid_name("greeter"));
+        assert!(valid_name("my-mod_2"));
+        assert!(!valid_name("2x"));
+        assert!(!valid_name("a b"));
+    }
+
+    #[test]
+    fn rendered_crate_is_a_cdylib_named_after_the_module() {
+        let files = render("my-mod", "{ path = \"/x\" }");
+        let cargo = &files[0].1;
+        assert!(cargo.contains("name = \"my_mod\""), "{cargo}");
+        assert!(cargo.contains("crate-type = [\"cdylib\", \"rlib\"]"));
+        assert!(files[1].1.contains("pub struct MyMod"));
+        assert!(files[2].1.starts_with("# Example scenario"));
+    }
 }

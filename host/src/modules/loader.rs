@@ -171,7 +171,7 @@ pub struct LoadError {
     /// Why.
     pub kind: LoadErrorKind,
     /// abi_stable's full report, shown with `-v`.
-    pub detail: Option<String>,
+    pub detail: Option<Box<str>>,
 }
 
 impl LoadError {
@@ -319,7 +319,7 @@ pub fn load_library(requested: &str, path: &Path) -> Result<ModuleRoot_Ref, Load
     }
 }
 
-fn classify(e: LibraryError) -> (LoadErrorKind, Option<String>) {
+fn classify(e: LibraryError) -> (LoadErrorKind, Option<Box<str>>) {
     let full = e.to_string();
     let kind = match e {
         LibraryError::OpenError { err, .. } => LoadErrorKind::Open(err.to_string()),
@@ -358,7 +358,7 @@ fn classify(e: LibraryError) -> (LoadErrorKind, Option<String>) {
             }
         }
     };
-    (kind, Some(full))
+    (kind, Some(full.into_boxed_str()))
 }
 
 /// The few lines of abi_stable's layout report that say what differs.

@@ -283,7 +283,8 @@ impl Aggregator {
         self.instances.sort_by_key(|i| i.id);
         // Instances were folded in whatever order the threads took them:
         // list their warnings by file and line so reports are repeatable.
-        self.warnings.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        self.warnings
+            .sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
         warnings.append(&mut self.warnings);
         for p in processes {
             warnings.extend(p.warnings.iter().cloned());
@@ -829,7 +830,9 @@ mod tests {
     use super::*;
     use crate::model::{Event, StatsSample};
 
-    fn inst(id: u32, names: &[&str], lines: &[(f64, bool, &[(u32, f64)])]) -> InstanceData {
+    type Line<'a> = (f64, bool, &'a [(u32, f64)]);
+
+    fn inst(id: u32, names: &[&str], lines: &[Line<'_>]) -> InstanceData {
         InstanceData {
             id,
             counter_names: names.iter().map(|s| s.to_string()).collect(),

@@ -181,10 +181,10 @@ pub fn instance(run_dir: &Path, files: &InstanceFiles) -> InstanceData {
             "missing: this instance recorded no statistics",
         )),
     }
-    if let Some(rel) = &files.events {
-        if let Some(text) = read_or_warn(run_dir, rel, &mut data.warnings) {
-            parse_events(rel, &text, &mut data);
-        }
+    if let Some(rel) = &files.events
+        && let Some(text) = read_or_warn(run_dir, rel, &mut data.warnings)
+    {
+        parse_events(rel, &text, &mut data);
     }
     data
 }

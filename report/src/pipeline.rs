@@ -176,8 +176,8 @@ fn render_all(
     threads: usize,
 ) -> Result<Vec<(plot::Figure, Vec<u8>)>, ReportError> {
     let next = AtomicUsize::new(0);
-    let out: Mutex<Vec<Option<Result<Vec<u8>, ReportError>>>> =
-        Mutex::new(figures.iter().map(|_| None).collect());
+    type Slot = Option<Result<Vec<u8>, ReportError>>;
+    let out: Mutex<Vec<Slot>> = Mutex::new(figures.iter().map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, figures.len().max(1)) {
             s.spawn(|| {

@@ -809,7 +809,9 @@ fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
         for (g, (name, values)) in c.groups.iter().enumerate() {
             let col = PALETTE[g % PALETTE.len()];
             let pts = c.ids.iter().zip(values).map(|(&id, &v)| (id as f64, v));
-            chart.draw_series(LineSeries::new(pts, col.stroke_width(1))).map_err(e)?;
+            chart
+                .draw_series(LineSeries::new(pts, col.stroke_width(1)))
+                .map_err(e)?;
             entries.push((name.clone(), Swatch::Line(col)));
         }
         return legend(&legend_area, &entries);
@@ -821,7 +823,10 @@ fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
         let left = -0.4 + g as f64 * w;
         chart
             .draw_series(c.ids.iter().zip(values).map(move |(&id, &v)| {
-                Rectangle::new([(id as f64 + left, 0.0), (id as f64 + left + w, v)], col.filled())
+                Rectangle::new(
+                    [(id as f64 + left, 0.0), (id as f64 + left + w, v)],
+                    col.filled(),
+                )
             }))
             .map_err(e)?;
         entries.push((name.clone(), Swatch::Block(col, 1.0)));

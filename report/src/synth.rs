@@ -166,10 +166,11 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         let first = (p - 1) * spec.instances_per_process.max(1) + 1;
         let last = (p * spec.instances_per_process.max(1)).min(spec.instances);
         let node = format!("localhost/node{:03}", node_of_process(spec, p));
-        let stop = (first..=last)
-            .all(|i| spec.crashed.contains(&i))
-            .then_some(crash_t)
-            .unwrap_or(end_t);
+        let stop = if (first..=last).all(|i| spec.crashed.contains(&i)) {
+            crash_t
+        } else {
+            end_t
+        };
         write_process(dir, &node, p, first..=last, spec, stop)?;
     }
 
@@ -265,9 +266,9 @@ fn write_instance(
                 msg_out[k], bytes_out[k], msg_in[k], bytes_in[k]
             );
         }
-        let _ = write!(
+        let _ = writeln!(
             line,
-            "\"drop/duplicate\": {dup}, \"drop/bad_signature\": {bad_sig}, \"peers\": {peers}, \"stat/shares\": {}}}}}\n",
+            "\"drop/duplicate\": {dup}, \"drop/bad_signature\": {bad_sig}, \"peers\": {peers}, \"stat/shares\": {}}}}}",
             msg_out.get(2).copied().unwrap_or(0) as f64 / 2.0
         );
         if crash_at.is_some() && t == end {

@@ -99,7 +99,9 @@ impl Browser {
                 Ok(())
             });
         }
-        let child = command.spawn().unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", exe.display()));
         drop(cmd_fd);
         drop(out_fd);
 
@@ -134,7 +136,10 @@ impl Browser {
         let left = DEADLINE.saturating_sub(self.started.elapsed());
         match self.from.recv_timeout(left) {
             Ok(v) => v,
-            Err(e) => panic!("chromium stopped answering ({e:?}) after {:?}", self.started.elapsed()),
+            Err(e) => panic!(
+                "chromium stopped answering ({e:?}) after {:?}",
+                self.started.elapsed()
+            ),
         }
     }
 
@@ -163,7 +168,11 @@ impl Browser {
 
     /// Waits for an event of `method` on `session`, keeping the others.
     fn wait_event(&mut self, session: &str, method: &str) -> Value {
-        if let Some(i) = self.events.iter().position(|e| is_event(e, session, method)) {
+        if let Some(i) = self
+            .events
+            .iter()
+            .position(|e| is_event(e, session, method))
+        {
             return self.events.remove(i).unwrap_or_default();
         }
         loop {
@@ -181,10 +190,18 @@ impl Browser {
         for e in self.events.iter().filter(|e| e["sessionId"] == session) {
             let p = &e["params"];
             match e["method"].as_str().unwrap_or_default() {
-                "Runtime.consoleAPICalled" if matches!(p["type"].as_str(), Some("error" | "assert")) => {
-                    out.push(format!("console.{}: {}", p["type"].as_str().unwrap_or("?"), p["args"]));
+                "Runtime.consoleAPICalled"
+                    if matches!(p["type"].as_str(), Some("error" | "assert")) =>
+                {
+                    out.push(format!(
+                        "console.{}: {}",
+                        p["type"].as_str().unwrap_or("?"),
+                        p["args"]
+                    ));
                 }
-                "Runtime.exceptionThrown" => out.push(format!("exception: {}", p["exceptionDetails"])),
+                "Runtime.exceptionThrown" => {
+                    out.push(format!("exception: {}", p["exceptionDetails"]))
+                }
                 "Log.entryAdded" if p["entry"]["level"] == "error" => {
                     out.push(format!("log: {}", p["entry"]["text"]));
                 }
@@ -218,7 +235,11 @@ struct PageCheck {
 fn check_page(b: &mut Browser, page: &Path) -> PageCheck {
     let target = b.call(None, "Target.createTarget", json!({"url": "about:blank"}));
     let target_id = target["targetId"].as_str().unwrap().to_string();
-    let attached = b.call(None, "Target.attachToTarget", json!({"targetId": target_id, "flatten": true}));
+    let attached = b.call(
+        None,
+        "Target.attachToTarget",
+        json!({"targetId": target_id, "flatten": true}),
+    );
     let s = attached["sessionId"].as_str().unwrap().to_string();
     for m in ["Page.enable", "Runtime.enable", "Log.enable"] {
         b.call(Some(&s), m, json!({}));
@@ -229,8 +250,17 @@ fn check_page(b: &mut Browser, page: &Path) -> PageCheck {
     b.wait_event(&s, "Page.loadEventFired");
     let expr = "JSON.stringify({images: document.images.length, \
                 loaded: Array.from(document.images).filter(i => i.complete && i.naturalWidth > 0).length})";
-    let r = b.call(Some(&s), "Runtime.evaluate", json!({"expression": expr, "returnByValue": true}));
-    let counts: Value = serde_json::from_str(r["result"]["value"].as_str().expect("evaluate returned no string")).unwrap();
+    let r = b.call(
+        Some(&s),
+        "Runtime.evaluate",
+        json!({"expression": expr, "returnByValue": true}),
+    );
+    let counts: Value = serde_json::from_str(
+        r["result"]["value"]
+            .as_str()
+            .expect("evaluate returned no string"),
+    )
+    .unwrap();
     let shot = b.call(Some(&s), "Page.captureScreenshot", json!({"format": "png"}));
     let screenshot = base64_decode(shot["data"].as_str().expect("no screenshot data"));
     let errors = b.errors(&s);
@@ -245,7 +275,9 @@ fn check_page(b: &mut Browser, page: &Path) -> PageCheck {
 
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s).expect("screenshot is not base64")
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .expect("screenshot is not base64")
 }
 
 #[test]
@@ -268,7 +300,10 @@ fn report_loads_in_headless_chromium_with_every_image_and_no_errors() {
     let broken = format!(
         "{}AAAA{}",
         &html[..at],
-        &html[at + 40..].replace("</body>", "<script>console.error('deliberate')</script></body>")
+        &html[at + 40..].replace(
+            "</body>",
+            "<script>console.error('deliberate')</script></body>"
+        )
     );
     let broken_path = dir.join("broken.html");
     std::fs::write(&broken_path, broken).unwrap();
@@ -278,16 +313,28 @@ fn report_loads_in_headless_chromium_with_every_image_and_no_errors() {
     let bad = check_page(&mut b, &broken_path);
     drop(b);
 
-    let shot_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-browser-screenshot.png");
+    let shot_path =
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-browser-screenshot.png");
     std::fs::write(&shot_path, &good.screenshot).unwrap();
     let (w, h) = png_size(&good.screenshot).unwrap();
     assert!(w >= 800 && h >= 600, "screenshot is {w}x{h}");
     eprintln!("screenshot: {} ({w}x{h})", shot_path.display());
 
     assert_eq!(good.images, 8, "report.html should show 8 plots");
-    assert_eq!(good.loaded, good.images, "images that did not load in chromium");
+    assert_eq!(
+        good.loaded, good.images,
+        "images that did not load in chromium"
+    );
     assert!(good.errors.is_empty(), "console errors: {:#?}", good.errors);
 
-    assert_eq!((bad.images, bad.loaded), (8, 7), "the check missed a broken image");
-    assert!(bad.errors.iter().any(|e| e.contains("deliberate")), "the check missed a console error: {:?}", bad.errors);
+    assert_eq!(
+        (bad.images, bad.loaded),
+        (8, 7),
+        "the check missed a broken image"
+    );
+    assert!(
+        bad.errors.iter().any(|e| e.contains("deliberate")),
+        "the check missed a console error: {:?}",
+        bad.errors
+    );
 }

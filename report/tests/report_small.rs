@@ -34,7 +34,10 @@ fn small_run_has_every_plot_and_totals_that_add_up() {
 
     // The crashed instance is in the report with a link to its stderr.
     let html = fs::read_to_string(dir.join("report.html")).unwrap();
-    assert!(html.contains("<a href=\"localhost/node001/00003.err\">stderr</a>"), "no link to the .err");
+    assert!(
+        html.contains("<a href=\"localhost/node001/00003.err\">stderr</a>"),
+        "no link to the .err"
+    );
     assert!(html.contains("killed by signal 11 (SIGSEGV)"));
 }
 
@@ -44,13 +47,23 @@ fn the_check_catches_a_total_that_does_not_add_up() {
     process_run(&dir, &ReportOptions::default()).unwrap();
     let path = dir.join("summary.json");
     let mut v: Value = serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
-    let n = v["aggregates"]["messages"]["sent"]["by_type"]["local-share"]["messages"].as_u64().unwrap();
+    let n = v["aggregates"]["messages"]["sent"]["by_type"]["local-share"]["messages"]
+        .as_u64()
+        .unwrap();
     v["aggregates"]["messages"]["sent"]["by_type"]["local-share"]["messages"] = (n + 1).into();
     fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
     fs::write(dir.join("plots/drops.png"), b"not a png").unwrap();
     let problems = check_processed_run(&dir).unwrap_err();
-    assert!(problems.iter().any(|p| p.contains("msg_out/local-share")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.contains("drops.png") && p.contains("not a PNG")), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| p.contains("msg_out/local-share")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("drops.png") && p.contains("not a PNG")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -59,9 +72,19 @@ fn reprocessing_keeps_the_runner_fields_and_gives_the_same_file() {
     let original = fs::read_to_string(dir.join("summary.json")).unwrap();
     process_run(&dir, &ReportOptions::default()).unwrap();
     let first = fs::read_to_string(dir.join("summary.json")).unwrap();
-    process_run(&dir, &ReportOptions { threads: 1, ..ReportOptions::default() }).unwrap();
+    process_run(
+        &dir,
+        &ReportOptions {
+            threads: 1,
+            ..ReportOptions::default()
+        },
+    )
+    .unwrap();
     let second = fs::read_to_string(dir.join("summary.json")).unwrap();
-    assert_eq!(first, second, "a second report (on one thread) changed summary.json");
+    assert_eq!(
+        first, second,
+        "a second report (on one thread) changed summary.json"
+    );
 
     let before: Value = serde_json::from_str(&original).unwrap();
     let after: Value = serde_json::from_str(&first).unwrap();
@@ -91,20 +114,37 @@ fn over_time_series_are_reduced_to_max_points_and_keep_totals() {
     let mut spec = peerlab_report::synth::SynthSpec::new(3);
     spec.duration_s = 1000;
     peerlab_report::synth::write_run(&dir, &spec).unwrap();
-    process_run(&dir, &ReportOptions { max_points: 100, plots: false, ..ReportOptions::default() }).unwrap();
-    let v: Value = serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    process_run(
+        &dir,
+        &ReportOptions {
+            max_points: 100,
+            plots: false,
+            ..ReportOptions::default()
+        },
+    )
+    .unwrap();
+    let v: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     let ot = &v["aggregates"]["over_time"];
     let t = ot["t"].as_array().unwrap();
     assert!(t.len() <= 100 && t.len() >= 50, "{} points", t.len());
     let step = ot["step_s"].as_f64().unwrap();
     // Rates times the step add back up to the total.
-    let rates = ot["messages_sent_per_s"]["broadcast-share"].as_array().unwrap();
+    let rates = ot["messages_sent_per_s"]["broadcast-share"]
+        .as_array()
+        .unwrap();
     assert_eq!(rates.len(), t.len());
     let sum: f64 = rates.iter().map(|r| r.as_f64().unwrap() * step).sum();
     let total = raw_totals(&dir).unwrap().counters["msg_out/broadcast-share"] as f64;
     // The last point may cover fewer seconds than the step.
-    assert!((sum - total).abs() / total < 0.02, "sum {sum} vs total {total}");
-    assert!(!dir.join("report.html").exists(), "plots: false still wrote report.html");
+    assert!(
+        (sum - total).abs() / total < 0.02,
+        "sum {sum} vs total {total}"
+    );
+    assert!(
+        !dir.join("report.html").exists(),
+        "plots: false still wrote report.html"
+    );
 }
 
 #[test]
@@ -112,7 +152,11 @@ fn a_run_that_recorded_nothing_still_gets_plots_that_say_so() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("0009-empty");
     fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("run.json"), r#"{"run_id": "0009-empty", "experiment": "empty", "instances": 4}"#).unwrap();
+    fs::write(
+        dir.join("run.json"),
+        r#"{"run_id": "0009-empty", "experiment": "empty", "instances": 4}"#,
+    )
+    .unwrap();
     let s = process_run(&dir, &ReportOptions::default()).unwrap();
     assert_eq!(s.instances, 0);
     assert_eq!(s.plots.len(), EXPECTED_PLOTS.len());
@@ -120,12 +164,20 @@ fn a_run_that_recorded_nothing_still_gets_plots_that_say_so() {
         let (w, h) = png_size(&fs::read(p).unwrap()).unwrap();
         assert_eq!((w, h), (1200, 560));
     }
-    assert!(s.warnings.iter().any(|w| w.file == "summary.json"), "{:?}", s.warnings);
+    assert!(
+        s.warnings.iter().any(|w| w.file == "summary.json"),
+        "{:?}",
+        s.warnings
+    );
     let html = fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("the run did not finish"));
     // summary.json now holds only the aggregates; the history calls the run incomplete.
-    let v: Value = serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["aggregates"]);
+    let v: Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        v.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["aggregates"]
+    );
     let runs = peerlab_report::history::list_runs(tmp.path()).unwrap();
     assert_eq!(runs[0].state, peerlab_report::history::RunState::Incomplete);
 }
@@ -134,10 +186,18 @@ fn a_run_that_recorded_nothing_still_gets_plots_that_say_so() {
 fn damaged_files_are_warnings_not_errors() {
     let (_tmp, dir) = common::small_run();
     let node = dir.join("localhost/node001");
-    fs::write(node.join("00005.stats.jsonl"), b"\xff\xfe{\"t\": 1.0\n{{{{\n").unwrap();
+    fs::write(
+        node.join("00005.stats.jsonl"),
+        b"\xff\xfe{\"t\": 1.0\n{{{{\n",
+    )
+    .unwrap();
     fs::write(node.join("00006.events.jsonl"), "").unwrap();
     fs::remove_file(node.join("00007.stats.jsonl")).unwrap();
-    fs::write(node.join("process008.resources.jsonl"), "{\"t\": \"soon\"}\n").unwrap();
+    fs::write(
+        node.join("process008.resources.jsonl"),
+        "{\"t\": \"soon\"}\n",
+    )
+    .unwrap();
     fs::write(dir.join("run.json"), "{\"run_id\": ").unwrap();
     let s = process_run(&dir, &ReportOptions::default()).unwrap();
     let text: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
@@ -145,7 +205,10 @@ fn damaged_files_are_warnings_not_errors() {
     assert!(has("00005.stats.jsonl: not valid UTF-8"), "{text:#?}");
     assert!(has("00005.stats.jsonl:1: malformed line"), "{text:#?}");
     assert!(has("00007.stats.jsonl: missing"), "{text:#?}");
-    assert!(has("process008.resources.jsonl:1: malformed line"), "{text:#?}");
+    assert!(
+        has("process008.resources.jsonl:1: malformed line"),
+        "{text:#?}"
+    );
     assert!(has("run.json: malformed JSON"), "{text:#?}");
     assert_eq!(s.plots.len(), EXPECTED_PLOTS.len());
 }

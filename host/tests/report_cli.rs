@@ -34,7 +34,11 @@ fn report_writes_every_output_and_says_where() {
     synth(&dir, 6, vec![2]);
     let out = peerlab(&["report", dir.to_str().unwrap()]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("6 instances, outcome failed"), "{stdout}");
     assert!(stdout.contains("report.html"), "{stdout}");
     // The crashed instance's half line is a warning on stderr, not an error.
@@ -55,7 +59,11 @@ fn report_no_plots_only_completes_the_summary() {
     let out = peerlab(&["report", "--no-plots", "-q", dir.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty(), "-q printed {}", text(&out.stdout));
-    assert!(fs::read_to_string(dir.join("summary.json")).unwrap().contains("\"aggregates\""));
+    assert!(
+        fs::read_to_string(dir.join("summary.json"))
+            .unwrap()
+            .contains("\"aggregates\"")
+    );
     assert!(!dir.join("report.html").exists());
     assert!(!dir.join("plots").exists());
 }
@@ -66,7 +74,10 @@ fn report_of_a_missing_folder_exits_2_and_says_what_to_pass() {
     let out = peerlab(&["report", tmp.path().join("nope").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("run folder") && stderr.contains("output/latest"), "{stderr}");
+    assert!(
+        stderr.contains("run folder") && stderr.contains("output/latest"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -95,18 +106,39 @@ fn runs_lists_history_with_broken_and_unfinished_runs() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 5, "{stdout}");
-    assert!(lines[0].contains("RUN") && lines[0].contains("OUTCOME") && lines[0].contains("SIZE"), "{stdout}");
-    assert!(lines[1].contains("0001-synthetic") && lines[1].contains("passed") && lines[1].contains("KiB"), "{stdout}");
-    assert!(lines[2].contains("0002-synthetic") && lines[2].contains("failed"), "{stdout}");
     assert!(
-        lines[3].contains("0003-benaloh (latest)") && lines[3].contains("incomplete") && lines[3].contains(" 7 "),
+        lines[0].contains("RUN") && lines[0].contains("OUTCOME") && lines[0].contains("SIZE"),
         "{stdout}"
     );
-    assert!(lines[4].contains("0004-benaloh") && lines[4].contains("broken (run.json cut short)"), "{stdout}");
+    assert!(
+        lines[1].contains("0001-synthetic")
+            && lines[1].contains("passed")
+            && lines[1].contains("KiB"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains("0002-synthetic") && lines[2].contains("failed"),
+        "{stdout}"
+    );
+    assert!(
+        lines[3].contains("0003-benaloh (latest)")
+            && lines[3].contains("incomplete")
+            && lines[3].contains(" 7 "),
+        "{stdout}"
+    );
+    assert!(
+        lines[4].contains("0004-benaloh") && lines[4].contains("broken (run.json cut short)"),
+        "{stdout}"
+    );
 
     let out = peerlab(&["runs", root.to_str().unwrap(), "--json", "-n", "2"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let folders: Vec<&str> = v.as_array().unwrap().iter().map(|r| r["folder"].as_str().unwrap()).collect();
+    let folders: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["folder"].as_str().unwrap())
+        .collect();
     assert_eq!(folders, vec!["0003-benaloh", "0004-benaloh"]);
 }
 
@@ -118,5 +150,9 @@ fn runs_of_an_empty_root_says_so_and_a_missing_root_is_an_error() {
     assert!(text(&out.stdout).starts_with("no runs in "));
     let out = peerlab(&["runs", tmp.path().join("missing").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("cannot list runs"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot list runs"),
+        "{}",
+        text(&out.stderr)
+    );
 }

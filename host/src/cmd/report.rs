@@ -46,7 +46,10 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<u8> {
                 s.warnings.len() - SHOWN_WARNINGS
             );
         }
-        let outcome = s.outcome.as_deref().unwrap_or("unknown (no summary.json from the runner)");
+        let outcome = s
+            .outcome
+            .as_deref()
+            .unwrap_or("unknown (no summary.json from the runner)");
         println!(
             "{} instances, outcome {outcome}, {} warnings ({} malformed lines skipped), in {:.2?}",
             s.instances,
@@ -59,7 +62,11 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<u8> {
             None => println!("summary: summary.json left as it was (malformed)"),
         }
         if !s.plots.is_empty() {
-            println!("plots:   {} files in {}", s.plots.len(), args.run_dir.join("plots").display());
+            println!(
+                "plots:   {} files in {}",
+                s.plots.len(),
+                args.run_dir.join("plots").display()
+            );
         }
         if let Some(p) = &s.report_html {
             println!("report:  {}", p.display());

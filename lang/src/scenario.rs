@@ -303,7 +303,10 @@ impl PhaseKind {
     }
 }
 
-/// A diagnostic when `spec` names an instance outside `1..=count`.
+/// A diagnostic when `spec` names an instance outside `1..=count`: an
+/// error when the command would run on no instance at all (`{5}` of 3), a
+/// warning when only some named ids are missing (`{2-1000}` of 7, a Gumby
+/// idiom for "all but the first") or an excluded id does not exist.
 pub fn check_peerspec(spec: &PeerSpec, loc: Option<&Location>, count: u32) -> Option<Diagnostic> {
     let max = spec.max_id()?;
     if max <= count {
@@ -314,14 +317,19 @@ pub fn check_peerspec(spec: &PeerSpec, loc: Option<&Location>, count: u32) -> Op
     } else {
         format!("{count} instances")
     };
+    let runs_nowhere = matches!(spec, PeerSpec::Only(ids) if ids.min().is_some_and(|m| m > count));
     let d = match spec {
         PeerSpec::AllBut(_) => Diagnostic::warning(format!(
             "peer selector `{spec}` excludes instance {max}, but the experiment runs only {what}"
         )),
-        _ => Diagnostic::error(format!(
-            "peer selector `{spec}` names instance {max}, but the experiment runs only {what}"
+        _ if runs_nowhere => Diagnostic::error(format!(
+            "peer selector `{spec}` selects no instance: the experiment runs only {what}"
         ))
         .with_help("instance ids go from 1 to the number of instances; raise the instance count or change the selector"),
+        _ => Diagnostic::warning(format!(
+            "peer selector `{spec}` names instances up to {max}, but the experiment runs only {what}"
+        ))
+        .with_help("the command runs on the instances that exist; the others are ignored"),
     };
     let d = d
         .with_code("peer-out-of-range")

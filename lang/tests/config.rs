@@ -481,7 +481,7 @@ fn scenario_checked_against_the_experiment() {
         .collect();
     expect![[r#"
         [
-            "s.scenario:2:6: error[peer-out-of-range]: peer selector `{4}` names instance 4, but the experiment runs only 3 instances (help: instance ids go from 1 to the number of instances; raise the instance count or change the selector)",
+            "s.scenario:2:6: error[peer-out-of-range]: peer selector `{4}` selects no instance: the experiment runs only 3 instances (help: instance ids go from 1 to the number of instances; raise the instance count or change the selector)",
             "s.scenario:3:1: warning[after-end]: `late` runs at 90s, after the experiment ends (experiment_time is 60s) (and 1 more) (help: raise experiment_time, or move the command earlier)",
         ]
     "#]]

@@ -514,7 +514,7 @@ fn scenario_helpers() {
     expect![[r#"
         [
             "x:4:7: warning[peer-out-of-range]: peer selector `{!9}` excludes instance 9, but the experiment runs only 2 instances",
-            "x:3:9: error[peer-out-of-range]: peer selector `{1-3}` names instance 3, but the experiment runs only 2 instances (help: instance ids go from 1 to the number of instances; raise the instance count or change the selector)",
+            "x:3:9: warning[peer-out-of-range]: peer selector `{1-3}` names instances up to 3, but the experiment runs only 2 instances (help: the command runs on the instances that exist; the others are ignored)",
         ]
     "#]]
     .assert_debug_eq(&out);

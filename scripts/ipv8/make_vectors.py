@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
 from importlib.metadata import version
 from types import SimpleNamespace
 
@@ -31,7 +30,7 @@ from ipv8.messaging.payload import (
     PuncturePayload,
     PunctureRequestPayload,
 )
-from ipv8.messaging.payload_dataclass import DataClassPayload
+from ipv8.messaging.lazy_payload import VariablePayloadWID, vp_compile
 from ipv8.messaging.payload_headers import BinMemberAuthenticationPayload, GlobalTimeDistributionPayload
 from ipv8.messaging.serialization import default_serializer
 from ipv8.peer import Peer
@@ -43,9 +42,13 @@ SEED = bytes(range(32))
 COMMUNITY_ID = bytes.fromhex("5065657262616220766563746f727320763120ff")[:20]
 
 
-@dataclass
-class TextMessage(DataClassPayload[1]):
+@vp_compile
+class TextMessage(VariablePayloadWID):
     """The interop community's application message: a text and a number."""
+
+    msg_id = 1
+    format_list = ["varlenHutf8", "q"]
+    names = ["text", "number"]
 
     text: str
     number: int

@@ -86,6 +86,11 @@ impl UdpDriver {
         self.socket.local_addr()
     }
 
+    /// The socket (e.g. to send hand-made packets in tests).
+    pub fn socket(&self) -> &UdpSocket {
+        &self.socket
+    }
+
     /// Sends everything the core has queued without waiting. If the socket
     /// would block, one datagram is parked and sent by the next `wait`.
     pub fn flush(&mut self, core: &mut Core) {

@@ -439,3 +439,143 @@ impl Instances {
         errors
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modules::{LoadedModule, Registry};
+    use peerlab_plugin_api::{Host, Invocation, RawArg, module};
+
+    /// A provider module another module calls through the host.
+    #[derive(Default)]
+    struct Counter {
+        n: i64,
+    }
+
+    #[module(name = "counter", export = false)]
+    impl Counter {
+        /// Add and return the new count.
+        #[callback]
+        fn bump(&mut self, by: i64) -> i64 {
+            self.n += by;
+            self.n
+        }
+
+        /// Call the caller back (a cycle).
+        #[callback]
+        fn call_back(&mut self, host: &mut Host) -> Result<(), String> {
+            host.call_module("client", "use_counter", Invocation::new())
+                .map(|_| ())
+        }
+    }
+
+    #[derive(Default)]
+    struct Client;
+
+    #[module(name = "client", export = false)]
+    impl Client {
+        /// Ask the counter module, print its answer.
+        #[callback]
+        fn use_counter(&mut self, host: &mut Host) -> Result<(), String> {
+            let v = host.call_module("counter", "bump", Invocation::new().kwarg("by", "2"))?;
+            host.print(format!(
+                "counter says {}",
+                v.map(|v| v.to_string()).unwrap_or_default()
+            ));
+            Ok(())
+        }
+
+        /// Call itself through the host.
+        #[callback]
+        fn selfish(&mut self, host: &mut Host) -> Result<(), String> {
+            host.call_module("client", "use_counter", Invocation::new())
+                .map(|_| ())
+        }
+
+        /// Start a cycle through the counter.
+        #[callback]
+        fn cycle(&mut self, host: &mut Host) -> Result<(), String> {
+            host.call_module("counter", "call_back", Invocation::new())
+                .map(|_| ())
+        }
+    }
+
+    struct Recorder {
+        prints: Vec<(usize, String)>,
+    }
+
+    impl Services for Recorder {
+        fn instance_id(&self) -> u64 {
+            1
+        }
+        fn instance_count(&self) -> u64 {
+            1
+        }
+        fn config(&self, _key: &str) -> Option<String> {
+            None
+        }
+        fn seed(&self) -> u64 {
+            7
+        }
+        fn random_u64(&mut self) -> u64 {
+            4
+        }
+        fn now(&self) -> f64 {
+            0.0
+        }
+        fn print(&mut self, module: usize, line: &str) {
+            self.prints.push((module, line.into()));
+        }
+        fn log(&mut self, _module: usize, _line: &str) {}
+        fn annotate(&mut self, _module: usize, _text: &str) {}
+        fn stat_add(&mut self, _module: usize, _name: &str, _value: f64) {}
+        fn stat_set(&mut self, _module: usize, _name: &str, _value: f64) {}
+        fn set_timer(&mut self, _module: usize, _delay: f64, _token: u64) {}
+        fn set_var(&mut self, _name: &str, _value: &str) {}
+        fn var(&self, _name: &str) -> Option<String> {
+            None
+        }
+        fn stop(&mut self) {}
+    }
+
+    fn setup() -> (Instances, Recorder) {
+        let mut reg = Registry::core_only();
+        reg.modules.push(LoadedModule::builtin::<Counter>());
+        reg.modules.push(LoadedModule::builtin::<Client>());
+        let mut rec = Recorder { prints: Vec::new() };
+        let inst = Instances::new(Arc::new(reg), &mut rec).unwrap();
+        (inst, rec)
+    }
+
+    fn call(inst: &mut Instances, rec: &mut Recorder, line: &str) -> Result<Option<Value>, String> {
+        let bound = inst.registry().bind(line, &[]).map_err(|e| e.to_string())?;
+        inst.call(rec, &bound)
+    }
+
+    #[test]
+    fn modules_call_each_other_through_the_host() {
+        let (mut inst, mut rec) = setup();
+        call(&mut inst, &mut rec, "use_counter").unwrap();
+        call(&mut inst, &mut rec, "use_counter").unwrap();
+        assert_eq!(
+            rec.prints,
+            [(2, "counter says 2".into()), (2, "counter says 4".into())]
+        );
+        let b = inst
+            .registry()
+            .bind("bump", &[RawArg::from_word("3")])
+            .unwrap();
+        assert_eq!(inst.call(&mut rec, &b), Ok(Some(Value::Int(7))));
+    }
+
+    #[test]
+    fn self_calls_and_cycles_are_refused_not_aliased() {
+        let (mut inst, mut rec) = setup();
+        let e = call(&mut inst, &mut rec, "selfish").unwrap_err();
+        assert!(e.contains("called its own callback `use_counter`"), "{e}");
+        let e = call(&mut inst, &mut rec, "cycle").unwrap_err();
+        assert!(e.contains("module `client` is busy"), "{e}");
+        // and everything still works afterwards
+        call(&mut inst, &mut rec, "use_counter").unwrap();
+    }
+}

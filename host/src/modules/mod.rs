@@ -501,6 +501,34 @@ impl Registry {
     }
 }
 
+/// Everything `peerlab check` needs from modules for one scenario: load its
+/// `&module`s (search path: `plugin_path`, `PEERLAB_PLUGIN_PATH`, the
+/// experiment directory, the workspace's target directories), then resolve
+/// and bind every command. Returns one diagnostic per problem, each at its
+/// file:line:col; `verbose` adds abi_stable's full layout report to layout
+/// mismatches. While some module failed to load, unknown callbacks are not
+/// reported (the missing module may define them).
+pub fn check_scenario(
+    scenario: &peerlab_lang::Scenario,
+    experiment_dir: &Path,
+    plugin_path: &[PathBuf],
+    verbose: bool,
+) -> Vec<Diagnostic> {
+    let paths = SearchPaths::standard(plugin_path, Some(experiment_dir));
+    let names: Vec<&str> = scenario.modules.iter().map(|m| m.name.as_str()).collect();
+    let (registry, errors) = Registry::load_partial(&names, &paths);
+    let mut out = Registry::load_diagnostics(&scenario.modules, &errors, verbose);
+    for cmd in &scenario.commands {
+        for d in registry.check_command(cmd) {
+            let unknown = matches!(d.code, Some("unknown-callback" | "unknown-module"));
+            if !(unknown && !errors.is_empty()) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
 /// A command's words as raw arguments (positional, then keyword) and the
 /// location of each.
 pub fn command_args(cmd: &Command) -> (Vec<RawArg>, Vec<Location>) {

@@ -159,7 +159,31 @@ impl PeerTable {
         }
         self.known.retain(|r| r.0 & LOCAL != 0);
         self.dir_known = vec![0; dir.len().div_ceil(64)];
+        // A peer met before the directory arrived (e.g. its introduction
+        // request came first) is the same peer as its directory row: keep one.
+        let local = &mut self.local;
+        let local_by_addr = &mut self.local_by_addr;
+        let mut merged = Vec::new();
+        self.known.retain(|r| {
+            let p = &mut local[(r.0 & !LOCAL) as usize];
+            let Some(idx) = dir.index_of_addr(&p.addr) else {
+                return true;
+            };
+            let same_key = p
+                .key
+                .as_ref()
+                .is_none_or(|k| dir.entries[idx as usize].key.public_key == k.public_key);
+            if same_key {
+                p.known = false;
+                local_by_addr.remove(&p.addr);
+                merged.push(idx);
+            }
+            !same_key
+        });
         self.dir = Some(dir);
+        for idx in merged {
+            self.know_directory_row(idx);
+        }
     }
 
     /// The shared directory, if any.

@@ -95,7 +95,7 @@
 //! remaining positional words. Anything else is a compile error.
 //!
 //! A panic inside any of these is caught on the plugin side and reported as
-//! `module \`greeter\` panicked in callback \`greet\`: <message>`; the
+//! ``module `greeter` panicked in callback `greet`: MESSAGE``; the
 //! instance refuses further calls rather than run on half-updated state.
 //!
 //! Build with `cargo build`, then `&module greeter` in a scenario finds
@@ -109,10 +109,13 @@
 
 // abi_stable 0.11's derives put `impl InterfaceType` inside a const block.
 #![allow(non_local_definitions)]
+#![warn(missing_docs)]
 
 pub mod host;
 pub mod module;
 pub mod overlay;
+#[doc(hidden)]
+pub mod signature_errors;
 pub mod spec;
 pub mod testing;
 pub mod value;

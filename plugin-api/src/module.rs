@@ -206,7 +206,7 @@ impl<'a> Outputs<'a> {
 }
 
 /// A module written in plain Rust. Usually implemented by the
-/// [`crate::module`] attribute; [`crate::export_module!`] turns it into a
+/// [`macro@crate::module`] attribute; [`crate::export_module!`] turns it into a
 /// plugin.
 pub trait Module: Send + Sized + 'static {
     /// The module's name (`&module NAME`).

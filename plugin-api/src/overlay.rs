@@ -45,7 +45,7 @@ pub enum Destination {
         /// How many peers each send reaches.
         fanout: u32,
     },
-    /// To the instances the sender names in [`crate::Host::send`].
+    /// To the instances the sender names in [`crate::Overlay::send`].
     Candidate,
 }
 

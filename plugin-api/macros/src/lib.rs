@@ -6,6 +6,8 @@
 //! generated code names only `::peerlab_plugin_api` paths. This crate holds
 //! no runtime code.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};

@@ -46,8 +46,9 @@ pub struct InstanceArgs {
 
 /// Entry point of `peerlab instance`.
 pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
-    let token = std::env::var(TOKEN_ENV)
-        .with_context(|| format!("{TOKEN_ENV} is not set: instance processes are started by `peerlab run`"))?;
+    let token = std::env::var(TOKEN_ENV).with_context(|| {
+        format!("{TOKEN_ENV} is not set: instance processes are started by `peerlab run`")
+    })?;
     let ids = parse_ids(&args.ids).with_context(|| format!("bad --ids {:?}", args.ids))?;
     let record_path = args.run_dir.join("run.json");
     let record: RunRecord = serde_json::from_str(
@@ -58,7 +59,12 @@ pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
 
     let shared = load_shared(&record, &token)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).min(ids.len().max(1)))
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .min(ids.len().max(1)),
+        )
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
@@ -83,7 +89,10 @@ pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
 /// them, and bind every command.
 pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc<Shared>> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let source = record.config_path.clone().unwrap_or(record.scenario_path.clone());
+    let source = record
+        .config_path
+        .clone()
+        .unwrap_or(record.scenario_path.clone());
     let loaded = super::check::load(&source, &env);
     if peerlab_lang::has_errors(&loaded.diagnostics) {
         anyhow::bail!(
@@ -102,10 +111,7 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
     let mut commands = Vec::with_capacity(scenario.commands.len());
     for cmd in &scenario.commands {
         let bound = registry.bind_command(cmd).map_err(|diags| {
-            anyhow::anyhow!(
-                "{}",
-                render_all(&diags, &loaded.sources, Format::Short)
-            )
+            anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
         })?;
         commands.push(crate::runtime::instance::ScheduledCall::new(cmd, bound));
     }
@@ -144,6 +150,9 @@ mod tests {
         assert_eq!(super::parse_ids("1-3,5").unwrap(), vec![1, 2, 3, 5]);
         assert!(super::parse_ids("3-1").is_err());
         assert!(super::parse_ids("").is_err());
-        assert_eq!(crate::util::ranges(&super::parse_ids("1-3,5").unwrap()), "1-3,5");
+        assert_eq!(
+            crate::util::ranges(&super::parse_ids("1-3,5").unwrap()),
+            "1-3,5"
+        );
     }
 }

@@ -40,7 +40,12 @@ pub struct RunArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Extra directories to search for plugins (also PEERLAB_PLUGIN_PATH, ':'-separated)
-    #[arg(long, value_name = "DIR", env = "PEERLAB_PLUGIN_PATH", value_delimiter = ':')]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PEERLAB_PLUGIN_PATH",
+        value_delimiter = ':'
+    )]
     pub plugin_path: Vec<PathBuf>,
     /// Where to run the instances (overrides the config's runner)
     #[arg(long, value_enum)]
@@ -105,7 +110,16 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
                 .at(Location::file_only(args.experiment.display().to_string()))
                 .with_help("set scenario_file in the config"),
         );
-        eprint!("{}", render_all(&loaded.diagnostics, &loaded.sources, Format::Human { color: stderr_color() }));
+        eprint!(
+            "{}",
+            render_all(
+                &loaded.diagnostics,
+                &loaded.sources,
+                Format::Human {
+                    color: stderr_color()
+                }
+            )
+        );
         return Ok(EXIT_ERROR);
     };
 
@@ -133,10 +147,21 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         .cloned()
         .collect();
     if !problems.is_empty() {
-        eprint!("{}", render_all(&problems, &loaded.sources, Format::Human { color: stderr_color() }));
+        eprint!(
+            "{}",
+            render_all(
+                &problems,
+                &loaded.sources,
+                Format::Human {
+                    color: stderr_color()
+                }
+            )
+        );
     }
     if has_errors(&loaded.diagnostics) {
-        eprintln!("peerlab: the experiment was not started: fix the errors above (`peerlab check` lists them too)");
+        eprintln!(
+            "peerlab: the experiment was not started: fix the errors above (`peerlab check` lists them too)"
+        );
         return Ok(EXIT_ERROR);
     }
 
@@ -261,7 +286,11 @@ fn finish(
         }
     };
 
-    for s in summary.instance_status.iter().filter(|s| s.status != "finished") {
+    for s in summary
+        .instance_status
+        .iter()
+        .filter(|s| s.status != "finished")
+    {
         eprintln!(
             "peerlab: instance {} {}: {} (see {})",
             s.id,

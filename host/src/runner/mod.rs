@@ -9,6 +9,7 @@
 pub mod folder;
 pub mod junit;
 pub mod local;
+pub mod slurm;
 pub mod status;
 pub mod supervise;
 pub mod verdicts;

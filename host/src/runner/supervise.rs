@@ -26,6 +26,9 @@ use crate::sync::server::{ServerConfig, ServerEvent, SyncServer};
 /// on the command line, where `ps` would show it).
 pub const TOKEN_ENV: &str = "PEERLAB_RUN_TOKEN";
 
+/// How long a process's reports may trail its exit.
+const REPORT_GRACE: Duration = Duration::from_millis(1500);
+
 /// How long stopped processes get between the polite and the forced stop.
 const GRACE: Duration = Duration::from_secs(3);
 
@@ -171,6 +174,7 @@ pub async fn supervise(
     let mut stopping_since: Option<Instant> = None;
     let mut forced = false;
     let mut launcher_done = false;
+    let mut pending_exits: Vec<(Instant, LaunchEvent)> = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -220,7 +224,21 @@ pub async fn supervise(
                         stopping_since = Some(Instant::now());
                     }
                 }
-                Some(LaunchEvent::Exited { ids, exit_code, how, clean, stderr }) => {
+                Some(exit @ LaunchEvent::Exited { .. }) => {
+                    // The process's last reports may still be on their way
+                    // through the sync server: judge the exit a little later.
+                    pending_exits.push((Instant::now() + REPORT_GRACE, exit));
+                }
+            },
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let (due, later): (Vec<_>, Vec<_>) =
+                    pending_exits.drain(..).partition(|(at, _)| *at <= now);
+                pending_exits = later;
+                for (_, exit) in due {
+                    let LaunchEvent::Exited { ids, exit_code, how, clean, stderr } = exit else {
+                        continue;
+                    };
                     for id in ids {
                         if matches!(tracker.phase(id), Some(Phase::Ended(_)) | None) {
                             continue;
@@ -238,9 +256,6 @@ pub async fn supervise(
                         tracker.end(id, status, exit_code, Some(why));
                     }
                 }
-            },
-            _ = tick.tick() => {
-                let now = Instant::now();
                 if stopping_since.is_none() {
                     let why = if now >= registration_deadline && start_unix_ms.is_none() {
                         Some(format!(

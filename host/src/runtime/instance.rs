@@ -287,19 +287,26 @@ impl Instance {
         }
         let command = self.next_command_at();
         let timer = self.state.timers.peek().map(|Reverse(t)| t.at);
-        [command, timer, self.state.core.poll_timeout(), self.next_sample]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            command,
+            timer,
+            self.state.core.poll_timeout(),
+            self.next_sample,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     fn next_command_at(&self) -> Option<Instant> {
         let zero = self.state.zero?;
         let shared = &self.state.shared;
-        shared.commands[self.cursor..].iter().find_map(|c| match c.when {
-            When::At(t) => Some(zero + scaled(t, shared.time_scale)),
-            _ => None,
-        })
+        shared.commands[self.cursor..]
+            .iter()
+            .find_map(|c| match c.when {
+                When::At(t) => Some(zero + scaled(t, shared.time_scale)),
+                _ => None,
+            })
     }
 
     /// The driver fed the core directly (e.g. `UdpDriver::feed`): deliver
@@ -342,7 +349,8 @@ impl Instance {
                 && let Err(e) = m.on_timer(&mut self.state, t.module, t.token)
             {
                 let name = self.module_name(t.module);
-                self.state.fail(format!("module `{name}` failed in on_timer: {e}"));
+                self.state
+                    .fail(format!("module `{name}` failed in on_timer: {e}"));
             }
             self.deliver_events();
         }
@@ -416,8 +424,7 @@ impl Instance {
             return;
         };
         if let Err(err) = m.call(&mut self.state, &cmd.call) {
-            self.state
-                .fail(format!("{}:{}: {err}", cmd.file, cmd.line));
+            self.state.fail(format!("{}:{}: {err}", cmd.file, cmd.line));
         }
     }
 

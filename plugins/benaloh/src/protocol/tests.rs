@@ -21,7 +21,7 @@ impl Rng {
         z ^ (z >> 31)
     }
     fn below(&mut self, bound: u64) -> u64 {
-        (self.next() as u128 * bound as u128 >> 64) as u64
+        ((self.next() as u128 * bound as u128) >> 64) as u64
     }
 }
 
@@ -319,7 +319,7 @@ fn permutations<T: Clone>(items: &mut [T], k: usize, f: &mut impl FnMut(&[T])) {
     }
     for i in 0..k - 1 {
         permutations(items, k - 1, f);
-        let j = if k % 2 == 0 { i } else { 0 };
+        let j = if k.is_multiple_of(2) { i } else { 0 };
         items.swap(j, k - 1);
     }
     permutations(items, k - 1, f);

@@ -231,28 +231,16 @@ fn parse_scenario_text(
 }
 
 /// Resolve the scenario's `&module` names and check every command against
-/// the callbacks the modules export (names, argument counts and types).
-///
-/// The module loader (host/src/modules) provides this; until it exists,
-/// every module is reported as an unresolved note.
+/// the callbacks the modules export (names, argument counts and types):
+/// the module loader's [`crate::modules::check_scenario`]. `verbose` adds
+/// abi_stable's full report to layout mismatches.
 pub fn resolve_modules(
     scenario: &Scenario,
-    _experiment: &Experiment,
-    _experiment_dir: &Path,
-    _plugin_path: &[PathBuf],
+    experiment_dir: &Path,
+    plugin_path: &[PathBuf],
+    verbose: bool,
 ) -> Vec<Diagnostic> {
-    scenario
-        .modules
-        .iter()
-        .map(|m| {
-            Diagnostic::note(format!(
-                "module `{}` is not resolved: module loading is not available yet",
-                m.name
-            ))
-            .with_code("unresolved-module")
-            .at(m.loc.clone())
-        })
-        .collect()
+    crate::modules::check_scenario(scenario, experiment_dir, plugin_path, verbose)
 }
 
 /// The summary of one checked file, as printed and as JSON.
@@ -422,7 +410,7 @@ fn explain_keys() -> String {
 }
 
 /// Entry point of `peerlab check`.
-pub fn run(_global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
+pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
     if args.explain_keys {
         print!("{}", explain_keys());
         if args.files.is_empty() {
@@ -447,9 +435,9 @@ pub fn run(_global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
         {
             let more = resolve_modules(
                 scenario,
-                &loaded.experiment,
                 &loaded.experiment_dir,
                 &args.plugin_path,
+                global.verbose > 0,
             );
             loaded.diagnostics.extend(more);
         }

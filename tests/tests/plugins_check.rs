@@ -56,7 +56,7 @@ fn check_passes_a_good_scenario_and_reports_plugins_that_do_not_load() {
 
     dir.write(
         "x.scenario",
-        &format!(
+        format!(
             "&module example\n&module {}\n@0:01 greet bob\n@0:02 something_the_broken_module_had\n",
             fixtures.join("libincompatible.so").display()
         ),

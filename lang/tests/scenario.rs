@@ -519,3 +519,28 @@ fn scenario_helpers() {
     "#]]
     .assert_debug_eq(&out);
 }
+
+#[test]
+fn runaway_include_nesting_is_stopped() {
+    // a0 includes a1 includes a2 ... : no cycle, but deeper than the limit.
+    let mut loader = MemoryLoader::new();
+    for i in 0..40 {
+        loader = loader.with_file(
+            format!("d/a{i}.scenario"),
+            format!("&include a{}.scenario\n", i + 1),
+        );
+    }
+    let (_, d) = parse_scenario(
+        "d/main.scenario",
+        "&include a0.scenario\n",
+        &mut loader,
+        &Vars::new(),
+    );
+    let out: Vec<String> = d.iter().map(|d| d.render_short()).collect();
+    expect![[r#"
+        [
+            "d/a30.scenario:1:10: error[include-depth]: includes nest deeper than 32 files",
+        ]
+    "#]]
+    .assert_debug_eq(&out);
+}

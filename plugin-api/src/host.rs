@@ -25,6 +25,10 @@ use crate::value::{Value, Value_NE};
 /// a message definition or a print belongs to. All methods are synchronous
 /// and return quickly: sends and timers are queued on the host's event loop.
 /// Errors are lowercase messages.
+///
+/// Evolution: methods are only appended, after `public_key`, and each new
+/// one has a default body, which is what a newer plugin gets from an older
+/// host that lacks it (the default should return an error saying so).
 #[sabi_trait]
 pub trait HostContext {
     /// This instance's id, 1-based (Gumby's `my_id`).

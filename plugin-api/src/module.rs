@@ -30,8 +30,9 @@ use crate::value::{Value, Value_NE};
 
 /// One module instance, owned by one experiment instance.
 ///
-/// Methods are only ever appended (after `last_prefix_field`, with a default
-/// so older plugins keep loading).
+/// Methods are only ever appended (after `last_prefix_field`), each with a
+/// default body: a newer host calling it on an instance from a plugin built
+/// against an older api gets that default (as `on_start` shows).
 #[sabi_trait]
 pub trait ModuleInstance: Send {
     /// Run the callback `callback` with arguments already bound and

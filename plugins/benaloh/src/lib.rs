@@ -305,7 +305,7 @@ impl Benaloh {
     fn stopping(&mut self, host: &mut Host) {
         let c = self.proto.counters();
         host.log(format!(
-            "benaloh: {} local shares and {} subset sums taken, {} duplicates, {} rejected",
+            "{} local shares and {} subset sums taken, {} duplicates, {} rejected",
             c.local_accepted, c.sums_accepted, c.duplicates, c.rejected
         ));
     }

@@ -77,7 +77,10 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
         if host == "plots" || host.starts_with('.') || !host_path.is_dir() {
             continue;
         }
-        for (node_name, node_path) in list_dir(&host_path)? {
+        let Some(nodes) = list_or_warn(&host_path, &host, &mut index.warnings) else {
+            continue;
+        };
+        for (node_name, node_path) in nodes {
             let Some(node) = node_name
                 .strip_prefix("node")
                 .and_then(|n| n.parse::<u32>().ok())
@@ -88,7 +91,11 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
                 continue;
             }
             found_node_dir = true;
-            for (file, _) in list_dir(&node_path)? {
+            let rel_dir = format!("{host}/{node_name}");
+            let Some(files) = list_or_warn(&node_path, &rel_dir, &mut index.warnings) else {
+                continue;
+            };
+            for (file, _) in files {
                 let rel = format!("{host}/{node_name}/{file}");
                 if let Some(p) = file
                     .strip_prefix("process")
@@ -507,6 +514,28 @@ fn read_or_warn(run_dir: &Path, rel: &str, warnings: &mut Vec<Warning>) -> Optio
         }),
         Err(e) => {
             warnings.push(Warning::file(rel, format!("cannot read ({e}); left out")));
+            None
+        }
+    }
+}
+
+/// Lists a folder inside the run; a folder that cannot be read is a warning.
+fn list_or_warn(
+    dir: &Path,
+    rel: &str,
+    warnings: &mut Vec<Warning>,
+) -> Option<Vec<(String, std::path::PathBuf)>> {
+    match list_dir(dir) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let why = match e {
+                ReportError::Read { source, .. } => source.to_string(),
+                other => other.to_string(),
+            };
+            warnings.push(Warning::file(
+                rel,
+                format!("cannot list this folder ({why}); its files are left out"),
+            ));
             None
         }
     }

@@ -4,9 +4,10 @@
 //!
 //! Text comes from the embedded DejaVu Sans (plotters' `ab_glyph` backend),
 //! so plots look the same on a machine with no fonts installed. Every chart
-//! draws the run's annotations and faults as labelled vertical lines, or as
-//! bands from the first to the last instance that reached them (as Gumby's
-//! annotation.r drew them); an empty chart says "no data" and why.
+//! draws the run's annotations, faults and scenario commands as labelled
+//! vertical lines, or as bands from the first to the last instance that
+//! reached them (as Gumby's annotation.r drew them); an empty chart says
+//! "no data" and why.
 
 use std::sync::OnceLock;
 
@@ -49,6 +50,7 @@ const PALETTE: [RGBColor; 10] = [
 ];
 const ANNOTATION: RGBColor = RGBColor(70, 70, 70);
 const FAULT: RGBColor = RGBColor(200, 30, 30);
+const COMMAND: RGBColor = RGBColor(70, 90, 170);
 
 /// One plot: where it goes, what it says, what it draws.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,13 +99,40 @@ pub struct Band {
     pub points: Vec<(f64, f64, f64, f64)>,
 }
 
-/// An annotation or fault, from its first to its last time across instances.
+/// An annotation, fault or scenario command, from its first to its last
+/// time across instances.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Marker {
     pub label: String,
     pub from: f64,
     pub to: f64,
-    pub fault: bool,
+    pub kind: MarkerKind,
+}
+
+/// What a marker marks; each kind has its colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MarkerKind {
+    Annotation,
+    Fault,
+    Command,
+}
+
+impl MarkerKind {
+    fn colour(self) -> RGBColor {
+        match self {
+            MarkerKind::Annotation => ANNOTATION,
+            MarkerKind::Fault => FAULT,
+            MarkerKind::Command => COMMAND,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            MarkerKind::Annotation => "annotation",
+            MarkerKind::Fault => "fault",
+            MarkerKind::Command => "scenario command",
+        }
+    }
 }
 
 /// Bars per instance, one bar per group side by side.
@@ -376,34 +405,61 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
 }
 
 fn markers(an: &Analysis) -> Vec<Marker> {
-    let mut ev: Vec<_> = an
+    let kind_of = |k: &str| match k {
+        "annotation" => Some(MarkerKind::Annotation),
+        "fault" => Some(MarkerKind::Fault),
+        "command" => Some(MarkerKind::Command),
+        _ => None,
+    };
+    // Scenario commands mark the phases too, but `annotate` is already
+    // shown as its annotation and a command only some instances ran is noise.
+    let most = an.aggregates.instances_seen as u64 / 2;
+    let mut ev: Vec<(MarkerKind, &crate::analyse::EventRow)> = an
         .aggregates
         .events
         .iter()
-        .filter(|e| e.kind == "annotation" || e.kind == "fault")
+        .filter_map(|e| Some((kind_of(&e.kind)?, e)))
+        .filter(|(k, e)| *k != MarkerKind::Command || (e.text != "annotate" && e.instances > most))
         .collect();
-    // Keep the ones most instances share, then show them in time order.
+    // Annotations and faults first, then what most instances share.
     ev.sort_by(|a, b| {
-        b.instances
-            .cmp(&a.instances)
-            .then(a.first_t.total_cmp(&b.first_t))
+        (a.0 == MarkerKind::Command)
+            .cmp(&(b.0 == MarkerKind::Command))
+            .then(b.1.instances.cmp(&a.1.instances))
+            .then(a.1.first_t.total_cmp(&b.1.first_t))
     });
     ev.truncate(MAX_MARKERS);
-    ev.sort_by(|a, b| a.first_t.total_cmp(&b.first_t));
-    ev.iter()
-        .map(|e| Marker {
-            label: e.text.clone(),
-            from: e.first_t,
-            to: e.last_t,
-            fault: e.kind == "fault",
-        })
-        .collect()
+    ev.sort_by(|a, b| a.1.first_t.total_cmp(&b.1.first_t).then(a.0.cmp(&b.0)));
+    // Markers at the same times share one line and one label.
+    let mut out: Vec<Marker> = Vec::new();
+    for (kind, e) in ev {
+        match out
+            .iter_mut()
+            .find(|m| m.kind == kind && m.from == e.first_t && m.to == e.last_t)
+        {
+            Some(m) => {
+                m.label.push_str(", ");
+                m.label.push_str(&e.text);
+            }
+            None => out.push(Marker {
+                label: e.text.clone(),
+                from: e.first_t,
+                to: e.last_t,
+                kind,
+            }),
+        }
+    }
+    out
 }
 
 /// One line per type, the biggest first; the rest summed into "other".
 fn type_lines(ot: &OverTime, series: &std::collections::BTreeMap<String, Vec<f64>>) -> Vec<Line> {
     let mut named: Vec<(&String, &Vec<f64>, f64)> =
         series.iter().map(|(n, v)| (n, v, v.iter().sum())).collect();
+    // Types that never moved only crowd the legend (unless none moved).
+    if named.iter().any(|n| n.2 > 0.0) {
+        named.retain(|n| n.2 > 0.0);
+    }
     named.sort_by(|a, b| b.2.total_cmp(&a.2).then(a.0.cmp(b.0)));
     let keep = if named.len() > MAX_LINES {
         MAX_LINES - 1
@@ -697,8 +753,8 @@ fn draw_lines(root: &Area<'_>, title: &str, c: &LineChart) -> Result<(), String>
     // Annotations behind the data: a band from the first to the last
     // instance, a line at the first, the label running down beside it.
     let span = x1 - x0;
-    for m in &c.markers {
-        let col = if m.fault { FAULT } else { ANNOTATION };
+    for m in &cluster(&c.markers, span * 0.015) {
+        let col = m.kind.colour();
         if m.to - m.from > span * 0.002 {
             chart
                 .draw_series(std::iter::once(Rectangle::new(
@@ -718,7 +774,7 @@ fn draw_lines(root: &Area<'_>, title: &str, c: &LineChart) -> Result<(), String>
         chart
             .draw_series(std::iter::once(Text::new(
                 m.label.clone(),
-                (m.from + span * 0.008, y_top * 0.99),
+                (m.from + span * 0.012, y_top * 0.99),
                 style,
             )))
             .map_err(e)?;
@@ -754,13 +810,36 @@ fn draw_lines(root: &Area<'_>, title: &str, c: &LineChart) -> Result<(), String>
         }
         entries.push((l.name.clone(), Swatch::Line(col)));
     }
-    if c.markers.iter().any(|m| !m.fault) {
-        entries.push(("annotation".into(), Swatch::Block(ANNOTATION, 0.35)));
-    }
-    if c.markers.iter().any(|m| m.fault) {
-        entries.push(("fault".into(), Swatch::Block(FAULT, 0.35)));
+    for kind in [
+        MarkerKind::Annotation,
+        MarkerKind::Fault,
+        MarkerKind::Command,
+    ] {
+        if c.markers.iter().any(|m| m.kind == kind) {
+            entries.push((kind.name().into(), Swatch::Block(kind.colour(), 0.35)));
+        }
     }
     legend(&legend_area, &entries)
+}
+
+/// Merges markers closer than `gap` (their labels would overprint): one
+/// line, labels joined, the most important kind's colour.
+fn cluster(markers: &[Marker], gap: f64) -> Vec<Marker> {
+    let mut sorted: Vec<&Marker> = markers.iter().collect();
+    sorted.sort_by(|a, b| a.from.total_cmp(&b.from));
+    let mut out: Vec<Marker> = Vec::new();
+    for m in sorted {
+        match out.last_mut() {
+            Some(last) if m.from - last.from < gap => {
+                last.label.push_str(", ");
+                last.label.push_str(&m.label);
+                last.to = last.to.max(m.to);
+                last.kind = last.kind.min(m.kind);
+            }
+            _ => out.push(m.clone()),
+        }
+    }
+    out
 }
 
 fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
@@ -837,6 +916,37 @@ fn draw_bars(root: &Area<'_>, title: &str, c: &BarChart) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn close_markers_share_a_line() {
+        let m = |label: &str, from: f64, kind| Marker {
+            label: label.into(),
+            from,
+            to: from,
+            kind,
+        };
+        let got = cluster(
+            &[
+                m("b", 0.2, MarkerKind::Command),
+                m("a", 0.0, MarkerKind::Command),
+                m("start", 0.3, MarkerKind::Annotation),
+                m("late", 5.0, MarkerKind::Fault),
+            ],
+            0.5,
+        );
+        assert_eq!(
+            got,
+            vec![
+                Marker {
+                    label: "a, b, start".into(),
+                    from: 0.0,
+                    to: 0.3,
+                    kind: MarkerKind::Annotation
+                },
+                m("late", 5.0, MarkerKind::Fault)
+            ]
+        );
+    }
 
     #[test]
     fn si_labels() {

@@ -2,27 +2,60 @@
 //! logs (`.err`), its counters (`.stats.jsonl`) and its annotations,
 //! commands and faults (`.events.jsonl`), as docs/outputs.md specifies.
 //!
-//! Printed lines are flushed at once (a crash must not lose them); the
-//! JSON-lines files are flushed at every sample and at the end.
+//! Printed lines are written at once (a crash must not lose them); the
+//! JSON-lines files at every sample and at the end. Files are opened only
+//! while written, so one process can host thousands of instances.
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::runner::folder::InstancePaths;
 
+/// One output file, opened only while being written: a process may host
+/// thousands of instances, more than it may keep files open.
+struct Sink {
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+impl Sink {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            buf: Vec::new(),
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let written = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(&self.buf));
+        if let Err(e) = written {
+            // Nowhere better to say it: the instance's own files are the problem.
+            eprintln!("peerlab: cannot write {}: {e}", self.path.display());
+        }
+        self.buf.clear();
+    }
+}
+
 /// The writers of one instance.
 pub struct Record {
-    out: BufWriter<fs::File>,
-    err: BufWriter<fs::File>,
-    stats: BufWriter<fs::File>,
-    events: BufWriter<fs::File>,
+    out: Sink,
+    err: Sink,
+    stats: Sink,
+    events: Sink,
     /// Statistics recorded by modules (`stat/<name>`).
     custom: BTreeMap<String, f64>,
-    /// Lines printed so far (kept for tests and the verdicts of in-process runs).
+    /// Lines printed so far.
     printed: u64,
 }
 
@@ -68,17 +101,17 @@ impl<'a> Event<'a> {
     }
 }
 
-fn create(run_dir: &Path, rel: &Path) -> io::Result<BufWriter<fs::File>> {
+/// Create (empty) the file at `run_dir/rel` and its directory.
+fn create(run_dir: &Path, rel: &Path) -> io::Result<Sink> {
     let path = run_dir.join(rel);
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir)?;
     }
-    Ok(BufWriter::new(
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?,
-    ))
+    fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)?;
+    Ok(Sink::new(path))
 }
 
 impl Record {
@@ -96,19 +129,21 @@ impl Record {
     /// A line the instance prints (Gumby's stdout).
     pub fn print(&mut self, line: &str) {
         self.printed += 1;
-        let _ = writeln!(self.out, "{line}");
-        let _ = self.out.flush();
+        self.out.buf.extend_from_slice(line.as_bytes());
+        self.out.buf.push(b'\n');
+        self.out.flush();
     }
 
     /// A line for the instance's error log.
     pub fn error(&mut self, line: &str) {
-        let _ = writeln!(self.err, "{line}");
-        let _ = self.err.flush();
+        self.err.buf.extend_from_slice(line.as_bytes());
+        self.err.buf.push(b'\n');
+        self.err.flush();
     }
 
     pub fn event(&mut self, event: &Event<'_>) {
-        let _ = serde_json::to_writer(&mut self.events, event);
-        let _ = self.events.write_all(b"\n");
+        let _ = serde_json::to_writer(&mut self.events.buf, event);
+        self.events.buf.push(b'\n');
     }
 
     pub fn stat_add(&mut self, name: &str, value: f64) {
@@ -134,16 +169,16 @@ impl Record {
         let mut counters = self.custom.clone();
         counters.extend(overlay);
         let _ = serde_json::to_writer(
-            &mut self.stats,
+            &mut self.stats.buf,
             &StatsLine {
                 t,
                 reset,
                 counters: &counters,
             },
         );
-        let _ = self.stats.write_all(b"\n");
-        let _ = self.stats.flush();
-        let _ = self.events.flush();
+        self.stats.buf.push(b'\n');
+        self.stats.flush();
+        self.events.flush();
     }
 
     pub fn printed_lines(&self) -> u64 {
@@ -151,10 +186,10 @@ impl Record {
     }
 
     pub fn flush(&mut self) {
-        let _ = self.out.flush();
-        let _ = self.err.flush();
-        let _ = self.stats.flush();
-        let _ = self.events.flush();
+        self.out.flush();
+        self.err.flush();
+        self.stats.flush();
+        self.events.flush();
     }
 }
 

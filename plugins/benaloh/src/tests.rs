@@ -575,11 +575,8 @@ fn a_lost_local_share_is_reported_and_fails_the_verdict_by_name() {
     assert!(!v[0].passed && !v[1].passed);
     assert_eq!(
         v[0].message.as_str(),
-        "instance 1 printed `My computed sum is unknown: missing subset sums from instance 4`; \
-         instance 2 printed `My computed sum is unknown: missing subset sums from instance 4`; \
-         instance 3 printed `My computed sum is unknown: missing subset sums from instance 4`; \
-         instance 4 printed `My computed sum is unknown: missing local shares from instance 2`; \
-         instance 5 printed `My computed sum is unknown: missing subset sums from instance 4`"
+        "instance 4 could not compute it: missing local shares from instance 2; \
+         instances 1,2,3,5 could not compute it: missing subset sums from instance 4"
     );
     // resending recovers: share_local again resends the same shares
     net.call(2, "share_local", &[]).unwrap();

@@ -21,6 +21,9 @@ pub const MODULUS_LINE: &str = "My modulus is ";
 /// What follows [`TOTAL_LINE`] when the total is not known.
 pub const UNKNOWN: &str = "unknown";
 
+/// How many different reasons for an unknown total a message lists.
+const MAX_REASONS: usize = 4;
+
 /// The name of the verdict that all totals agree.
 pub const SAME_TOTAL: &str = "same-total";
 /// The name of the verdict that the total is the sum of the secrets.
@@ -110,10 +113,21 @@ fn same_total(printed: &[(u64, Printed)]) -> Verdict {
     if !silent.is_empty() {
         problems.push(format!("no total from {}", who(&silent)));
     }
-    for (id, p) in printed {
-        if let Some(Err(why)) = &p.total {
-            problems.push(format!("instance {id} printed `{TOTAL_LINE}{why}`"));
-        }
+    let unknown = groups(printed.iter().filter_map(|(i, p)| match &p.total {
+        Some(Err(why)) => Some((*i, why.clone())),
+        _ => None,
+    }));
+    let shown = unknown.len().min(MAX_REASONS);
+    for (why, ids) in unknown.iter().take(shown) {
+        let why = why.strip_prefix(UNKNOWN).unwrap_or(why);
+        let why = why.trim_start_matches(':').trim();
+        problems.push(format!("{} could not compute it: {why}", who(ids)));
+    }
+    if unknown.len() > shown {
+        let rest: usize = unknown.values().skip(shown).map(Vec::len).sum();
+        problems.push(format!(
+            "{rest} more could not compute it for other reasons (see their output)"
+        ));
     }
     let totals = groups(printed.iter().filter_map(|(i, p)| match p.total {
         Some(Ok(t)) => Some((*i, t)),
@@ -238,7 +252,7 @@ fn sum_of_secrets(printed: &[(u64, Printed)], config: Option<&str>) -> Verdict {
             .map(|(i, _)| *i)
             .collect();
         msg.push_str(&format!(
-            "{} {} printed no total",
+            "{} no total from {}",
             if each.is_empty() { " but" } else { ";" },
             who(&ids)
         ));
@@ -350,7 +364,7 @@ mod tests {
                 (
                     SAME_TOTAL.into(),
                     false,
-                    "no total from instance 3; instance 2 printed `My computed sum is unknown: missing subset sums from instance 3`"
+                    "no total from instance 3; instance 2 could not compute it: missing subset sums from instance 3"
                         .into()
                 ),
                 (
@@ -366,7 +380,46 @@ mod tests {
         ]);
         assert_eq!(
             judge(&r, None)[1].message.as_str(),
-            "the 2 secrets sum to 3 mod 2147483647 but instance 2 printed no total"
+            "the 2 secrets sum to 3 mod 2147483647 but no total from instance 2"
+        );
+    }
+
+    #[test]
+    fn unknown_totals_are_grouped_by_reason_and_capped() {
+        let mut lines: Vec<(u64, Vec<String>)> = (1..=50)
+            .map(|i| {
+                (
+                    i,
+                    vec![
+                        "My secret value is 1".to_string(),
+                        "My computed sum is unknown: missing subset sums from instance 50"
+                            .to_string(),
+                    ],
+                )
+            })
+            .collect();
+        lines[49].1[1] = "My computed sum is unknown: missing local shares from instance 7".into();
+        let v = judge(&lines, None);
+        let ids: Vec<String> = (1..=49).map(|i| i.to_string()).collect();
+        assert_eq!(
+            v[0].message.as_str(),
+            format!(
+                "instance 50 could not compute it: missing local shares from instance 7; \
+                 instances {} could not compute it: missing subset sums from instance 50",
+                ids.join(",")
+            )
+        );
+        for (i, l) in lines.iter_mut().enumerate() {
+            l.1[1] = format!("My computed sum is unknown: reason {i}");
+        }
+        let v = judge(&lines, None);
+        assert!(
+            v[0].message.ends_with(
+                "instance 12 could not compute it: reason 11; \
+             46 more could not compute it for other reasons (see their output)"
+            ),
+            "{}",
+            v[0].message
         );
     }
 

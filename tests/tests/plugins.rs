@@ -120,7 +120,10 @@ fn refusals_are_reported_together_and_precisely() {
             "libincompatible.so: incompatible plugin-api: the plugin was built against 2.0.0, this host has 1.1.0",
         )
         .stderr_has("help: rebuild the plugin against peerlab-plugin-api 1.x")
-        .stderr_has("libmismatch.so: layout mismatch with this host's plugin-api 1.1.0:")
+        .stderr_has(
+            "libmismatch.so: layout mismatch with this host's plugin-api 1.1.0: \
+             mismatched package: expected `peerlab-plugin-api`, found `peerlab-mismatch-fixture`",
+        )
         .stderr_has("libjunk.so: cannot open it as a shared library")
         .stderr_has("module `no_such_module`: not found");
     assert!(

@@ -361,40 +361,51 @@ fn classify(e: LibraryError) -> (LoadErrorKind, Option<Box<str>>) {
     (kind, Some(full.into_boxed_str()))
 }
 
-/// The few lines of abi_stable's layout report that say what differs.
+/// The few lines of abi_stable's layout report that say what differs:
+/// `what: expected X, found Y` for the first two errors.
 fn summarise_layout(full: &str) -> String {
-    let mut picked: Vec<String> = Vec::new();
     let lines: Vec<&str> = full
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let errors = lines.iter().filter(|l| l.starts_with("Error:")).count();
+    let value_after = |i: usize, marker: &str| -> Option<String> {
+        let at = lines.iter().skip(i).take(6).position(|l| *l == marker)? + i;
+        let v = lines.get(at + 1)?;
+        let v = if v.chars().count() > 60 {
+            format!("{}...", v.chars().take(60).collect::<String>())
+        } else {
+            v.to_string()
+        };
+            format!("{}...", &v[..60])
+        } else {
+            v.to_string()
+        };
+        Some(v)
+    };
+    let mut picked: Vec<String> = Vec::new();
+    let mut errors = 0;
     for (i, l) in lines.iter().enumerate() {
-        if let Some(rest) = l.strip_prefix("Error:") {
-            let mut s = rest.trim().to_string();
-            // abi_stable puts the expected/found pair on the next lines
-            for next in lines.iter().skip(i + 1).take(4) {
-                if next.starts_with("Expected:") || next.starts_with("Found:") {
-                    s.push_str(&format!("; {next}"));
-                }
+        let Some(what) = l.strip_prefix("Error:") else {
+            continue;
+        };
+        errors += 1;
+        if picked.len() < 2 {
+            let mut s = what.trim().to_string();
+            if let (Some(e), Some(f)) = (value_after(i, "Expected:"), value_after(i, "Found:")) {
+                s.push_str(&format!(": expected `{e}`, found `{f}`"));
             }
-            picked.push(s);
-            if picked.len() == 2 {
-                break;
+            if !picked.contains(&s) {
+                picked.push(s);
             }
         }
     }
     if picked.is_empty() {
         return "the plugin's types differ from this host's".into();
     }
-    let mut s = picked.join(" | ");
+    let mut s = picked.join("; ");
     if errors > picked.len() {
         s.push_str(&format!(" (and {} more)", errors - picked.len()));
-    }
-    if s.len() > 400 {
-        s.truncate(400);
-        s.push_str("...");
     }
     s
 }
@@ -402,6 +413,19 @@ fn summarise_layout(full: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn layout_reports_are_summarised() {
+        let report = "Compared <this>:\n  --- Type Layout ---\n\nError:mismatched package\nExpected:\n    peerlab-plugin-api\nFound:\n    other\n\nError:too many fields\nExpected:\n    7\nFound:\n    6\n";
+        assert_eq!(
+            summarise_layout(report),
+            "mismatched package: expected `peerlab-plugin-api`, found `other`; too many fields: expected `7`, found `6`"
+        );
+        assert_eq!(
+            summarise_layout("nothing useful"),
+            "the plugin's types differ from this host's"
+        );
+    }
 
     #[test]
     fn file_names_follow_cargo() {

@@ -43,8 +43,13 @@ fn receiver(dir: Arc<PeerDirectory>, pool: Option<Arc<SharedPool>>) -> Core {
     cfg.pool = pool;
     let mut c = Core::new(cfg);
     c.define_message(
-        MetaMessage::new("m", Authentication::Member, Distribution::FullSync, Destination::Community(1))
-            .with_forwarding(false),
+        MetaMessage::new(
+            "m",
+            Authentication::Member,
+            Distribution::FullSync,
+            Destination::Community(1),
+        )
+        .with_forwarding(false),
     )
     .unwrap();
     c.set_community(cid());
@@ -60,13 +65,19 @@ fn benches(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
 
     g.bench_function("encode_unsigned_64B", |b| {
-        b.iter(|| wire::encode_unsigned(&mut buf, &cid(), 2, black_box(5), |w| w.put(PAYLOAD)).unwrap())
+        b.iter(|| {
+            wire::encode_unsigned(&mut buf, &cid(), 2, black_box(5), |w| w.put(PAYLOAD)).unwrap()
+        })
     });
     g.bench_function("encode_signed_64B (includes sign)", |b| {
-        b.iter(|| wire::encode_signed(&mut buf, &cid(), 1, &kp, black_box(5), |w| w.put(PAYLOAD)).unwrap())
+        b.iter(|| {
+            wire::encode_signed(&mut buf, &cid(), 1, &kp, black_box(5), |w| w.put(PAYLOAD)).unwrap()
+        })
     });
     let packet = signed_packet(&kp, 5);
-    g.bench_function("decode_signed_64B", |b| b.iter(|| wire::decode_signed(black_box(&packet)).unwrap()));
+    g.bench_function("decode_signed_64B", |b| {
+        b.iter(|| wire::decode_signed(black_box(&packet)).unwrap())
+    });
     let req = IntroductionRequest {
         destination: "1.2.3.4:5".parse().unwrap(),
         source_lan: "10.0.0.1:6".parse().unwrap(),
@@ -75,7 +86,15 @@ fn benches(c: &mut Criterion) {
         identifier: 9,
         extra: b"",
     };
-    let n = wire::encode_signed(&mut buf, &cid(), wire::id::INTRODUCTION_REQUEST, &kp, 1, |w| req.encode(w, Style::Old)).unwrap();
+    let n = wire::encode_signed(
+        &mut buf,
+        &cid(),
+        wire::id::INTRODUCTION_REQUEST,
+        &kp,
+        1,
+        |w| req.encode(w, Style::Old),
+    )
+    .unwrap();
     let intro = buf[..n].to_vec();
     g.bench_function("decode_introduction_request", |b| {
         b.iter(|| match wire::decode(black_box(&intro)).unwrap() {
@@ -83,11 +102,19 @@ fn benches(c: &mut Criterion) {
             _ => unreachable!(),
         })
     });
-    g.bench_function("sign_145B", |b| b.iter(|| kp.sign(black_box(&packet[..packet.len() - 64]))));
+    g.bench_function("sign_145B", |b| {
+        b.iter(|| kp.sign(black_box(&packet[..packet.len() - 64])))
+    });
     let vk = kp.verifying_key();
     let f = wire::decode_signed(&packet).unwrap();
     g.bench_function("verify", |b| {
-        b.iter(|| assert!(peerlab_dispersy::crypto::verify(&vk, black_box(f.signed), f.signature)))
+        b.iter(|| {
+            assert!(peerlab_dispersy::crypto::verify(
+                &vk,
+                black_box(f.signed),
+                f.signature
+            ))
+        })
     });
     g.finish();
 
@@ -108,11 +135,13 @@ fn benches(c: &mut Criterion) {
 
     // The core's whole receive path: decode, dedupe, key lookup, verify, store, event.
     let dir = Arc::new(
-        PeerDirectory::new(
-            keys.iter()
-                .enumerate()
-                .map(|(i, k)| (std::net::SocketAddr::from(([127, 0, 0, 2], 1000 + i as u16)), *k.public(), i as u32)),
-        )
+        PeerDirectory::new(keys.iter().enumerate().map(|(i, k)| {
+            (
+                std::net::SocketAddr::from(([127, 0, 0, 2], 1000 + i as u16)),
+                *k.public(),
+                i as u32,
+            )
+        }))
         .unwrap(),
     );
     let from: std::net::SocketAddr = "127.0.0.2:1000".parse().unwrap();

@@ -69,7 +69,9 @@ mod tests {
             insert(&mut filter, &key(i), 99, k);
         }
         assert!((0..500).all(|i| contains(&filter, &key(i), 99, k)));
-        let fp = (500..10_500).filter(|&i| contains(&filter, &key(i), 99, k)).count();
+        let fp = (500..10_500)
+            .filter(|&i| contains(&filter, &key(i), 99, k))
+            .count();
         assert!(fp < 100, "false positive rate too high: {fp} of 10000");
     }
 }

@@ -437,7 +437,9 @@ impl Core {
             });
         }
         let msg_id = match def.id {
-            Some(i) if i == 0 || i >= id::FIRST_RESERVED => return Err(CommandError::ReservedId(i)),
+            Some(i) if i == 0 || i >= id::FIRST_RESERVED => {
+                return Err(CommandError::ReservedId(i));
+            }
             Some(i) => i,
             None => (1..id::FIRST_RESERVED)
                 .find(|i| self.slot(*i).is_none())
@@ -598,7 +600,9 @@ impl Core {
         self.arena.resize(start + size, 0);
         let buf = &mut self.arena[start..];
         let n = if signed {
-            wire::encode_signed(buf, &community, meta.0, &self.keypair, gt, |w| w.put(payload))
+            wire::encode_signed(buf, &community, meta.0, &self.keypair, gt, |w| {
+                w.put(payload)
+            })
         } else {
             wire::encode_unsigned(buf, &community, meta.0, gt, |w| w.put(payload))
         }
@@ -946,8 +950,11 @@ impl Core {
         let meta = &self.metas[p.slot];
         let msg_id = meta.def.id.expect("defined metas have ids");
         let name = meta.name.clone();
-        let (distribution, destination, forward) =
-            (meta.def.distribution, meta.def.destination, meta.def.forward);
+        let (distribution, destination, forward) = (
+            meta.def.distribution,
+            meta.def.destination,
+            meta.def.forward,
+        );
         if distribution == Distribution::FullSync {
             let packet = match (p.pooled, p.digest, &self.cfg.pool) {
                 (Some(a), _, _) => a,
@@ -1099,11 +1106,20 @@ impl Core {
         msg_id: u8,
         payload: impl FnOnce(&mut wire::Writer<'_>) -> Result<(), crate::error::EncodeError>,
     ) {
-        let Some(community) = self.community else { return };
+        let Some(community) = self.community else {
+            return;
+        };
         let start = self.arena.len();
         self.arena.resize(start + self.cfg.max_datagram, 0);
         let gt = self.global_time % 65536;
-        match wire::encode_signed(&mut self.arena[start..], &community, msg_id, &self.keypair, gt, payload) {
+        match wire::encode_signed(
+            &mut self.arena[start..],
+            &community,
+            msg_id,
+            &self.keypair,
+            gt,
+            payload,
+        ) {
             Ok(n) => {
                 self.arena.truncate(start + n);
                 self.out.push_back(Out {
@@ -1126,10 +1142,18 @@ impl Core {
         global_time: u64,
         payload: impl FnOnce(&mut wire::Writer<'_>) -> Result<(), crate::error::EncodeError>,
     ) {
-        let Some(community) = self.community else { return };
+        let Some(community) = self.community else {
+            return;
+        };
         let start = self.arena.len();
         self.arena.resize(start + self.cfg.max_datagram, 0);
-        match wire::encode_unsigned(&mut self.arena[start..], &community, msg_id, global_time, payload) {
+        match wire::encode_unsigned(
+            &mut self.arena[start..],
+            &community,
+            msg_id,
+            global_time,
+            payload,
+        ) {
             Ok(n) => {
                 self.arena.truncate(start + n);
                 self.out.push_back(Out {
@@ -1168,7 +1192,10 @@ impl Core {
         req: &IntroductionRequest<'_>,
         style: Style,
     ) {
-        let known = self.peers.lookup(&from).is_some_and(|r| self.peers.is_known(r));
+        let known = self
+            .peers
+            .lookup(&from)
+            .is_some_and(|r| self.peers.is_known(r));
         let at_limit = self.peers.known_count() >= self.cfg.max_peers;
         if !known && at_limit {
             return; // As py-ipv8: a full peer does not answer, so the walker looks elsewhere.
@@ -1247,7 +1274,10 @@ impl Core {
         if intro == wire::NO_ADDRESS
             || intro == self.cfg.local_addr
             || intro == self.my_wan
-            || self.peers.lookup(&intro).is_some_and(|r| self.peers.is_known(r))
+            || self
+                .peers
+                .lookup(&intro)
+                .is_some_and(|r| self.peers.is_known(r))
             || self.walkable.iter().any(|(a, _)| *a == intro)
         {
             return;
@@ -1329,7 +1359,9 @@ impl Core {
         };
         let (bytes, k) = bloom::dimensions(n, max_bloom);
         let salt: u32 = self.rng.random();
-        let Some(community) = self.community else { return };
+        let Some(community) = self.community else {
+            return;
+        };
         let start = self.arena.len();
         let total = wire::UNSIGNED_OVERHEAD + SyncRequest::FIXED_LEN + bytes;
         self.arena.resize(start + total, 0);

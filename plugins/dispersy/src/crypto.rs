@@ -41,12 +41,16 @@ impl PublicKey {
 
     /// The 32-byte ed25519 verification key inside.
     pub fn ed25519_bytes(&self) -> &[u8; 32] {
-        self.0[42..74].try_into().expect("fixed slice of a fixed array")
+        self.0[42..74]
+            .try_into()
+            .expect("fixed slice of a fixed array")
     }
 
     /// The 32-byte curve25519 key inside (unused by peerlab, kept for py-ipv8).
     pub fn curve25519_bytes(&self) -> &[u8; 32] {
-        self.0[10..42].try_into().expect("fixed slice of a fixed array")
+        self.0[10..42]
+            .try_into()
+            .expect("fixed slice of a fixed array")
     }
 
     /// py-ipv8's member id (`key_to_hash`): SHA-1 of the 74 serialised bytes.
@@ -121,7 +125,9 @@ impl Keypair {
 
 impl std::fmt::Debug for Keypair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keypair").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("Keypair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 
@@ -178,7 +184,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Parses hex (either case); `None` on an odd length or a non-hex digit.
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     let s = s.as_bytes();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     let digit = |c: u8| -> Option<u8> {

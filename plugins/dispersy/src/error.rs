@@ -104,7 +104,9 @@ pub enum CommandError {
     #[error("unknown meta-message {0}: define it with define_message first")]
     UnknownMessage(String),
     /// A meta-message name or id is already taken.
-    #[error("meta-message {name} (id {id}) conflicts with an existing definition: pick another name or id")]
+    #[error(
+        "meta-message {name} (id {id}) conflicts with an existing definition: pick another name or id"
+    )]
     Conflict {
         /// The new name.
         name: String,

@@ -66,7 +66,9 @@ impl PeerDirectory {
         for (addr, public_key, instance_id) in rows {
             let key = PeerKey::new(public_key)?;
             let idx = dir.entries.len() as u32;
-            if dir.by_addr.contains_key(&addr) || dir.by_key.contains_key(public_key.ed25519_bytes()) {
+            if dir.by_addr.contains_key(&addr)
+                || dir.by_key.contains_key(public_key.ed25519_bytes())
+            {
                 continue;
             }
             dir.by_addr.insert(addr, idx);
@@ -220,7 +222,9 @@ impl PeerTable {
     /// Whether `r` is a known peer (one the overlay talks to).
     pub fn is_known(&self, r: PeerRef) -> bool {
         if r.0 & LOCAL != 0 {
-            self.local.get((r.0 & !LOCAL) as usize).is_some_and(|p| p.known)
+            self.local
+                .get((r.0 & !LOCAL) as usize)
+                .is_some_and(|p| p.known)
         } else {
             let (w, b) = ((r.0 / 64) as usize, r.0 % 64);
             self.dir_known.get(w).is_some_and(|x| x & (1 << b) != 0)
@@ -237,7 +241,11 @@ impl PeerTable {
                 instance_id: p.instance_id,
             }
         } else {
-            let e = &self.dir.as_ref().expect("directory ref without directory").entries[r.0 as usize];
+            let e = &self
+                .dir
+                .as_ref()
+                .expect("directory ref without directory")
+                .entries[r.0 as usize];
             PeerInfo {
                 addr: e.addr,
                 key: Some(&e.key),
@@ -260,9 +268,7 @@ impl PeerTable {
             && let Some(idx) = self.dir.as_ref().and_then(|d| d.index_of_addr(&addr))
         {
             let same_key = match (&key, self.dir.as_ref()) {
-                (Some(k), Some(d)) => {
-                    d.entries[idx as usize].key.public_key == k.public_key
-                }
+                (Some(k), Some(d)) => d.entries[idx as usize].key.public_key == k.public_key,
                 _ => true,
             };
             if same_key {
@@ -363,7 +369,9 @@ mod tests {
     #[test]
     fn directory_and_local_lookups() {
         let addr = |p: u16| SocketAddr::from(([127, 0, 0, 1], p));
-        let dir = Arc::new(PeerDirectory::new((1..=3).map(|i| (addr(i), key(i as u8), u32::from(i)))).unwrap());
+        let dir = Arc::new(
+            PeerDirectory::new((1..=3).map(|i| (addr(i), key(i as u8), u32::from(i)))).unwrap(),
+        );
         let mut t = PeerTable::default();
         t.set_directory(dir);
         assert_eq!(t.known_count(), 0);

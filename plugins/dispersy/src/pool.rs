@@ -22,10 +22,12 @@ use sha2::{Digest, Sha256};
 
 const SHARDS: usize = 16;
 
+type Shard = Mutex<HashMap<[u8; 32], Arc<[u8]>>>;
+
 /// The shared pool; create one per process and give every overlay an `Arc` of it.
 #[derive(Debug)]
 pub struct SharedPool {
-    shards: Vec<Mutex<HashMap<[u8; 32], Arc<[u8]>>>>,
+    shards: Vec<Shard>,
     capacity_per_shard: usize,
 }
 
@@ -47,7 +49,7 @@ impl SharedPool {
         Sha256::digest(packet).into()
     }
 
-    fn shard(&self, d: &Digest32) -> &Mutex<HashMap<[u8; 32], Arc<[u8]>>> {
+    fn shard(&self, d: &Digest32) -> &Shard {
         &self.shards[d[0] as usize % SHARDS]
     }
 

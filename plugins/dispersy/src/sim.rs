@@ -218,7 +218,11 @@ impl SimNet {
 
     fn next_deadline(&self) -> Option<Instant> {
         let net = self.queue.peek().map(|Reverse(p)| p.at);
-        let timers = self.nodes.iter().filter_map(|n| n.core.poll_timeout()).min();
+        let timers = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.core.poll_timeout())
+            .min();
         match (net, timers) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -77,7 +77,10 @@ impl Store {
 
     /// Lowest and highest global time held.
     pub fn time_bounds(&self) -> Option<(u64, u64)> {
-        Some((self.map.first_key_value()?.0.0, self.map.last_key_value()?.0.0))
+        Some((
+            self.map.first_key_value()?.0.0,
+            self.map.last_key_value()?.0.0,
+        ))
     }
 
     /// Messages with global time in `[low, high]`, in key order.

@@ -490,7 +490,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes a fixed-size array by reference.
-    pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<&'a [u8; N], DecodeError> {
+    pub fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<&'a [u8; N], DecodeError> {
         let b = self.bytes(N, what)?;
         Ok(b.try_into().expect("bytes returned exactly N"))
     }
@@ -533,7 +536,12 @@ impl<'a> Reader<'a> {
                 3 => {
                     let ip = *self.array::<16>("ipv6 address")?;
                     let port = self.u16("port")?;
-                    Ok(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, 0, 0)))
+                    Ok(SocketAddr::V6(SocketAddrV6::new(
+                        Ipv6Addr::from(ip),
+                        port,
+                        0,
+                        0,
+                    )))
                 }
                 other => Err(DecodeError::BadAddressType(other)),
             },
@@ -733,7 +741,11 @@ mod tests {
         assert_eq!(f.global_time, 42);
         assert_eq!(f.payload, b"hello");
         assert_eq!(f.public_key, kp().public().as_bytes());
-        assert!(crate::crypto::verify(&kp().verifying_key(), f.signed, f.signature));
+        assert!(crate::crypto::verify(
+            &kp().verifying_key(),
+            f.signed,
+            f.signature
+        ));
     }
 
     #[test]

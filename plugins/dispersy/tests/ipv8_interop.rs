@@ -81,8 +81,13 @@ async fn peerlab_peer(
     let mut core = Core::new(cfg);
     let text = core
         .define_message(
-            MetaMessage::new("text", Authentication::Member, Distribution::Direct, Destination::Candidate)
-                .with_id(1),
+            MetaMessage::new(
+                "text",
+                Authentication::Member,
+                Distribution::Direct,
+                Destination::Candidate,
+            )
+            .with_id(1),
         )
         .expect("fresh core");
     core.set_community(community);
@@ -119,7 +124,9 @@ async fn peerlab_peer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py_ipv8_and_peerlab_discover_each_other_and_verify_signed_messages() {
     if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("SKIPPED py-ipv8 interop: python3 is not installed (install python3 with venv to run it)");
+        eprintln!(
+            "SKIPPED py-ipv8 interop: python3 is not installed (install python3 with venv to run it)"
+        );
         return;
     }
     let venv = Command::new("bash")
@@ -170,13 +177,27 @@ async fn py_ipv8_and_peerlab_discover_each_other_and_verify_signed_messages() {
     let mut tasks = Vec::new();
     let mut keys = BTreeMap::new();
     for i in 0..PEERS {
-        let driver = UdpDriver::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let driver = UdpDriver::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
         let mut seed = [0u8; 32];
         seed[31] = i as u8 + 1;
-        keys.insert(hex(peerlab_dispersy::Keypair::from_seed(&seed).public().as_bytes()), i);
+        keys.insert(
+            hex(peerlab_dispersy::Keypair::from_seed(&seed)
+                .public()
+                .as_bytes()),
+            i,
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         cmd_txs.push(tx);
-        tasks.push(tokio::spawn(peerlab_peer(i, driver, community, py_addr, rx, ev_tx.clone())));
+        tasks.push(tokio::spawn(peerlab_peer(
+            i,
+            driver,
+            community,
+            py_addr,
+            rx,
+            ev_tx.clone(),
+        )));
     }
 
     let mut peerlab_found_py = BTreeSet::new();

@@ -5,7 +5,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Instant;
 
-use peerlab_dispersy::wire::{self, Decoded, IntroductionRequest, IntroductionResponse, Puncture, Style, SyncRequest};
+use peerlab_dispersy::wire::{
+    self, Decoded, IntroductionRequest, IntroductionResponse, Puncture, Style, SyncRequest,
+};
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, Core, Destination, Distribution, Event, Keypair,
     MetaMessage,
@@ -18,10 +20,20 @@ fn cid() -> CommunityId {
 
 fn core() -> Core {
     let mut c = Core::new(Config::new([3; 32], 1, "127.0.0.1:9".parse().unwrap()));
-    c.define_message(MetaMessage::new("m", Authentication::Member, Distribution::FullSync, Destination::Community(3)))
-        .unwrap();
-    c.define_message(MetaMessage::new("u", Authentication::None, Distribution::Direct, Destination::Candidate))
-        .unwrap();
+    c.define_message(MetaMessage::new(
+        "m",
+        Authentication::Member,
+        Distribution::FullSync,
+        Destination::Community(3),
+    ))
+    .unwrap();
+    c.define_message(MetaMessage::new(
+        "u",
+        Authentication::None,
+        Distribution::Direct,
+        Destination::Candidate,
+    ))
+    .unwrap();
     c.set_community(cid());
     c.start(Instant::now());
     c

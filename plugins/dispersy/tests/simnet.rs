@@ -65,9 +65,12 @@ impl Setup {
         }
         if let Some(max) = self.directory_max {
             let dir = Arc::new(
-                PeerDirectory::new(net.nodes.iter().enumerate().map(|(i, n)| {
-                    (n.addr, *n.core.public_key(), i as u32 + 1)
-                }))
+                PeerDirectory::new(
+                    net.nodes
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| (n.addr, *n.core.public_key(), i as u32 + 1)),
+                )
                 .unwrap(),
             );
             for i in 0..self.peers {
@@ -160,15 +163,25 @@ fn hundred_messages_from_ten_authors_reach_everyone_through_catch_up_despite_los
     let all = net.run_until(Duration::from_secs(120), |net| {
         net.nodes.iter().all(|n| n.core.stored_count() == 100)
     });
-    let missing: Vec<usize> = net.nodes.iter().map(|n| 100 - n.core.stored_count()).collect();
+    let missing: Vec<usize> = net
+        .nodes
+        .iter()
+        .map(|n| 100 - n.core.stored_count())
+        .collect();
     assert!(all, "missing messages per peer after 120 s: {missing:?}");
     assert!(net.stats.lost > 0, "the links lost nothing");
     for i in 0..50 {
         let d = delivered(&net, i);
         let own = if i % 5 == 0 && i < 50 { 10 } else { 0 };
-        assert_eq!(d.len(), 100 - own, "peer {i}: each message delivered exactly once");
-        let mut distinct: Vec<(Vec<u8>, u64)> =
-            d.iter().map(|d| (d.payload.clone(), d.global_time)).collect();
+        assert_eq!(
+            d.len(),
+            100 - own,
+            "peer {i}: each message delivered exactly once"
+        );
+        let mut distinct: Vec<(Vec<u8>, u64)> = d
+            .iter()
+            .map(|d| (d.payload.clone(), d.global_time))
+            .collect();
         distinct.sort();
         distinct.dedup();
         assert_eq!(distinct.len(), d.len());
@@ -182,7 +195,14 @@ fn hundred_messages_from_ten_authors_reach_everyone_through_catch_up_despite_los
 }
 
 /// A signed packet as node `author` of `net` would send it.
-fn packet(net: &SimNet, author: usize, community: &CommunityId, msg: MetaId, gt: u64, payload: &[u8]) -> Vec<u8> {
+fn packet(
+    net: &SimNet,
+    author: usize,
+    community: &CommunityId,
+    msg: MetaId,
+    gt: u64,
+    payload: &[u8],
+) -> Vec<u8> {
     let kp: &Keypair = net.nodes[author].core.keypair();
     let mut buf = [0u8; wire::MAX_DATAGRAM];
     let n = wire::encode_signed(&mut buf, community, msg.0, kp, gt, |w| w.put(payload)).unwrap();
@@ -224,7 +244,11 @@ fn bad_packets_are_dropped_and_counted_never_delivered() {
     net.inject(from, 1, &good[..60]);
     net.inject(from, 1, &good[..5]);
     // Global time beyond the acceptance window.
-    net.inject(from, 1, &packet(&net, 0, &cid(), gossip, 1_000_000, b"from the future"));
+    net.inject(
+        from,
+        1,
+        &packet(&net, 0, &cid(), gossip, 1_000_000, b"from the future"),
+    );
     // A message id nobody defined, and an oversize datagram.
     net.inject(from, 1, &packet(&net, 0, &cid(), MetaId(77), 4, b"unknown"));
     net.inject(from, 1, &vec![0u8; 1500]);
@@ -268,11 +292,20 @@ fn walker_discovers_peers_from_one_bootstrap_address_and_gossip_follows() {
     let discovered = net.nodes[5]
         .events
         .iter()
-        .filter(|e| matches!(e, Event::PeerDiscovered { public_key: Some(_), .. }))
+        .filter(|e| {
+            matches!(
+                e,
+                Event::PeerDiscovered {
+                    public_key: Some(_),
+                    ..
+                }
+            )
+        })
         .count();
     assert!(discovered >= 8);
     let gossip = net.nodes[0].core.meta_id("gossip").unwrap();
-    net.with_core(13, |c, _| c.send(gossip, b"walked", &[])).unwrap();
+    net.with_core(13, |c, _| c.send(gossip, b"walked", &[]))
+        .unwrap();
     assert!(net.run_until(Duration::from_secs(10), |net| {
         net.nodes.iter().all(|n| n.core.stored_count() == 1)
     }));
@@ -287,11 +320,17 @@ fn a_late_joiner_catches_up_and_stop_silences_a_core() {
     let gossip = net.nodes[0].core.meta_id("gossip").unwrap();
     net.with_core(9, |c, _| c.stop());
     for k in 0..20 {
-        net.with_core(k % 9, |c, _| c.send(gossip, format!("m{k}").as_bytes(), &[]))
-            .unwrap();
+        net.with_core(k % 9, |c, _| {
+            c.send(gossip, format!("m{k}").as_bytes(), &[])
+        })
+        .unwrap();
     }
     net.run_for(Duration::from_secs(5));
-    assert_eq!(net.nodes[9].core.stored_count(), 0, "a stopped core takes nothing in");
+    assert_eq!(
+        net.nodes[9].core.stored_count(),
+        0,
+        "a stopped core takes nothing in"
+    );
     net.with_core(9, |c, now| c.start(now));
     assert!(net.run_until(Duration::from_secs(20), |net| {
         net.nodes.iter().all(|n| n.core.stored_count() == 20)
@@ -310,24 +349,38 @@ fn direct_candidate_messages_and_oversize_refusal() {
         Destination::Candidate,
     ));
     s.metas.push(
-        MetaMessage::new("signed-direct", Authentication::Member, Distribution::Direct, Destination::Candidate)
-            .with_id(42),
+        MetaMessage::new(
+            "signed-direct",
+            Authentication::Member,
+            Distribution::Direct,
+            Destination::Candidate,
+        )
+        .with_id(42),
     );
     let mut net = s.build();
     let share = net.nodes[0].core.meta_id("local-share").unwrap();
     let signed = net.nodes[0].core.meta_id("signed-direct").unwrap();
     assert_eq!(signed, MetaId(42));
-    net.with_core(0, |c, _| c.send_to_instance(share, b"share for 3", 3)).unwrap();
+    net.with_core(0, |c, _| c.send_to_instance(share, b"share for 3", 3))
+        .unwrap();
     let to = [net.nodes[1].addr, net.nodes[3].addr];
-    net.with_core(0, |c, _| c.send(signed, b"to 2 and 4", &to)).unwrap();
+    net.with_core(0, |c, _| c.send(signed, b"to 2 and 4", &to))
+        .unwrap();
     let err = net
         .with_core(0, |c, _| c.send(signed, &[0u8; 1300], &to))
         .unwrap_err();
-    assert!(err.to_string().contains("over the 1400-byte datagram limit"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("over the 1400-byte datagram limit"),
+        "{err}"
+    );
     net.run_for(Duration::from_millis(100));
     let d2 = delivered(&net, 2);
     assert_eq!(d2.len(), 1);
-    assert_eq!((d2[0].payload.as_slice(), d2[0].author, d2[0].from_instance), (&b"share for 3"[..], None, Some(1)));
+    assert_eq!(
+        (d2[0].payload.as_slice(), d2[0].author, d2[0].from_instance),
+        (&b"share for 3"[..], None, Some(1))
+    );
     for i in [1, 3] {
         let d = delivered(&net, i);
         assert_eq!(d.len(), 1);
@@ -335,10 +388,21 @@ fn direct_candidate_messages_and_oversize_refusal() {
         assert_eq!(d[0].author_instance, Some(1));
     }
     assert!(delivered(&net, 0).is_empty());
-    assert_eq!(net.nodes[0].core.stats().of("signed-direct").unwrap().msg_out, 2);
+    assert_eq!(
+        net.nodes[0]
+            .core
+            .stats()
+            .of("signed-direct")
+            .unwrap()
+            .msg_out,
+        2
+    );
 }
 
-fn trace(seed: u64) -> (Vec<Vec<(String, u64)>>, Vec<Vec<Event>>) {
+/// Every node's counters and events after a short lossy run.
+type Trace = (Vec<Vec<(String, u64)>>, Vec<Vec<Event>>);
+
+fn trace(seed: u64) -> Trace {
     let mut s = Setup::new(12);
     s.seed = seed;
     s.link.loss = 0.1;
@@ -347,10 +411,15 @@ fn trace(seed: u64) -> (Vec<Vec<(String, u64)>>, Vec<Vec<Event>>) {
     let mut net = s.build();
     let gossip = net.nodes[0].core.meta_id("gossip").unwrap();
     for k in 0..12 {
-        net.with_core(k, |c, _| c.send(gossip, &[k as u8], &[])).unwrap();
+        net.with_core(k, |c, _| c.send(gossip, &[k as u8], &[]))
+            .unwrap();
     }
     net.run_for(Duration::from_secs(5));
-    let counters = net.nodes.iter().map(|n| n.core.stats().counters().collect()).collect();
+    let counters = net
+        .nodes
+        .iter()
+        .map(|n| n.core.stats().counters().collect())
+        .collect();
     let events = net.nodes.into_iter().map(|n| n.events).collect();
     (counters, events)
 }

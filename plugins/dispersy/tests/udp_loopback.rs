@@ -73,7 +73,11 @@ async fn peer(
 async fn twenty_four_peers_discover_each_other_and_gossip_over_loopback_udp() {
     let mut drivers = Vec::new();
     for _ in 0..PEERS {
-        drivers.push(UdpDriver::bind("127.0.0.1:0".parse().unwrap()).await.unwrap());
+        drivers.push(
+            UdpDriver::bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap(),
+        );
     }
     let bootstrap = drivers[0].local_addr().unwrap();
     let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
@@ -96,13 +100,17 @@ async fn twenty_four_peers_discover_each_other_and_gossip_over_loopback_udp() {
         }
         // Phase 2: every peer publishes one message; every peer must get all others.
         for (i, tx) in cmd_txs.iter().enumerate() {
-            tx.send(Cmd::Send(format!("hello from {i}").into_bytes())).unwrap();
+            tx.send(Cmd::Send(format!("hello from {i}").into_bytes()))
+                .unwrap();
         }
         let mut got: HashMap<usize, BTreeSet<Vec<u8>>> = HashMap::new();
         while (0..PEERS).any(|i| got.get(&i).map_or(0, |s| s.len()) < PEERS - 1) {
             let (i, e) = ev_rx.recv().await.expect("peers alive");
             if let Event::Message(d) = e {
-                assert!(got.entry(i).or_default().insert(d.payload), "peer {i}: delivered twice");
+                assert!(
+                    got.entry(i).or_default().insert(d.payload),
+                    "peer {i}: delivered twice"
+                );
             }
         }
         got

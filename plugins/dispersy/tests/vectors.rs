@@ -41,8 +41,14 @@ fn py_ipv8_vectors_decode_and_re_encode_byte_for_byte() {
     let doc: Value = serde_json::from_str(VECTORS).unwrap();
     let seed: [u8; 32] = b(&doc["key_seed"]).try_into().unwrap();
     let kp = Keypair::from_seed(&seed);
-    assert_eq!(hex(kp.public().as_bytes()), doc["public_key"].as_str().unwrap());
-    assert_eq!(hex(&kp.public().member_id().0), doc["member_id"].as_str().unwrap());
+    assert_eq!(
+        hex(kp.public().as_bytes()),
+        doc["public_key"].as_str().unwrap()
+    );
+    assert_eq!(
+        hex(&kp.public().member_id().0),
+        doc["member_id"].as_str().unwrap()
+    );
     let cid = CommunityId::from_hex(doc["community_id"].as_str().unwrap()).unwrap();
     let vectors = doc["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 11);
@@ -61,9 +67,16 @@ fn py_ipv8_vectors_decode_and_re_encode_byte_for_byte() {
                 assert_eq!(req.destination, a(&f["destination"]), "{name}");
                 assert_eq!(req.source_lan, a(&f["source_lan"]), "{name}");
                 assert_eq!(req.source_wan, a(&f["source_wan"]), "{name}");
-                assert_eq!(req.identifier as u64, f["identifier"].as_u64().unwrap(), "{name}");
+                assert_eq!(
+                    req.identifier as u64,
+                    f["identifier"].as_u64().unwrap(),
+                    "{name}"
+                );
                 assert_eq!(req.extra, b(&f["extra"]).as_slice(), "{name}");
-                assert_eq!(req.flags & flags::REQ_ADVICE != 0, f["advice"].as_bool().unwrap());
+                assert_eq!(
+                    req.flags & flags::REQ_ADVICE != 0,
+                    f["advice"].as_bool().unwrap()
+                );
                 assert_eq!(
                     req.flags & flags::REQ_SUPPORTS_NEW_STYLE != 0,
                     f["supports_new_style"].as_bool().unwrap(),
@@ -79,13 +92,25 @@ fn py_ipv8_vectors_decode_and_re_encode_byte_for_byte() {
                 assert_eq!(resp.source_wan, a(&f["source_wan"]), "{name}");
                 assert_eq!(resp.lan_introduction, a(&f["lan_introduction"]), "{name}");
                 assert_eq!(resp.wan_introduction, a(&f["wan_introduction"]), "{name}");
-                assert_eq!(resp.identifier as u64, f["identifier"].as_u64().unwrap(), "{name}");
+                assert_eq!(
+                    resp.identifier as u64,
+                    f["identifier"].as_u64().unwrap(),
+                    "{name}"
+                );
                 if st == Style::Old {
                     assert_ne!(resp.flags & flags::RESP_SUPPORTS_NEW_STYLE, 0, "{name}");
-                    assert_ne!(resp.flags & flags::RESP_INTRO_SUPPORTS_NEW_STYLE, 0, "{name}");
+                    assert_ne!(
+                        resp.flags & flags::RESP_INTRO_SUPPORTS_NEW_STYLE,
+                        0,
+                        "{name}"
+                    );
                     assert_ne!(resp.flags & flags::RESP_PEER_LIMIT_REACHED, 0, "{name}");
                 } else {
-                    assert_eq!(resp.flags, flags::NEW_RESP_INTRO_SUPPORTS_NEW_STYLE, "{name}");
+                    assert_eq!(
+                        resp.flags,
+                        flags::NEW_RESP_INTRO_SUPPORTS_NEW_STYLE,
+                        "{name}"
+                    );
                 }
                 let re = IntroductionResponse { ..resp };
                 wire::encode_signed(&mut buf, &cid, msg_id, &kp, gt, |w| re.encode(w, st)).unwrap()
@@ -109,7 +134,11 @@ fn py_ipv8_vectors_decode_and_re_encode_byte_for_byte() {
                     assert_eq!(frame.global_time, gt);
                     assert_eq!(frame.payload, payload.as_slice(), "{name}");
                     let vk = kp.verifying_key();
-                    assert!(peerlab_dispersy::crypto::verify(&vk, frame.signed, frame.signature));
+                    assert!(peerlab_dispersy::crypto::verify(
+                        &vk,
+                        frame.signed,
+                        frame.signature
+                    ));
                     wire::encode_signed(&mut buf, &cid, msg_id, &kp, gt, |w| w.put(&payload))
                         .unwrap()
                 } else {
@@ -126,5 +155,9 @@ fn py_ipv8_vectors_decode_and_re_encode_byte_for_byte() {
 fn check_puncture(name: &str, p: &Puncture, f: &Value) {
     assert_eq!(p.lan, a(&f["lan"]), "{name}");
     assert_eq!(p.wan, a(&f["wan"]), "{name}");
-    assert_eq!(p.identifier as u64, f["identifier"].as_u64().unwrap(), "{name}");
+    assert_eq!(
+        p.identifier as u64,
+        f["identifier"].as_u64().unwrap(),
+        "{name}"
+    );
 }

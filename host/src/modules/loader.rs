@@ -377,10 +377,6 @@ fn summarise_layout(full: &str) -> String {
         } else {
             v.to_string()
         };
-            format!("{}...", &v[..60])
-        } else {
-            v.to_string()
-        };
         Some(v)
     };
     let mut picked: Vec<String> = Vec::new();

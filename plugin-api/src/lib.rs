@@ -97,6 +97,7 @@
 //! A panic inside any of these is caught on the plugin side and reported as
 //! ``module `greeter` panicked in callback `greet`: MESSAGE``; the
 //! instance refuses further calls rather than run on half-updated state.
+//! (This needs unwinding: do not build a plugin with `panic = "abort"`.)
 //!
 //! Build with `cargo build`, then `&module greeter` in a scenario finds
 //! `libgreeter.so` on `--plugin-path`, in the experiment's directory or in

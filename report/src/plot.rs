@@ -30,6 +30,8 @@ pub const HEIGHT: u32 = 560;
 const MAX_LINES: usize = 8;
 /// At most this many processes drawn one line each; more become a band.
 const MAX_PROCESS_LINES: usize = 10;
+/// Seconds CPU rates are averaged over.
+const CPU_SMOOTH_S: f64 = 5.0;
 /// More instances than this get lines instead of bars in the bar chart.
 const MAX_BARS: usize = 150;
 /// At most this many annotation markers per chart.
@@ -265,13 +267,22 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
         "resident memory (MiB)",
         "no data: no process<PPP>.resources.jsonl file",
     );
+    // procfs counts CPU in 10 ms ticks: per second that is mostly 0 or 1 %,
+    // so CPU is averaged over about CPU_SMOOTH_S seconds.
+    let cpu_window = an
+        .grid
+        .map_or(1, |g| ((CPU_SMOOTH_S / g.step()).round() as usize).max(1));
     if let Some(g) = an.grid {
         let t = g.times();
         let cpu_rows: Vec<Vec<Option<f64>>> = an
             .resources
             .processes
             .iter()
-            .map(|p| p.cpu_cores.iter().map(|v| v.map(|c| c * 100.0)).collect())
+            .map(|p| {
+                let pct: Vec<Option<f64>> =
+                    p.cpu_cores.iter().map(|v| v.map(|c| c * 100.0)).collect();
+                moving_average(&pct, cpu_window)
+            })
             .collect();
         let mem_rows: Vec<Vec<Option<f64>>> = an
             .resources
@@ -315,7 +326,15 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
         file: "cpu.png".into(),
         title: format!("CPU {who} over time"),
         caption: format!(
-            "CPU use from procfs, {}; total {:.1} CPU seconds.",
+            "CPU use from procfs{}, {}; total {:.1} CPU seconds.",
+            if cpu_window > 1 {
+                format!(
+                    ", averaged over {:.0} s",
+                    cpu_window as f64 * an.grid.map_or(1.0, |g| g.step())
+                )
+            } else {
+                String::new()
+            },
             if many {
                 spread_caption.as_str()
             } else {
@@ -501,6 +520,26 @@ fn zip_opt(t: &[f64], v: &[Option<f64>]) -> Vec<(f64, f64)> {
     t.iter()
         .zip(v)
         .map(|(&t, v)| (t, v.unwrap_or(f64::NAN)))
+        .collect()
+}
+
+/// Centred moving average over `w` points, skipping gaps; a gap stays a gap.
+fn moving_average(v: &[Option<f64>], w: usize) -> Vec<Option<f64>> {
+    if w <= 1 {
+        return v.to_vec();
+    }
+    let half = w / 2;
+    (0..v.len())
+        .map(|i| {
+            v[i]?;
+            let lo = i.saturating_sub(half);
+            let hi = (i + half + 1).min(v.len());
+            let (sum, n) = v[lo..hi]
+                .iter()
+                .flatten()
+                .fold((0.0, 0usize), |(s, n), x| (s + x, n + 1));
+            Some(sum / n as f64)
+        })
         .collect()
 }
 
@@ -945,6 +984,16 @@ mod tests {
                 },
                 m("late", 5.0, MarkerKind::Fault)
             ]
+        );
+    }
+
+    #[test]
+    fn moving_average_keeps_gaps_and_edges() {
+        let v = [Some(0.0), Some(3.0), None, Some(6.0), Some(0.0)];
+        assert_eq!(moving_average(&v, 1), v.to_vec());
+        assert_eq!(
+            moving_average(&v, 3),
+            vec![Some(1.5), Some(1.5), None, Some(3.0), Some(3.0)]
         );
     }
 

@@ -123,7 +123,27 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         run_seed: record.seed,
         time_scale: record.time_scale,
         run_identity: run_identity.as_bytes().to_vec(),
+        pool: shared_verification(record)
+            .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
     }))
+}
+
+/// How many verified packets a process remembers (a few hundred bytes each).
+const POOL_CAPACITY: usize = 1 << 16;
+
+/// Whether instances of one process share signature verifications
+/// (config key `shared_verification`; default on when a process hosts
+/// several instances, where it saves the most).
+pub fn shared_verification(record: &RunRecord) -> bool {
+    match record
+        .config
+        .get("shared_verification")
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
+        Some(v) if ["false", "no", "0", "off"].contains(&v.as_str()) => false,
+        Some(v) if ["true", "yes", "1", "on"].contains(&v.as_str()) => true,
+        _ => record.instances_per_process > 1 || record.runner == "simulated",
+    }
 }
 
 /// `1-3,5` -> `[1, 2, 3, 5]`.

@@ -56,6 +56,10 @@ pub struct RunArgs {
     /// End the run after this many scenario seconds (overrides experiment_time / node_timeout)
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
+    /// Run every instance in this process on a simulated network in virtual time
+    /// (same as `network = simulated`)
+    #[arg(long)]
+    pub simulate: bool,
     /// Skip plots and report.html (summary aggregates are still computed)
     #[arg(long)]
     pub no_plots: bool,
@@ -181,6 +185,12 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let simulate = args.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated;
+    if simulate {
+        let outcome = runner::sim::run(&settings)?;
+        drop(rt);
+        return finish(outcome, &registry, &settings, args.no_plots);
+    }
     let outcome: RunOutcome = match runner {
         Runner::Local => rt.block_on(runner::local::run(&settings))?,
         Runner::Slurm => anyhow::bail!(

@@ -9,6 +9,7 @@
 pub mod folder;
 pub mod junit;
 pub mod local;
+pub mod sim;
 pub mod slurm;
 pub mod status;
 pub mod supervise;

@@ -644,7 +644,9 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
     let bind: SocketAddr = ([0, 0, 0, 0], settings.sync_port).into();
     let prepared =
         supervise::prepare(settings, RUNNER, slurm.nodes, placement.clone(), bind).await?;
-    let run_dir = prepared.run_dir.clone();
+    // The nodes see the run folder by its absolute path (on the shared file system).
+    let run_dir = fs::canonicalize(&prepared.run_dir)
+        .with_context(|| format!("cannot find the run folder {}", prepared.run_dir.display()))?;
     let slurm_dir = run_dir.join(SLURM_DIR);
     fs::create_dir_all(&slurm_dir)
         .with_context(|| format!("cannot create {}", slurm_dir.display()))?;
@@ -760,6 +762,25 @@ async fn submit(job: &JobSpec, token: &str) -> anyhow::Result<String> {
     Ok(id)
 }
 
+/// How a job ended, in words: its state, SLURM's reason when it says
+/// more than `None`, and the batch script's exit code or signal.
+pub fn describe_end(job: &str, row: &JobRow) -> String {
+    let mut text = format!("SLURM job {job} {}", row.state.describe());
+    if !row.reason.is_empty() && row.reason != "None" {
+        let _ = write!(text, " ({})", row.reason);
+    }
+    match row.exit {
+        Some((0, 0)) | None => {}
+        Some((code, 0)) => {
+            let _ = write!(text, ", exit code {code}");
+        }
+        Some((_, sig)) => {
+            let _ = write!(text, ", signal {sig}");
+        }
+    }
+    text
+}
+
 /// Follows one job until it ends, turning what SLURM and the agents say
 /// into [`LaunchEvent`]s.
 struct Poller {
@@ -829,19 +850,7 @@ impl Poller {
         };
         self.read_exits(&mut offsets);
         let how = match &end {
-            Some(row) => match row.exit {
-                Some((code, 0)) => format!(
-                    "SLURM job {} {}, exit code {code}",
-                    self.job,
-                    row.state.describe()
-                ),
-                Some((_, sig)) => format!(
-                    "SLURM job {} {}, signal {sig}",
-                    self.job,
-                    row.state.describe()
-                ),
-                None => format!("SLURM job {} {}", self.job, row.state.describe()),
-            },
+            Some(row) => describe_end(&self.job, row),
             None => format!("SLURM job {} left the queue (its end is unknown)", self.job),
         };
         let clean = end.as_ref().is_some_and(|r| r.state == JobState::Completed);
@@ -1120,6 +1129,33 @@ mod tests {
         let row = parse_scontrol(pending, "2").unwrap();
         assert_eq!((row.state, row.nodes.as_str()), (JobState::Pending, ""));
         assert_eq!(parse_scontrol(line, "60"), None);
+    }
+
+    #[test]
+    fn job_ends_are_described_with_reason_and_exit() {
+        let row = |state: &str, reason: &str, exit| JobRow {
+            id: "7".into(),
+            state: JobState::parse(state),
+            reason: reason.into(),
+            nodes: String::new(),
+            exit,
+        };
+        assert_eq!(
+            describe_end("7", &row("FAILED", "JobLaunchFailure", Some((0, 53)))),
+            "SLURM job 7 failed (JobLaunchFailure), signal 53"
+        );
+        assert_eq!(
+            describe_end("7", &row("COMPLETED", "None", Some((0, 0)))),
+            "SLURM job 7 completed"
+        );
+        assert_eq!(
+            describe_end("7", &row("FAILED", "NonZeroExitCode", Some((1, 0)))),
+            "SLURM job 7 failed (NonZeroExitCode), exit code 1"
+        );
+        assert_eq!(
+            describe_end("7", &row("TIMEOUT", "TimeLimit", None)),
+            "SLURM job 7 ended by its time limit (TimeLimit)"
+        );
     }
 
     #[test]

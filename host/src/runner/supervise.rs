@@ -79,6 +79,36 @@ pub async fn prepare(
     placement: Vec<Placement>,
     bind: SocketAddr,
 ) -> anyhow::Result<Prepared> {
+    let (run_id, run_dir, record) = prepare_folder(settings, runner, nodes, placement)?;
+    let token = new_token(settings.seed);
+    let server = SyncServer::bind(
+        bind,
+        ServerConfig {
+            token: token.clone(),
+            instances: settings.instances,
+            start_delay: settings.start_delay,
+        },
+    )
+    .await
+    .with_context(|| format!("cannot start the sync server on {bind}"))?;
+    tracing::info!(sync = %server.local_addr(), run = %record.run_id, "sync server listening");
+    Ok(Prepared {
+        run_id,
+        run_dir,
+        server,
+        token,
+        started_at: SystemTime::now(),
+    })
+}
+
+/// Create the run folder and write `run.json` and the inputs (no server:
+/// the simulated runner needs none).
+pub fn prepare_folder(
+    settings: &RunSettings,
+    runner: &str,
+    nodes: u32,
+    placement: Vec<Placement>,
+) -> anyhow::Result<(String, PathBuf, RunRecord)> {
     let (run_id, run_dir) = folder::create_run_folder(&settings.output_root, &settings.experiment)
         .with_context(|| {
             format!(
@@ -105,25 +135,7 @@ pub async fn prepare(
         placement,
     };
     write_inputs(&run_dir, settings, &record)?;
-    let token = new_token(settings.seed);
-    let server = SyncServer::bind(
-        bind,
-        ServerConfig {
-            token: token.clone(),
-            instances: settings.instances,
-            start_delay: settings.start_delay,
-        },
-    )
-    .await
-    .with_context(|| format!("cannot start the sync server on {bind}"))?;
-    tracing::info!(sync = %server.local_addr(), run = %run_id, "sync server listening");
-    Ok(Prepared {
-        run_id,
-        run_dir,
-        server,
-        token,
-        started_at: SystemTime::now(),
-    })
+    Ok((run_id, run_dir, record))
 }
 
 /// Copy what the run was made from into the run folder.

@@ -26,7 +26,7 @@ use peerlab_dispersy::{self as dispersy, Core, MetaId, PeerDirectory};
 use peerlab_lang::{Command, PeerSpec, Phase};
 use peerlab_plugin_api::abi_stable::std_types::{RString, RVec};
 use peerlab_plugin_api::{IncomingMessage, MessageSpec, Value};
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::record::{Event, Record};
@@ -84,6 +84,10 @@ pub struct Shared {
     pub time_scale: f64,
     /// Mixed into `isolate_community` ids so no two runs share a community.
     pub run_identity: Vec<u8>,
+    /// Signed packets already verified by some instance of this process:
+    /// the others accept identical bytes without verifying again (see
+    /// `peerlab_dispersy::pool` for what that means for CPU figures).
+    pub pool: Option<Arc<peerlab_dispersy::SharedPool>>,
 }
 
 impl Shared {
@@ -126,6 +130,50 @@ struct Timer {
     token: u64,
 }
 
+/// What the network does with one outgoing datagram of this instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// Lost (a fault: loss or a partition).
+    Drop,
+    /// Sent after this extra delay (zero: at once).
+    After(Duration),
+}
+
+/// Network conditions applied to this instance's outgoing traffic
+/// (`set_network`, `partition`); seeded, so a run repeats exactly.
+#[derive(Debug, Clone)]
+pub struct NetConditions {
+    pub loss: f64,
+    pub delay: Duration,
+    pub jitter: Duration,
+    /// Groups of instance ids that can reach each other; instances in no
+    /// group form one more group.
+    pub partition: Option<Arc<Vec<peerlab_lang::IdSet>>>,
+}
+
+impl Default for NetConditions {
+    fn default() -> Self {
+        Self {
+            loss: 0.0,
+            delay: Duration::ZERO,
+            jitter: Duration::ZERO,
+            partition: None,
+        }
+    }
+}
+
+impl NetConditions {
+    fn group_of(&self, id: u32) -> Option<usize> {
+        let groups = self.partition.as_ref()?;
+        Some(
+            groups
+                .iter()
+                .position(|g| g.contains(id))
+                .unwrap_or(groups.len()),
+        )
+    }
+}
+
 /// How an instance ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -155,6 +203,8 @@ struct State {
     failures: Vec<String>,
     /// The instant the current input or timeout is handled at.
     now: Instant,
+    net: NetConditions,
+    net_rng: ChaCha8Rng,
 }
 
 /// One experiment instance. See the module docs.
@@ -193,6 +243,8 @@ impl Instance {
             reset_pending: false,
             failures: Vec::new(),
             now,
+            net: NetConditions::default(),
+            net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
         };
         let modules = match Instances::new(shared.registry.clone(), &mut state) {
@@ -236,6 +288,36 @@ impl Instance {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect()
+    }
+
+    /// What the network does with a datagram this instance sends to `dest`.
+    pub fn route(&mut self, dest: std::net::SocketAddr) -> Route {
+        let net = &self.state.net;
+        if net.partition.is_some() {
+            let dest_id = self.state.directory.as_ref().and_then(|d| {
+                d.index_of_addr(&dest)
+                    .map(|i| d.entries()[i as usize].instance_id)
+            });
+            if let Some(dest_id) = dest_id
+                && net.group_of(dest_id) != net.group_of(self.state.id)
+            {
+                return Route::Drop;
+            }
+        }
+        if net.loss > 0.0 && self.state.net_rng.random::<f64>() < net.loss {
+            return Route::Drop;
+        }
+        let jitter = if net.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            net.jitter.mul_f64(self.state.net_rng.random::<f64>())
+        };
+        Route::After(net.delay + jitter)
+    }
+
+    /// The network conditions now in force.
+    pub fn net_conditions(&self) -> &NetConditions {
+        &self.state.net
     }
 
     /// Run the `@!` (load) or `@@` (setup) commands that select this instance.
@@ -307,6 +389,17 @@ impl Instance {
                 When::At(t) => Some(zero + scaled(t, shared.time_scale)),
                 _ => None,
             })
+    }
+
+    /// Datagrams arrived (a driver that does not feed the core itself).
+    pub fn handle_datagrams<'a>(
+        &mut self,
+        now: Instant,
+        datagrams: impl IntoIterator<Item = (std::net::SocketAddr, &'a [u8])>,
+    ) {
+        self.state.now = now;
+        self.state.core.handle_batch(now, datagrams);
+        self.deliver_events();
     }
 
     /// The driver fed the core directly (e.g. `UdpDriver::feed`): deliver

@@ -9,3 +9,4 @@ pub mod instance;
 pub mod process;
 pub mod record;
 pub mod resources;
+pub mod sim;

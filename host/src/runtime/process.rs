@@ -229,6 +229,7 @@ fn overlay_config(
     let scale = record.time_scale;
     cfg.walk_interval = cfg.walk_interval.mul_f64(scale).max(MIN_INTERVAL);
     cfg.sync_interval = cfg.sync_interval.mul_f64(scale).max(MIN_INTERVAL);
+    cfg.pool = shared.pool.clone();
     cfg
 }
 

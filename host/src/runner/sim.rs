@@ -1,0 +1,153 @@
+//! The simulated runner (`network = simulated`, `peerlab run --simulate`):
+//! the whole run in this process on a virtual clock. It writes the same run
+//! folder as the local runner; only `runner` in `run.json` and the host
+//! name in the layout (`simulated/node001/`) tell them apart.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use peerlab_lang::value::{parse_duration, parse_float};
+
+use super::folder::{self, InstanceStatus, Placement, Summary};
+use super::supervise::prepare_folder;
+use super::{RunOutcome, RunSettings};
+use crate::runtime::instance::Outcome;
+use crate::runtime::resources::ResourceLog;
+use crate::runtime::sim::{self, LinkModel, SimSettings};
+
+/// The host name simulated runs use in the output layout.
+pub const SIM_HOST: &str = "simulated";
+
+/// The link model from the config keys `network_delay`, `network_jitter`
+/// and `network_loss` (defaults: 5 ms, 1 ms, 0).
+pub fn link_model(config: &BTreeMap<String, String>) -> anyhow::Result<LinkModel> {
+    let mut link = LinkModel::default();
+    if let Some(v) = config.get("network_delay") {
+        link.delay =
+            parse_duration(v).map_err(|e| anyhow::anyhow!("network_delay = {v:?}: {e}"))?;
+    }
+    if let Some(v) = config.get("network_jitter") {
+        link.jitter =
+            parse_duration(v).map_err(|e| anyhow::anyhow!("network_jitter = {v:?}: {e}"))?;
+    }
+    if let Some(v) = config.get("network_loss") {
+        let loss = parse_float(v).map_err(|e| anyhow::anyhow!("network_loss = {v:?}: {e}"))?;
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&loss),
+            "network_loss = {v}: a probability between 0 and 1"
+        );
+        link.loss = loss;
+    }
+    Ok(link)
+}
+
+/// Run the experiment in virtual time and return its outcome.
+pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
+    let link = link_model(&settings.config)?;
+    let placement: Vec<Placement> = (1..=settings.instances)
+        .map(|id| Placement {
+            id,
+            host: SIM_HOST.into(),
+            node: 1,
+            process: 1,
+        })
+        .collect();
+    let started_at = SystemTime::now();
+    let (run_id, run_dir, record) = prepare_folder(settings, "simulated", 1, placement)?;
+    // Community ids derive from the seed alone, so a run repeats byte for byte.
+    let identity = format!("simulated/{}/{}", settings.experiment, settings.seed);
+    let shared = crate::cmd::instance::load_shared(&record, &identity)?;
+    let mut resources = ResourceLog::create(
+        &run_dir.join(folder::process_resources(SIM_HOST, 1, 1)),
+        (1..=settings.instances).collect(),
+    )
+    .ok();
+    if let Some(r) = resources.as_mut() {
+        let _ = r.sample(0.0);
+    }
+    let wall = std::time::Instant::now();
+    // Virtual time is free: unscale the timeout back to scenario seconds.
+    let limit = Duration::from_secs_f64(settings.timeout.as_secs_f64() / settings.time_scale);
+    let report = sim::run(
+        shared,
+        &run_dir,
+        &SimSettings {
+            host: SIM_HOST.into(),
+            node: 1,
+            link,
+            start_delay: Duration::from_secs(1),
+            limit,
+        },
+    )
+    .with_context(|| format!("the simulation could not write to {}", run_dir.display()))?;
+    if let Some(r) = resources.as_mut() {
+        let _ = r.sample(wall.elapsed().as_secs_f64());
+    }
+    tracing::info!(
+        delivered = report.delivered,
+        lost = report.lost,
+        virtual_s = report.virtual_time.as_secs_f64(),
+        wall_s = wall.elapsed().as_secs_f64(),
+        "simulation done"
+    );
+    let timed_out = report.outcomes.iter().any(|(_, o)| o.is_none());
+    let instance_status: Vec<InstanceStatus> = report
+        .outcomes
+        .iter()
+        .map(|(id, outcome)| {
+            let paths = folder::InstancePaths::new(SIM_HOST, 1, *id);
+            let (status, error) = match outcome {
+                Some(Outcome::Finished) => ("finished", None),
+                Some(Outcome::Failed(why)) => ("failed", Some(why.clone())),
+                None => (
+                    "timed_out",
+                    Some(format!(
+                        "still running when the run timed out after {:.1} s of scenario time",
+                        limit.as_secs_f64()
+                    )),
+                ),
+            };
+            InstanceStatus {
+                id: *id,
+                host: SIM_HOST.into(),
+                node: 1,
+                status: status.into(),
+                exit_code: None,
+                error,
+                out: paths.out,
+                err: paths.err,
+            }
+        })
+        .collect();
+    let all_finished = instance_status.iter().all(|s| s.status == "finished");
+    let ended_at = SystemTime::now();
+    let summary = Summary {
+        run_id,
+        experiment: settings.experiment.clone(),
+        seed: settings.seed,
+        instances: settings.instances,
+        nodes: 1,
+        runner: "simulated".into(),
+        time_scale: settings.time_scale,
+        started_at: folder::timestamp(started_at),
+        ended_at: folder::timestamp(ended_at),
+        duration_s: ended_at
+            .duration_since(started_at)
+            .unwrap_or_default()
+            .as_secs_f64(),
+        outcome: if timed_out {
+            "timed_out"
+        } else if all_finished {
+            "passed"
+        } else {
+            "failed"
+        }
+        .into(),
+        timed_out,
+        instance_status,
+        verdicts: Vec::new(),
+    };
+    folder::write_json(&run_dir.join("summary.json"), &summary)?;
+    Ok(RunOutcome { run_dir, summary })
+}

@@ -1,0 +1,277 @@
+//! The simulated network: every instance of a run in this process, on a
+//! virtual clock, over an in-memory network with delay, jitter and loss.
+//!
+//! The instances are the same [`Instance`] state machines the UDP driver
+//! runs (same modules, plugins and overlay core); only the carriage of
+//! datagrams and the clock differ. Time jumps from event to event, so a
+//! two-minute scenario takes as long as its work does. Everything random
+//! is seeded from the run seed, so the same seed gives the same outputs.
+//!
+//! Must not: read the clock (one `Instant` is taken as the origin and every
+//! later time is origin + virtual offset), sleep, or touch a socket.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::instance::{Instance, Outcome, Route, Shared, derive_seed, key_seed};
+use super::record::Record;
+use crate::runner::folder::InstancePaths;
+
+/// The network every link has unless a fault changes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LinkModel {
+    /// One-way delay.
+    pub delay: Duration,
+    /// Extra delay, uniform in `[0, jitter)`: reorders datagrams.
+    pub jitter: Duration,
+    /// Probability that a datagram is lost.
+    pub loss: f64,
+}
+
+impl Default for LinkModel {
+    fn default() -> Self {
+        Self {
+            delay: Duration::from_millis(5),
+            jitter: Duration::from_millis(1),
+            loss: 0.0,
+        }
+    }
+}
+
+/// What a simulation is told.
+#[derive(Debug, Clone)]
+pub struct SimSettings {
+    pub host: String,
+    pub node: u32,
+    pub link: LinkModel,
+    /// Virtual time between the setup phase and scenario time 0.
+    pub start_delay: Duration,
+    /// Virtual time after scenario time 0 at which remaining instances are stopped.
+    pub limit: Duration,
+}
+
+/// How a simulation went.
+#[derive(Debug, Clone)]
+pub struct SimReport {
+    /// Each instance's end, by id; `None` when the time limit stopped it.
+    pub outcomes: Vec<(u32, Option<Outcome>)>,
+    /// Virtual time from scenario time 0 to the end.
+    pub virtual_time: Duration,
+    pub delivered: u64,
+    pub lost: u64,
+}
+
+/// The address of instance `id` on the simulated network.
+pub fn sim_addr(id: u32) -> SocketAddr {
+    let ip = Ipv4Addr::from(0x0a00_0000u32 + id);
+    SocketAddr::V4(SocketAddrV4::new(ip, 7000))
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum What {
+    /// Wake instance `usize` for its timers.
+    Wake(usize),
+    /// Hand a datagram to instance `to`.
+    Deliver {
+        to: usize,
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+}
+
+struct Sim {
+    origin: Instant,
+    queue: BinaryHeap<Reverse<(Instant, u64, What)>>,
+    seq: u64,
+    instances: Vec<Option<Instance>>,
+    /// The deadline each instance is queued for (others in the queue are stale).
+    scheduled: Vec<Option<Instant>>,
+    by_addr: HashMap<SocketAddr, usize>,
+    link: LinkModel,
+    rng: ChaCha8Rng,
+    buf: Vec<u8>,
+    outcomes: Vec<(u32, Option<Outcome>)>,
+    delivered: u64,
+    lost: u64,
+}
+
+/// Run every instance of `shared` to its end in virtual time.
+pub fn run(
+    shared: Arc<Shared>,
+    run_dir: &Path,
+    settings: &SimSettings,
+) -> std::io::Result<SimReport> {
+    let origin = Instant::now();
+    let n = shared.instances;
+    let mut sim = Sim {
+        origin,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        instances: Vec::with_capacity(n as usize),
+        scheduled: vec![None; n as usize],
+        by_addr: HashMap::with_capacity(n as usize),
+        link: settings.link,
+        rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, 0, "simulated network")),
+        buf: vec![0; MAX_DATAGRAM.max(2048)],
+        outcomes: Vec::new(),
+        delivered: 0,
+        lost: 0,
+    };
+    let mut rows = Vec::with_capacity(n as usize);
+    for id in 1..=n {
+        let addr = sim_addr(id);
+        let paths = InstancePaths::new(&settings.host, settings.node, id);
+        let record = Record::create(run_dir, &paths)?;
+        let mut cfg = peerlab_dispersy::Config::new(
+            key_seed(shared.run_seed, id),
+            derive_seed(shared.run_seed, id, "overlay"),
+            addr,
+        );
+        cfg.pool = shared.pool.clone();
+        let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
+        inst.run_phase(origin, false);
+        inst.run_phase(origin, true);
+        rows.push((addr, *inst.core().public_key(), id));
+        sim.by_addr.insert(addr, sim.instances.len());
+        sim.instances.push(Some(inst));
+    }
+    let directory =
+        Arc::new(PeerDirectory::new(rows).map_err(|e| std::io::Error::other(e.to_string()))?);
+    let zero = origin + settings.start_delay;
+    for i in 0..sim.instances.len() {
+        if let Some(inst) = sim.instances[i].as_mut() {
+            inst.start(origin, zero, directory.clone());
+        }
+        sim.after(i, origin);
+    }
+    let end = zero + settings.limit;
+    let mut now = origin;
+    while let Some(Reverse((at, _, _))) = sim.queue.peek() {
+        if *at > end {
+            break;
+        }
+        let Reverse((at, _, what)) = sim.queue.pop().expect("peeked");
+        now = at;
+        match what {
+            What::Wake(i) => {
+                if sim.scheduled[i] != Some(at) {
+                    continue;
+                }
+                sim.scheduled[i] = None;
+                if let Some(inst) = sim.instances[i].as_mut() {
+                    inst.handle_timeout(at);
+                }
+                sim.after(i, at);
+            }
+            What::Deliver { to, from, data } => {
+                let Some(inst) = sim.instances[to].as_mut() else {
+                    continue;
+                };
+                sim.delivered += 1;
+                inst.handle_datagrams(at, std::iter::once((from, data.as_slice())));
+                sim.after(to, at);
+            }
+        }
+    }
+    // The time limit: whoever is still running is stopped.
+    for i in 0..sim.instances.len() {
+        if let Some(mut inst) = sim.instances[i].take() {
+            inst.shut_down(end.max(now), "timed_out");
+            sim.outcomes.push((inst.id(), None));
+        }
+    }
+    sim.outcomes.sort_by_key(|(id, _)| *id);
+    Ok(SimReport {
+        outcomes: sim.outcomes,
+        virtual_time: now.saturating_duration_since(zero),
+        delivered: sim.delivered,
+        lost: sim.lost,
+    })
+}
+
+impl Sim {
+    fn push(&mut self, at: Instant, what: What) {
+        self.seq += 1;
+        self.queue.push(Reverse((at, self.seq, what)));
+    }
+
+    /// After instance `i` handled something at `now`: carry its datagrams,
+    /// end it if it finished, and queue its next wake-up.
+    fn after(&mut self, i: usize, now: Instant) {
+        let Some(inst) = self.instances[i].as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(t) = inst.core_mut().poll_transmit(&mut self.buf) {
+            let route = inst.route(t.destination);
+            out.push((t.destination, self.buf[..t.size].to_vec(), route));
+        }
+        let from = inst.core().config().local_addr;
+        let finished = inst.finished();
+        let next = if finished { None } else { inst.poll_timeout() };
+        if finished {
+            let mut inst = self.instances[i].take().expect("checked");
+            let outcome = inst.outcome();
+            let status = match &outcome {
+                Outcome::Finished => "finished",
+                _ => "failed",
+            };
+            inst.shut_down(now, status);
+            while let Some(t) = inst.core_mut().poll_transmit(&mut self.buf) {
+                let route = inst.route(t.destination);
+                out.push((t.destination, self.buf[..t.size].to_vec(), route));
+            }
+            self.outcomes.push((inst.id(), Some(outcome)));
+        }
+        for (dest, data, route) in out {
+            self.send(now, from, dest, data, route);
+        }
+        if let Some(at) = next
+            && self.scheduled[i] != Some(at)
+        {
+            self.scheduled[i] = Some(at.max(now));
+            self.push(at.max(now), What::Wake(i));
+        }
+        let _ = self.origin;
+    }
+
+    fn send(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        dest: SocketAddr,
+        data: Vec<u8>,
+        route: Route,
+    ) {
+        let Some(&to) = self.by_addr.get(&dest) else {
+            self.lost += 1;
+            return;
+        };
+        let extra = match route {
+            Route::Drop => {
+                self.lost += 1;
+                return;
+            }
+            Route::After(d) => d,
+        };
+        if self.link.loss > 0.0 && self.rng.random::<f64>() < self.link.loss {
+            self.lost += 1;
+            return;
+        }
+        let jitter = if self.link.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            self.link.jitter.mul_f64(self.rng.random::<f64>())
+        };
+        let at = now + self.link.delay + jitter + extra;
+        self.push(at, What::Deliver { to, from, data });
+    }
+}

@@ -472,6 +472,22 @@ impl Core {
         self.my_wan = addr;
     }
 
+    /// Sets the walker (Gumby's `walk` settings): step interval and target peer count.
+    pub fn set_walker(&mut self, interval: Duration, target_peers: usize) {
+        self.cfg.walk_interval = interval;
+        self.cfg.target_peers = target_peers;
+    }
+
+    /// Sets the catch-up sync interval.
+    pub fn set_sync_interval(&mut self, interval: Duration) {
+        self.cfg.sync_interval = interval;
+    }
+
+    /// Replaces the bootstrap (tracker) addresses.
+    pub fn set_bootstrap(&mut self, addrs: Vec<SocketAddr>) {
+        self.cfg.bootstrap = addrs;
+    }
+
     /// Starts walking and syncing (`start_session`).
     pub fn start(&mut self, now: Instant) {
         if self.started {
@@ -671,7 +687,21 @@ impl Core {
 
     /// Handles one incoming datagram.
     pub fn handle(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        self.handle_batch(now, std::iter::once((from, data)));
+        if !self.started {
+            return;
+        }
+        // The single-packet path allocates nothing but what it delivers or stores.
+        match self.precheck(now, from, data) {
+            Ok(Some(p)) => {
+                if p.pooled.is_some() || verify_packet(&p.verifying, data) {
+                    self.accept(now, p, data);
+                } else {
+                    self.stats.count_drop(DropReason::BadSignature);
+                }
+            }
+            Ok(None) => {}
+            Err(reason) => self.stats.count_drop(reason),
+        }
     }
 
     /// Handles several incoming datagrams at once; the signatures of the signed

@@ -575,8 +575,8 @@ fn a_lost_local_share_is_reported_and_fails_the_verdict_by_name() {
     assert!(!v[0].passed && !v[1].passed);
     assert_eq!(
         v[0].message.as_str(),
-        "instance 4 could not compute it: missing local shares from instance 2; \
-         instances 1,2,3,5 could not compute it: missing subset sums from instance 4"
+        "instances 1-5 could not compute it: instance 4 lacks local shares from instance 2; \
+         instances 1-3,5 lack subset sums from instance 4"
     );
     // resending recovers: share_local again resends the same shares
     net.call(2, "share_local", &[]).unwrap();

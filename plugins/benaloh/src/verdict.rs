@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use peerlab_plugin_api::Verdict;
 
-use crate::protocol::{DEFAULT_MODULUS, Ids, add_mod};
+use crate::protocol::{DEFAULT_MODULUS, add_mod};
 
 /// The prefix of the line `print_local_value` prints.
 pub const SECRET_LINE: &str = "My secret value is ";
@@ -57,13 +57,27 @@ fn read(lines: &[String]) -> Printed {
     p
 }
 
-/// `instance 3` / `instances 3,4`.
+/// `instance 3` / `instances 3,4` / `instances 1-20,22` (ascending ids;
+/// runs of three or more as ranges).
 fn who(ids: &[u64]) -> String {
     if ids.len() == 1 {
-        format!("instance {}", ids[0])
-    } else {
-        format!("instances {}", Ids(ids))
+        return format!("instance {}", ids[0]);
     }
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ids.len() {
+        let mut j = i;
+        while j + 1 < ids.len() && ids[j + 1] == ids[j] + 1 {
+            j += 1;
+        }
+        if j - i >= 2 {
+            parts.push(format!("{}-{}", ids[i], ids[j]));
+        } else {
+            parts.extend(ids[i..=j].iter().map(u64::to_string));
+        }
+        i = j + 1;
+    }
+    format!("instances {}", parts.join(","))
 }
 
 /// Group instance ids by a value, in value order.
@@ -102,6 +116,72 @@ pub fn judge(instances: &[(u64, Vec<String>)], config_modulus: Option<&str>) -> 
     ]
 }
 
+/// `3` / `3,4,5` after `instance ` / `instances ` (as `Missing` prints them).
+fn parse_ids(s: &str) -> Option<Vec<u64>> {
+    let list = s
+        .strip_prefix("instances ")
+        .or_else(|| s.strip_prefix("instance "))?;
+    list.split(',').map(|i| i.trim().parse().ok()).collect()
+}
+
+/// Why instances could not compute their total, summarised across them:
+/// who lacks which instances' local shares and subset sums (the parts of
+/// `My computed sum is unknown: ...` lines), then any other reasons
+/// grouped by text, at most [`MAX_REASONS`] of them.
+fn explain_unknown(unknown: &[(u64, &str)]) -> String {
+    const KINDS: [(&str, &str); 2] = [
+        ("missing local shares from ", "local shares"),
+        ("missing subset sums from ", "subset sums"),
+    ];
+    // per kind: (instances lacking, instances lacked)
+    let mut lack: [(Vec<u64>, Vec<u64>); 2] = Default::default();
+    let mut other: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for &(id, why) in unknown {
+        let why = why.strip_prefix(UNKNOWN).unwrap_or(why);
+        let why = why.trim_start_matches(':').trim();
+        for part in why.split("; ") {
+            let parsed = KINDS
+                .iter()
+                .enumerate()
+                .find_map(|(k, (prefix, _))| Some((k, parse_ids(part.strip_prefix(prefix)?)?)));
+            match parsed {
+                Some((k, from)) => {
+                    lack[k].0.push(id);
+                    lack[k].1.extend(from);
+                }
+                None => other.entry(part).or_default().push(id),
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    for (k, (at, from)) in lack.iter_mut().enumerate() {
+        if at.is_empty() {
+            continue;
+        }
+        at.sort_unstable();
+        at.dedup();
+        from.sort_unstable();
+        from.dedup();
+        let verb = if at.len() == 1 { "lacks" } else { "lack" };
+        parts.push(format!(
+            "{} {verb} {} from {}",
+            who(at),
+            KINDS[k].1,
+            who(from)
+        ));
+    }
+    for (why, ids) in other.iter().take(MAX_REASONS) {
+        parts.push(format!("{}: {why}", who(ids)));
+    }
+    if other.len() > MAX_REASONS {
+        parts.push(format!(
+            "{} more reasons (see the instances' output)",
+            other.len() - MAX_REASONS
+        ));
+    }
+    parts.join("; ")
+}
+
 fn same_total(printed: &[(u64, Printed)]) -> Verdict {
     let n = printed.len();
     let mut problems = Vec::new();
@@ -113,20 +193,19 @@ fn same_total(printed: &[(u64, Printed)]) -> Verdict {
     if !silent.is_empty() {
         problems.push(format!("no total from {}", who(&silent)));
     }
-    let unknown = groups(printed.iter().filter_map(|(i, p)| match &p.total {
-        Some(Err(why)) => Some((*i, why.clone())),
-        _ => None,
-    }));
-    let shown = unknown.len().min(MAX_REASONS);
-    for (why, ids) in unknown.iter().take(shown) {
-        let why = why.strip_prefix(UNKNOWN).unwrap_or(why);
-        let why = why.trim_start_matches(':').trim();
-        problems.push(format!("{} could not compute it: {why}", who(ids)));
-    }
-    if unknown.len() > shown {
-        let rest: usize = unknown.values().skip(shown).map(Vec::len).sum();
+    let unknown: Vec<(u64, &str)> = printed
+        .iter()
+        .filter_map(|(i, p)| match &p.total {
+            Some(Err(why)) => Some((*i, why.as_str())),
+            _ => None,
+        })
+        .collect();
+    if !unknown.is_empty() {
+        let ids: Vec<u64> = unknown.iter().map(|(i, _)| *i).collect();
         problems.push(format!(
-            "{rest} more could not compute it for other reasons (see their output)"
+            "{} could not compute it: {}",
+            who(&ids),
+            explain_unknown(&unknown)
         ));
     }
     let totals = groups(printed.iter().filter_map(|(i, p)| match p.total {
@@ -364,7 +443,7 @@ mod tests {
                 (
                     SAME_TOTAL.into(),
                     false,
-                    "no total from instance 3; instance 2 could not compute it: missing subset sums from instance 3"
+                    "no total from instance 3; instance 2 could not compute it: instance 2 lacks subset sums from instance 3"
                         .into()
                 ),
                 (
@@ -385,7 +464,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_totals_are_grouped_by_reason_and_capped() {
+    fn unknown_totals_are_summarised_by_who_lacks_what() {
         let mut lines: Vec<(u64, Vec<String>)> = (1..=50)
             .map(|i| {
                 (
@@ -398,29 +477,36 @@ mod tests {
                 )
             })
             .collect();
-        lines[49].1[1] = "My computed sum is unknown: missing local shares from instance 7".into();
+        lines[49].1[1] =
+            "My computed sum is unknown: missing local shares from instances 7,9".into();
+        lines[3].1[1] = "My computed sum is unknown: missing local shares from instance 8; \
+                         missing subset sums from instances 3,50; \
+                         conflicting subset sums from instance 2"
+            .into();
         let v = judge(&lines, None);
-        let ids: Vec<String> = (1..=49).map(|i| i.to_string()).collect();
         assert_eq!(
             v[0].message.as_str(),
-            format!(
-                "instance 50 could not compute it: missing local shares from instance 7; \
-                 instances {} could not compute it: missing subset sums from instance 50",
-                ids.join(",")
-            )
+            "instances 1-50 could not compute it: instances 4,50 lack local shares from instances 7-9; \
+             instances 1-49 lack subset sums from instances 3,50; \
+             instance 4: conflicting subset sums from instance 2"
         );
         for (i, l) in lines.iter_mut().enumerate() {
             l.1[1] = format!("My computed sum is unknown: reason {i}");
         }
         let v = judge(&lines, None);
         assert!(
-            v[0].message.ends_with(
-                "instance 12 could not compute it: reason 11; \
-             46 more could not compute it for other reasons (see their output)"
-            ),
+            v[0].message
+                .ends_with("instance 12: reason 11; 46 more reasons (see the instances' output)"),
             "{}",
             v[0].message
         );
+    }
+
+    #[test]
+    fn long_id_lists_are_shown_as_ranges() {
+        assert_eq!(who(&[4]), "instance 4");
+        assert_eq!(who(&[1, 2]), "instances 1,2");
+        assert_eq!(who(&[1, 2, 3, 5, 7, 8, 9, 10]), "instances 1-3,5,7-10");
     }
 
     #[test]

@@ -255,6 +255,8 @@ struct Pending {
 
 const WALKABLE_MAX: usize = 256;
 const KEY_CACHE_MAX: usize = 4096;
+const IDLE_CAPACITY_BYTES: usize = 4 * wire::MAX_DATAGRAM;
+const IDLE_CAPACITY_ITEMS: usize = 16;
 
 /// One overlay member (Dispersy community instance) as a state machine.
 ///
@@ -786,6 +788,13 @@ impl Core {
         loop {
             let Some(out) = self.out.pop_front() else {
                 self.arena.clear();
+                // An idle overlay keeps little: a burst's queue capacity is returned.
+                if self.arena.capacity() > IDLE_CAPACITY_BYTES {
+                    self.arena.shrink_to(IDLE_CAPACITY_BYTES);
+                }
+                if self.out.capacity() > IDLE_CAPACITY_ITEMS {
+                    self.out.shrink_to(IDLE_CAPACITY_ITEMS);
+                }
                 return None;
             };
             let bytes: &[u8] = match &out.bytes {
@@ -828,7 +837,11 @@ impl Core {
 
     /// The next event for the application.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if e.is_none() && self.events.capacity() > IDLE_CAPACITY_ITEMS {
+            self.events.shrink_to(IDLE_CAPACITY_ITEMS);
+        }
+        e
     }
 
     // ---- internals ----

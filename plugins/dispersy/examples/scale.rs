@@ -8,8 +8,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use peerlab_dispersy::{
@@ -96,8 +96,13 @@ fn main() {
         })
         .collect();
     let dir = Arc::new(
-        PeerDirectory::new(cores.iter().enumerate().map(|(i, c)| (addr(i), *c.public_key(), i as u32 + 1)))
-            .unwrap(),
+        PeerDirectory::new(
+            cores
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (addr(i), *c.public_key(), i as u32 + 1)),
+        )
+        .unwrap(),
     );
     for c in &mut cores {
         c.introduce_from_directory(dir.clone(), None);
@@ -116,7 +121,9 @@ fn main() {
             if phase == 0 {
                 for j in 0..n as u32 {
                     if j as usize != i {
-                        cores[i].send_to_instance(local, &[i as u8; 40], j + 1).unwrap();
+                        cores[i]
+                            .send_to_instance(local, &[i as u8; 40], j + 1)
+                            .unwrap();
                     }
                 }
             } else {

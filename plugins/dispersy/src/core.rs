@@ -612,7 +612,7 @@ impl Core {
             }
             _ => {}
         }
-        self.global_time += 1;
+        self.global_time = self.global_time.saturating_add(1);
         let gt = self.global_time;
         let start = self.arena.len();
         self.arena.resize(start + size, 0);
@@ -955,7 +955,11 @@ impl Core {
         let f = wire::decode_signed(data).map_err(|_| DropReason::Malformed)?;
         let author = PublicKey::from_bin(f.public_key).map_err(|_| DropReason::Malformed)?;
         if full_sync {
-            if f.global_time > self.global_time + self.cfg.acceptable_global_time_range {
+            if f.global_time
+                > self
+                    .global_time
+                    .saturating_add(self.cfg.acceptable_global_time_range)
+            {
                 return Err(DropReason::FutureGlobalTime);
             }
             if self.store.contains(author.ed25519_bytes(), f.global_time) {
@@ -1131,11 +1135,19 @@ impl Core {
             }
             Decoded::SyncRequest(f, req) => {
                 self.stats.count_in(msg_id, data.len());
-                if let Some(r) = self.peers.lookup(&from) {
+                let known = self.peers.lookup(&from).filter(|r| self.peers.is_known(*r));
+                if let Some(r) = known {
                     self.peers.touch(r, now);
                 }
-                // A peer's clock tells ours where the community is (Dispersy's global-time sync).
-                self.global_time = self.global_time.max(f.global_time);
+                // A known peer's clock tells ours where the community is (Dispersy's
+                // global-time sync), so a late joiner accepts current messages; an
+                // unknown sender may only move it within the acceptance window.
+                let window = self
+                    .global_time
+                    .saturating_add(self.cfg.acceptable_global_time_range);
+                if known.is_some() || f.global_time <= window {
+                    self.global_time = self.global_time.max(f.global_time);
+                }
                 self.answer_sync(from, &req);
             }
             Decoded::Application(..) => return Err(DropReason::UnknownMessage),

@@ -447,3 +447,40 @@ fn run_until_idle_is_bounded() {
     assert!(net.run_until_idle(1000));
     assert!(net.nodes.iter().all(|n| n.core.stored_count() == 1));
 }
+
+#[test]
+fn a_sync_request_cannot_overflow_or_drag_the_clock_from_an_unknown_address() {
+    let mut s = Setup::new(2);
+    s.tweak = no_sync;
+    let mut net = s.build();
+    let gossip = net.nodes[0].core.meta_id("gossip").unwrap();
+    let sync = |gt: u64| {
+        let mut buf = [0u8; 100];
+        let n = wire::encode_unsigned(&mut buf, &cid(), wire::id::SYNC_REQUEST, gt, |w| {
+            wire::SyncRequest::encode_fixed(w, 0, u64::MAX, 1, 1)?;
+            w.put(&[0; 8])
+        })
+        .unwrap();
+        buf[..n].to_vec()
+    };
+    let stranger: std::net::SocketAddr = "127.9.9.9:1".parse().unwrap();
+    net.inject(stranger, 0, &sync(u64::MAX));
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(
+        net.nodes[0].core.global_time(),
+        0,
+        "a stranger moved the clock"
+    );
+    // A known peer may (Dispersy's global-time sync); sending still works at the top.
+    let known = net.nodes[1].addr;
+    net.inject(known, 0, &sync(u64::MAX));
+    net.run_for(Duration::from_millis(50));
+    assert_eq!(net.nodes[0].core.global_time(), u64::MAX);
+    net.with_core(0, |c, _| c.send(gossip, b"at the end of time", &[]))
+        .unwrap();
+    net.run_for(Duration::from_millis(50));
+    // Node 1's clock is far behind: the message is beyond its acceptance window.
+    assert_eq!(net.nodes[1].core.stored_count(), 0);
+    let drops = net.nodes[1].core.stats().dropped(DropReason::FutureGlobalTime);
+    assert_eq!(drops, 1);
+}

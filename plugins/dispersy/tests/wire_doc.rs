@@ -11,7 +11,10 @@ use sha2::{Digest, Sha256};
 
 const DOC: &str = include_str!("../../../docs/wire-format.md");
 const VECTORS: &str = include_str!("vectors/py-ipv8.json");
-const CODEC: [&str; 2] = [include_str!("../src/wire.rs"), include_str!("../src/bloom.rs")];
+const CODEC: [&str; 2] = [
+    include_str!("../src/wire.rs"),
+    include_str!("../src/bloom.rs"),
+];
 
 /// The `hex` blocks of the doc: (name, bytes).
 fn doc_vectors() -> Vec<(String, Vec<u8>)> {
@@ -87,7 +90,11 @@ fn wire_format_doc_matches_the_codec() {
             "sync-request" => sync_vector(&py("application-signed")),
             other => py(other),
         };
-        assert_eq!(hex(bytes), hex(&expected), "vector {name} in docs/wire-format.md");
+        assert_eq!(
+            hex(bytes),
+            hex(&expected),
+            "vector {name} in docs/wire-format.md"
+        );
         // And every doc vector decodes.
         wire::decode(bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
     }

@@ -4,7 +4,9 @@
 //! with datagrams handed straight from one core to another (no sockets, one
 //! thread). Prints protocol CPU time and memory per overlay.
 //!
-//! Run: `cargo run --release -p peerlab-dispersy --example scale -- 1000 [--pool] [--batch]`
+//! Run: `cargo run --release -p peerlab-dispersy --example scale -- 1000 [--pool | --share] [--batch]`
+//! (`--pool`: a shared pool whose hits skip verification; `--share`: a pool
+//! that only shares stored bytes, every copy still verified).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
@@ -56,7 +58,8 @@ fn rss_kib(field: &str) -> u64 {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200);
-    let use_pool = args.iter().any(|a| a == "--pool");
+    let use_pool = args.iter().any(|a| a == "--pool" || a == "--share");
+    let share_only = args.iter().any(|a| a == "--share");
     let batch = args.iter().any(|a| a == "--batch");
     let addr = |i: usize| SocketAddr::from(([127, 3, (i >> 8) as u8, i as u8], 9000));
     let seed = |i: usize| {
@@ -66,7 +69,13 @@ fn main() {
     };
     let rss0 = rss_kib("VmRSS:");
     let live0 = LIVE.load(Ordering::Relaxed);
-    let pool = use_pool.then(|| Arc::new(SharedPool::new(4 * n)));
+    let pool = use_pool.then(|| {
+        Arc::new(if share_only {
+            SharedPool::sharing_only(4 * n)
+        } else {
+            SharedPool::new(4 * n)
+        })
+    });
     let community = CommunityId::isolated("Benaloh", b"scale");
     let now = Instant::now();
     let mut cores: Vec<Core> = (0..n)
@@ -162,7 +171,7 @@ fn main() {
     let live_end = LIVE.load(Ordering::Relaxed).saturating_sub(live0);
     let expected = 2 * (n as u64) * (n as u64 - 1);
     println!(
-        "overlays={n} pool={use_pool} batch={batch} datagrams={datagrams} delivered={delivered} (expected {expected}) \
+        "overlays={n} pool={use_pool} share_only={share_only} batch={batch} datagrams={datagrams} delivered={delivered} (expected {expected}) \
          cpu_wall_s={secs:.2} per_message_us={:.2} live_heap_per_overlay_kib={} rss_per_overlay_kib: built={} end={} peak_rss_mib={}",
         secs * 1e6 / datagrams as f64,
         live_end / 1024 / n,

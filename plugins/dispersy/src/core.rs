@@ -250,6 +250,8 @@ struct Pending {
     global_time: u64,
     /// Shared bytes from the pool (already verified) or `None`.
     pooled: Option<Arc<[u8]>>,
+    /// The pool vouches for the signature (a hit in a pool that trusts hits).
+    preverified: bool,
     digest: Option<[u8; 32]>,
 }
 
@@ -695,7 +697,7 @@ impl Core {
         // The single-packet path allocates nothing but what it delivers or stores.
         match self.precheck(now, from, data) {
             Ok(Some(p)) => {
-                if p.pooled.is_some() || verify_packet(&p.verifying, data) {
+                if p.preverified || verify_packet(&p.verifying, data) {
                     self.accept(now, p, data);
                 } else {
                     self.stats.count_drop(DropReason::BadSignature);
@@ -730,7 +732,7 @@ impl Core {
         }
         // Verify what the pool did not vouch for.
         let need: Vec<usize> = (0..pending.len())
-            .filter(|&i| pending[i].0.pooled.is_none())
+            .filter(|&i| !pending[i].0.preverified)
             .collect();
         let mut ok = vec![true; pending.len()];
         if need.len() > 1 {
@@ -970,10 +972,12 @@ impl Core {
             return Err(DropReason::Duplicate);
         }
         let mut pooled = None;
+        let mut preverified = false;
         let mut digest = None;
         if full_sync && let Some(pool) = &self.cfg.pool {
             let d = SharedPool::digest(data);
             pooled = pool.get(&d);
+            preverified = pooled.is_some() && pool.trusts_hits();
             digest = Some(d);
         }
         let sender = self.peers.lookup(&from);
@@ -988,6 +992,7 @@ impl Core {
             author_instance,
             global_time: f.global_time,
             pooled,
+            preverified,
             digest,
         }))
     }

@@ -12,8 +12,10 @@
 //! binds every byte the signature covers, so the result cannot differ), but
 //! the experiment then no longer pays one verification per peer: CPU figures
 //! measured with the pool are those of a process that shares work between
-//! peers, not of N independent peers. It is off unless the runtime passes one
-//! in [`crate::Config::pool`]. Must not: hold protocol state or per-overlay data.
+//! peers, not of N independent peers. [`SharedPool::sharing_only`] keeps the
+//! memory saving (one copy of each stored packet per process) and still
+//! verifies every copy. It is off unless the runtime passes one in
+//! [`crate::Config::pool`]. Must not: hold protocol state or per-overlay data.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ type Shard = Mutex<HashMap<[u8; 32], Arc<[u8]>>>;
 pub struct SharedPool {
     shards: Vec<Shard>,
     capacity_per_shard: usize,
+    trust_hits: bool,
 }
 
 /// A packet's identity in the pool.
@@ -36,12 +39,27 @@ pub type Digest32 = [u8; 32];
 
 impl SharedPool {
     /// A pool holding up to `capacity` packets (a shard that fills up is cleared;
-    /// overlays keep their `Arc`s, so nothing they hold is lost).
+    /// overlays keep their `Arc`s, so nothing they hold is lost) whose hits
+    /// skip signature verification.
     pub fn new(capacity: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             capacity_per_shard: capacity.div_ceil(SHARDS).max(1),
+            trust_hits: true,
         }
+    }
+
+    /// A pool that only shares packet bytes: every overlay still verifies every packet.
+    pub fn sharing_only(capacity: usize) -> Self {
+        Self {
+            trust_hits: false,
+            ..Self::new(capacity)
+        }
+    }
+
+    /// Whether a hit vouches for the signature.
+    pub fn trusts_hits(&self) -> bool {
+        self.trust_hits
     }
 
     /// The digest of a signed packet (signature included).

@@ -125,6 +125,17 @@ impl UdpDriver {
         }
     }
 
+    /// Sends one datagram the caller holds (a transmit it delayed on
+    /// purpose, e.g. for fault injection), without waiting: if the socket
+    /// would block the datagram is dropped and counted in `send_errors`, as
+    /// a full network queue would drop it.
+    pub fn send_now(&mut self, dest: SocketAddr, bytes: &[u8]) {
+        match self.socket.try_send_to(bytes, dest) {
+            Ok(_) => self.stats.sent += 1,
+            Err(_) => self.stats.send_errors += 1,
+        }
+    }
+
     /// Whether a datagram waits for the socket to become writable.
     pub fn has_parked(&self) -> bool {
         self.parked.is_some()

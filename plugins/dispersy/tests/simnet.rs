@@ -481,6 +481,67 @@ fn a_sync_request_cannot_overflow_or_drag_the_clock_from_an_unknown_address() {
     net.run_for(Duration::from_millis(50));
     // Node 1's clock is far behind: the message is beyond its acceptance window.
     assert_eq!(net.nodes[1].core.stored_count(), 0);
-    let drops = net.nodes[1].core.stats().dropped(DropReason::FutureGlobalTime);
+    let drops = net.nodes[1]
+        .core
+        .stats()
+        .dropped(DropReason::FutureGlobalTime);
     assert_eq!(drops, 1);
+}
+
+#[test]
+fn a_shared_pool_holds_one_copy_per_message_and_never_vouches_for_forgeries() {
+    for trusting in [true, false] {
+        let pool = Arc::new(if trusting {
+            peerlab_dispersy::SharedPool::new(1000)
+        } else {
+            peerlab_dispersy::SharedPool::sharing_only(1000)
+        });
+        let mut s = Setup::new(10);
+        s.tweak = no_sync;
+        let mut net = s.build();
+        for i in 0..10 {
+            // The pool is a config field: rebuild each core with it.
+            let mut cfg = net.nodes[i].core.config().clone();
+            cfg.pool = Some(pool.clone());
+            let mut core = Core::new(cfg);
+            core.define_message(s.metas[0].clone()).unwrap();
+            core.set_community(cid());
+            net.with_core(i, |c, now| {
+                *c = core;
+                c.start(now);
+            });
+        }
+        let dir = Arc::new(
+            PeerDirectory::new(
+                net.nodes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.addr, *n.core.public_key(), i as u32 + 1)),
+            )
+            .unwrap(),
+        );
+        for i in 0..10 {
+            net.with_core(i, |c, _| c.introduce_from_directory(dir.clone(), None));
+        }
+        let gossip = net.nodes[0].core.meta_id("gossip").unwrap();
+        for k in 0..3 {
+            net.with_core(k, |c, _| c.send(gossip, &[k as u8], &[]))
+                .unwrap();
+        }
+        assert!(net.run_until(Duration::from_secs(2), |net| {
+            net.nodes.iter().all(|n| n.core.stored_count() == 3)
+        }));
+        // The authors' own copies are not pooled; each message was pooled once by its first receiver.
+        assert_eq!(pool.len(), 3, "trusting={trusting}");
+        let mut forged = packet(&net, 0, &cid(), gossip, 50, b"forged");
+        let at = forged.len() - 65;
+        forged[at] ^= 1;
+        net.inject(net.nodes[0].addr, 5, &forged);
+        net.run_for(Duration::from_millis(50));
+        assert_eq!(
+            net.nodes[5].core.stats().dropped(DropReason::BadSignature),
+            1
+        );
+        assert_eq!(net.nodes[5].core.stored_count(), 3);
+    }
 }

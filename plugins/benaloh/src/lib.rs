@@ -118,9 +118,13 @@ impl Benaloh {
                     host.stat_add("benaloh_local_shares_out", 1.0)
                 }
                 Ok(()) => {}
+                // the host's error usually names the message and receiver already
                 Err(e) => failed.push(match to.first() {
-                    Some(i) => format!("{message} to instance {i}: {e}"),
-                    None => format!("{message}: {e}"),
+                    Some(i) if !e.contains(&format!("instance {i}")) => {
+                        format!("{message} to instance {i}: {e}")
+                    }
+                    None if !e.contains(message) => format!("{message}: {e}"),
+                    _ => e,
                 }),
             }
         }

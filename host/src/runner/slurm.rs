@@ -286,6 +286,8 @@ pub fn render_script(job: &JobSpec) -> Result<String, ScriptError> {
         agent.push("--local-dir".into());
         agent.push(shell_quote(&dir.to_string_lossy()));
     }
+    // Log files are not terminals: no colour codes in job.out and .stderr files.
+    text.push_str("export NO_COLOR=1\n");
     let _ = writeln!(
         text,
         "exec srun --nodes={} --ntasks-per-node=1 --kill-on-bad-exit=0 \\\n    {}",
@@ -1047,6 +1049,7 @@ mod tests {
             #SBATCH --time=00:15:00
             # Written by peerlab for run 0003-benaloh: one node agent per node, each starting its
             # share of the 9 instances. The run token comes in $PEERLAB_RUN_TOKEN.
+            export NO_COLOR=1
             exec srun --nodes=3 --ntasks-per-node=1 --kill-on-bad-exit=0 \
                 /shared/peerlab/bin/peerlab -v node-agent --run-dir /shared/exp/output/0003-benaloh --sync fs0.das5:41234 --instances 9 --nodes 3 --instances-per-process 1 --local-dir /local/peerlab
         "#]]

@@ -1,0 +1,522 @@
+//! End-to-end tests of the SLURM runner against a real SLURM: the
+//! single-host cluster of `scripts/slurm-local.sh` (one slurmctld, nodes
+//! n1..n3 as three slurmd on 127.0.0.1).
+//!
+//! `scripts/test` starts that cluster, sets `SLURM_CONF` and
+//! `PEERLAB_SLURM_TESTS=1`, and stops it afterwards. Without
+//! `PEERLAB_SLURM_TESTS=1` every test here prints a SKIPPED line and
+//! passes; CI sets `PEERLAB_REQUIRE_SLURM=1`, which turns a skip into a
+//! failure. The tests take the cluster one at a time (a lock), so one
+//! test's job never waits in the queue behind another's.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use peerlab_e2e::{Dir, Run, peerlab_bin, workspace_root};
+use serde_json::Value;
+
+static CLUSTER: Mutex<()> = Mutex::new(());
+
+/// The cluster, for one test at a time; `None` (after a loud SKIPPED line)
+/// when the test cluster is not running.
+fn cluster(test: &str) -> Option<MutexGuard<'static, ()>> {
+    if std::env::var("PEERLAB_SLURM_TESTS").as_deref() != Ok("1") {
+        let why = "PEERLAB_SLURM_TESTS is not 1: start the test cluster with \
+                   `scripts/slurm-local.sh start` (root, Debian) and run scripts/test";
+        assert!(
+            std::env::var("PEERLAB_REQUIRE_SLURM").as_deref() != Ok("1"),
+            "{test}: PEERLAB_REQUIRE_SLURM=1 but {why}"
+        );
+        eprintln!("SKIPPED: slurm test {test}: {why}");
+        return None;
+    }
+    Some(CLUSTER.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+fn json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn latest(dir: &Dir) -> PathBuf {
+    let link = dir.path().join("output/latest");
+    std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+}
+
+fn statuses(summary: &Value) -> Vec<(u64, String, u64, String, String)> {
+    summary["instance_status"]
+        .as_array()
+        .expect("instance_status")
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_u64().unwrap_or(0),
+                s["host"].as_str().unwrap_or_default().to_string(),
+                s["node"].as_u64().unwrap_or(0),
+                s["status"].as_str().unwrap_or_default().to_string(),
+                s["error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// `squeue`'s state of a job (`-t all` keeps ended jobs for a while).
+fn job_state(job: &str) -> String {
+    let out = Command::new("squeue")
+        .args(["-h", "-t", "all", "-j", job, "-o", "%T"])
+        .output()
+        .expect("running squeue");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn job_id(run: &Path) -> String {
+    std::fs::read_to_string(run.join("slurm/job_id"))
+        .unwrap_or_else(|e| panic!("{}: {e}", run.display()))
+        .trim()
+        .to_string()
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .chars()
+            .all(|c| c.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(needle) {
+                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+/// Wait (bounded) until `cond` holds.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// After a run: its job has ended and nothing it started still runs.
+fn assert_nothing_left(run: &Path) {
+    let job = job_id(run);
+    let state = job_state(&job);
+    assert!(
+        ["COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", ""].contains(&state.as_str()),
+        "job {job} is still {state}"
+    );
+    let needle = run.to_string_lossy().into_owned();
+    wait_for(
+        "the run's processes to be gone",
+        Duration::from_secs(30),
+        || processes_mentioning(&needle).is_empty(),
+    );
+}
+
+fn run_slurm(dir: &Dir, conf: &str, extra: &[&str]) -> Run {
+    dir.peerlab()
+        .args(["run", conf, "--runner", "slurm", "--time-scale", "0.05"])
+        .args(extra)
+        .run()
+}
+
+const ECHO_SCENARIO: &str = "\
+@0:01 echo hello from $EXPERIMENT_NAME
+@0:20 echo bye {2-8}
+@0:40 stop
+";
+
+#[test]
+fn nine_instances_spread_over_three_nodes_with_slurm_identities() {
+    let Some(_cluster) = cluster("nine_instances_spread_over_three_nodes") else {
+        return;
+    };
+    let dir = Dir::new("slurm-echo");
+    dir.write("echo.scenario", ECHO_SCENARIO);
+    dir.write(
+        "echo.conf",
+        "experiment_name = echo\nscenario_file = echo.scenario\nrunner = slurm\n\
+         node_amount = 3\ninstances_to_run = 10\nexperiment_time = 60\n",
+    );
+    let run = run_slurm(&dir, "echo.conf", &[]);
+    run.expect_code(0);
+    let folder = latest(&dir);
+    let summary = json(&folder.join("summary.json"));
+    assert_eq!(summary["runner"], "slurm");
+    assert_eq!(summary["outcome"], "passed", "{summary:#}");
+    // 10 over 3 nodes: the first node takes one more; hosts are SLURM's
+    // node names (SLURMD_NODENAME), not this machine's hostname.
+    let placed: Vec<(u64, String, u64)> = statuses(&summary)
+        .into_iter()
+        .map(|(id, host, node, status, _)| {
+            assert_eq!(status, "finished", "instance {id}");
+            (id, host, node)
+        })
+        .collect();
+    let expected: Vec<(u64, String, u64)> = (1..=10)
+        .map(|id| {
+            let node = if id <= 4 {
+                1
+            } else if id <= 7 {
+                2
+            } else {
+                3
+            };
+            (id, format!("n{node}"), node)
+        })
+        .collect();
+    assert_eq!(placed, expected);
+    for (id, host, node) in &expected {
+        let out = folder.join(format!("{host}/node{node:03}/{id:05}.out"));
+        let text =
+            std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+        assert!(
+            text.contains("hello from echo"),
+            "{}: {text}",
+            out.display()
+        );
+        assert_eq!(
+            text.contains("bye"),
+            (2..=8).contains(id),
+            "{}: {text}",
+            out.display()
+        );
+    }
+    // The job's own files, and an agent log line per node.
+    let script = std::fs::read_to_string(folder.join("slurm/job.sh")).expect("job.sh");
+    assert!(script.contains("#SBATCH --nodes=3"), "{script}");
+    let job_out = std::fs::read_to_string(folder.join("slurm/job.out")).expect("job.out");
+    for (node, ids) in [(1, "1-4"), (2, "5-7"), (3, "8-10")] {
+        let line = format!(
+            "node agent on n{node} (node {node} of 3, task {}): instances {ids}",
+            node - 1
+        );
+        assert!(
+            job_out.contains(&line),
+            "job.out lacks {line:?}:\n{job_out}"
+        );
+    }
+    assert_eq!(job_state(&job_id(&folder)), "COMPLETED");
+    assert_nothing_left(&folder);
+}
+
+#[test]
+fn benaloh_on_three_nodes_passes_its_verdict() {
+    let Some(_cluster) = cluster("benaloh_on_three_nodes_passes_its_verdict") else {
+        return;
+    };
+    let dir = Dir::new("slurm-benaloh");
+    let conf = workspace_root().join("tests/data/slurm/benaloh_slurm.conf");
+    let run = dir
+        .peerlab()
+        .arg("run")
+        .arg(&conf)
+        .args(["--time-scale", "0.05", "--output"])
+        .arg(dir.path().join("output"))
+        .run();
+    run.expect_code(0)
+        .stderr_has("PASSED: 9/9 instances finished");
+    let folder = latest(&dir);
+    let summary = json(&folder.join("summary.json"));
+    assert_eq!(summary["outcome"], "passed", "{summary:#}");
+    assert_eq!(summary["nodes"], 3);
+    let verdicts = summary["verdicts"].as_array().expect("verdicts");
+    assert!(!verdicts.is_empty(), "no verdict in {summary:#}");
+    assert!(verdicts.iter().all(|v| v["passed"] == true), "{summary:#}");
+    let mut per_host = std::collections::BTreeMap::<String, usize>::new();
+    for (id, host, _, status, _) in statuses(&summary) {
+        assert_eq!(status, "finished", "instance {id}");
+        *per_host.entry(host).or_default() += 1;
+    }
+    assert_eq!(
+        per_host.into_iter().collect::<Vec<_>>(),
+        vec![("n1".into(), 3), ("n2".into(), 3), ("n3".into(), 3)]
+    );
+    assert_nothing_left(&folder);
+}
+
+#[test]
+fn a_job_slurm_cannot_place_fails_with_slurms_reason() {
+    let Some(_cluster) = cluster("a_job_slurm_cannot_place_fails_with_slurms_reason") else {
+        return;
+    };
+    let dir = Dir::new("slurm-unplaceable");
+    dir.write("echo.scenario", ECHO_SCENARIO);
+    // The test cluster has 3 nodes; 5 can never be given.
+    dir.write(
+        "five.conf",
+        "experiment_name = five\nscenario_file = echo.scenario\nrunner = slurm\n\
+         node_amount = 5\ninstances_to_run = 5\nexperiment_time = 60\n",
+    );
+    let started = Instant::now();
+    let run = run_slurm(&dir, "five.conf", &[]);
+    run.expect_code(1).stderr_has("SLURM cannot place job");
+    // Whatever words this SLURM version picks, they are SLURM's.
+    assert!(
+        ["PartitionNodeLimit", "PartitionConfig", "ReqNodeNotAvail"]
+            .iter()
+            .any(|r| run.stderr.contains(r)),
+        "no SLURM reason in\n{run}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "waited {:?} for a job that can never run",
+        started.elapsed()
+    );
+    let folder = latest(&dir);
+    let summary = json(&folder.join("summary.json"));
+    assert_eq!(summary["outcome"], "failed");
+    for (id, _, _, status, error) in statuses(&summary) {
+        assert_eq!(status, "never_started", "instance {id}");
+        assert!(
+            error.contains("SLURM cannot place job"),
+            "instance {id}: {error}"
+        );
+    }
+    // The job was cancelled, not left in the queue.
+    wait_for("the job to be cancelled", Duration::from_secs(30), || {
+        job_state(&job_id(&folder)) == "CANCELLED"
+    });
+}
+
+#[test]
+fn a_partition_slurm_does_not_have_is_refused_with_its_message() {
+    let Some(_cluster) = cluster("a_partition_slurm_does_not_have_is_refused") else {
+        return;
+    };
+    let dir = Dir::new("slurm-partition");
+    dir.write("echo.scenario", ECHO_SCENARIO);
+    dir.write(
+        "p.conf",
+        "experiment_name = p\nscenario_file = echo.scenario\nrunner = slurm\n\
+         node_amount = 2\ninstances_to_run = 2\nslurm_partition = nosuchpartition\n",
+    );
+    let run = run_slurm(&dir, "p.conf", &[]);
+    run.expect_code(1)
+        .stderr_has("SLURM refused the job")
+        .stderr_has("nosuchpartition");
+    let summary = json(&latest(&dir).join("summary.json"));
+    assert_eq!(summary["outcome"], "failed");
+    assert!(
+        statuses(&summary).iter().all(
+            |(_, _, _, status, e)| status == "never_started" && e.contains("Invalid partition")
+        ),
+        "{summary:#}"
+    );
+}
+
+#[test]
+fn with_immediate_a_job_that_must_wait_fails_instead() {
+    let Some(_cluster) = cluster("with_immediate_a_job_that_must_wait_fails_instead") else {
+        return;
+    };
+    let dir = Dir::new("slurm-immediate");
+    // Hold one node with a job of our own, so 3 nodes are not free now.
+    let holder = Command::new("sbatch")
+        .args([
+            "--parsable",
+            "-N",
+            "1",
+            "--time=5",
+            "--output=/dev/null",
+            "--wrap",
+            "sleep 300",
+        ])
+        .output()
+        .expect("sbatch");
+    assert!(
+        holder.status.success(),
+        "{}",
+        String::from_utf8_lossy(&holder.stderr)
+    );
+    let holder = String::from_utf8_lossy(&holder.stdout).trim().to_string();
+    let cancel = scopeguard(&holder);
+    wait_for("the holding job to run", Duration::from_secs(30), || {
+        job_state(&holder) == "RUNNING"
+    });
+    dir.write("echo.scenario", ECHO_SCENARIO);
+    dir.write(
+        "now.conf",
+        "experiment_name = now\nscenario_file = echo.scenario\nrunner = slurm\n\
+         node_amount = 3\ninstances_to_run = 3\nslurm_immediate = true\n",
+    );
+    let run = run_slurm(&dir, "now.conf", &[]);
+    drop(cancel);
+    run.expect_code(1)
+        .stderr_has("SLURM cannot place job")
+        .stderr_has("slurm_immediate");
+    assert!(
+        ["Resources", "Priority"]
+            .iter()
+            .any(|r| run.stderr.contains(r)),
+        "no SLURM reason in\n{run}"
+    );
+}
+
+/// Cancels a job when dropped (also when the test fails).
+struct Cancel(String);
+
+impl Drop for Cancel {
+    fn drop(&mut self) {
+        let _ = Command::new("scancel").arg(&self.0).status();
+    }
+}
+
+fn scopeguard(job: &str) -> Cancel {
+    Cancel(job.to_string())
+}
+
+#[test]
+fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
+    let Some(_cluster) = cluster("a_killed_instance_is_reported") else {
+        return;
+    };
+    let dir = Dir::new("slurm-kill");
+    let local = Dir::new("slurm-node-local");
+    dir.write("k.scenario", "@0 echo up\n@0:30 echo later\n@1:00 stop\n");
+    dir.write(
+        "k.conf",
+        &format!(
+            "experiment_name = k\nscenario_file = k.scenario\nrunner = slurm\n\
+             node_amount = 3\ninstances_to_run = 3\nexperiment_time = 120\n\
+             slurm_local_output_dir = {}\n",
+            local.path().display()
+        ),
+    );
+    let child = Command::new(peerlab_bin())
+        .current_dir(dir.path())
+        .args(["run", "k.conf", "--runner", "slurm", "--time-scale", "0.1"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting peerlab run");
+    // Instance 2 runs on n2; its process writes its resources file in the
+    // node-local folder, which tells us its pid.
+    let mut pid = 0i32;
+    wait_for("instance 2's process", Duration::from_secs(60), || {
+        let Ok(entries) = std::fs::read_dir(local.path()) else {
+            return false;
+        };
+        for e in entries.flatten() {
+            let p = e.path().join("n2/node002/process001.resources.jsonl");
+            if let Ok(text) = std::fs::read_to_string(&p)
+                && let Some(line) = text.lines().next()
+                && let Ok(v) = serde_json::from_str::<Value>(line)
+                && let Some(p) = v["pid"].as_i64()
+            {
+                pid = p as i32;
+                return true;
+            }
+        }
+        false
+    });
+    // Wait until it has printed (so it has outputs to lose), then kill it.
+    wait_for("instance 2's first line", Duration::from_secs(60), || {
+        std::fs::read_dir(local.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                std::fs::read_to_string(e.path().join("n2/node002/00002.out"))
+                    .is_ok_and(|t| t.contains("up"))
+            })
+    });
+    // SAFETY: plain kill(2) of a process this test's run started.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    let out = child.wait_with_output().expect("waiting for peerlab run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let folder = latest(&dir);
+    let summary = json(&folder.join("summary.json"));
+    let st = statuses(&summary);
+    assert_eq!(st[1].3, "crashed", "{summary:#}");
+    assert!(st[1].4.contains("signal 9"), "{summary:#}");
+    assert_eq!(
+        (st[0].3.as_str(), st[2].3.as_str()),
+        ("finished", "finished")
+    );
+    // Every node's outputs are in the run folder, the killed one's too,
+    // with the supervisor's note; the node-local copies are gone.
+    for (id, node) in [(1, 1), (2, 2), (3, 3)] {
+        let out = folder.join(format!("n{node}/node{node:03}/{id:05}.out"));
+        let text =
+            std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+        assert!(text.contains("up"), "{}: {text}", out.display());
+        assert_eq!(text.contains("later"), id != 2, "{}: {text}", out.display());
+    }
+    let err = std::fs::read_to_string(folder.join("n2/node002/00002.err")).expect("00002.err");
+    assert!(err.contains("ended abnormally"), "{err}");
+    let exits = std::fs::read_to_string(folder.join("slurm/node002.exits.jsonl")).expect("exits");
+    assert!(exits.contains("signal 9"), "{exits}");
+    let left: Vec<_> = std::fs::read_dir(local.path())
+        .expect("local dir")
+        .collect();
+    assert!(left.is_empty(), "node-local folders left behind: {left:?}");
+    assert_nothing_left(&folder);
+}
+
+#[test]
+fn ctrl_c_cancels_the_job_and_keeps_the_outputs() {
+    let Some(_cluster) = cluster("ctrl_c_cancels_the_job") else {
+        return;
+    };
+    let dir = Dir::new("slurm-ctrl-c");
+    dir.write("c.scenario", "@0 echo up\n@10:00 stop\n");
+    dir.write(
+        "c.conf",
+        "experiment_name = c\nscenario_file = c.scenario\nrunner = slurm\n\
+         node_amount = 3\ninstances_to_run = 3\nexperiment_time = 900\n",
+    );
+    let child = Command::new(peerlab_bin())
+        .current_dir(dir.path())
+        .args(["run", "c.conf", "--runner", "slurm"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting peerlab run");
+    wait_for("every instance to print", Duration::from_secs(60), || {
+        let Ok(folder) = std::fs::canonicalize(dir.path().join("output/latest")) else {
+            return false;
+        };
+        (1..=3).all(|n| {
+            std::fs::read_to_string(folder.join(format!("n{n}/node{n:03}/{n:05}.out")))
+                .is_ok_and(|t| t.contains("up"))
+        })
+    });
+    let folder = latest(&dir);
+    let job = job_id(&folder);
+    assert_eq!(job_state(&job), "RUNNING");
+    // SAFETY: plain kill(2) of the child this test started.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let out = child.wait_with_output().expect("waiting for peerlab run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let summary = json(&folder.join("summary.json"));
+    assert_eq!(summary["outcome"], "interrupted", "{summary:#}");
+    assert_eq!(job_state(&job), "CANCELLED");
+    for n in 1..=3 {
+        let text = std::fs::read_to_string(folder.join(format!("n{n}/node{n:03}/{n:05}.out")))
+            .expect("output kept");
+        assert!(text.contains("up"));
+    }
+    assert_nothing_left(&folder);
+}

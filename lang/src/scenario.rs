@@ -776,7 +776,53 @@ impl Parser<'_> {
         let mut kwargs: Vec<KwArg> = Vec::new();
         let mut peers = PeerSpec::All;
         let mut peers_loc = None;
-        while let Some(tok) = iter.next() {
+        // Two or more `{…}` groups ending the line are group arguments (as in
+        // `partition {1-3} {4-5}`), and the command runs on every instance.
+        let rest: Vec<Token> = iter.collect();
+        let trailing_groups = rest
+            .iter()
+            .rev()
+            .take_while(|t| matches!(t, Token::Braces { .. }))
+            .count();
+        let groups_from = if trailing_groups >= 2 {
+            rest.len() - trailing_groups
+        } else {
+            rest.len()
+        };
+        let mut iter = rest.into_iter().enumerate().peekable();
+        while let Some((index, tok)) = iter.next() {
+            if index >= groups_from
+                && let Token::Braces {
+                    inner,
+                    inner_span,
+                    span,
+                } = &tok
+            {
+                let (spec, errs) = parse_peerspec(inner);
+                for e in &errs {
+                    let mut d = Diagnostic::error(e.message.clone())
+                        .with_code("bad-selector")
+                        .at(line
+                            .loc(inner_span.start + e.span.start..inner_span.start + e.span.end));
+                    d.help = e.help.as_deref().map(Box::from);
+                    self.diags.push(d);
+                }
+                if errs.is_empty() && !matches!(spec, PeerSpec::Only(_)) {
+                    self.diags.push(
+                        Diagnostic::error("a group of instances must list ids, like `{1-3}`")
+                            .with_code("bad-group")
+                            .at(line.loc(span.clone()))
+                            .with_help("`{}` and `{!…}` select, they do not name a group"),
+                    );
+                    failed = true;
+                }
+                failed |= !errs.is_empty();
+                args.push(Arg {
+                    value: format!("{{{inner}}}"),
+                    loc: line.loc(span.clone()),
+                });
+                continue;
+            }
             match tok {
                 Token::Word(w) => match w.keyword {
                     Some(n) => {

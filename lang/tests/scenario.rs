@@ -544,3 +544,24 @@ fn runaway_include_nesting_is_stopped() {
     "#]]
     .assert_debug_eq(&out);
 }
+
+#[test]
+fn several_trailing_groups_are_group_arguments() {
+    check(
+        concat!(
+            "@1 partition {1-3} {4-5}\n",
+            "@2 partition {1} {2} {3,5}\n",
+            "@3 echo {1} {2} x\n",
+            "@4 partition {1-3} {!4}\n",
+            "@5 partition {} {2}\n",
+        ),
+        expect![[r#"
+            exp/main.scenario:1 @1 partition [{1-3}] [{4-5}]
+            exp/main.scenario:2 @2 partition [{1}] [{2}] [{3,5}]
+            exp/main.scenario:3:9: error[selector-not-last]: the peer selector must come last on the line (help: move `{…}` to the end, or quote the argument if the braces are meant literally)
+            exp/main.scenario:3:13: error[selector-not-last]: the peer selector must come last on the line (help: move `{…}` to the end, or quote the argument if the braces are meant literally)
+            exp/main.scenario:4:20: error[bad-group]: a group of instances must list ids, like `{1-3}` (help: `{}` and `{!…}` select, they do not name a group)
+            exp/main.scenario:5:14: error[bad-group]: a group of instances must list ids, like `{1-3}` (help: `{}` and `{!…}` select, they do not name a group)
+        "#]],
+    );
+}

@@ -98,6 +98,24 @@ pub trait HostContext {
     /// Overlay: this instance's public key.
     #[sabi(last_prefix_field)]
     fn public_key(&self) -> RVec<u8>;
+
+    /// Fault (since 1.2): this instance's outgoing datagrams are lost with
+    /// probability `loss` and delayed by `delay` plus up to `jitter` seconds
+    /// (all zero: a clean network again).
+    fn set_network(&mut self, _loss: f64, _delay: f64, _jitter: f64) -> RResult<(), RString> {
+        RResult::RErr(RString::from("this host cannot change network conditions"))
+    }
+    /// Fault (since 1.2): only instances of the same group reach each other;
+    /// each group lists ids as `1-3,5`; instances in no group form one more
+    /// group. No groups: heal.
+    fn partition(&mut self, _groups: RVec<RString>) -> RResult<(), RString> {
+        RResult::RErr(RString::from("this host cannot partition the network"))
+    }
+    /// Fault (since 1.2): stop this instance at once, without a goodbye to
+    /// anyone (no `on_stop`, no last packets).
+    fn crash(&mut self) -> RResult<(), RString> {
+        RResult::RErr(RString::from("this host cannot crash instances"))
+    }
 }
 
 /// The ABI form of a borrowed host context, as passed to every call.
@@ -318,5 +336,33 @@ impl Overlay<'_, '_> {
     /// This instance's public key.
     pub fn public_key(&self) -> Vec<u8> {
         self.ctx.public_key().into_vec()
+    }
+}
+
+impl Host<'_> {
+    /// Fault: lose a `loss` fraction of this instance's outgoing datagrams
+    /// and delay them by `delay` plus up to `jitter` (since api 1.2).
+    pub fn set_network(
+        &mut self,
+        loss: f64,
+        delay: Duration,
+        jitter: Duration,
+    ) -> Result<(), String> {
+        res(self
+            .ctx
+            .set_network(loss, delay.as_secs_f64(), jitter.as_secs_f64()))
+    }
+
+    /// Fault: split the network into groups of ids (`"1-3"`, `"4,5"`);
+    /// an empty list heals (since api 1.2).
+    pub fn partition(&mut self, groups: &[String]) -> Result<(), String> {
+        res(self
+            .ctx
+            .partition(groups.iter().map(|g| RString::from(g.as_str())).collect()))
+    }
+
+    /// Fault: stop this instance at once, without a goodbye (since api 1.2).
+    pub fn crash(&mut self) -> Result<(), String> {
+        res(self.ctx.crash())
     }
 }

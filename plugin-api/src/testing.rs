@@ -64,6 +64,8 @@ pub struct TestHost {
     pub vars: BTreeMap<String, String>,
     /// Whether `stop` was called.
     pub stopped: bool,
+    /// Faults asked for (`set_network`, `partition`, `crash`), in order.
+    pub faults: Vec<String>,
     /// The community name or hex id last joined.
     pub community: Option<String>,
     /// Whether a session is running.
@@ -103,6 +105,7 @@ impl TestHost {
             timers: Vec::new(),
             vars: BTreeMap::new(),
             stopped: false,
+            faults: Vec::new(),
             community: None,
             session_started: false,
             introductions: Vec::new(),
@@ -294,5 +297,22 @@ impl HostContext for TestHost {
     }
     fn public_key(&self) -> RVec<u8> {
         self.public_key.clone().into()
+    }
+    fn set_network(&mut self, loss: f64, delay: f64, jitter: f64) -> RResult<(), RString> {
+        self.faults.push(format!(
+            "set_network loss={loss} delay={delay} jitter={jitter}"
+        ));
+        ok()
+    }
+    fn partition(&mut self, groups: RVec<RString>) -> RResult<(), RString> {
+        let groups: Vec<String> = groups.into_iter().map(String::from).collect();
+        self.faults
+            .push(format!("partition {}", groups.join(" | ")));
+        ok()
+    }
+    fn crash(&mut self) -> RResult<(), RString> {
+        self.faults.push("crash".into());
+        self.stopped = true;
+        ok()
     }
 }

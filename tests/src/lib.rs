@@ -262,3 +262,21 @@ impl Run {
             .collect()
     }
 }
+
+/// The plugin-api version this workspace's host is built against (read
+/// from `plugin-api/Cargo.toml`, so tests follow version bumps).
+pub fn host_api_version() -> String {
+    let manifest = workspace_root().join("plugin-api/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
+    text.lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or_else(|| panic!("no version line in {}", manifest.display()))
+        .to_string()
+}
+
+/// `text` with `{API}` replaced by [`host_api_version`].
+pub fn with_api(text: &str) -> String {
+    text.replace("{API}", &host_api_version())
+}

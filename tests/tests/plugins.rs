@@ -84,15 +84,15 @@ fn peerlab_modules_lists_builtins_and_plugins_with_versions_and_help() {
         .arg(&fixtures)
         .run();
     run.expect_code(0)
-        .stdout_has("core 0.1.0 (built-in, plugin-api 1.1.0): Gumby's client callbacks")
+        .stdout_has(&peerlab_e2e::with_api("core 0.1.0 (built-in, plugin-api {API}): Gumby's client callbacks"))
         .stdout_has("  echo [words:string...]")
-        .stdout_has("dispersy 0.1.0 (built-in, plugin-api 1.1.0)")
+        .stdout_has(&peerlab_e2e::with_api("dispersy 0.1.0 (built-in, plugin-api {API})"))
         .stdout_has("  introduce_peers [max_peers=integer]")
         .stdout_has(&format!("frozen 1.0.0 ({}/libfrozen.so, plugin-api 1.0.0)", fixtures.display()))
         .stdout_has("  accumulate value:integer [times=integer = 1]  Add to the sum and print it")
-        .stdout_has(&format!("example 0.1.0 ({}/libexample.so, plugin-api 1.1.0)", debug_dir().display()))
+        .stdout_has(&peerlab_e2e::with_api(&format!("example 0.1.0 ({}/libexample.so, plugin-api {{API}})", debug_dir().display())))
         .stdout_has("  greet name:string [times=integer = 1] [loud=bool]  Greet someone")
-        .stdout_has("libincompatible.so: incompatible plugin-api: the plugin was built against 2.0.0, this host has 1.1.0");
+        .stdout_has(&peerlab_e2e::with_api("libincompatible.so: incompatible plugin-api: the plugin was built against 2.0.0, this host has {API}"));
     assert!(
         !run.stdout.contains("notaplugin"),
         "non-plugins are listed only with -v:\n{run}"
@@ -117,12 +117,14 @@ fn refusals_are_reported_together_and_precisely() {
         .stderr_has("5 modules could not be loaded")
         .stderr_has("libnotaplugin.so: not a peerlab plugin: it exports no abi_stable root module")
         .stderr_has(
-            "libincompatible.so: incompatible plugin-api: the plugin was built against 2.0.0, this host has 1.1.0",
+            &peerlab_e2e::with_api("libincompatible.so: incompatible plugin-api: the plugin was built against 2.0.0, this host has {API}"),
         )
         .stderr_has("help: rebuild the plugin against peerlab-plugin-api 1.x")
         .stderr_has(
-            "libmismatch.so: layout mismatch with this host's plugin-api 1.1.0: \
-             mismatched package: expected `peerlab-plugin-api`, found `peerlab-mismatch-fixture`",
+            &peerlab_e2e::with_api(
+                "libmismatch.so: layout mismatch with this host's plugin-api {API}: \
+                 mismatched package: expected `peerlab-plugin-api`, found `peerlab-mismatch-fixture`",
+            ),
         )
         .stderr_has("libjunk.so: cannot open it as a shared library")
         .stderr_has("module `no_such_module`: not found");

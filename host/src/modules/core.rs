@@ -1,7 +1,10 @@
 //! The built-in `core` module: Gumby's client callbacks (`echo`,
-//! `annotate`, `set`, `stop`), always loaded. Written with the same
+//! `annotate`, `set`, `stop`) and the fault commands (`set_network`,
+//! `partition`, `heal`, `crash`), always loaded. Written with the same
 //! `#[module]` macro as any plugin; everything it does goes through the host
 //! context.
+
+use std::time::Duration;
 
 use peerlab_plugin_api::{Host, module};
 
@@ -9,7 +12,7 @@ use peerlab_plugin_api::{Host, module};
 #[derive(Debug, Default)]
 pub struct Core;
 
-/// Gumby's client callbacks: echo, annotate, set, stop.
+/// Gumby's client callbacks (echo, annotate, set, stop) and network faults (set_network, partition, heal, crash).
 #[module(name = "core", export = false)]
 impl Core {
     /// Print the words to the instance's output: `echo WORD...`.
@@ -39,6 +42,52 @@ impl Core {
     #[callback]
     fn stop(&mut self, host: &mut Host) {
         host.stop();
+    }
+
+    /// Lose and delay this instance's outgoing datagrams: `set_network loss=0.1 delay=50ms jitter=10ms`.
+    #[callback]
+    fn set_network(
+        &mut self,
+        host: &mut Host,
+        #[kw(default = 0.0, help = "probability that a datagram is lost")] loss: f64,
+        #[kw(default = Duration::ZERO, help = "extra one-way delay")] delay: Duration,
+        #[kw(default = Duration::ZERO, help = "extra delay, uniform in [0, jitter)")]
+        jitter: Duration,
+    ) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&loss) {
+            return Err(format!("loss={loss}: a probability between 0 and 1"));
+        }
+        host.set_network(loss, delay, jitter)
+    }
+
+    /// Split the network into groups that only reach each other: `partition {1-3} {4-5}`.
+    #[callback]
+    fn partition(&mut self, host: &mut Host, #[rest] groups: Vec<String>) -> Result<(), String> {
+        if groups.is_empty() {
+            return Err("name the groups: `partition {1-3} {4-5}` (or `heal` to undo)".into());
+        }
+        let groups: Vec<String> = groups
+            .iter()
+            .map(|g| {
+                g.trim()
+                    .trim_start_matches('{')
+                    .trim_end_matches('}')
+                    .to_string()
+            })
+            .collect();
+        host.partition(&groups)
+    }
+
+    /// Undo `partition`: every instance reaches every other again.
+    #[callback]
+    fn heal(&mut self, host: &mut Host) -> Result<(), String> {
+        host.partition(&[])
+    }
+
+    /// Stop this instance at once, without a goodbye: `crash {2}`.
+    #[callback]
+    fn crash(&mut self, host: &mut Host) -> Result<(), String> {
+        host.crash()
     }
 }
 

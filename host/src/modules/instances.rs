@@ -106,6 +106,18 @@ pub trait Services {
     fn public_key(&self) -> Vec<u8> {
         Vec::new()
     }
+    /// Fault: loss and delay on this instance's outgoing traffic.
+    fn set_network(&mut self, _loss: f64, _delay: f64, _jitter: f64) -> Result<(), String> {
+        Err("network faults need a real or simulated run".into())
+    }
+    /// Fault: partition the network into groups of ids; none heals.
+    fn partition(&mut self, _groups: Vec<String>) -> Result<(), String> {
+        Err("network faults need a real or simulated run".into())
+    }
+    /// Fault: stop this instance at once, without a goodbye.
+    fn crash(&mut self) -> Result<(), String> {
+        Err("crash needs a real or simulated run".into())
+    }
 }
 
 fn no_overlay() -> String {
@@ -322,6 +334,17 @@ impl HostContext for Context<'_> {
     }
     fn public_key(&self) -> RVec<u8> {
         self.services.public_key().into()
+    }
+    fn set_network(&mut self, loss: f64, delay: f64, jitter: f64) -> RResult<(), RString> {
+        r(self.services.set_network(loss, delay, jitter))
+    }
+    fn partition(&mut self, groups: RVec<RString>) -> RResult<(), RString> {
+        r(self
+            .services
+            .partition(groups.into_iter().map(String::from).collect()))
+    }
+    fn crash(&mut self) -> RResult<(), RString> {
+        r(self.services.crash())
     }
 }
 

@@ -100,6 +100,10 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
             let (status, error) = match outcome {
                 Some(Outcome::Finished) => ("finished", None),
                 Some(Outcome::Failed(why)) => ("failed", Some(why.clone())),
+                Some(Outcome::Crashed) => (
+                    "crashed",
+                    Some("crashed by the scenario's `crash` command".to_string()),
+                ),
                 None => (
                     "timed_out",
                     Some(format!(

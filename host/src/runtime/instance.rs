@@ -163,6 +163,14 @@ impl Default for NetConditions {
 }
 
 impl NetConditions {
+    /// No loss, no delay, no partition.
+    pub fn is_clean(&self) -> bool {
+        self.loss == 0.0
+            && self.delay.is_zero()
+            && self.jitter.is_zero()
+            && self.partition.is_none()
+    }
+
     fn group_of(&self, id: u32) -> Option<usize> {
         let groups = self.partition.as_ref()?;
         Some(
@@ -179,6 +187,8 @@ impl NetConditions {
 pub enum Outcome {
     Finished,
     Failed(String),
+    /// The scenario's `crash` stopped it, without a goodbye.
+    Crashed,
 }
 
 /// Everything of an instance but its module instances: what the modules'
@@ -205,6 +215,7 @@ struct State {
     now: Instant,
     net: NetConditions,
     net_rng: ChaCha8Rng,
+    crashed: bool,
 }
 
 /// One experiment instance. See the module docs.
@@ -244,6 +255,7 @@ impl Instance {
             failures: Vec::new(),
             now,
             net: NetConditions::default(),
+            crashed: false,
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
         };
@@ -353,9 +365,16 @@ impl Instance {
         self.state.stop_requested
     }
 
+    /// Whether the scenario crashed it: drop it without `shut_down`.
+    pub fn crashed(&self) -> bool {
+        self.state.crashed
+    }
+
     /// How it went (meaningful once finished).
     pub fn outcome(&self) -> Outcome {
-        if self.state.failures.is_empty() {
+        if self.state.crashed {
+            Outcome::Crashed
+        } else if self.state.failures.is_empty() {
             Outcome::Finished
         } else {
             Outcome::Failed(self.state.failures.join("; "))
@@ -459,16 +478,7 @@ impl Instance {
 
     /// Write one statistics line now.
     pub fn sample(&mut self, now: Instant) {
-        let t = self.state.wall_t(now);
-        let reset = std::mem::take(&mut self.state.reset_pending);
-        let counters: Vec<(String, f64)> = self
-            .state
-            .core
-            .stats()
-            .counters()
-            .map(|(k, v)| (k, v as f64))
-            .collect();
-        self.state.record.sample(t, reset, counters);
+        self.state.sample(now);
     }
 
     /// Stop now (end of scenario, `stop`, abort): every module's `on_stop`,
@@ -554,6 +564,27 @@ impl Instance {
 }
 
 impl State {
+    /// Write one statistics line at `now`.
+    fn sample(&mut self, now: Instant) {
+        let t = self.wall_t(now);
+        let reset = std::mem::take(&mut self.reset_pending);
+        let counters: Vec<(String, f64)> = self
+            .core
+            .stats()
+            .counters()
+            .map(|(k, v)| (k, v as f64))
+            .collect();
+        self.record.sample(t, reset, counters);
+    }
+
+    /// Record a fault as an event (plots show them).
+    fn fault_event(&mut self, text: &str) {
+        let t = self.wall_t(self.now);
+        let mut e = Event::new(t, "fault");
+        e.text = Some(text);
+        self.record.event(&e);
+    }
+
     /// Wall seconds since the start, as the output files count time.
     fn wall_t(&self, now: Instant) -> f64 {
         match self.zero {
@@ -693,6 +724,9 @@ impl Services for State {
     }
 
     fn reset_overlay_statistics(&mut self) -> Result<(), String> {
+        // Keep the traffic up to now: one last sample before the counters restart.
+        let now = self.now;
+        self.sample(now);
         self.core.reset_statistics();
         self.record.reset_custom();
         self.reset_pending = true;
@@ -774,5 +808,54 @@ impl Services for State {
 
     fn public_key(&self) -> Vec<u8> {
         self.core.public_key().as_bytes().to_vec()
+    }
+
+    fn set_network(&mut self, loss: f64, delay: f64, jitter: f64) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&loss) || !(delay >= 0.0) || !(jitter >= 0.0) {
+            return Err(format!(
+                "set_network loss={loss} delay={delay} jitter={jitter}: loss must be within 0..1, delays not negative"
+            ));
+        }
+        // Delays are scenario time, like every other time of the scenario.
+        let scale = self.shared.time_scale;
+        self.net.loss = loss;
+        self.net.delay = Duration::from_secs_f64(delay * scale);
+        self.net.jitter = Duration::from_secs_f64(jitter * scale);
+        self.fault_event(&format!(
+            "set_network loss={loss} delay={}ms jitter={}ms",
+            (delay * 1000.0).round(),
+            (jitter * 1000.0).round()
+        ));
+        Ok(())
+    }
+
+    fn partition(&mut self, groups: Vec<String>) -> Result<(), String> {
+        if groups.is_empty() {
+            self.net.partition = None;
+            self.fault_event("heal");
+            return Ok(());
+        }
+        let mut sets = Vec::with_capacity(groups.len());
+        for g in &groups {
+            let (spec, errors) = peerlab_lang::peerspec::parse_peerspec(g);
+            if let Some(e) = errors.first() {
+                return Err(format!("partition group `{{{g}}}`: {}", e.message));
+            }
+            match spec {
+                PeerSpec::Only(ids) => sets.push(ids),
+                _ => return Err(format!("partition group `{{{g}}}` must list instance ids")),
+            }
+        }
+        self.net.partition = Some(Arc::new(sets));
+        let text: Vec<String> = groups.iter().map(|g| format!("{{{g}}}")).collect();
+        self.fault_event(&format!("partition {}", text.join(" ")));
+        Ok(())
+    }
+
+    fn crash(&mut self) -> Result<(), String> {
+        self.fault_event("crash");
+        self.crashed = true;
+        self.stop_requested = true;
+        Ok(())
     }
 }

@@ -7,7 +7,8 @@
 //! every instance on its own task until it finishes or the run is aborted;
 //! report each end.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -119,13 +120,14 @@ pub async fn run(
 
     let (abort_tx, abort_rx) = watch::channel(None::<String>);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u32, Outcome)>();
+    let alone = ids.len() == 1;
     for (mut inst, driver) in instances {
         inst.start(Instant::now(), zero, directory.clone());
         let abort = abort_rx.clone();
         let done = done_tx.clone();
         tokio::spawn(async move {
             let id = inst.id();
-            let outcome = drive(&mut inst, driver, abort).await;
+            let outcome = drive(&mut inst, driver, abort, alone).await;
             let _ = done.send((id, outcome));
         });
     }
@@ -142,6 +144,10 @@ pub async fn run(
                 let (status, error) = match outcome {
                     Outcome::Finished => ("finished", None),
                     Outcome::Failed(why) => { all_ok = false; ("failed", Some(why)) }
+                    Outcome::Crashed => {
+                        all_ok = false;
+                        ("crashed", Some("crashed by the scenario's `crash` command".to_string()))
+                    }
                 };
                 client.send(&ClientMsg::Done { id, status: status.into(), exit_code: None, error });
             }
@@ -174,13 +180,32 @@ async fn drive(
     inst: &mut Instance,
     mut driver: UdpDriver,
     mut abort: watch::Receiver<Option<String>>,
+    alone: bool,
 ) -> Outcome {
+    let mut delayed: BinaryHeap<Reverse<Delayed>> = BinaryHeap::new();
+    let mut seq = 0u64;
+    let mut buf = vec![0u8; dispersy::wire::MAX_DATAGRAM.max(2048)];
     loop {
-        driver.flush(inst.core_mut());
+        if inst.crashed() {
+            // No goodbye: nothing more is sent, no module hears of it.
+            inst.record_mut().flush();
+            if alone {
+                // The process is the instance: die as a crashed process does.
+                // SAFETY: signalling ourselves has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+            }
+            return Outcome::Crashed;
+        }
+        flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
         if inst.finished() {
             break;
         }
-        let deadline = inst.poll_timeout();
+        let deadline = [inst.poll_timeout(), delayed.peek().map(|Reverse(d)| d.at)]
+            .into_iter()
+            .flatten()
+            .min();
         tokio::select! {
             wake = driver.wait(deadline) => match wake {
                 Ok(wake) => {
@@ -206,11 +231,58 @@ async fn drive(
     let outcome = inst.outcome();
     let status = match &outcome {
         Outcome::Finished => "finished",
-        Outcome::Failed(_) => "failed",
+        Outcome::Failed(_) | Outcome::Crashed => "failed",
     };
     inst.shut_down(Instant::now(), status);
-    driver.flush(inst.core_mut());
+    flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
     outcome
+}
+
+/// A datagram held back by `set_network delay=…`.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Delayed {
+    at: Instant,
+    seq: u64,
+    dest: SocketAddr,
+    bytes: Vec<u8>,
+}
+
+/// Send what the core queued. Without network faults the driver's own
+/// flush (with its would-block handling) does it; with them, each datagram
+/// is routed: dropped, sent, or held until its delay passes.
+fn flush(
+    inst: &mut Instance,
+    driver: &mut UdpDriver,
+    delayed: &mut BinaryHeap<Reverse<Delayed>>,
+    seq: &mut u64,
+    buf: &mut [u8],
+) {
+    let now = Instant::now();
+    while delayed.peek().is_some_and(|Reverse(d)| d.at <= now) {
+        let Reverse(d) = delayed.pop().expect("peeked");
+        driver.send_now(d.dest, &d.bytes);
+    }
+    if inst.net_conditions().is_clean() {
+        driver.flush(inst.core_mut());
+        return;
+    }
+    while let Some(t) = inst.core_mut().poll_transmit(buf) {
+        match inst.route(t.destination) {
+            super::instance::Route::Drop => {}
+            super::instance::Route::After(d) if d.is_zero() => {
+                driver.send_now(t.destination, &buf[..t.size]);
+            }
+            super::instance::Route::After(d) => {
+                *seq += 1;
+                delayed.push(Reverse(Delayed {
+                    at: now + d,
+                    seq: *seq,
+                    dest: t.destination,
+                    bytes: buf[..t.size].to_vec(),
+                }));
+            }
+        }
+    }
 }
 
 /// The overlay settings of one instance: keys and RNG from the run seed,

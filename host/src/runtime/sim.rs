@@ -209,6 +209,14 @@ impl Sim {
         let Some(inst) = self.instances[i].as_mut() else {
             return;
         };
+        if inst.crashed() {
+            // Gone without a goodbye: what it queued is never sent.
+            let mut inst = self.instances[i].take().expect("checked");
+            inst.record_mut().flush();
+            self.outcomes.push((inst.id(), Some(Outcome::Crashed)));
+            self.scheduled[i] = None;
+            return;
+        }
         let mut out = Vec::new();
         while let Some(t) = inst.core_mut().poll_transmit(&mut self.buf) {
             let route = inst.route(t.destination);
@@ -222,7 +230,7 @@ impl Sim {
             let outcome = inst.outcome();
             let status = match &outcome {
                 Outcome::Finished => "finished",
-                _ => "failed",
+                Outcome::Failed(_) | Outcome::Crashed => "failed",
             };
             inst.shut_down(now, status);
             while let Some(t) = inst.core_mut().poll_transmit(&mut self.buf) {

@@ -2,7 +2,9 @@
 //! tutorial's scenario and confs from `scenarios/benaloh/` run time-scaled
 //! through `peerlab run`, loading `target/debug/libbenaloh.so`; the outputs
 //! are checked independently of the plugin's own verdict (the total is
-//! recomputed from the printed secrets), and the verdict must agree.
+//! recomputed from the printed secrets), and the verdict must agree. Races
+//! are forced by scenario timing and by the runtime's network faults
+//! (`set_network` delay and loss on chosen instances).
 //!
 //! Needs `cargo build --workspace` first (scripts/test does it).
 
@@ -230,5 +232,79 @@ fn a_missing_share_fails_the_verdict_naming_who_and_what() {
         msg,
         "instances 1-5 could not compute it: instances 1-4 lack local shares from instance 5; \
          instances 1-5 lack subset sums from instances 1-4"
+    );
+}
+
+/// Run the tutorial's scenario with `before_share` inserted before
+/// `@30 share_local` and `prints` in place of its two print lines, from a
+/// temporary directory.
+fn faulty_run(dir: &Dir, before_share: &str, prints: &str) -> Run {
+    let scenario = std::fs::read_to_string(scenarios().join("benaloh.scenario")).unwrap();
+    let print_lines = "@1:30 print_local_value\n@1:30 print_total_sum\n";
+    assert!(scenario.contains("@30 share_local\n") && scenario.contains(print_lines));
+    let scenario = scenario
+        .replace(
+            "@30 share_local\n",
+            &format!("{before_share}@30 share_local\n"),
+        )
+        .replace(print_lines, prints);
+    dir.write("faulty.scenario", scenario);
+    dir.write(
+        "faulty.conf",
+        "experiment_name = \"faulty\"\nscenario_file = faulty.scenario\ninstances_to_run = 5\nexperiment_time = 165\n",
+    );
+    run(dir, &dir.path().join("faulty.conf"), "0.05", &[])
+}
+
+#[test]
+fn packets_delayed_by_the_overlay_still_give_the_right_total() {
+    // Instance 1's outgoing datagrams take 20 s: its local shares reach the
+    // others at 0:50, after their share_subset_sum (0:45), so they wait and
+    // broadcast on arrival; its own subset sum arrives at 1:05.
+    let dir = Dir::new("benaloh-delay");
+    let r = faulty_run(
+        &dir,
+        "@25 set_network delay=20 {1}\n",
+        "@1:30 print_local_value\n@1:30 print_total_sum\n",
+    );
+    assert_passed(&dir, &r, 5, DEFAULT_MODULUS);
+    for id in 2..=5 {
+        let err =
+            std::fs::read_to_string(run_dir(&dir).join(format!("localhost/node001/{id:05}.err")))
+                .unwrap();
+        assert!(
+            err.contains("broadcast once complete (missing local shares from instance 1)"),
+            "instance {id} should have waited for instance 1's delayed share:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn lost_local_shares_are_detected_and_a_resend_recovers() {
+    // Instance 5 loses everything it sends around share_local: the others
+    // never get its local shares (direct messages are not synchronised).
+    // At 1:00 everyone says what is missing; instance 5 resends at 1:05 and
+    // at 1:30 everyone has the right total.
+    let dir = Dir::new("benaloh-loss");
+    let r = faulty_run(
+        &dir,
+        "@25 set_network loss=1 {5}\n@35 set_network loss=0 {5}\n",
+        "@1:00 print_total_sum\n@1:05 share_local {5}\n\
+         @1:30 print_local_value\n@1:30 print_total_sum\n",
+    );
+    assert_passed(&dir, &r, 5, DEFAULT_MODULUS);
+    let outs = outputs(&dir, 5);
+    for (i, lines) in outs.iter().enumerate().take(4) {
+        assert!(
+            lines[0].starts_with(
+                "My computed sum is unknown: missing local shares from instance 5; missing subset sums from instances "
+            ),
+            "instance {}: {lines:?}",
+            i + 1
+        );
+    }
+    assert_eq!(
+        outs[4][0],
+        "My computed sum is unknown: missing subset sums from instances 1,2,3,4"
     );
 }

@@ -711,6 +711,8 @@ impl Core {
     /// Handles several incoming datagrams at once; the signatures of the signed
     /// application messages among them are checked with one batch verification
     /// (falling back to single checks to find the bad ones when the batch fails).
+    /// Discovery and unsigned messages are handled as they come; the signed
+    /// application messages follow, in arrival order, after the batch check.
     pub fn handle_batch<'a>(
         &mut self,
         now: Instant,

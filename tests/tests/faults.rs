@@ -1,0 +1,408 @@
+//! End-to-end tests of network conditions, faults and the simulated
+//! network: partitions heal, loss is recovered by catch-up, crashes are
+//! reported, and a simulated run repeats byte for byte from its seed.
+
+use std::path::{Path, PathBuf};
+
+use peerlab_e2e::Dir;
+use serde_json::Value;
+
+fn json(path: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+fn latest(dir: &Dir) -> PathBuf {
+    std::fs::canonicalize(dir.path().join("output/latest")).expect("a run folder")
+}
+
+fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn status(summary: &Value, id: u64) -> (String, String) {
+    let s = summary["instance_status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no instance {id} in {summary:#}"));
+    (
+        s["status"].as_str().unwrap().to_string(),
+        s["error"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+const PARTITION: &str = "\
+&module dispersy
+&module gossip
+@@ isolate_community PartitionTest
+@0 start_session
+@0 introduce_peers
+@1 partition {1-3} {4-6}
+@2 publish
+@10 report
+@11 heal
+@30 report
+@31 stop
+";
+
+fn check_partition(run: &Path, host: &str) {
+    for id in 1..=6u32 {
+        let out = lines(&run.join(format!("{host}/node001/{id:05}.out")));
+        assert_eq!(
+            out,
+            [
+                "gossip: published 1",
+                "gossip: holding 3 rumors",
+                "gossip: holding 6 rumors"
+            ],
+            "instance {id}: its side's 3 rumors during the partition, all 6 after `heal`"
+        );
+    }
+    let events =
+        std::fs::read_to_string(run.join(format!("{host}/node001/00001.events.jsonl"))).unwrap();
+    assert!(
+        events.contains(r#""kind":"fault","text":"partition {1-3} {4-6}""#),
+        "{events}"
+    );
+    assert!(
+        events.contains(r#""kind":"fault","text":"heal""#),
+        "{events}"
+    );
+}
+
+#[test]
+fn fullsync_messages_cross_a_partition_after_heal_in_simulation() {
+    let dir = Dir::new("partition-sim");
+    dir.write("p.scenario", PARTITION);
+    dir.peerlab()
+        .args([
+            "run",
+            "p.scenario",
+            "--instances",
+            "6",
+            "--simulate",
+            "--seed",
+            "5",
+            "--no-plots",
+        ])
+        .run()
+        .expect_code(0);
+    check_partition(&latest(&dir), "simulated");
+}
+
+#[test]
+fn fullsync_messages_cross_a_partition_after_heal_over_udp() {
+    let dir = Dir::new("partition-udp");
+    dir.write("p.scenario", PARTITION);
+    dir.peerlab()
+        .args([
+            "run",
+            "p.scenario",
+            "--instances",
+            "6",
+            "--time-scale",
+            "0.2",
+            "--no-plots",
+        ])
+        .run()
+        .expect_code(0);
+    check_partition(&latest(&dir), "localhost");
+}
+
+#[test]
+fn lossy_delayed_links_still_deliver_every_rumor_through_catch_up() {
+    let dir = Dir::new("loss");
+    dir.write(
+        "l.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community LossTest\n@0 start_session\n@0 introduce_peers\n\
+         @1 set_network loss=0.3 delay=20ms jitter=10ms\n@2 publish count=5\n@25 report\n@26 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .args([
+            "run",
+            "l.scenario",
+            "--instances",
+            "8",
+            "--time-scale",
+            "0.2",
+            "--seed",
+            "3",
+            "--no-plots",
+        ])
+        .run();
+    run.expect_code(0).stderr_has("hold all 40 rumors");
+    let summary = json(&latest(&dir).join("summary.json"));
+    // The loss really happened: fewer rumors arrived than were sent, and
+    // catch-up filled the gaps.
+    let messages = &summary["aggregates"]["messages"];
+    let sent = messages["sent"]["by_type"]["rumor"]["messages"]
+        .as_u64()
+        .unwrap();
+    let received = messages["received"]["by_type"]["rumor"]["messages"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        received < sent,
+        "no rumor was lost ({sent} sent, {received} received)"
+    );
+    let syncs = messages["sent"]["by_type"]["sync-request"]["messages"]
+        .as_u64()
+        .unwrap();
+    assert!(syncs > 0, "{messages:#}");
+}
+
+#[test]
+fn a_crashed_instance_process_dies_without_a_goodbye() {
+    let dir = Dir::new("crash-process");
+    dir.write(
+        "c.scenario",
+        "@0 echo up\n@1 crash {2}\n@1 echo still here\n@2 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .args([
+            "run",
+            "c.scenario",
+            "--instances",
+            "3",
+            "--time-scale",
+            "0.5",
+        ])
+        .run();
+    run.expect_code(1);
+    let run_dir = latest(&dir);
+    let summary = json(&run_dir.join("summary.json"));
+    let (st, err) = status(&summary, 2);
+    assert_eq!(st, "crashed", "{summary:#}");
+    assert!(err.contains("signal 9"), "{err}");
+    assert_eq!(status(&summary, 1).0, "finished");
+    assert_eq!(lines(&run_dir.join("localhost/node001/00002.out")), ["up"]);
+    assert_eq!(
+        lines(&run_dir.join("localhost/node001/00001.out")),
+        ["up", "still here"]
+    );
+    let events =
+        std::fs::read_to_string(run_dir.join("localhost/node001/00002.events.jsonl")).unwrap();
+    assert!(
+        events.contains(r#""kind":"fault","text":"crash""#),
+        "{events}"
+    );
+}
+
+#[test]
+fn a_crashed_instance_sharing_a_process_is_dropped_and_reported() {
+    for (flags, host) in [
+        (
+            &["--instances-per-process", "3", "--time-scale", "0.5"][..],
+            "localhost",
+        ),
+        (&["--simulate"][..], "simulated"),
+    ] {
+        let dir = Dir::new("crash-task");
+        dir.write(
+            "c.scenario",
+            "@0 echo up\n@1 crash {2}\n@1 echo still here\n@2 stop\n",
+        );
+        let run = dir
+            .peerlab()
+            .args(["run", "c.scenario", "--instances", "3"])
+            .args(flags)
+            .run();
+        run.expect_code(1);
+        let run_dir = latest(&dir);
+        let summary = json(&run_dir.join("summary.json"));
+        let (st, err) = status(&summary, 2);
+        assert_eq!(st, "crashed", "{flags:?}: {summary:#}");
+        assert!(err.contains("`crash`"), "{err}");
+        assert_eq!(status(&summary, 3).0, "finished", "{flags:?}");
+        assert_eq!(
+            lines(&run_dir.join(format!("{host}/node001/00002.out"))),
+            ["up"]
+        );
+        assert_eq!(
+            lines(&run_dir.join(format!("{host}/node001/00003.out"))),
+            ["up", "still here"]
+        );
+    }
+}
+
+/// Every file an instance wrote, by relative path (resources are
+/// measurements of this machine, not outputs of the experiment).
+fn instance_files(run: &Path) -> Vec<(String, Vec<u8>)> {
+    let dir = run.join("simulated/node001");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.contains("resources"))
+        .map(|name| {
+            let bytes = std::fs::read(dir.join(&name)).unwrap();
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_simulated_run_repeats_byte_for_byte_from_its_seed() {
+    let dir = Dir::new("determinism");
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community D\n@0 start_session\n@0 introduce_peers max_peers=5\n\
+         @1 set_network loss=0.2 jitter=30ms\n@2 publish count=3\n@20 report\n@21 stop\n",
+    );
+    let args = [
+        "run",
+        "d.scenario",
+        "--instances",
+        "20",
+        "--simulate",
+        "--no-plots",
+    ];
+    let mut runs = Vec::new();
+    for seed in ["11", "11", "12"] {
+        dir.peerlab()
+            .args(args)
+            .args(["--seed", seed])
+            .run()
+            .expect_code(0);
+        let run = latest(&dir);
+        let summary = json(&run.join("summary.json"));
+        runs.push((instance_files(&run), summary));
+    }
+    let (a, b, c) = (&runs[0], &runs[1], &runs[2]);
+    assert_eq!(
+        a.0.len(),
+        20 * 4,
+        "out, err, stats and events of 20 instances"
+    );
+    for ((name_a, bytes_a), (name_b, bytes_b)) in a.0.iter().zip(&b.0) {
+        assert_eq!(name_a, name_b);
+        assert!(
+            bytes_a == bytes_b,
+            "{name_a} differs between two runs with seed 11"
+        );
+    }
+    assert_eq!(a.1["verdicts"], b.1["verdicts"]);
+    assert_eq!(
+        a.1["aggregates"]["messages"], b.1["aggregates"]["messages"],
+        "message counts are identical"
+    );
+    assert_ne!(
+        a.1["aggregates"]["messages"], c.1["aggregates"]["messages"],
+        "another seed takes other random choices"
+    );
+}
+
+fn benaloh_with(dir: &Dir, extra: &str) -> PathBuf {
+    let root = peerlab_e2e::workspace_root().join("scenarios/benaloh");
+    let scenario = std::fs::read_to_string(root.join("benaloh.scenario")).unwrap();
+    dir.write("lossy.scenario", format!("{scenario}{extra}"));
+    dir.write(
+        "lossy.conf",
+        "experiment_name = \"lossy\"\nscenario_file = lossy.scenario\ninstances_to_run = 8\nexperiment_time = 200\n",
+    )
+}
+
+#[test]
+fn benaloh_under_five_percent_loss_finishes_correctly_when_shares_are_resent() {
+    // Every datagram of every instance is lost with p = 0.05. Broadcasts
+    // are repaired by catch-up sync; direct local shares are not, so the
+    // scenario resends them (share_local is idempotent) before printing.
+    let dir = Dir::new("benaloh-loss-ok");
+    let conf = benaloh_with(
+        &dir,
+        "@20 set_network loss=0.05\n@50 share_local\n@60 share_local\n@70 share_local\n",
+    );
+    let run = dir
+        .peerlab()
+        .arg("run")
+        .arg(&conf)
+        .args(["--simulate", "--seed", "21", "--no-plots"])
+        .run();
+    run.expect_code(0)
+        .stderr_has("verdict benaloh/same-total: PASS")
+        .stderr_has("verdict benaloh/sum-of-secrets: PASS");
+    let summary = json(&latest(&dir).join("summary.json"));
+    let drops = &summary["aggregates"]["messages"];
+    let sent = drops["sent"]["messages"].as_u64().unwrap();
+    let received = drops["received"]["messages"].as_u64().unwrap();
+    assert!(
+        received < sent,
+        "the loss was real: {sent} sent, {received} received"
+    );
+}
+
+#[test]
+fn benaloh_that_cannot_recover_names_the_missing_shares_in_its_verdict() {
+    // Under the same 5% loss, instance 5 loses everything while sharing and
+    // nobody resends: its local shares are gone for good.
+    let dir = Dir::new("benaloh-loss-missing");
+    let conf = benaloh_with(
+        &dir,
+        "@20 set_network loss=0.05\n@25 set_network loss=1 {5}\n@35 set_network loss=0.05 {5}\n",
+    );
+    let run = dir
+        .peerlab()
+        .arg("run")
+        .arg(&conf)
+        .args(["--simulate", "--seed", "21", "--no-plots"])
+        .run();
+    run.expect_code(1);
+    let summary = json(&latest(&dir).join("summary.json"));
+    let verdicts = summary["verdicts"].as_array().unwrap();
+    assert!(
+        verdicts.iter().all(|v| v["passed"] == false),
+        "{verdicts:#?}"
+    );
+    let message = verdicts[0]["message"].as_str().unwrap();
+    let named = ids_after(message, "lack local shares from ");
+    assert!(
+        named.contains(&5),
+        "the verdict names instance 5's missing shares: {message}"
+    );
+    let out = lines(&latest(&dir).join("simulated/node001/00001.out"));
+    let last = out.last().unwrap();
+    assert!(
+        last.starts_with("My computed sum is unknown: missing local shares from"),
+        "{out:?}"
+    );
+    assert!(
+        ids_after(last, "missing local shares from ").contains(&5),
+        "{last}"
+    );
+}
+
+/// The ids listed after `prefix` ("instance 5", "instances 1-3,5"), up to `;`.
+fn ids_after(text: &str, prefix: &str) -> Vec<u32> {
+    let Some(at) = text.find(prefix) else {
+        return Vec::new();
+    };
+    let rest = &text[at + prefix.len()..];
+    let list = rest.split(';').next().unwrap_or("");
+    let list = list
+        .trim_start_matches("instances ")
+        .trim_start_matches("instance ");
+    let mut ids = Vec::new();
+    for part in list.split(',') {
+        let part = part.trim();
+        match part.split_once('-') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    ids.extend(a..=b);
+                }
+            }
+            None => ids.extend(part.parse::<u32>().ok()),
+        }
+    }
+    ids
+}

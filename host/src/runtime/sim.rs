@@ -88,8 +88,15 @@ enum What {
 }
 
 struct Sim {
-    origin: Instant,
-    queue: BinaryHeap<Reverse<(Instant, u64, What)>>,
+    /// Ordered by (time, sequence); the event itself waits in `slots`, so
+    /// the heap moves and compares small entries only.
+    queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    slots: Vec<Option<What>>,
+    free_slots: Vec<u32>,
+    /// Datagram buffers to reuse.
+    spare: Vec<Vec<u8>>,
+    /// Transmits of the instance being handled (kept to reuse its capacity).
+    scratch: Vec<(SocketAddr, Route, Vec<u8>)>,
     seq: u64,
     instances: Vec<Option<Instance>>,
     /// The deadline each instance is queued for (others in the queue are stale).
@@ -103,6 +110,22 @@ struct Sim {
     lost: u64,
 }
 
+/// Move an instance's queued datagrams into `out`, each in a reused buffer.
+fn drain_transmits(
+    inst: &mut Instance,
+    buf: &mut [u8],
+    spare: &mut Vec<Vec<u8>>,
+    out: &mut Vec<(SocketAddr, Route, Vec<u8>)>,
+) {
+    while let Some(t) = inst.core_mut().poll_transmit(buf) {
+        let route = inst.route(t.destination);
+        let mut data = spare.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(&buf[..t.size]);
+        out.push((t.destination, route, data));
+    }
+}
+
 /// Run every instance of `shared` to its end in virtual time.
 pub fn run(
     shared: Arc<Shared>,
@@ -112,8 +135,11 @@ pub fn run(
     let origin = Instant::now();
     let n = shared.instances;
     let mut sim = Sim {
-        origin,
         queue: BinaryHeap::new(),
+        slots: Vec::new(),
+        free_slots: Vec::new(),
+        spare: Vec::new(),
+        scratch: Vec::new(),
         seq: 0,
         instances: Vec::with_capacity(n as usize),
         scheduled: vec![None; n as usize],
@@ -158,7 +184,11 @@ pub fn run(
         if *at > end {
             break;
         }
-        let Reverse((at, _, what)) = sim.queue.pop().expect("peeked");
+        let Reverse((at, _, slot)) = sim.queue.pop().expect("peeked");
+        let what = sim.slots[slot as usize]
+            .take()
+            .expect("queued events have a slot");
+        sim.free_slots.push(slot);
         now = at;
         match what {
             What::Wake(i) => {
@@ -177,6 +207,7 @@ pub fn run(
                 };
                 sim.delivered += 1;
                 inst.handle_datagrams(at, std::iter::once((from, data.as_slice())));
+                sim.recycle(data);
                 sim.after(to, at);
             }
         }
@@ -200,7 +231,23 @@ pub fn run(
 impl Sim {
     fn push(&mut self, at: Instant, what: What) {
         self.seq += 1;
-        self.queue.push(Reverse((at, self.seq, what)));
+        let slot = match self.free_slots.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(what);
+                i
+            }
+            None => {
+                self.slots.push(Some(what));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
+    }
+
+    fn recycle(&mut self, v: Vec<u8>) {
+        if self.spare.len() < 4096 {
+            self.spare.push(v);
+        }
     }
 
     /// After instance `i` handled something at `now`: carry its datagrams,
@@ -217,11 +264,8 @@ impl Sim {
             self.scheduled[i] = None;
             return;
         }
-        let mut out = Vec::new();
-        while let Some(t) = inst.core_mut().poll_transmit(&mut self.buf) {
-            let route = inst.route(t.destination);
-            out.push((t.destination, self.buf[..t.size].to_vec(), route));
-        }
+        let mut out = std::mem::take(&mut self.scratch);
+        drain_transmits(inst, &mut self.buf, &mut self.spare, &mut out);
         let from = inst.core().config().local_addr;
         let finished = inst.finished();
         let next = if finished { None } else { inst.poll_timeout() };
@@ -233,22 +277,19 @@ impl Sim {
                 Outcome::Failed(_) | Outcome::Crashed => "failed",
             };
             inst.shut_down(now, status);
-            while let Some(t) = inst.core_mut().poll_transmit(&mut self.buf) {
-                let route = inst.route(t.destination);
-                out.push((t.destination, self.buf[..t.size].to_vec(), route));
-            }
+            drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
             self.outcomes.push((inst.id(), Some(outcome)));
         }
-        for (dest, data, route) in out {
+        for (dest, route, data) in out.drain(..) {
             self.send(now, from, dest, data, route);
         }
+        self.scratch = out;
         if let Some(at) = next
             && self.scheduled[i] != Some(at)
         {
             self.scheduled[i] = Some(at.max(now));
             self.push(at.max(now), What::Wake(i));
         }
-        let _ = self.origin;
     }
 
     fn send(
@@ -261,17 +302,20 @@ impl Sim {
     ) {
         let Some(&to) = self.by_addr.get(&dest) else {
             self.lost += 1;
+            self.recycle(data);
             return;
         };
         let extra = match route {
             Route::Drop => {
                 self.lost += 1;
+                self.recycle(data);
                 return;
             }
             Route::After(d) => d,
         };
         if self.link.loss > 0.0 && self.rng.random::<f64>() < self.link.loss {
             self.lost += 1;
+            self.recycle(data);
             return;
         }
         let jitter = if self.link.jitter.is_zero() {

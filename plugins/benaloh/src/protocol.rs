@@ -666,6 +666,11 @@ impl Protocol {
         if !self.armed || self.broadcast.is_some() {
             return;
         }
+        // Cheap test first: this runs on every arriving share, and the full
+        // audit walks every peer (quadratic over a run of n instances).
+        if (self.local.len() as u64) < self.n - 1 {
+            return;
+        }
         if let Ok(v) = self.subset_sum() {
             self.broadcast = Some(v);
             self.actions

@@ -76,7 +76,11 @@ pub struct MetaMessage {
 }
 
 impl MetaMessage {
-    /// A meta-message with an automatic id; FullSync + Community forwards by default.
+    /// A meta-message with an automatic id. As in Dispersy, receivers of a
+    /// FullSync message store it and offer it to catch-up sync but do not
+    /// forward it (forwarding on every hop costs n × fanout datagrams per
+    /// message); [`with_forwarding`](Self::with_forwarding) turns epidemic
+    /// forwarding on.
     pub fn new(
         name: impl Into<String>,
         authentication: Authentication,
@@ -89,8 +93,7 @@ impl MetaMessage {
             authentication,
             distribution,
             destination,
-            forward: distribution == Distribution::FullSync
-                && matches!(destination, Destination::Community(_)),
+            forward: false,
         }
     }
 

@@ -37,12 +37,15 @@ impl Setup {
         Self {
             peers,
             link: LinkConfig::default(),
-            metas: vec![MetaMessage::new(
-                "gossip",
-                Authentication::Member,
-                Distribution::FullSync,
-                Destination::Community(10),
-            )],
+            metas: vec![
+                MetaMessage::new(
+                    "gossip",
+                    Authentication::Member,
+                    Distribution::FullSync,
+                    Destination::Community(10),
+                )
+                .with_forwarding(true),
+            ],
             directory_max: Some(None),
             tweak: |_| {},
             seed: 1,

@@ -133,8 +133,8 @@ start_munged() {
 
 start_daemons() {
     if ! alive_pid "$DIR/run/slurmctld.pid" slurmctld >/dev/null; then
-        # -i: ignore state saved by an earlier run of this test cluster.
-        slurmctld -f "$CONF" -i || die "slurmctld did not start: see $DIR/log/slurmctld.log"
+        # -c -i: start afresh, ignoring jobs an earlier run of this test cluster saved.
+        slurmctld -f "$CONF" -c -i || die "slurmctld did not start: see $DIR/log/slurmctld.log"
     fi
     local i
     for i in $(seq 1 "$NODES"); do
@@ -165,21 +165,30 @@ cmd_start() {
     say "running: $NODES nodes idle; use export SLURM_CONF=$CONF"
 }
 
-# Stop one daemon by its pid file: TERM, then KILL after 10 s.
-stop_pid() { # <pidfile> <program>
-    local pid i
-    if pid="$(alive_pid "$1" "$2")"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for i in $(seq 1 100); do
-            [[ -d "/proc/$pid" ]] || break
-            sleep 0.1
-        done
+# Stop daemons by their pid files (pairs of <pidfile> <program>): TERM to
+# all, then KILL to whatever still runs after 15 s.
+stop_pids() {
+    local pids=() i pid
+    while (($# >= 2)); do
+        if pid="$(alive_pid "$1" "$2")"; then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+        rm -f "$1"
+        shift 2
+    done
+    for i in $(seq 1 150); do
+        local left=0
+        for pid in "${pids[@]}"; do [[ -d "/proc/$pid" ]] && left=1; done
+        [[ $left == 0 ]] && return 0
+        sleep 0.1
+    done
+    for pid in "${pids[@]}"; do
         if [[ -d "/proc/$pid" ]]; then
-            say "$2 ($pid) ignored TERM: killing it"
+            say "$(cat "/proc/$pid/comm" 2>/dev/null) ($pid) ignored TERM: killing it"
             kill -KILL "$pid" 2>/dev/null || true
         fi
-    fi
-    rm -f "$1"
+    done
 }
 
 cmd_stop() {
@@ -192,12 +201,13 @@ cmd_stop() {
             sleep 0.5
         done
     fi
-    local i
+    local i nodes=()
     for i in $(seq 1 "$NODES"); do
-        stop_pid "$DIR/run/slurmd-n$i.pid" slurmd
+        nodes+=("$DIR/run/slurmd-n$i.pid" slurmd)
     done
-    stop_pid "$DIR/run/slurmctld.pid" slurmctld
-    stop_pid "$DIR/run/munged.pid" munged
+    stop_pids "${nodes[@]}"
+    stop_pids "$DIR/run/slurmctld.pid" slurmctld
+    stop_pids "$DIR/run/munged.pid" munged
     say "stopped"
 }
 

@@ -637,6 +637,16 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
     settings.registration_timeout += slurm.queue_timeout;
     let settings = &settings;
 
+    // Without SLURM's client there is nothing to run: say so before a run
+    // folder exists.
+    for program in ["sbatch", "squeue", "scancel"] {
+        if find_on_path(program).is_none() {
+            anyhow::bail!(
+                "`{program}` is not on PATH: the slurm runner needs SLURM's client commands \
+                 (run peerlab on a host that submits jobs, or install slurm-client)"
+            );
+        }
+    }
     let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
     let placement = plan(
         settings.instances,
@@ -708,6 +718,18 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
     )
     .await?;
     Ok(RunOutcome { run_dir, summary })
+}
+
+/// The first executable file named `program` in `PATH`.
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }
 
 fn bracket_ipv6(host: &str) -> String {
@@ -999,6 +1021,75 @@ mod tests {
             vec![(1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 1), (5, 2, 1)]
         );
         assert!(p.iter().all(|p| p.host == UNPLACED_HOST));
+    }
+
+    fn run_settings(instances: u32) -> RunSettings {
+        RunSettings {
+            experiment: "e".into(),
+            config_path: None,
+            scenario_path: "e.scenario".into(),
+            config: Default::default(),
+            instances,
+            instances_per_process: 1,
+            seed: 1,
+            time_scale: 0.05,
+            timeout: Duration::from_secs(13),
+            registration_timeout: Duration::from_secs(30),
+            start_delay: Duration::from_secs(1),
+            output_root: "output".into(),
+            plugin_path: Vec::new(),
+            modules: Vec::new(),
+            sync_port: 0,
+            progress: false,
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_experiment() {
+        let mut exp = Experiment::for_scenario("e.scenario");
+        exp.nodes = 3;
+        exp.sync_host = Some("fs0".into());
+        exp.slurm.partition = Some("defq".into());
+        exp.slurm.sbatch_options = vec!["--constraint=cpunode".into()];
+        exp.slurm.immediate = true;
+        let mut run = run_settings(9);
+        run.config
+            .insert(LOCAL_DIR_KEY.into(), "/local/scratch".into());
+        let s = SlurmSettings::from_experiment(&exp, &run).unwrap();
+        assert_eq!(s.nodes, 3);
+        assert_eq!(s.sync_host, "fs0");
+        assert_eq!(s.partition.as_deref(), Some("defq"));
+        assert_eq!(s.sbatch_options, vec!["--constraint=cpunode".to_string()]);
+        assert!(s.immediate);
+        assert_eq!(s.local_dir, Some(PathBuf::from("/local/scratch")));
+        // 30 s registration + 1 s start delay + 13 s run + the margin.
+        assert_eq!(s.time_limit, Duration::from_secs(44) + TIME_MARGIN);
+
+        // Defaults: this host's name, no partition, no node-local folder.
+        exp.sync_host = None;
+        let s = SlurmSettings::from_experiment(&exp, &run_settings(9)).unwrap();
+        assert_eq!(Some(s.sync_host), this_host_name());
+        assert_eq!(s.local_dir, None);
+
+        exp.nodes = 10;
+        assert_eq!(
+            SlurmSettings::from_experiment(&exp, &run),
+            Err(SlurmConfigError::MoreNodesThanInstances {
+                nodes: 10,
+                instances: 9
+            })
+        );
+        exp.nodes = 0;
+        assert_eq!(
+            SlurmSettings::from_experiment(&exp, &run),
+            Err(SlurmConfigError::NoNodes)
+        );
+        exp.nodes = 1;
+        run.config.insert(LOCAL_DIR_KEY.into(), "scratch".into());
+        assert_eq!(
+            SlurmSettings::from_experiment(&exp, &run),
+            Err(SlurmConfigError::RelativeLocalDir("scratch".into()))
+        );
     }
 
     #[test]

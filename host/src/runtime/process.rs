@@ -135,7 +135,7 @@ pub async fn run(
 
     let mut remaining = ids.len();
     let mut all_ok = true;
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(resources_interval(record));
     let process_zero = zero;
     while remaining > 0 {
         tokio::select! {
@@ -285,6 +285,19 @@ fn flush(
     }
 }
 
+/// How often the process's resources are sampled: once a second, or what
+/// the config key `resources_interval` says (seconds, 0.01 to 60; `peerlab
+/// bench` samples faster to measure CPU over a short protocol).
+fn resources_interval(record: &RunRecord) -> Duration {
+    record
+        .config
+        .get("resources_interval")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite())
+        .map(|s| Duration::from_secs_f64(s.clamp(0.01, 60.0)))
+        .unwrap_or(Duration::from_secs(1))
+}
+
 /// The overlay settings of one instance: keys and RNG from the run seed,
 /// timers scaled with the scenario.
 fn overlay_config(
@@ -322,7 +335,7 @@ fn build_directory(peers: &[crate::sync::PeerEntry]) -> anyhow::Result<PeerDirec
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())

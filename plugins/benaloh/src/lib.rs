@@ -32,6 +32,10 @@ pub const BROADCAST_SHARE: &str = "broadcast-share";
 /// The gossip fanout of `broadcast-share` unless the config key
 /// `broadcast_fanout` sets another.
 pub const DEFAULT_FANOUT: u32 = 10;
+/// The annotation an instance records, once, at the moment its total
+/// becomes known (`peerlab bench benaloh` measures the protocol's wall time
+/// up to the last of these).
+pub const TOTAL_KNOWN: &str = "benaloh: total known";
 
 /// The Benaloh module of one instance.
 #[derive(Debug)]
@@ -39,6 +43,8 @@ pub struct Benaloh {
     proto: Protocol,
     /// The secret came from the config or a keyword argument (not drawn).
     secret_given: bool,
+    /// The [`TOTAL_KNOWN`] annotation was recorded.
+    total_noted: bool,
 }
 
 /// Read a config key as a whole number in `min..`.
@@ -86,7 +92,10 @@ impl Benaloh {
             // The verdict reads the modulus from here, since the config does not have it.
             host.print(format!("{MODULUS_LINE}{m}"));
         }
-        self.flush(host)
+        self.flush(host)?;
+        // A new modulus may make shares that arrived with it usable.
+        self.note_total(host);
+        Ok(())
     }
 
     /// Carry out what the protocol asked for. Every send is attempted; the
@@ -135,6 +144,22 @@ impl Benaloh {
                 "could not send {} (run share_local again to resend)",
                 failed.join("; ")
             ))
+        }
+    }
+
+    /// Record [`TOTAL_KNOWN`] the first time the total is known. O(1) until
+    /// every share has arrived, so it can run after every message.
+    fn note_total(&mut self, host: &mut Host) {
+        if self.total_noted {
+            return;
+        }
+        let (c, others) = (self.proto.counters(), self.proto.n() - 1);
+        if c.local_accepted < others || c.sums_accepted < others {
+            return;
+        }
+        if self.proto.total().is_ok() {
+            self.total_noted = true;
+            host.annotate(TOTAL_KNOWN);
         }
     }
 
@@ -192,6 +217,7 @@ impl Benaloh {
         Ok(Benaloh {
             proto,
             secret_given: given.is_some(),
+            total_noted: false,
         })
     }
 
@@ -288,13 +314,16 @@ impl Benaloh {
             Kind::SubsetSum => self.proto.receive_subset_sum(&message.author, share),
         };
         match receipt {
-            Receipt::Accepted => host.stat_add(
-                match kind {
-                    Kind::LocalShare => "benaloh_local_shares_in",
-                    Kind::SubsetSum => "benaloh_subset_sums_in",
-                },
-                1.0,
-            ),
+            Receipt::Accepted => {
+                host.stat_add(
+                    match kind {
+                        Kind::LocalShare => "benaloh_local_shares_in",
+                        Kind::SubsetSum => "benaloh_subset_sums_in",
+                    },
+                    1.0,
+                );
+                self.note_total(host);
+            }
             Receipt::Duplicate => host.stat_add("benaloh_duplicates", 1.0),
             Receipt::OwnEcho => {}
             Receipt::Rejected(why) => {

@@ -785,6 +785,43 @@ fn a_failed_send_is_an_error_naming_the_instances() {
 }
 
 #[test]
+fn the_total_known_annotation_is_recorded_once_when_the_last_share_arrives() {
+    let mut net = Net::new(4, &[]);
+    net.call_all("share_local", &["auto=true"]);
+    let noted = |net: &Net, i: u64| {
+        net.hosts[i as usize - 1]
+            .annotations
+            .iter()
+            .filter(|(_, text)| text == TOTAL_KNOWN)
+            .count()
+    };
+    // Every local share, but no subset sum yet: nobody knows the total.
+    while let Some(i) = net.flight.iter().position(|p| p.name == LOCAL_SHARE) {
+        let p = net.flight.remove(i);
+        net.deliver(&p);
+    }
+    assert!((1..=4).all(|i| noted(&net, i) == 0));
+    // Instance 1 gets every subset sum but one.
+    let last_for_1 = net
+        .flight
+        .iter()
+        .rposition(|p| p.name == BROADCAST_SHARE && p.to == 1)
+        .unwrap();
+    let last = net.flight.remove(last_for_1);
+    net.run(|f| f.iter().position(|p| p.to != 1).unwrap_or(0));
+    assert_eq!(noted(&net, 1), 0, "{:?}", net.hosts[0].annotations);
+    net.deliver(&last);
+    // Duplicates afterwards do not record it again.
+    net.deliver(&last);
+    for i in 1..=4 {
+        assert_eq!(noted(&net, i), 1, "instance {i}");
+    }
+    net.call_all("print_local_value", &[]);
+    net.call_all("print_total_sum", &[]);
+    assert_correct(&net, DEFAULT_MODULUS);
+}
+
+#[test]
 fn exercise_1_prints_its_argument_plus_one() {
     let mut net = Net::new(2, &[]);
     net.call(1, "exercise_1", &["41"]).unwrap();

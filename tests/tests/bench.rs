@@ -1,0 +1,134 @@
+//! End-to-end tests of `peerlab bench benaloh`: small runs through the real
+//! runner, instance runtime, UDP overlay and `target/debug/libbenaloh.so`,
+//! whose JSON lines must carry every field and a correct protocol; and the
+//! clear failure when the plugin is not built. Speed is never asserted here
+//! (the benchmark's output is for people).
+//!
+//! Needs `cargo build --workspace` first (scripts/test does it).
+
+use peerlab_e2e::{Dir, Run, debug_dir, peerlab_bin, target_dir, workspace_plugin};
+use serde_json::Value;
+
+fn bench(dir: &Dir, extra: &[&str]) -> Run {
+    workspace_plugin("benaloh");
+    dir.peerlab()
+        .args(["bench", "benaloh", "--json", "--output"])
+        .arg(dir.path().join("output"))
+        .arg("--plugin-path")
+        .arg(debug_dir())
+        .args(extra)
+        .run()
+}
+
+/// The JSON objects on stdout, one per line.
+fn measurements(run: &Run) -> Vec<Value> {
+    run.stdout
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}\n{run}"))
+        })
+        .collect()
+}
+
+fn check_fields(m: &Value, peers: u64, run: &Run) {
+    for field in [
+        "peers",
+        "protocol_wall_s",
+        "messages",
+        "msgs_per_s",
+        "cpu_s",
+        "peak_rss_mb",
+        "correct",
+    ] {
+        assert!(m.get(field).is_some(), "{field} missing in {m}\n{run}");
+    }
+    assert_eq!(m["peers"], peers, "{run}");
+    assert_eq!(m["correct"], true, "{run}");
+    assert_eq!(m["totals_known"], peers, "{run}");
+    let wall = m["protocol_wall_s"].as_f64().expect("a number");
+    assert!(wall > 0.0, "{m}");
+    // Every instance sent n-1 local shares and its subset sum to n-1 peers
+    // (catch-up sync may add resends, never fewer).
+    let messages = m["messages"].as_u64().expect("a count");
+    assert!(messages >= 2 * peers * (peers - 1), "{m}");
+    assert!(m["msgs_per_s"].as_f64().expect("a rate") > 0.0, "{m}");
+    assert!(m["cpu_s"].as_f64().expect("seconds") >= 0.0, "{m}");
+    assert!(m["peak_rss_mb"].as_f64().expect("MB") > 0.0, "{m}");
+}
+
+#[test]
+fn bench_benaloh_prints_a_correct_json_line_per_measurement() {
+    let dir = Dir::new("bench-json");
+    let run = bench(&dir, &["--peers", "20"]);
+    run.expect_code(0);
+    let ms = measurements(&run);
+    assert_eq!(ms.len(), 1, "{run}");
+    check_fields(&ms[0], 20, &run);
+    assert_eq!(ms[0]["processes"], 1, "{run}");
+    // One process hosting every instance shares verifications by default.
+    assert_eq!(ms[0]["shared_verification"], true, "{run}");
+    // A correct run's folder is removed unless --keep.
+    let kept = ms[0]["run_dir"].as_str().unwrap();
+    assert!(!std::path::Path::new(kept).exists(), "{kept} was kept");
+}
+
+#[test]
+fn bench_benaloh_spreads_instances_over_processes_with_and_without_the_pool() {
+    let dir = Dir::new("bench-processes");
+    let run = bench(
+        &dir,
+        &[
+            "--peers",
+            "6",
+            "--processes",
+            "3",
+            "--shared-verification",
+            "both",
+            "--keep",
+        ],
+    );
+    run.expect_code(0);
+    let ms = measurements(&run);
+    assert_eq!(ms.len(), 2, "{run}");
+    for (m, pool) in ms.iter().zip([true, false]) {
+        check_fields(m, 6, &run);
+        assert_eq!(m["processes"], 3, "{run}");
+        assert_eq!(m["shared_verification"], pool, "{run}");
+        // Kept: the three processes' resources files are there.
+        let run_dir = std::path::Path::new(m["run_dir"].as_str().unwrap());
+        for p in 1..=3 {
+            let f = run_dir.join(format!("localhost/node001/process{p:03}.resources.jsonl"));
+            assert!(f.is_file(), "{} missing\n{run}", f.display());
+        }
+    }
+}
+
+#[test]
+fn bench_benaloh_says_to_build_the_plugin_when_it_is_missing() {
+    // A peerlab binary with no target directory beside it finds no plugin.
+    let tmp = tempfile::Builder::new()
+        .prefix("bench-noplugin-")
+        .tempdir_in(target_dir())
+        .expect("a temporary directory");
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let exe = bin_dir.join("peerlab");
+    if std::fs::hard_link(peerlab_bin(), &exe).is_err() {
+        std::fs::copy(peerlab_bin(), &exe).expect("copying peerlab");
+    }
+    let out = std::process::Command::new(&exe)
+        .args(["bench", "benaloh", "--peers", "4", "--output"])
+        .arg(tmp.path().join("output"))
+        .env_remove("PEERLAB_PLUGIN_PATH")
+        .current_dir(tmp.path())
+        .output()
+        .expect("running peerlab");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the benaloh plugin is not built")
+            && stderr.contains("run cargo build --release --workspace first"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("output").exists(), "nothing may run");
+}

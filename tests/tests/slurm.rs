@@ -389,7 +389,7 @@ fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
     dir.write("k.scenario", "@0 echo up\n@0:30 echo later\n@1:00 stop\n");
     dir.write(
         "k.conf",
-        &format!(
+        format!(
             "experiment_name = k\nscenario_file = k.scenario\nrunner = slurm\n\
              node_amount = 3\ninstances_to_run = 3\nexperiment_time = 120\n\
              slurm_local_output_dir = {}\n",

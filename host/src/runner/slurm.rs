@@ -156,15 +156,15 @@ pub fn this_host_name() -> Option<String> {
 /// The instance ids node `index` (0-based, of `nodes`) runs: consecutive
 /// ids, spread as evenly as possible, the first nodes taking one more
 /// (Gumby's rule). Empty when `index` is out of range.
-pub fn node_share(instances: u32, nodes: u32, index: u32) -> std::ops::RangeInclusive<u32> {
+pub fn node_share(instances: u32, nodes: u32, index: u32) -> std::ops::Range<u32> {
     if nodes == 0 || index >= nodes {
-        return 1..=0;
+        return 1..1;
     }
     let base = instances / nodes;
     let extra = instances % nodes;
     let count = base + u32::from(index < extra);
     let first = 1 + index * base + index.min(extra);
-    first..=first + count - 1
+    first..first + count
 }
 
 /// The planned placement: each node's share, split into processes of
@@ -835,7 +835,7 @@ impl Poller {
                 }
                 Err(err) => {
                     query_errors += 1;
-                    if query_errors == 1 || query_errors % 30 == 0 {
+                    if query_errors == 1 || query_errors.is_multiple_of(30) {
                         tracing::warn!("cannot ask SLURM about job {}: {err:#}", self.job);
                     }
                     tokio::time::sleep(self.poll_interval).await;

@@ -128,7 +128,8 @@ pub struct Experiment {
     pub sync_experiment_start_delay: Duration,
     /// Seed of every random choice (default: a fresh one per run).
     pub seed: Option<u64>,
-    /// Speed factor of scenario time (2.0 runs twice as fast).
+    /// Every scenario time and timeout is multiplied by this (0.05 runs a
+    /// two-minute scenario in six seconds).
     pub time_scale: Option<f64>,
     /// Real or simulated network (default real).
     pub network: Network,
@@ -276,12 +277,32 @@ pub const KEYS: &[KeyDoc] = &[
     typed(
         "time_scale",
         "number",
-        "speed of scenario time: 2 runs the timeline twice as fast (default 1)",
+        "multiply every scenario time and timeout by this: 0.05 runs a 2-minute scenario in 6 s (default 1)",
     ),
     typed(
         "network",
         "real|simulated",
         "run the overlay over real UDP sockets or a simulated network (default real)",
+    ),
+    typed(
+        "network_delay",
+        "duration",
+        "one-way delay of every link of the simulated network (default 5ms)",
+    ),
+    typed(
+        "network_jitter",
+        "duration",
+        "extra delay, uniform in [0, jitter), of the simulated network: reorders datagrams (default 1ms)",
+    ),
+    typed(
+        "network_loss",
+        "number",
+        "probability that the simulated network loses a datagram (default 0)",
+    ),
+    typed(
+        "shared_verification",
+        "bool",
+        "instances of one process accept a signed packet another of them already verified (default: on when a process hosts several instances)",
     ),
     typed(
         "slurm_partition",
@@ -745,6 +766,21 @@ impl Experiment {
                     )));
                 }
                 self.time_scale = Some(f);
+            }
+            "network_delay" | "network_jitter" => {
+                duration(&text()?)?;
+            }
+            "network_loss" => {
+                let s = text()?;
+                let f = parse_float(&s).map_err(bad)?;
+                if !(0.0..=1.0).contains(&f) {
+                    return Err(v.diag(format!(
+                        "bad value for `network_loss`: expected a probability from 0 to 1, found `{s}`"
+                    )));
+                }
+            }
+            "shared_verification" => {
+                parse_bool(&text()?).map_err(bad)?;
             }
             "slurm_partition" => {
                 let s = text()?;

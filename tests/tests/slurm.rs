@@ -469,6 +469,8 @@ fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
         .collect();
     assert!(left.is_empty(), "node-local folders left behind: {left:?}");
     assert_nothing_left(&folder);
+    let still = processes_mentioning(&local.path().to_string_lossy());
+    assert!(still.is_empty(), "instance processes left: {still:?}");
 }
 
 #[test]

@@ -315,6 +315,11 @@ pub const KEYS: &[KeyDoc] = &[
         "extra sbatch options, e.g. `--time=00:15:00, --constraint=cpunode` (slurm runner)",
     ),
     typed(
+        "slurm_local_output_dir",
+        "path",
+        "an absolute directory on each node's local disk for instance outputs, copied back to the run folder at the end (slurm runner; default: write to the shared run folder)",
+    ),
+    typed(
         "slurm_immediate",
         "boolean",
         "fail at once when the cluster cannot give the nodes now (slurm runner; default false)",
@@ -793,6 +798,14 @@ impl Experiment {
                 }
             }
             "slurm_immediate" => self.slurm.immediate = parse_bool(&text()?).map_err(bad)?,
+            "slurm_local_output_dir" => {
+                let s = text()?;
+                if !s.starts_with('/') {
+                    return Err(v.diag(format!(
+                        "bad value for `slurm_local_output_dir`: expected an absolute path, found `{s}`"
+                    )));
+                }
+            }
             "output_dir" => {
                 let s = text()?;
                 if s.is_empty() {

@@ -39,8 +39,9 @@ pub struct InstanceArgs {
     /// Instance ids to run, e.g. `1-5,8`
     #[arg(long)]
     pub ids: String,
-    /// Address the instances' sockets bind to and advertise
-    #[arg(long, default_value = "127.0.0.1")]
+    /// Address the instances' sockets bind to and advertise (the SLURM node
+    /// agent sets PEERLAB_BIND_IP to the node's address)
+    #[arg(long, default_value = "127.0.0.1", env = "PEERLAB_BIND_IP")]
     pub bind_ip: IpAddr,
 }
 

@@ -193,9 +193,11 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     }
     let outcome: RunOutcome = match runner {
         Runner::Local => rt.block_on(runner::local::run(&settings))?,
-        Runner::Slurm => anyhow::bail!(
-            "the slurm runner is not available in this build yet: run with --runner local"
-        ),
+        Runner::Slurm => {
+            let slurm =
+                runner::slurm::SlurmSettings::from_experiment(&loaded.experiment, &settings)?;
+            rt.block_on(runner::slurm::run(&settings, &slurm))?
+        }
     };
     drop(rt);
     finish(outcome, &registry, &settings, args.no_plots)

@@ -630,12 +630,9 @@ async fn slurm_command(program: &str, args: &[String]) -> anyhow::Result<String>
 
 /// Run the experiment as one SLURM job and return its outcome.
 pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Result<RunOutcome> {
-    // The job may wait in the queue before anything registers: the
-    // registration clock has to allow for that (the poller ends the run
-    // when the queue wait is over).
-    let mut settings = settings.clone();
-    settings.registration_timeout += slurm.queue_timeout;
-    let settings = &settings;
+    // The job may wait in the queue before anything registers: the poller
+    // stops the registration clock while the job is pending (LaunchEvent::
+    // Waiting / Running) and ends the run when the queue wait is over.
 
     // Without SLURM's client there is nothing to run: say so before a run
     // folder exists.
@@ -687,6 +684,7 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
         Ok(id) => {
             tracing::info!(job = %id, run = %job.run_id, "submitted SLURM job {id}");
             let _ = tx.send(LaunchEvent::State(format!("SLURM job {id} submitted")));
+            let _ = tx.send(LaunchEvent::Waiting);
             running.store(true, Ordering::SeqCst);
             launcher.job = Some(id.clone());
             let poller = Poller {
@@ -824,6 +822,7 @@ impl Poller {
         let submitted = Instant::now();
         let mut offsets = vec![0u64; self.nodes as usize];
         let mut last_state = String::new();
+        let mut started = false;
         let mut failed = false;
         let mut query_errors = 0u32;
         let end = loop {
@@ -847,6 +846,11 @@ impl Poller {
                 // Gone from the queue or over: ask the accounting for how it ended.
                 other => break self.query_end(other).await,
             };
+            if row.state != JobState::Pending && !started {
+                // Out of the queue: the node agents are starting.
+                started = true;
+                let _ = self.tx.send(LaunchEvent::Running);
+            }
             let state = self.describe(&row);
             if state != last_state {
                 let _ = self.tx.send(LaunchEvent::State(state.clone()));

@@ -48,6 +48,11 @@ pub enum LaunchEvent {
     },
     /// Where the launch stands, for the progress line (e.g. "job 12 pending: Resources").
     State(String),
+    /// The processes wait for resources (a queued job): the registration
+    /// clock stops until [`LaunchEvent::Running`].
+    Waiting,
+    /// The processes are starting now: the registration clock starts again.
+    Running,
     /// The launch cannot go on (e.g. the scheduler cannot place the job):
     /// every instance not ended yet ends with this reason.
     Failed(String),
@@ -178,7 +183,8 @@ pub async fn supervise(
     // Where instances really run: planned, then as their processes report
     // (a SLURM node's name is only known once the job runs).
     let mut placement: Vec<Placement> = placement.to_vec();
-    let registration_deadline = Instant::now() + settings.registration_timeout;
+    // `None` while the launcher waits for resources (a queued job).
+    let mut registration_deadline = Some(Instant::now() + settings.registration_timeout);
     let mut run_deadline: Option<Instant> = None;
     let mut start_unix_ms: Option<u64> = None;
     let mut timed_out = false;
@@ -227,6 +233,10 @@ pub async fn supervise(
             event = launch_events.recv() => match event {
                 None => launcher_done = true,
                 Some(LaunchEvent::State(state)) => progress.set_state(state),
+                Some(LaunchEvent::Waiting) => registration_deadline = None,
+                Some(LaunchEvent::Running) => {
+                    registration_deadline = Some(Instant::now() + settings.registration_timeout);
+                }
                 Some(LaunchEvent::Failed(reason)) => {
                     tracing::error!("{reason}");
                     tracker.end_all_open(EndStatus::NeverStarted, EndStatus::Crashed, &reason);
@@ -269,7 +279,9 @@ pub async fn supervise(
                     }
                 }
                 if stopping_since.is_none() {
-                    let why = if now >= registration_deadline && start_unix_ms.is_none() {
+                    let why = if registration_deadline.is_some_and(|d| now >= d)
+                        && start_unix_ms.is_none()
+                    {
                         Some(format!(
                             "instances {} never registered within {:.0} s",
                             crate::util::ranges(&tracker.ids_not_registered()),

@@ -303,12 +303,17 @@ fn finish(
         .iter()
         .filter(|s| s.status != "finished")
     {
+        let err = run_dir.join(&s.err);
+        let see = if err.is_file() {
+            format!(" (see {})", err.display())
+        } else {
+            String::new()
+        };
         eprintln!(
-            "peerlab: instance {} {}: {} (see {})",
+            "peerlab: instance {} {}: {}{see}",
             s.id,
             s.status,
             s.error.as_deref().unwrap_or("no details"),
-            run_dir.join(&s.err).display()
         );
     }
     for v in &summary.verdicts {

@@ -33,7 +33,11 @@ fn every_rust_file_starts_with_a_module_comment() {
     for dir in ["host", "lang", "plugin-api", "plugins", "report", "tests"] {
         rust_files(&root.join(dir), &mut files);
     }
-    assert!(files.len() > 50, "found only {} files: wrong root?", files.len());
+    assert!(
+        files.len() > 50,
+        "found only {} files: wrong root?",
+        files.len()
+    );
     let missing: Vec<String> = files
         .iter()
         .filter(|f| {

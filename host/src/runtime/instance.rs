@@ -811,7 +811,8 @@ impl Services for State {
     }
 
     fn set_network(&mut self, loss: f64, delay: f64, jitter: f64) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&loss) || !(delay >= 0.0) || !(jitter >= 0.0) {
+        let valid = |d: f64| d.is_finite() && d >= 0.0;
+        if !(0.0..=1.0).contains(&loss) || !valid(delay) || !valid(jitter) {
             return Err(format!(
                 "set_network loss={loss} delay={delay} jitter={jitter}: loss must be within 0..1, delays not negative"
             ));

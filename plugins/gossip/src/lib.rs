@@ -133,10 +133,10 @@ impl Gossip {
             let lines = outputs.lines(id);
             published += lines
                 .iter()
-                .filter_map(|l| parse_published(l))
-                .last()
+                .rev()
+                .find_map(|l| parse_published(l))
                 .unwrap_or(0);
-            if let Some(held) = lines.iter().filter_map(|l| parse_report(l)).last() {
+            if let Some(held) = lines.iter().rev().find_map(|l| parse_report(l)) {
                 reports.push((id, held));
             }
         }

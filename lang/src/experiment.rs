@@ -142,6 +142,15 @@ pub struct Experiment {
     pub raw: BTreeMap<String, ConfigValue>,
 }
 
+/// The key an `unknown-key` warning is about (so a caller that learns of
+/// more keys later, e.g. the ones loaded modules read, can drop it).
+pub fn unknown_key_of(d: &Diagnostic) -> Option<&str> {
+    if d.code != Some("unknown-key") {
+        return None;
+    }
+    d.message.strip_prefix("unknown key `")?.strip_suffix('`')
+}
+
 /// What a key is, for the key table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyKind {

@@ -32,6 +32,7 @@ pub use diag::{
 };
 pub use experiment::{
     ConfigValue, Experiment, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner, Slurm, key_doc,
+    unknown_key_of,
 };
 pub use peerspec::{IdSet, PeerSpec};
 pub use scenario::{

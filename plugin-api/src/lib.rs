@@ -81,6 +81,12 @@
 //! assert_eq!(th.prints, ["hello bob", "hello bob"]);
 //! ```
 //!
+//! Config keys: a module reads its own experiment-config keys with
+//! `host.config("modulus")` / `host.config_parse::<u64>("modulus")`; declare
+//! them, `#[module(name = "benaloh", config = ["modulus: the modulus M (default
+//! 2^31-1)"])]`, so `peerlab check` does not call them unknown and `peerlab
+//! modules` lists them (since 1.2).
+//!
 //! Method roles: `#[callback]` (or `#[callback(name = "other")]`; the first
 //! doc line is its help), `#[create] fn new(host: &mut Host) -> Result<Self, E>`
 //! (default: `Default::default()`), `#[on_timer] fn(&mut self, host, token: u64)`,
@@ -126,8 +132,8 @@ pub use abi_stable;
 
 pub use host::{Host, HostContext, HostContext_TO, HostMut, Overlay};
 pub use module::{
-    API_VERSION, Adapter, Module, ModuleInstance, ModuleInstance_TO, ModuleInstanceBox, ModuleRoot,
-    ModuleRoot_Ref, Outputs, RunOutputs, RunOutputs_TO, RunOutputsRef, Verdict, guard,
+    API_VERSION, Adapter, ConfigKey, Module, ModuleInstance, ModuleInstance_TO, ModuleInstanceBox,
+    ModuleRoot, ModuleRoot_Ref, Outputs, RunOutputs, RunOutputs_TO, RunOutputsRef, Verdict, guard,
     new_instance, panic_message, root_module_for,
 };
 pub use overlay::{

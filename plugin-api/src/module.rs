@@ -20,7 +20,7 @@ use abi_stable::sabi_trait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::sabi_types::RRef;
 use abi_stable::sabi_types::VersionStrings;
-use abi_stable::std_types::{RBox, ROption, RResult, RStr, RString, RVec};
+use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec};
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
 use crate::host::{Host, HostMut};
@@ -139,6 +139,19 @@ pub struct ModuleRoot {
     /// Since 1.1: one line about the module, for `peerlab modules`
     /// (`None` from the accessor for plugins built against 1.0).
     pub about: RStr<'static>,
+    /// Since 1.2: the experiment-config keys the module reads, so
+    /// `peerlab check` knows them (`None` from the accessor before 1.2).
+    pub config_keys: RSlice<'static, ConfigKey>,
+}
+
+/// An experiment-config key a module reads (since 1.2).
+#[repr(C)]
+#[derive(StableAbi, Debug, Clone, Copy, PartialEq)]
+pub struct ConfigKey {
+    /// The key, as written in a `.conf` (`modulus`).
+    pub name: RStr<'static>,
+    /// One line: what it means and its default.
+    pub help: RStr<'static>,
 }
 
 impl RootModule for ModuleRoot_Ref {
@@ -216,6 +229,8 @@ pub trait Module: Send + Sized + 'static {
     const VERSION: &'static str;
     /// One line about the module (since 1.1).
     const ABOUT: &'static str = "";
+    /// The experiment-config keys the module reads, as (name, help) (since 1.2).
+    const CONFIG_KEYS: &'static [(&'static str, &'static str)] = &[];
     /// The callback table.
     fn describe() -> Vec<CallbackSpec>;
     /// Make the instance for one experiment instance.
@@ -382,6 +397,16 @@ pub fn root_module_for<M: Module>() -> ModuleRoot_Ref {
         new_instance: new_instance_shim::<M>,
         check: check_shim::<M>,
         about: RStr::from_str(M::ABOUT),
+        config_keys: RSlice::from_slice(Box::leak(
+            M::CONFIG_KEYS
+                .iter()
+                .map(|&(name, help)| ConfigKey {
+                    name: RStr::from_str(name),
+                    help: RStr::from_str(help),
+                })
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        )),
     }
     .leak_into_prefix()
 }

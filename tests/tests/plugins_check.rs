@@ -75,3 +75,28 @@ fn check_passes_a_good_scenario_and_reports_plugins_that_do_not_load() {
         "callbacks are not judged while a module failed to load:\n{run}"
     );
 }
+
+#[test]
+fn config_keys_a_module_declares_are_not_unknown() {
+    let dir = Dir::new("module-keys");
+    dir.write("k.scenario", "&module example\n@0:01 greet bob\n");
+    dir.write(
+        "k.conf",
+        "scenario_file = k.scenario\ninstances_to_run = 1\nexample_start = 5\nexampel_start = 6\n",
+    );
+    let run = dir
+        .peerlab()
+        .args(["check", "k.conf", "--format", "short"])
+        .run();
+    run.expect_code(0).stdout_has("unknown key `exampel_start`");
+    assert!(
+        !run.stdout.contains("unknown key `example_start`"),
+        "the example plugin declares `example_start`:\n{run}"
+    );
+    // Without module resolution the key is not known yet.
+    let syntax_only = dir
+        .peerlab()
+        .args(["check", "k.conf", "--format", "short", "--syntax-only"])
+        .run();
+    syntax_only.stdout_has("unknown key `example_start`");
+}

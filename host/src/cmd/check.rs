@@ -232,15 +232,16 @@ fn parse_scenario_text(
 
 /// Resolve the scenario's `&module` names and check every command against
 /// the callbacks the modules export (names, argument counts and types):
-/// the module loader's [`crate::modules::check_scenario`]. `verbose` adds
-/// abi_stable's full report to layout mismatches.
+/// the module loader's [`crate::modules::check_scenario_with_keys`]. Also
+/// returns the config keys the modules read. `verbose` adds abi_stable's
+/// full report to layout mismatches.
 pub fn resolve_modules(
     scenario: &Scenario,
     experiment_dir: &Path,
     plugin_path: &[PathBuf],
     verbose: bool,
-) -> Vec<Diagnostic> {
-    crate::modules::check_scenario(scenario, experiment_dir, plugin_path, verbose)
+) -> (Vec<Diagnostic>, Vec<String>) {
+    crate::modules::check_scenario_with_keys(scenario, experiment_dir, plugin_path, verbose)
 }
 
 /// The summary of one checked file, as printed and as JSON.
@@ -433,12 +434,13 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
         if !args.syntax_only
             && let Some(scenario) = &loaded.scenario
         {
-            let more = resolve_modules(
+            let (more, module_keys) = resolve_modules(
                 scenario,
                 &loaded.experiment_dir,
                 &args.plugin_path,
                 global.verbose > 0,
             );
+            crate::modules::forget_known_keys(&mut loaded.diagnostics, &module_keys);
             loaded.diagnostics.extend(more);
         }
         let summary = summarize(&loaded);

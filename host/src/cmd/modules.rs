@@ -125,6 +125,18 @@ fn print_module(m: &LoadedModule) {
     for (c, u) in m.callbacks.iter().zip(&usages) {
         println!("  {u:width$}  {}", c.help);
     }
+    if !m.config_keys.is_empty() {
+        println!("  config keys:");
+        let width = m
+            .config_keys
+            .iter()
+            .map(|(k, _)| k.len())
+            .max()
+            .unwrap_or(0);
+        for (key, help) in &m.config_keys {
+            println!("    {key:width$}  {help}");
+        }
+    }
     println!();
 }
 

@@ -133,6 +133,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         let names: Vec<&str> = scenario.modules.iter().map(|m| m.name.as_str()).collect();
         Registry::load_partial(&names, &paths)
     };
+    crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
     loaded.diagnostics.extend(Registry::load_diagnostics(
         &scenario.modules,
         &load_errors,

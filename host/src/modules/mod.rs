@@ -69,6 +69,8 @@ pub struct LoadedModule {
     pub source: ModuleSource,
     /// Its callback table.
     pub callbacks: Vec<CallbackSpec>,
+    /// The experiment-config keys it reads, as (name, help) (api 1.2 on).
+    pub config_keys: Vec<(String, String)>,
     root: ModuleRoot_Ref,
 }
 
@@ -95,6 +97,14 @@ impl LoadedModule {
             about: root.about().map(|s| s.to_string()).unwrap_or_default(),
             source,
             callbacks: callbacks.into_vec(),
+            config_keys: root
+                .config_keys()
+                .map(|keys| {
+                    keys.iter()
+                        .map(|k| (k.name.to_string(), k.help.to_string()))
+                        .collect()
+                })
+                .unwrap_or_default(),
             root,
         })
     }
@@ -111,6 +121,7 @@ impl LoadedModule {
             about: M::ABOUT.into(),
             source: ModuleSource::Builtin,
             callbacks: Vec::new(),
+            config_keys: Vec::new(),
             root,
         })
     }
@@ -359,6 +370,14 @@ impl Registry {
         Ok(self.modules.len() - 1)
     }
 
+    /// The config keys every loaded module reads.
+    pub fn config_keys(&self) -> Vec<String> {
+        self.modules
+            .iter()
+            .flat_map(|m| m.config_keys.iter().map(|(k, _)| k.clone()))
+            .collect()
+    }
+
     /// The modules, `core` first, then in load order.
     pub fn modules(&self) -> &[LoadedModule] {
         &self.modules
@@ -514,6 +533,16 @@ pub fn check_scenario(
     plugin_path: &[PathBuf],
     verbose: bool,
 ) -> Vec<Diagnostic> {
+    check_scenario_with_keys(scenario, experiment_dir, plugin_path, verbose).0
+}
+
+/// [`check_scenario`], plus the config keys the loaded modules read.
+pub fn check_scenario_with_keys(
+    scenario: &peerlab_lang::Scenario,
+    experiment_dir: &Path,
+    plugin_path: &[PathBuf],
+    verbose: bool,
+) -> (Vec<Diagnostic>, Vec<String>) {
     let paths = SearchPaths::standard(plugin_path, Some(experiment_dir));
     let names: Vec<&str> = scenario.modules.iter().map(|m| m.name.as_str()).collect();
     let (registry, errors) = Registry::load_partial(&names, &paths);
@@ -526,7 +555,14 @@ pub fn check_scenario(
             }
         }
     }
-    out
+    (out, registry.config_keys())
+}
+
+/// Drop "unknown key" warnings about keys one of the modules reads.
+pub fn forget_known_keys(diagnostics: &mut Vec<Diagnostic>, module_keys: &[String]) {
+    diagnostics.retain(|d| {
+        peerlab_lang::unknown_key_of(d).is_none_or(|k| !module_keys.iter().any(|m| m == k))
+    });
 }
 
 /// A command's words as raw arguments (positional, then keyword) and the

@@ -67,8 +67,10 @@ fn export_tokens(ty: &Type) -> TokenStream2 {
 ///
 /// Attribute arguments: `name = "..."` (required), `version = "..."`
 /// (default: the crate's version), `about = "..."` (default: the first doc
-/// line on the `impl` block), `export = false` (do not export a root module,
-/// e.g. for built-in modules linked into the host).
+/// line on the `impl` block), `config = ["key: what it means", ...]` (the
+/// experiment-config keys the module reads, so `peerlab check` knows them),
+/// `export = false` (do not export a root module, e.g. for built-in modules
+/// linked into the host).
 ///
 /// Method attributes: `#[callback]` / `#[callback(name = "...")]`,
 /// `#[create]`, `#[on_start]`, `#[on_timer]`, `#[on_message]`, `#[on_stop]`,
@@ -90,6 +92,36 @@ struct ModArgs {
     about: Option<String>,
     version: Option<Expr>,
     export: bool,
+    /// `config = ["key: help", ...]`: the config keys the module reads.
+    config: Vec<(String, String)>,
+}
+
+/// `["modulus: the modulus M", ...]` -> `[("modulus", "the modulus M"), ...]`.
+fn config_keys(e: &Expr) -> syn::Result<Vec<(String, String)>> {
+    let usage = "expected `config = [\"key: what it means\", ...]`";
+    let Expr::Array(arr) = e else {
+        return Err(syn::Error::new(e.span(), usage));
+    };
+    let mut keys = Vec::new();
+    for item in &arr.elems {
+        let text = lit_str(item)?;
+        let Some((name, help)) = text.split_once(':') else {
+            return Err(syn::Error::new(item.span(), usage));
+        };
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(syn::Error::new(
+                item.span(),
+                format!("config key `{name}`: keys are lower-case letters, digits and `_`"),
+            ));
+        }
+        keys.push((name.to_string(), help.trim().to_string()));
+    }
+    Ok(keys)
 }
 
 fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
@@ -98,6 +130,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
     let mut version = None;
     let mut about = None;
     let mut export = true;
+    let mut config = Vec::new();
     for m in metas {
         let Meta::NameValue(nv) = &m else {
             return Err(syn::Error::new(
@@ -114,6 +147,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
             "name" => name = Some(lit_str(&nv.value)?),
             "version" => version = Some(nv.value.clone()),
             "about" => about = Some(lit_str(&nv.value)?),
+            "config" => config = config_keys(&nv.value)?,
             "export" => match &nv.value {
                 Expr::Lit(l) => match &l.lit {
                     Lit::Bool(b) => export = b.value,
@@ -124,7 +158,9 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
             _ => {
                 return Err(syn::Error::new(
                     nv.path.span(),
-                    format!("unknown module argument `{key}`: use name, version, about or export"),
+                    format!(
+                        "unknown module argument `{key}`: use name, version, about, config or export"
+                    ),
                 ));
             }
         }
@@ -150,6 +186,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
         about,
         version,
         export,
+        config,
     })
 }
 
@@ -582,6 +619,8 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
         Some(v) => quote!(#v),
         None => quote!(env!("CARGO_PKG_VERSION")),
     };
+    let config_names: Vec<&str> = args.config.iter().map(|(n, _)| n.as_str()).collect();
+    let config_helps: Vec<&str> = args.config.iter().map(|(_, h)| h.as_str()).collect();
 
     // describe()
     let specs = callbacks.iter().map(|cb| {
@@ -748,6 +787,7 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
             const NAME: &'static str = #mod_name;
             const VERSION: &'static str = #version;
             const ABOUT: &'static str = #about;
+            const CONFIG_KEYS: &'static [(&'static str, &'static str)] = &[ #((#config_names, #config_helps)),* ];
 
             fn describe() -> ::std::vec::Vec<#api::CallbackSpec> {
                 ::std::vec![ #(#specs),* ]

@@ -178,7 +178,14 @@ impl Benaloh {
 }
 
 /// The Benaloh secret-sharing experiment (Gumby workshop): sum secrets without revealing them.
-#[module(name = "benaloh")]
+#[module(
+    name = "benaloh",
+    config = [
+        "modulus: the modulus M of every sum (default 2^31-1)",
+        "secret: this instance's secret, instead of a seeded random one",
+        "broadcast_fanout: peers each subset-sum broadcast is sent to first; catch-up sync brings it to the rest (default 10)",
+    ]
+)]
 impl Benaloh {
     /// Draw (or read) the secret and define the two messages.
     #[create]

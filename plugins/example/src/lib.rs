@@ -17,7 +17,7 @@ pub struct Example {
 }
 
 /// Exercises the plugin ABI: typed arguments, timers, verdicts, panics.
-#[module(name = "example")]
+#[module(name = "example", config = ["example_start: the sum `add` starts from (default 0)"])]
 impl Example {
     /// Make the instance; reads the optional config key `example_start`.
     #[create]

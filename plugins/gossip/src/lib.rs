@@ -63,7 +63,10 @@ fn parse_published(line: &str) -> Option<u64> {
 }
 
 /// FullSync gossip: publish rumors, count what arrives, check that everyone got everything.
-#[module(name = "gossip")]
+#[module(
+    name = "gossip",
+    config = ["gossip_fanout: peers each rumor is sent to first; catch-up sync brings it to the rest (default 10)"]
+)]
 impl Gossip {
     #[create]
     fn new(host: &mut Host) -> Result<Self, String> {

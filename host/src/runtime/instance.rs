@@ -130,6 +130,9 @@ struct Timer {
     token: u64,
 }
 
+/// The walker's peer target when it is switched back on.
+const WALKER_TARGETS: usize = 20;
+
 /// What the network does with one outgoing datagram of this instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -717,10 +720,37 @@ impl Services for State {
         Ok(())
     }
 
-    fn set_walker(&mut self, name: &str, _value: &Value) -> Result<(), String> {
-        Err(format!(
-            "walker setting `{name}` cannot be changed during a run yet"
-        ))
+    fn set_walker(&mut self, name: &str, value: &Value) -> Result<(), String> {
+        let cfg = self.core.config();
+        let (mut interval, mut targets) = (cfg.walk_interval, cfg.target_peers);
+        match (name, value) {
+            ("interval", Value::Duration(d)) => {
+                let d: Duration = (*d).into();
+                if d.is_zero() {
+                    return Err("walker interval must be above zero".into());
+                }
+                // Scenario time, like every other time of the scenario.
+                interval = d.mul_f64(self.shared.time_scale);
+            }
+            ("targets", Value::Int(n)) => {
+                targets = usize::try_from(*n)
+                    .map_err(|_| format!("walker targets must be 0 or more, got {n}"))?;
+            }
+            // The walker steps while it knows fewer peers than its target.
+            ("enabled", Value::Bool(false)) => targets = 0,
+            ("enabled", Value::Bool(true)) => {
+                if targets == 0 {
+                    targets = WALKER_TARGETS;
+                }
+            }
+            (other, v) => {
+                return Err(format!(
+                    "unknown walker setting `{other}` = {v:?}: use interval=DURATION, targets=N or enabled=BOOL"
+                ));
+            }
+        }
+        self.core.set_walker(interval, targets);
+        Ok(())
     }
 
     fn reset_overlay_statistics(&mut self) -> Result<(), String> {

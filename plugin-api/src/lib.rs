@@ -121,6 +121,7 @@
 pub mod host;
 pub mod module;
 pub mod overlay;
+pub mod payload;
 #[doc(hidden)]
 pub mod signature_errors;
 pub mod spec;
@@ -129,6 +130,9 @@ pub mod value;
 
 #[doc(hidden)]
 pub use abi_stable;
+/// serde, for typed payloads ([`payload`]) without a dependency of your own:
+/// `#[derive(Serialize, Deserialize)] #[serde(crate = "peerlab_plugin_api::serde")]`.
+pub use serde;
 
 pub use host::{Host, HostContext, HostContext_TO, HostMut, Overlay};
 pub use module::{

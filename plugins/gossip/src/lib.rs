@@ -9,9 +9,10 @@
 
 use std::collections::BTreeSet;
 
+use peerlab_plugin_api::serde::{Deserialize, Serialize};
 use peerlab_plugin_api::{
     Authentication, Destination, Distribution, Host, IncomingMessage, MessageSpec, Outputs,
-    Verdict, module,
+    Verdict, module, payload,
 };
 
 /// The message type every instance publishes.
@@ -25,20 +26,22 @@ pub struct Gossip {
     seen: BTreeSet<(u64, u64)>,
 }
 
-fn encode(author: u64, seq: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(16);
-    v.extend_from_slice(&author.to_be_bytes());
-    v.extend_from_slice(&seq.to_be_bytes());
-    v
+/// A rumor's payload (a typed payload, encoded with the api's helper).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "peerlab_plugin_api::serde")]
+struct Rumor {
+    author: u64,
+    seq: u64,
 }
 
-fn decode(payload: &[u8]) -> Option<(u64, u64)> {
-    if payload.len() != 16 {
-        return None;
-    }
-    let author = u64::from_be_bytes(payload[..8].try_into().ok()?);
-    let seq = u64::from_be_bytes(payload[8..].try_into().ok()?);
-    Some((author, seq))
+fn encode(author: u64, seq: u64) -> Vec<u8> {
+    payload::to_bytes(&Rumor { author, seq }).expect("two integers always encode")
+}
+
+fn decode(bytes: &[u8]) -> Option<(u64, u64)> {
+    payload::from_bytes::<Rumor>(bytes)
+        .ok()
+        .map(|r| (r.author, r.seq))
 }
 
 /// The line `report` prints, parsed back by the verdict.
@@ -116,7 +119,7 @@ impl Gossip {
         }
         let Some((author, seq)) = decode(&message.payload) else {
             return Err(format!(
-                "a rumor of {} bytes is malformed (expected 16)",
+                "a rumor of {} bytes is malformed",
                 message.payload.len()
             ));
         };

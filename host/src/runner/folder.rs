@@ -190,6 +190,59 @@ pub struct Summary {
     pub verdicts: Vec<Verdict>,
 }
 
+/// How a run ended, before verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunEnd {
+    pub timed_out: bool,
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// The runner's summary of a finished run: the outcome follows from the
+    /// instances' statuses and how the run ended (verdicts come later).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: &super::RunSettings,
+        run_id: String,
+        runner: &str,
+        nodes: u32,
+        started_at: SystemTime,
+        ended_at: SystemTime,
+        instance_status: Vec<InstanceStatus>,
+        end: RunEnd,
+    ) -> Self {
+        let all_finished = instance_status.iter().all(|s| s.status == "finished");
+        let outcome = if end.interrupted {
+            "interrupted"
+        } else if end.timed_out {
+            "timed_out"
+        } else if all_finished {
+            "passed"
+        } else {
+            "failed"
+        };
+        Summary {
+            run_id,
+            experiment: settings.experiment.clone(),
+            seed: settings.seed,
+            instances: settings.instances,
+            nodes,
+            runner: runner.into(),
+            time_scale: settings.time_scale,
+            started_at: timestamp(started_at),
+            ended_at: timestamp(ended_at),
+            duration_s: ended_at
+                .duration_since(started_at)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            outcome: outcome.into(),
+            timed_out: end.timed_out,
+            instance_status,
+            verdicts: Vec::new(),
+        }
+    }
+}
+
 /// Write JSON atomically (write a temporary file, then rename), so a reader
 /// never sees half a record even if the run is killed.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {

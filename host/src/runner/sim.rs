@@ -124,34 +124,19 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
             }
         })
         .collect();
-    let all_finished = instance_status.iter().all(|s| s.status == "finished");
-    let ended_at = SystemTime::now();
-    let summary = Summary {
+    let summary = Summary::new(
+        settings,
         run_id,
-        experiment: settings.experiment.clone(),
-        seed: settings.seed,
-        instances: settings.instances,
-        nodes: 1,
-        runner: "simulated".into(),
-        time_scale: settings.time_scale,
-        started_at: folder::timestamp(started_at),
-        ended_at: folder::timestamp(ended_at),
-        duration_s: ended_at
-            .duration_since(started_at)
-            .unwrap_or_default()
-            .as_secs_f64(),
-        outcome: if timed_out {
-            "timed_out"
-        } else if all_finished {
-            "passed"
-        } else {
-            "failed"
-        }
-        .into(),
-        timed_out,
+        "simulated",
+        1,
+        started_at,
+        SystemTime::now(),
         instance_status,
-        verdicts: Vec::new(),
-    };
+        folder::RunEnd {
+            timed_out,
+            interrupted: false,
+        },
+    );
     folder::write_json(&run_dir.join("summary.json"), &summary)?;
     Ok(RunOutcome { run_dir, summary })
 }

@@ -349,35 +349,19 @@ pub async fn supervise(
             }
         })
         .collect::<Vec<_>>();
-    let all_finished = instance_status.iter().all(|s| s.status == "finished");
-    let outcome = if interrupted {
-        "interrupted"
-    } else if timed_out {
-        "timed_out"
-    } else if all_finished {
-        "passed"
-    } else {
-        "failed"
-    };
-    let summary = folder::Summary {
+    let summary = folder::Summary::new(
+        settings,
         run_id,
-        experiment: settings.experiment.clone(),
-        seed: settings.seed,
-        instances: settings.instances,
+        runner,
         nodes,
-        runner: runner.into(),
-        time_scale: settings.time_scale,
-        started_at: folder::timestamp(started_at),
-        ended_at: folder::timestamp(ended_at),
-        duration_s: ended_at
-            .duration_since(started_at)
-            .unwrap_or_default()
-            .as_secs_f64(),
-        outcome: outcome.into(),
-        timed_out,
+        started_at,
+        ended_at,
         instance_status,
-        verdicts: Vec::new(),
-    };
+        folder::RunEnd {
+            timed_out,
+            interrupted,
+        },
+    );
     folder::write_json(&run_dir.join("summary.json"), &summary)?;
     Ok(summary)
 }

@@ -283,7 +283,7 @@ pub async fn supervise(
                         && start_unix_ms.is_none()
                     {
                         Some(format!(
-                            "instances {} never registered within {:.0} s",
+                            "instances {} never registered within {:.1} s",
                             crate::util::ranges(&tracker.ids_not_registered()),
                             settings.registration_timeout.as_secs_f64()
                         ))
@@ -420,4 +420,102 @@ fn new_token(seed: u64) -> String {
         .zip(salt.to_le_bytes())
         .for_each(|(b, s)| *b ^= s);
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::client::{Hello, SyncClient};
+    use crate::sync::protocol::ClientMsg;
+
+    /// A launcher whose processes never show up (or have all gone).
+    struct Nothing;
+
+    impl Launcher for Nothing {
+        fn stop(&mut self, _force: bool) {}
+        fn running(&self) -> bool {
+            false
+        }
+    }
+
+    fn settings(dir: &Path, instances: u32) -> RunSettings {
+        let scenario = dir.join("s.scenario");
+        fs::write(&scenario, "@1 stop\n").unwrap();
+        RunSettings {
+            experiment: "unit".into(),
+            config_path: None,
+            scenario_path: scenario,
+            config: Default::default(),
+            instances,
+            instances_per_process: 1,
+            seed: 1,
+            time_scale: 1.0,
+            timeout: Duration::from_secs(30),
+            registration_timeout: Duration::from_millis(300),
+            start_delay: Duration::from_millis(1),
+            output_root: dir.join("output"),
+            plugin_path: Vec::new(),
+            modules: Vec::new(),
+            sync_port: 0,
+            progress: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_registration_timeout_names_the_instances_that_never_arrived() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = settings(dir.path(), 3);
+        let prepared = prepare(
+            &settings,
+            "local",
+            1,
+            Vec::new(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        // Instance 2 registers and says it finished; 1 and 3 never come.
+        let client = SyncClient::connect(
+            prepared.server.local_addr(),
+            Hello {
+                token: prepared.token.clone(),
+                host: "localhost".into(),
+                node: 1,
+                ids: vec![2],
+                count: 1,
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        client.send(&ClientMsg::Done {
+            id: 2,
+            status: "finished".into(),
+            exit_code: None,
+            error: None,
+        });
+        let (_tx, events) = mpsc::unbounded_channel();
+        let summary = supervise(&settings, "local", 1, prepared, &[], &mut Nothing, events)
+            .await
+            .unwrap();
+        assert_eq!(summary.outcome, "timed_out");
+        let by_id = |id: u32| {
+            summary
+                .instance_status
+                .iter()
+                .find(|s| s.id == id)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(by_id(2).status, "finished");
+        for id in [1, 3] {
+            let s = by_id(id);
+            assert_eq!(s.status, "never_started");
+            assert_eq!(
+                s.error.as_deref(),
+                Some("instances 1,3 never registered within 0.3 s"),
+                "{s:?}"
+            );
+        }
+    }
 }

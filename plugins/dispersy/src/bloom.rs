@@ -25,7 +25,22 @@ pub fn positions(key: &[u8; 16], salt: u32, bits: u32, functions: u8) -> impl It
     let h1 = mix(a ^ s);
     let h2 = mix(b ^ s.rotate_left(32)) | 1;
     let bits = u64::from(bits.max(1));
-    (0..u64::from(functions)).map(move |i| (h1.wrapping_add(i.wrapping_mul(h2)) % bits) as u32)
+    // Map the high 32 bits of each hash onto [0, bits) by multiplication
+    // (Lemire's fast range) instead of a 64-bit division: this runs for
+    // every stored message of every sync request.
+    (0..u64::from(functions))
+        .map(move |i| (((h1.wrapping_add(i.wrapping_mul(h2)) >> 32) * bits) >> 32) as u32)
+}
+
+/// Whether a message with bloom key `key` is in class `offset` of `modulo`
+/// (a sync request's subset): the key's bytes 12–15 as a little-endian u32,
+/// modulo `modulo`. `modulo` 1 (or 0) takes every message.
+pub fn in_subset(key: &[u8; 16], modulo: u16, offset: u16) -> bool {
+    if modulo <= 1 {
+        return true;
+    }
+    let v = u32::from_le_bytes(key[12..16].try_into().expect("4 bytes"));
+    v % u32::from(modulo) == u32::from(offset)
 }
 
 /// Sets `key`'s bits in `filter`.

@@ -1415,12 +1415,28 @@ impl Core {
             .saturating_sub(wire::UNSIGNED_OVERHEAD + SyncRequest::FIXED_LEN);
         // About 10 bits per message at the largest filter.
         let cap = (max_bloom * 8 / 10).max(1);
-        let (low, high, n) = if self.store.len() <= cap {
+        let (low, high, in_window) = if self.store.len() <= cap {
             (0, u64::MAX, self.store.len())
         } else {
             let (lo, hi) = self.store.time_bounds().unwrap_or((0, 0));
             let from = self.rng.random_range(lo..=hi);
             self.store.window(from, cap)
+        };
+        // A window cannot split one global time: when more messages share
+        // it than a filter holds, the request covers one hash class of them.
+        let modulo = in_window.div_ceil(cap).clamp(1, usize::from(u16::MAX)) as u16;
+        let offset = if modulo > 1 {
+            self.rng.random_range(0..modulo)
+        } else {
+            0
+        };
+        let n = if modulo > 1 {
+            self.store
+                .range(low, high)
+                .filter(|s| bloom::in_subset(&s.bloom_key(), modulo, offset))
+                .count()
+        } else {
+            in_window
         };
         let (bytes, k) = bloom::dimensions(n, max_bloom);
         let salt: u32 = self.rng.random();
@@ -1437,11 +1453,14 @@ impl Core {
             id::SYNC_REQUEST,
             self.global_time,
             |w| {
-                SyncRequest::encode_fixed(w, low, high, salt, k)?;
+                SyncRequest::encode_fixed(w, low, high, salt, k, modulo, offset)?;
                 let filter = w.reserve(bytes)?;
                 filter.fill(0);
                 for s in store.range(low, high) {
-                    bloom::insert(filter, &s.bloom_key(), salt, k);
+                    let key = s.bloom_key();
+                    if bloom::in_subset(&key, modulo, offset) {
+                        bloom::insert(filter, &key, salt, k);
+                    }
                 }
                 Ok(())
             },
@@ -1477,7 +1496,10 @@ impl Core {
             if sent >= self.cfg.sync_response_limit {
                 break;
             }
-            if !bloom::contains(req.bloom, &s.bloom_key(), req.salt, req.functions) {
+            let key = s.bloom_key();
+            if bloom::in_subset(&key, req.modulo, req.offset)
+                && !bloom::contains(req.bloom, &key, req.salt, req.functions)
+            {
                 self.out.push_back(Out {
                     dest: from,
                     msg_id: s.msg_id,

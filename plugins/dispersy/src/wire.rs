@@ -402,13 +402,20 @@ pub struct SyncRequest<'a> {
     pub salt: u32,
     /// Number of hash functions (1..=32).
     pub functions: u8,
+    /// The subset of the range the filter covers: messages whose bloom key
+    /// falls in class `offset` of `modulo` (see [`crate::bloom::in_subset`]);
+    /// `modulo` 1 is the whole range. Lets one filter cover a range holding
+    /// more messages than fit (e.g. thousands with one global time).
+    pub modulo: u16,
+    /// Which class of `modulo` (below `modulo`).
+    pub offset: u16,
     /// The filter's bits; its bit count is `8 * len`.
     pub bloom: &'a [u8],
 }
 
 impl<'a> SyncRequest<'a> {
     /// Bytes before the bloom filter.
-    pub const FIXED_LEN: usize = 8 + 8 + 4 + 1;
+    pub const FIXED_LEN: usize = 8 + 8 + 4 + 1 + 2 + 2;
 
     /// Decodes the payload of an unsigned frame.
     pub fn decode(payload: &'a [u8]) -> Result<Self, DecodeError> {
@@ -417,6 +424,8 @@ impl<'a> SyncRequest<'a> {
         let time_high = r.u64("sync time_high")?;
         let salt = r.u32("sync salt")?;
         let functions = r.u8("sync functions")?;
+        let modulo = r.u16("sync modulo")?;
+        let offset = r.u16("sync offset")?;
         let bloom = r.rest();
         if time_low > time_high {
             return Err(DecodeError::Invalid {
@@ -430,6 +439,12 @@ impl<'a> SyncRequest<'a> {
                 why: "not in 1..=32",
             });
         }
+        if modulo == 0 || offset >= modulo {
+            return Err(DecodeError::Invalid {
+                what: "sync subset",
+                why: "modulo is 0 or offset not below it",
+            });
+        }
         if bloom.is_empty() {
             return Err(DecodeError::Invalid {
                 what: "sync bloom filter",
@@ -441,22 +456,29 @@ impl<'a> SyncRequest<'a> {
             time_high,
             salt,
             functions,
+            modulo,
+            offset,
             bloom,
         })
     }
 
     /// Encodes the fixed part; the caller writes the filter bits after it.
+    #[allow(clippy::too_many_arguments)]
     pub fn encode_fixed(
         w: &mut Writer<'_>,
         time_low: u64,
         time_high: u64,
         salt: u32,
         functions: u8,
+        modulo: u16,
+        offset: u16,
     ) -> Result<(), EncodeError> {
         w.u64(time_low)?;
         w.u64(time_high)?;
         w.u32(salt)?;
-        w.u8(functions)
+        w.u8(functions)?;
+        w.u16(modulo)?;
+        w.u16(offset)
     }
 }
 

@@ -460,7 +460,7 @@ fn a_sync_request_cannot_overflow_or_drag_the_clock_from_an_unknown_address() {
     let sync = |gt: u64| {
         let mut buf = [0u8; 100];
         let n = wire::encode_unsigned(&mut buf, &cid(), wire::id::SYNC_REQUEST, gt, |w| {
-            wire::SyncRequest::encode_fixed(w, 0, u64::MAX, 1, 1)?;
+            wire::SyncRequest::encode_fixed(w, 0, u64::MAX, 1, 1, 1, 0)?;
             w.put(&[0; 8])
         })
         .unwrap();

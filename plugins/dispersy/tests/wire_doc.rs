@@ -51,7 +51,7 @@ fn sync_vector(app_packet: &[u8]) -> Vec<u8> {
     let sig: &[u8; 64] = app_packet[app_packet.len() - 64..].try_into().unwrap();
     let mut buf = [0u8; wire::MAX_DATAGRAM];
     let n = wire::encode_unsigned(&mut buf, &cid, wire::id::SYNC_REQUEST, 5, |w| {
-        SyncRequest::encode_fixed(w, 0, u64::MAX, 0x0102_0304, 3)?;
+        SyncRequest::encode_fixed(w, 0, u64::MAX, 0x0102_0304, 3, 1, 0)?;
         let filter = w.reserve(8)?;
         filter.fill(0);
         bloom::insert(filter, &bloom::key_of(sig), 0x0102_0304, 3);

@@ -1,0 +1,107 @@
+//! Catch-up sync when more messages share a global time than one bloom
+//! filter holds (thousands of authors publishing at global time 1): the
+//! request covers one hash subset of the range (`modulo`/`offset`), and a
+//! peer still gets every message.
+
+use std::time::Duration;
+
+use peerlab_dispersy::bloom;
+use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::wire;
+use peerlab_dispersy::{
+    Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
+};
+
+#[test]
+fn subsets_partition_every_key() {
+    for modulo in [1u16, 2, 3, 7, 64] {
+        for seed in 0..200u8 {
+            let mut key = [0u8; 16];
+            key.iter_mut()
+                .enumerate()
+                .for_each(|(i, b)| *b = seed.wrapping_mul(31).wrapping_add(i as u8 * 17));
+            let classes = (0..modulo)
+                .filter(|&o| bloom::in_subset(&key, modulo, o))
+                .count();
+            assert_eq!(classes, 1, "key {seed} with modulo {modulo}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_subset_in_a_sync_request_is_refused() {
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&0u64.to_be_bytes());
+    payload.extend_from_slice(&u64::MAX.to_be_bytes());
+    payload.extend_from_slice(&1u32.to_be_bytes());
+    payload.push(3);
+    let with = |modulo: u16, offset: u16| {
+        let mut p = payload.clone();
+        p.extend_from_slice(&modulo.to_be_bytes());
+        p.extend_from_slice(&offset.to_be_bytes());
+        p.push(0);
+        wire::SyncRequest::decode(&p).map(|r| (r.modulo, r.offset))
+    };
+    assert_eq!(with(4, 3).unwrap(), (4, 3));
+    assert!(with(0, 0).is_err(), "modulo 0");
+    assert!(with(4, 4).is_err(), "offset not below modulo");
+}
+
+#[test]
+fn a_thousand_messages_with_one_global_time_all_reach_a_new_peer() {
+    const AUTHORS: u32 = 1000;
+    let community = CommunityId::isolated("subsets", b"test");
+    // Small datagrams: a filter holds about 275 messages, so the 1,000
+    // messages at global time 1 need subsets of the range.
+    let make = |addr, seed: u8| {
+        let mut cfg = Config::new([seed; 32], u64::from(seed), addr);
+        cfg.max_datagram = 400;
+        cfg.sync_interval = Duration::from_millis(200);
+        let mut core = Core::new(cfg);
+        core.define_message(MetaMessage::new(
+            "rumor",
+            Authentication::Member,
+            Distribution::FullSync,
+            Destination::Community(1),
+        ))
+        .unwrap();
+        core.set_community(community);
+        core
+    };
+    let mut net = SimNet::new(7, LinkConfig::default());
+    let holder = net.add_node(|a| make(a, 1));
+    let newcomer = net.add_node(|a| make(a, 2));
+    let (ha, na) = (SimNet::addr_of(holder), SimNet::addr_of(newcomer));
+    let meta = net.nodes[holder].core.meta_id("rumor").unwrap();
+    // The holder receives every author's message (all at global time 1).
+    let mut buf = [0u8; wire::MAX_DATAGRAM];
+    let stranger = SimNet::addr_of(99);
+    net.with_core(holder, |c, now| {
+        c.start(now);
+        for i in 0..AUTHORS {
+            let mut seed = [0u8; 32];
+            seed[..4].copy_from_slice(&i.to_be_bytes());
+            seed[31] = 0xa5;
+            let kp = Keypair::from_seed(&seed);
+            let n = wire::encode_signed(&mut buf, &community, meta.0, &kp, 1, |w| {
+                w.put(&i.to_be_bytes())
+            })
+            .unwrap();
+            c.handle(now, stranger, &buf[..n]);
+        }
+    });
+    assert_eq!(net.nodes[holder].core.stored_count(), AUTHORS as usize);
+    net.with_core(newcomer, |c, now| {
+        c.add_peer(ha, None, None).unwrap();
+        c.start(now);
+    });
+    net.with_core(holder, |c, _| c.add_peer(na, None, None).unwrap());
+    let done = net.run_until(Duration::from_secs(600), |net| {
+        net.nodes[newcomer].core.stored_count() == AUTHORS as usize
+    });
+    assert!(
+        done,
+        "the newcomer holds {} of {AUTHORS} after 600 s",
+        net.nodes[newcomer].core.stored_count()
+    );
+}

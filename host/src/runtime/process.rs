@@ -210,7 +210,11 @@ async fn drive(
             wake = driver.wait(deadline) => match wake {
                 Ok(wake) => {
                     let now = Instant::now();
-                    driver.feed(inst.core_mut(), now, wake);
+                    if let Err(e) = driver.feed(inst.core_mut(), now, wake) {
+                        inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
+                        inst.shut_down(Instant::now(), "failed");
+                        return Outcome::Failed(format!("socket error: {e}"));
+                    }
                     inst.after_input(now);
                 }
                 Err(e) => {

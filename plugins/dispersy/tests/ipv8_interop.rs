@@ -98,7 +98,7 @@ async fn peerlab_peer(
         tokio::select! {
             wake = driver.wait(deadline) => {
                 let wake = wake?;
-                driver.feed(&mut core, Instant::now(), wake);
+                driver.feed(&mut core, Instant::now(), wake)?;
             }
             cmd = cmds.recv() => match cmd {
                 Some(Cmd::Greet(to)) => {

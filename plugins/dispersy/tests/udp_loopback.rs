@@ -53,7 +53,7 @@ async fn peer(
         tokio::select! {
             wake = driver.wait(deadline) => {
                 let wake = wake?;
-                driver.feed(&mut core, Instant::now(), wake);
+                driver.feed(&mut core, Instant::now(), wake)?;
             }
             cmd = cmds.recv() => match cmd {
                 Some(Cmd::Send(p)) => {

@@ -13,7 +13,7 @@
 //! Arithmetic: values are below the modulus M (2 ≤ M ≤ 2^64-1); sums and
 //! differences go through `u128`, so nothing overflows for any such M.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 
 /// The modulus when neither the config nor a keyword argument sets one
@@ -377,10 +377,69 @@ pub struct Counters {
 
 /// One received value per instance: the first one, plus whether a
 /// different one was seen after it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Slot {
-    share: Share,
+    value: u64,
+    modulus: u64,
     conflicted: bool,
+}
+
+/// The values received from the other instances, one slot per instance id
+/// (dense: a run of n instances fills n-1 of them, and a slot is 24 bytes
+/// where a map entry cost several times that).
+#[derive(Debug, Clone, Default)]
+struct Slots {
+    /// Index: instance id - 1.
+    slots: Vec<Option<Slot>>,
+    filled: u64,
+}
+
+impl Slots {
+    fn get(&self, origin: u64) -> Option<&Slot> {
+        self.slots.get(origin.checked_sub(1)? as usize)?.as_ref()
+    }
+
+    /// Instances with a value.
+    fn len(&self) -> u64 {
+        self.filled
+    }
+
+    fn values(&self) -> impl Iterator<Item = u64> + '_ {
+        self.slots.iter().flatten().map(|s| s.value)
+    }
+}
+
+/// The author key of each instance's subset sum, in one buffer (a key is
+/// some 74 bytes; one allocation each would double that).
+#[derive(Debug, Clone, Default)]
+struct AuthorKeys {
+    bytes: Vec<u8>,
+    /// Index: instance id - 1; (start, length) in `bytes`.
+    at: Vec<Option<(u32, u32)>>,
+}
+
+impl AuthorKeys {
+    fn get(&self, origin: u64) -> Option<&[u8]> {
+        let (start, len) = (*self.at.get(origin.checked_sub(1)? as usize)?)?;
+        self.bytes
+            .get(start as usize..start as usize + len as usize)
+    }
+
+    /// Record `key` for `origin`, an instance id of the run's `n` (so >= 1).
+    fn insert(&mut self, origin: u64, key: &[u8], n: u64) {
+        let i = (origin - 1) as usize;
+        if i >= self.at.len() {
+            // Room for every instance at once: growing by doubling would
+            // leave up to half of it unused.
+            self.at.resize(i.max(n as usize - 1) + 1, None);
+            self.bytes
+                .reserve_exact((n as usize).saturating_sub(1).saturating_mul(key.len()));
+        }
+        let start = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
+        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
+        self.bytes.extend_from_slice(key);
+        self.at[i] = Some((start, len));
+    }
 }
 
 /// The protocol state of one instance.
@@ -401,10 +460,10 @@ pub struct Protocol {
     armed: bool,
     /// The subset sum this instance broadcast.
     broadcast: Option<u64>,
-    local: BTreeMap<u64, Slot>,
-    sums: BTreeMap<u64, Slot>,
+    local: Slots,
+    sums: Slots,
     /// The author key each instance's subset sum was signed with.
-    authors: BTreeMap<u64, Vec<u8>>,
+    authors: AuthorKeys,
     actions: VecDeque<Action>,
     counters: Counters,
 }
@@ -428,9 +487,9 @@ impl Protocol {
             revealed: false,
             armed: false,
             broadcast: None,
-            local: BTreeMap::new(),
-            sums: BTreeMap::new(),
-            authors: BTreeMap::new(),
+            local: Slots::default(),
+            sums: Slots::default(),
+            authors: AuthorKeys::default(),
             actions: VecDeque::new(),
             counters: Counters::default(),
         })
@@ -570,7 +629,7 @@ impl Protocol {
                 origin: share.origin,
             })
         } else {
-            store(&mut self.local, Kind::LocalShare, share)
+            store(&mut self.local, Kind::LocalShare, share, self.n)
         };
         self.count(&r, Kind::LocalShare);
         if r == Receipt::Accepted {
@@ -589,18 +648,14 @@ impl Protocol {
                 kind: Kind::SubsetSum,
                 from: share.origin,
             })
-        } else if self
-            .authors
-            .get(&share.origin)
-            .is_some_and(|k| k.as_slice() != author)
-        {
+        } else if self.authors.get(share.origin).is_some_and(|k| k != author) {
             Receipt::Rejected(Rejection::AuthorMismatch {
                 origin: share.origin,
             })
         } else {
-            let r = store(&mut self.sums, Kind::SubsetSum, share);
+            let r = store(&mut self.sums, Kind::SubsetSum, share, self.n);
             if r == Receipt::Accepted {
-                self.authors.insert(share.origin, author.to_vec());
+                self.authors.insert(share.origin, author, self.n);
             }
             r
         };
@@ -630,14 +685,14 @@ impl Protocol {
         m
     }
 
-    fn audit(&self, slots: &BTreeMap<u64, Slot>, kind: Kind, into: &mut Missing) {
+    fn audit(&self, slots: &Slots, kind: Kind, into: &mut Missing) {
         for peer in self.peers() {
-            match slots.get(&peer) {
+            match slots.get(peer) {
                 None if kind == Kind::LocalShare => into.local_shares.push(peer),
                 None => into.subset_sums.push(peer),
                 Some(s) if s.conflicted => into.conflicts.push((kind, peer)),
-                Some(s) if s.share.modulus != self.modulus => {
-                    into.other_modulus.push((kind, peer, s.share.modulus))
+                Some(s) if s.modulus != self.modulus => {
+                    into.other_modulus.push((kind, peer, s.modulus))
                 }
                 Some(_) => {}
             }
@@ -656,10 +711,7 @@ impl Protocol {
         if !missing.is_empty() {
             return Err(missing);
         }
-        Ok(sum_mod(
-            self.local.values().map(|s| s.share.value),
-            self.modulus,
-        ))
+        Ok(sum_mod(self.local.values(), self.modulus))
     }
 
     fn maybe_broadcast(&mut self) {
@@ -668,7 +720,7 @@ impl Protocol {
         }
         // Cheap test first: this runs on every arriving share, and the full
         // audit walks every peer (quadratic over a run of n instances).
-        if (self.local.len() as u64) < self.n - 1 {
+        if self.local.len() < self.n - 1 {
             return;
         }
         if let Ok(v) = self.subset_sum() {
@@ -691,7 +743,7 @@ impl Protocol {
         match own {
             Ok(own) if missing.is_empty() => Ok(add_mod(
                 own,
-                sum_mod(self.sums.values().map(|s| s.share.value), self.modulus),
+                sum_mod(self.sums.values(), self.modulus),
                 self.modulus,
             )),
             _ => Err(missing),
@@ -700,7 +752,12 @@ impl Protocol {
 
     /// The next thing for the host to do.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let a = self.actions.pop_front();
+        // `share_local` queues n-1 sends at once: do not keep that capacity.
+        if a.is_none() && self.actions.capacity() > 16 {
+            self.actions = VecDeque::new();
+        }
+        a
     }
 }
 
@@ -714,9 +771,9 @@ fn check_params(modulus: u64, secret: u64) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// Keep the first value per origin; a repeat is a duplicate, a different
-/// value a conflict.
-fn store(slots: &mut BTreeMap<u64, Slot>, kind: Kind, share: Share) -> Receipt {
+/// Keep the first value per origin (an instance id of the run's `n`, so
+/// >= 1); a repeat is a duplicate, a different value a conflict.
+fn store(slots: &mut Slots, kind: Kind, share: Share, n: u64) -> Receipt {
     if share.modulus < 2 || share.value >= share.modulus {
         return Receipt::Rejected(Rejection::OutOfRange {
             kind,
@@ -725,24 +782,28 @@ fn store(slots: &mut BTreeMap<u64, Slot>, kind: Kind, share: Share) -> Receipt {
             modulus: share.modulus,
         });
     }
-    match slots.get_mut(&share.origin) {
+    let i = (share.origin - 1) as usize;
+    if i >= slots.slots.len() {
+        // A slot for every instance at once (no doubling slack).
+        slots.slots.resize(i.max(n as usize - 1) + 1, None);
+    }
+    match &mut slots.slots[i] {
         None => {
-            slots.insert(
-                share.origin,
-                Slot {
-                    share,
-                    conflicted: false,
-                },
-            );
+            slots.slots[i] = Some(Slot {
+                value: share.value,
+                modulus: share.modulus,
+                conflicted: false,
+            });
+            slots.filled += 1;
             Receipt::Accepted
         }
-        Some(s) if s.share == share => Receipt::Duplicate,
+        Some(s) if s.value == share.value && s.modulus == share.modulus => Receipt::Duplicate,
         Some(s) => {
             s.conflicted = true;
             Receipt::Rejected(Rejection::Conflict {
                 kind,
                 origin: share.origin,
-                first: s.share.value,
+                first: s.value,
                 second: share.value,
             })
         }

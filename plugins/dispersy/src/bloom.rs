@@ -32,17 +32,6 @@ pub fn positions(key: &[u8; 16], salt: u32, bits: u32, functions: u8) -> impl It
         .map(move |i| (((h1.wrapping_add(i.wrapping_mul(h2)) >> 32) * bits) >> 32) as u32)
 }
 
-/// Whether a message with bloom key `key` is in class `offset` of `modulo`
-/// (a sync request's subset): the key's bytes 12–15 as a little-endian u32,
-/// modulo `modulo`. `modulo` 1 (or 0) takes every message.
-pub fn in_subset(key: &[u8; 16], modulo: u16, offset: u16) -> bool {
-    if modulo <= 1 {
-        return true;
-    }
-    let v = u32::from_le_bytes(key[12..16].try_into().expect("4 bytes"));
-    v % u32::from(modulo) == u32::from(offset)
-}
-
 /// Sets `key`'s bits in `filter`.
 pub fn insert(filter: &mut [u8], key: &[u8; 16], salt: u32, functions: u8) {
     let bits = (filter.len() * 8) as u32;

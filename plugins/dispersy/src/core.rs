@@ -259,6 +259,8 @@ struct Pending {
 }
 
 const WALKABLE_MAX: usize = 256;
+/// The largest author class count of a sync request (a power of two).
+const MAX_SYNC_MODULO: usize = 1 << 15;
 const KEY_CACHE_MAX: usize = 4096;
 const IDLE_CAPACITY_BYTES: usize = 4 * wire::MAX_DATAGRAM;
 const IDLE_CAPACITY_ITEMS: usize = 16;
@@ -1423,18 +1425,18 @@ impl Core {
             self.store.window(from, cap)
         };
         // A window cannot split one global time: when more messages share
-        // it than a filter holds, the request covers one hash class of them.
-        let modulo = in_window.div_ceil(cap).clamp(1, usize::from(u16::MAX)) as u16;
+        // it than a filter holds, the request covers one class of authors.
+        let modulo = in_window
+            .div_ceil(cap)
+            .next_power_of_two()
+            .clamp(1, MAX_SYNC_MODULO) as u16;
         let offset = if modulo > 1 {
             self.rng.random_range(0..modulo)
         } else {
             0
         };
         let n = if modulo > 1 {
-            self.store
-                .range(low, high)
-                .filter(|s| bloom::in_subset(&s.bloom_key(), modulo, offset))
-                .count()
+            self.store.class(low, high, modulo, offset).count()
         } else {
             in_window
         };
@@ -1456,11 +1458,8 @@ impl Core {
                 SyncRequest::encode_fixed(w, low, high, salt, k, modulo, offset)?;
                 let filter = w.reserve(bytes)?;
                 filter.fill(0);
-                for s in store.range(low, high) {
-                    let key = s.bloom_key();
-                    if bloom::in_subset(&key, modulo, offset) {
-                        bloom::insert(filter, &key, salt, k);
-                    }
+                for s in store.class(low, high, modulo, offset) {
+                    bloom::insert(filter, &s.bloom_key(), salt, k);
                 }
                 Ok(())
             },
@@ -1492,14 +1491,12 @@ impl Core {
         let time = self.rng.random_range(lo..=hi);
         let pivot: u64 = self.rng.random();
         let mut sent = 0;
-        for s in self.store.range_from(lo, hi, time, pivot) {
+        let start = (time, pivot);
+        for s in self.store.class_from(lo, hi, req.modulo, req.offset, start) {
             if sent >= self.cfg.sync_response_limit {
                 break;
             }
-            let key = s.bloom_key();
-            if bloom::in_subset(&key, req.modulo, req.offset)
-                && !bloom::contains(req.bloom, &key, req.salt, req.functions)
-            {
+            if !bloom::contains(req.bloom, &s.bloom_key(), req.salt, req.functions) {
                 self.out.push_back(Out {
                     dest: from,
                     msg_id: s.msg_id,

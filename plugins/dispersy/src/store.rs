@@ -104,6 +104,39 @@ impl Store {
             .map(|(_, s)| s)
     }
 
+    /// The messages of class `offset` of `modulo` (a power of two; see
+    /// [`in_class`]) with global time in `[low, high]`, from `(start_time,
+    /// start_author)` on and then wrapping to the start. Within one global
+    /// time a class is a contiguous run of keys, so this visits only the
+    /// class's messages (plus one lookup per global time).
+    pub fn class_from(
+        &self,
+        low: u64,
+        high: u64,
+        modulo: u16,
+        offset: u16,
+        start: (u64, u64),
+    ) -> impl Iterator<Item = &Stored> {
+        let start = (start.0.clamp(low, high), start.1);
+        ClassIter::new(&self.map, start, high, modulo, offset)
+            .chain(
+                ClassIter::new(&self.map, (low, 0), high, modulo, offset)
+                    .take_while(move |(k, _)| *k < start),
+            )
+            .map(|(_, s)| s)
+    }
+
+    /// The messages of class `offset` of `modulo` with global time in `[low, high]`.
+    pub fn class(
+        &self,
+        low: u64,
+        high: u64,
+        modulo: u16,
+        offset: u16,
+    ) -> impl Iterator<Item = &Stored> {
+        ClassIter::new(&self.map, (low, 0), high, modulo, offset).map(|(_, s)| s)
+    }
+
     /// A window of about `count` messages starting at the first message with
     /// global time `>= from`: returns `(low, high)` covering whole global
     /// times, with `low = 0` at the start of the store and `high = u64::MAX`
@@ -129,6 +162,90 @@ impl Store {
             last = t;
         }
         (low, u64::MAX, n)
+    }
+}
+
+/// Whether an author (the first 8 bytes of its ed25519 key, big-endian) is
+/// in class `offset` of `modulo`: the top log2(modulo) bits of its prefix.
+/// `modulo` is a power of two; 1 takes everyone.
+pub fn in_class(author_prefix: u64, modulo: u16, offset: u16) -> bool {
+    class_bounds(modulo, offset).is_some_and(|(lo, hi)| (lo..=hi).contains(&author_prefix))
+}
+
+/// The author-prefix range of class `offset` of `modulo`; `None` when
+/// `modulo` is not a power of two or `offset` is not below it.
+fn class_bounds(modulo: u16, offset: u16) -> Option<(u64, u64)> {
+    if !modulo.is_power_of_two() || offset >= modulo {
+        return None;
+    }
+    let bits = modulo.trailing_zeros();
+    if bits == 0 {
+        return Some((0, u64::MAX));
+    }
+    let shift = 64 - bits;
+    let lo = u64::from(offset) << shift;
+    Some((lo, lo | (u64::MAX >> bits)))
+}
+
+/// Walks one class's keys in order: within a global time the class is one
+/// contiguous run of keys; between runs it seeks to the next global time.
+struct ClassIter<'a> {
+    map: &'a BTreeMap<Key, Stored>,
+    high: u64,
+    bounds: Option<(u64, u64)>,
+    /// Where to look for the next run.
+    seek: Option<Key>,
+    run: Option<std::collections::btree_map::Range<'a, Key, Stored>>,
+}
+
+impl<'a> ClassIter<'a> {
+    fn new(
+        map: &'a BTreeMap<Key, Stored>,
+        start: Key,
+        high: u64,
+        modulo: u16,
+        offset: u16,
+    ) -> Self {
+        Self {
+            map,
+            high,
+            bounds: class_bounds(modulo, offset),
+            seek: Some(start),
+            run: None,
+        }
+    }
+}
+
+impl<'a> Iterator for ClassIter<'a> {
+    type Item = (Key, &'a Stored);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (lo, hi) = self.bounds?;
+        loop {
+            if let Some(run) = &mut self.run {
+                if let Some((&k, v)) = run.next() {
+                    return Some((k, v));
+                }
+                self.run = None;
+            }
+            let from = self.seek?;
+            let Some((&(t, a), _)) = self.map.range(from..).next() else {
+                self.seek = None;
+                return None;
+            };
+            if t > self.high {
+                self.seek = None;
+                return None;
+            }
+            if a < lo {
+                self.seek = Some((t, lo));
+            } else if a > hi {
+                self.seek = t.checked_add(1).map(|t| (t, 0));
+            } else {
+                self.run = Some(self.map.range((t, a)..=(t, hi)));
+                self.seek = t.checked_add(1).map(|t| (t, 0));
+            }
+        }
     }
 }
 
@@ -160,5 +277,42 @@ mod tests {
         assert_eq!(s.window(0, 4), (0, 2, 6));
         assert_eq!(s.window(9, 100), (9, u64::MAX, 6));
         assert_eq!(s.window(5, 3), (5, 5, 3));
+    }
+
+    #[test]
+    fn classes_visit_exactly_their_authors_once_from_any_start() {
+        let mut s = Store::default();
+        let mut authors = Vec::new();
+        for i in 0..64u64 {
+            let mut key = [0u8; 32];
+            key[..8].copy_from_slice(&i.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_be_bytes());
+            authors.push(key);
+        }
+        for t in [1u64, 1, 2, 5] {
+            for a in &authors {
+                s.insert(a, t, msg());
+            }
+        }
+        let keys: Vec<(u64, u64)> = s.map.keys().copied().collect();
+        for modulo in [1u16, 2, 8] {
+            let mut seen = 0;
+            for offset in 0..modulo {
+                let want: Vec<(u64, u64)> = keys
+                    .iter()
+                    .copied()
+                    .filter(|&(t, a)| (2..=5).contains(&t) && in_class(a, modulo, offset))
+                    .collect();
+                let got = s.class(2, 5, modulo, offset).count();
+                assert_eq!(got, want.len(), "modulo {modulo} offset {offset}");
+                // From a start in the middle, wrapping round: each once.
+                let mid = want.get(want.len() / 2).copied().unwrap_or((3, 0));
+                assert_eq!(s.class_from(2, 5, modulo, offset, mid).count(), want.len());
+                seen += got;
+            }
+            assert_eq!(
+                seen, 128,
+                "the classes of modulo {modulo} cover times 2..=5"
+            );
+        }
     }
 }

@@ -402,10 +402,11 @@ pub struct SyncRequest<'a> {
     pub salt: u32,
     /// Number of hash functions (1..=32).
     pub functions: u8,
-    /// The subset of the range the filter covers: messages whose bloom key
-    /// falls in class `offset` of `modulo` (see [`crate::bloom::in_subset`]);
-    /// `modulo` 1 is the whole range. Lets one filter cover a range holding
-    /// more messages than fit (e.g. thousands with one global time).
+    /// The subset of the range the filter covers: messages whose author is
+    /// in class `offset` of `modulo` (a power of two; see
+    /// [`crate::store::in_class`]); `modulo` 1 is the whole range. Lets one
+    /// filter cover a range holding more messages than fit (e.g. thousands
+    /// with one global time).
     pub modulo: u16,
     /// Which class of `modulo` (below `modulo`).
     pub offset: u16,
@@ -439,10 +440,10 @@ impl<'a> SyncRequest<'a> {
                 why: "not in 1..=32",
             });
         }
-        if modulo == 0 || offset >= modulo {
+        if !modulo.is_power_of_two() || offset >= modulo {
             return Err(DecodeError::Invalid {
                 what: "sync subset",
-                why: "modulo is 0 or offset not below it",
+                why: "modulo is not a power of two or offset not below it",
             });
         }
         if bloom.is_empty() {

@@ -1,31 +1,29 @@
 //! Catch-up sync when more messages share a global time than one bloom
 //! filter holds (thousands of authors publishing at global time 1): the
-//! request covers one hash subset of the range (`modulo`/`offset`), and a
-//! peer still gets every message.
+//! request covers one class of authors (`modulo`/`offset`), and a peer
+//! still gets every message.
 
 use std::time::Duration;
 
-use peerlab_dispersy::bloom;
 use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::store;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
 };
 
 #[test]
-fn subsets_partition_every_key() {
-    for modulo in [1u16, 2, 3, 7, 64] {
-        for seed in 0..200u8 {
-            let mut key = [0u8; 16];
-            key.iter_mut()
-                .enumerate()
-                .for_each(|(i, b)| *b = seed.wrapping_mul(31).wrapping_add(i as u8 * 17));
+fn author_classes_partition_every_author() {
+    for modulo in [1u16, 2, 4, 64, 1 << 15] {
+        for i in 0..500u64 {
+            let prefix = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
             let classes = (0..modulo)
-                .filter(|&o| bloom::in_subset(&key, modulo, o))
+                .filter(|&o| store::in_class(prefix, modulo, o))
                 .count();
-            assert_eq!(classes, 1, "key {seed} with modulo {modulo}");
+            assert_eq!(classes, 1, "author {prefix:x} with modulo {modulo}");
         }
     }
+    assert!(!store::in_class(5, 3, 0), "3 is not a power of two");
 }
 
 #[test]
@@ -44,6 +42,7 @@ fn a_bad_subset_in_a_sync_request_is_refused() {
     };
     assert_eq!(with(4, 3).unwrap(), (4, 3));
     assert!(with(0, 0).is_err(), "modulo 0");
+    assert!(with(3, 1).is_err(), "modulo not a power of two");
     assert!(with(4, 4).is_err(), "offset not below modulo");
 }
 

@@ -122,7 +122,7 @@ fn lossy_delayed_links_still_deliver_every_rumor_through_catch_up() {
     dir.write(
         "l.scenario",
         "&module dispersy\n&module gossip\n@@ isolate_community LossTest\n@0 start_session\n@0 introduce_peers\n\
-         @1 set_network loss=0.3 delay=20ms jitter=10ms\n@2 publish count=5\n@25 report\n@26 stop\n",
+         @1 set_network loss=0.3 delay=20ms jitter=10ms\n@2 publish count=5\n@60 report\n@61 stop\n",
     );
     let run = dir
         .peerlab()

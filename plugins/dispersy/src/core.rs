@@ -8,6 +8,7 @@
 //! tokio UDP driver in `udp`, the simulated network in `sim`) carry bytes and
 //! deadlines to and from it.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -259,6 +260,8 @@ struct Pending {
 }
 
 const WALKABLE_MAX: usize = 256;
+/// At most this many sync intervals between requests when nothing new arrives.
+const SYNC_BACKOFF_MAX: u32 = 8;
 /// The largest author class count of a sync request (a power of two).
 const MAX_SYNC_MODULO: usize = 1 << 15;
 const KEY_CACHE_MAX: usize = 4096;
@@ -296,14 +299,14 @@ pub struct Core {
     started: bool,
     next_walk: Option<Instant>,
     next_sync: Option<Instant>,
+    /// Multiplier of the sync interval: doubles after each request, back to
+    /// 1 when a new FullSync message arrives.
+    sync_backoff: u32,
     my_wan: SocketAddr,
     out: VecDeque<Out>,
     arena: Vec<u8>,
     events: VecDeque<Event>,
     stats: Stats,
-    // Scratch space reused by handle_batch.
-    scratch_sigs: Vec<Signature>,
-    scratch_keys: Vec<VerifyingKey>,
 }
 
 impl Core {
@@ -340,12 +343,11 @@ impl Core {
             started: false,
             next_walk: None,
             next_sync: None,
+            sync_backoff: 1,
             out: VecDeque::new(),
             arena: Vec::new(),
             events: VecDeque::new(),
             stats,
-            scratch_sigs: Vec::new(),
-            scratch_keys: Vec::new(),
         }
     }
 
@@ -726,51 +728,57 @@ impl Core {
         if !self.started {
             return;
         }
-        let mut pending: Vec<(Pending, &'a [u8])> = Vec::new();
-        for (from, data) in datagrams {
-            match self.precheck(now, from, data) {
-                Ok(Some(p)) => pending.push((p, data)),
-                Ok(None) => {}
-                Err(reason) => self.stats.count_drop(reason),
-            }
-        }
-        if pending.is_empty() {
-            return;
-        }
-        // Verify what the pool did not vouch for.
-        let need: Vec<usize> = (0..pending.len())
-            .filter(|&i| !pending[i].0.preverified)
-            .collect();
-        let mut ok = vec![true; pending.len()];
-        if need.len() > 1 {
-            self.scratch_sigs.clear();
-            self.scratch_keys.clear();
-            let mut msgs: Vec<&[u8]> = Vec::with_capacity(need.len());
-            for &i in &need {
-                let (p, data) = &pending[i];
-                let split = data.len() - crypto::SIGNATURE_LEN;
-                let sig: &[u8; 64] = data[split..].try_into().expect("checked in precheck");
-                msgs.push(&data[..split]);
-                self.scratch_sigs.push(Signature::from_bytes(sig));
-                self.scratch_keys.push(p.verifying);
-            }
-            if ed25519_dalek::verify_batch(&msgs, &self.scratch_sigs, &self.scratch_keys).is_err() {
-                for &i in &need {
-                    ok[i] = verify_packet(&pending[i].0.verifying, pending[i].1);
+        VERIFY.with_borrow_mut(|v| {
+            v.pending.clear();
+            let mut data: Vec<&'a [u8]> = Vec::new();
+            for (from, d) in datagrams {
+                match self.precheck(now, from, d) {
+                    Ok(Some(p)) => {
+                        v.pending.push(p);
+                        data.push(d);
+                    }
+                    Ok(None) => {}
+                    Err(reason) => self.stats.count_drop(reason),
                 }
             }
-        } else {
-            for &i in &need {
-                ok[i] = verify_packet(&pending[i].0.verifying, pending[i].1);
+            if data.is_empty() {
+                return;
             }
-        }
-        for (i, (p, data)) in pending.into_iter().enumerate() {
-            if ok[i] {
-                self.accept(now, p, data);
+            // Verify what the pool did not vouch for.
+            v.ok.clear();
+            v.ok.resize(data.len(), true);
+            v.need.clear();
+            v.need
+                .extend((0..data.len()).filter(|&i| !v.pending[i].preverified));
+            if v.need.len() > 1 {
+                v.sigs.clear();
+                v.keys.clear();
+                let mut msgs: Vec<&[u8]> = Vec::with_capacity(v.need.len());
+                for &i in &v.need {
+                    let split = data[i].len() - crypto::SIGNATURE_LEN;
+                    let sig: &[u8; 64] = data[i][split..].try_into().expect("checked in precheck");
+                    msgs.push(&data[i][..split]);
+                    v.sigs.push(Signature::from_bytes(sig));
+                    v.keys.push(v.pending[i].verifying);
+                }
+                if ed25519_dalek::verify_batch(&msgs, &v.sigs, &v.keys).is_err() {
+                    for &i in &v.need {
+                        v.ok[i] = verify_packet(&v.pending[i].verifying, data[i]);
+                    }
+                }
             } else {
-                self.stats.count_drop(DropReason::BadSignature);
+                for &i in &v.need {
+                    v.ok[i] = verify_packet(&v.pending[i].verifying, data[i]);
+                }
             }
-        }
+            for (i, p) in v.pending.drain(..).enumerate() {
+                if v.ok[i] {
+                    self.accept(now, p, data[i]);
+                } else {
+                    self.stats.count_drop(DropReason::BadSignature);
+                }
+            }
+        });
     }
 
     /// Fires the timers that are due (walker step, sync request).
@@ -784,7 +792,11 @@ impl Core {
         }
         if self.next_sync.is_some_and(|t| t <= now) {
             self.sync_step();
-            let next = self.cfg.sync_interval / 2 + self.jitter(self.cfg.sync_interval);
+            // Nothing new since the last request: ask less often (up to
+            // SYNC_BACKOFF_MAX times the interval); news resets it.
+            let interval = self.cfg.sync_interval * self.sync_backoff;
+            self.sync_backoff = (self.sync_backoff * 2).min(SYNC_BACKOFF_MAX);
+            let next = interval / 2 + self.jitter(interval);
             self.next_sync = Some(now + next);
         }
     }
@@ -1033,6 +1045,7 @@ impl Core {
                 return;
             }
             self.global_time = self.global_time.max(p.global_time);
+            self.note_news(now);
             if forward && let Destination::Community(n) = destination {
                 let author_addr = self.peers.directory().and_then(|d| {
                     let i = d.index_of_key(p.author.ed25519_bytes())?;
@@ -1407,6 +1420,20 @@ impl Core {
         self.queue_signed(dest, msg_id, |w| req.encode(w, style));
     }
 
+    /// A new FullSync message arrived: sync at the base rate again, and
+    /// soon if the next request was backed off far.
+    fn note_news(&mut self, now: Instant) {
+        if self.sync_backoff > 1 {
+            self.sync_backoff = 1;
+            if let Some(t) = self.next_sync {
+                let soon = now + self.cfg.sync_interval;
+                if t > soon {
+                    self.next_sync = Some(soon);
+                }
+            }
+        }
+    }
+
     fn sync_step(&mut self) {
         let Some(dest) = self.random_peers(1, &[]).into_iter().next() else {
             return;
@@ -1506,6 +1533,22 @@ impl Core {
             }
         }
     }
+}
+
+/// `handle_batch`'s working space, one per thread rather than one per core:
+/// it is only used within a call, so a thousand idle cores hold none of it
+/// (a batch of 256 keys alone is 48 KiB).
+#[derive(Default)]
+struct VerifyScratch {
+    pending: Vec<Pending>,
+    sigs: Vec<Signature>,
+    keys: Vec<VerifyingKey>,
+    need: Vec<usize>,
+    ok: Vec<bool>,
+}
+
+thread_local! {
+    static VERIFY: RefCell<VerifyScratch> = RefCell::new(VerifyScratch::default());
 }
 
 fn verify_packet(key: &VerifyingKey, data: &[u8]) -> bool {

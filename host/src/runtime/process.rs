@@ -40,6 +40,9 @@ pub struct ProcessArgs {
     pub bind_ip: IpAddr,
 }
 
+/// Packets the process-wide store pool remembers (a few hundred bytes each).
+const STORE_POOL_CAPACITY: usize = 1 << 16;
+
 /// How long to wait for the sync server to accept us.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -79,6 +82,12 @@ pub async fn run(
     )
     .ok();
 
+    // Instances of one process that verify every signature themselves still
+    // keep one copy of each stored packet between them (memory only: every
+    // copy is verified; see peerlab_dispersy::pool).
+    let pool = shared.pool.clone().or_else(|| {
+        (ids.len() > 1).then(|| Arc::new(dispersy::SharedPool::sharing_only(STORE_POOL_CAPACITY)))
+    });
     let now = Instant::now();
     let mut instances = Vec::with_capacity(ids.len());
     for &id in &ids {
@@ -94,7 +103,7 @@ pub async fn run(
         let paths = InstancePaths::new(&args.host, args.node, id);
         let rec = Record::create(&args.run_dir, &paths)
             .with_context(|| format!("instance {id}: cannot create its output files"))?;
-        let overlay = overlay_config(&shared, record, id, addr);
+        let overlay = overlay_config(&shared, record, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), false);
         inst.run_phase(Instant::now(), true);
@@ -309,6 +318,7 @@ fn overlay_config(
     record: &RunRecord,
     id: u32,
     addr: SocketAddr,
+    pool: Option<Arc<dispersy::SharedPool>>,
 ) -> dispersy::Config {
     let mut cfg = dispersy::Config::new(
         key_seed(shared.run_seed, id),
@@ -318,7 +328,7 @@ fn overlay_config(
     let scale = record.time_scale;
     cfg.walk_interval = cfg.walk_interval.mul_f64(scale).max(MIN_INTERVAL);
     cfg.sync_interval = cfg.sync_interval.mul_f64(scale).max(MIN_INTERVAL);
-    cfg.pool = shared.pool.clone();
+    cfg.pool = pool;
     cfg
 }
 

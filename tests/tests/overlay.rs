@@ -12,7 +12,7 @@ fn final_peer_counts(dir: &Dir, instances: u32) -> Vec<f64> {
             let text =
                 std::fs::read_to_string(run.join(format!("simulated/node001/{id:05}.stats.jsonl")))
                     .unwrap();
-            let last = text.lines().filter(|l| !l.is_empty()).last().unwrap();
+            let last = text.lines().rev().find(|l| !l.is_empty()).unwrap();
             let v: Value = serde_json::from_str(last).unwrap();
             v["counters"]["peers"].as_f64().unwrap()
         })

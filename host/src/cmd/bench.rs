@@ -157,6 +157,10 @@ pub struct Measurement {
     pub kib_per_instance: f64,
     /// Instances that recorded their total.
     pub totals_known: u32,
+    /// CPU cores other processes of this machine used on average during the
+    /// run (`None` where /proc/stat cannot be read): above zero, the figures
+    /// are slower than on an idle machine.
+    pub other_load: Option<f64>,
     /// Every instance finished, knew its total, and every verdict passed.
     pub correct: bool,
     /// Where the run's files are (deleted unless kept).
@@ -229,6 +233,8 @@ fn benaloh(_global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
             pool.unwrap_or("auto"),
         );
         let started = Instant::now();
+        let busy_before = machine_busy_s();
+        let own_before = own_cpu_s();
         let ticker = (!std::io::stderr().is_terminal()).then(|| {
             rt.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(10));
@@ -247,7 +253,20 @@ fn benaloh(_global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
             t.abort();
         }
         let outcome = outcome.with_context(|| format!("the run with N={n} could not run"))?;
-        let m = judge_and_measure(&registry, &settings, outcome, processes)?;
+        let run_wall = started.elapsed().as_secs_f64();
+        let others = (busy_before, machine_busy_s());
+        let own = own_cpu_s() - own_before;
+        let mut m = judge_and_measure(&registry, &settings, outcome, processes)?;
+        if let (Some(a), Some(b)) = others {
+            let instances_cpu = instances_cpu_s(Path::new(&m.run_dir)).unwrap_or(0.0);
+            m.other_load = Some(other_load(b - a, own + instances_cpu, run_wall));
+        }
+        if let Some(l) = m.other_load.filter(|l| *l >= 0.25) {
+            eprintln!(
+                "      warning: other processes used {l:.2} cores on average during this run: \
+                 the figures are slower than on an idle machine"
+            );
+        }
         eprintln!(
             "      N={n}: {} in {:.1} s of wall time",
             match (m.correct, m.protocol_wall_s) {
@@ -489,6 +508,7 @@ pub fn measure(input: &MeasureInput<'_>) -> Measurement {
         peak_rss_mb: round3(peak_kb / 1024.0),
         kib_per_instance: round3(peak_kb / f64::from(input.peers.max(1))),
         totals_known: known,
+        other_load: None,
         correct: input.passed && known == input.peers,
         run_dir: input.run_dir.display().to_string(),
     }
@@ -610,6 +630,55 @@ pub fn peak_rss_kb(samples: &[ResourceSample]) -> f64 {
     samples.iter().map(|s| s.rss_kb).fold(0.0, f64::max)
 }
 
+/// Busy CPU seconds of the whole machine so far (every core), from /proc/stat.
+fn machine_busy_s() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let ticks = if ticks > 0 { ticks as f64 } else { 100.0 };
+    Some(proc_stat_busy_ticks(&text)? as f64 / ticks)
+}
+
+/// Busy ticks (user, nice, system, irq, softirq, steal) of the `cpu` line of /proc/stat.
+pub fn proc_stat_busy_ticks(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let f: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal ...
+    let get = |i: usize| f.get(i).copied().unwrap_or(0);
+    (f.len() >= 4).then(|| get(0) + get(1) + get(2) + get(5) + get(6) + get(7))
+}
+
+/// This process's CPU seconds (the sync server and supervision of a run).
+fn own_cpu_s() -> f64 {
+    let r = crate::runtime::resources::read("self");
+    r.cpu_user_s + r.cpu_system_s
+}
+
+/// CPU seconds of a run's instance processes, from each one's last resources sample.
+fn instances_cpu_s(run_dir: &Path) -> Option<f64> {
+    let (_, processes) = load_run(run_dir).ok()?;
+    Some(
+        processes
+            .iter()
+            .filter_map(|p| p.samples.last())
+            .map(|s| s.cpu_user_s + s.cpu_system_s)
+            .sum(),
+    )
+}
+
+/// Cores other processes used on average: the machine's busy CPU seconds
+/// minus ours, over the run's wall time.
+pub fn other_load(machine_busy_s: f64, ours_s: f64, wall_s: f64) -> f64 {
+    if wall_s <= 0.0 {
+        return 0.0;
+    }
+    round3(((machine_busy_s - ours_s) / wall_s).max(0.0))
+}
+
 /// The measurements as a table.
 pub fn table(results: &[Measurement]) -> String {
     let mut rows = vec![
@@ -624,6 +693,7 @@ pub fn table(results: &[Measurement]) -> String {
             "peak RSS MB",
             "KiB/inst",
             "correct",
+            "others",
         ]
         .map(String::from),
     ];
@@ -639,6 +709,7 @@ pub fn table(results: &[Measurement]) -> String {
             format!("{:.1}", m.peak_rss_mb),
             format!("{:.0}", m.kib_per_instance),
             if m.correct { "yes" } else { "no" }.to_string(),
+            m.other_load.map_or("-".into(), |l| format!("{l:.2}")),
         ]);
     }
     let widths: Vec<usize> = (0..rows[0].len())
@@ -889,6 +960,7 @@ mod tests {
             peak_rss_mb: 80.25,
             kib_per_instance: 205.4,
             totals_known: 400,
+            other_load: Some(0.04),
             correct: true,
             run_dir: String::new(),
         };
@@ -900,9 +972,20 @@ mod tests {
             lines[1].contains("1,234,567") && lines[1].contains("823,045"),
             "{t}"
         );
-        assert!(lines[1].ends_with("yes"), "{t}");
+        assert!(lines[1].ends_with("yes    0.04"), "{t}");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1000), "1,000");
+    }
+
+    #[test]
+    fn other_load_is_the_machine_minus_the_run() {
+        let stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\nintr 1\n";
+        assert_eq!(proc_stat_busy_ticks(stat), Some(100 + 5 + 50 + 3 + 2 + 1));
+        assert_eq!(proc_stat_busy_ticks("intr 1\n"), None);
+        assert_eq!(other_load(30.0, 10.0, 20.0), 1.0);
+        // Our own figure can exceed the machine's by rounding: never negative.
+        assert_eq!(other_load(10.0, 10.5, 5.0), 0.0);
+        assert_eq!(other_load(1.0, 0.0, 0.0), 0.0);
     }
 
     #[test]

@@ -185,6 +185,25 @@ fn benches(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // Batch verification by batch size, reported per message (ed25519-dalek
+    // switches from Straus to Pippenger at about 95 signatures).
+    let mut g = c.benchmark_group("verify_batch_size");
+    let keys = authors(512);
+    let packets: Vec<Vec<u8>> = keys.iter().map(|k| signed_packet(k, 1)).collect();
+    for size in [8, 32, 64, 128, 256, 512] {
+        let msgs: Vec<&[u8]> = packets[..size].iter().map(|p| &p[..p.len() - 64]).collect();
+        let sigs: Vec<Signature> = packets[..size]
+            .iter()
+            .map(|p| Signature::from_bytes(p[p.len() - 64..].try_into().unwrap()))
+            .collect();
+        let vks: Vec<_> = keys[..size].iter().map(|k| k.verifying_key()).collect();
+        g.throughput(Throughput::Elements(size as u64));
+        g.bench_function(format!("{size}"), |b| {
+            b.iter(|| ed25519_dalek::verify_batch(black_box(&msgs), &sigs, &vks).unwrap())
+        });
+    }
+    g.finish();
 }
 
 criterion_group!(codec, benches);

@@ -58,7 +58,12 @@ async fn queued_datagrams_are_read_a_batch_per_system_call() {
     assert_eq!(driver.stats.received, N as u64);
     assert_eq!(core.stats().dropped(DropReason::Malformed), N as u64);
     // Everything was queued before the first read: full batches.
-    assert_eq!(driver.stats.recv_calls, N.div_ceil(BATCH) as u64, "{:?}", driver.stats);
+    assert_eq!(
+        driver.stats.recv_calls,
+        N.div_ceil(BATCH) as u64,
+        "{:?}",
+        driver.stats
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -82,7 +87,12 @@ async fn queued_transmits_leave_a_batch_per_system_call_in_order() {
     assert_eq!(core.pending_transmits(), 0);
     assert!(!driver.has_parked());
     assert_eq!(driver.stats.sent, N as u64);
-    assert_eq!(driver.stats.send_calls, N.div_ceil(BATCH) as u64, "{:?}", driver.stats);
+    assert_eq!(
+        driver.stats.send_calls,
+        N.div_ceil(BATCH) as u64,
+        "{:?}",
+        driver.stats
+    );
     let mut buf = [0u8; 2048];
     for i in 0..N as u32 {
         let (n, from) = recv(&receiver, &mut buf).await;

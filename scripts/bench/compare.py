@@ -5,7 +5,8 @@ For each N it runs `peerlab bench benaloh --peers N --json` (the real host,
 plugin and UDP overlay) and scripts/bench/ipv8_benaloh.py with N py-ipv8
 peers (installed into target/ipv8-venv by scripts/ipv8/venv.sh), one after
 the other on this machine, and prints both rows and the ratio of their
-protocol wall times (py-ipv8 / peerlab).
+protocol wall times (py-ipv8 / peerlab). "others" is the number of cores
+other processes used meanwhile: compare figures taken with it near zero.
 
   scripts/bench/compare.py                      # N = 100, 400
   scripts/bench/compare.py --peers 100,400,1000 --shared-verification both
@@ -69,7 +70,7 @@ def fmt(v, spec: str) -> str:
 
 def table(rows: list[dict]) -> str:
     head = ["N", "implementation", "pool", "wall s", "messages", "msgs/s", "cpu s",
-            "peak RSS MB", "KiB/inst", "correct", "py-ipv8/peerlab"]
+            "peak RSS MB", "KiB/inst", "correct", "others", "py-ipv8/peerlab"]
     lines = [head]
     for r in rows:
         pool = r.get("shared_verification")
@@ -84,6 +85,7 @@ def table(rows: list[dict]) -> str:
             fmt(r["peak_rss_mb"], ".1f"),
             fmt(r["kib_per_instance"], ".0f"),
             "yes" if r["correct"] else "no",
+            fmt(r.get("other_load"), ".2f"),
             fmt(r.get("ratio"), ".1f") + ("x" if r.get("ratio") else ""),
         ])
     widths = [max(len(row[c]) for row in lines) for c in range(len(head))]

@@ -19,8 +19,9 @@ It prints one JSON object with the fields of `peerlab bench benaloh --json`:
 peers, protocol_wall_s (every peer starts sharing at once; until the last
 peer knows its total), messages (datagrams of the two messages sent),
 msgs_per_s, cpu_s (this process, within that window), peak_rss_mb (this
-process), kib_per_instance and correct (every total known and equal to the
-sum of the secrets mod M).
+process), kib_per_instance, other_load (cores other processes used
+meanwhile) and correct (every total known and equal to the sum of the
+secrets mod M).
 
 Run: $(scripts/ipv8/venv.sh) scripts/bench/ipv8_benaloh.py --peers 100 [--timeout S] [--seed S]
 """
@@ -31,6 +32,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import random
 import resource
 import sys
@@ -46,6 +48,7 @@ from ipv8.peer import Peer
 from ipv8.peerdiscovery.network import Network
 
 MODULUS = (1 << 31) - 1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 VERSION = 1
 KIND_LOCAL, KIND_SUM = 1, 2
 
@@ -164,6 +167,18 @@ class BenalohCommunity(Community):
         self.run.total_known(self.me, (self.subset_sum + sum(self.sums.values())) % MODULUS)
 
 
+def machine_busy_s() -> float | None:
+    """Busy CPU seconds of the whole machine so far (every core), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal ...
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6, 7) if i < len(fields))
+    return busy / CLOCK_TICKS
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--peers", type=int, required=True, help="number of py-ipv8 peers")
@@ -191,6 +206,7 @@ async def main() -> None:
         c.introduce(table)
     await asyncio.sleep(0.5)
 
+    busy0 = machine_busy_s()
     cpu0 = time.process_time()
     t0 = time.perf_counter()
     for c in communities:
@@ -200,6 +216,8 @@ async def main() -> None:
     except asyncio.TimeoutError:
         pass
     cpu1 = time.process_time()
+    busy1 = machine_busy_s()
+    t1 = time.perf_counter()
     complete = len(run.known_at) == n
     end = max(run.known_at.values()) if complete else None
     expected = sum(c.secret for c in communities) % MODULUS
@@ -216,6 +234,9 @@ async def main() -> None:
         "peak_rss_mb": round(peak_kib / 1024, 3),
         "kib_per_instance": round(peak_kib / n, 3),
         "totals_known": len(run.known_at),
+        # Cores other processes used meanwhile: above zero, py-ipv8 was slowed by them.
+        "other_load": (round(max(0.0, (busy1 - busy0 - (cpu1 - cpu0)) / (t1 - t0)), 3)
+                       if busy0 is not None and busy1 is not None and t1 > t0 else None),
         "correct": correct,
     }
     print(json.dumps(result), flush=True)

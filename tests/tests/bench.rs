@@ -132,3 +132,47 @@ fn bench_benaloh_says_to_build_the_plugin_when_it_is_missing() {
     );
     assert!(!tmp.path().join("output").exists(), "nothing may run");
 }
+
+#[test]
+fn the_py_ipv8_reference_runs_the_same_protocol_and_prints_the_same_fields() {
+    use peerlab_e2e::workspace_root;
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED the py-ipv8 reference: python3 is not installed");
+        return;
+    }
+    let venv = std::process::Command::new("bash")
+        .arg(workspace_root().join("scripts/ipv8/venv.sh"))
+        .output()
+        .expect("run scripts/ipv8/venv.sh");
+    assert!(
+        venv.status.success(),
+        "scripts/ipv8/venv.sh failed (needs PyPI for pyipv8):\n{}",
+        String::from_utf8_lossy(&venv.stderr)
+    );
+    let python = String::from_utf8(venv.stdout).unwrap().trim().to_owned();
+    let out = std::process::Command::new(&python)
+        .arg(workspace_root().join("scripts/bench/ipv8_benaloh.py"))
+        .args(["--peers", "12", "--timeout", "60"])
+        .output()
+        .expect("run ipv8_benaloh.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let m: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(m["implementation"], "py-ipv8", "{m}");
+    assert_eq!(m["peers"], 12, "{m}");
+    assert_eq!(m["correct"], true, "{m}");
+    // Exactly the protocol's datagrams: n-1 local shares and n-1 copies of
+    // the subset sum per peer (no catch-up in the reference).
+    assert_eq!(m["messages"], 2 * 12 * 11, "{m}");
+    for field in ["protocol_wall_s", "msgs_per_s", "cpu_s", "peak_rss_mb"] {
+        assert!(m[field].as_f64().is_some(), "{field} in {m}");
+    }
+}

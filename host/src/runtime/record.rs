@@ -53,7 +53,9 @@ pub struct Record {
     err: Sink,
     stats: Sink,
     events: Sink,
-    /// Statistics recorded by modules (`stat/<name>`).
+    /// Statistics recorded by modules, by name (written as `stat/<name>`;
+    /// the prefix is added per sample, not per update, which modules make
+    /// for every message).
     custom: BTreeMap<String, f64>,
     /// Lines printed so far.
     printed: u64,
@@ -147,11 +149,21 @@ impl Record {
     }
 
     pub fn stat_add(&mut self, name: &str, value: f64) {
-        *self.custom.entry(format!("stat/{name}")).or_default() += value;
+        match self.custom.get_mut(name) {
+            Some(v) => *v += value,
+            None => {
+                self.custom.insert(name.to_owned(), value);
+            }
+        }
     }
 
     pub fn stat_set(&mut self, name: &str, value: f64) {
-        self.custom.insert(format!("stat/{name}"), value);
+        match self.custom.get_mut(name) {
+            Some(v) => *v = value,
+            None => {
+                self.custom.insert(name.to_owned(), value);
+            }
+        }
     }
 
     /// Forget module statistics (after `reset_dispersy_statistics`).
@@ -166,7 +178,11 @@ impl Record {
         reset: bool,
         overlay: impl IntoIterator<Item = (String, f64)>,
     ) {
-        let mut counters = self.custom.clone();
+        let mut counters: BTreeMap<String, f64> = self
+            .custom
+            .iter()
+            .map(|(k, v)| (format!("stat/{k}"), *v))
+            .collect();
         counters.extend(overlay);
         let _ = serde_json::to_writer(
             &mut self.stats.buf,

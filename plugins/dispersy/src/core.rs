@@ -635,9 +635,14 @@ impl Core {
         }
         .expect("buffer sized from the overhead");
         debug_assert_eq!(n, size);
-        let targets: Vec<SocketAddr> = match destination {
-            Destination::Candidate => to.to_vec(),
-            Destination::Community(k) => self.random_peers(k, &[]),
+        // Named receivers are used as given (no copy per send).
+        let chosen;
+        let targets: &[SocketAddr] = match destination {
+            Destination::Candidate => to,
+            Destination::Community(k) => {
+                chosen = self.random_peers(k, &[]);
+                &chosen
+            }
         };
         let bytes = if distribution == Distribution::FullSync {
             let packet: Arc<[u8]> = Arc::from(&self.arena[start..start + n]);
@@ -654,7 +659,7 @@ impl Core {
         } else {
             None
         };
-        for dest in &targets {
+        for dest in targets {
             let bytes = match &bytes {
                 Some(p) => OutBytes::Shared(p.clone()),
                 None => OutBytes::Arena {

@@ -174,7 +174,9 @@ pub fn run(global: &GlobalArgs, args: BenchArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn benaloh(_global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
+fn benaloh(global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
+    // Progress lines (not warnings or failures) are left out with --quiet.
+    let quiet = global.quiet;
     anyhow::ensure!(
         !args.peers.is_empty(),
         "--peers needs at least one instance count"
@@ -213,29 +215,36 @@ fn benaloh(_global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
                 .map(move |p| (n, p))
         })
         .collect();
-    eprintln!(
-        "peerlab bench benaloh: {} run(s) on {}, seed {}, output {}",
-        plans.len(),
-        machine(),
-        args.seed,
-        output.display()
+    progress(
+        quiet,
+        format!(
+            "peerlab bench benaloh: {} run(s) on {}, seed {}, output {}",
+            plans.len(),
+            machine(),
+            args.seed,
+            output.display()
+        ),
     );
     let mut results = Vec::new();
     for (k, &(n, pool)) in plans.iter().enumerate() {
         let per = n.div_ceil(args.processes.min(n));
         let processes = n.div_ceil(per);
         let deadline = args.deadline.unwrap_or_else(|| default_deadline(n));
-        let settings = settings(&args, &output, &plugin_path, n, per, pool, deadline)?;
-        eprintln!(
-            "[{}/{}] N={n}: {processes} process(es), shared verification {}, deadline {deadline} s",
-            k + 1,
-            plans.len(),
-            pool.unwrap_or("auto"),
+        let mut settings = settings(&args, &output, &plugin_path, n, per, pool, deadline)?;
+        settings.progress = !quiet;
+        progress(
+            quiet,
+            format!(
+                "[{}/{}] N={n}: {processes} process(es), shared verification {}, deadline {deadline} s",
+                k + 1,
+                plans.len(),
+                pool.unwrap_or("auto"),
+            ),
         );
         let started = Instant::now();
         let busy_before = machine_busy_s();
         let own_before = own_cpu_s();
-        let ticker = (!std::io::stderr().is_terminal()).then(|| {
+        let ticker = (!quiet && !std::io::stderr().is_terminal()).then(|| {
             rt.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(10));
                 tick.tick().await;
@@ -267,15 +276,20 @@ fn benaloh(_global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
                  the figures are slower than on an idle machine"
             );
         }
-        eprintln!(
-            "      N={n}: {} in {:.1} s of wall time",
-            match (m.correct, m.protocol_wall_s) {
-                (true, Some(w)) => format!("correct, protocol {w:.3} s"),
-                (false, Some(w)) => format!("NOT correct (protocol {w:.3} s)"),
-                _ => format!("NOT correct: {} of {n} totals known", m.totals_known),
-            },
+        let how = match (m.correct, m.protocol_wall_s) {
+            (true, Some(w)) => format!("correct, protocol {w:.3} s"),
+            (false, Some(w)) => format!("NOT correct (protocol {w:.3} s)"),
+            _ => format!("NOT correct: {} of {n} totals known", m.totals_known),
+        };
+        let line = format!(
+            "      N={n}: {how} in {:.1} s of wall time",
             started.elapsed().as_secs_f64()
         );
+        if m.correct {
+            progress(quiet, line);
+        } else {
+            eprintln!("{line}");
+        }
         if m.correct && !args.keep {
             let _ = std::fs::remove_dir_all(&m.run_dir);
         } else {
@@ -294,6 +308,13 @@ fn benaloh(_global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FAILED
     })
+}
+
+/// A progress line on stderr, unless `--quiet`.
+fn progress(quiet: bool, line: String) {
+    if !quiet {
+        eprintln!("{line}");
+    }
 }
 
 /// Find and load the plugins the scenario needs, or say how to build them.

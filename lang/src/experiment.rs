@@ -309,6 +309,11 @@ pub const KEYS: &[KeyDoc] = &[
         "probability that the simulated network loses a datagram (default 0)",
     ),
     typed(
+        "resources_interval",
+        "number",
+        "seconds between samples of each process's CPU, memory and I/O, 0.01 to 60 (default 1)",
+    ),
+    typed(
         "shared_verification",
         "bool",
         "instances of one process accept a signed packet another of them already verified (default: on when a process hosts several instances)",
@@ -795,6 +800,15 @@ impl Experiment {
             }
             "shared_verification" => {
                 parse_bool(&text()?).map_err(bad)?;
+            }
+            "resources_interval" => {
+                let s = text()?;
+                let f = parse_float(&s).map_err(bad)?;
+                if !(0.01..=60.0).contains(&f) {
+                    return Err(v.diag(format!(
+                        "bad value for `resources_interval`: expected seconds from 0.01 to 60, found `{s}`"
+                    )));
+                }
             }
             "slurm_partition" => {
                 let s = text()?;

@@ -15,10 +15,18 @@ pub struct Progress {
     last: Counts,
     /// What the launcher says (e.g. a SLURM job's state).
     state: Option<String>,
+    /// Scenario commands fired so far, over every instance.
+    commands: u64,
+    /// Whether to show anything at all (`-q` turns it off).
+    enabled: bool,
 }
 
+/// How often the plain (non-terminal) progress line is printed.
+const PLAIN_EVERY: Duration = Duration::from_secs(10);
+
 impl Progress {
-    /// `fancy` asks for a bar; it is only drawn when stderr is a terminal.
+    /// `fancy` asks for progress: a bar when stderr is a terminal, a plain
+    /// line every 10 s otherwise; `false` (`-q`) shows nothing.
     pub fn new(fancy: bool, instances: u32, run_id: &str) -> Self {
         let bar = (fancy && console_is_terminal()).then(|| {
             let bar = ProgressBar::new(u64::from(instances));
@@ -36,6 +44,8 @@ impl Progress {
             last_line: None,
             last: Counts::default(),
             state: None,
+            commands: 0,
+            enabled: fancy,
         }
     }
 
@@ -51,8 +61,8 @@ impl Progress {
             .map(|s| format!("{s} · "))
             .unwrap_or_default();
         format!(
-            "{state}registered {}/{} · ready {} · {clock} · ended {} · failed {}",
-            c.registered, self.instances, c.ready, c.ended, c.failed
+            "{state}registered {}/{} · ready {} · {clock} · commands {} · ended {} · failed {}",
+            c.registered, self.instances, c.ready, self.commands, c.ended, c.failed
         )
     }
 
@@ -64,24 +74,30 @@ impl Progress {
                 bar.set_position(u64::from(counts.ended));
                 bar.set_message(msg);
             }
-            None => {
-                let due = self
-                    .last_line
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(5));
-                if counts != self.last || due {
-                    if due {
-                        tracing::info!("{msg}");
-                        self.last_line = Some(Instant::now());
-                    }
-                    self.last = counts;
+            None if self.enabled => {
+                // Not a terminal (CI logs, redirected output): a plain line
+                // every PLAIN_EVERY, and never more often.
+                let due = self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
+                if due && counts != Counts::default() {
+                    eprintln!("peerlab: {msg}");
+                    self.last_line = Some(Instant::now());
                 }
+                self.last = counts;
             }
+            None => self.last = counts,
         }
+    }
+
+    /// Scenario commands fired so far, over every instance.
+    pub fn set_commands(&mut self, commands: u64) {
+        self.commands = commands;
     }
 
     /// Show what the launcher reports (replaces the previous state).
     pub fn set_state(&mut self, state: String) {
-        tracing::info!("{state}");
+        if self.bar.is_none() && self.enabled {
+            eprintln!("peerlab: {state}");
+        }
         self.state = Some(state);
     }
 
@@ -112,6 +128,26 @@ pub fn clock_text(secs: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_says_where_the_run_is() {
+        let mut p = Progress::new(false, 5, "0001-x");
+        p.set_commands(12);
+        let c = Counts {
+            registered: 5,
+            ready: 4,
+            ended: 1,
+            failed: 1,
+        };
+        assert_eq!(
+            p.message(c, Some(75.5)),
+            "registered 5/5 · ready 4 · t=1:15.5 · commands 12 · ended 1 · failed 1"
+        );
+        assert!(p.message(c, None).contains("waiting at the barrier"));
+        assert!(p.message(c, Some(-2.0)).contains("starting in 2.0 s"));
+    }
+
     #[test]
     fn clock_reads_minutes_and_seconds() {
         assert_eq!(super::clock_text(75.5), "1:15.5");

@@ -170,7 +170,8 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_ERROR);
     }
 
-    let settings = settings(&args, &loaded, scenario)?;
+    let mut settings = settings(&args, &loaded, scenario)?;
+    settings.progress = !global.quiet;
     let runner = args
         .runner
         .map(|r| match r {

@@ -229,6 +229,7 @@ pub async fn supervise(
                     tracing::warn!(%peer, %reason, "sync server refused a connection");
                 }
                 ServerEvent::Disconnected { .. } => {}
+                ServerEvent::Progress { commands } => progress.set_commands(commands),
             },
             event = launch_events.recv() => match event {
                 None => launcher_done = true,

@@ -227,6 +227,8 @@ pub struct Instance {
     modules: Option<Instances>,
     /// Next timeline command to consider.
     cursor: usize,
+    /// Scenario commands run on this instance so far.
+    fired: u64,
     next_sample: Option<Instant>,
 }
 
@@ -272,6 +274,7 @@ impl Instance {
         };
         Self {
             cursor: shared.first_timed(),
+            fired: 0,
             state,
             modules,
             next_sample: None,
@@ -361,6 +364,11 @@ impl Instance {
             }
         }
         self.deliver_events();
+    }
+
+    /// Scenario commands this instance has run so far.
+    pub fn commands_fired(&self) -> u64 {
+        self.fired
     }
 
     /// Whether the instance is done: `stop` was called, or its scenario ran out.
@@ -519,6 +527,7 @@ impl Instance {
         if !cmd.peers.selects(self.state.id, shared.instances) {
             return;
         }
+        self.fired += 1;
         let t = self.state.wall_t(self.state.now);
         let mut e = Event::new(t, "command");
         e.callback = Some(&cmd.call.callback);

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -130,16 +131,20 @@ pub async fn run(
     let (abort_tx, abort_rx) = watch::channel(None::<String>);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u32, Outcome)>();
     let alone = ids.len() == 1;
+    // Scenario commands fired by this process's instances, for the runner's progress line.
+    let fired = Arc::new(AtomicU64::new(0));
     for (mut inst, driver) in instances {
         inst.start(Instant::now(), zero, directory.clone());
         let abort = abort_rx.clone();
         let done = done_tx.clone();
+        let fired = fired.clone();
         tokio::spawn(async move {
             let id = inst.id();
-            let outcome = drive(&mut inst, driver, abort, alone).await;
+            let outcome = drive(&mut inst, driver, abort, alone, &fired).await;
             let _ = done.send((id, outcome));
         });
     }
+    let mut reported = 0;
     drop(done_tx);
 
     let mut remaining = ids.len();
@@ -174,6 +179,11 @@ pub async fn run(
                     let t = signed_secs(Instant::now(), process_zero);
                     let _ = r.sample(t);
                 }
+                let commands = fired.load(Ordering::Relaxed);
+                if commands != reported {
+                    reported = commands;
+                    client.send(&ClientMsg::Progress { commands });
+                }
             }
         }
     }
@@ -190,7 +200,9 @@ async fn drive(
     mut driver: UdpDriver,
     mut abort: watch::Receiver<Option<String>>,
     alone: bool,
+    fired: &AtomicU64,
 ) -> Outcome {
+    let mut counted = inst.commands_fired();
     let mut delayed: BinaryHeap<Reverse<Delayed>> = BinaryHeap::new();
     let mut seq = 0u64;
     let mut buf = vec![0u8; dispersy::wire::MAX_DATAGRAM.max(2048)];
@@ -240,6 +252,11 @@ async fn drive(
             }
         }
         inst.handle_timeout(Instant::now());
+        let now_fired = inst.commands_fired();
+        if now_fired != counted {
+            fired.fetch_add(now_fired - counted, Ordering::Relaxed);
+            counted = now_fired;
+        }
     }
     let outcome = inst.outcome();
     let status = match &outcome {

@@ -31,6 +31,9 @@ pub enum ClientMsg {
         /// Hex of the instance's public key (py-ipv8 key bytes).
         public_key: String,
     },
+    /// How far this process's instances are: scenario commands fired so
+    /// far, all instances together (sent about once a second).
+    Progress { commands: u64 },
     /// One instance has finished (for any reason).
     Done {
         id: u32,

@@ -53,6 +53,8 @@ pub enum ServerEvent {
     },
     /// A registered process went away; these of its instances never said done.
     Disconnected { ids: Vec<u32> },
+    /// Scenario commands fired so far by every instance of the run.
+    Progress { commands: u64 },
 }
 
 enum Control {
@@ -217,6 +219,8 @@ struct State {
     ready: BTreeMap<u32, PeerEntry>,
     done: BTreeMap<u32, ()>,
     started: bool,
+    /// Commands fired, as each process last reported.
+    commands: HashMap<ConnId, u64>,
 }
 
 async fn state_loop(
@@ -233,6 +237,7 @@ async fn state_loop(
         ready: BTreeMap::new(),
         done: BTreeMap::new(),
         started: false,
+        commands: HashMap::new(),
     };
     // Every connection's receiver is merged into one stream tagged with its id.
     let (merged_tx, mut merged) = mpsc::unbounded_channel::<(ConnId, FromConn)>();
@@ -367,6 +372,12 @@ impl State {
                 if self.ready.len() == self.config.instances as usize {
                     self.start();
                 }
+            }
+            FromConn::Line(ClientMsg::Progress { commands }) => {
+                self.commands.insert(conn, commands);
+                self.emit(ServerEvent::Progress {
+                    commands: self.commands.values().sum(),
+                });
             }
             FromConn::Line(ClientMsg::Done {
                 id,

@@ -151,3 +151,25 @@ async fn abort_reaches_every_process() {
         .unwrap_err();
     assert!(matches!(err, SyncError::Aborted(r) if r == "timeout"));
 }
+
+#[tokio::test]
+async fn progress_reports_add_up_over_processes() {
+    let mut server = server(2).await;
+    let addr = server.local_addr();
+    let a = SyncClient::connect(addr, hello("secret", vec![1], 0), SECS)
+        .await
+        .unwrap();
+    let b = SyncClient::connect(addr, hello("secret", vec![2], 0), SECS)
+        .await
+        .unwrap();
+    a.send(&ClientMsg::Progress { commands: 3 });
+    b.send(&ClientMsg::Progress { commands: 4 });
+    a.send(&ClientMsg::Progress { commands: 5 });
+    let mut last = 0;
+    while last != 9 {
+        if let ServerEvent::Progress { commands } = next(&mut server).await {
+            assert!(commands >= last, "the total never goes back");
+            last = commands;
+        }
+    }
+}

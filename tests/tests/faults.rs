@@ -157,6 +157,9 @@ fn lossy_delayed_links_still_deliver_every_rumor_through_catch_up() {
         .as_u64()
         .unwrap();
     assert!(syncs > 0, "{messages:#}");
+    let drops = &summary["aggregates"]["drops"];
+    let faults = drops["by_reason"]["network_fault"].as_u64().unwrap_or(0);
+    assert!(faults > 0, "injected losses are counted: {drops:#}");
 }
 
 #[test]

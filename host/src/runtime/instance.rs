@@ -309,7 +309,16 @@ impl Instance {
     }
 
     /// What the network does with a datagram this instance sends to `dest`.
+    /// A dropped datagram is counted as `drop/network_fault`.
     pub fn route(&mut self, dest: std::net::SocketAddr) -> Route {
+        let route = self.route_inner(dest);
+        if route == Route::Drop {
+            self.state.core.count_fault_drop();
+        }
+        route
+    }
+
+    fn route_inner(&mut self, dest: std::net::SocketAddr) -> Route {
         let net = &self.state.net;
         if net.partition.is_some() {
             let dest_id = self.state.directory.as_ref().and_then(|d| {

@@ -316,6 +316,12 @@ impl Sim {
         if self.link.loss > 0.0 && self.rng.random::<f64>() < self.link.loss {
             self.lost += 1;
             self.recycle(data);
+            // The sender's statistics show the simulated network's loss too.
+            if let Some(&i) = self.by_addr.get(&from)
+                && let Some(inst) = self.instances[i].as_mut()
+            {
+                inst.core_mut().count_fault_drop();
+            }
             return;
         }
         let jitter = if self.link.jitter.is_zero() {

@@ -383,6 +383,12 @@ impl Core {
         self.started
     }
 
+    /// Counts a datagram the driver dropped on purpose (an injected fault):
+    /// the core never saw it leave, but its statistics should say so.
+    pub fn count_fault_drop(&mut self) {
+        self.stats.count_drop(DropReason::NetworkFault);
+    }
+
     /// Statistics (the `peers` gauge is current).
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -621,7 +627,10 @@ impl Core {
             }
             _ => {}
         }
-        self.global_time = self.global_time.saturating_add(1);
+        self.global_time = self
+            .global_time
+            .checked_add(1)
+            .ok_or(CommandError::ClockExhausted)?;
         let gt = self.global_time;
         let start = self.arena.len();
         self.arena.resize(start + size, 0);
@@ -801,7 +810,7 @@ impl Core {
             // SYNC_BACKOFF_MAX times the interval); news resets it.
             let interval = self.cfg.sync_interval * self.sync_backoff;
             self.sync_backoff = (self.sync_backoff * 2).min(SYNC_BACKOFF_MAX);
-            let next = interval / 2 + self.jitter(interval);
+            let next = self.around(interval);
             self.next_sync = Some(now + next);
         }
     }
@@ -871,6 +880,12 @@ impl Core {
     }
 
     // ---- internals ----
+
+    /// Uniform in [d/2, 3d/2): `d` on average, without lockstep.
+    fn around(&mut self, d: Duration) -> Duration {
+        let ns = d.as_nanos().clamp(2, u128::from(u64::MAX / 2)) as u64;
+        Duration::from_nanos(ns / 2 + self.rng.random_range(0..ns))
+    }
 
     fn jitter(&mut self, d: Duration) -> Duration {
         // Uniform in [d/2, d): timers of many peers do not fire in lockstep.
@@ -1169,15 +1184,14 @@ impl Core {
                 if let Some(r) = known {
                     self.peers.touch(r, now);
                 }
-                // A known peer's clock tells ours where the community is (Dispersy's
-                // global-time sync), so a late joiner accepts current messages; an
-                // unknown sender may only move it within the acceptance window.
+                // A peer's clock tells ours where the community is (Dispersy's
+                // global-time sync), so a late joiner catches up and accepts
+                // current messages; but one unsigned request moves it at most by
+                // the acceptance window, so nobody can push it to the end.
                 let window = self
                     .global_time
                     .saturating_add(self.cfg.acceptable_global_time_range);
-                if known.is_some() || f.global_time <= window {
-                    self.global_time = self.global_time.max(f.global_time);
-                }
+                self.global_time = self.global_time.max(f.global_time.min(window));
                 self.answer_sync(from, &req);
             }
             Decoded::Application(..) => return Err(DropReason::UnknownMessage),

@@ -116,6 +116,11 @@ pub enum CommandError {
     /// The id is reserved for py-ipv8's discovery messages or peerlab's sync messages.
     #[error("message id {0} is reserved (229..=255 belong to discovery and sync): use 1..=228")]
     ReservedId(u8),
+    /// The Lamport clock reached its end: no new global time can be claimed.
+    #[error(
+        "the global time reached its limit (2^64-1), so no new message can be stamped: a peer pushed the clock to the end"
+    )]
+    ClockExhausted,
     /// No free message id is left.
     #[error("no free message id left for {0}: at most 228 meta-messages per community")]
     NoFreeId(String),

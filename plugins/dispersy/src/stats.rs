@@ -21,8 +21,9 @@ pub enum DropReason {
     Oversize,
     /// A message id no meta-message (or discovery message) has.
     UnknownMessage,
-    /// From a peer the overlay may not talk to.
-    UnknownPeer,
+    /// Lost to a fault the experiment injected (`set_network` loss, a
+    /// partition); counted by the driver that applies it.
+    NetworkFault,
 }
 
 impl DropReason {
@@ -35,7 +36,7 @@ impl DropReason {
         Self::FutureGlobalTime,
         Self::Oversize,
         Self::UnknownMessage,
-        Self::UnknownPeer,
+        Self::NetworkFault,
     ];
 
     /// The name in `drop/<reason>`.
@@ -48,7 +49,7 @@ impl DropReason {
             Self::FutureGlobalTime => "future_global_time",
             Self::Oversize => "oversize",
             Self::UnknownMessage => "unknown_message",
-            Self::UnknownPeer => "unknown_peer",
+            Self::NetworkFault => "network_fault",
         }
     }
 
@@ -97,7 +98,20 @@ impl Default for Stats {
 
 impl Stats {
     /// Registers the name of a message id (before counting it).
+    /// Ids given the same name (py-ipv8's old and new style of one
+    /// discovery message) share one set of counters, so each name appears
+    /// once in [`Stats::counters`].
     pub fn name_type(&mut self, msg_id: u8, name: &str) {
+        if let Some(existing) = self.types.iter().position(|t| t.name == name) {
+            let current = self.slot[msg_id as usize];
+            if current == u8::MAX {
+                self.slot[msg_id as usize] = existing as u8;
+                return;
+            }
+            if current as usize == existing {
+                return;
+            }
+        }
         let s = self.slot_of(msg_id);
         self.types[s].name = name.to_owned();
     }
@@ -174,6 +188,32 @@ impl Stats {
                     .map(|r| (format!("drop/{}", r.name()), self.dropped(*r))),
             )
             .chain(std::iter::once(("peers".to_owned(), self.peers)))
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn ids_with_one_name_share_counters_and_names_are_unique() {
+        let mut s = Stats::default();
+        s.name_type(246, "introduction-request");
+        s.name_type(234, "introduction-request");
+        s.name_type(1, "rumor");
+        s.count_in(246, 10);
+        s.count_in(234, 20);
+        s.count_out(234, 5);
+        let counters: Vec<(String, u64)> = s.counters().collect();
+        let mut names: Vec<&str> = counters.iter().map(|(n, _)| n.as_str()).collect();
+        let all = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all, "every counter name once: {counters:?}");
+        let get = |k: &str| counters.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+        assert_eq!(get("msg_in/introduction-request"), Some(2));
+        assert_eq!(get("bytes_in/introduction-request"), Some(30));
+        assert_eq!(get("msg_out/introduction-request"), Some(1));
     }
 }
 

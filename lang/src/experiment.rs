@@ -860,6 +860,17 @@ impl Experiment {
         Vars::new().with_config(self.vars()).with_env(env.clone())
     }
 
+    /// When the run is ended, in scenario time, and which key says so: the
+    /// earlier of `experiment_time` and `node_timeout`.
+    pub fn time_limit(&self) -> Option<(&'static str, Duration)> {
+        match (self.experiment_time, self.node_timeout) {
+            (Some(e), Some(n)) if n < e => Some(("node_timeout", n)),
+            (Some(e), _) => Some(("experiment_time", e)),
+            (None, Some(n)) => Some(("node_timeout", n)),
+            (None, None) => None,
+        }
+    }
+
     /// A key's value as a string (for module-specific keys like `modulus`).
     pub fn get_str(&self, key: &str) -> Option<&str> {
         self.raw.get(key).and_then(|v| v.value.as_str())
@@ -884,13 +895,7 @@ impl Experiment {
         } else {
             Vec::new()
         };
-        let limit = match (self.experiment_time, self.node_timeout) {
-            (Some(e), Some(n)) => Some(("experiment_time", e.min(n))),
-            (Some(e), None) => Some(("experiment_time", e)),
-            (None, Some(n)) => Some(("node_timeout", n)),
-            (None, None) => None,
-        };
-        if let Some((key, limit)) = limit {
+        if let Some((key, limit)) = self.time_limit() {
             let limit_s = limit.as_secs_f64();
             let late: Vec<_> = scenario
                 .commands

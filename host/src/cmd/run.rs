@@ -74,6 +74,10 @@ pub enum RunnerArg {
     Slurm,
 }
 
+/// The longest run peerlab plans (a year): beyond it, times stop being
+/// meaningful and arithmetic on instants could overflow.
+const MAX_RUN: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Entry point of `peerlab run`.
 pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
@@ -106,6 +110,11 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         && !(f.is_finite() && f > 0.0)
     {
         anyhow::bail!("--time-scale must be a positive number, got {f}");
+    }
+    if let Some(t) = args.timeout
+        && !(t.is_finite() && t > 0.0)
+    {
+        anyhow::bail!("--timeout must be a positive number of scenario seconds, got {t}");
     }
     let Some(scenario) = loaded.scenario.as_ref() else {
         loaded.diagnostics.push(
@@ -170,7 +179,13 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_ERROR);
     }
 
-    let mut settings = settings(&args, &loaded, scenario)?;
+    let simulate = args.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated;
+    if simulate && args.time_scale.is_some_and(|f| f != 1.0) {
+        eprintln!(
+            "peerlab: note: --time-scale is ignored with the simulated network: its virtual time already runs as fast as the CPU allows"
+        );
+    }
+    let mut settings = settings(&args, &loaded, scenario, simulate)?;
     settings.progress = !global.quiet;
     let runner = args
         .runner
@@ -187,7 +202,6 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let simulate = args.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated;
     if simulate {
         let outcome = runner::sim::run(&settings)?;
         drop(rt);
@@ -210,9 +224,14 @@ fn settings(
     args: &RunArgs,
     loaded: &super::check::Loaded,
     scenario: &peerlab_lang::Scenario,
+    simulate: bool,
 ) -> anyhow::Result<RunSettings> {
     let exp = &loaded.experiment;
-    let time_scale = args.time_scale.or(exp.time_scale).unwrap_or(1.0);
+    let time_scale = if simulate {
+        1.0
+    } else {
+        args.time_scale.or(exp.time_scale).unwrap_or(1.0)
+    };
     let seed = args
         .seed
         .or(exp.seed)
@@ -222,10 +241,18 @@ fn settings(
     // scenario's last command (an instance ends by itself after it).
     let limit_s = args
         .timeout
-        .or(exp.experiment_time.map(|d| d.as_secs_f64()))
-        .or(exp.node_timeout.map(|d| d.as_secs_f64()))
+        .or(exp.time_limit().map(|(_, d)| d.as_secs_f64()))
         .unwrap_or(timeline + 30.0);
-    let timeout = Duration::from_secs_f64(limit_s * time_scale) + Duration::from_secs(5);
+    let timeout = Duration::try_from_secs_f64(limit_s * time_scale)
+        .ok()
+        .filter(|d| *d <= MAX_RUN)
+        .with_context(|| {
+            format!(
+                "a run limit of {limit_s} scenario seconds is not a usable time: give --timeout or experiment_time up to {} s",
+                MAX_RUN.as_secs()
+            )
+        })?
+        + Duration::from_secs(5);
     let registration_timeout =
         Duration::from_secs(30) + Duration::from_millis(50 * u64::from(exp.instances));
     let scenario_path = absolute(

@@ -4,7 +4,7 @@
 //! name in the layout (`simulated/node001/`) tell them apart.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use peerlab_lang::value::{parse_duration, parse_float};
@@ -67,8 +67,9 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
         let _ = r.sample(0.0);
     }
     let wall = std::time::Instant::now();
-    // Virtual time is free: unscale the timeout back to scenario seconds.
-    let limit = Duration::from_secs_f64(settings.timeout.as_secs_f64() / settings.time_scale);
+    // Virtual time costs nothing, so simulated runs keep time scale 1 and
+    // the timeout is scenario time (cmd/run.rs sees to it).
+    let limit = settings.timeout;
     let report = sim::run(
         shared,
         &run_dir,
@@ -76,7 +77,7 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
             host: SIM_HOST.into(),
             node: 1,
             link,
-            start_delay: Duration::from_secs(1),
+            start_delay: settings.start_delay,
             limit,
         },
     )

@@ -161,6 +161,24 @@ impl Tracker {
             .collect()
     }
 
+    /// Registered instances that have not reported ready (still in `@!`/`@@`).
+    pub fn ids_not_ready(&self) -> Vec<u32> {
+        self.ids_where(|p| matches!(p, Phase::Registered))
+    }
+
+    /// Instances that have ended.
+    pub fn ids_ended(&self) -> Vec<u32> {
+        self.ids_where(|p| matches!(p, Phase::Ended(_)))
+    }
+
+    fn ids_where(&self, f: impl Fn(&Phase) -> bool) -> Vec<u32> {
+        self.phases
+            .iter()
+            .filter(|(_, p)| f(p))
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
     pub fn ids_running(&self) -> Vec<u32> {
         self.phases
             .iter()

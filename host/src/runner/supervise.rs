@@ -26,8 +26,13 @@ use crate::sync::server::{ServerConfig, ServerEvent, SyncServer};
 /// on the command line, where `ps` would show it).
 pub const TOKEN_ENV: &str = "PEERLAB_RUN_TOKEN";
 
-/// How long a process's reports may trail its exit.
-const REPORT_GRACE: Duration = Duration::from_millis(1500);
+/// How long a process's reports may trail its exit when its connection's
+/// close is not seen (normally the close settles it at once).
+const REPORT_GRACE: Duration = Duration::from_secs(10);
+
+/// How long after the forced stop peerlab still waits to hear that the
+/// processes are gone.
+const GIVE_UP: Duration = Duration::from_secs(60);
 
 /// How long stopped processes get between the polite and the forced stop.
 const GRACE: Duration = Duration::from_secs(3);
@@ -193,6 +198,8 @@ pub async fn supervise(
     let mut forced = false;
     let mut launcher_done = false;
     let mut pending_exits: Vec<(Instant, LaunchEvent)> = Vec::new();
+    // Instances whose process's connection to the sync server has closed.
+    let mut closed: std::collections::HashSet<u32> = std::collections::HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -228,10 +235,10 @@ pub async fn supervise(
                 ServerEvent::Refused { peer, reason } => {
                     tracing::warn!(%peer, %reason, "sync server refused a connection");
                 }
-                ServerEvent::Disconnected { .. } => {}
+                ServerEvent::Disconnected { all, .. } => closed.extend(all),
                 ServerEvent::Progress { commands } => progress.set_commands(commands),
             },
-            event = launch_events.recv() => match event {
+            event = launch_events.recv(), if !launcher_done => match event {
                 None => launcher_done = true,
                 Some(LaunchEvent::State(state)) => progress.set_state(state),
                 Some(LaunchEvent::Waiting) => registration_deadline = None,
@@ -249,14 +256,23 @@ pub async fn supervise(
                 }
                 Some(exit @ LaunchEvent::Exited { .. }) => {
                     // The process's last reports may still be on their way
-                    // through the sync server: judge the exit a little later.
+                    // through the sync server: judge the exit once its
+                    // connection has closed (every line read), or after
+                    // REPORT_GRACE if it never connected or the close is lost.
                     pending_exits.push((Instant::now() + REPORT_GRACE, exit));
                 }
             },
             _ = tick.tick() => {
                 let now = Instant::now();
-                let (due, later): (Vec<_>, Vec<_>) =
-                    pending_exits.drain(..).partition(|(at, _)| *at <= now);
+                let settled = |ids: &[u32]| {
+                    ids.iter().all(|id| {
+                        closed.contains(id) || matches!(tracker.phase(*id), Some(Phase::Ended(_)) | None)
+                    })
+                };
+                let (due, later): (Vec<_>, Vec<_>) = pending_exits.drain(..).partition(|(at, exit)| {
+                    let LaunchEvent::Exited { ids, .. } = exit else { return true };
+                    *at <= now || settled(ids)
+                });
                 pending_exits = later;
                 for (_, exit) in due {
                     let LaunchEvent::Exited { ids, exit_code, how, clean, stderr } = exit else {
@@ -280,14 +296,33 @@ pub async fn supervise(
                     }
                 }
                 if stopping_since.is_none() {
-                    let why = if registration_deadline.is_some_and(|d| now >= d)
+                    let ended_early = if start_unix_ms.is_none() {
+                        tracker.ids_ended()
+                    } else {
+                        Vec::new()
+                    };
+                    let why = if !ended_early.is_empty() {
+                        // The barrier needs everyone: it can never open now.
+                        Some(format!(
+                            "instances {} ended before the start, so the run cannot begin",
+                            crate::util::ranges(&ended_early)
+                        ))
+                    } else if registration_deadline.is_some_and(|d| now >= d)
                         && start_unix_ms.is_none()
                     {
-                        Some(format!(
-                            "instances {} never registered within {:.1} s",
-                            crate::util::ranges(&tracker.ids_not_registered()),
-                            settings.registration_timeout.as_secs_f64()
-                        ))
+                        let missing = tracker.ids_not_registered();
+                        let secs = settings.registration_timeout.as_secs_f64();
+                        Some(if missing.is_empty() {
+                            format!(
+                                "instances {} registered but did not finish their setup (@! and @@ lines) within {secs:.1} s",
+                                crate::util::ranges(&tracker.ids_not_ready())
+                            )
+                        } else {
+                            format!(
+                                "instances {} never registered within {secs:.1} s",
+                                crate::util::ranges(&missing)
+                            )
+                        })
                     } else if run_deadline.is_some_and(|d| now >= d) {
                         Some(format!(
                             "the run timed out after {:.1} s with instances {} still running",
@@ -308,6 +343,17 @@ pub async fn supervise(
                 } else if !forced && stopping_since.is_some_and(|s| now.duration_since(s) >= GRACE) {
                     forced = true;
                     launcher.stop(true);
+                } else if forced
+                    && !launcher_done
+                    && stopping_since.is_some_and(|s| now.duration_since(s) >= GRACE + GIVE_UP)
+                {
+                    // The launcher cannot tell whether its processes are gone
+                    // (e.g. the scheduler stopped answering): stop waiting.
+                    eprintln!(
+                        "peerlab: warning: the run's processes were stopped {} s ago but their end is not confirmed; giving up waiting (check for leftovers)",
+                        (GRACE + GIVE_UP).as_secs()
+                    );
+                    launcher_done = true;
                 }
                 let clock = start_unix_ms.map(|s| (unix_ms_now() as f64 - s as f64) / 1000.0);
                 progress.update(tracker.counts(), clock);
@@ -462,6 +508,31 @@ mod tests {
         }
     }
 
+    async fn connect(prepared: &Prepared, id: u32) -> SyncClient {
+        SyncClient::connect(
+            prepared.server.local_addr(),
+            Hello {
+                token: prepared.token.clone(),
+                host: "localhost".into(),
+                node: 1,
+                ids: vec![id],
+                count: 1,
+            },
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn status(summary: &folder::Summary, id: u32) -> folder::InstanceStatus {
+        summary
+            .instance_status
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap()
+            .clone()
+    }
+
     #[tokio::test]
     async fn the_registration_timeout_names_the_instances_that_never_arrived() {
         let dir = tempfile::tempdir().unwrap();
@@ -475,48 +546,63 @@ mod tests {
         )
         .await
         .unwrap();
-        // Instance 2 registers and says it finished; 1 and 3 never come.
-        let client = SyncClient::connect(
-            prepared.server.local_addr(),
-            Hello {
-                token: prepared.token.clone(),
-                host: "localhost".into(),
-                node: 1,
-                ids: vec![2],
-                count: 1,
-            },
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-        client.send(&ClientMsg::Done {
+        // Instance 2 registers and waits at the barrier; 1 and 3 never come.
+        let client = connect(&prepared, 2).await;
+        client.send(&ClientMsg::Ready {
             id: 2,
-            status: "finished".into(),
-            exit_code: None,
-            error: None,
+            addr: "127.0.0.1:9".into(),
+            public_key: "00".into(),
         });
         let (_tx, events) = mpsc::unbounded_channel();
         let summary = supervise(&settings, "local", 1, prepared, &[], &mut Nothing, events)
             .await
             .unwrap();
         assert_eq!(summary.outcome, "timed_out");
-        let by_id = |id: u32| {
-            summary
-                .instance_status
-                .iter()
-                .find(|s| s.id == id)
-                .unwrap()
-                .clone()
-        };
-        assert_eq!(by_id(2).status, "finished");
+        let why = "instances 1,3 never registered within 0.3 s";
+        assert_eq!(status(&summary, 2).status, "timed_out");
+        assert_eq!(status(&summary, 2).error.as_deref(), Some(why));
         for id in [1, 3] {
-            let s = by_id(id);
+            let s = status(&summary, id);
             assert_eq!(s.status, "never_started");
-            assert_eq!(
-                s.error.as_deref(),
-                Some("instances 1,3 never registered within 0.3 s"),
-                "{s:?}"
-            );
+            assert_eq!(s.error.as_deref(), Some(why), "{s:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_instance_that_ends_before_the_start_stops_the_run_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(dir.path(), 2);
+        settings.registration_timeout = Duration::from_secs(600);
+        let prepared = prepare(
+            &settings,
+            "local",
+            1,
+            Vec::new(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let client = connect(&prepared, 1).await;
+        client.send(&ClientMsg::Done {
+            id: 1,
+            status: "failed".into(),
+            exit_code: None,
+            error: Some("@@ line failed".into()),
+        });
+        let (_tx, events) = mpsc::unbounded_channel();
+        let summary = tokio::time::timeout(
+            Duration::from_secs(30),
+            supervise(&settings, "local", 1, prepared, &[], &mut Nothing, events),
+        )
+        .await
+        .expect("the run ends long before the 600 s registration timeout")
+        .unwrap();
+        assert_eq!(status(&summary, 1).status, "failed");
+        let two = status(&summary, 2);
+        assert_eq!(two.status, "never_started");
+        assert_eq!(
+            two.error.as_deref(),
+            Some("instances 1 ended before the start, so the run cannot begin")
+        );
     }
 }

@@ -112,6 +112,35 @@ pub fn derive_seed(run_seed: u64, instance: u32, purpose: &str) -> u64 {
     u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
+/// Overlay timers are scaled with the scenario but never below this, so a
+/// strongly compressed run does not spend its time walking.
+const MIN_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The overlay settings of instance `id` at `addr`: its key and RNG from
+/// the run seed, its walk and sync timers scaled with the scenario (every
+/// driver uses this, so real and simulated runs behave alike).
+pub fn overlay_config(
+    shared: &Shared,
+    id: u32,
+    addr: std::net::SocketAddr,
+    pool: Option<Arc<peerlab_dispersy::SharedPool>>,
+) -> dispersy::Config {
+    let mut cfg = dispersy::Config::new(
+        key_seed(shared.run_seed, id),
+        derive_seed(shared.run_seed, id, "overlay"),
+        addr,
+    );
+    cfg.walk_interval = scaled_interval(cfg.walk_interval, shared.time_scale);
+    cfg.sync_interval = scaled_interval(cfg.sync_interval, shared.time_scale);
+    cfg.pool = pool;
+    cfg
+}
+
+/// An overlay interval in wall time: scaled, never below [`MIN_INTERVAL`].
+fn scaled_interval(d: Duration, scale: f64) -> Duration {
+    scaled(d.as_secs_f64(), scale).max(MIN_INTERVAL)
+}
+
 /// The 32-byte seed of an instance's member key.
 pub fn key_seed(run_seed: u64, instance: u32) -> [u8; 32] {
     use sha2::{Digest, Sha256};
@@ -630,8 +659,17 @@ impl State {
     }
 }
 
+/// The farthest any timer is set (ten years): a plugin asking for
+/// `Duration::MAX` means "never", not an overflow.
+const FAR: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Scenario seconds as wall time, clamped to `[0, FAR]` (NaN is 0).
 fn scaled(scenario_secs: f64, scale: f64) -> Duration {
-    Duration::from_secs_f64((scenario_secs * scale).max(0.0))
+    let wall = scenario_secs * scale;
+    if wall.is_nan() || wall <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(wall).map_or(FAR, |d| d.min(FAR))
 }
 
 impl Services for State {
@@ -683,6 +721,8 @@ impl Services for State {
         self.record.stat_set(name, value);
     }
 
+    /// `delay` is scenario seconds (scaled like every other time); a huge or
+    /// infinite delay is "never" (clamped to ten years).
     fn set_timer(&mut self, module: usize, delay: f64, token: u64) {
         let delay = scaled(delay, self.shared.time_scale);
         self.timer_seq += 1;
@@ -748,7 +788,7 @@ impl Services for State {
                     return Err("walker interval must be above zero".into());
                 }
                 // Scenario time, like every other time of the scenario.
-                interval = d.mul_f64(self.shared.time_scale);
+                interval = scaled_interval(d, self.shared.time_scale);
             }
             ("targets", Value::Int(n)) => {
                 targets = usize::try_from(*n)
@@ -868,8 +908,8 @@ impl Services for State {
         // Delays are scenario time, like every other time of the scenario.
         let scale = self.shared.time_scale;
         self.net.loss = loss;
-        self.net.delay = Duration::from_secs_f64(delay * scale);
-        self.net.jitter = Duration::from_secs_f64(jitter * scale);
+        self.net.delay = scaled(delay, scale);
+        self.net.jitter = scaled(jitter, scale);
         self.fault_event(&format!(
             "set_network loss={loss} delay={}ms jitter={}ms",
             (delay * 1000.0).round(),
@@ -906,5 +946,32 @@ impl Services for State {
         self.crashed = true;
         self.stop_requested = true;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_times_scale_and_never_overflow() {
+        assert_eq!(scaled(1.5, 2.0), Duration::from_secs(3));
+        assert_eq!(scaled(-1.0, 1.0), Duration::ZERO);
+        assert_eq!(scaled(f64::NAN, 1.0), Duration::ZERO);
+        assert_eq!(scaled(f64::INFINITY, 1.0), FAR);
+        assert_eq!(
+            scaled(f64::MAX, 0.5),
+            FAR,
+            "Duration::MAX as a timer means never"
+        );
+        assert_eq!(scaled_interval(Duration::from_secs(1), 0.001), MIN_INTERVAL);
+    }
+
+    #[test]
+    fn seeds_differ_by_instance_and_purpose_and_repeat() {
+        assert_eq!(derive_seed(7, 1, "overlay"), derive_seed(7, 1, "overlay"));
+        assert_ne!(derive_seed(7, 1, "overlay"), derive_seed(7, 2, "overlay"));
+        assert_ne!(derive_seed(7, 1, "overlay"), derive_seed(7, 1, "modules"));
+        assert_ne!(key_seed(7, 1), key_seed(8, 1));
     }
 }

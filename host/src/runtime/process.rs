@@ -20,7 +20,7 @@ use peerlab_dispersy::udp::UdpDriver;
 use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
-use super::instance::{Instance, Outcome, Shared, key_seed};
+use super::instance::{Instance, Outcome, Shared, overlay_config};
 use super::record::Record;
 use super::resources::ResourceLog;
 use crate::runner::folder::{self, InstancePaths, RunRecord};
@@ -46,10 +46,6 @@ const STORE_POOL_CAPACITY: usize = 1 << 16;
 
 /// How long to wait for the sync server to accept us.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Overlay timers are scaled with the scenario but never below this, so a
-/// strongly compressed run does not spend its time walking.
-const MIN_INTERVAL: Duration = Duration::from_millis(20);
 
 /// Run this process's instances to their end. Returns whether every
 /// instance finished cleanly.
@@ -104,7 +100,7 @@ pub async fn run(
         let paths = InstancePaths::new(&args.host, args.node, id);
         let rec = Record::create(&args.run_dir, &paths)
             .with_context(|| format!("instance {id}: cannot create its output files"))?;
-        let overlay = overlay_config(&shared, record, id, addr, pool.clone());
+        let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), false);
         inst.run_phase(Instant::now(), true);
@@ -145,6 +141,7 @@ pub async fn run(
         });
     }
     let mut reported = 0;
+    let mut server_gone = false;
     drop(done_tx);
 
     let mut remaining = ids.len();
@@ -165,12 +162,15 @@ pub async fn run(
                 };
                 client.send(&ClientMsg::Done { id, status: status.into(), exit_code: None, error });
             }
-            msg = client.recv() => {
+            msg = client.recv(), if !server_gone => {
                 let reason = match msg {
                     Ok(ServerMsg::Abort { reason }) => reason,
                     Err(e) => e.to_string(),
                     Ok(_) => continue,
                 };
+                // An abort closes the connection: stop listening, or every
+                // further recv returns at once and the loop spins.
+                server_gone = true;
                 let _ = abort_tx.send(Some(reason));
                 all_ok = false;
             }
@@ -326,27 +326,6 @@ fn resources_interval(record: &RunRecord) -> Duration {
         .filter(|s| s.is_finite())
         .map(|s| Duration::from_secs_f64(s.clamp(0.01, 60.0)))
         .unwrap_or(Duration::from_secs(1))
-}
-
-/// The overlay settings of one instance: keys and RNG from the run seed,
-/// timers scaled with the scenario.
-fn overlay_config(
-    shared: &Shared,
-    record: &RunRecord,
-    id: u32,
-    addr: SocketAddr,
-    pool: Option<Arc<dispersy::SharedPool>>,
-) -> dispersy::Config {
-    let mut cfg = dispersy::Config::new(
-        key_seed(shared.run_seed, id),
-        super::instance::derive_seed(shared.run_seed, id, "overlay"),
-        addr,
-    );
-    let scale = record.time_scale;
-    cfg.walk_interval = cfg.walk_interval.mul_f64(scale).max(MIN_INTERVAL);
-    cfg.sync_interval = cfg.sync_interval.mul_f64(scale).max(MIN_INTERVAL);
-    cfg.pool = pool;
-    cfg
 }
 
 fn build_directory(peers: &[crate::sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {

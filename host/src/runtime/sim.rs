@@ -21,7 +21,7 @@ use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::instance::{Instance, Outcome, Route, Shared, derive_seed, key_seed};
+use super::instance::{Instance, Outcome, Route, Shared, derive_seed, overlay_config};
 use super::record::Record;
 use crate::runner::folder::InstancePaths;
 
@@ -156,12 +156,7 @@ pub fn run(
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
         let record = Record::create(run_dir, &paths)?;
-        let mut cfg = peerlab_dispersy::Config::new(
-            key_seed(shared.run_seed, id),
-            derive_seed(shared.run_seed, id, "overlay"),
-            addr,
-        );
-        cfg.pool = shared.pool.clone();
+        let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
         inst.run_phase(origin, false);
         inst.run_phase(origin, true);

@@ -51,8 +51,9 @@ pub enum ServerEvent {
         exit_code: Option<i32>,
         error: Option<String>,
     },
-    /// A registered process went away; these of its instances never said done.
-    Disconnected { ids: Vec<u32> },
+    /// A registered process's connection closed (every line it sent has been
+    /// read): `all` are its instances, `ids` those that never said done.
+    Disconnected { ids: Vec<u32>, all: Vec<u32> },
     /// Scenario commands fired so far by every instance of the run.
     Progress { commands: u64 },
 }
@@ -289,14 +290,13 @@ impl State {
         let Some(reg) = self.conns.remove(&conn) else {
             return;
         };
-        if let Some(ids) = reg.ids {
-            let missing: Vec<u32> = ids
-                .into_iter()
+        if let Some(all) = reg.ids {
+            let missing: Vec<u32> = all
+                .iter()
+                .copied()
                 .filter(|id| !self.done.contains_key(id))
                 .collect();
-            if !missing.is_empty() {
-                self.emit(ServerEvent::Disconnected { ids: missing });
-            }
+            self.emit(ServerEvent::Disconnected { ids: missing, all });
         }
     }
 

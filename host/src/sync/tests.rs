@@ -128,7 +128,8 @@ async fn a_vanished_process_is_reported_with_its_unfinished_instances() {
     loop {
         match next(&mut server).await {
             ServerEvent::Done { id: 1, .. } => seen_done = true,
-            ServerEvent::Disconnected { ids } => {
+            ServerEvent::Disconnected { ids, all } => {
+                assert_eq!(all, vec![1, 2]);
                 assert!(seen_done, "done arrives before the disconnect");
                 assert_eq!(ids, vec![2]);
                 break;

@@ -806,8 +806,9 @@ impl Core {
         }
         if self.next_sync.is_some_and(|t| t <= now) {
             self.sync_step();
-            // Nothing new since the last request: ask less often (up to
-            // SYNC_BACKOFF_MAX times the interval); news resets it.
+            // Nothing new since the last request, in either direction: ask
+            // less often (up to SYNC_BACKOFF_MAX times the interval); news
+            // resets it.
             let interval = self.cfg.sync_interval * self.sync_backoff;
             self.sync_backoff = (self.sync_backoff * 2).min(SYNC_BACKOFF_MAX);
             let next = self.around(interval);
@@ -1192,7 +1193,7 @@ impl Core {
                     .global_time
                     .saturating_add(self.cfg.acceptable_global_time_range);
                 self.global_time = self.global_time.max(f.global_time.min(window));
-                self.answer_sync(from, &req);
+                self.answer_sync(now, from, &req);
             }
             Decoded::Application(..) => return Err(DropReason::UnknownMessage),
         }
@@ -1439,8 +1440,9 @@ impl Core {
         self.queue_signed(dest, msg_id, |w| req.encode(w, style));
     }
 
-    /// A new FullSync message arrived: sync at the base rate again, and
-    /// soon if the next request was backed off far.
+    /// News: a new FullSync message arrived, or a peer lacked one of ours.
+    /// Sync at the base rate again, and soon if the next request was backed
+    /// off far.
     fn note_news(&mut self, now: Instant) {
         if self.sync_backoff > 1 {
             self.sync_backoff = 1;
@@ -1526,7 +1528,7 @@ impl Core {
         }
     }
 
-    fn answer_sync(&mut self, from: SocketAddr, req: &SyncRequest<'_>) {
+    fn answer_sync(&mut self, now: Instant, from: SocketAddr, req: &SyncRequest<'_>) {
         let Some((lo, hi)) = self.store.time_bounds() else {
             return;
         };
@@ -1550,6 +1552,11 @@ impl Core {
                 });
                 sent += 1;
             }
+        }
+        if sent > 0 {
+            // A peer lacked something: the community has not converged, so
+            // this peer should not back off its own requests either.
+            self.note_news(now);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Every file of the Gumby corpus (`../shared/gumby-scenarios`) through
+//! Every file of the Gumby corpus (`tests/data/gumby-corpus`, a copy of `../shared/gumby-scenarios`) through
 //! `peerlab check --syntax-only`, in one run: configs pull in their
 //! scenarios, module names stay unresolved. The genuinely malformed files
 //! (docs/compat.md says why, file by file) fail with exactly these errors;
@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn corpus_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/gumby-scenarios");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/gumby-corpus");
     assert!(
         root.join("MANIFEST.tsv").is_file(),
-        "the Gumby corpus is missing at {}: it ships beside the checkout in shared/",
+        "the Gumby corpus is missing at {}: it is part of the repository (tests/data/gumby-corpus)",
         root.display()
     );
     root

@@ -1,4 +1,4 @@
-//! The Gumby corpus (`../shared/gumby-scenarios`): every `.scenario` and
+//! The Gumby corpus (`tests/data/gumby-corpus`, a copy of `../shared/gumby-scenarios`): every `.scenario` and
 //! `.conf` goes through the parsers. Scenarios are parsed on their own (the
 //! default experiment, modules unresolved), configs are typed with an empty
 //! environment. The files that are genuinely malformed produce exactly the
@@ -12,10 +12,10 @@ use expect_test::expect;
 use peerlab_lang::{Experiment, IncludeLoader, Severity, parse_config, parse_scenario};
 
 fn corpus_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/gumby-scenarios");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/gumby-corpus");
     assert!(
         root.join("MANIFEST.tsv").is_file(),
-        "the Gumby corpus is missing at {}: it ships beside the checkout in shared/",
+        "the Gumby corpus is missing at {}: it is part of the repository (tests/data/gumby-corpus)",
         root.display()
     );
     root

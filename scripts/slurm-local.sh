@@ -70,7 +70,7 @@ install_if_missing() {
 
 write_config() {
     local host cpus last
-    host="$(hostname -s)"
+    host="$(uname -n | cut -d. -f1)"
     cpus="$(nproc)"
     last=$((PORT + NODES))
     mkdir -p "$DIR"/{munge,state,spool,log,run}

@@ -124,6 +124,10 @@ async fn peerlab_peer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn py_ipv8_and_peerlab_discover_each_other_and_verify_signed_messages() {
     if Command::new("python3").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("PEERLAB_REQUIRE_IPV8").is_none(),
+            "python3 is not installed but PEERLAB_REQUIRE_IPV8 is set: install python3 and python3-venv (.ci/run does)"
+        );
         eprintln!(
             "SKIPPED py-ipv8 interop: python3 is not installed (install python3 with venv to run it)"
         );

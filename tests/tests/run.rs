@@ -217,7 +217,7 @@ fn a_time_scaled_two_minute_scenario_fires_in_order_on_the_right_instances() {
     assert_eq!(times.len(), expected.len(), "{events}");
     for (got, want) in times.iter().zip(expected) {
         assert!(
-            (got - want).abs() < 4.0,
+            (got - want).abs() < 10.0,
             "command due at {want} s ran at {got} s:\n{events}"
         );
     }
@@ -257,7 +257,9 @@ fn a_killed_instance_is_reported_with_its_signal_and_the_run_ends() {
 #[test]
 fn a_hung_instance_is_ended_by_the_timeout() {
     let dir = Dir::new("hang");
-    dir.write("h.scenario", "@0 echo up\n@2 stop\n");
+    // Instance 2 ends at 2 s; instance 1 would run to 60 s but is stopped
+    // (SIGSTOP) whenever the test gets to it, and the 5 s timeout ends it.
+    dir.write("h.scenario", "@0 echo up\n@2 stop {2}\n@60 stop {1}\n");
     let child = spawn_run(
         &dir,
         &[

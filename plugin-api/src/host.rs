@@ -54,7 +54,9 @@ pub trait HostContext {
     fn stat_add(&mut self, name: RStr<'_>, value: f64);
     /// Set the gauge statistic `name` to `value`.
     fn stat_set(&mut self, name: RStr<'_>, value: f64);
-    /// Call this module's `on_timer(token)` after `delay` seconds.
+    /// Call this module's `on_timer(token)` after `delay` seconds of scenario
+    /// time (scaled by the run's `--time-scale`, like every scenario time; an
+    /// enormous delay means never).
     fn set_timer(&mut self, delay: f64, token: u64);
     /// Call a callback of another module loaded by this instance (Gumby's
     /// provider lookup). The host binds the arguments against the callee's
@@ -101,7 +103,8 @@ pub trait HostContext {
 
     /// Fault (since 1.2): this instance's outgoing datagrams are lost with
     /// probability `loss` and delayed by `delay` plus up to `jitter` seconds
-    /// (all zero: a clean network again).
+    /// of scenario time (scaled like every scenario time; all zero: a clean
+    /// network again).
     fn set_network(&mut self, _loss: f64, _delay: f64, _jitter: f64) -> RResult<(), RString> {
         RResult::RErr(RString::from("this host cannot change network conditions"))
     }
@@ -231,7 +234,8 @@ impl<'a> Host<'a> {
         self.ctx.stat_set(name.into(), value)
     }
 
-    /// Have `on_timer(token)` called after `delay`.
+    /// Have `on_timer(token)` called after `delay` of scenario time (scaled
+    /// by `--time-scale`; `Duration::MAX` means never).
     pub fn set_timer(&mut self, delay: Duration, token: u64) {
         self.ctx.set_timer(delay.as_secs_f64(), token)
     }

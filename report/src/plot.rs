@@ -267,8 +267,9 @@ pub fn figures(an: &Analysis) -> Vec<Figure> {
         "resident memory (MiB)",
         "no data: no process<PPP>.resources.jsonl file",
     );
-    // procfs counts CPU in 10 ms ticks: per second that is mostly 0 or 1 %,
-    // so CPU is averaged over about CPU_SMOOTH_S seconds.
+    // A mostly idle process's CPU per sample is noisy (and runs recorded
+    // before getrusage counted 10 ms procfs ticks), so CPU is averaged over
+    // about CPU_SMOOTH_S seconds.
     let cpu_window = an
         .grid
         .map_or(1, |g| ((CPU_SMOOTH_S / g.step()).round() as usize).max(1));

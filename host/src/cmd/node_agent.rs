@@ -10,7 +10,7 @@
 //! It does not talk to the sync server (the instances do) and does not
 //! decide statuses (the supervisor on the submitting host does).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
@@ -191,8 +191,9 @@ async fn agent(
 
     let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // Process groups of the started instance processes.
-    let mut started: Vec<u32> = Vec::new();
+    // Process groups of the instance processes still running, by process
+    // number (a reaped leader's id may belong to someone else already).
+    let mut started: BTreeMap<u32, u32> = BTreeMap::new();
     let mut all_clean = true;
     for (p, group) in plan_processes(share.len() as u32, args.instances_per_process)
         .iter()
@@ -202,7 +203,7 @@ async fn agent(
         let ids: Vec<u32> = group.iter().map(|&k| share[k as usize - 1]).collect();
         match spawn_instances(&exe, &out_dir, sync, &token, &host, node, process, &ids) {
             Ok((mut child, _)) => {
-                started.push(child.id().unwrap_or(0));
+                started.insert(process, child.id().unwrap_or(0));
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let status = child.wait().await;
@@ -236,6 +237,7 @@ async fn agent(
         tokio::select! {
             ended = rx.recv() => {
                 let Some((process, ids, status)) = ended else { break };
+                started.remove(&process);
                 let (exit_code, how, clean) = match &status {
                     Ok(s) => {
                         let (code, how) = describe_exit(s);
@@ -307,8 +309,8 @@ fn report(file: &mut fs::File, exit: &AgentExit) {
     }
 }
 
-fn signal_all(pgids: &[u32], signal: i32) {
-    for &pgid in pgids.iter().filter(|&&p| p != 0) {
+fn signal_all(pgids: &BTreeMap<u32, u32>, signal: i32) {
+    for &pgid in pgids.values().filter(|&&p| p != 0) {
         // SAFETY: kill has no memory-safety preconditions; a negative pid
         // names the process group the instance process leads.
         unsafe {

@@ -57,8 +57,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<f64>,
     /// Run every instance in this process on a simulated network in virtual time
-    /// (same as `network = simulated`)
-    #[arg(long)]
+    /// (same as `network = simulated`); time scale is 1 there, as virtual time
+    /// already runs as fast as the CPU allows
+    #[arg(long, conflicts_with = "runner")]
     pub simulate: bool,
     /// Skip plots and report.html (summary aggregates are still computed)
     #[arg(long)]
@@ -138,21 +139,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
 
     // Everything that `peerlab check` would catch stops the run here.
     let paths = SearchPaths::standard(&args.plugin_path, Some(&loaded.experiment_dir));
-    let (registry, load_errors) = {
-        let names: Vec<&str> = scenario.modules.iter().map(|m| m.name.as_str()).collect();
-        Registry::load_partial(&names, &paths)
-    };
+    let (registry, problems) = crate::modules::load_and_check(scenario, &paths, global.verbose > 0);
     crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
-    loaded.diagnostics.extend(Registry::load_diagnostics(
-        &scenario.modules,
-        &load_errors,
-        global.verbose > 0,
-    ));
-    if load_errors.is_empty() {
-        for cmd in &scenario.commands {
-            loaded.diagnostics.extend(registry.check_command(cmd));
-        }
-    }
+    loaded.diagnostics.extend(problems);
     loaded.diagnostics.extend(scenario.check_peers(instances));
     let problems: Vec<Diagnostic> = loaded
         .diagnostics

@@ -28,7 +28,7 @@ pub struct RunsArgs {
 pub fn run(_global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<u8> {
     let mut runs = list_runs(&args.dir).with_context(|| {
         format!(
-            "cannot list runs in {}; pass the output root of `peerlab run` (default: output/ beside the .conf)",
+            "cannot list runs in {}; pass the output root of `peerlab run` (default: output/ in the directory peerlab run was started from)",
             args.dir.display()
         )
     })?;

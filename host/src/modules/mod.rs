@@ -544,8 +544,22 @@ pub fn check_scenario_with_keys(
     verbose: bool,
 ) -> (Vec<Diagnostic>, Vec<String>) {
     let paths = SearchPaths::standard(plugin_path, Some(experiment_dir));
+    let (registry, diagnostics) = load_and_check(scenario, &paths, verbose);
+    (diagnostics, registry.config_keys())
+}
+
+/// Load a scenario's modules and check every command against them: the
+/// one procedure behind `peerlab check` and the checks `peerlab run` makes
+/// before starting anything. With a module that failed to load, commands
+/// are still checked, but "unknown callback/module" is not reported (the
+/// callback may well be in the module that did not load).
+pub fn load_and_check(
+    scenario: &peerlab_lang::Scenario,
+    paths: &SearchPaths,
+    verbose: bool,
+) -> (Registry, Vec<Diagnostic>) {
     let names: Vec<&str> = scenario.modules.iter().map(|m| m.name.as_str()).collect();
-    let (registry, errors) = Registry::load_partial(&names, &paths);
+    let (registry, errors) = Registry::load_partial(&names, paths);
     let mut out = Registry::load_diagnostics(&scenario.modules, &errors, verbose);
     for cmd in &scenario.commands {
         for d in registry.check_command(cmd) {
@@ -555,7 +569,7 @@ pub fn check_scenario_with_keys(
             }
         }
     }
-    (out, registry.config_keys())
+    (registry, out)
 }
 
 /// Drop "unknown key" warnings about keys one of the modules reads.

@@ -5,10 +5,12 @@
 //! instances, each in its own process group so that a stop reaches
 //! everything it started, and leaves the rest to [`super::supervise`].
 
+use std::collections::HashSet;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use tokio::sync::mpsc;
@@ -47,16 +49,17 @@ pub fn placement(groups: &[Vec<u32>]) -> Vec<Placement> {
         .collect()
 }
 
-/// Local processes, by process group.
+/// Local processes, by process group: only groups whose leader has not been
+/// reaped yet (a reaped leader's id may already belong to someone else).
 struct LocalLauncher {
-    pids: Vec<u32>,
-    live: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    live: Arc<Mutex<HashSet<u32>>>,
 }
 
 impl Launcher for LocalLauncher {
     fn stop(&mut self, force: bool) {
         let signal = if force { libc::SIGKILL } else { libc::SIGTERM };
-        for &pid in self.pids.iter().filter(|&&p| p != 0) {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        for &pid in live.iter().filter(|&&p| p != 0) {
             // SAFETY: kill has no memory-safety preconditions; a negative pid
             // names the process group the child leads.
             unsafe {
@@ -66,7 +69,11 @@ impl Launcher for LocalLauncher {
     }
 
     fn running(&self) -> bool {
-        self.live.load(std::sync::atomic::Ordering::SeqCst) > 0
+        !self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
     }
 }
 
@@ -80,11 +87,8 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     fs::create_dir_all(run_dir.join(folder::instance_dir(LOCAL_HOST, 1)))?;
 
     let (tx, events) = mpsc::unbounded_channel();
-    let live = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let mut launcher = LocalLauncher {
-        pids: Vec::new(),
-        live: live.clone(),
-    };
+    let live = Arc::new(Mutex::new(HashSet::new()));
+    let mut launcher = LocalLauncher { live: live.clone() };
     let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
     let sync = prepared.server.local_addr();
     for (p, ids) in groups.iter().enumerate() {
@@ -100,8 +104,8 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
             ids,
         ) {
             Ok((child, stderr_path)) => {
-                launcher.pids.push(child.id().unwrap_or(0));
-                live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let pid = child.id().unwrap_or(0);
+                live.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
                 let tx = tx.clone();
                 let live = live.clone();
                 let ids = ids.clone();
@@ -115,7 +119,7 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
                         }
                         Err(err) => (None, format!("could not be waited for: {err}"), false),
                     };
-                    live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    live.lock().unwrap_or_else(|e| e.into_inner()).remove(&pid);
                     let _ = tx.send(LaunchEvent::Exited {
                         ids,
                         exit_code,

@@ -328,13 +328,7 @@ impl Instance {
 
     /// This instance's member key as hex, for the sync server's peer table.
     pub fn public_key_hex(&self) -> String {
-        self.state
-            .core
-            .public_key()
-            .as_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        peerlab_dispersy::crypto::hex(self.state.core.public_key().as_bytes())
     }
 
     /// What the network does with a datagram this instance sends to `dest`.

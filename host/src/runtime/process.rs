@@ -8,7 +8,7 @@
 //! report each end.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,7 +92,7 @@ pub async fn run(
             .await
             .with_context(|| {
                 format!(
-                    "instance {id}: cannot bind a UDP socket on {}",
+                    "instance {id}: cannot bind a UDP socket on {} (each instance needs one open file: if this is 'too many open files', raise `ulimit -n` or use fewer instances per process)",
                     args.bind_ip
                 )
             })?;
@@ -335,23 +335,13 @@ fn build_directory(peers: &[crate::sync::PeerEntry]) -> anyhow::Result<PeerDirec
             .addr
             .parse()
             .with_context(|| format!("instance {} reported a bad address {:?}", p.id, p.addr))?;
-        let bytes = unhex(&p.public_key)
+        let bytes = dispersy::crypto::unhex(&p.public_key)
             .with_context(|| format!("instance {} reported a key that is not hex", p.id))?;
         let key = PublicKey::from_bin(&bytes)
             .map_err(|e| anyhow::anyhow!("instance {} reported a bad key: {e}", p.id))?;
         rows.push((addr, key, p.id));
     }
     PeerDirectory::new(rows).map_err(|e| anyhow::anyhow!("bad peer table: {e}"))
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// The local instant at which the wall clock reads `unix_ms`.
@@ -375,9 +365,4 @@ fn signed_secs(now: Instant, zero: Instant) -> f64 {
     } else {
         -zero.duration_since(now).as_secs_f64()
     }
-}
-
-/// Config keys as a map (for modules' `config` lookups).
-pub fn config_map(record: &RunRecord) -> BTreeMap<String, String> {
-    record.config.clone()
 }

@@ -57,8 +57,6 @@ pub struct Record {
     /// the prefix is added per sample, not per update, which modules make
     /// for every message).
     custom: BTreeMap<String, f64>,
-    /// Lines printed so far.
-    printed: u64,
 }
 
 #[derive(Serialize)]
@@ -124,13 +122,11 @@ impl Record {
             stats: create(run_dir, &paths.stats)?,
             events: create(run_dir, &paths.events)?,
             custom: BTreeMap::new(),
-            printed: 0,
         })
     }
 
     /// A line the instance prints (Gumby's stdout).
     pub fn print(&mut self, line: &str) {
-        self.printed += 1;
         self.out.buf.extend_from_slice(line.as_bytes());
         self.out.buf.push(b'\n');
         self.out.flush();
@@ -195,10 +191,6 @@ impl Record {
         self.stats.buf.push(b'\n');
         self.stats.flush();
         self.events.flush();
-    }
-
-    pub fn printed_lines(&self) -> u64 {
-        self.printed
     }
 
     pub fn flush(&mut self) {

@@ -1,5 +1,6 @@
-//! CPU, memory and I/O of this OS process, read from procfs, written once a
-//! second to the process's `resources.jsonl` (see docs/outputs.md).
+//! CPU (from getrusage), memory and I/O (from procfs) of this OS process,
+//! written to the process's `resources.jsonl` every `resources_interval`
+//! (once a second by default; see docs/outputs.md).
 
 use std::fs;
 use std::io::{self, BufWriter, Write};

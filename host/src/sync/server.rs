@@ -150,8 +150,15 @@ struct NewConn {
 async fn accept_loop(listener: TcpListener, conns: mpsc::UnboundedSender<NewConn>) {
     let mut next_id: ConnId = 0;
     loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            continue;
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and the like: wait before trying
+                // again rather than spin.
+                tracing::warn!("the sync server cannot accept a connection: {err}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         next_id += 1;

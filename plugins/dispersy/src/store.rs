@@ -83,27 +83,6 @@ impl Store {
         ))
     }
 
-    /// Messages with global time in `[low, high]`, in key order.
-    pub fn range(&self, low: u64, high: u64) -> impl Iterator<Item = &Stored> {
-        self.map.range((low, 0)..=(high, u64::MAX)).map(|(_, s)| s)
-    }
-
-    /// Messages from key `(time, pivot)` on, up to `high`, then wrapping to the
-    /// start of `[low, ...)`: a fair starting point for answering a sync request.
-    pub fn range_from(
-        &self,
-        low: u64,
-        high: u64,
-        time: u64,
-        pivot: u64,
-    ) -> impl Iterator<Item = &Stored> {
-        let start = (time.clamp(low, high), pivot);
-        self.map
-            .range(start..=(high, u64::MAX))
-            .chain(self.map.range((low, 0)..start))
-            .map(|(_, s)| s)
-    }
-
     /// The messages of class `offset` of `modulo` (a power of two; see
     /// [`in_class`]) with global time in `[low, high]`, from `(start_time,
     /// start_author)` on and then wrapping to the start. Within one global
@@ -271,8 +250,8 @@ mod tests {
         assert!(!s.insert(&[1; 32], 5, msg()));
         assert!(s.contains(&[2; 32], 7));
         assert!(!s.contains(&[2; 32], 11));
-        assert_eq!(s.range(3, 4).count(), 6);
-        assert_eq!(s.range_from(3, 4, 4, 0).count(), 6);
+        assert_eq!(s.class(3, 4, 1, 0).count(), 6);
+        assert_eq!(s.class_from(3, 4, 1, 0, (4, 0)).count(), 6);
         // Windows cover whole global times.
         assert_eq!(s.window(0, 4), (0, 2, 6));
         assert_eq!(s.window(9, 100), (9, u64::MAX, 6));

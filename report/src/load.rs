@@ -212,8 +212,8 @@ pub fn process(run_dir: &Path, file: &ProcessFile) -> ProcessData {
     for (n, line, last) in lines_of(&text) {
         match serde_json::from_str::<RawResources>(line) {
             Ok(r) => {
-                if !r.t.is_finite() {
-                    lines.bad(n, "t is not a finite number", last);
+                if !plausible(r.t) {
+                    lines.bad(n, IMPLAUSIBLE_T, last);
                     continue;
                 }
                 for id in r.instances {
@@ -249,8 +249,8 @@ fn parse_stats(rel: &str, text: &str, data: &mut InstanceData) {
                 continue;
             }
         };
-        if !raw.t.is_finite() {
-            lines.bad(n, "t is not a finite number", last);
+        if !plausible(raw.t) {
+            lines.bad(n, IMPLAUSIBLE_T, last);
             continue;
         }
         let mut values = Vec::with_capacity(raw.counters.0.len());
@@ -285,8 +285,8 @@ fn parse_events(rel: &str, text: &str, data: &mut InstanceData) {
                 continue;
             }
         };
-        if !raw.t.is_finite() {
-            lines.bad(n, "t is not a finite number", last);
+        if !plausible(raw.t) {
+            lines.bad(n, IMPLAUSIBLE_T, last);
             continue;
         }
         let kind = match raw.kind.as_str() {
@@ -641,6 +641,16 @@ fn summary_from(v: &Value) -> RunnerSummary {
 
 fn str_of(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(str::to_string)
+}
+
+/// The farthest from the run's start a sample may be (a year): anything
+/// beyond is a damaged line, and would make the time bins enormous.
+const MAX_T: f64 = 365.0 * 24.0 * 3600.0;
+
+const IMPLAUSIBLE_T: &str = "t is not a finite number within a year of the run's start";
+
+fn plausible(t: f64) -> bool {
+    t.is_finite() && t.abs() <= MAX_T
 }
 
 #[cfg(test)]

@@ -199,6 +199,10 @@ fn damaged_files_are_warnings_not_errors() {
     )
     .unwrap();
     fs::write(dir.join("run.json"), "{\"run_id\": ").unwrap();
+    // A sample a billion seconds from the start would need a billion bins.
+    let mut far = fs::read_to_string(node.join("00002.stats.jsonl")).unwrap();
+    far.push_str("{\"t\": 1e12, \"counters\": {\"peers\": 1}}\n");
+    fs::write(node.join("00002.stats.jsonl"), far).unwrap();
     let s = process_run(&dir, &ReportOptions::default()).unwrap();
     let text: Vec<String> = s.warnings.iter().map(|w| w.to_string()).collect();
     let has = |needle: &str| text.iter().any(|w| w.contains(needle));
@@ -210,6 +214,7 @@ fn damaged_files_are_warnings_not_errors() {
         "{text:#?}"
     );
     assert!(has("run.json: malformed JSON"), "{text:#?}");
+    assert!(has("within a year of the run's start"), "{text:#?}");
     assert_eq!(s.plots.len(), EXPECTED_PLOTS.len());
 }
 

@@ -19,6 +19,7 @@ pub struct Progress {
     commands: u64,
     /// Whether to show anything at all (`-q` turns it off).
     enabled: bool,
+    started: Instant,
 }
 
 /// How often the plain (non-terminal) progress line is printed.
@@ -46,6 +47,7 @@ impl Progress {
             state: None,
             commands: 0,
             enabled: fancy,
+            started: Instant::now(),
         }
     }
 
@@ -88,6 +90,34 @@ impl Progress {
         }
     }
 
+    /// Refresh with where a simulated run is: virtual time and datagrams
+    /// instead of registrations (a simulation has no processes to wait for).
+    pub fn update_simulated(&mut self, p: &crate::runtime::sim::SimProgress) {
+        self.commands = p.commands;
+        let msg = simulated_message(p, self.started.elapsed());
+        let counts = Counts {
+            registered: p.set_up,
+            ready: p.set_up,
+            ended: p.ended,
+            failed: p.failed,
+        };
+        match &self.bar {
+            Some(bar) => {
+                bar.set_position(u64::from(p.ended));
+                bar.set_message(msg);
+            }
+            None if self.enabled => {
+                let due = self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
+                if due {
+                    eprintln!("peerlab: {msg}");
+                    self.last_line = Some(Instant::now());
+                }
+                self.last = counts;
+            }
+            None => self.last = counts,
+        }
+    }
+
     /// Scenario commands fired so far, over every instance.
     pub fn set_commands(&mut self, commands: u64) {
         self.commands = commands;
@@ -110,6 +140,29 @@ impl Progress {
             counts.ended,
             counts.failed
         );
+    }
+}
+
+/// The simulated run's line: `simulated · set up 64/10000 · wall 0:03.0` while
+/// instances are created, then the virtual clock, ends and datagrams.
+fn simulated_message(p: &crate::runtime::sim::SimProgress, wall: Duration) -> String {
+    let wall = clock_text(wall.as_secs_f64());
+    match p.clock {
+        None => format!(
+            "simulated · set up {}/{} instances · wall {wall}",
+            p.set_up, p.instances
+        ),
+        Some(t) => {
+            let clock = if t < 0.0 {
+                format!("starting in {:.1} s", -t)
+            } else {
+                format!("t={}", clock_text(t))
+            };
+            format!(
+                "simulated · {clock} (virtual) · commands {} · ended {}/{} · failed {} · datagrams {} delivered, {} lost · wall {wall}",
+                p.commands, p.ended, p.instances, p.failed, p.delivered, p.lost
+            )
+        }
     }
 }
 
@@ -146,6 +199,34 @@ mod tests {
         );
         assert!(p.message(c, None).contains("waiting at the barrier"));
         assert!(p.message(c, Some(-2.0)).contains("starting in 2.0 s"));
+    }
+
+    #[test]
+    fn the_simulated_line_says_virtual_time_and_datagrams() {
+        use crate::runtime::sim::SimProgress;
+        let setting_up = SimProgress {
+            set_up: 64,
+            instances: 10_000,
+            ..SimProgress::default()
+        };
+        assert_eq!(
+            simulated_message(&setting_up, Duration::from_secs(3)),
+            "simulated · set up 64/10000 instances · wall 0:03.0"
+        );
+        let running = SimProgress {
+            set_up: 10_000,
+            instances: 10_000,
+            clock: Some(90.0),
+            ended: 3,
+            failed: 1,
+            commands: 40_000,
+            delivered: 123,
+            lost: 4,
+        };
+        assert_eq!(
+            simulated_message(&running, Duration::from_secs(61)),
+            "simulated · t=1:30.0 (virtual) · commands 40000 · ended 3/10000 · failed 1 · datagrams 123 delivered, 4 lost · wall 1:01.0"
+        );
     }
 
     #[test]

@@ -70,6 +70,8 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     // Virtual time costs nothing, so simulated runs keep time scale 1 and
     // the timeout is scenario time (cmd/run.rs sees to it).
     let limit = settings.timeout;
+    let mut progress =
+        crate::progress::Progress::new(settings.progress, settings.instances, &run_id);
     let report = sim::run(
         shared,
         &run_dir,
@@ -80,8 +82,19 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
             start_delay: settings.start_delay,
             limit,
         },
+        &mut |p| progress.update_simulated(&p),
     )
     .with_context(|| format!("the simulation could not write to {}", run_dir.display()))?;
+    progress.finish(crate::runner::status::Counts {
+        registered: settings.instances,
+        ready: settings.instances,
+        ended: report.outcomes.iter().filter(|(_, o)| o.is_some()).count() as u32,
+        failed: report
+            .outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Some(Outcome::Failed(_))))
+            .count() as u32,
+    });
     if let Some(r) = resources.as_mut() {
         let _ = r.sample(wall.elapsed().as_secs_f64());
     }

@@ -8,7 +8,9 @@
 //! is seeded from the run seed, so the same seed gives the same outputs.
 //!
 //! Must not: read the clock (one `Instant` is taken as the origin and every
-//! later time is origin + virtual offset), sleep, or touch a socket.
+//! later time is origin + virtual offset), sleep, or touch a socket. The one
+//! exception is the progress callback's pacing, which reads the wall clock
+//! but never feeds anything back into the simulation.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -69,6 +71,26 @@ pub struct SimReport {
     pub lost: u64,
 }
 
+/// Where a simulation is, for the progress display.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SimProgress {
+    /// Instances created and through their setup phase.
+    pub set_up: u32,
+    pub instances: u32,
+    /// Scenario time reached (negative before time 0); `None` while setting up.
+    pub clock: Option<f64>,
+    /// Instances that have ended (finished, failed or crashed).
+    pub ended: u32,
+    pub failed: u32,
+    /// Scenario commands fired so far, over every instance.
+    pub commands: u64,
+    pub delivered: u64,
+    pub lost: u64,
+}
+
+/// How often (wall clock) the progress callback is called at most.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
 /// The address of instance `id` on the simulated network.
 pub fn sim_addr(id: u32) -> SocketAddr {
     let ip = Ipv4Addr::from(0x0a00_0000u32 + id);
@@ -108,6 +130,8 @@ struct Sim {
     outcomes: Vec<(u32, Option<Outcome>)>,
     delivered: u64,
     lost: u64,
+    /// Commands fired by instances that have ended (the live ones are asked).
+    commands_of_ended: u64,
 }
 
 /// Move an instance's queued datagrams into `out`, each in a reused buffer.
@@ -126,13 +150,16 @@ fn drain_transmits(
     }
 }
 
-/// Run every instance of `shared` to its end in virtual time.
+/// Run every instance of `shared` to its end in virtual time, calling
+/// `progress` now and then (at most every [`PROGRESS_EVERY`] of wall time).
 pub fn run(
     shared: Arc<Shared>,
     run_dir: &Path,
     settings: &SimSettings,
+    progress: &mut dyn FnMut(SimProgress),
 ) -> std::io::Result<SimReport> {
     let origin = Instant::now();
+    let mut last_progress = Instant::now();
     let n = shared.instances;
     let mut sim = Sim {
         queue: BinaryHeap::new(),
@@ -150,6 +177,7 @@ pub fn run(
         outcomes: Vec::new(),
         delivered: 0,
         lost: 0,
+        commands_of_ended: 0,
     };
     let mut rows = Vec::with_capacity(n as usize);
     for id in 1..=n {
@@ -163,6 +191,14 @@ pub fn run(
         rows.push((addr, *inst.core().public_key(), id));
         sim.by_addr.insert(addr, sim.instances.len());
         sim.instances.push(Some(inst));
+        if id % 64 == 0 && last_progress.elapsed() >= PROGRESS_EVERY {
+            last_progress = Instant::now();
+            progress(SimProgress {
+                set_up: id,
+                instances: n,
+                ..SimProgress::default()
+            });
+        }
     }
     let directory =
         Arc::new(PeerDirectory::new(rows).map_err(|e| std::io::Error::other(e.to_string()))?);
@@ -175,9 +211,15 @@ pub fn run(
     }
     let end = zero + settings.limit;
     let mut now = origin;
+    let mut events: u64 = 0;
     while let Some(Reverse((at, _, _))) = sim.queue.peek() {
         if *at > end {
             break;
+        }
+        events += 1;
+        if events % 4096 == 0 && last_progress.elapsed() >= PROGRESS_EVERY {
+            last_progress = Instant::now();
+            progress(sim.progress(n, *at, zero));
         }
         let Reverse((at, _, slot)) = sim.queue.pop().expect("peeked");
         let what = sim.slots[slot as usize]
@@ -211,9 +253,11 @@ pub fn run(
     for i in 0..sim.instances.len() {
         if let Some(mut inst) = sim.instances[i].take() {
             inst.shut_down(end.max(now), "timed_out");
+            sim.commands_of_ended += inst.commands_fired();
             sim.outcomes.push((inst.id(), None));
         }
     }
+    progress(sim.progress(n, end.max(now), zero));
     sim.outcomes.sort_by_key(|(id, _)| *id);
     Ok(SimReport {
         outcomes: sim.outcomes,
@@ -224,6 +268,34 @@ pub fn run(
 }
 
 impl Sim {
+    fn progress(&self, n: u32, at: Instant, zero: Instant) -> SimProgress {
+        let clock = if at >= zero {
+            (at - zero).as_secs_f64()
+        } else {
+            -(zero - at).as_secs_f64()
+        };
+        let live: u64 = self
+            .instances
+            .iter()
+            .flatten()
+            .map(Instance::commands_fired)
+            .sum();
+        SimProgress {
+            set_up: n,
+            instances: n,
+            clock: Some(clock),
+            ended: self.outcomes.len() as u32,
+            failed: self
+                .outcomes
+                .iter()
+                .filter(|(_, o)| matches!(o, Some(Outcome::Failed(_))))
+                .count() as u32,
+            commands: self.commands_of_ended + live,
+            delivered: self.delivered,
+            lost: self.lost,
+        }
+    }
+
     fn push(&mut self, at: Instant, what: What) {
         self.seq += 1;
         let slot = match self.free_slots.pop() {
@@ -255,6 +327,7 @@ impl Sim {
             // Gone without a goodbye: what it queued is never sent.
             let mut inst = self.instances[i].take().expect("checked");
             inst.record_mut().flush();
+            self.commands_of_ended += inst.commands_fired();
             self.outcomes.push((inst.id(), Some(Outcome::Crashed)));
             self.scheduled[i] = None;
             return;
@@ -273,6 +346,7 @@ impl Sim {
             };
             inst.shut_down(now, status);
             drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
+            self.commands_of_ended += inst.commands_fired();
             self.outcomes.push((inst.id(), Some(outcome)));
         }
         for (dest, route, data) in out.drain(..) {

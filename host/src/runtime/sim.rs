@@ -191,7 +191,7 @@ pub fn run(
         rows.push((addr, *inst.core().public_key(), id));
         sim.by_addr.insert(addr, sim.instances.len());
         sim.instances.push(Some(inst));
-        if id % 64 == 0 && last_progress.elapsed() >= PROGRESS_EVERY {
+        if id.is_multiple_of(64) && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             progress(SimProgress {
                 set_up: id,
@@ -217,7 +217,7 @@ pub fn run(
             break;
         }
         events += 1;
-        if events % 4096 == 0 && last_progress.elapsed() >= PROGRESS_EVERY {
+        if events.is_multiple_of(4096) && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             progress(sim.progress(n, *at, zero));
         }

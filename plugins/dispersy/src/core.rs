@@ -1483,12 +1483,28 @@ impl Core {
         } else {
             0
         };
-        let n = if modulo > 1 {
-            self.store.class(low, high, modulo, offset).count()
-        } else {
-            in_window
-        };
-        let (bytes, k) = bloom::dimensions(n, max_bloom);
+        // One pass over the class: the filter's size depends on how many
+        // keys go in, and reading each key touches its packet.
+        BLOOM_KEYS.with_borrow_mut(|keys| {
+            keys.clear();
+            keys.extend(
+                self.store
+                    .class(low, high, modulo, offset)
+                    .map(|s| s.bloom_key()),
+            );
+            self.queue_sync_request(dest, (low, high), (modulo, offset), keys, max_bloom);
+        });
+    }
+
+    fn queue_sync_request(
+        &mut self,
+        dest: SocketAddr,
+        (low, high): (u64, u64),
+        (modulo, offset): (u16, u16),
+        keys: &[[u8; 16]],
+        max_bloom: usize,
+    ) {
+        let (bytes, k) = bloom::dimensions(keys.len(), max_bloom);
         let salt: u32 = self.rng.random();
         let Some(community) = self.community else {
             return;
@@ -1496,7 +1512,6 @@ impl Core {
         let start = self.arena.len();
         let total = wire::UNSIGNED_OVERHEAD + SyncRequest::FIXED_LEN + bytes;
         self.arena.resize(start + total, 0);
-        let store = &self.store;
         let res = wire::encode_unsigned(
             &mut self.arena[start..],
             &community,
@@ -1506,8 +1521,8 @@ impl Core {
                 SyncRequest::encode_fixed(w, low, high, salt, k, modulo, offset)?;
                 let filter = w.reserve(bytes)?;
                 filter.fill(0);
-                for s in store.class(low, high, modulo, offset) {
-                    bloom::insert(filter, &s.bloom_key(), salt, k);
+                for key in keys {
+                    bloom::insert(filter, key, salt, k);
                 }
                 Ok(())
             },
@@ -1575,6 +1590,8 @@ struct VerifyScratch {
 
 thread_local! {
     static VERIFY: RefCell<VerifyScratch> = RefCell::new(VerifyScratch::default());
+    /// A sync request's bloom keys, kept between requests for the capacity.
+    static BLOOM_KEYS: RefCell<Vec<[u8; 16]>> = const { RefCell::new(Vec::new()) };
 }
 
 fn verify_packet(key: &VerifyingKey, data: &[u8]) -> bool {

@@ -42,6 +42,10 @@ fn author_prefix(ed25519: &[u8; 32]) -> u64 {
 #[derive(Debug, Default)]
 pub struct Store {
     map: BTreeMap<Key, Stored>,
+    /// Messages held per global time: windows are cut at whole global
+    /// times, and walking these counts instead of the messages keeps a
+    /// window O(distinct times) when thousands share one time.
+    per_time: BTreeMap<u64, u32>,
 }
 
 impl Store {
@@ -70,6 +74,7 @@ impl Store {
             Entry::Occupied(_) => false,
             Entry::Vacant(v) => {
                 v.insert(stored);
+                *self.per_time.entry(global_time).or_default() += 1;
                 true
             }
         }
@@ -121,23 +126,22 @@ impl Store {
     /// times, with `low = 0` at the start of the store and `high = u64::MAX`
     /// at its end, and the number of messages inside.
     pub fn window(&self, from: u64, count: usize) -> (u64, u64, usize) {
-        let mut it = self.map.range((from, 0)..);
-        let Some((&(first, _), _)) = it.next() else {
+        let mut times = self.per_time.range(from..);
+        let Some((&first, &held)) = times.next() else {
             return (0, u64::MAX, 0);
         };
-        let low = if self.map.range(..(first, 0)).next().is_none() {
+        let low = if self.per_time.range(..first).next().is_none() {
             0
         } else {
             first
         };
-        let mut n = 1;
+        let mut n = held as usize;
         let mut last = first;
-        for (&(t, _), _) in it.by_ref() {
-            if n >= count && t != last {
-                let high = last;
-                return (low, high, n);
+        for (&t, &held) in times {
+            if n >= count {
+                return (low, last, n);
             }
-            n += 1;
+            n += held as usize;
             last = t;
         }
         (low, u64::MAX, n)
@@ -292,6 +296,44 @@ mod tests {
                 seen, 128,
                 "the classes of modulo {modulo} cover times 2..=5"
             );
+        }
+    }
+
+    /// The window as first written: a walk over every message.
+    fn window_by_walking(s: &Store, from: u64, count: usize) -> (u64, u64, usize) {
+        let mut it = s.map.range((from, 0)..);
+        let Some((&(first, _), _)) = it.next() else {
+            return (0, u64::MAX, 0);
+        };
+        let low = if s.map.range(..(first, 0)).next().is_none() {
+            0
+        } else {
+            first
+        };
+        let mut n = 1;
+        let mut last = first;
+        for (&(t, _), _) in it {
+            if n >= count && t != last {
+                return (low, last, n);
+            }
+            n += 1;
+            last = t;
+        }
+        (low, u64::MAX, n)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn windows_from_counts_equal_windows_from_walking(
+            messages in proptest::collection::vec((0u64..40, 0u8..12), 0..200),
+            from in 0u64..45,
+            count in 1usize..60,
+        ) {
+            let mut s = Store::default();
+            for (t, a) in messages {
+                s.insert(&[a; 32], t, msg());
+            }
+            proptest::prop_assert_eq!(s.window(from, count), window_by_walking(&s, from, count));
         }
     }
 }

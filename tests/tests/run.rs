@@ -416,3 +416,61 @@ fn a_hundred_instances_run_in_four_processes() {
         .collect();
     assert_eq!(resources.len(), 4, "one resources file per process");
 }
+
+#[test]
+fn the_run_folder_keeps_every_source_and_instances_refuse_a_changed_one() {
+    let dir = Dir::new("sources");
+    dir.write("common.scenario", "@1 echo from the include\n");
+    dir.write("main.scenario", "&include common.scenario\n@2 stop\n");
+    let run = dir
+        .peerlab()
+        .args([
+            "run",
+            "main.scenario",
+            "--instances",
+            "2",
+            "--time-scale",
+            "0.25",
+            "--no-plots",
+        ])
+        .run();
+    run.expect_code(0);
+    let run_dir = run_dir(&dir);
+    assert_eq!(out_lines(&run_dir, 2), ["from the include"]);
+    // Both files are copied and hashed, the include too.
+    let record = json(&run_dir.join("run.json"));
+    let sources = record["sources"].as_array().expect("sources in run.json");
+    assert_eq!(sources.len(), 2, "{record:#}");
+    for s in sources {
+        let path = PathBuf::from(s["path"].as_str().unwrap());
+        let copy = run_dir.join(s["copy"].as_str().unwrap());
+        assert_eq!(
+            std::fs::read(&copy).unwrap(),
+            std::fs::read(&path).unwrap(),
+            "{} is a copy of {}",
+            copy.display(),
+            path.display()
+        );
+        assert_eq!(s["sha256"].as_str().unwrap().len(), 64);
+    }
+
+    // An instance started after the include changed refuses to run it.
+    dir.write("common.scenario", "@1 echo something nobody checked\n");
+    let instance = dir
+        .peerlab()
+        .args([
+            "instance",
+            "--sync",
+            "127.0.0.1:9",
+            "--ids",
+            "1",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .env("PEERLAB_RUN_TOKEN", "t")
+        .run();
+    instance
+        .expect_code(2)
+        .stderr_has("common.scenario` changed after the run started")
+        .stderr_has("sources/0");
+}

@@ -386,8 +386,12 @@ fn settings(
 ) -> anyhow::Result<RunSettings> {
     let experiment = format!("bench-benaloh-{n}");
     let scenario_path = output.join(format!("{experiment}.scenario"));
-    std::fs::write(&scenario_path, scenario_text(deadline))
+    let text = scenario_text(deadline);
+    std::fs::write(&scenario_path, &text)
         .with_context(|| format!("cannot write {}", scenario_path.display()))?;
+    let sources = std::fs::canonicalize(&scenario_path)
+        .map(|p| vec![(p, std::sync::Arc::from(text.as_str()))])
+        .unwrap_or_default();
     let mut config = BTreeMap::new();
     config.insert("experiment_name".to_string(), experiment.clone());
     config.insert("instances_to_run".to_string(), n.to_string());
@@ -417,6 +421,7 @@ fn settings(
         modules: MODULES.iter().map(|m| m.to_string()).collect(),
         sync_port: 0,
         progress: true,
+        sources,
     })
 }
 

@@ -95,6 +95,7 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         .clone()
         .unwrap_or(record.scenario_path.clone());
     let loaded = super::check::load(&source, &env);
+    unchanged_since_the_run_started(record, &loaded.sources)?;
     if peerlab_lang::has_errors(&loaded.diagnostics) {
         anyhow::bail!(
             "the experiment no longer parses:\n{}",
@@ -127,6 +128,40 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         pool: shared_verification(record)
             .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
     }))
+}
+
+/// Refuse to run an experiment whose files differ from what `peerlab run`
+/// checked and recorded: instances would run something nobody checked, and
+/// the run folder would describe another experiment.
+fn unchanged_since_the_run_started(
+    record: &RunRecord,
+    sources: &peerlab_lang::diag::SourceMap,
+) -> anyhow::Result<()> {
+    if record.sources.is_empty() {
+        // A run folder from before sources were recorded.
+        return Ok(());
+    }
+    for file in sources.iter() {
+        let Ok(path) = std::fs::canonicalize(&**file.name()) else {
+            continue;
+        };
+        let what = match record.sources.iter().find(|s| s.path == path) {
+            Some(s) if s.sha256 == crate::runner::folder::source_hash(file.text()) => continue,
+            Some(s) => format!(
+                "`{}` changed after the run started (the run folder keeps the version it was started with: {})",
+                path.display(),
+                s.copy
+            ),
+            None => format!(
+                "`{}` is read by the experiment now but was not when the run started",
+                path.display()
+            ),
+        };
+        anyhow::bail!(
+            "{what}; instances run exactly what `peerlab run` checked: restore the file or start a new run"
+        );
+    }
+    Ok(())
 }
 
 /// How many verified packets a process remembers (a few hundred bytes each).

@@ -281,6 +281,14 @@ fn settings(
             Port::Unique => 0,
         },
         progress: true,
+        sources: loaded
+            .sources
+            .iter()
+            .filter_map(|f| {
+                let path = std::fs::canonicalize(&**f.name()).ok()?;
+                Some((path, std::sync::Arc::from(f.text())))
+            })
+            .collect(),
     })
 }
 

@@ -148,6 +148,31 @@ pub struct RunRecord {
     #[serde(default)]
     pub config: std::collections::BTreeMap<String, String>,
     pub placement: Vec<Placement>,
+    /// Every file the experiment was read from (config, scenario, includes)
+    /// with its hash and its copy in the run folder; instances refuse to
+    /// start when a file has changed since. Empty in runs before 0.1.1.
+    #[serde(default)]
+    pub sources: Vec<SourceRecord>,
+}
+
+/// One file the experiment was read from, as `peerlab run` read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRecord {
+    /// Where it was read from (absolute).
+    pub path: PathBuf,
+    /// SHA-256 of the text read, in hex.
+    pub sha256: String,
+    /// Its copy, relative to the run folder (`sources/NN-name`).
+    pub copy: String,
+}
+
+/// SHA-256 of a source text, in hex (what [`SourceRecord::sha256`] holds).
+pub fn source_hash(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// One instance's end, in `summary.json`.

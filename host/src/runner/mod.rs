@@ -45,6 +45,9 @@ pub struct RunSettings {
     pub sync_port: u16,
     /// Draw a progress bar (on a terminal) instead of log lines.
     pub progress: bool,
+    /// Every file the experiment was read from (absolute path, text as
+    /// read), copied into the run folder and hashed in `run.json`.
+    pub sources: Vec<(PathBuf, std::sync::Arc<str>)>,
 }
 
 /// How a run ended, for the exit status and the caller's message.

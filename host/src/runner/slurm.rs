@@ -1045,6 +1045,7 @@ mod tests {
             modules: Vec::new(),
             sync_port: 0,
             progress: false,
+            sources: Vec::new(),
         }
     }
 

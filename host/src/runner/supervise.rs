@@ -143,14 +143,44 @@ pub fn prepare_folder(
         plugin_path: settings.plugin_path.clone(),
         config: settings.config.clone(),
         placement,
+        sources: source_records(settings),
     };
     write_inputs(&run_dir, settings, &record)?;
     Ok((run_id, run_dir, record))
 }
 
+/// Name and hash the run's source files (their copies are written by
+/// [`write_inputs`]).
+fn source_records(settings: &RunSettings) -> Vec<folder::SourceRecord> {
+    settings
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, (path, text))| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "source".into());
+            folder::SourceRecord {
+                path: path.clone(),
+                sha256: folder::source_hash(text),
+                copy: format!("sources/{:02}-{name}", i + 1),
+            }
+        })
+        .collect()
+}
+
 /// Copy what the run was made from into the run folder.
 fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> anyhow::Result<()> {
     folder::write_json(&run_dir.join("run.json"), record)?;
+    if !record.sources.is_empty() {
+        fs::create_dir_all(run_dir.join("sources"))?;
+    }
+    for (source, (_, text)) in record.sources.iter().zip(&settings.sources) {
+        fs::write(run_dir.join(&source.copy), text.as_bytes()).with_context(|| {
+            format!("cannot copy {} into the run folder", source.path.display())
+        })?;
+    }
     let mut conf = String::from("# the resolved experiment config of this run\n");
     for (k, v) in &settings.config {
         conf.push_str(&format!("{k} = {v}\n"));
@@ -505,6 +535,7 @@ mod tests {
             modules: Vec::new(),
             sync_port: 0,
             progress: false,
+            sources: Vec::new(),
         }
     }
 

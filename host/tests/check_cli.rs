@@ -179,6 +179,42 @@ fn missing_scenario_file_is_an_error_at_the_key() {
 }
 
 #[test]
+fn overlay_tuning_keys_are_known_and_their_values_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "s.scenario", "&module dispersy\n@1 stop\n");
+    write(
+        dir.path(),
+        "good.conf",
+        "scenario_file = s.scenario\nsync_interval = 500ms\nsync_response_limit = 128\n",
+    );
+    write(
+        dir.path(),
+        "bad.conf",
+        "scenario_file = s.scenario\nsync_interval = 0\nsync_response_limit = lots\n",
+    );
+    let out = peerlab(dir.path(), &["check", "--format", "short", "good.conf"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("unknown"), "{}", stdout(&out));
+    let out = peerlab(dir.path(), &["check", "--format", "short", "bad.conf"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("bad.conf:2:17: error[bad-value]: config key `sync_interval` = \"0\""),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "bad.conf:3:23: error[bad-value]: config key `sync_response_limit` = \"lots\""
+        ),
+        "{text}"
+    );
+    // `peerlab run` refuses it before anything starts.
+    let out = peerlab(dir.path(), &["run", "bad.conf", "--instances", "2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!dir.path().join("output").exists());
+}
+
+#[test]
 fn environment_overrides_are_checked() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(

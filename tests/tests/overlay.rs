@@ -1,11 +1,11 @@
-//! End-to-end tests of the `dispersy` module's scenario callbacks that the
-//! other tests do not reach: walker settings.
+//! End-to-end tests of the `dispersy` module's settings that the other
+//! tests do not reach: walker settings and catch-up sync tuning.
 
 use peerlab_e2e::Dir;
 use serde_json::Value;
 
-/// The `peers` gauge of every instance's last statistics line.
-fn final_peer_counts(dir: &Dir, instances: u32) -> Vec<f64> {
+/// Counter `name` of every instance's last statistics line.
+fn final_counters(dir: &Dir, instances: u32, name: &str) -> Vec<f64> {
     let run = std::fs::canonicalize(dir.path().join("output/latest")).unwrap();
     (1..=instances)
         .map(|id| {
@@ -14,9 +14,14 @@ fn final_peer_counts(dir: &Dir, instances: u32) -> Vec<f64> {
                     .unwrap();
             let last = text.lines().rev().find(|l| !l.is_empty()).unwrap();
             let v: Value = serde_json::from_str(last).unwrap();
-            v["counters"]["peers"].as_f64().unwrap()
+            v["counters"][name].as_f64().unwrap_or(0.0)
         })
         .collect()
+}
+
+/// The `peers` gauge of every instance's last statistics line.
+fn final_peer_counts(dir: &Dir, instances: u32) -> Vec<f64> {
+    final_counters(dir, instances, "peers")
 }
 
 fn walk_scenario(setting: &str) -> String {
@@ -70,4 +75,69 @@ fn an_unknown_walker_setting_is_refused_before_the_run() {
         .run()
         .expect_code(2)
         .stderr_has("w.scenario:3");
+}
+
+#[test]
+fn sync_interval_and_response_limit_come_from_the_config() {
+    let dir = Dir::new("sync-tuning");
+    // Each rumor goes to one peer first, so catch-up sync carries the rest.
+    dir.write(
+        "g.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community Tune\n@0 start_session\n\
+         @0 introduce_peers max_peers=3\n@1 publish count=20\n@12 report\n@13 stop\n",
+    );
+    dir.write(
+        "default.conf",
+        "scenario_file = g.scenario\ngossip_fanout = 1\n",
+    );
+    dir.write(
+        "tuned.conf",
+        "scenario_file = g.scenario\ngossip_fanout = 1\nsync_interval = 250ms\nsync_response_limit = 2\n",
+    );
+    let n = 10;
+    let args = [
+        "--instances",
+        "10",
+        "--simulate",
+        "--seed",
+        "5",
+        "--no-plots",
+    ];
+    let sum = |v: Vec<f64>| v.iter().sum::<f64>();
+
+    dir.peerlab()
+        .args(["run", "default.conf"])
+        .args(args)
+        .run()
+        .expect_code(0)
+        .stderr_has("hold all 200 rumors");
+    let default_requests = sum(final_counters(&dir, n, "msg_out/sync-request"));
+    let default_sent = final_counters(&dir, n, "msg_out/rumor");
+    let default_asked = final_counters(&dir, n, "msg_in/sync-request");
+    // With the default limit (32), some answer carries more than 2 rumors.
+    assert!(
+        default_sent
+            .iter()
+            .zip(&default_asked)
+            .any(|(sent, asked)| *sent > 20.0 + 2.0 * asked),
+        "sent {default_sent:?} asked {default_asked:?}"
+    );
+
+    // Not every rumor arrives at 2 per answer: the verdict may fail.
+    let _ = dir.peerlab().args(["run", "tuned.conf"]).args(args).run();
+    let tuned_requests = sum(final_counters(&dir, n, "msg_out/sync-request"));
+    let sent = final_counters(&dir, n, "msg_out/rumor");
+    let asked = final_counters(&dir, n, "msg_in/sync-request");
+    for (id, (sent, asked)) in sent.iter().zip(&asked).enumerate() {
+        // Its own 20 rumors pushed once each, then at most 2 per answer.
+        assert!(
+            *sent <= 20.0 + 2.0 * asked,
+            "instance {}: {sent} rumors sent for {asked} sync requests",
+            id + 1
+        );
+    }
+    assert!(
+        tuned_requests > 2.0 * default_requests,
+        "a quarter of the interval sends more requests: {tuned_requests} vs {default_requests}"
+    );
 }

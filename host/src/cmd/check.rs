@@ -443,6 +443,8 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
             crate::modules::forget_known_keys(&mut loaded.diagnostics, &module_keys);
             loaded.diagnostics.extend(more);
         }
+        let host_keys = check_host_keys(&loaded.experiment);
+        loaded.diagnostics.extend(host_keys);
         let summary = summarize(&loaded);
         any_error |= !summary.ok;
         total_err += summary.errors;
@@ -495,6 +497,29 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
     }
     print!("{out}");
     Ok(if any_error { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// Values of the config keys the host reads itself (the overlay's
+/// `sync_interval` and `sync_response_limit`), checked by `peerlab check`
+/// and before `peerlab run` starts anything.
+pub fn check_host_keys(exp: &peerlab_lang::Experiment) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for key in ["sync_interval", "sync_response_limit"] {
+        let Some(v) = exp.raw.get(key) else {
+            continue;
+        };
+        let one = BTreeMap::from([(key.to_string(), v.value.to_string())]);
+        if let Err(why) = crate::runtime::instance::OverlayTuning::from_config(&one) {
+            let d = Diagnostic::error(why).with_code("bad-value");
+            out.push(match &v.origin {
+                peerlab_lang::experiment::Origin::File(at) => d.at(at.clone()),
+                peerlab_lang::experiment::Origin::Env(name) => d.with_help(format!(
+                    "the value comes from the environment variable {name}"
+                )),
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

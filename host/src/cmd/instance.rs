@@ -127,6 +127,8 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         run_identity: run_identity.as_bytes().to_vec(),
         pool: shared_verification(record)
             .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
+        overlay: crate::runtime::instance::OverlayTuning::from_config(&record.config)
+            .map_err(|e| anyhow::anyhow!(e))?,
     }))
 }
 

@@ -143,6 +143,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
     loaded.diagnostics.extend(problems);
     loaded.diagnostics.extend(scenario.check_peers(instances));
+    loaded
+        .diagnostics
+        .extend(super::check::check_host_keys(&loaded.experiment));
     let problems: Vec<Diagnostic> = loaded
         .diagnostics
         .iter()

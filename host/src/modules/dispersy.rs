@@ -24,7 +24,14 @@ fn hex20(s: &str) -> Result<Vec<u8>, String> {
 }
 
 /// The Dispersy overlay (built in): communities, sessions, peer discovery.
-#[module(name = "dispersy", export = false)]
+#[module(
+    name = "dispersy",
+    export = false,
+    config = [
+        "sync_interval: scenario time between catch-up sync requests (default 1s)",
+        "sync_response_limit: most stored messages sent in answer to one sync request (default 32)",
+    ]
+)]
 impl Dispersy {
     /// Join a private community derived from NAME: `isolate_community NAME`.
     #[callback]

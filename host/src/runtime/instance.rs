@@ -88,6 +88,50 @@ pub struct Shared {
     /// the others accept identical bytes without verifying again (see
     /// `peerlab_dispersy::pool` for what that means for CPU figures).
     pub pool: Option<Arc<peerlab_dispersy::SharedPool>>,
+    /// Overlay settings from the experiment config.
+    pub overlay: OverlayTuning,
+}
+
+/// Overlay settings an experiment may change through config keys (the
+/// `dispersy` module declares them); `None` keeps the overlay's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OverlayTuning {
+    /// `sync_interval`: scenario time between catch-up sync requests (default 1 s).
+    pub sync_interval: Option<Duration>,
+    /// `sync_response_limit`: most stored messages sent in answer to one
+    /// sync request (default 32).
+    pub sync_response_limit: Option<usize>,
+}
+
+impl OverlayTuning {
+    /// Read the keys from the experiment config; a bad value is an error
+    /// naming the key.
+    pub fn from_config(config: &BTreeMap<String, String>) -> Result<Self, String> {
+        let mut tuning = Self::default();
+        if let Some(v) = config.get("sync_interval") {
+            let d = peerlab_lang::value::parse_duration(v)
+                .map_err(|e| format!("config key `sync_interval` = {v:?}: {e}"))?;
+            if d.is_zero() || d > Duration::from_secs(24 * 3600) {
+                return Err(format!(
+                    "config key `sync_interval` = {v:?}: give a time above 0 and at most a day, e.g. 1s or 500ms"
+                ));
+            }
+            tuning.sync_interval = Some(d);
+        }
+        if let Some(v) = config.get("sync_response_limit") {
+            let n = peerlab_lang::value::parse_int(v)
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "config key `sync_response_limit` = {v:?}: give a number of messages from 1 to 100000"
+                    )
+                })?;
+            tuning.sync_response_limit = Some(n);
+        }
+        Ok(tuning)
+    }
 }
 
 impl Shared {
@@ -130,6 +174,12 @@ pub fn overlay_config(
         derive_seed(shared.run_seed, id, "overlay"),
         addr,
     );
+    if let Some(d) = shared.overlay.sync_interval {
+        cfg.sync_interval = d;
+    }
+    if let Some(n) = shared.overlay.sync_response_limit {
+        cfg.sync_response_limit = n;
+    }
     cfg.walk_interval = scaled_interval(cfg.walk_interval, shared.time_scale);
     cfg.sync_interval = scaled_interval(cfg.sync_interval, shared.time_scale);
     cfg.pool = pool;
@@ -945,6 +995,38 @@ impl Services for State {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn overlay_tuning_reads_its_keys_and_refuses_bad_values() {
+        let cfg = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            OverlayTuning::from_config(&cfg(&[])).unwrap(),
+            OverlayTuning::default()
+        );
+        let t = OverlayTuning::from_config(&cfg(&[
+            ("sync_interval", "250ms"),
+            ("sync_response_limit", "128"),
+        ]))
+        .unwrap();
+        assert_eq!(t.sync_interval, Some(Duration::from_millis(250)));
+        assert_eq!(t.sync_response_limit, Some(128));
+        for (k, v) in [
+            ("sync_interval", "0"),
+            ("sync_interval", "soon"),
+            ("sync_interval", "2d"),
+            ("sync_response_limit", "0"),
+            ("sync_response_limit", "-3"),
+            ("sync_response_limit", "1e9"),
+        ] {
+            let e = OverlayTuning::from_config(&cfg(&[(k, v)])).unwrap_err();
+            assert!(e.contains(k), "{e}");
+        }
+    }
     use super::*;
 
     #[test]

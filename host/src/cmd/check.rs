@@ -255,6 +255,8 @@ struct Summary {
     instances: u32,
     nodes: u32,
     runner: peerlab_lang::Runner,
+    /// `network = simulated`: the run happens in virtual time in one process.
+    simulated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     experiment_time: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -293,6 +295,7 @@ fn summarize(loaded: &Loaded) -> Summary {
         instances: exp.instances,
         nodes: exp.nodes,
         runner: exp.runner,
+        simulated: exp.network == peerlab_lang::Network::Simulated,
         experiment_time: exp
             .experiment_time
             .or(exp.node_timeout)
@@ -349,15 +352,22 @@ fn human_summary(s: &Summary, is_conf: bool) -> String {
     }
     out.push('\n');
     if is_conf {
+        let placement = if s.simulated {
+            "on the simulated network".to_string()
+        } else {
+            format!(
+                "on {}, {} runner",
+                plural(s.nodes as usize, "node"),
+                match s.runner {
+                    peerlab_lang::Runner::Local => "local",
+                    peerlab_lang::Runner::Slurm => "slurm",
+                }
+            )
+        };
         out.push_str(&format!(
-            "  experiment `{}`: {} on {}, {} runner",
+            "  experiment `{}`: {} {placement}",
             s.experiment,
             plural(s.instances as usize, "instance"),
-            plural(s.nodes as usize, "node"),
-            match s.runner {
-                peerlab_lang::Runner::Local => "local",
-                peerlab_lang::Runner::Slurm => "slurm",
-            }
         ));
         if let Some(t) = s.experiment_time {
             out.push_str(&format!(", runs for {}", clock(t)));

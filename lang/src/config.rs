@@ -5,7 +5,7 @@
 //! This layer only reads the text into a [`RawConfig`]; what the keys mean
 //! is [`crate::experiment`]'s job. No I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -122,6 +122,9 @@ pub fn parse_config(name: &str, text: &str) -> (RawConfig, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let mut entries: Vec<Entry> = Vec::new();
     let mut sections: Vec<Section> = Vec::new();
+    // First line of each key, per (section number, 0 = top level), and of each section.
+    let mut seen_keys: HashMap<(usize, String), u32> = HashMap::new();
+    let mut seen_sections: HashMap<(String, usize), u32> = HashMap::new();
 
     // Lines with their byte offsets; triple-quoted values may span several.
     let mut lines: Vec<(usize, &str)> = Vec::new();
@@ -146,18 +149,20 @@ pub fn parse_config(name: &str, text: &str) -> (RawConfig, Vec<Diagnostic>) {
         }
         if rest.starts_with('[') {
             if let Some(sec) = section_header(content, indent, &loc, &mut diags) {
-                if let Some(prev) = sections
-                    .iter()
-                    .find(|s| s.name == sec.name && s.depth == sec.depth)
-                {
-                    diags.push(
+                // Maps, not scans: a generated config may have thousands of lines.
+                match seen_sections.entry((sec.name.clone(), sec.depth)) {
+                    std::collections::hash_map::Entry::Occupied(first) => diags.push(
                         Diagnostic::error(format!(
                             "section `[{}]` appears twice (first at line {})",
-                            sec.name, prev.loc.line
+                            sec.name,
+                            first.get()
                         ))
                         .with_code("duplicate-section")
                         .at(sec.loc.clone()),
-                    );
+                    ),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(sec.loc.line);
+                    }
                 }
                 sections.push(sec);
             }
@@ -304,15 +309,18 @@ pub fn parse_config(name: &str, text: &str) -> (RawConfig, Vec<Diagnostic>) {
             key_loc: loc(key_span.start, key_span.end),
             value_loc,
         };
+        let first_line = *seen_keys
+            .entry((sections.len(), entry.key.clone()))
+            .or_insert(entry.key_loc.line);
         let list = match sections.last_mut() {
             Some(s) => &mut s.entries,
             None => &mut entries,
         };
-        if let Some(prev) = list.iter().find(|e| e.key == entry.key) {
+        if first_line != entry.key_loc.line {
             diags.push(
                 Diagnostic::error(format!(
-                    "key `{}` is set twice (first at line {})",
-                    entry.key, prev.key_loc.line
+                    "key `{}` is set twice (first at line {first_line})",
+                    entry.key
                 ))
                 .with_code("duplicate-key")
                 .at(entry.key_loc.clone())

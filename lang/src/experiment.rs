@@ -506,6 +506,11 @@ impl Experiment {
         extra_keys: &[&str],
     ) -> (Experiment, Vec<Diagnostic>) {
         let mut diags = Vec::new();
+        let key_locs: std::collections::HashMap<&str, &Location> = raw
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), &e.key_loc))
+            .collect();
         let mut values: BTreeMap<String, ConfigValue> = BTreeMap::new();
         for Entry {
             key,
@@ -616,7 +621,10 @@ impl Experiment {
                     None => "peerlab does not use it; modules may read it (`peerlab check --explain-keys` lists the keys)".into(),
                 }));
                 if let Origin::File(l) = &cv.origin {
-                    d = d.at(key_loc(raw, key).unwrap_or_else(|| l.clone()));
+                    d = d.at(key_locs
+                        .get(key.as_str())
+                        .map(|l| (*l).clone())
+                        .unwrap_or_else(|| l.clone()));
                 }
                 diags.push(d);
                 continue;
@@ -628,7 +636,10 @@ impl Experiment {
                 ))
                 .with_code("gumby-key");
                 if let Origin::File(l) = &cv.origin {
-                    d = d.at(key_loc(raw, key).unwrap_or_else(|| l.clone()));
+                    d = d.at(key_locs
+                        .get(key.as_str())
+                        .map(|l| (*l).clone())
+                        .unwrap_or_else(|| l.clone()));
                 }
                 diags.push(d);
                 continue;
@@ -664,7 +675,7 @@ impl Experiment {
             ))
             .with_code("local-nodes")
             .with_help("set `runner = slurm` to spread the instances over a cluster");
-            if let Some(l) = key_loc(raw, key) {
+            if let Some(l) = key_locs.get(key).map(|l| (*l).clone()) {
                 d = d.at(l);
             }
             diags.push(d);
@@ -936,10 +947,6 @@ fn parse_override(s: &str) -> Option<RawValue> {
             .filter(|p| !p.is_empty())
             .collect(),
     ))
-}
-
-fn key_loc(raw: &RawConfig, key: &str) -> Option<Location> {
-    raw.get(key).map(|e| e.key_loc.clone())
 }
 
 fn is_logging_config(raw: &RawConfig) -> bool {

@@ -299,9 +299,16 @@ pub struct Core {
     started: bool,
     next_walk: Option<Instant>,
     next_sync: Option<Instant>,
-    /// Multiplier of the sync interval: doubles after each request, back to
-    /// 1 when a new FullSync message arrives.
+    /// Multiplier of the sync interval: doubles after each quiet request
+    /// once a whole round has been quiet, back to 1 on news.
     sync_backoff: u32,
+    /// Sync requests since the last news.
+    sync_quiet: u32,
+    /// Requests one round over the whole store takes (windows × classes).
+    sync_round: u32,
+    /// The class of authors the next request covers when the store is
+    /// split into classes: round robin, so a round covers every class.
+    sync_class: u16,
     my_wan: SocketAddr,
     out: VecDeque<Out>,
     arena: Vec<u8>,
@@ -344,6 +351,9 @@ impl Core {
             next_walk: None,
             next_sync: None,
             sync_backoff: 1,
+            sync_quiet: 0,
+            sync_round: 1,
+            sync_class: 0,
             out: VecDeque::new(),
             arena: Vec::new(),
             events: VecDeque::new(),
@@ -806,11 +816,16 @@ impl Core {
         }
         if self.next_sync.is_some_and(|t| t <= now) {
             self.sync_step();
-            // Nothing new since the last request, in either direction: ask
-            // less often (up to SYNC_BACKOFF_MAX times the interval); news
-            // resets it.
+            // Nothing new in either direction for a whole round (every
+            // window and class of the store asked about once): ask less
+            // often, up to SYNC_BACKOFF_MAX times the interval; news resets
+            // it. Backing off after any quiet request would stall a large
+            // store, where one request covers a sixteenth of it or less.
             let interval = self.cfg.sync_interval * self.sync_backoff;
-            self.sync_backoff = (self.sync_backoff * 2).min(SYNC_BACKOFF_MAX);
+            self.sync_quiet = self.sync_quiet.saturating_add(1);
+            if self.sync_quiet >= self.sync_round {
+                self.sync_backoff = (self.sync_backoff * 2).min(SYNC_BACKOFF_MAX);
+            }
             let next = self.around(interval);
             self.next_sync = Some(now + next);
         }
@@ -1444,6 +1459,7 @@ impl Core {
     /// Sync at the base rate again, and soon if the next request was backed
     /// off far.
     fn note_news(&mut self, now: Instant) {
+        self.sync_quiet = 0;
         if self.sync_backoff > 1 {
             self.sync_backoff = 1;
             if let Some(t) = self.next_sync {
@@ -1478,11 +1494,14 @@ impl Core {
             .div_ceil(cap)
             .next_power_of_two()
             .clamp(1, MAX_SYNC_MODULO) as u16;
-        let offset = if modulo > 1 {
-            self.rng.random_range(0..modulo)
-        } else {
-            0
-        };
+        // Round robin (2^16 is a multiple of every modulo, so wrapping
+        // keeps the order).
+        let offset = self.sync_class % modulo;
+        self.sync_class = self.sync_class.wrapping_add(1);
+        self.sync_round = u32::try_from(self.store.len().div_ceil(cap))
+            .unwrap_or(u32::MAX)
+            .max(u32::from(modulo))
+            .max(1);
         // One pass over the class: the filter's size depends on how many
         // keys go in, and reading each key touches its packet.
         BLOOM_KEYS.with_borrow_mut(|keys| {

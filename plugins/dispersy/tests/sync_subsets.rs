@@ -104,3 +104,74 @@ fn a_thousand_messages_with_one_global_time_all_reach_a_new_peer() {
         net.nodes[newcomer].core.stored_count()
     );
 }
+
+#[test]
+fn a_quiet_round_asks_about_every_class_before_requests_slow_down() {
+    const AUTHORS: u32 = 1000;
+    let base = Duration::from_millis(200);
+    let community = CommunityId::isolated("rounds", b"test");
+    let addr = |i: usize| SimNet::addr_of(i);
+    // As above: 1,000 messages at global time 1, about 275 per filter, so
+    // each request covers one of 4 classes of authors.
+    let mut cfg = Config::new([1; 32], 1, addr(1));
+    cfg.max_datagram = 400;
+    cfg.sync_interval = base;
+    let mut core = Core::new(cfg);
+    let meta = core
+        .define_message(MetaMessage::new(
+            "rumor",
+            Authentication::Member,
+            Distribution::FullSync,
+            Destination::Community(1),
+        ))
+        .unwrap();
+    core.set_community(community);
+    let t0 = std::time::Instant::now();
+    core.start(t0);
+    let mut buf = [0u8; wire::MAX_DATAGRAM];
+    for i in 0..AUTHORS {
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&i.to_be_bytes());
+        seed[31] = 0x5a;
+        let kp = Keypair::from_seed(&seed);
+        let n = wire::encode_signed(&mut buf, &community, meta.0, &kp, 1, |w| {
+            w.put(&i.to_be_bytes())
+        })
+        .unwrap();
+        core.handle(t0, addr(99), &buf[..n]);
+    }
+    assert_eq!(core.stored_count(), AUTHORS as usize);
+    // A peer that never answers: every request is quiet.
+    core.add_peer(addr(2), None, None).unwrap();
+    let mut requests = Vec::new();
+    let mut now = t0;
+    while requests.len() < 8 {
+        let at = core.poll_timeout().expect("a started core has timers");
+        now = now.max(at);
+        core.handle_timeout(now);
+        while let Some(t) = core.poll_transmit(&mut buf) {
+            if let Ok(wire::Decoded::SyncRequest(_, req)) = wire::decode(&buf[..t.size]) {
+                requests.push((now, req.modulo, req.offset));
+            }
+        }
+        while core.poll_event().is_some() {}
+    }
+    let mut first_round: Vec<u16> = requests[..4].iter().map(|r| r.2).collect();
+    assert!(requests[..4].iter().all(|r| r.1 == 4), "{requests:?}");
+    first_round.sort();
+    assert_eq!(
+        first_round,
+        [0, 1, 2, 3],
+        "one request per class: {requests:?}"
+    );
+    let gap = |i: usize| requests[i + 1].0 - requests[i].0;
+    for i in 0..3 {
+        assert!(
+            gap(i) < base * 3 / 2,
+            "no slowing down within the first round: gap {i} is {:?}",
+            gap(i)
+        );
+    }
+    // After a whole quiet round the requests do slow down.
+    assert!(gap(6) >= base * 3, "gap 6 is {:?}", gap(6));
+}

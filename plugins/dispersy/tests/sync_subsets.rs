@@ -3,7 +3,7 @@
 //! request covers one class of authors (`modulo`/`offset`), and a peer
 //! still gets every message.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use peerlab_dispersy::sim::{LinkConfig, SimNet};
 use peerlab_dispersy::store;
@@ -11,6 +11,47 @@ use peerlab_dispersy::wire;
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
 };
+
+/// A core whose filters hold about 275 messages (small datagrams), so a
+/// thousand messages at one global time need subsets of the range.
+fn small_datagram_core(
+    community: CommunityId,
+    addr: std::net::SocketAddr,
+    seed: u8,
+    sync_interval: Duration,
+) -> Core {
+    let mut cfg = Config::new([seed; 32], u64::from(seed), addr);
+    cfg.max_datagram = 400;
+    cfg.sync_interval = sync_interval;
+    let mut core = Core::new(cfg);
+    core.define_message(MetaMessage::new(
+        "rumor",
+        Authentication::Member,
+        Distribution::FullSync,
+        Destination::Community(1),
+    ))
+    .unwrap();
+    core.set_community(community);
+    core
+}
+
+/// Hand `core` one rumor from each of `authors` members, all at global time 1.
+fn receive_from_authors(core: &mut Core, community: &CommunityId, now: Instant, authors: u32) {
+    let meta = core.meta_id("rumor").unwrap();
+    let mut buf = [0u8; wire::MAX_DATAGRAM];
+    for i in 0..authors {
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&i.to_be_bytes());
+        seed[31] = 0xa5;
+        let kp = Keypair::from_seed(&seed);
+        let n = wire::encode_signed(&mut buf, community, meta.0, &kp, 1, |w| {
+            w.put(&i.to_be_bytes())
+        })
+        .unwrap();
+        core.handle(now, SimNet::addr_of(99), &buf[..n]);
+    }
+    assert_eq!(core.stored_count(), authors as usize);
+}
 
 #[test]
 fn author_classes_partition_every_author() {
@@ -50,46 +91,16 @@ fn a_bad_subset_in_a_sync_request_is_refused() {
 fn a_thousand_messages_with_one_global_time_all_reach_a_new_peer() {
     const AUTHORS: u32 = 1000;
     let community = CommunityId::isolated("subsets", b"test");
-    // Small datagrams: a filter holds about 275 messages, so the 1,000
-    // messages at global time 1 need subsets of the range.
-    let make = |addr, seed: u8| {
-        let mut cfg = Config::new([seed; 32], u64::from(seed), addr);
-        cfg.max_datagram = 400;
-        cfg.sync_interval = Duration::from_millis(200);
-        let mut core = Core::new(cfg);
-        core.define_message(MetaMessage::new(
-            "rumor",
-            Authentication::Member,
-            Distribution::FullSync,
-            Destination::Community(1),
-        ))
-        .unwrap();
-        core.set_community(community);
-        core
-    };
+    let make = |addr, seed| small_datagram_core(community, addr, seed, Duration::from_millis(200));
     let mut net = SimNet::new(7, LinkConfig::default());
     let holder = net.add_node(|a| make(a, 1));
     let newcomer = net.add_node(|a| make(a, 2));
     let (ha, na) = (SimNet::addr_of(holder), SimNet::addr_of(newcomer));
-    let meta = net.nodes[holder].core.meta_id("rumor").unwrap();
     // The holder receives every author's message (all at global time 1).
-    let mut buf = [0u8; wire::MAX_DATAGRAM];
-    let stranger = SimNet::addr_of(99);
     net.with_core(holder, |c, now| {
         c.start(now);
-        for i in 0..AUTHORS {
-            let mut seed = [0u8; 32];
-            seed[..4].copy_from_slice(&i.to_be_bytes());
-            seed[31] = 0xa5;
-            let kp = Keypair::from_seed(&seed);
-            let n = wire::encode_signed(&mut buf, &community, meta.0, &kp, 1, |w| {
-                w.put(&i.to_be_bytes())
-            })
-            .unwrap();
-            c.handle(now, stranger, &buf[..n]);
-        }
+        receive_from_authors(c, &community, now, AUTHORS);
     });
-    assert_eq!(net.nodes[holder].core.stored_count(), AUTHORS as usize);
     net.with_core(newcomer, |c, now| {
         c.add_peer(ha, None, None).unwrap();
         c.start(now);
@@ -111,38 +122,15 @@ fn a_quiet_round_asks_about_every_class_before_requests_slow_down() {
     let base = Duration::from_millis(200);
     let community = CommunityId::isolated("rounds", b"test");
     let addr = |i: usize| SimNet::addr_of(i);
-    // As above: 1,000 messages at global time 1, about 275 per filter, so
-    // each request covers one of 4 classes of authors.
-    let mut cfg = Config::new([1; 32], 1, addr(1));
-    cfg.max_datagram = 400;
-    cfg.sync_interval = base;
-    let mut core = Core::new(cfg);
-    let meta = core
-        .define_message(MetaMessage::new(
-            "rumor",
-            Authentication::Member,
-            Distribution::FullSync,
-            Destination::Community(1),
-        ))
-        .unwrap();
-    core.set_community(community);
-    let t0 = std::time::Instant::now();
+    // 1,000 messages at global time 1, about 275 per filter: each request
+    // covers one of 4 classes of authors.
+    let mut core = small_datagram_core(community, addr(1), 1, base);
+    let t0 = Instant::now();
     core.start(t0);
-    let mut buf = [0u8; wire::MAX_DATAGRAM];
-    for i in 0..AUTHORS {
-        let mut seed = [0u8; 32];
-        seed[..4].copy_from_slice(&i.to_be_bytes());
-        seed[31] = 0x5a;
-        let kp = Keypair::from_seed(&seed);
-        let n = wire::encode_signed(&mut buf, &community, meta.0, &kp, 1, |w| {
-            w.put(&i.to_be_bytes())
-        })
-        .unwrap();
-        core.handle(t0, addr(99), &buf[..n]);
-    }
-    assert_eq!(core.stored_count(), AUTHORS as usize);
+    receive_from_authors(&mut core, &community, t0, AUTHORS);
     // A peer that never answers: every request is quiet.
     core.add_peer(addr(2), None, None).unwrap();
+    let mut buf = [0u8; wire::MAX_DATAGRAM];
     let mut requests = Vec::new();
     let mut now = t0;
     while requests.len() < 8 {

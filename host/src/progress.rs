@@ -173,10 +173,9 @@ fn console_is_terminal() -> bool {
 
 /// `75.5` -> `1:15.5`.
 pub fn clock_text(secs: f64) -> String {
-    let whole = secs.max(0.0);
-    let m = (whole / 60.0).floor();
-    let s = whole - m * 60.0;
-    format!("{}:{:04.1}", m as u64, s)
+    // Round to the tenth shown first, so 599.97 reads 10:00.0, not 9:60.0.
+    let tenths = (secs.max(0.0) * 10.0).round() as u64;
+    format!("{}:{:02}.{}", tenths / 600, tenths % 600 / 10, tenths % 10)
 }
 
 #[cfg(test)]
@@ -233,5 +232,8 @@ mod tests {
     fn clock_reads_minutes_and_seconds() {
         assert_eq!(super::clock_text(75.5), "1:15.5");
         assert_eq!(super::clock_text(3.0), "0:03.0");
+        assert_eq!(super::clock_text(599.97), "10:00.0");
+        assert_eq!(super::clock_text(59.94), "0:59.9");
+        assert_eq!(super::clock_text(-1.0), "0:00.0");
     }
 }

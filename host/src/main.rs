@@ -6,14 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use peerlab::cli::Cli;
 
-/// glibc's allocator degrades when thousands of simulated instances free
-/// their stores while others keep allocating (at 5,000 instances a third of
-/// the end phase was `_int_malloc` walking fragmented bins). Only the host
-/// uses it: plugins keep their own allocator, and everything crossing the
-/// plugin boundary is an abi_stable type freed by the side that made it.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     raise_open_file_limit();

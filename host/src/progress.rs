@@ -12,7 +12,6 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     instances: u32,
     last_line: Option<Instant>,
-    last: Counts,
     /// What the launcher says (e.g. a SLURM job's state).
     state: Option<String>,
     /// Scenario commands fired so far, over every instance.
@@ -43,7 +42,6 @@ impl Progress {
             bar,
             instances,
             last_line: None,
-            last: Counts::default(),
             state: None,
             commands: 0,
             enabled: fancy,
@@ -71,23 +69,8 @@ impl Progress {
     /// Refresh with the current tallies and the wall clock since the start.
     pub fn update(&mut self, counts: Counts, clock: Option<f64>) {
         let msg = self.message(counts, clock);
-        match &self.bar {
-            Some(bar) => {
-                bar.set_position(u64::from(counts.ended));
-                bar.set_message(msg);
-            }
-            None if self.enabled => {
-                // Not a terminal (CI logs, redirected output): a plain line
-                // every PLAIN_EVERY, and never more often.
-                let due = self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
-                if due && counts != Counts::default() {
-                    eprintln!("peerlab: {msg}");
-                    self.last_line = Some(Instant::now());
-                }
-                self.last = counts;
-            }
-            None => self.last = counts,
-        }
+        // Nothing to say in a log before the first process registers.
+        self.show(msg, counts.ended, counts != Counts::default());
     }
 
     /// Refresh with where a simulated run is: virtual time and datagrams
@@ -95,26 +78,26 @@ impl Progress {
     pub fn update_simulated(&mut self, p: &crate::runtime::sim::SimProgress) {
         self.commands = p.commands;
         let msg = simulated_message(p, self.started.elapsed());
-        let counts = Counts {
-            registered: p.set_up,
-            ready: p.set_up,
-            ended: p.ended,
-            failed: p.failed,
-        };
+        self.show(msg, p.ended, true);
+    }
+
+    /// Put `msg` on the bar, or, when stderr is not a terminal (CI logs,
+    /// redirected output), print it as a plain line at most every
+    /// PLAIN_EVERY.
+    fn show(&mut self, msg: String, ended: u32, worth_a_line: bool) {
         match &self.bar {
             Some(bar) => {
-                bar.set_position(u64::from(p.ended));
+                bar.set_position(u64::from(ended));
                 bar.set_message(msg);
             }
-            None if self.enabled => {
+            None if self.enabled && worth_a_line => {
                 let due = self.last_line.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
                 if due {
                     eprintln!("peerlab: {msg}");
                     self.last_line = Some(Instant::now());
                 }
-                self.last = counts;
             }
-            None => self.last = counts,
+            None => {}
         }
     }
 

@@ -451,7 +451,13 @@ fn the_run_folder_keeps_every_source_and_instances_refuse_a_changed_one() {
             copy.display(),
             path.display()
         );
-        assert_eq!(s["sha256"].as_str().unwrap().len(), 64);
+        use sha2::Digest;
+        let sha = sha2::Sha256::digest(std::fs::read(&path).unwrap());
+        assert_eq!(
+            s["sha256"].as_str().unwrap(),
+            peerlab_dispersy::crypto::hex(&sha),
+            "the recorded hash is the file's"
+        );
     }
 
     // An instance started after the include changed refuses to run it.

@@ -169,10 +169,7 @@ pub struct SourceRecord {
 /// SHA-256 of a source text, in hex (what [`SourceRecord::sha256`] holds).
 pub fn source_hash(text: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    peerlab_dispersy::crypto::hex(&sha2::Sha256::digest(text.as_bytes()))
 }
 
 /// One instance's end, in `summary.json`.

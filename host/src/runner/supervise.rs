@@ -496,7 +496,7 @@ fn new_token(seed: u64) -> String {
         .iter_mut()
         .zip(salt.to_le_bytes())
         .for_each(|(b, s)| *b ^= s);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    peerlab_dispersy::crypto::hex(&bytes)
 }
 
 #[cfg(test)]

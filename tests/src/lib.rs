@@ -74,6 +74,12 @@ pub fn fixtures_target_dir() -> PathBuf {
 /// Copies the workspace's `Cargo.lock` in first when the crate has none, so
 /// fixture builds use the same dependency versions and need no index update.
 pub fn cargo_build_fixture(manifest: &Path) -> Result<(), String> {
+    cargo_fixture("build", manifest)
+}
+
+/// Run `cargo <subcommand>` (`build`, `test`) for an out-of-workspace crate
+/// into `target/fixtures`, as [`cargo_build_fixture`] does.
+pub fn cargo_fixture(subcommand: &str, manifest: &Path) -> Result<(), String> {
     let dir = manifest.parent().unwrap_or(Path::new("."));
     let lock = dir.join("Cargo.lock");
     if !lock.exists() {
@@ -82,7 +88,7 @@ pub fn cargo_build_fixture(manifest: &Path) -> Result<(), String> {
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .arg("build")
+        .arg(subcommand)
         .arg("--manifest-path")
         .arg(manifest)
         .arg("--target-dir")
@@ -98,9 +104,10 @@ pub fn cargo_build_fixture(manifest: &Path) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "cargo build --manifest-path {} failed ({}):\n{}",
+            "cargo {subcommand} --manifest-path {} failed ({}):\n{}\n{}",
             manifest.display(),
             out.status,
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ))
     }

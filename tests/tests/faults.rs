@@ -163,6 +163,33 @@ fn lossy_delayed_links_still_deliver_every_rumor_through_catch_up() {
 }
 
 #[test]
+fn the_gossip_verdict_fails_naming_an_instance_whose_report_is_withheld() {
+    let dir = Dir::new("gossip-silent");
+    dir.write(
+        "g.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community SilentTest\n@0 start_session\n\
+         @0 introduce_peers\n@1 publish\n@20 report {1-3}\n@21 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .args(["run", "g.scenario", "--instances", "4", "--simulate"])
+        .args(["--seed", "2", "--no-plots"])
+        .run();
+    run.expect_code(1).stderr_has(
+        "verdict gossip/everyone holds every rumor: FAIL — 1 of 4 instances did not report: 4 (no `report` line)",
+    );
+    let summary = json(&latest(&dir).join("summary.json"));
+    assert_eq!(summary["outcome"], "failed", "{summary:#}");
+    for id in 1..=3u64 {
+        assert_eq!(
+            lines(&latest(&dir).join(format!("simulated/node001/{id:05}.out"))),
+            ["gossip: published 1", "gossip: holding 4 rumors"],
+            "the others did get everything"
+        );
+    }
+}
+
+#[test]
 fn a_crashed_instance_process_dies_without_a_goodbye() {
     let dir = Dir::new("crash-process");
     dir.write(

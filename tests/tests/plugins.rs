@@ -4,7 +4,8 @@
 //! and calls their callbacks through `peerlab modules --call`.
 
 use peerlab_e2e::{
-    Dir, cargo_build_fixture, debug_dir, fixture_plugins, fixtures_target_dir, workspace_plugin,
+    Dir, cargo_build_fixture, cargo_fixture, debug_dir, fixture_plugins, fixtures_target_dir,
+    workspace_plugin,
 };
 
 #[test]
@@ -302,4 +303,23 @@ fn new_plugin_writes_a_crate_that_builds_and_loads() {
         ],
         "{run}"
     );
+    // the crate's own tests pass, its verdict among them
+    if let Err(e) = cargo_fixture("test", &crate_dir.join("Cargo.toml")) {
+        panic!("{e}");
+    }
+    // the template's verdict judges every instance: one that never reports fails by name
+    std::fs::write(
+        crate_dir.join("quiet.scenario"),
+        "&module greeter-x\n@0:01 hello world\n@0:03 report {1}\n@0:05 stop\n",
+    )
+    .unwrap();
+    dir.peerlab()
+        .args(["run", "greeter-x/quiet.scenario", "--instances", "3"])
+        .args(["--simulate", "--no-plots", "--plugin-path"])
+        .arg(fixtures_target_dir().join("debug"))
+        .run()
+        .expect_code(1)
+        .stderr_has(
+            "verdict greeter-x/greetings agree: FAIL — `greetings 1` from [1]; no report from [2, 3]",
+        );
 }

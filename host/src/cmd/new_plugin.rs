@@ -138,6 +138,8 @@ peerlab-plugin-api = {api_dependency}
         r#"//! The `{name}` peerlab module: one instance per experiment instance.
 //! Scenario lines call its `#[callback]` methods; arguments arrive typed.
 
+use std::collections::BTreeMap;
+
 use peerlab_plugin_api::{{module, Host, Outputs, Verdict}};
 
 /// Per-instance state.
@@ -168,27 +170,77 @@ impl {ty} {{
         host.print(format!("greetings {{}}", self.greetings));
     }}
 
-    /// Verdict after the run: every instance reported the same count.
+    /// Verdict after the run: every instance reported, all the same count.
+    /// Judge every instance id: one that never reported fails by name.
     #[check]
     fn verdicts(outputs: &Outputs) -> Vec<Verdict> {{
-        let counts: Vec<String> = outputs
-            .instance_ids()
-            .into_iter()
-            .filter_map(|i| outputs.lines(i).into_iter().find(|l| l.starts_with("greetings ")))
-            .collect();
-        let agree = !counts.is_empty() && counts.windows(2).all(|w| w[0] == w[1]);
-        vec![if agree {{
-            Verdict::pass("greetings agree", format!("{{}} instances reported the same count", counts.len()))
-        }} else {{
-            Verdict::fail("greetings agree", format!("reports: {{counts:?}}"))
-        }}]
+        let ids = outputs.instance_ids();
+        if ids.is_empty() {{
+            return vec![Verdict::fail("greetings agree", "not judged: the run has no instances")];
+        }}
+        let mut reports: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut silent = Vec::new();
+        for id in ids {{
+            match outputs.lines(id).into_iter().rev().find(|l| l.starts_with("greetings ")) {{
+                Some(line) => reports.entry(line).or_default().push(id),
+                None => silent.push(id),
+            }}
+        }}
+        if let (true, Some((line, who))) = (silent.is_empty() && reports.len() == 1, reports.iter().next()) {{
+            return vec![Verdict::pass("greetings agree", format!("all {{}} instances reported `{{line}}`", who.len()))];
+        }}
+        let mut why: Vec<String> = reports.iter().map(|(line, who)| format!("`{{line}}` from {{who:?}}")).collect();
+        if !silent.is_empty() {{
+            why.push(format!("no report from {{silent:?}}"));
+        }}
+        vec![Verdict::fail("greetings agree", why.join("; "))]
     }}
 }}
 
 #[cfg(test)]
 mod tests {{
     use super::*;
+    use peerlab_plugin_api::abi_stable::std_types::{{ROption, RStr, RString, RVec}};
     use peerlab_plugin_api::testing::TestHost;
+    use peerlab_plugin_api::RunOutputs;
+
+    /// What each instance printed (instance 1 first), as peerlab hands it to the verdict.
+    struct Printed(Vec<Vec<&'static str>>);
+
+    impl RunOutputs for Printed {{
+        fn instance_ids(&self) -> RVec<u64> {{
+            (1..=self.0.len() as u64).collect()
+        }}
+        fn lines(&self, instance: u64) -> RVec<RString> {{
+            self.0[instance as usize - 1].iter().map(|l| RString::from(*l)).collect()
+        }}
+        fn succeeded(&self, _instance: u64) -> bool {{
+            true
+        }}
+        fn status(&self, _instance: u64) -> RString {{
+            "finished".into()
+        }}
+        fn config(&self, _key: RStr<'_>) -> ROption<RString> {{
+            ROption::RNone
+        }}
+        fn config_keys(&self) -> RVec<RString> {{
+            RVec::new()
+        }}
+    }}
+
+    fn judged(printed: Vec<Vec<&'static str>>) -> (bool, String) {{
+        let printed = Printed(printed);
+        let v = {ty}::verdicts(&Outputs::from_impl(&printed));
+        (v[0].passed, v[0].message.to_string())
+    }}
+
+    #[test]
+    fn the_verdict_judges_every_instance() {{
+        assert_eq!(judged(vec![vec!["greetings 2"], vec!["greetings 2"]]), (true, "all 2 instances reported `greetings 2`".into()));
+        assert_eq!(judged(vec![vec!["greetings 2"], vec!["greetings 1"]]), (false, "`greetings 1` from [2]; `greetings 2` from [1]".into()));
+        assert_eq!(judged(vec![vec!["greetings 2"], vec![], vec!["hello"]]), (false, "`greetings 2` from [1]; no report from [2, 3]".into()));
+        assert_eq!(judged(vec![]), (false, "not judged: the run has no instances".into()));
+    }}
 
     #[test]
     fn hello_prints_and_counts() {{

@@ -2,68 +2,139 @@
 //! outputs (the verdict hook of the plugin api). The host only reads the
 //! run folder and hands each module a read-only view; what to check is the
 //! module's business, so no experiment-specific code lives here.
+//!
+//! Two rules are the host's, for every module alike: an output that cannot
+//! be read is never passed off as an empty one (the instance counts as not
+//! succeeded and its status says which file and why), and when no instance
+//! ran (none finished or printed a line) no verdict passes: each one a
+//! module gives is recorded as failed, "not judged", with why.
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io;
 use std::path::Path;
 
 use peerlab_plugin_api::RunOutputs;
 use peerlab_plugin_api::RunOutputs_TO;
 use peerlab_plugin_api::abi_stable::sabi_trait::TD_Opaque;
-use peerlab_plugin_api::abi_stable::std_types::{ROption, RStr, RString, RVec};
+use peerlab_plugin_api::abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
+use peerlab_plugin_api::{RunOutputsRef, Verdict as ModuleVerdict};
 
 use super::folder::{Summary, Verdict};
 use crate::modules::Registry;
 
+/// What every "not judged" verdict message starts with.
+pub const NOT_JUDGED: &str = "not judged";
+
+/// One instance as the verdict hook sees it.
+struct Instance {
+    /// Its printed lines; `None` when its output could not be read.
+    lines: Option<Vec<String>>,
+    /// Whether it finished and its output was read.
+    succeeded: bool,
+    /// How it ended, in words (with why its output is missing, if it is).
+    status: String,
+    /// Its status in `summary.json` (`finished`, `never_started`, ...).
+    end: String,
+}
+
 /// The run folder as the verdict hook sees it.
 struct FolderOutputs {
-    lines: BTreeMap<u64, Vec<String>>,
-    status: BTreeMap<u64, (bool, String)>,
+    instances: BTreeMap<u64, Instance>,
     config: BTreeMap<String, String>,
 }
 
 impl FolderOutputs {
     fn load(run_dir: &Path, summary: &Summary, config: &BTreeMap<String, String>) -> Self {
-        let mut lines = BTreeMap::new();
-        let mut status = BTreeMap::new();
+        let mut instances = BTreeMap::new();
         for s in &summary.instance_status {
-            let text = fs::read_to_string(run_dir.join(&s.out)).unwrap_or_default();
-            lines.insert(u64::from(s.id), text.lines().map(str::to_owned).collect());
-            let words = match (&s.error, s.exit_code) {
+            let mut status = match (&s.error, s.exit_code) {
                 (Some(e), _) => format!("{}: {e}", s.status),
                 (None, Some(code)) => format!("{} (exit status {code})", s.status),
                 (None, None) => s.status.clone(),
             };
-            status.insert(u64::from(s.id), (s.status == "finished", words));
+            let path = run_dir.join(&s.out);
+            let lines = match fs::read_to_string(&path) {
+                Ok(text) => Some(text.lines().map(str::to_owned).collect()),
+                Err(e) => {
+                    let why = if e.kind() == io::ErrorKind::NotFound {
+                        "is missing".to_string()
+                    } else {
+                        format!("cannot be read: {e}")
+                    };
+                    status.push_str(&format!("; its output {} {why}", s.out.display()));
+                    None
+                }
+            };
+            instances.insert(
+                u64::from(s.id),
+                Instance {
+                    succeeded: s.status == "finished" && lines.is_some(),
+                    end: s.status.clone(),
+                    lines,
+                    status,
+                },
+            );
         }
         Self {
-            lines,
-            status,
+            instances,
             config: config.clone(),
         }
+    }
+
+    /// Why the run cannot be judged: no instance ran, i.e. none finished
+    /// or printed a line (`None` when at least one did).
+    fn not_judged_because(&self) -> Option<String> {
+        if self.instances.is_empty() {
+            return Some("the run has no instances".into());
+        }
+        let ran = |i: &Instance| {
+            i.lines
+                .as_ref()
+                .is_some_and(|l| i.end == "finished" || !l.is_empty())
+        };
+        if self.instances.values().any(ran) {
+            return None;
+        }
+        let mut ends: BTreeMap<String, usize> = BTreeMap::new();
+        for i in self.instances.values() {
+            let end = match (&i.lines, i.end.as_str()) {
+                (_, "never_started") => "never started".to_string(),
+                (None, end) => format!("{end} with no readable output"),
+                (Some(_), end) => format!("{end} before printing anything"),
+            };
+            *ends.entry(end).or_default() += 1;
+        }
+        let ends: Vec<String> = ends.iter().map(|(e, n)| format!("{n} {e}")).collect();
+        Some(format!(
+            "no instance ran (of {}: {})",
+            self.instances.len(),
+            ends.join(", ")
+        ))
     }
 }
 
 impl RunOutputs for FolderOutputs {
     fn instance_ids(&self) -> RVec<u64> {
-        self.lines.keys().copied().collect()
+        self.instances.keys().copied().collect()
     }
 
     fn lines(&self, instance: u64) -> RVec<RString> {
-        self.lines
+        self.instances
             .get(&instance)
+            .and_then(|i| i.lines.as_ref())
             .map(|l| l.iter().map(|s| RString::from(s.as_str())).collect())
             .unwrap_or_default()
     }
 
     fn succeeded(&self, instance: u64) -> bool {
-        self.status.get(&instance).is_some_and(|(ok, _)| *ok)
+        self.instances.get(&instance).is_some_and(|i| i.succeeded)
     }
 
     fn status(&self, instance: u64) -> RString {
-        self.status
+        self.instances
             .get(&instance)
-            .map(|(_, s)| RString::from(s.as_str()))
+            .map(|i| RString::from(i.status.as_str()))
             .unwrap_or_else(|| RString::from("unknown instance"))
     }
 
@@ -82,6 +153,9 @@ impl RunOutputs for FolderOutputs {
     }
 }
 
+/// A module's verdict hook.
+type CheckFn = extern "C" fn(RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString>;
+
 /// Ask every module of `registry` for its verdicts on the run in `run_dir`.
 /// A module whose hook fails gets a failing verdict saying why.
 pub fn collect(
@@ -91,22 +165,243 @@ pub fn collect(
     config: &BTreeMap<String, String>,
 ) -> Vec<Verdict> {
     let outputs = FolderOutputs::load(run_dir, summary, config);
+    judge(
+        registry
+            .modules()
+            .iter()
+            .map(|m| (m.name.as_str(), m.root().check())),
+        &outputs,
+    )
+}
+
+/// Run each `(module name, hook)` over `outputs`. When no instance ran,
+/// every verdict a hook gives is recorded as failed and "not judged".
+fn judge<'a>(
+    modules: impl IntoIterator<Item = (&'a str, CheckFn)>,
+    outputs: &FolderOutputs,
+) -> Vec<Verdict> {
+    let not_judged = outputs.not_judged_because();
     let mut verdicts = Vec::new();
-    for module in registry.modules() {
-        let raw = RunOutputs_TO::from_ptr(&outputs, TD_Opaque);
-        let check = module.root().check();
+    for (module, check) in modules {
+        let raw = RunOutputs_TO::from_ptr(outputs, TD_Opaque);
         match check(raw).into_result() {
             Ok(list) => verdicts.extend(list.into_iter().map(|v| Verdict {
-                name: format!("{}/{}", module.name, v.name),
-                passed: v.passed,
-                message: v.message.into(),
+                name: format!("{module}/{}", v.name),
+                passed: v.passed && not_judged.is_none(),
+                message: match &not_judged {
+                    Some(why) => format!("{NOT_JUDGED}: {why}"),
+                    None => v.message.into(),
+                },
             })),
             Err(e) => verdicts.push(Verdict {
-                name: format!("{}/verdict hook", module.name),
+                name: format!("{module}/verdict hook"),
                 passed: false,
-                message: format!("the verdict hook failed: {e}"),
+                message: match &not_judged {
+                    Some(why) => format!("{NOT_JUDGED}: {why}"),
+                    None => format!("the verdict hook failed: {e}"),
+                },
             }),
         }
     }
     verdicts
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use peerlab_plugin_api::Outputs;
+
+    use super::*;
+    use crate::runner::folder::InstanceStatus;
+
+    /// A summary of instances `(id, status)`, outputs at `NNNNN.out`.
+    fn summary(instances: &[(u32, &str)]) -> Summary {
+        Summary {
+            run_id: "0001-t".into(),
+            experiment: "t".into(),
+            seed: 1,
+            instances: instances.len() as u32,
+            nodes: 1,
+            runner: "local".into(),
+            time_scale: 1.0,
+            started_at: String::new(),
+            ended_at: String::new(),
+            duration_s: 0.0,
+            outcome: "passed".into(),
+            timed_out: false,
+            instance_status: instances
+                .iter()
+                .map(|&(id, status)| InstanceStatus {
+                    id,
+                    host: "localhost".into(),
+                    node: 1,
+                    status: status.into(),
+                    exit_code: None,
+                    error: None,
+                    out: PathBuf::from(format!("{id:05}.out")),
+                    err: PathBuf::from(format!("{id:05}.err")),
+                })
+                .collect(),
+            verdicts: Vec::new(),
+        }
+    }
+
+    /// Passes when every instance printed `ok`; fails naming the others.
+    extern "C" fn all_print_ok(raw: RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString> {
+        let o = Outputs::new(raw);
+        let bad: Vec<String> = o
+            .instance_ids()
+            .into_iter()
+            .filter(|&i| !o.lines(i).iter().any(|l| l == "ok"))
+            .map(|i| format!("{i}: {}", o.status(i)))
+            .collect();
+        RResult::ROk(RVec::from(vec![if bad.is_empty() {
+            ModuleVerdict::pass("ok", "everyone printed ok")
+        } else {
+            ModuleVerdict::fail("ok", bad.join(", "))
+        }]))
+    }
+
+    /// Passes whatever the outputs say (as a careless module might).
+    extern "C" fn always_passes(_: RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString> {
+        RResult::ROk(RVec::from(vec![ModuleVerdict::pass("fine", "fine")]))
+    }
+
+    extern "C" fn hook_fails(_: RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString> {
+        RResult::RErr("boom".into())
+    }
+
+    fn run(dir: &Path, s: &Summary, hooks: &[(&'static str, CheckFn)]) -> Vec<Verdict> {
+        judge(
+            hooks.iter().copied(),
+            &FolderOutputs::load(dir, s, &BTreeMap::new()),
+        )
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_output_is_not_an_empty_one() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00001.out"), "ok\n").unwrap();
+        fs::write(dir.path().join("00002.out"), "").unwrap();
+        fs::create_dir(dir.path().join("00004.out")).unwrap(); // unreadable as text
+        let s = summary(&[
+            (1, "finished"),
+            (2, "finished"),
+            (3, "finished"),
+            (4, "finished"),
+        ]);
+        let o = FolderOutputs::load(dir.path(), &s, &BTreeMap::new());
+        let view = Outputs::from_impl(&o);
+        assert_eq!(view.instance_ids(), [1, 2, 3, 4]);
+        assert!(view.succeeded(1) && view.succeeded(2));
+        assert_eq!(view.status(2), "finished", "an empty output is fine");
+        assert!(!view.succeeded(3), "a missing output");
+        assert_eq!(view.status(3), "finished; its output 00003.out is missing");
+        assert!(!view.succeeded(4), "an unreadable output");
+        assert!(
+            view.status(4)
+                .starts_with("finished; its output 00004.out cannot be read: "),
+            "{}",
+            view.status(4)
+        );
+        let v = run(dir.path(), &s, &[("m", all_print_ok)]);
+        assert_eq!(v.len(), 1);
+        assert!(!v[0].passed);
+        assert_eq!(v[0].name, "m/ok");
+        assert!(
+            v[0].message.starts_with(
+                "2: finished, 3: finished; its output 00003.out is missing, 4: finished; its output 00004.out cannot be read"
+            ),
+            "{}",
+            v[0].message
+        );
+    }
+
+    #[test]
+    fn a_run_where_every_instance_printed_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00001.out"), "ok\n").unwrap();
+        fs::write(dir.path().join("00002.out"), "x\nok\n").unwrap();
+        let s = summary(&[(1, "finished"), (2, "finished")]);
+        let v = run(dir.path(), &s, &[("m", all_print_ok), ("c", always_passes)]);
+        assert!(v.iter().all(|v| v.passed), "{v:?}");
+        assert_eq!(v[0].message, "everyone printed ok");
+    }
+
+    #[test]
+    fn no_verdict_passes_when_no_instance_ran() {
+        let dir = tempfile::tempdir().unwrap();
+        let never = summary(&[(1, "never_started"), (2, "never_started")]);
+        let v = run(
+            dir.path(),
+            &never,
+            &[("m", all_print_ok), ("c", always_passes), ("h", hook_fails)],
+        );
+        assert_eq!(
+            v.iter()
+                .map(|v| (v.name.as_str(), v.passed, v.message.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (
+                    "m/ok",
+                    false,
+                    "not judged: no instance ran (of 2: 2 never started)"
+                ),
+                (
+                    "c/fine",
+                    false,
+                    "not judged: no instance ran (of 2: 2 never started)"
+                ),
+                (
+                    "h/verdict hook",
+                    false,
+                    "not judged: no instance ran (of 2: 2 never started)"
+                ),
+            ]
+        );
+        // started, but failed before printing, or no output survived
+        fs::write(dir.path().join("00002.out"), "").unwrap();
+        fs::write(dir.path().join("00003.out"), "").unwrap();
+        let gone = summary(&[
+            (1, "never_started"),
+            (2, "failed"),
+            (3, "failed"),
+            (4, "crashed"),
+        ]);
+        let v = run(dir.path(), &gone, &[("c", always_passes)]);
+        assert_eq!(
+            v[0].message,
+            "not judged: no instance ran (of 4: 1 crashed with no readable output, \
+             2 failed before printing anything, 1 never started)"
+        );
+        assert!(!v[0].passed);
+        // one instance that printed is enough to judge, even if it failed
+        fs::write(dir.path().join("00003.out"), "ok\n").unwrap();
+        let v = run(dir.path(), &gone, &[("c", always_passes)]);
+        assert!(v[0].passed, "{v:?}");
+        // and so is one that finished without printing
+        let quiet = summary(&[(1, "never_started"), (2, "finished")]);
+        let v = run(dir.path(), &quiet, &[("c", always_passes)]);
+        assert!(v[0].passed, "{v:?}");
+        let v = run(dir.path(), &summary(&[]), &[("c", always_passes)]);
+        assert_eq!(
+            (v[0].passed, v[0].message.as_str()),
+            (false, "not judged: the run has no instances")
+        );
+    }
+
+    #[test]
+    fn a_failing_hook_is_a_failing_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("00001.out"), "ok\n").unwrap();
+        let v = run(
+            dir.path(),
+            &summary(&[(1, "finished")]),
+            &[("h", hook_fails)],
+        );
+        assert_eq!(v[0].name, "h/verdict hook");
+        assert_eq!(v[0].message, "the verdict hook failed: boom");
+        assert!(!v[0].passed);
+    }
 }

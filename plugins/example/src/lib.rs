@@ -5,6 +5,7 @@
 //!
 //! It does no I/O of its own; everything goes through the host context.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use peerlab_plugin_api::{Host, IncomingMessage, Outputs, Verdict, module};
@@ -134,43 +135,118 @@ impl Example {
         host.print(format!("stopping after {} ticks", self.ticks));
     }
 
-    /// Verdict: every instance printed the same `total N` line.
+    /// Verdict: every instance printed the same `total N` line (its
+    /// last); an instance without one fails by name, and a run without
+    /// instances is not judged.
     #[check]
     fn verdicts(outputs: &Outputs) -> Vec<Verdict> {
-        let totals: Vec<String> = outputs
-            .instance_ids()
-            .into_iter()
-            .filter_map(|i| {
-                outputs
-                    .lines(i)
-                    .into_iter()
-                    .rev()
-                    .find(|l| l.starts_with("total "))
-            })
-            .collect();
-        let n = outputs.instance_ids().len();
-        if totals.len() == n && totals.windows(2).all(|w| w[0] == w[1]) {
-            vec![Verdict::pass(
+        let ids = outputs.instance_ids();
+        let n = ids.len();
+        if n == 0 {
+            return vec![Verdict::fail(
+                "totals agree",
+                "not judged: the run has no instances",
+            )];
+        }
+        let mut totals: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut without = Vec::new();
+        for i in ids {
+            match outputs
+                .lines(i)
+                .into_iter()
+                .rev()
+                .find_map(|l| l.strip_prefix("total ").map(str::to_string))
+            {
+                Some(t) => totals.entry(t).or_default().push(i),
+                None => without.push(i.to_string()),
+            }
+        }
+        if without.is_empty() && totals.len() == 1 {
+            return vec![Verdict::pass(
                 "totals agree",
                 format!("{n} instances printed the same total"),
-            )]
-        } else {
-            vec![Verdict::fail(
-                "totals agree",
-                format!(
-                    "{} of {n} instances printed totals: {totals:?}",
-                    totals.len()
-                ),
-            )]
+            )];
         }
+        let mut why: Vec<String> = totals
+            .iter()
+            .map(|(t, who)| {
+                let who: Vec<String> = who.iter().map(u64::to_string).collect();
+                format!("total {t} from {}", who.join(","))
+            })
+            .collect();
+        if !without.is_empty() {
+            why.push(format!("no total from {}", without.join(",")));
+        }
+        vec![Verdict::fail(
+            "totals agree",
+            format!("{n} instances: {}", why.join("; ")),
+        )]
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peerlab_plugin_api::abi_stable::std_types::{ROption, RStr, RString, RVec};
     use peerlab_plugin_api::testing::TestHost;
-    use peerlab_plugin_api::{Module, RawArg, bind};
+    use peerlab_plugin_api::{Module, RawArg, RunOutputs, bind};
+
+    /// What each instance printed, as the host's `RunOutputs`.
+    struct FakeOutputs(Vec<Vec<&'static str>>);
+
+    impl RunOutputs for FakeOutputs {
+        fn instance_ids(&self) -> RVec<u64> {
+            (1..=self.0.len() as u64).collect()
+        }
+        fn lines(&self, instance: u64) -> RVec<RString> {
+            self.0[instance as usize - 1]
+                .iter()
+                .map(|l| RString::from(*l))
+                .collect()
+        }
+        fn succeeded(&self, _instance: u64) -> bool {
+            true
+        }
+        fn status(&self, _instance: u64) -> RString {
+            "finished".into()
+        }
+        fn config(&self, _key: RStr<'_>) -> ROption<RString> {
+            ROption::RNone
+        }
+        fn config_keys(&self) -> RVec<RString> {
+            RVec::new()
+        }
+    }
+
+    fn judged(printed: Vec<Vec<&'static str>>) -> (bool, String) {
+        let fake = FakeOutputs(printed);
+        let v = Example::verdicts(&Outputs::from_impl(&fake));
+        assert_eq!(v.len(), 1);
+        (v[0].passed, v[0].message.to_string())
+    }
+
+    #[test]
+    fn the_verdict_judges_every_instance_and_no_instances_is_not_a_pass() {
+        assert_eq!(
+            judged(vec![vec!["total 3"], vec!["total 2", "total 3"]]),
+            (true, "2 instances printed the same total".into())
+        );
+        assert_eq!(
+            judged(vec![vec!["total 3"], vec!["total 4"], vec!["hello"]]),
+            (
+                false,
+                "3 instances: total 3 from 1; total 4 from 2; no total from 3".into()
+            )
+        );
+        assert_eq!(
+            judged(vec![vec!["total 3"], vec![]]),
+            (false, "2 instances: total 3 from 1; no total from 2".into())
+        );
+        assert_eq!(
+            judged(Vec::new()),
+            (false, "not judged: the run has no instances".into())
+        );
+    }
 
     #[test]
     fn callbacks_work_on_a_test_host() {

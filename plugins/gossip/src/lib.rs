@@ -129,62 +129,234 @@ impl Gossip {
         Ok(())
     }
 
-    /// Every instance that reported holds every rumor that was published.
+    /// Every instance holds every rumor that was published; an instance
+    /// without a report (silent, or its output missing) fails, by name.
     #[check]
     fn verdicts(outputs: &Outputs) -> Vec<Verdict> {
-        let ids = outputs.instance_ids();
-        let mut published = 0u64;
-        let mut reports = Vec::new();
-        for &id in &ids {
-            let lines = outputs.lines(id);
-            published += lines
-                .iter()
-                .rev()
-                .find_map(|l| parse_published(l))
-                .unwrap_or(0);
-            if let Some(held) = lines.iter().rev().find_map(|l| parse_report(l)) {
-                reports.push((id, held));
-            }
-        }
-        if reports.is_empty() {
-            return vec![Verdict::fail(
-                "everyone holds every rumor",
-                "no instance ran `report`",
-            )];
-        }
-        let short: Vec<String> = reports
+        vec![judge(outputs)]
+    }
+}
+
+/// The verdict's name.
+pub const EVERYONE_HOLDS_EVERY_RUMOR: &str = "everyone holds every rumor";
+
+/// How many instances a message names before it says `...`.
+const MAX_NAMED: usize = 20;
+
+/// Judge every instance id of the run, not only those that reported: each
+/// must have printed a `report` line holding every published rumor. The
+/// published total is the sum of the `published` lines, but never less
+/// than what some instance holds (a missing output cannot lower it).
+fn judge(outputs: &Outputs) -> Verdict {
+    let ids = outputs.instance_ids();
+    if ids.is_empty() {
+        return Verdict::fail(
+            EVERYONE_HOLDS_EVERY_RUMOR,
+            "not judged: the run has no instances",
+        );
+    }
+    let mut printed_published = 0u64;
+    let mut held: Vec<(u64, u64)> = Vec::new();
+    let mut silent: Vec<(u64, String)> = Vec::new();
+    for &id in &ids {
+        let lines = outputs.lines(id);
+        printed_published += lines
             .iter()
-            .filter(|(_, held)| (*held as u64) < published)
-            .map(|(id, held)| format!("{id} ({held})"))
+            .rev()
+            .find_map(|l| parse_published(l))
+            .unwrap_or(0);
+        match lines.iter().rev().find_map(|l| parse_report(l)) {
+            Some(h) => held.push((id, h as u64)),
+            None if outputs.succeeded(id) => silent.push((id, "no `report` line".into())),
+            None => silent.push((id, outputs.status(id))),
+        }
+    }
+    let most_held = held.iter().map(|&(_, h)| h).max().unwrap_or(0);
+    let published = printed_published.max(most_held);
+    let mut problems = Vec::new();
+    if !silent.is_empty() {
+        let named: Vec<String> = silent
+            .iter()
+            .take(MAX_NAMED)
+            .map(|(id, why)| format!("{id} ({why})"))
             .collect();
-        vec![if short.is_empty() {
-            Verdict::pass(
-                "everyone holds every rumor",
-                format!(
-                    "all {} reporting instances hold all {published} rumors",
-                    reports.len()
-                ),
-            )
-        } else {
-            let shown: Vec<&str> = short.iter().take(20).map(String::as_str).collect();
-            Verdict::fail(
-                "everyone holds every rumor",
-                format!(
-                    "{} of {} instances miss rumors (of {published}): {}{}",
-                    short.len(),
-                    reports.len(),
-                    shown.join(", "),
-                    if short.len() > 20 { ", ..." } else { "" }
-                ),
-            )
-        }]
+        problems.push(format!(
+            "{} of {} instances did not report: {}{}",
+            silent.len(),
+            ids.len(),
+            named.join(", "),
+            if silent.len() > MAX_NAMED {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
+    if most_held > printed_published {
+        problems.push(format!(
+            "the outputs show {printed_published} rumors published but an instance holds {most_held}: a `published` line is missing"
+        ));
+    }
+    let short: Vec<(u64, u64)> = held
+        .iter()
+        .copied()
+        .filter(|&(_, h)| h < published)
+        .collect();
+    if !short.is_empty() {
+        let named: Vec<String> = short
+            .iter()
+            .take(MAX_NAMED)
+            .map(|(id, h)| format!("{id} ({h})"))
+            .collect();
+        problems.push(format!(
+            "{} of {} instances miss rumors (of {published}): {}{}",
+            short.len(),
+            ids.len(),
+            named.join(", "),
+            if short.len() > MAX_NAMED { ", ..." } else { "" }
+        ));
+    }
+    if problems.is_empty() {
+        Verdict::pass(
+            EVERYONE_HOLDS_EVERY_RUMOR,
+            format!("all {} instances hold all {published} rumors", ids.len()),
+        )
+    } else {
+        Verdict::fail(EVERYONE_HOLDS_EVERY_RUMOR, problems.join("; "))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peerlab_plugin_api::abi_stable::std_types::{ROption, RStr, RString, RVec};
     use peerlab_plugin_api::testing::TestHost;
+    use peerlab_plugin_api::{RunOutputs, Verdict};
+
+    /// A finished run as the host's `RunOutputs`: per instance, its lines,
+    /// or `None` when its output is missing (the host then reports it as not
+    /// succeeded, with the reason in its status).
+    struct FakeOutputs(Vec<(u64, Option<Vec<&'static str>>)>);
+
+    impl RunOutputs for FakeOutputs {
+        fn instance_ids(&self) -> RVec<u64> {
+            self.0.iter().map(|(id, _)| *id).collect()
+        }
+        fn lines(&self, instance: u64) -> RVec<RString> {
+            self.0
+                .iter()
+                .find(|(id, _)| *id == instance)
+                .and_then(|(_, l)| l.as_ref())
+                .map(|l| l.iter().map(|s| RString::from(*s)).collect())
+                .unwrap_or_default()
+        }
+        fn succeeded(&self, instance: u64) -> bool {
+            self.0.iter().any(|(id, l)| *id == instance && l.is_some())
+        }
+        fn status(&self, instance: u64) -> RString {
+            if self.succeeded(instance) {
+                "finished".into()
+            } else {
+                format!("finished; its output {instance:05}.out is missing").into()
+            }
+        }
+        fn config(&self, _key: RStr<'_>) -> ROption<RString> {
+            ROption::RNone
+        }
+        fn config_keys(&self) -> RVec<RString> {
+            RVec::new()
+        }
+    }
+
+    fn judged(instances: Vec<(u64, Option<Vec<&'static str>>)>) -> Verdict {
+        let fake = FakeOutputs(instances);
+        let v = Gossip::verdicts(&Outputs::from_impl(&fake));
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].name.as_str(), EVERYONE_HOLDS_EVERY_RUMOR);
+        v[0].clone()
+    }
+
+    const PUBLISHED_1: &str = "gossip: published 1";
+    const HOLDING_3: &str = "gossip: holding 3 rumors";
+
+    #[test]
+    fn a_run_where_everyone_holds_everything_passes() {
+        let v = judged(vec![
+            (
+                1,
+                Some(vec![PUBLISHED_1, "gossip: holding 1 rumors", HOLDING_3]),
+            ),
+            (2, Some(vec![PUBLISHED_1, HOLDING_3])),
+            (3, Some(vec![PUBLISHED_1, HOLDING_3])),
+        ]);
+        assert!(v.passed, "{v:?}");
+        assert_eq!(v.message.as_str(), "all 3 instances hold all 3 rumors");
+    }
+
+    #[test]
+    fn an_instance_without_a_report_line_fails_by_name() {
+        let v = judged(vec![
+            (1, Some(vec![PUBLISHED_1, HOLDING_3])),
+            (2, Some(vec![PUBLISHED_1, HOLDING_3])),
+            (3, Some(vec![PUBLISHED_1])),
+        ]);
+        assert!(!v.passed, "{v:?}");
+        assert_eq!(
+            v.message.as_str(),
+            "1 of 3 instances did not report: 3 (no `report` line)"
+        );
+    }
+
+    #[test]
+    fn a_missing_output_fails_by_name_and_does_not_lower_the_total() {
+        // instance 3 published and its output is gone: the others hold 3,
+        // which the printed `published` lines (2) cannot explain
+        let v = judged(vec![
+            (1, Some(vec![PUBLISHED_1, HOLDING_3])),
+            (2, Some(vec![PUBLISHED_1, "gossip: holding 2 rumors"])),
+            (3, None),
+        ]);
+        assert!(!v.passed, "{v:?}");
+        assert_eq!(
+            v.message.as_str(),
+            "1 of 3 instances did not report: 3 (finished; its output 00003.out is missing); \
+             the outputs show 2 rumors published but an instance holds 3: a `published` line is missing; \
+             1 of 3 instances miss rumors (of 3): 2 (2)"
+        );
+    }
+
+    #[test]
+    fn missing_rumors_are_named_with_what_each_holds() {
+        let v = judged(vec![
+            (1, Some(vec![PUBLISHED_1, "gossip: holding 1 rumors"])),
+            (2, Some(vec![PUBLISHED_1, HOLDING_3])),
+            (3, Some(vec![PUBLISHED_1, "gossip: holding 2 rumors"])),
+        ]);
+        assert!(!v.passed, "{v:?}");
+        assert_eq!(
+            v.message.as_str(),
+            "2 of 3 instances miss rumors (of 3): 1 (1), 3 (2)"
+        );
+    }
+
+    #[test]
+    fn silence_everywhere_fails_and_long_lists_are_cut() {
+        let v = judged((1..=25).map(|i| (i, Some(vec![PUBLISHED_1]))).collect());
+        assert!(!v.passed, "{v:?}");
+        assert!(
+            v.message
+                .starts_with("25 of 25 instances did not report: 1 (no `report` line), 2 ("),
+            "{v:?}"
+        );
+        assert!(v.message.ends_with("20 (no `report` line), ..."), "{v:?}");
+    }
+
+    #[test]
+    fn a_run_without_instances_is_not_judged() {
+        let v = judged(Vec::new());
+        assert!(!v.passed);
+        assert_eq!(v.message.as_str(), "not judged: the run has no instances");
+    }
 
     #[test]
     fn payloads_round_trip_and_bad_ones_are_refused() {

@@ -567,7 +567,11 @@ mod tests {
     #[tokio::test]
     async fn the_registration_timeout_names_the_instances_that_never_arrived() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = settings(dir.path(), 3);
+        let mut settings = settings(dir.path(), 3);
+        // Long enough that a loaded machine registers instance 2 in time
+        // (0.3 s was not); the run must not end before it.
+        settings.registration_timeout = Duration::from_secs(2);
+        let began = Instant::now();
         let prepared = prepare(
             &settings,
             "local",
@@ -589,7 +593,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(summary.outcome, "timed_out");
-        let why = "instances 1,3 never registered within 0.3 s";
+        let took = began.elapsed();
+        assert!(
+            took >= Duration::from_secs(2) && took < Duration::from_secs(60),
+            "the registration timeout of 2 s ended the run after {took:?}"
+        );
+        let why = "instances 1,3 never registered within 2.0 s";
         assert_eq!(status(&summary, 2).status, "timed_out");
         assert_eq!(status(&summary, 2).error.as_deref(), Some(why));
         for id in [1, 3] {

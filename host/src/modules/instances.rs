@@ -429,7 +429,7 @@ impl Instances {
             &registry,
             module,
             0,
-            |inst, host| inst.on_message(host, message),
+            |inst, host| inst.on_message_with_author(host, message),
         )
     }
 

@@ -645,6 +645,7 @@ impl Instance {
                     .unwrap_or_default(),
                 global_time: d.global_time,
                 payload: RVec::from(d.payload),
+                author_instance: d.author_instance.map(u64::from).into(),
             };
             if let Some(m) = self.modules.as_mut()
                 && let Err(e) = m.on_message(&mut self.state, owner, message)

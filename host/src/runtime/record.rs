@@ -195,8 +195,9 @@ impl Record {
             .into_iter()
             .map(|(path, lost)| {
                 format!(
-                    "{} lines ({} bytes) could not be written to {}: {}",
+                    "{} line{} ({} bytes) could not be written to {}: {}",
                     lost.lines,
+                    if lost.lines == 1 { "" } else { "s" },
                     lost.bytes,
                     path.display(),
                     lost.error

@@ -310,10 +310,17 @@ fn finish(
     if summary.outcome == "passed" && summary.verdicts.iter().any(|v| !v.passed) {
         summary.outcome = "failed".into();
     }
-    folder::write_json(&run_dir.join("summary.json"), &summary)
-        .with_context(|| format!("cannot write {}", run_dir.join("summary.json").display()))?;
-    std::fs::write(run_dir.join("junit.xml"), runner::junit::render(&summary))
-        .with_context(|| format!("cannot write {}", run_dir.join("junit.xml").display()))?;
+    // Both are attempted whatever happens to the other (a full disk); what
+    // could not be written is the run's last message.
+    let mut unwritten = Vec::new();
+    let summary_path = run_dir.join("summary.json");
+    if let Err(e) = folder::write_json(&summary_path, &summary) {
+        unwritten.push(format!("cannot write {}: {e}", summary_path.display()));
+    }
+    let junit_path = run_dir.join("junit.xml");
+    if let Err(e) = folder::write_atomic(&junit_path, runner::junit::render(&summary).as_bytes()) {
+        unwritten.push(format!("cannot write {}: {e}", junit_path.display()));
+    }
 
     let opts = peerlab_report::ReportOptions {
         plots: !no_plots,
@@ -370,6 +377,12 @@ fn finish(
     match report.and_then(|r| r.report_html) {
         Some(html) => eprintln!("peerlab: report: {}", html.display()),
         None => eprintln!("peerlab: outputs: {}", run_dir.display()),
+    }
+    if !unwritten.is_empty() {
+        anyhow::bail!(
+            "the run ended but its results are incomplete: {}",
+            unwritten.join("; ")
+        );
     }
     Ok(if summary.outcome == "passed" {
         EXIT_OK

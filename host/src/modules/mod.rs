@@ -21,6 +21,7 @@
 pub mod alias;
 pub mod core;
 pub mod dispersy;
+pub mod elf;
 pub mod harness;
 pub mod instances;
 pub mod loader;
@@ -644,7 +645,9 @@ fn resolve_one(requested: &str, paths: &SearchPaths) -> Result<LoadedModule, Loa
 /// Load one plugin file into a [`LoadedModule`].
 pub fn load_plugin(requested: &str, path: &Path) -> Result<LoadedModule, LoadError> {
     let root = loader::load_library(requested, path)?;
-    LoadedModule::from_root(root, ModuleSource::Plugin(path.to_path_buf())).map_err(|e| LoadError {
+    // The library was opened by its canonical path; say which file that was.
+    let source = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    LoadedModule::from_root(root, ModuleSource::Plugin(source)).map_err(|e| LoadError {
         requested: requested.into(),
         path: Some(path.to_path_buf()),
         kind: LoadErrorKind::InitFailed(e),

@@ -13,6 +13,7 @@ pub mod sim;
 pub mod slurm;
 pub mod status;
 pub mod supervise;
+pub mod verdict_choice;
 pub mod verdicts;
 
 use std::collections::BTreeMap;

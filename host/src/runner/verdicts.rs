@@ -90,9 +90,24 @@ pub fn collect(
     summary: &Summary,
     config: &BTreeMap<String, String>,
 ) -> Vec<Verdict> {
+    collect_some(registry, run_dir, summary, config, |_| true)
+}
+
+/// [`collect`] from the modules whose name `judges` accepts (config key
+/// `verdicts`, see [`super::verdict_choice`]).
+pub fn collect_some(
+    registry: &Registry,
+    run_dir: &Path,
+    summary: &Summary,
+    config: &BTreeMap<String, String>,
+    judges: impl Fn(&str) -> bool,
+) -> Vec<Verdict> {
     let outputs = FolderOutputs::load(run_dir, summary, config);
     let mut verdicts = Vec::new();
     for module in registry.modules() {
+        if !judges(&module.name) {
+            continue;
+        }
         let raw = RunOutputs_TO::from_ptr(&outputs, TD_Opaque);
         let check = module.root().check();
         match check(raw).into_result() {
@@ -100,11 +115,13 @@ pub fn collect(
                 name: format!("{}/{}", module.name, v.name),
                 passed: v.passed,
                 message: v.message.into(),
+                skipped: false,
             })),
             Err(e) => verdicts.push(Verdict {
                 name: format!("{}/verdict hook", module.name),
                 passed: false,
                 message: format!("the verdict hook failed: {e}"),
+                skipped: false,
             }),
         }
     }

@@ -383,11 +383,11 @@ pub fn with_config_plugin_path(cli: &[PathBuf], loaded: &Loaded) -> Vec<PathBuf>
     out
 }
 
-/// The experiment's directory as a search folder: `.` for a file given
-/// without a directory (`x.conf`), never the empty path.
+/// The experiment's directory as a search folder: the current directory
+/// for a file given without one (`x.conf`), never the empty path.
 pub fn search_dir(dir: &Path) -> PathBuf {
     if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
     } else {
         dir.to_path_buf()
     }

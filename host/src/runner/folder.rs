@@ -197,6 +197,10 @@ pub struct Verdict {
     pub name: String,
     pub passed: bool,
     pub message: String,
+    /// Not judged: the module's verdicts were turned off (config key
+    /// `verdicts`, `--no-verdicts`); `passed` is true so it fails nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// `summary.json` as the runner writes it (post-processing adds `aggregates`).

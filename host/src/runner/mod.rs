@@ -14,6 +14,7 @@ pub mod slurm;
 pub mod status;
 pub mod supervise;
 pub mod tail;
+pub mod verdict_choice;
 pub mod verdicts;
 
 use std::collections::BTreeMap;

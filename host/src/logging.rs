@@ -20,5 +20,8 @@ pub fn init(verbose: u8, quiet: bool) {
         .with_ansi(ansi)
         .with_writer(std::io::stderr)
         .with_target(verbose >= 2)
+        // A failed write (stderr a closed pipe or on a full disk) is
+        // dropped; the default reports it with `eprintln!`, which panics.
+        .log_internal_errors(false)
         .try_init();
 }

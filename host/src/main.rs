@@ -13,7 +13,8 @@ fn main() -> ExitCode {
     match peerlab::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("peerlab: error: {err:#}");
+            // Never a panic, even on a closed stderr (see the library's `eprintln!`).
+            peerlab::util::console_err(format_args!("peerlab: error: {err:#}\n"));
             ExitCode::from(peerlab::cli::EXIT_ERROR)
         }
     }

@@ -1,5 +1,20 @@
 //! Small helpers shared across the host that belong to no one module.
 
+use std::io::Write;
+
+/// Write to stderr, ignoring errors (what the crate's `eprintln!` does; see
+/// `lib.rs`): a closed pipe or a full disk must not stop a run.
+pub fn console_err(args: std::fmt::Arguments<'_>) {
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
+/// Write to stdout, ignoring errors (the crate's `println!`).
+pub fn console_out(args: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(args);
+    let _ = out.flush();
+}
+
 /// Write ids compactly as ranges: `[1,2,3,5]` -> `1-3,5`.
 pub fn ranges(ids: &[u32]) -> String {
     let mut sorted = ids.to_vec();

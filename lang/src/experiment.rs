@@ -343,6 +343,16 @@ pub const KEYS: &[KeyDoc] = &[
         "path",
         "where run folders are written (default `output`)",
     ),
+    typed(
+        "plugin_path",
+        "list",
+        "extra folders searched for plugin modules, relative to the config file's directory, e.g. `target/debug` (before the experiment's own folder)",
+    ),
+    typed(
+        "verdicts",
+        "all|none|list",
+        "which modules judge the run: `all` (default), `none`, or module names, e.g. `benaloh, gossip`; the others are listed as skipped",
+    ),
     gumby(
         "local_instance_cmd",
         "peerlab starts the instances itself (local runner: processes here; slurm runner: srun)",

@@ -24,7 +24,7 @@ use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec}
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
 use crate::host::{Host, HostMut};
-use crate::overlay::IncomingMessage;
+use crate::overlay::{IncomingMessage, v1};
 use crate::spec::{CallArgs, CallbackSpec};
 use crate::value::{Value, Value_NE};
 
@@ -46,8 +46,14 @@ pub trait ModuleInstance: Send {
     ) -> RResult<ROption<Value_NE>, RString>;
     /// A timer set with `set_timer(.., token)` fired.
     fn on_timer(&mut self, host: HostMut<'_>, token: u64) -> RResult<(), RString>;
-    /// A message of a type this module defined arrived.
-    fn on_message(&mut self, host: HostMut<'_>, message: IncomingMessage) -> RResult<(), RString>;
+    /// A message of a type this module defined arrived (as plugin-api 1.0
+    /// to 1.2 lay it out; a 1.3 host calls
+    /// [`on_message_with_author`](Self::on_message_with_author) instead).
+    fn on_message(
+        &mut self,
+        host: HostMut<'_>,
+        message: v1::IncomingMessage,
+    ) -> RResult<(), RString>;
     /// The instance is stopping.
     #[sabi(last_prefix_field)]
     fn on_stop(&mut self, host: HostMut<'_>) -> RResult<(), RString>;
@@ -55,6 +61,16 @@ pub trait ModuleInstance: Send {
     /// barrier). Plugins built against 1.0 get this default.
     fn on_start(&mut self, _host: HostMut<'_>) -> RResult<(), RString> {
         RResult::ROk(())
+    }
+    /// Since 1.3: a message of a type this module defined arrived, with its
+    /// verified author instance. Plugins built against 1.0 to 1.2 get this
+    /// default: the message as they know it, through `on_message`.
+    fn on_message_with_author(
+        &mut self,
+        host: HostMut<'_>,
+        message: IncomingMessage,
+    ) -> RResult<(), RString> {
+        self.on_message(host, message.into())
     }
 }
 
@@ -341,7 +357,19 @@ impl<M: Module> ModuleInstance for Adapter<M> {
         self.with("on_timer", |m| m.on_timer(&mut Host::new(host), token))
     }
 
-    fn on_message(&mut self, host: HostMut<'_>, message: IncomingMessage) -> RResult<(), RString> {
+    fn on_message(
+        &mut self,
+        host: HostMut<'_>,
+        message: v1::IncomingMessage,
+    ) -> RResult<(), RString> {
+        self.on_message_with_author(host, message.into())
+    }
+
+    fn on_message_with_author(
+        &mut self,
+        host: HostMut<'_>,
+        message: IncomingMessage,
+    ) -> RResult<(), RString> {
         let what = format!("on_message `{}`", message.name);
         self.with(&what, |m| m.on_message(&mut Host::new(host), &message))
     }

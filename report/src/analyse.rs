@@ -488,8 +488,8 @@ impl Aggregator {
         }
         let verdicts = summary
             .map(|s| VerdictCounts {
-                total: s.verdicts.len(),
-                passed: s.verdicts.iter().filter(|v| v.passed).count(),
+                total: s.verdicts.iter().filter(|v| !v.skipped).count(),
+                passed: s.verdicts.iter().filter(|v| v.passed && !v.skipped).count(),
                 failed: s.verdicts.iter().filter(|v| !v.passed).count(),
                 failed_names: s
                     .verdicts

@@ -226,7 +226,9 @@ pub fn render(p: &Page<'_>) -> String {
         Some(v) if !v.is_empty() => {
             h.push_str("<table>\n<tr><th>Verdict</th><th>Result</th><th>Message</th></tr>\n");
             for d in v {
-                let (class, word) = if d.passed {
+                let (class, word) = if d.skipped {
+                    ("muted", "skipped")
+                } else if d.passed {
                     ("pass", "passed")
                 } else {
                     ("fail", "failed")

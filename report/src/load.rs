@@ -617,6 +617,7 @@ fn summary_from(v: &Value) -> RunnerSummary {
                     name: str_of(d, "name").unwrap_or_else(|| "(unnamed)".into()),
                     passed: d.get("passed").and_then(Value::as_bool).unwrap_or(false),
                     message: str_of(d, "message").unwrap_or_default(),
+                    skipped: d.get("skipped").and_then(Value::as_bool).unwrap_or(false),
                 })
                 .collect()
         })

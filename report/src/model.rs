@@ -42,6 +42,8 @@ pub struct Verdict {
     pub name: String,
     pub passed: bool,
     pub message: String,
+    /// The module's verdicts were turned off (config key `verdicts`).
+    pub skipped: bool,
 }
 
 /// The runner's fields of `summary.json`, read leniently.

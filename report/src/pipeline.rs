@@ -206,7 +206,8 @@ fn render_all(
         .collect()
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half a file.
+/// Writes through a temporary file and a rename, so a reader never sees half
+/// a file; a failed write (a full disk) removes the temporary file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     let tmp = path.with_extension(format!(
         "{}.tmp",
@@ -218,6 +219,9 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source,
     };
-    fs::write(&tmp, bytes).map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+    let written = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written.map_err(err)
 }

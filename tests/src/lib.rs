@@ -115,7 +115,7 @@ pub fn cargo_fixture(subcommand: &str, manifest: &Path) -> Result<(), String> {
 
 /// The fixture plugins of `tests/fixtures`, built once per test process.
 /// Returns the directory holding `libfrozen.so`, `libincompatible.so`,
-/// `libmismatch.so` and `libnotaplugin.so`.
+/// `libmismatch.so`, `libnotaplugin.so` and `libstuck.so`.
 pub fn fixture_plugins() -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let r = BUILT.get_or_init(|| {

@@ -4,8 +4,7 @@
 //! and calls their callbacks through `peerlab modules --call`.
 
 use peerlab_e2e::{
-    Dir, cargo_build_fixture, cargo_fixture, debug_dir, fixture_plugins, fixtures_target_dir,
-    workspace_plugin,
+    Dir, cargo_fixture, debug_dir, fixture_plugins, fixtures_target_dir, workspace_plugin,
 };
 
 #[test]
@@ -260,13 +259,15 @@ fn host_only_upgrade_runs_a_plugin_built_against_the_previous_api() {
 }
 
 #[test]
-fn new_plugin_writes_a_crate_that_builds_and_loads() {
+fn new_plugin_writes_a_crate_whose_printed_steps_work_as_written() {
     let dir = Dir::new("new-plugin");
     let crate_dir = dir.path().join("greeter-x");
-    dir.peerlab()
+    let created = dir
+        .peerlab()
         .args(["new-plugin", "greeter-x", "--path"])
         .arg(&crate_dir)
-        .run()
+        .run();
+    created
         .expect_code(0)
         .stdout_has("created plugin `greeter-x`");
     assert!(crate_dir.join("greeter-x.scenario").is_file());
@@ -277,32 +278,73 @@ fn new_plugin_writes_a_crate_that_builds_and_loads() {
         .run()
         .expect_code(2)
         .stderr_has("already exists");
-    if let Err(e) = cargo_build_fixture(&crate_dir.join("Cargo.toml")) {
-        panic!("{e}");
-    }
-    let run = dir
-        .peerlab()
-        .args(["modules", "greeter-x", "--plugin-path"])
-        .arg(fixtures_target_dir().join("debug"))
-        .args([
-            "--call",
-            "hello world times=2",
-            "--call",
-            "report",
-            "--instances",
-            "2",
-        ])
-        .run();
-    run.expect_code(0);
+
+    // Follow the printed steps literally, in one shell. Two stand-ins keep
+    // the build warm and offline: the crate's target/ is the fixtures'
+    // target directory, and it gets the workspace's Cargo.lock.
+    let steps: Vec<&str> = created
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("next steps"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(str::trim)
+        .collect();
     assert_eq!(
-        run.instance_lines(2),
-        [
-            "hello world from instance 2",
-            "hello world from instance 2",
-            "greetings 2"
-        ],
-        "{run}"
+        steps.first().map(|s| s.starts_with("cd ")),
+        Some(true),
+        "{created}"
     );
+    assert!(steps.contains(&"peerlab check greeter-x.conf"), "{created}");
+    assert!(steps.contains(&"peerlab run greeter-x.conf"), "{created}");
+    std::fs::copy(
+        peerlab_e2e::workspace_root().join("Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .expect("copying Cargo.lock");
+    std::fs::create_dir_all(fixtures_target_dir()).expect("creating the fixtures target");
+    std::os::unix::fs::symlink(fixtures_target_dir(), crate_dir.join("target"))
+        .expect("linking target/");
+    let path = format!(
+        "{}:{}",
+        debug_dir().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cargo_dir = std::env::var_os("CARGO")
+        .map(std::path::PathBuf::from)
+        .and_then(|c| c.parent().map(|d| d.display().to_string()))
+        .unwrap_or_default();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("set -ex; {}", steps.join("; ")))
+        .current_dir(dir.path())
+        .env("PATH", format!("{cargo_dir}:{path}"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("PEERLAB_PLUGIN_PATH")
+        .env_remove("RUST_LOG")
+        .env("CARGO_BUILD_JOBS", "2")
+        .output()
+        .expect("running sh");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "the printed steps failed ({}):\n{}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        out.status,
+        steps.join("\n")
+    );
+    assert!(
+        stdout.contains("[1] hello world from instance 1"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok: greeter-x.conf"), "{stdout}");
+    assert!(
+        stderr.contains("PASSED: 3/3 instances finished"),
+        "{stderr}"
+    );
+    assert!(crate_dir.join("output/latest/summary.json").is_file());
     // the crate's own tests pass, its verdict among them
     if let Err(e) = cargo_fixture("test", &crate_dir.join("Cargo.toml")) {
         panic!("{e}");
@@ -322,4 +364,50 @@ fn new_plugin_writes_a_crate_that_builds_and_loads() {
         .stderr_has(
             "verdict greeter-x/greetings agree: FAIL — `greetings 1` from [1]; no report from [2, 3]",
         );
+}
+
+#[test]
+fn new_plugin_with_an_api_version_depends_on_a_crate_cargo_can_find() {
+    let dir = Dir::new("new-plugin-version");
+    let crate_dir = dir.path().join("versioned");
+    let api = peerlab_e2e::host_api_version();
+    let major_minor: String = api.split('.').take(2).collect::<Vec<_>>().join(".");
+    dir.peerlab()
+        .args([
+            "new-plugin",
+            "versioned",
+            "--api-version",
+            &major_minor,
+            "--path",
+        ])
+        .arg(&crate_dir)
+        .run()
+        .expect_code(0);
+    std::fs::copy(
+        peerlab_e2e::workspace_root().join("Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .expect("copying Cargo.lock");
+    // Resolving the dependencies is what failed: the api crate is not on
+    // any registry, so a version-only dependency cannot be found.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["tree", "--offline", "--depth", "1", "--manifest-path"])
+        .arg(crate_dir.join("Cargo.toml"))
+        .output()
+        .expect("running cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo cannot resolve the new crate's dependencies:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap_or_default()
+    );
+    // A version this peerlab's api cannot satisfy is refused with what to do.
+    dir.peerlab()
+        .args(["new-plugin", "other", "--api-version", "99.0", "--path"])
+        .arg(dir.path().join("other"))
+        .run()
+        .expect_code(2)
+        .stderr_has("--api-path");
+    assert!(!dir.path().join("other").exists());
 }

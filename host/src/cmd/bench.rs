@@ -261,6 +261,9 @@ fn benaloh(global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
         if let Some(t) = ticker {
             t.abort();
         }
+        // The generated scenario was needed only while the run ran; a kept
+        // run folder has its copy in sources/.
+        let _ = std::fs::remove_file(&settings.scenario_path);
         let outcome = outcome.with_context(|| format!("the run with N={n} could not run"))?;
         let run_wall = started.elapsed().as_secs_f64();
         let others = (busy_before, machine_busy_s());
@@ -292,6 +295,7 @@ fn benaloh(global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
         }
         if m.correct && !args.keep {
             let _ = std::fs::remove_dir_all(&m.run_dir);
+            forget_latest(&output);
         } else {
             eprintln!("      run folder: {}", m.run_dir);
         }
@@ -308,6 +312,15 @@ fn benaloh(global: &GlobalArgs, args: BenalohArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FAILED
     })
+}
+
+/// Remove `<root>/latest` when the run folder it names was removed, so no
+/// dangling link is left behind.
+fn forget_latest(root: &Path) {
+    let link = root.join("latest");
+    if link.symlink_metadata().is_ok() && !link.exists() {
+        let _ = std::fs::remove_file(&link);
+    }
 }
 
 /// A progress line on stderr, unless `--quiet`.

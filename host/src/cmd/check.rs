@@ -46,6 +46,9 @@ pub struct CheckArgs {
     /// List every config key peerlab knows, with a line on each, and exit
     #[arg(long)]
     pub explain_keys: bool,
+    /// The flags of `peerlab run` that change what runs: checked as `run` would
+    #[command(flatten)]
+    pub plan: super::run::PlanArgs,
 }
 
 /// Output formats of `peerlab check`.
@@ -232,16 +235,22 @@ fn parse_scenario_text(
 
 /// Resolve the scenario's `&module` names and check every command against
 /// the callbacks the modules export (names, argument counts and types):
-/// the module loader's [`crate::modules::check_scenario_with_keys`]. Also
-/// returns the config keys the modules read. `verbose` adds abi_stable's
-/// full report to layout mismatches.
+/// the module loader's [`crate::modules::load_and_check`], over
+/// `--plugin-path`, the config's `plugin_path` (relative to the config
+/// file), `PEERLAB_PLUGIN_PATH` and the experiment's directory. `verbose`
+/// adds abi_stable's full report to layout mismatches.
 pub fn resolve_modules(
+    loaded: &Loaded,
     scenario: &Scenario,
-    experiment_dir: &Path,
     plugin_path: &[PathBuf],
     verbose: bool,
-) -> (Vec<Diagnostic>, Vec<String>) {
-    crate::modules::check_scenario_with_keys(scenario, experiment_dir, plugin_path, verbose)
+) -> (crate::modules::Registry, Vec<Diagnostic>) {
+    let plugin_path = super::run::with_config_plugin_path(plugin_path, loaded);
+    let paths = crate::modules::SearchPaths::standard(
+        &plugin_path,
+        Some(&super::run::search_dir(&loaded.experiment_dir)),
+    );
+    crate::modules::load_and_check(scenario, &paths, verbose)
 }
 
 /// The summary of one checked file, as printed and as JSON.
@@ -441,17 +450,20 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
     let (mut total_err, mut total_warn) = (0, 0);
     for path in &args.files {
         let mut loaded = load(path, &env);
+        super::run::check_plan(&mut loaded, &args.plan, false);
         if !args.syntax_only
             && let Some(scenario) = &loaded.scenario
         {
-            let (more, module_keys) = resolve_modules(
-                scenario,
-                &loaded.experiment_dir,
-                &args.plugin_path,
-                global.verbose > 0,
-            );
-            crate::modules::forget_known_keys(&mut loaded.diagnostics, &module_keys);
+            let (registry, more) =
+                resolve_modules(&loaded, scenario, &args.plugin_path, global.verbose > 0);
+            crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
             loaded.diagnostics.extend(more);
+            loaded
+                .diagnostics
+                .extend(crate::runner::verdict_choice::check_choice(
+                    &loaded.experiment,
+                    &registry,
+                ));
         }
         let host_keys = check_host_keys(&loaded.experiment);
         loaded.diagnostics.extend(host_keys);

@@ -51,6 +51,7 @@ pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
         format!("{TOKEN_ENV} is not set: instance processes are started by `peerlab run`")
     })?;
     let ids = parse_ids(&args.ids).with_context(|| format!("bad --ids {:?}", args.ids))?;
+    capture_stdout(&args, &ids);
     let record_path = args.run_dir.join("run.json");
     let record: RunRecord = serde_json::from_str(
         &std::fs::read_to_string(&record_path)
@@ -84,6 +85,44 @@ pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
         &record,
     ))?;
     Ok(if ok { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// Send what plugins print to stdout (`println!`) to the `.err` of this
+/// process's first instance: the runners give instance processes no
+/// stdout, so it would vanish. Each line is appended at once, like the
+/// instance's own log lines. Several instances share one stdout: the note
+/// says whose it is.
+fn capture_stdout(args: &InstanceArgs, ids: &[u32]) {
+    use std::os::fd::AsRawFd;
+    let Some(&first) = ids.first() else {
+        return;
+    };
+    let paths = crate::runner::folder::InstancePaths::new(&args.host, args.node, first);
+    let path = args.run_dir.join(&paths.err);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+    else {
+        return;
+    };
+    if ids.len() > 1 {
+        use std::io::Write;
+        let _ = writeln!(
+            file,
+            "peerlab: what the modules of process {} (instances {}) print to stdout is written here",
+            args.process,
+            crate::util::ranges(ids)
+        );
+    }
+    // SAFETY: dup2 onto fd 1 only replaces which file stdout writes to;
+    // `file` stays open until then and is closed after (fd 1 keeps its own).
+    unsafe {
+        libc::dup2(file.as_raw_fd(), libc::STDOUT_FILENO);
+    }
 }
 
 /// Parse the scenario and load the modules exactly as `peerlab run` checked

@@ -22,11 +22,15 @@ pub struct NewPluginArgs {
     #[arg(long, value_name = "DIR")]
     pub path: Option<PathBuf>,
     /// Depend on plugin-api at this source directory (default: this peerlab's own source when present)
-    #[arg(long = "api-path", value_name = "DIR", conflicts_with = "api_version")]
+    #[arg(long = "api-path", value_name = "DIR")]
     pub api_path: Option<PathBuf>,
-    /// Depend on this published plugin-api version instead of a path
+    /// Require this plugin-api version (e.g. 1.2): written as the dependency's
+    /// `version`, next to the path (or git) it builds from
     #[arg(long = "api-version", value_name = "VERSION")]
     pub api_version: Option<String>,
+    /// Take plugin-api from this git repository (a peerlab checkout) instead of a path
+    #[arg(long = "api-git", value_name = "URL", conflicts_with = "api_path")]
+    pub api_git: Option<String>,
 }
 
 /// The plugin-api sources this peerlab was built from, if still there.
@@ -35,6 +39,86 @@ fn own_api_source() -> Option<PathBuf> {
     p.join("Cargo.toml")
         .is_file()
         .then(|| p.canonicalize().unwrap_or(p))
+}
+
+/// The `version` of a plugin-api source directory's Cargo.toml.
+fn source_version(dir: &Path) -> Option<String> {
+    let text = fs::read_to_string(dir.join("Cargo.toml")).ok()?;
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .map(str::to_string)
+}
+
+/// Whether a crate of version `have` satisfies cargo's requirement `want`
+/// (a caret requirement such as `1.2`: same major, at least that version).
+fn satisfies(have: &str, want: &str) -> bool {
+    let nums = |v: &str| -> Option<Vec<u64>> {
+        v.trim()
+            .trim_start_matches(['^', '='])
+            .split('.')
+            .map(|n| n.parse().ok())
+            .collect()
+    };
+    match (nums(have), nums(want)) {
+        (Some(h), Some(w)) if !w.is_empty() && h.len() == 3 && w.len() <= 3 => {
+            h[0] == w[0] && h[..w.len()] >= w[..]
+        }
+        _ => false,
+    }
+}
+
+/// The `peerlab-plugin-api = ...` dependency a new crate can build with:
+/// a path (`--api-path`, or the sources this peerlab was built from) or a
+/// git repository (`--api-git`), with `--api-version` as its version
+/// requirement. The api crate is not on crates.io, so there is no
+/// registry-only form.
+fn api_dependency(args: &NewPluginArgs, own: Option<PathBuf>) -> anyhow::Result<String> {
+    let version = args
+        .api_version
+        .as_deref()
+        .map(|v| format!(", version = {v:?}"))
+        .unwrap_or_default();
+    if let Some(url) = &args.api_git {
+        return Ok(format!("{{ git = {url:?}{version} }}"));
+    }
+    let (path, from) = match (&args.api_path, own) {
+        (Some(p), _) => (
+            p.canonicalize()
+                .with_context(|| format!("--api-path {}", p.display()))?,
+            "--api-path",
+        ),
+        (None, Some(p)) => (p, "this peerlab's own source"),
+        (None, None) => bail!(
+            "cannot find the plugin-api sources this peerlab was built from, and peerlab-plugin-api is not published on crates.io: give --api-path DIR (the plugin-api folder of a peerlab checkout) or --api-git URL"
+        ),
+    };
+    if let Some(want) = &args.api_version {
+        let have = source_version(&path).unwrap_or_default();
+        if !satisfies(&have, want) {
+            bail!(
+                "--api-version {want}: the plugin-api at {} ({from}) is version {have}, which does not satisfy it; give --api-path to a plugin-api {want} source, or --api-git URL",
+                path.display()
+            );
+        }
+    }
+    Ok(format!(
+        "{{ path = {:?}{version} }}",
+        path.display().to_string()
+    ))
+}
+
+/// A path as a shell word (quoted when it holds anything unusual).
+fn shell_word(p: &Path) -> String {
+    let s = p.display().to_string();
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+:@%".contains(c))
+    {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 fn valid_name(name: &str) -> bool {
@@ -66,17 +150,7 @@ pub fn run(_global: &GlobalArgs, args: NewPluginArgs) -> anyhow::Result<u8> {
             dir.display()
         );
     }
-    let dep = match (&args.api_path, &args.api_version, own_api_source()) {
-        (Some(p), _, _) => {
-            let p = p
-                .canonicalize()
-                .with_context(|| format!("--api-path {}", p.display()))?;
-            format!("{{ path = {:?} }}", p.display().to_string())
-        }
-        (None, Some(v), _) => format!("{v:?}"),
-        (None, None, Some(p)) => format!("{{ path = {:?} }}", p.display().to_string()),
-        (None, None, None) => format!("\"{}\"", peerlab_plugin_api::API_VERSION),
-    };
+    let dep = api_dependency(&args, own_api_source())?;
     let files = render(name, &dep);
     for (rel, text) in &files {
         let path = dir.join(rel);
@@ -87,17 +161,16 @@ pub fn run(_global: &GlobalArgs, args: NewPluginArgs) -> anyhow::Result<u8> {
     }
     let lib = name.replace('-', "_");
     println!("created plugin `{name}` in {}", dir.display());
-    println!("  build:  cd {} && cargo build", dir.display());
+    println!("next steps (each line is a command):");
+    println!("  cd {}", shell_word(&dir));
+    println!("  cargo build");
+    println!("  peerlab modules --plugin-path target/debug {name} --call \"hello world times=2\"");
+    println!("  peerlab check {name}.conf");
+    println!("  peerlab run {name}.conf");
     println!(
-        "  try:    peerlab modules --plugin-path {}/target/debug {name} --call \"hello world times=2\"",
-        dir.display()
+        "(the library is target/debug/lib{lib}.so; {name}.conf finds it through `plugin_path = target/debug`: \
+         point that key elsewhere if you build with CARGO_TARGET_DIR)"
     );
-    println!(
-        "  run:    peerlab run {}/{name}.conf --plugin-path {}/target/debug",
-        dir.display(),
-        dir.display()
-    );
-    println!("  (the library is target/debug/lib{lib}.so)");
     Ok(EXIT_OK)
 }
 
@@ -269,10 +342,12 @@ mod tests {{
 scenario_file = '{name}.scenario'
 sync_subscribers_amount = 3
 experiment_time = 10
+# Where `cargo build` puts the plugin, relative to this file.
+plugin_path = target/debug
 "#
     );
     let readme = format!(
-        "# {name}\n\nA peerlab experiment module.\n\n```sh\ncargo build\ncargo test\npeerlab modules --plugin-path target/debug {name}\npeerlab run {name}.conf --plugin-path target/debug\n```\n"
+        "# {name}\n\nA peerlab experiment module.\n\n```sh\ncargo build\ncargo test\npeerlab modules --plugin-path target/debug {name}\npeerlab check {name}.conf\npeerlab run {name}.conf\n```\n\n`{name}.conf` finds the built plugin through `plugin_path = target/debug`\n(relative to the config file).\n"
     );
     vec![
         ("Cargo.toml".into(), cargo),
@@ -280,7 +355,7 @@ experiment_time = 10
         (format!("{name}.scenario").into(), scenario),
         (format!("{name}.conf").into(), conf),
         ("README.md".into(), readme),
-        (".gitignore".into(), "/target\nCargo.lock\n".into()),
+        (".gitignore".into(), "/target\n/output\nCargo.lock\n".into()),
     ]
 }
 
@@ -294,6 +369,17 @@ mod tests {
         assert!(valid_name("my-mod_2"));
         assert!(!valid_name("2x"));
         assert!(!valid_name("a b"));
+    }
+
+    #[test]
+    fn versions_are_matched_as_cargo_does() {
+        assert!(satisfies("1.2.0", "1.2"));
+        assert!(satisfies("1.2.0", "1"));
+        assert!(satisfies("1.2.0", "1.0"));
+        assert!(satisfies("1.2.0", "=1.2.0"));
+        assert!(!satisfies("1.2.0", "1.3"));
+        assert!(!satisfies("1.2.0", "2"));
+        assert!(!satisfies("1.2.0", "x"));
     }
 
     #[test]

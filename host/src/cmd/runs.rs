@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::Args;
 use peerlab_report::history::{format_table, list_runs};
 
@@ -26,12 +25,18 @@ pub struct RunsArgs {
 
 /// Entry point of `peerlab runs`.
 pub fn run(_global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<u8> {
-    let mut runs = list_runs(&args.dir).with_context(|| {
-        format!(
-            "cannot list runs in {}; pass the output root of `peerlab run` (default: output/ in the directory peerlab run was started from)",
+    let hint = "pass the output root of `peerlab run` (default: output/ in the directory peerlab run was started from)";
+    if !args.dir.exists() {
+        anyhow::bail!("no runs: {} does not exist; {hint}", args.dir.display());
+    }
+    if !args.dir.is_dir() {
+        anyhow::bail!(
+            "no runs: {} is a file, not a folder; {hint}",
             args.dir.display()
-        )
-    })?;
+        );
+    }
+    // The error's text already carries its cause: print it once.
+    let mut runs = list_runs(&args.dir).map_err(|e| anyhow::anyhow!("{e}; {hint}"))?;
     if let Some(n) = args.last {
         let skip = runs.len().saturating_sub(n);
         runs.drain(..skip);

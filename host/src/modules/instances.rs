@@ -55,6 +55,11 @@ pub trait Services {
     fn var(&self, name: &str) -> Option<String>;
     /// Stop this instance after the current callback.
     fn stop(&mut self);
+    /// A top-level callback of `module` (`what`: the callback's name) is
+    /// about to run: the runtime writes it down, so a hang can be named.
+    fn entering(&mut self, _module: usize, _what: &str) {}
+    /// That callback returned.
+    fn left(&mut self) {}
 
     /// Overlay: join the community derived from `name`.
     fn isolate_community(&mut self, _name: &str) -> Result<(), String> {
@@ -357,6 +362,7 @@ impl Instances {
         for i in 0..n {
             let m = &registry.modules()[i];
             let new_instance = m.root().new_instance();
+            services.entering(i, "create");
             let mut ctx = Context {
                 services,
                 slots: &mut slots,
@@ -365,7 +371,9 @@ impl Instances {
                 depth: 0,
             };
             let host = HostContext_TO::from_ptr(&mut ctx, TD_Opaque);
-            let inst = new_instance(host)
+            let made = new_instance(host);
+            services.left();
+            let inst = made
                 .into_result()
                 .map_err(|e| format!("module `{}`: {e}", m.name))?;
             slots[i] = Some(inst);
@@ -385,16 +393,18 @@ impl Instances {
         call: &BoundCall,
     ) -> Result<Option<Value>, String> {
         let registry = Arc::clone(&self.registry);
-        Context::run(
+        services.entering(call.module, &call.callback);
+        let res = Context::run(
             services,
             &mut self.slots,
             &registry,
             call.module,
             0,
             |inst, host| inst.call(host, call.callback.as_str().into(), call.args.clone()),
-        )
-        .map(|v| v.into_option().and_then(|v| Value::from_ne(&v)))
-        .map_err(|e| format!("{call}: {e}"))
+        );
+        services.left();
+        res.map(|v| v.into_option().and_then(|v| Value::from_ne(&v)))
+            .map_err(|e| format!("{call}: {e}"))
     }
 
     /// Deliver a timer to `module`.
@@ -405,14 +415,17 @@ impl Instances {
         token: u64,
     ) -> Result<(), String> {
         let registry = Arc::clone(&self.registry);
-        Context::run(
+        services.entering(module, "on_timer");
+        let res = Context::run(
             services,
             &mut self.slots,
             &registry,
             module,
             0,
             |inst, host| inst.on_timer(host, token),
-        )
+        );
+        services.left();
+        res
     }
 
     /// Deliver an overlay message to the module that defined its type.
@@ -423,14 +436,17 @@ impl Instances {
         message: IncomingMessage,
     ) -> Result<(), String> {
         let registry = Arc::clone(&self.registry);
-        Context::run(
+        services.entering(module, "on_message");
+        let res = Context::run(
             services,
             &mut self.slots,
             &registry,
             module,
             0,
-            |inst, host| inst.on_message(host, message),
-        )
+            |inst, host| inst.on_message_with_author(host, message),
+        );
+        services.left();
+        res
     }
 
     /// Tell every module the experiment started; returns each failure.
@@ -452,7 +468,10 @@ impl Instances {
         let registry = Arc::clone(&self.registry);
         let mut errors = Vec::new();
         for i in 0..self.slots.len() {
-            if let Err(e) = Context::run(services, &mut self.slots, &registry, i, 0, &f) {
+            services.entering(i, what);
+            let res = Context::run(services, &mut self.slots, &registry, i, 0, &f);
+            services.left();
+            if let Err(e) = res {
                 errors.push(format!(
                     "module `{}` {what}: {e}",
                     registry.modules()[i].name

@@ -2,9 +2,10 @@
 //! `lib_header_from_path` + `init_root_module` load of one `.so`, and the
 //! translation of abi_stable's errors into short, precise refusals.
 //!
-//! Invariant: every library is loaded by path through its own header (never
-//! `RootModule::load_from*`, which caches one module per type) and is never
-//! unloaded. Nothing here calls into a module beyond reading its root.
+//! Invariant: every library is loaded by its absolute path through its own
+//! header (never `RootModule::load_from*`, which caches one module per type,
+//! and never by a bare name `dlopen` would look up in the library search
+//! path), after its ELF extent is checked, and is never unloaded. Nothing here calls into a module beyond reading its root.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ use peerlab_plugin_api::abi_stable::StableAbi;
 use peerlab_plugin_api::abi_stable::abi_stability::abi_checking::check_layout_compatibility;
 use peerlab_plugin_api::abi_stable::library::{LibraryError, lib_header_from_path};
 use peerlab_plugin_api::{API_VERSION, ModuleRoot_Ref};
+
+use super::elf::{self, ElfProblem};
 
 /// Environment variable with extra plugin directories (`:`-separated).
 pub const PLUGIN_PATH_ENV: &str = "PEERLAB_PLUGIN_PATH";
@@ -136,6 +139,9 @@ pub enum LoadErrorKind {
     },
     /// The file could not be opened as a shared library.
     Open(String),
+    /// The file is cut short or its ELF header is unusable: refused before
+    /// `dlopen` (which would map it and die of SIGBUS on the missing pages).
+    Damaged(ElfProblem),
     /// A shared library, but not a peerlab plugin.
     NotAPlugin(String),
     /// Built against a plugin-api whose major version differs.
@@ -193,6 +199,9 @@ impl LoadError {
             LoadErrorKind::Duplicate { .. } => {
                 Some("load each module once; remove one of the `&module` lines".into())
             }
+            LoadErrorKind::Damaged(ElfProblem::Truncated { .. }) => Some(
+                "let the build finish or run it again (`cargo build`), then retry".into(),
+            ),
             _ => None,
         }
     }
@@ -228,6 +237,7 @@ impl fmt::Display for LoadError {
                 Ok(())
             }
             LoadErrorKind::Open(r) => write!(f, "cannot open it as a shared library: {r}"),
+            LoadErrorKind::Damaged(problem) => write!(f, "{problem}"),
             LoadErrorKind::NotAPlugin(r) => write!(f, "not a peerlab plugin: {r}"),
             LoadErrorKind::IncompatibleApi { plugin, host } => write!(
                 f,
@@ -271,7 +281,10 @@ impl fmt::Display for LoadErrors {
 
 impl std::error::Error for LoadErrors {}
 
-/// Load one plugin library and check its version and layout.
+/// Load one plugin library and check its version and layout. The library
+/// is opened by its absolute, canonical path (a bare file name would make
+/// `dlopen` search `LD_LIBRARY_PATH` and the system's directories instead),
+/// and only after [`elf::check_extent`] found every byte it maps.
 pub fn load_library(requested: &str, path: &Path) -> Result<ModuleRoot_Ref, LoadError> {
     let err = |kind, detail| LoadError {
         requested: requested.to_string(),
@@ -279,7 +292,10 @@ pub fn load_library(requested: &str, path: &Path) -> Result<ModuleRoot_Ref, Load
         kind,
         detail,
     };
-    let header = lib_header_from_path(path).map_err(|e| {
+    let canonical =
+        std::fs::canonicalize(path).map_err(|e| err(LoadErrorKind::Open(e.to_string()), None))?;
+    elf::check_extent(&canonical).map_err(|p| err(LoadErrorKind::Damaged(p), None))?;
+    let header = lib_header_from_path(&canonical).map_err(|e| {
         let (kind, detail) = classify(e);
         err(kind, detail)
     })?;

@@ -21,6 +21,7 @@
 pub mod alias;
 pub mod core;
 pub mod dispersy;
+pub mod elf;
 pub mod harness;
 pub mod instances;
 pub mod loader;
@@ -190,6 +191,8 @@ pub enum CallError {
         suggestion: Option<String>,
         /// The loaded modules.
         loaded: Vec<String>,
+        /// A built-in module that is not loaded but has this callback.
+        provided_by: Option<String>,
     },
     /// Several loaded modules have it.
     Ambiguous {
@@ -215,10 +218,18 @@ impl CallError {
                 Some(format!("loaded modules: {}", loaded.join(", ")))
             }
             CallError::UnknownCallback {
-                suggestion, loaded, ..
-            } => Some(match suggestion {
-                Some(s) => format!("did you mean `{s}`? loaded modules: {}", loaded.join(", ")),
-                None => format!(
+                name,
+                suggestion,
+                loaded,
+                provided_by,
+            } => Some(match (provided_by, suggestion) {
+                (Some(m), _) => format!(
+                    "`{name}` is a callback of the module `{m}`, which the scenario does not load: add `&module {m}` at its top"
+                ),
+                (None, Some(s)) => {
+                    format!("did you mean `{s}`? loaded modules: {}", loaded.join(", "))
+                }
+                (None, None) => format!(
                     "loaded modules: {}; `peerlab modules` lists their callbacks",
                     loaded.join(", ")
                 ),
@@ -418,6 +429,7 @@ impl Registry {
                     )
                     .map(|s| format!("{module}.{s}")),
                     loaded: self.names(),
+                    provided_by: None,
                 }),
             };
         }
@@ -440,10 +452,16 @@ impl Registry {
                     .iter()
                     .flat_map(|m| m.callbacks.iter().map(|c| c.name.as_str()))
                     .collect();
+                let loaded = self.names();
+                let provided_by = builtin_modules()
+                    .into_iter()
+                    .find(|m| !loaded.contains(&m.name) && m.callback(written).is_some())
+                    .map(|m| m.name);
                 Err(CallError::UnknownCallback {
                     name: written.into(),
                     suggestion: peerlab_lang::suggest(written, all).map(str::to_string),
-                    loaded: self.names(),
+                    loaded,
+                    provided_by,
                 })
             }
             _ => Err(CallError::Ambiguous {
@@ -644,7 +662,9 @@ fn resolve_one(requested: &str, paths: &SearchPaths) -> Result<LoadedModule, Loa
 /// Load one plugin file into a [`LoadedModule`].
 pub fn load_plugin(requested: &str, path: &Path) -> Result<LoadedModule, LoadError> {
     let root = loader::load_library(requested, path)?;
-    LoadedModule::from_root(root, ModuleSource::Plugin(path.to_path_buf())).map_err(|e| LoadError {
+    // The library was opened by its canonical path; say which file that was.
+    let source = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    LoadedModule::from_root(root, ModuleSource::Plugin(source)).map_err(|e| LoadError {
         requested: requested.into(),
         path: Some(path.to_path_buf()),
         kind: LoadErrorKind::InitFailed(e),

@@ -51,6 +51,12 @@ pub fn process_stderr(host: &str, node: u32, process: u32) -> PathBuf {
     instance_dir(host, node).join(format!("process{process:03}.stderr"))
 }
 
+/// Which module callback each instance of one OS process is running
+/// (`runtime::inflight`), relative to the run folder.
+pub fn process_inflight(host: &str, node: u32, process: u32) -> PathBuf {
+    instance_dir(host, node).join(format!("process{process:03}.inflight"))
+}
+
 /// Create `<root>/<NNNN>-<experiment>` with the next free number and point
 /// `<root>/latest` at it. Earlier runs are never touched.
 pub fn create_run_folder(root: &Path, experiment: &str) -> io::Result<(String, PathBuf)> {
@@ -191,6 +197,10 @@ pub struct Verdict {
     pub name: String,
     pub passed: bool,
     pub message: String,
+    /// Not judged: the module's verdicts were turned off (config key
+    /// `verdicts`, `--no-verdicts`); `passed` is true so it fails nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// `summary.json` as the runner writes it (post-processing adds `aggregates`).
@@ -266,12 +276,24 @@ impl Summary {
 }
 
 /// Write JSON atomically (write a temporary file, then rename), so a reader
-/// never sees half a record even if the run is killed.
+/// never sees half a record even if the run is killed. A failed write (a
+/// full disk) leaves no temporary file behind.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(value).map_err(io::Error::other)?;
-    fs::write(&tmp, text + "\n")?;
-    fs::rename(&tmp, path)
+    write_atomic(path, (text + "\n").as_bytes())
+}
+
+/// Write a file atomically: `<path>.tmp`, then a rename. On failure the
+/// temporary file is removed and `path` keeps what it had.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
@@ -293,6 +315,25 @@ mod tests {
         fs::create_dir(root.path().join("0041-old")).unwrap();
         let (c, _) = create_run_folder(root.path(), "e").unwrap();
         assert_eq!(c, "0042-e", "numbering continues after the highest");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_temporary_file_and_keeps_the_old_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("summary.json");
+        fs::write(&path, "{}\n").unwrap();
+        // The temporary file on a "full disk": every write fails.
+        let tmp = dir.path().join("summary.json.tmp");
+        std::os::unix::fs::symlink("/dev/full", &tmp).unwrap();
+        let err = write_json(&path, &serde_json::json!({"outcome": "passed"})).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+        assert!(
+            fs::symlink_metadata(&tmp).is_err(),
+            "summary.json.tmp is left behind"
+        );
+        assert_eq!(fs::read_to_string(&path).unwrap(), "{}\n");
+        write_json(&path, &serde_json::json!({"outcome": "passed"})).unwrap();
+        assert!(fs::read_to_string(&path).unwrap().contains("passed"));
     }
 
     #[test]

@@ -63,13 +63,21 @@ pub fn render(summary: &Summary) -> String {
     let _ = writeln!(x, "  </testsuite>");
     let _ = writeln!(
         x,
-        r#"  <testsuite name="{}" tests="{}" failures="{}">"#,
+        r#"  <testsuite name="{}" tests="{}" failures="{}" skipped="{}">"#,
         esc(&format!("{}/verdicts", summary.run_id)),
         summary.verdicts.len(),
-        summary.verdicts.iter().filter(|v| !v.passed).count()
+        summary.verdicts.iter().filter(|v| !v.passed).count(),
+        summary.verdicts.iter().filter(|v| v.skipped).count()
     );
     for v in &summary.verdicts {
-        if v.passed {
+        if v.skipped {
+            let _ = writeln!(
+                x,
+                r#"    <testcase classname="verdicts" name="{}"><skipped message="{}"/></testcase>"#,
+                esc(&v.name),
+                esc(&v.message)
+            );
+        } else if v.passed {
             let _ = writeln!(
                 x,
                 r#"    <testcase classname="verdicts" name="{}"><system-out>{}</system-out></testcase>"#,
@@ -152,6 +160,7 @@ mod tests {
                 name: "sum".into(),
                 passed: false,
                 message: "2 != 3".into(),
+                skipped: false,
             }],
         };
         let xml = render(&summary);

@@ -3,7 +3,9 @@
 //!
 //! It starts one `peerlab instance` process per `instances_per_process`
 //! instances, each in its own process group so that a stop reaches
-//! everything it started, and leaves the rest to [`super::supervise`].
+//! everything it started and set to die with its parent (so that killing
+//! `peerlab run`, or a SLURM node agent, leaves no orphan), and leaves the
+//! rest to [`super::supervise`].
 
 use std::collections::HashSet;
 use std::fs;
@@ -190,10 +192,43 @@ pub fn spawn_instances(
         .stderr(stderr)
         .process_group(0)
         .kill_on_drop(true);
+    die_with_parent(&mut cmd);
     let child = cmd
         .spawn()
         .with_context(|| format!("cannot start instance process {process}"))?;
     Ok((child, stderr_path))
+}
+
+/// Make the child die when this process does, however it dies (SIGKILL
+/// included): an instance stuck in a callback would otherwise never notice
+/// that its sync server is gone and run on under PID 1.
+///
+/// Linux sends the signal when the *thread* that forked the child ends, so
+/// spawn from a thread that lives as long as the run (the runners spawn
+/// from the thread that drives them).
+fn die_with_parent(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs in the child between fork and exec and
+        // calls only async-signal-safe functions (prctl, getppid, kill,
+        // getpid), touching no memory of the parent.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The parent may have died before the prctl: then nobody
+                // will send the signal, so act on it now.
+                if libc::getppid() != parent {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ pub mod sim;
 pub mod slurm;
 pub mod status;
 pub mod supervise;
+pub mod tail;
+pub mod verdict_choice;
 pub mod verdicts;
 
 use std::collections::BTreeMap;

@@ -409,11 +409,27 @@ pub async fn supervise(
                 .map(|p| (p.host.clone(), p.node))
                 .unwrap_or_else(|| ("localhost".into(), 1));
             let paths = folder::InstancePaths::new(&host, node, id);
-            let end = end.cloned().unwrap_or(End {
+            let mut end = end.cloned().unwrap_or(End {
                 status: EndStatus::Crashed,
                 exit_code: None,
                 error: Some("no end was recorded".into()),
             });
+            // An instance whose process did not report its end may have
+            // been stuck in a callback: name it.
+            if end.status != EndStatus::Finished
+                && let Some(callback) = in_flight(&run_dir, &placement, id)
+            {
+                let note = match end.status {
+                    EndStatus::TimedOut => format!("hung in {callback}"),
+                    EndStatus::Crashed => format!("crashed in {callback}"),
+                    _ => format!("was in {callback} when it ended"),
+                };
+                append_err(&run_dir, &paths.err, &format!("peerlab: instance {id} {note}"));
+                end.error = Some(match end.error {
+                    Some(e) => format!("{e}; {note}"),
+                    None => note,
+                });
+            }
             folder::InstanceStatus {
                 id,
                 host,
@@ -439,7 +455,12 @@ pub async fn supervise(
             interrupted,
         },
     );
-    folder::write_json(&run_dir.join("summary.json"), &summary)?;
+    // The caller writes it again with the verdicts: a failure here (a full
+    // disk) is said, and the run goes on to that second attempt.
+    let path = run_dir.join("summary.json");
+    if let Err(e) = folder::write_json(&path, &summary) {
+        tracing::warn!("cannot write {}: {e}", path.display());
+    }
     Ok(summary)
 }
 
@@ -466,16 +487,47 @@ fn note_abnormal_end(
         return;
     };
     let _ = writeln!(f, "peerlab: instance {id} ended abnormally: {why}");
-    if let Some(text) = stderr.and_then(|p| fs::read_to_string(p).ok()) {
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(20)..];
-        if !tail.is_empty() {
-            let _ = writeln!(f, "peerlab: last lines of its process's stderr:");
-            for line in tail {
-                let _ = writeln!(f, "  {line}");
-            }
+    // Bounded: a process may have written gigabytes.
+    let Some(tail) = stderr.and_then(|p| super::tail::of_file(p, 20).ok()) else {
+        return;
+    };
+    if !tail.cause.is_empty() {
+        let _ = writeln!(f, "peerlab: the first error in its process's stderr:");
+        for line in &tail.cause {
+            let _ = writeln!(f, "  {line}");
         }
     }
+    if !tail.lines.is_empty() {
+        let _ = writeln!(
+            f,
+            "peerlab: last lines of its process's stderr{}:",
+            stderr
+                .map(|p| format!(" ({})", p.display()))
+                .unwrap_or_default()
+        );
+        for line in &tail.lines {
+            let _ = writeln!(f, "  {line}");
+        }
+    }
+}
+
+/// Append one line to instance `id`'s `.err` (best effort: a full disk
+/// loses it, the summary still says it).
+fn append_err(run_dir: &Path, err: &Path, line: &str) {
+    let path = run_dir.join(err);
+    if let Ok(mut f) = fs::OpenOptions::new().append(true).open(path) {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// The module callback instance `id` was running when its process last
+/// wrote its in-flight file, if any.
+fn in_flight(run_dir: &Path, placement: &[Placement], id: u32) -> Option<String> {
+    let p = placement.iter().find(|p| p.id == id)?;
+    crate::runtime::inflight::read(
+        &run_dir.join(folder::process_inflight(&p.host, p.node, p.process)),
+        id,
+    )
 }
 
 pub fn unix_ms_now() -> u64 {
@@ -562,6 +614,38 @@ mod tests {
             .find(|s| s.id == id)
             .unwrap()
             .clone()
+    }
+
+    #[test]
+    fn an_abnormal_end_copies_a_bounded_tail_and_the_panic_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let stderr = dir.path().join("process001.stderr");
+        // 200 MB of one line (sparse: no disk), then a panic and its backtrace.
+        let f = fs::File::create(&stderr).unwrap();
+        f.set_len(200 << 20).unwrap();
+        let mut f = fs::OpenOptions::new().append(true).open(&stderr).unwrap();
+        writeln!(f).unwrap();
+        writeln!(f, "thread 'main' panicked at plugins/x/src/lib.rs:9:9:").unwrap();
+        writeln!(f, "the share list was empty").unwrap();
+        writeln!(f, "stack backtrace:").unwrap();
+        for i in 0..60 {
+            writeln!(f, "  {i}: some::frame").unwrap();
+        }
+        drop(f);
+        note_abnormal_end(
+            dir.path(),
+            &[],
+            2,
+            "its process ended: killed by signal 6",
+            Some(&stderr),
+        );
+        let err_path = dir.path().join("localhost/node001/00002.err");
+        let len = fs::metadata(&err_path).unwrap().len();
+        assert!(len < 16 << 10, ".err grew by {len} bytes");
+        let err = fs::read_to_string(&err_path).unwrap();
+        assert!(err.contains("killed by signal 6"), "{err}");
+        assert!(err.contains("  the share list was empty\n"), "{err}");
+        assert!(err.contains("  59: some::frame"), "{err}");
     }
 
     #[tokio::test]

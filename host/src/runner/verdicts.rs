@@ -164,11 +164,24 @@ pub fn collect(
     summary: &Summary,
     config: &BTreeMap<String, String>,
 ) -> Vec<Verdict> {
+    collect_some(registry, run_dir, summary, config, |_| true)
+}
+
+/// [`collect`] from the modules whose name `judges` accepts (config key
+/// `verdicts`, see [`super::verdict_choice`]).
+pub fn collect_some(
+    registry: &Registry,
+    run_dir: &Path,
+    summary: &Summary,
+    config: &BTreeMap<String, String>,
+    judges: impl Fn(&str) -> bool,
+) -> Vec<Verdict> {
     let outputs = FolderOutputs::load(run_dir, summary, config);
     judge(
         registry
             .modules()
             .iter()
+            .filter(|m| judges(&m.name))
             .map(|m| (m.name.as_str(), m.root().check())),
         &outputs,
     )
@@ -192,6 +205,7 @@ fn judge<'a>(
                     Some(why) => format!("{NOT_JUDGED}: {why}"),
                     None => v.message.into(),
                 },
+                skipped: false,
             })),
             Err(e) => verdicts.push(Verdict {
                 name: format!("{module}/verdict hook"),
@@ -200,6 +214,7 @@ fn judge<'a>(
                     Some(why) => format!("{NOT_JUDGED}: {why}"),
                     None => format!("the verdict hook failed: {e}"),
                 },
+                skipped: false,
             }),
         }
     }

@@ -287,6 +287,9 @@ struct State {
     seed: u64,
     vars: BTreeMap<String, String>,
     record: Record,
+    /// Where the scenario command running now was written (`file`, `line`),
+    /// for the in-flight record.
+    command: Option<(Arc<str>, u32)>,
     /// Wall-clock instant of scenario time 0, once the barrier released us.
     zero: Option<Instant>,
     directory: Option<Arc<PeerDirectory>>,
@@ -337,6 +340,7 @@ impl Instance {
             stop_requested: false,
             reset_pending: false,
             failures: Vec::new(),
+            command: None,
             now,
             net: NetConditions::default(),
             crashed: false,
@@ -471,6 +475,20 @@ impl Instance {
             Outcome::Finished
         } else {
             Outcome::Failed(self.state.failures.join("; "))
+        }
+    }
+
+    /// `outcome`, failed if some of the instance's output could not be
+    /// written (a full disk): its files are incomplete, the end report
+    /// says which and how much.
+    pub fn with_losses(&self, outcome: Outcome) -> Outcome {
+        let Some(lost) = self.state.record.losses_text() else {
+            return outcome;
+        };
+        match outcome {
+            Outcome::Finished => Outcome::Failed(lost),
+            Outcome::Failed(why) => Outcome::Failed(format!("{why}; {lost}")),
+            Outcome::Crashed => Outcome::Crashed,
         }
     }
 
@@ -617,10 +635,16 @@ impl Instance {
         e.file = Some(&cmd.file);
         e.line = Some(cmd.line);
         self.state.record.event(&e);
+        // On disk before it runs: if it hangs or aborts the process, the
+        // events still name it.
+        self.state.record.flush_events();
         let Some(m) = self.modules.as_mut() else {
             return;
         };
-        if let Err(err) = m.call(&mut self.state, &cmd.call) {
+        self.state.command = Some((cmd.file.clone(), cmd.line));
+        let res = m.call(&mut self.state, &cmd.call);
+        self.state.command = None;
+        if let Err(err) = res {
             self.state.fail(format!("{}:{}: {err}", cmd.file, cmd.line));
         }
     }
@@ -645,6 +669,7 @@ impl Instance {
                     .unwrap_or_default(),
                 global_time: d.global_time,
                 payload: RVec::from(d.payload),
+                author_instance: d.author_instance.map(u64::from).into(),
             };
             if let Some(m) = self.modules.as_mut()
                 && let Err(e) = m.on_message(&mut self.state, owner, message)
@@ -788,6 +813,26 @@ impl Services for State {
 
     fn stop(&mut self) {
         self.stop_requested = true;
+    }
+
+    fn entering(&mut self, module: usize, what: &str) {
+        let name = self
+            .shared
+            .registry
+            .modules()
+            .get(module)
+            .map(|m| m.name.as_str())
+            .unwrap_or("?");
+        match &self.command {
+            Some((file, line)) => self
+                .record
+                .enter(format_args!("{name}.{what} ({file}:{line})")),
+            None => self.record.enter(format_args!("{name}.{what}")),
+        }
+    }
+
+    fn left(&mut self) {
+        self.record.leave();
     }
 
     fn isolate_community(&mut self, name: &str) -> Result<(), String> {

@@ -5,6 +5,7 @@
 //! scenario's commands at their times while driving each instance's overlay
 //! and writing its output files.
 
+pub mod inflight;
 pub mod instance;
 pub mod process;
 pub mod record;

@@ -85,9 +85,21 @@ pub async fn run(
     let pool = shared.pool.clone().or_else(|| {
         (ids.len() > 1).then(|| Arc::new(dispersy::SharedPool::sharing_only(STORE_POOL_CAPACITY)))
     });
+    // Which callback each instance runs, on disk for the supervisor (a hung
+    // or killed process cannot tell). Without it the run goes on, unnamed.
+    let mut slots = super::inflight::create(
+        &args.run_dir.join(folder::process_inflight(
+            &args.host,
+            args.node,
+            args.process,
+        )),
+        &ids,
+    )
+    .map(|s| s.into_iter().map(Some).collect::<Vec<_>>())
+    .unwrap_or_else(|_| ids.iter().map(|_| None).collect());
     let now = Instant::now();
     let mut instances = Vec::with_capacity(ids.len());
-    for &id in &ids {
+    for (i, &id) in ids.iter().enumerate() {
         let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, 0))
             .await
             .with_context(|| {
@@ -98,8 +110,11 @@ pub async fn run(
             })?;
         let addr = driver.local_addr()?;
         let paths = InstancePaths::new(&args.host, args.node, id);
-        let rec = Record::create(&args.run_dir, &paths)
+        let mut rec = Record::create(&args.run_dir, &paths)
             .with_context(|| format!("instance {id}: cannot create its output files"))?;
+        if let Some(slot) = slots[i].take() {
+            rec.attach_in_flight(slot);
+        }
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), false);
@@ -234,21 +249,21 @@ async fn drive(
                     if let Err(e) = driver.feed(inst.core_mut(), now, wake) {
                         inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
                         inst.shut_down(Instant::now(), "failed");
-                        return Outcome::Failed(format!("socket error: {e}"));
+                        return inst.with_losses(Outcome::Failed(format!("socket error: {e}")));
                     }
                     inst.after_input(now);
                 }
                 Err(e) => {
                     inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
                     inst.shut_down(Instant::now(), "failed");
-                    return Outcome::Failed(format!("socket error: {e}"));
+                    return inst.with_losses(Outcome::Failed(format!("socket error: {e}")));
                 }
             },
             _ = abort.changed() => {
                 let why = abort.borrow().clone().unwrap_or_default();
                 inst.record_mut().error(&format!("peerlab: stopped: {why}"));
                 inst.shut_down(Instant::now(), "interrupted");
-                return Outcome::Failed(format!("stopped: {why}"));
+                return inst.with_losses(Outcome::Failed(format!("stopped: {why}")));
             }
         }
         inst.handle_timeout(Instant::now());
@@ -265,7 +280,8 @@ async fn drive(
     };
     inst.shut_down(Instant::now(), status);
     flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
-    outcome
+    // Output lost to the very last writes counts too.
+    inst.with_losses(outcome)
 }
 
 /// A datagram held back by `set_network delay=…`.

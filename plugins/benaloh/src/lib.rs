@@ -45,7 +45,13 @@ pub struct Benaloh {
     secret_given: bool,
     /// The [`TOTAL_KNOWN`] annotation was recorded.
     total_noted: bool,
+    /// Messages refused so far (all counted in `benaloh_rejected`; only
+    /// some logged, so a flood of junk cannot flood the log).
+    rejections: u64,
 }
+
+/// Every rejection up to this many is logged; after that only the 2^k-th.
+const REJECTIONS_LOGGED: u64 = 10;
 
 /// Read a config key as a whole number in `min..`.
 fn config_u64(host: &Host, key: &str, min: u64) -> Result<Option<u64>, String> {
@@ -163,6 +169,22 @@ impl Benaloh {
         }
     }
 
+    /// Count a refused message and log why, rate-limited: the first
+    /// [`REJECTIONS_LOGGED`], then every time the count doubles.
+    fn reject(&mut self, host: &mut Host, why: impl FnOnce() -> String) {
+        host.stat_add("benaloh_rejected", 1.0);
+        self.rejections += 1;
+        let n = self.rejections;
+        if n <= REJECTIONS_LOGGED {
+            host.log(why());
+        } else if n.is_power_of_two() {
+            host.log(format!(
+                "{} ({n} messages rejected so far; only some are logged, all are counted in benaloh_rejected)",
+                why()
+            ));
+        }
+    }
+
     fn arm(&mut self, host: &mut Host, how: &str) -> Result<(), String> {
         match self.proto.share_subset_sum() {
             Armed::Broadcast(_) => {}
@@ -225,6 +247,7 @@ impl Benaloh {
             proto,
             secret_given: given.is_some(),
             total_noted: false,
+            rejections: 0,
         })
     }
 
@@ -307,18 +330,17 @@ impl Benaloh {
         let share = match payload::decode(kind, &message.payload) {
             Ok(s) => s,
             Err(e) => {
-                host.stat_add("benaloh_rejected", 1.0);
-                host.log(format!(
-                    "rejected a {} from instance {}: {e}",
-                    kind.noun(),
-                    message.sender
-                ));
+                let sender = message.sender;
+                self.reject(host, || {
+                    format!("rejected a {} from instance {sender}: {e}", kind.noun())
+                });
                 return Ok(());
             }
         };
         let receipt = match kind {
             Kind::LocalShare => self.proto.receive_local_share(message.sender, share),
-            Kind::SubsetSum => self.proto.receive_subset_sum(&message.author, share),
+            Kind::SubsetSum => self.proto
+                .receive_subset_sum(message.verified_author(), share),
         };
         match receipt {
             Receipt::Accepted => {
@@ -333,10 +355,7 @@ impl Benaloh {
             }
             Receipt::Duplicate => host.stat_add("benaloh_duplicates", 1.0),
             Receipt::OwnEcho => {}
-            Receipt::Rejected(why) => {
-                host.stat_add("benaloh_rejected", 1.0);
-                host.log(format!("rejected: {why}"));
-            }
+            Receipt::Rejected(why) => self.reject(host, || format!("rejected: {why}")),
         }
         self.flush(host)
     }

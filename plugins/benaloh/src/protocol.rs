@@ -195,11 +195,14 @@ pub enum Rejection {
         /// The value refused.
         second: u64,
     },
-    /// A subset sum claiming an instance whose subset sum came signed by
-    /// another key.
+    /// A subset sum claiming an instance but not signed with that
+    /// instance's key (as the overlay verified it against the run's peer
+    /// table): a forgery, or a message from outside the run.
     AuthorMismatch {
         /// The claimed author.
         origin: u64,
+        /// The instance whose key signed it, if the key is the run's.
+        signer: Option<u64>,
     },
 }
 
@@ -233,9 +236,19 @@ impl fmt::Display for Rejection {
                 "second {} from instance {origin} ({second}) differs from the first ({first})",
                 kind.noun()
             ),
-            Rejection::AuthorMismatch { origin } => write!(
+            Rejection::AuthorMismatch {
+                origin,
+                signer: Some(signer),
+            } => write!(
                 f,
-                "subset sum claiming instance {origin} is signed by another key than its first"
+                "subset sum claiming instance {origin} is signed by instance {signer}'s key"
+            ),
+            Rejection::AuthorMismatch {
+                origin,
+                signer: None,
+            } => write!(
+                f,
+                "subset sum claiming instance {origin} is not signed by a key of the run"
             ),
         }
     }
@@ -409,39 +422,6 @@ impl Slots {
     }
 }
 
-/// The author key of each instance's subset sum, in one buffer (a key is
-/// some 74 bytes; one allocation each would double that).
-#[derive(Debug, Clone, Default)]
-struct AuthorKeys {
-    bytes: Vec<u8>,
-    /// Index: instance id - 1; (start, length) in `bytes`.
-    at: Vec<Option<(u32, u32)>>,
-}
-
-impl AuthorKeys {
-    fn get(&self, origin: u64) -> Option<&[u8]> {
-        let (start, len) = (*self.at.get(origin.checked_sub(1)? as usize)?)?;
-        self.bytes
-            .get(start as usize..start as usize + len as usize)
-    }
-
-    /// Record `key` for `origin`, an instance id of the run's `n` (so >= 1).
-    fn insert(&mut self, origin: u64, key: &[u8], n: u64) {
-        let i = (origin - 1) as usize;
-        if i >= self.at.len() {
-            // Room for every instance at once: growing by doubling would
-            // leave up to half of it unused.
-            self.at.resize(i.max(n as usize - 1) + 1, None);
-            self.bytes
-                .reserve_exact((n as usize).saturating_sub(1).saturating_mul(key.len()));
-        }
-        let start = u32::try_from(self.bytes.len()).unwrap_or(u32::MAX);
-        let len = u32::try_from(key.len()).unwrap_or(u32::MAX);
-        self.bytes.extend_from_slice(key);
-        self.at[i] = Some((start, len));
-    }
-}
-
 /// The protocol state of one instance.
 ///
 /// Call order does not matter: every message can arrive before or after any
@@ -462,8 +442,6 @@ pub struct Protocol {
     broadcast: Option<u64>,
     local: Slots,
     sums: Slots,
-    /// The author key each instance's subset sum was signed with.
-    authors: AuthorKeys,
     actions: VecDeque<Action>,
     counters: Counters,
 }
@@ -489,7 +467,6 @@ impl Protocol {
             broadcast: None,
             local: Slots::default(),
             sums: Slots::default(),
-            authors: AuthorKeys::default(),
             actions: VecDeque::new(),
             counters: Counters::default(),
         })
@@ -638,9 +615,13 @@ impl Protocol {
         r
     }
 
-    /// A `broadcast-share` message signed by `author`, whose payload names
-    /// its origin instance (the overlay may deliver it through any peer).
-    pub fn receive_subset_sum(&mut self, author: &[u8], share: Share) -> Receipt {
+    /// A `broadcast-share` message whose payload names its origin instance
+    /// (the overlay may deliver it through any peer). `signer` is the
+    /// instance whose key signed it, as the overlay verified it against the
+    /// run's peer table (`None`: unsigned, or a key from outside the run).
+    /// Only the origin's own key can vouch for its subset sum: anything
+    /// else is refused before it can take the origin's slot.
+    pub fn receive_subset_sum(&mut self, signer: Option<u64>, share: Share) -> Receipt {
         let r = if share.origin == self.me {
             Receipt::OwnEcho
         } else if !self.is_peer(share.origin) {
@@ -648,16 +629,13 @@ impl Protocol {
                 kind: Kind::SubsetSum,
                 from: share.origin,
             })
-        } else if self.authors.get(share.origin).is_some_and(|k| k != author) {
+        } else if signer != Some(share.origin) {
             Receipt::Rejected(Rejection::AuthorMismatch {
                 origin: share.origin,
+                signer,
             })
         } else {
-            let r = store(&mut self.sums, Kind::SubsetSum, share, self.n);
-            if r == Receipt::Accepted {
-                self.authors.insert(share.origin, author, self.n);
-            }
-            r
+            store(&mut self.sums, Kind::SubsetSum, share, self.n)
         };
         self.count(&r, Kind::SubsetSum);
         r

@@ -152,9 +152,20 @@ impl Net {
             author: author.into(),
             global_time: p.global_time,
             payload: p.payload.clone().into(),
+            // The overlay verified the signature against the run's key of `from`.
+            author_instance: if p.name == BROADCAST_SHARE {
+                ROption::RSome(p.from)
+            } else {
+                ROption::RNone
+            },
         };
-        let k = p.to as usize - 1;
-        Module::on_message(&mut self.mods[k], &mut self.hosts[k].host(), &msg).unwrap();
+        self.deliver_message(p.to, &msg);
+    }
+
+    /// Deliver `msg` to instance `to` as it is (e.g. a forgery).
+    fn deliver_message(&mut self, to: u64, msg: &IncomingMessage) {
+        let k = to as usize - 1;
+        Module::on_message(&mut self.mods[k], &mut self.hosts[k].host(), msg).unwrap();
         self.collect();
     }
 
@@ -500,6 +511,49 @@ fn duplicates_and_strangers_are_not_counted() {
 }
 
 #[test]
+fn a_forged_subset_sum_signed_outside_the_run_changes_no_total() {
+    let mut net = Net::new(4, &[]);
+    net.call_all("share_local", &[]);
+    net.run(|_| 0);
+    // Before anyone broadcasts, a subset sum claiming instance 1 but signed
+    // with a brand-new key (the overlay names no author instance) reaches
+    // every other instance, passed on by instance 3 as catch-up sync would.
+    let forged = payload::encode(
+        Kind::SubsetSum,
+        Share {
+            origin: 1,
+            modulus: DEFAULT_MODULUS,
+            value: 12345,
+        },
+    );
+    for to in [2, 3, 4] {
+        let msg = IncomingMessage {
+            name: BROADCAST_SHARE.into(),
+            sender: 3,
+            author: vec![7u8; 74].into(),
+            global_time: 1,
+            payload: forged.clone().into(),
+            author_instance: ROption::RNone,
+        };
+        net.deliver_message(to, &msg);
+    }
+    net.call_all("share_subset_sum", &[]);
+    net.run(|_| 0);
+    net.call_all("print_local_value", &[]);
+    net.call_all("print_total_sum", &[]);
+    assert_correct(&net, DEFAULT_MODULUS);
+    let v = net.verdicts(&[]);
+    assert!(all_pass(&v), "{v:?}");
+    assert!(
+        net.logs(2)
+            .iter()
+            .any(|l| l.contains("claiming instance 1 is not signed by a key of the run")),
+        "{:?}",
+        net.logs(2)
+    );
+}
+
+#[test]
 fn more_peers_than_shares_sends_one_share_to_each_instance() {
     // the overlay knows more peers than there are other instances
     let mut net = Net::new(3, &[]);
@@ -546,6 +600,32 @@ fn a_malformed_payload_is_logged_not_fatal() {
     };
     net.deliver(&other);
     assert_eq!(net.hosts[0].stat("benaloh_rejected"), Some(1.0));
+}
+
+#[test]
+fn a_flood_of_junk_is_counted_in_full_but_logged_sparingly() {
+    let mut net = Net::new(3, &[]);
+    let bad = Packet {
+        from: 2,
+        to: 1,
+        name: BROADCAST_SHARE.into(),
+        payload: vec![1, 2, 3],
+        global_time: 1,
+    };
+    for _ in 0..40_000 {
+        net.deliver(&bad);
+    }
+    assert_eq!(net.hosts[0].stat("benaloh_rejected"), Some(40_000.0));
+    // The first ten, then one line each time the count doubles (16 .. 32768).
+    assert_eq!(net.logs(1).len(), 10 + 12, "{:?}", net.logs(1));
+    assert!(
+        net.logs(1)
+            .last()
+            .unwrap()
+            .ends_with("(32768 messages rejected so far; only some are logged, all are counted in benaloh_rejected)"),
+        "{:?}",
+        net.logs(1).last()
+    );
 }
 
 // ---------------------------------------------------------------- losses

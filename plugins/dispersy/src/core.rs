@@ -144,7 +144,21 @@ pub struct Config {
     pub max_datagram: usize,
     /// Process-wide pool of verified FullSync packets (see [`crate::pool`]); `None` verifies everything.
     pub pool: Option<Arc<SharedPool>>,
+    /// Take signed messages (application and discovery) only from authors
+    /// whose key is in the peer directory ([`Core::set_directory`]); others
+    /// are dropped as `drop/unknown_author`, before their signature is
+    /// checked. For communities whose members all come from one directory
+    /// (every peerlab run); off by default, as py-ipv8 peers are not in it.
+    pub drop_unknown_authors: bool,
+    /// Most FullSync messages stored per author (this member's own are not
+    /// limited); further ones are dropped as `drop/author_limit`, so one
+    /// key cannot grow every member's store without bound.
+    pub max_messages_per_author: usize,
 }
+
+/// The default of [`Config::max_messages_per_author`]: far above what an
+/// experiment publishes per member (the scale scenarios: 1 to 20).
+pub const DEFAULT_MAX_MESSAGES_PER_AUTHOR: usize = 10_000;
 
 impl Config {
     /// Defaults close to py-ipv8's, for a member with the given seeds and address.
@@ -163,6 +177,8 @@ impl Config {
             peer_timeout: None,
             max_datagram: wire::MAX_DATAGRAM,
             pool: None,
+            drop_unknown_authors: false,
+            max_messages_per_author: DEFAULT_MAX_MESSAGES_PER_AUTHOR,
         }
     }
 }
@@ -251,6 +267,8 @@ struct Pending {
     author: PublicKey,
     verifying: VerifyingKey,
     author_instance: Option<u32>,
+    /// The author's row in the peer directory.
+    author_row: Option<u32>,
     global_time: u64,
     /// Shared bytes from the pool (already verified) or `None`.
     pooled: Option<Arc<[u8]>>,
@@ -266,6 +284,9 @@ const SYNC_BACKOFF_MAX: u32 = 8;
 const MAX_SYNC_MODULO: usize = 1 << 15;
 const KEY_CACHE_MAX: usize = 4096;
 const IDLE_CAPACITY_BYTES: usize = 4 * wire::MAX_DATAGRAM;
+/// Introduction requests of ours a response may answer (the walker sends
+/// one per step, so these cover the last minute or more).
+const OUTSTANDING_INTRODUCTIONS: usize = 64;
 const IDLE_CAPACITY_ITEMS: usize = 16;
 
 /// One overlay member (Dispersy community instance) as a state machine.
@@ -314,6 +335,51 @@ pub struct Core {
     arena: Vec<u8>,
     events: VecDeque<Event>,
     stats: Stats,
+    /// FullSync messages stored per author, for the per-author limit.
+    author_counts: AuthorCounts,
+    /// Identifiers of our recent introduction requests: a response must
+    /// answer one of them (and uses it up), so a replayed one is refused.
+    outstanding: VecDeque<u16>,
+}
+
+/// FullSync messages stored per author: one counter per directory row
+/// (allocated at the first message from a directory author), a map for
+/// authors outside the directory.
+#[derive(Debug, Default)]
+struct AuthorCounts {
+    rows: Vec<u32>,
+    others: HashMap<u64, u32>,
+}
+
+impl AuthorCounts {
+    fn get(&self, row: Option<u32>, author: &[u8; 32]) -> usize {
+        match row {
+            Some(r) => self.rows.get(r as usize).copied().unwrap_or(0) as usize,
+            None => self.others.get(&prefix(author)).copied().unwrap_or(0) as usize,
+        }
+    }
+
+    fn add(&mut self, row: Option<u32>, author: &[u8; 32], rows: usize) {
+        match row {
+            Some(r) => {
+                if self.rows.len() < rows {
+                    self.rows.resize(rows, 0);
+                }
+                if let Some(c) = self.rows.get_mut(r as usize) {
+                    *c = c.saturating_add(1);
+                }
+            }
+            None => {
+                let c = self.others.entry(prefix(author)).or_default();
+                *c = c.saturating_add(1);
+            }
+        }
+    }
+}
+
+/// The first 8 bytes of an ed25519 key (how the store tells authors apart).
+fn prefix(author: &[u8; 32]) -> u64 {
+    u64::from_be_bytes(author[..8].try_into().expect("8 bytes"))
 }
 
 impl Core {
@@ -358,6 +424,8 @@ impl Core {
             arena: Vec::new(),
             events: VecDeque::new(),
             stats,
+            author_counts: AuthorCounts::default(),
+            outstanding: VecDeque::new(),
         }
     }
 
@@ -407,6 +475,12 @@ impl Core {
     /// Number of known peers.
     pub fn peer_count(&self) -> usize {
         self.peers.known_count()
+    }
+
+    /// Rows of the overlay's own peer table (walker and `add_peer` peers,
+    /// known or forgotten; directory peers take none).
+    pub fn peer_table_rows(&self) -> usize {
+        self.peers.local_rows()
     }
 
     /// Addresses of the known peers.
@@ -561,12 +635,28 @@ impl Core {
         Ok(())
     }
 
+    /// Uses `dir` to recognise authors (their instance ids, and for
+    /// [`Config::drop_unknown_authors`] who may write at all) without
+    /// knowing any of its peers yet; `introduce_from_directory` does both.
+    pub fn set_directory(&mut self, dir: Arc<PeerDirectory>) {
+        if !self
+            .peers
+            .directory()
+            .is_some_and(|d| Arc::ptr_eq(d, &dir))
+        {
+            // Counts by row mean nothing in another directory.
+            self.author_counts.rows.clear();
+        }
+        self.peers.set_directory(dir);
+        self.stats.peers = self.peers.known_count() as u64;
+    }
+
     /// `introduce_peers`: knows the directory's peers (all but itself, or a
     /// random `max_peers` of them). The directory is shared, not copied.
     pub fn introduce_from_directory(&mut self, dir: Arc<PeerDirectory>, max_peers: Option<usize>) {
         let me = dir.index_of_key(self.keypair.public().ed25519_bytes());
         let n = dir.len();
-        self.peers.set_directory(dir);
+        self.set_directory(dir);
         let others = n - usize::from(me.is_some());
         match max_peers {
             Some(k) if k < others => {
@@ -945,6 +1035,28 @@ impl Core {
         Ok(a)
     }
 
+    /// The directory row of author `k`.
+    fn directory_row(&self, k: &PublicKey) -> Option<u32> {
+        self.peers.directory()?.index_of_key(k.ed25519_bytes())
+    }
+
+    /// Whether a verified discovery packet signed by `author` may come from
+    /// `from`: a directory peer's key only from its directory address (the
+    /// packets carry no freshness, so another address means a replay), and
+    /// with [`Config::drop_unknown_authors`] only directory keys at all.
+    fn check_discovery_source(&self, from: SocketAddr, author: &PublicKey) -> Result<(), DropReason> {
+        let row = self.peers.directory().and_then(|d| {
+            let i = d.index_of_key(author.ed25519_bytes())?;
+            Some(d.entries()[i as usize].addr)
+        });
+        match row {
+            Some(addr) if addr != from => Err(DropReason::WrongAddress),
+            Some(_) => Ok(()),
+            None if self.cfg.drop_unknown_authors => Err(DropReason::UnknownAuthor),
+            None => Ok(()),
+        }
+    }
+
     /// The verification key of `k`, from the directory, the sender's entry or the cache.
     fn resolve_key(
         &mut self,
@@ -1011,6 +1123,11 @@ impl Core {
         let full_sync = meta.def.distribution == Distribution::FullSync;
         let f = wire::decode_signed(data).map_err(|_| DropReason::Malformed)?;
         let author = PublicKey::from_bin(f.public_key).map_err(|_| DropReason::Malformed)?;
+        let own = author == *self.keypair.public();
+        let author_row = self.directory_row(&author);
+        if author_row.is_none() && self.cfg.drop_unknown_authors && !own {
+            return Err(DropReason::UnknownAuthor);
+        }
         if full_sync {
             if f.global_time
                 > self
@@ -1022,7 +1139,13 @@ impl Core {
             if self.store.contains(author.ed25519_bytes(), f.global_time) {
                 return Err(DropReason::Duplicate);
             }
-        } else if author == *self.keypair.public() {
+            if !own
+                && self.author_counts.get(author_row, author.ed25519_bytes())
+                    >= self.cfg.max_messages_per_author
+            {
+                return Err(DropReason::AuthorLimit);
+            }
+        } else if own {
             // Our own direct message reflected back to us.
             return Err(DropReason::Duplicate);
         }
@@ -1045,6 +1168,7 @@ impl Core {
             author,
             verifying,
             author_instance,
+            author_row,
             global_time: f.global_time,
             pooled,
             preverified,
@@ -1063,6 +1187,15 @@ impl Core {
             meta.def.forward,
         );
         if distribution == Distribution::FullSync {
+            let own = p.author == *self.keypair.public();
+            let author = p.author.ed25519_bytes();
+            if !own
+                && self.author_counts.get(p.author_row, author) >= self.cfg.max_messages_per_author
+            {
+                // The author reached the limit earlier in this batch.
+                self.stats.count_drop(DropReason::AuthorLimit);
+                return;
+            }
             let packet = match (p.pooled, p.digest, &self.cfg.pool) {
                 (Some(a), _, _) => a,
                 (None, Some(d), Some(pool)) => pool.insert(d, data),
@@ -1079,6 +1212,10 @@ impl Core {
                 // The same message twice in one batch.
                 self.stats.count_drop(DropReason::Duplicate);
                 return;
+            }
+            if !own {
+                let rows = self.peers.directory().map_or(0, |d| d.len());
+                self.author_counts.add(p.author_row, author, rows);
             }
             self.global_time = self.global_time.max(p.global_time);
             self.note_news(now);
@@ -1152,6 +1289,9 @@ impl Core {
         if author.as_ref() == Some(self.keypair.public()) {
             return Ok(()); // Our own packet (we walked to ourselves).
         }
+        if let Some(a) = &author {
+            self.check_discovery_source(from, a)?;
+        }
         let msg_id = data[wire::HEADER_LEN - 1];
         match decoded {
             Decoded::IntroductionRequest(_, req) => {
@@ -1164,6 +1304,10 @@ impl Core {
                 self.on_introduction_request(now, from, author, &req, style);
             }
             Decoded::IntroductionResponse(_, resp) => {
+                let Some(i) = self.outstanding.iter().position(|&x| x == resp.identifier) else {
+                    return Err(DropReason::Unsolicited);
+                };
+                self.outstanding.remove(i);
                 self.stats.count_in(msg_id, data.len());
                 self.on_introduction_response(now, from, author, &resp);
             }
@@ -1285,6 +1429,15 @@ impl Core {
     }
 
     fn discovered(&mut self, addr: SocketAddr, key: Option<PublicKey>, now: Instant) {
+        let known = self
+            .peers
+            .lookup(&addr)
+            .is_some_and(|r| self.peers.is_known(r));
+        if !known && self.peers.known_count() >= self.cfg.max_peers {
+            // Full: a discovery packet (perhaps replayed from anywhere)
+            // does not grow the table; the walker looks elsewhere.
+            return;
+        }
         let arc = key.as_ref().and_then(|k| self.intern_key(k).ok());
         let (r, new) = self.peers.add(addr, arc, None, Some(now));
         self.walkable.retain(|(a, _)| *a != addr);
@@ -1447,6 +1600,10 @@ impl Core {
             identifier: self.rng.random(),
             extra: b"",
         };
+        if self.outstanding.len() >= OUTSTANDING_INTRODUCTIONS {
+            self.outstanding.pop_front();
+        }
+        self.outstanding.push_back(req.identifier);
         let msg_id = if style == Style::New {
             id::NEW_INTRODUCTION_REQUEST
         } else {

@@ -23,8 +23,8 @@ pub mod udp;
 pub mod wire;
 
 pub use crate::core::{
-    Authentication, Config, Core, Delivered, Destination, Distribution, Event, MetaId, MetaMessage,
-    SendReport, Transmit,
+    Authentication, Config, Core, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
+    Distribution, Event, MetaId, MetaMessage, SendReport, Transmit,
 };
 pub use crate::crypto::{CommunityId, Keypair, MemberId, PublicKey};
 pub use crate::error::{CommandError, DecodeError, EncodeError};

@@ -296,14 +296,28 @@ impl PeerTable {
                 (PeerRef(i | LOCAL), new)
             }
             None => {
-                let i = self.local.len() as u32;
-                self.local.push(LocalPeer {
+                let peer = LocalPeer {
                     addr,
                     key,
                     instance_id,
                     last_seen: now,
                     known: true,
-                });
+                };
+                // A forgotten peer's row is reused, so the table grows with
+                // the peers known at once, not with every address ever seen.
+                let i = match self.local.iter().position(|p| !p.known) {
+                    Some(free) => {
+                        let old = std::mem::replace(&mut self.local[free], peer);
+                        if self.local_by_addr.get(&old.addr) == Some(&(free as u32)) {
+                            self.local_by_addr.remove(&old.addr);
+                        }
+                        free as u32
+                    }
+                    None => {
+                        self.local.push(peer);
+                        (self.local.len() - 1) as u32
+                    }
+                };
                 self.local_by_addr.insert(addr, i);
                 self.known.push(PeerRef(i | LOCAL));
                 (PeerRef(i | LOCAL), true)
@@ -342,6 +356,11 @@ impl PeerTable {
     /// The known peers, in the order they became known.
     pub fn known(&self) -> &[PeerRef] {
         &self.known
+    }
+
+    /// Rows of the overlay's own table (known or forgotten).
+    pub fn local_rows(&self) -> usize {
+        self.local.len()
     }
 
     /// Number of known peers.

@@ -24,11 +24,22 @@ pub enum DropReason {
     /// Lost to a fault the experiment injected (`set_network` loss, a
     /// partition); counted by the driver that applies it.
     NetworkFault,
+    /// Signed by a key outside the peer directory while the overlay takes
+    /// only the directory's authors ([`crate::Config::drop_unknown_authors`]).
+    UnknownAuthor,
+    /// A FullSync message from an author who already has
+    /// [`crate::Config::max_messages_per_author`] messages stored.
+    AuthorLimit,
+    /// A discovery packet signed by a directory peer's key but sent from
+    /// another address than the directory's (a replay).
+    WrongAddress,
+    /// An introduction response answering no request of ours (a replay).
+    Unsolicited,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 8] = [
+    pub const ALL: [DropReason; 12] = [
         Self::Malformed,
         Self::ForeignCommunity,
         Self::BadSignature,
@@ -37,6 +48,10 @@ impl DropReason {
         Self::Oversize,
         Self::UnknownMessage,
         Self::NetworkFault,
+        Self::UnknownAuthor,
+        Self::AuthorLimit,
+        Self::WrongAddress,
+        Self::Unsolicited,
     ];
 
     /// The name in `drop/<reason>`.
@@ -50,6 +65,10 @@ impl DropReason {
             Self::Oversize => "oversize",
             Self::UnknownMessage => "unknown_message",
             Self::NetworkFault => "network_fault",
+            Self::UnknownAuthor => "unknown_author",
+            Self::AuthorLimit => "author_limit",
+            Self::WrongAddress => "wrong_address",
+            Self::Unsolicited => "unsolicited",
         }
     }
 
@@ -80,7 +99,7 @@ pub struct Stats {
     /// Per message type, in the order the types were first counted.
     pub types: Vec<TypeStats>,
     /// Drops by reason, indexed like [`DropReason::ALL`].
-    pub drops: [u64; 8],
+    pub drops: [u64; DropReason::ALL.len()],
     /// Peers known now (a gauge, not reset).
     pub peers: u64,
 }
@@ -90,7 +109,7 @@ impl Default for Stats {
         Self {
             slot: [u8::MAX; 256],
             types: Vec::new(),
-            drops: [0; 8],
+            drops: [0; DropReason::ALL.len()],
             peers: 0,
         }
     }
@@ -167,7 +186,7 @@ impl Stats {
             t.msg_out = 0;
             t.bytes_out = 0;
         }
-        self.drops = [0; 8];
+        self.drops = [0; DropReason::ALL.len()];
     }
 
     /// Every counter under its docs/outputs.md name (zero counters included).

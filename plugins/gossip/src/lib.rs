@@ -381,6 +381,7 @@ mod tests {
                 author: Vec::new().into(),
                 global_time: 1,
                 payload: sent.payload.clone().into(),
+                author_instance: Some(1).into(),
             };
             gb.message(&mut b.host(), &msg).unwrap();
             gb.message(&mut b.host(), &msg).unwrap();

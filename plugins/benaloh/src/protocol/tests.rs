@@ -33,8 +33,9 @@ fn share(origin: u64, modulus: u64, value: u64) -> Share {
     }
 }
 
-fn key(i: u64) -> Vec<u8> {
-    format!("key-{i}").into_bytes()
+/// The overlay's verdict on a message signed by instance `i`'s own key.
+fn key(i: u64) -> Option<u64> {
+    Some(i)
 }
 
 fn drain(p: &mut Protocol) -> Vec<Action> {
@@ -282,13 +283,13 @@ fn feed(w: &World, me: u64, inputs: &[Input]) -> (Protocol, Vec<u64>) {
             }
             Input::Sum(from) => {
                 assert_eq!(
-                    p.receive_subset_sum(&key(from), w.sum_of(from)),
+                    p.receive_subset_sum(key(from), w.sum_of(from)),
                     Receipt::Accepted
                 );
             }
             Input::Echo => {
                 assert_eq!(
-                    p.receive_subset_sum(&key(me), w.sum_of(me)),
+                    p.receive_subset_sum(key(me), w.sum_of(me)),
                     Receipt::OwnEcho
                 );
             }
@@ -385,7 +386,7 @@ fn race_broadcast_before_own_local_shares_are_complete() {
     // the subset sums of 2, 3, 4 all arrive first
     for i in 2..=4 {
         assert_eq!(
-            p.receive_subset_sum(&key(i), w.sum_of(i)),
+            p.receive_subset_sum(key(i), w.sum_of(i)),
             Receipt::Accepted
         );
     }
@@ -417,7 +418,7 @@ fn race_broadcast_before_share_subset_sum_fires() {
     let mut p = w.protocol(2);
     for i in [1, 3] {
         p.receive_local_share(i, w.share_to(i, 2));
-        p.receive_subset_sum(&key(i), w.sum_of(i));
+        p.receive_subset_sum(key(i), w.sum_of(i));
     }
     // complete, but share_subset_sum has not fired: nothing is broadcast
     assert!(drain(&mut p).is_empty());
@@ -483,8 +484,8 @@ fn duplicates_are_counted_once() {
     for _ in 0..3 {
         p.receive_local_share(2, w.share_to(2, 1));
         p.receive_local_share(3, w.share_to(3, 1));
-        p.receive_subset_sum(&key(2), w.sum_of(2));
-        p.receive_subset_sum(&key(3), w.sum_of(3));
+        p.receive_subset_sum(key(2), w.sum_of(2));
+        p.receive_subset_sum(key(3), w.sum_of(3));
     }
     assert_eq!(p.total(), Ok(w.total()));
     let c = p.counters();
@@ -497,12 +498,12 @@ fn a_different_second_value_is_a_conflict_and_makes_the_total_unknown() {
     let mut p = w.protocol(1);
     for i in [2, 3] {
         p.receive_local_share(i, w.share_to(i, 1));
-        p.receive_subset_sum(&key(i), w.sum_of(i));
+        p.receive_subset_sum(key(i), w.sum_of(i));
     }
     let mut other = w.sum_of(3);
     other.value = (other.value + 1) % 1000;
     assert_eq!(
-        p.receive_subset_sum(&key(3), other),
+        p.receive_subset_sum(key(3), other),
         Receipt::Rejected(Rejection::Conflict {
             kind: Kind::SubsetSum,
             origin: 3,
@@ -543,7 +544,7 @@ fn shares_from_unknown_peers_are_rejected_and_never_counted() {
     }
     for stranger in [0, 4, 99] {
         assert_eq!(
-            p.receive_subset_sum(&key(stranger), share(stranger, 1000, 5)),
+            p.receive_subset_sum(key(stranger), share(stranger, 1000, 5)),
             Receipt::Rejected(Rejection::UnknownPeer {
                 kind: Kind::SubsetSum,
                 from: stranger
@@ -562,7 +563,7 @@ fn shares_from_unknown_peers_are_rejected_and_never_counted() {
     assert_eq!(p.missing_local_shares(), [2, 3]);
     for i in [2, 3] {
         p.receive_local_share(i, w.share_to(i, 1));
-        p.receive_subset_sum(&key(i), w.sum_of(i));
+        p.receive_subset_sum(key(i), w.sum_of(i));
     }
     assert_eq!(p.total(), Ok(w.total()));
 }
@@ -571,11 +572,31 @@ fn shares_from_unknown_peers_are_rejected_and_never_counted() {
 fn a_subset_sum_signed_by_another_key_is_rejected() {
     let w = World::new(3, 1000, 14);
     let mut p = w.protocol(1);
-    p.receive_subset_sum(&key(2), w.sum_of(2));
+    for i in [2, 3] {
+        p.receive_local_share(i, w.share_to(i, 1));
+    }
+    // Forgeries arrive first: a key from outside the run, then instance 3's
+    // key, both claiming instance 2's subset sum with a made-up value.
+    let forged = share(2, 1000, (w.sum_of(2).value + 1) % 1000);
     assert_eq!(
-        p.receive_subset_sum(&key(7), w.sum_of(2)),
-        Receipt::Rejected(Rejection::AuthorMismatch { origin: 2 })
+        p.receive_subset_sum(None, forged),
+        Receipt::Rejected(Rejection::AuthorMismatch {
+            origin: 2,
+            signer: None
+        })
     );
+    assert_eq!(
+        p.receive_subset_sum(Some(3), forged),
+        Receipt::Rejected(Rejection::AuthorMismatch {
+            origin: 2,
+            signer: Some(3)
+        })
+    );
+    // The genuine ones still take their slots, and the total is right.
+    assert_eq!(p.receive_subset_sum(key(2), w.sum_of(2)), Receipt::Accepted);
+    assert_eq!(p.receive_subset_sum(key(3), w.sum_of(3)), Receipt::Accepted);
+    p.share_subset_sum();
+    assert_eq!(p.total(), Ok(w.total()));
 }
 
 #[test]
@@ -585,11 +606,11 @@ fn own_echo_is_ignored_and_own_subset_sum_counted_exactly_once() {
         let mut p = w.protocol(1);
         for i in [2, 3] {
             p.receive_local_share(i, w.share_to(i, 1));
-            p.receive_subset_sum(&key(i), w.sum_of(i));
+            p.receive_subset_sum(key(i), w.sum_of(i));
         }
         p.share_subset_sum();
         for _ in 0..echoes {
-            assert_eq!(p.receive_subset_sum(&key(1), w.sum_of(1)), Receipt::OwnEcho);
+            assert_eq!(p.receive_subset_sum(key(1), w.sum_of(1)), Receipt::OwnEcho);
         }
         p.total()
     };
@@ -611,7 +632,7 @@ fn out_of_range_values_are_rejected() {
         })
     );
     assert!(matches!(
-        p.receive_subset_sum(&key(2), share(2, 1, 0)),
+        p.receive_subset_sum(key(2), share(2, 1, 0)),
         Receipt::Rejected(Rejection::OutOfRange { .. })
     ));
     assert_eq!(
@@ -638,7 +659,7 @@ fn a_lost_share_is_named_instead_of_a_wrong_total() {
             p.receive_local_share(i, w.share_to(i, 1));
         }
         if i != 3 && i != 5 {
-            p.receive_subset_sum(&key(i), w.sum_of(i));
+            p.receive_subset_sum(key(i), w.sum_of(i));
         }
     }
     let m = p.total().unwrap_err();
@@ -722,8 +743,8 @@ fn shares_computed_with_another_modulus_are_buffered_then_used_or_reported() {
     p.configure(17, 5).unwrap();
     assert_eq!(drain(&mut p), [Action::BroadcastSubsetSum { value: 2 }]);
     // a subset sum with another modulus is reported, not summed
-    p.receive_subset_sum(&key(2), share(2, 17, 1));
-    p.receive_subset_sum(&key(3), share(3, 1000, 1));
+    p.receive_subset_sum(key(2), share(2, 17, 1));
+    p.receive_subset_sum(key(3), share(3, 1000, 1));
     let m = p.total().unwrap_err();
     assert_eq!(m.other_modulus, [(Kind::SubsetSum, 3, 1000)]);
 }
@@ -802,7 +823,7 @@ fn simulate(n: u64, m: u64, seed: u64, loss_percent: u64, echo: bool) -> Run {
                 let _ = to;
             }
             Event::Sum { from, to, value } => {
-                let r = p.receive_subset_sum(&key(from), share(from, m, value));
+                let r = p.receive_subset_sum(key(from), share(from, m, value));
                 if from == to {
                     assert_eq!(r, Receipt::OwnEcho);
                 } else {

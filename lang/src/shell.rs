@@ -69,6 +69,20 @@ pub struct LexError {
 /// do (e.g. the closest known name).
 pub type Lookup<'a> = dyn FnMut(&str) -> Result<String, Option<String>> + 'a;
 
+/// Gumby's keyword split, applied as Gumby did after shlex had removed the
+/// quotes: a word `NAME=VALUE` whose NAME is word characters (`\w+`) is a
+/// keyword argument, quoted or not (`'z=3'` and `"y"=2` are keywords;
+/// `a-b=5` and `=4` are not). Returns the name's length in `value`.
+/// Unlike Gumby's `^\s*(\w+)\s*=\s*`, spaces around the name or `=` are not
+/// skipped (`docs/compat.md`).
+fn gumby_keyword(value: &str) -> Option<usize> {
+    let name_len = value.len()
+        - value
+            .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
+            .len();
+    (name_len > 0 && value[name_len..].starts_with('=')).then_some(name_len)
+}
+
 fn is_name_start(c: char) -> bool {
     c.is_ascii_alphabetic() || c == '_'
 }
@@ -189,29 +203,13 @@ impl Lexer<'_, '_, '_> {
         let start = self.pos;
         let mut value = String::new();
         let mut quoted = false;
-        // Keyword detection: a bare NAME followed by `=`.
-        let mut keyword = None;
-        let mut bare_name = true;
         while let Some(c) = self.peek() {
             if c.is_whitespace() {
                 break;
             }
-            if keyword.is_none() && bare_name {
-                let is_name = if value.is_empty() {
-                    is_name_start(c)
-                } else {
-                    is_name_char(c)
-                };
-                if c == '=' && !value.is_empty() {
-                    keyword = Some(value.len());
-                } else if !is_name {
-                    bare_name = false;
-                }
-            }
             match c {
                 '\'' => {
                     quoted = true;
-                    bare_name = false;
                     let q = self.pos;
                     self.bump();
                     match self.text[self.pos..].find('\'') {
@@ -233,12 +231,10 @@ impl Lexer<'_, '_, '_> {
                 }
                 '"' => {
                     quoted = true;
-                    bare_name = false;
                     self.double_quoted(&mut value);
                 }
                 '\\' => {
                     quoted = true;
-                    bare_name = false;
                     let b = self.pos;
                     self.bump();
                     match self.bump() {
@@ -256,16 +252,14 @@ impl Lexer<'_, '_, '_> {
                         }
                     }
                 }
-                '$' => {
-                    bare_name = false;
-                    self.dollar(&mut value);
-                }
+                '$' => self.dollar(&mut value),
                 _ => {
                     value.push(c);
                     self.bump();
                 }
             }
         }
+        let keyword = gumby_keyword(&value);
         Word {
             value,
             span: start..self.pos,
@@ -471,7 +465,12 @@ mod tests {
         assert_eq!(lex("'a b' \"c d\" e\\ f"), "[a b] [c d] [e f]");
         assert_eq!(
             lex("x=1 y='a b' 'z=2' =3 a-b=4"),
-            "kw(x=1) kw(y=a b) [z=2] [=3] [a-b=4]"
+            "kw(x=1) kw(y=a b) kw(z=2) [=3] [a-b=4]"
+        );
+        // Gumby's split: shlex first, then `^\s*(\w+)\s*=\s*` on the result
+        assert_eq!(
+            lex("\"y\"=2 k$A=1 2x=1 k= m=' x' '=5' 'a b=6' ' z=3' 'z =3'"),
+            "kw(y=2) kw(kalpha=1) kw(2x=1) kw(k=) kw(m= x) [=5] [a b=6] [ z=3] [z =3]"
         );
         assert_eq!(lex("k=$A"), "kw(k=alpha)");
         assert_eq!(

@@ -225,7 +225,14 @@ fn command() -> impl Strategy<Value = Cmd> {
     ];
     let callback = "[a-z_][a-z0-9_]{0,10}(\\.[a-z_][a-z0-9_]{0,6})?"
         .prop_filter("set is special", |c| c != "set");
-    let arg = "[ -~]{0,8}";
+    // As in Gumby, `NAME=...` is a keyword however it is quoted, so a
+    // positional argument never has that form.
+    let arg = "[ -~]{0,8}".prop_filter("a keyword, not a positional argument", |a: &String| {
+        let name = a.len()
+            - a.trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
+                .len();
+        !(name > 0 && a[name..].starts_with('='))
+    });
     let kwargs = prop::collection::btree_map("[a-z_][a-z0-9_]{0,5}", "[ -~]{0,6}", 0..3);
     let peers = prop_oneof![
         Just(PeerSpec::All),

@@ -181,7 +181,7 @@ fn arguments_split_like_a_shell() {
         expect![[r#"
             exp/main.scenario:1 @1 cb [a] [b] [c]
             exp/main.scenario:2 @2 cb [single quoted] [double quoted] [back slash] [esc"aped] []
-            exp/main.scenario:3 @3 cb [z=3] [=4] [a-b=5] x=[1] y=[two words] k=[]
+            exp/main.scenario:3 @3 cb [=4] [a-b=5] x=[1] y=[two words] z=[3] k=[]
             exp/main.scenario:4 @4 cb [pos] [other] k=[v]
             exp/main.scenario:5 @5 transfer action=[seed] download_id=[16191] length=[39729074] hops=[0] {31}
         "#]],

@@ -226,7 +226,10 @@ fn simulated_run_stops_on(signal: i32, name: &str) {
     for s in summary["instance_status"].as_array().unwrap() {
         assert_eq!(s["status"], "interrupted", "{summary:#}");
         assert!(
-            s["error"].as_str().unwrap_or_default().contains("stopped by"),
+            s["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("stopped by"),
             "{summary:#}"
         );
     }

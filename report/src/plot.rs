@@ -1041,5 +1041,21 @@ mod tests {
         };
         let png = render(&fig).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // It decodes, at the figure size, and is not blank (the title and
+        // the "no data" message are drawn).
+        assert_eq!(crate::testing::png_size(&png), Ok((WIDTH, HEIGHT)));
+        let mut reader = png::Decoder::new(std::io::Cursor::new(&png))
+            .read_info()
+            .unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut pixels).unwrap();
+        let pixels = &pixels[..info.buffer_size()];
+        let px = info.color_type.samples();
+        let background = &pixels[..px];
+        let drawn = pixels.chunks_exact(px).filter(|p| *p != background).count();
+        assert!(
+            drawn > 500,
+            "only {drawn} pixels differ from the background"
+        );
     }
 }

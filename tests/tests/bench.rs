@@ -172,6 +172,27 @@ fn the_py_ipv8_reference_runs_the_same_protocol_and_prints_the_same_fields() {
     );
     let m: Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     assert_eq!(m["implementation"], "py-ipv8", "{m}");
+    // The same fields as peerlab's own JSON line, less those about how
+    // peerlab ran (the reference is one Python process, no pool, no run
+    // folder), plus `implementation` (compare.py adds it to peerlab's).
+    let dir = Dir::new("bench-fields");
+    let run = bench(&dir, &["--peers", "4"]);
+    run.expect_code(0);
+    let ours = measurements(&run);
+    let keys = |v: &Value| -> std::collections::BTreeSet<String> {
+        v.as_object()
+            .unwrap_or_else(|| panic!("not an object: {v}"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let peerlab_only = ["processes", "shared_verification", "fanout", "run_dir"];
+    let mut expected = keys(&ours[0]);
+    for k in peerlab_only {
+        assert!(expected.remove(k), "peerlab no longer prints {k}: {run}");
+    }
+    expected.insert("implementation".into());
+    assert_eq!(keys(&m), expected, "py-ipv8: {m}\npeerlab: {}", ours[0]);
     assert_eq!(m["peers"], 12, "{m}");
     assert_eq!(m["correct"], true, "{m}");
     // Exactly the protocol's datagrams: n-1 local shares and n-1 copies of

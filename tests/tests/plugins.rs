@@ -411,3 +411,18 @@ fn new_plugin_with_an_api_version_depends_on_a_crate_cargo_can_find() {
         .stderr_has("--api-path");
     assert!(!dir.path().join("other").exists());
 }
+
+#[test]
+fn the_plugin_search_order_is_cli_env_experiment_target() {
+    let dir = Dir::new("search-order");
+    let run = dir
+        .peerlab()
+        .args(["modules", "nothere", "--plugin-path", "/cli"])
+        .args(["--experiment-dir", "/exp"])
+        .env("PEERLAB_PLUGIN_PATH", "/env1::/env2")
+        .run();
+    run.expect_code(2).stderr_has(&format!(
+        "(searched /cli, /env1, /env2, /exp, {}",
+        debug_dir().display()
+    ));
+}

@@ -36,14 +36,30 @@ impl SearchPaths {
     /// the experiment directory, then `target/debug` and `target/release`
     /// next to the running `peerlab` binary.
     pub fn standard(cli: &[PathBuf], experiment_dir: Option<&Path>) -> Self {
+        Self::from_parts(
+            cli,
+            std::env::var_os(PLUGIN_PATH_ENV).as_deref(),
+            experiment_dir,
+            std::env::current_exe().ok().as_deref(),
+        )
+    }
+
+    /// [`SearchPaths::standard`] with the value of `PEERLAB_PLUGIN_PATH`
+    /// and the running binary given.
+    fn from_parts(
+        cli: &[PathBuf],
+        env: Option<&std::ffi::OsStr>,
+        experiment_dir: Option<&Path>,
+        exe: Option<&Path>,
+    ) -> Self {
         let mut plugin_path: Vec<PathBuf> = cli.to_vec();
-        if let Some(v) = std::env::var_os(PLUGIN_PATH_ENV) {
-            plugin_path.extend(std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()));
+        if let Some(v) = env {
+            plugin_path.extend(std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()));
         }
         SearchPaths {
             plugin_path,
             experiment_dir: experiment_dir.map(Path::to_path_buf),
-            target_dirs: target_dirs_near(std::env::current_exe().ok().as_deref()),
+            target_dirs: target_dirs_near(exe),
         }
     }
 
@@ -442,7 +458,10 @@ mod tests {
     #[test]
     fn file_names_follow_cargo() {
         assert_eq!(candidate_files("benaloh"), ["libbenaloh.so", "benaloh.so"]);
-        assert_eq!(candidate_files("my-mod").len(), 4);
+        assert_eq!(
+            candidate_files("my-mod"),
+            ["libmy-mod.so", "my-mod.so", "libmy_mod.so", "my_mod.so"]
+        );
     }
 
     #[test]
@@ -454,11 +473,26 @@ mod tests {
 
     #[test]
     fn search_order_is_cli_env_experiment_target() {
-        let s = SearchPaths {
-            plugin_path: vec!["/a".into()],
-            experiment_dir: Some("/b".into()),
-            target_dirs: vec!["/c".into(), "/a".into()],
-        };
-        assert_eq!(s.dirs(), [PathBuf::from("/a"), "/b".into(), "/c".into()]);
+        // PEERLAB_PLUGIN_PATH as the process would read it (an empty entry
+        // is skipped); tests/tests/plugins.rs sets the real variable.
+        let s = SearchPaths::from_parts(
+            &["/cli".into()],
+            Some(std::ffi::OsStr::new("/env1::/env2:/cli")),
+            Some(Path::new("/exp")),
+            Some(Path::new("/nonexistent/target/debug/peerlab")),
+        );
+        assert_eq!(
+            s.dirs(),
+            [
+                PathBuf::from("/cli"),
+                "/env1".into(),
+                "/env2".into(),
+                "/exp".into(),
+                "/nonexistent/target/debug".into(),
+            ],
+            "in order, without duplicates"
+        );
+        let none = SearchPaths::from_parts(&[], None, None, None);
+        assert!(none.dirs().is_empty(), "{none:?}");
     }
 }

@@ -8,6 +8,9 @@
 //! `cargo build --workspace --all-targets` first (cargo holds the main
 //! target directory's lock while tests run, so building it from a test
 //! would deadlock). Fixtures build with `--target-dir target/fixtures`.
+//! A binary or workspace plugin older than a source it was built from
+//! (cargo's dep-info files say which) fails the test that would run it,
+//! with the command to rebuild, instead of testing an old build.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -41,7 +44,9 @@ pub fn debug_dir() -> PathBuf {
     target_dir().join("debug")
 }
 
-/// The built `peerlab` binary; fails the test with what to run when missing.
+/// The built `peerlab` binary; fails the test with what to run when it is
+/// missing, or older than a source it was built from (or a workspace plugin
+/// beside it is: the binary loads them from there).
 pub fn peerlab_bin() -> PathBuf {
     let p = debug_dir().join("peerlab");
     assert!(
@@ -50,10 +55,12 @@ pub fn peerlab_bin() -> PathBuf {
          (scripts/test does this before running the tests)",
         p.display()
     );
+    assert_workspace_fresh();
     p
 }
 
-/// A plugin library the workspace build produced (`target/debug/lib<name>.so`).
+/// A plugin library the workspace build produced (`target/debug/lib<name>.so`),
+/// checked as [`peerlab_bin`] checks the binary.
 pub fn workspace_plugin(lib_name: &str) -> PathBuf {
     let p = debug_dir().join(format!("lib{lib_name}.so"));
     assert!(
@@ -62,7 +69,97 @@ pub fn workspace_plugin(lib_name: &str) -> PathBuf {
          (scripts/test does this before running the tests)",
         p.display()
     );
+    assert_workspace_fresh();
     p
+}
+
+/// Fails when `target/debug/peerlab` or a workspace plugin
+/// (`target/debug/lib*.so` with cargo's dep-info file beside it) is older
+/// than a source it was built from: `cargo test -p peerlab-e2e` builds
+/// neither, and these tests would test an old build. Checked once per test
+/// process.
+fn assert_workspace_fresh() {
+    static CHECKED: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = CHECKED.get_or_init(|| {
+        let dir = debug_dir();
+        let mut artifacts = vec![dir.join("peerlab")];
+        if let Ok(rd) = std::fs::read_dir(&dir) {
+            let mut libs: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "so") && p.with_extension("d").is_file()
+                })
+                .collect();
+            libs.sort();
+            artifacts.extend(libs);
+        }
+        let stale: Vec<String> = artifacts
+            .iter()
+            .filter(|a| a.is_file())
+            .filter_map(|a| stale_source(a).err())
+            .collect();
+        if stale.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}\nrebuild with `cargo build --workspace --all-targets` (scripts/test does; \
+                 `cargo test -p peerlab-e2e` alone builds neither the binary nor the plugins)",
+                stale.join("\n")
+            ))
+        }
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+/// `Err` naming the first source that changed after `artifact` was built,
+/// from cargo's dep-info file beside it (`<artifact without extension>.d`,
+/// `target: source source ...` lines, spaces escaped with `\`). An artifact
+/// without one is taken as fresh.
+pub fn stale_source(artifact: &Path) -> Result<(), String> {
+    let built = std::fs::metadata(artifact)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{}: {e}", artifact.display()))?;
+    let Ok(dep_info) = std::fs::read_to_string(artifact.with_extension("d")) else {
+        return Ok(());
+    };
+    for line in dep_info.lines() {
+        let Some((_, deps)) = line.split_once(": ") else {
+            continue;
+        };
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut chars = deps.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => word.extend(chars.next()),
+                ' ' => words.push(std::mem::take(&mut word)),
+                _ => word.push(c),
+            }
+        }
+        words.push(word);
+        for source in words.iter().filter(|w| !w.is_empty()).map(Path::new) {
+            match std::fs::metadata(source).and_then(|m| m.modified()) {
+                Ok(changed) if changed > built => {
+                    return Err(format!(
+                        "{} is older than {}, changed after the build",
+                        artifact.display(),
+                        source.display()
+                    ));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(format!(
+                        "{} was built from {}, which is gone ({e})",
+                        artifact.display(),
+                        source.display()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The target directory fixture plugins build into.
@@ -286,4 +383,63 @@ pub fn host_api_version() -> String {
 /// `text` with `{API}` replaced by [`host_api_version`].
 pub fn with_api(text: &str) -> String {
     text.replace("{API}", &host_api_version())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn set_mtime(p: &Path, t: SystemTime) {
+        std::fs::File::options()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+    }
+
+    #[test]
+    fn an_artifact_older_than_its_sources_is_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("my src.rs");
+        let other = dir.path().join("b.rs");
+        let lib = dir.path().join("libx.so");
+        for p in [&src, &other, &lib] {
+            std::fs::write(p, "").unwrap();
+        }
+        std::fs::write(
+            dir.path().join("libx.d"),
+            format!(
+                "{}: {} {}\n\n{}: {}\n",
+                lib.display(),
+                src.display().to_string().replace(' ', "\\ "),
+                other.display(),
+                dir.path().join("libx.rlib").display(),
+                other.display()
+            ),
+        )
+        .unwrap();
+        let t0 = SystemTime::now() - Duration::from_secs(100);
+        set_mtime(&src, t0);
+        set_mtime(&other, t0);
+        set_mtime(&lib, t0 + Duration::from_secs(10));
+        assert_eq!(stale_source(&lib), Ok(()));
+        set_mtime(&src, t0 + Duration::from_secs(20));
+        assert_eq!(
+            stale_source(&lib),
+            Err(format!(
+                "{} is older than {}, changed after the build",
+                lib.display(),
+                src.display()
+            ))
+        );
+        set_mtime(&src, t0);
+        std::fs::remove_file(&other).unwrap();
+        let gone = stale_source(&lib).unwrap_err();
+        assert!(gone.contains("which is gone"), "{gone}");
+        // Without dep-info there is nothing to compare with.
+        std::fs::remove_file(dir.path().join("libx.d")).unwrap();
+        assert_eq!(stale_source(&lib), Ok(()));
+    }
 }

@@ -87,6 +87,13 @@
 //! 2^31-1)"])]`, so `peerlab check` does not call them unknown and `peerlab
 //! modules` lists them (since 1.2).
 //!
+//! Who sent a message: `message.verified_author()` (since 1.3) is the
+//! experiment instance whose key, as the run's peer table gives it, signed
+//! the message, checked by the overlay; `None` for unsigned messages and
+//! keys from outside the run. Believe it, not an instance id the payload
+//! claims: anyone who can reach a peer's UDP port can send it a message
+//! signed with a key of their own (docs/security.md).
+//!
 //! Method roles: `#[callback]` (or `#[callback(name = "other")]`; the first
 //! doc line is its help), `#[create] fn new(host: &mut Host) -> Result<Self, E>`
 //! (default: `Default::default()`), `#[on_timer] fn(&mut self, host, token: u64)`,

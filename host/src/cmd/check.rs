@@ -522,11 +522,11 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
 }
 
 /// Values of the config keys the host reads itself (the overlay's
-/// `sync_interval` and `sync_response_limit`), checked by `peerlab check`
+/// `OverlayTuning::KEYS`), checked by `peerlab check`
 /// and before `peerlab run` starts anything.
 pub fn check_host_keys(exp: &peerlab_lang::Experiment) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for key in ["sync_interval", "sync_response_limit"] {
+    for key in crate::runtime::instance::OverlayTuning::KEYS {
         let Some(v) = exp.raw.get(key) else {
             continue;
         };

@@ -1,6 +1,7 @@
-//! The run folder on disk: choosing its number, its fixed file names, and
-//! the `run.json` / `summary.json` records the runners write. The layout is
-//! specified in docs/outputs.md; this module is its only writer.
+//! The run folder on disk: choosing its number, its fixed file names, its
+//! permissions (owner-only), and the `run.json` / `summary.json` records
+//! the runners write. The layout is specified in docs/outputs.md; this
+//! module is its only writer of records.
 
 use std::fs;
 use std::io;
@@ -59,15 +60,21 @@ pub fn process_inflight(host: &str, node: u32, process: u32) -> PathBuf {
 
 /// Create `<root>/<NNNN>-<experiment>` with the next free number and point
 /// `<root>/latest` at it. Earlier runs are never touched.
+///
+/// The folder is owner-only (0700), and from here on this process and the
+/// instance processes it starts create files owner-only (umask 077): a run
+/// folder holds the experiment's inputs and outputs, which other local
+/// users have no business reading (docs/security.md).
 pub fn create_run_folder(root: &Path, experiment: &str) -> io::Result<(String, PathBuf)> {
     fs::create_dir_all(root)?;
+    owner_only_from_now_on();
     let slug = slug(experiment);
     let mut next = highest_run_number(root)? + 1;
     loop {
         let run_id = format!("{next:04}-{slug}");
         let dir = root.join(&run_id);
         // create_dir (not _all) fails if a concurrent run took the number.
-        match fs::create_dir(&dir) {
+        match create_private_dir(&dir) {
             Ok(()) => {
                 point_latest(root, &run_id);
                 return Ok((run_id, dir));
@@ -76,6 +83,24 @@ pub fn create_run_folder(root: &Path, experiment: &str) -> io::Result<(String, P
             Err(err) => return Err(err),
         }
     }
+}
+
+/// Files and folders this process (and its children) creates from now on
+/// are readable by their owner only.
+fn owner_only_from_now_on() {
+    #[cfg(unix)]
+    // SAFETY: umask only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+/// `mkdir` with mode 0700 (not `_all`: it fails if the folder exists).
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
 }
 
 fn highest_run_number(root: &Path) -> io::Result<u32> {
@@ -310,8 +335,17 @@ mod tests {
         assert!(root.path().join(&a).is_dir(), "the first run is kept");
         assert_eq!(
             fs::canonicalize(root.path().join("latest")).unwrap(),
-            fs::canonicalize(dir_b).unwrap()
+            fs::canonicalize(&dir_b).unwrap()
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&dir_b), 0o700, "a run folder is owner-only");
+            let f = dir_b.join("run.json");
+            write_json(&f, &1).unwrap();
+            assert_eq!(mode(&f), 0o600, "files in it too");
+        }
         fs::create_dir(root.path().join("0041-old")).unwrap();
         let (c, _) = create_run_folder(root.path(), "e").unwrap();
         assert_eq!(c, "0042-e", "numbering continues after the highest");

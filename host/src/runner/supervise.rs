@@ -186,12 +186,16 @@ fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> a
         conf.push_str(&format!("{k} = {v}\n"));
     }
     fs::write(run_dir.join("experiment.conf"), conf)?;
-    fs::copy(&settings.scenario_path, run_dir.join("experiment.scenario")).with_context(|| {
-        format!(
-            "cannot copy {} into the run folder",
-            settings.scenario_path.display()
-        )
-    })?;
+    // Read and write (not fs::copy, which would keep the original's mode):
+    // files in the run folder are owner-only.
+    fs::read(&settings.scenario_path)
+        .and_then(|bytes| fs::write(run_dir.join("experiment.scenario"), bytes))
+        .with_context(|| {
+            format!(
+                "cannot copy {} into the run folder",
+                settings.scenario_path.display()
+            )
+        })?;
     Ok(())
 }
 

@@ -82,7 +82,11 @@ pub struct Shared {
     pub run_seed: u64,
     /// Scenario seconds are multiplied by this to get wall seconds.
     pub time_scale: f64,
-    /// Mixed into `isolate_community` ids so no two runs share a community.
+    /// Mixed into `isolate_community` ids so no two runs share a community,
+    /// and into the member keys. For a run over a network it is the run
+    /// token, which is in no file of the run folder (instances get it from
+    /// the environment), so nobody can rebuild a member's key from
+    /// `run.json`; a simulated run derives it from the seed, so it repeats.
     pub run_identity: Vec<u8>,
     /// Signed packets already verified by some instance of this process:
     /// the others accept identical bytes without verifying again (see
@@ -101,9 +105,23 @@ pub struct OverlayTuning {
     /// `sync_response_limit`: most stored messages sent in answer to one
     /// sync request (default 32).
     pub sync_response_limit: Option<usize>,
+    /// `drop_unknown_authors`: drop signed messages whose key is not in the
+    /// run's peer table (default on: every peer of a run comes from it).
+    pub drop_unknown_authors: Option<bool>,
+    /// `max_messages_per_author`: most FullSync messages stored per author
+    /// (default 10,000).
+    pub max_messages_per_author: Option<usize>,
 }
 
 impl OverlayTuning {
+    /// The config keys read here (the `dispersy` module declares them).
+    pub const KEYS: [&'static str; 4] = [
+        "sync_interval",
+        "sync_response_limit",
+        "drop_unknown_authors",
+        "max_messages_per_author",
+    ];
+
     /// Read the keys from the experiment config; a bad value is an error
     /// naming the key.
     pub fn from_config(config: &BTreeMap<String, String>) -> Result<Self, String> {
@@ -129,6 +147,24 @@ impl OverlayTuning {
                     )
                 })?;
             tuning.sync_response_limit = Some(n);
+        }
+        if let Some(v) = config.get("drop_unknown_authors") {
+            let b = peerlab_lang::value::parse_bool(v).map_err(|_| {
+                format!("config key `drop_unknown_authors` = {v:?}: give true or false")
+            })?;
+            tuning.drop_unknown_authors = Some(b);
+        }
+        if let Some(v) = config.get("max_messages_per_author") {
+            let n = peerlab_lang::value::parse_int(v)
+                .ok()
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|n| (1..=100_000_000).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "config key `max_messages_per_author` = {v:?}: give a number of messages from 1 to 100000000"
+                    )
+                })?;
+            tuning.max_messages_per_author = Some(n);
         }
         Ok(tuning)
     }
@@ -170,7 +206,7 @@ pub fn overlay_config(
     pool: Option<Arc<peerlab_dispersy::SharedPool>>,
 ) -> dispersy::Config {
     let mut cfg = dispersy::Config::new(
-        key_seed(shared.run_seed, id),
+        key_seed(&shared.run_identity, shared.run_seed, id),
         derive_seed(shared.run_seed, id, "overlay"),
         addr,
     );
@@ -179,6 +215,12 @@ pub fn overlay_config(
     }
     if let Some(n) = shared.overlay.sync_response_limit {
         cfg.sync_response_limit = n;
+    }
+    // Every peer of a run comes from the sync server's table, so a key
+    // outside it is a forgery unless the experiment lets outsiders in.
+    cfg.drop_unknown_authors = shared.overlay.drop_unknown_authors.unwrap_or(true);
+    if let Some(n) = shared.overlay.max_messages_per_author {
+        cfg.max_messages_per_author = n;
     }
     cfg.walk_interval = scaled_interval(cfg.walk_interval, shared.time_scale);
     cfg.sync_interval = scaled_interval(cfg.sync_interval, shared.time_scale);
@@ -191,11 +233,15 @@ fn scaled_interval(d: Duration, scale: f64) -> Duration {
     scaled(d.as_secs_f64(), scale).max(MIN_INTERVAL)
 }
 
-/// The 32-byte seed of an instance's member key.
-pub fn key_seed(run_seed: u64, instance: u32) -> [u8; 32] {
+/// The 32-byte seed of an instance's member key: from the run's secret
+/// identity (the run token; see [`Shared::run_identity`]), the seed and the
+/// instance id. The seed alone, which `run.json` holds, is not enough.
+pub fn key_seed(run_identity: &[u8], run_seed: u64, instance: u32) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    h.update(b"peerlab member key v1\0");
+    h.update(b"peerlab member key v2\0");
+    h.update((run_identity.len() as u64).to_be_bytes());
+    h.update(run_identity);
     h.update(run_seed.to_be_bytes());
     h.update(instance.to_be_bytes());
     h.finalize().into()
@@ -442,6 +488,8 @@ impl Instance {
     pub fn start(&mut self, now: Instant, zero: Instant, directory: Arc<PeerDirectory>) {
         self.state.now = now;
         self.state.zero = Some(zero);
+        // Authors are recognised from now on, before introduce_peers.
+        self.state.core.set_directory(directory.clone());
         self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
         if let Some(m) = self.modules.as_mut() {
@@ -1056,10 +1104,14 @@ mod tests {
         let t = OverlayTuning::from_config(&cfg(&[
             ("sync_interval", "250ms"),
             ("sync_response_limit", "128"),
+            ("drop_unknown_authors", "false"),
+            ("max_messages_per_author", "500"),
         ]))
         .unwrap();
         assert_eq!(t.sync_interval, Some(Duration::from_millis(250)));
         assert_eq!(t.sync_response_limit, Some(128));
+        assert_eq!(t.drop_unknown_authors, Some(false));
+        assert_eq!(t.max_messages_per_author, Some(500));
         for (k, v) in [
             ("sync_interval", "0"),
             ("sync_interval", "soon"),
@@ -1067,6 +1119,8 @@ mod tests {
             ("sync_response_limit", "0"),
             ("sync_response_limit", "-3"),
             ("sync_response_limit", "1e9"),
+            ("drop_unknown_authors", "maybe"),
+            ("max_messages_per_author", "0"),
         ] {
             let e = OverlayTuning::from_config(&cfg(&[(k, v)])).unwrap_err();
             assert!(e.contains(k), "{e}");
@@ -1093,6 +1147,11 @@ mod tests {
         assert_eq!(derive_seed(7, 1, "overlay"), derive_seed(7, 1, "overlay"));
         assert_ne!(derive_seed(7, 1, "overlay"), derive_seed(7, 2, "overlay"));
         assert_ne!(derive_seed(7, 1, "overlay"), derive_seed(7, 1, "modules"));
-        assert_ne!(key_seed(7, 1), key_seed(8, 1));
+        assert_ne!(key_seed(b"t", 7, 1), key_seed(b"t", 8, 1));
+        assert_ne!(
+            key_seed(b"token a", 7, 1),
+            key_seed(b"token b", 7, 1),
+            "the secret identity changes every key"
+        );
     }
 }

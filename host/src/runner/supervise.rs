@@ -22,7 +22,7 @@ use super::folder::{self, Placement, RunRecord};
 use super::interrupt::Interrupt;
 use super::status::{End, EndStatus, Phase, Tracker};
 use crate::progress::Progress;
-use crate::sync::server::{ServerConfig, ServerEvent, SyncServer};
+use crate::sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 
 /// Environment variable carrying the run token to instance processes (not
 /// on the command line, where `ps` would show it).
@@ -99,6 +99,11 @@ pub async fn prepare(
             token: token.clone(),
             instances: settings.instances,
             start_delay: settings.start_delay,
+            admission: Admission::for_run(
+                settings.instances,
+                settings.instances_per_process,
+                nodes,
+            ),
         },
     )
     .await
@@ -271,6 +276,12 @@ pub async fn supervise(
                 ServerEvent::Refused { peer, reason } => {
                     tracing::warn!(%peer, %reason, "sync server refused a connection");
                 }
+                ServerEvent::RefusalsNotReported { count, window } => {
+                    tracing::warn!(
+                        "sync server refused {count} more connections in the last {:.0} s (not reported one by one)",
+                        window.as_secs_f64()
+                    );
+                }
                 ServerEvent::Disconnected { all, .. } => closed.extend(all),
                 ServerEvent::Progress { commands } => progress.set_commands(commands),
             },
@@ -414,6 +425,16 @@ pub async fn supervise(
     }
     progress.finish(tracker.counts());
     let ended_at = SystemTime::now();
+    let refused = server.admission_stats();
+    if refused.refused > 0 {
+        tracing::warn!(
+            "the sync server refused {} connections during the run ({} oversize hellos, {} without a hello in time, {} closed as too many waited)",
+            refused.refused,
+            refused.oversize,
+            refused.hello_timeouts,
+            refused.evicted
+        );
+    }
 
     let instance_status = tracker
         .ends()

@@ -474,12 +474,14 @@ fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
     assert!(still.is_empty(), "instance processes left: {still:?}");
 }
 
-#[test]
-fn ctrl_c_cancels_the_job_and_keeps_the_outputs() {
-    let Some(_cluster) = cluster("ctrl_c_cancels_the_job") else {
+/// Start a 3-node job that would run 10 minutes, wait until every instance
+/// has printed, send `signal` to `peerlab run`, and check the job is
+/// cancelled and the run ends as interrupted with its outputs.
+fn a_stop_signal_cancels_the_job_and_keeps_the_outputs(test: &str, signal: i32) {
+    let Some(_cluster) = cluster(test) else {
         return;
     };
-    let dir = Dir::new("slurm-ctrl-c");
+    let dir = Dir::new(test);
     dir.write("c.scenario", "@0 echo up\n@10:00 stop\n");
     dir.write(
         "c.conf",
@@ -508,7 +510,7 @@ fn ctrl_c_cancels_the_job_and_keeps_the_outputs() {
     assert_eq!(job_state(&job), "RUNNING");
     // SAFETY: plain kill(2) of the child this test started.
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, signal);
     }
     let out = child.wait_with_output().expect("waiting for peerlab run");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -522,4 +524,14 @@ fn ctrl_c_cancels_the_job_and_keeps_the_outputs() {
         assert!(text.contains("up"));
     }
     assert_nothing_left(&folder);
+}
+
+#[test]
+fn ctrl_c_cancels_the_job_and_keeps_the_outputs() {
+    a_stop_signal_cancels_the_job_and_keeps_the_outputs("slurm-ctrl-c", libc::SIGINT);
+}
+
+#[test]
+fn sigterm_cancels_the_job_and_keeps_the_outputs() {
+    a_stop_signal_cancels_the_job_and_keeps_the_outputs("slurm-sigterm", libc::SIGTERM);
 }

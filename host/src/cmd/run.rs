@@ -212,7 +212,13 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         .build()
         .context("cannot start the async runtime")?;
     if simulate {
-        let outcome = runner::sim::run(&settings)?;
+        // The simulation runs on this thread; the runtime's workers listen
+        // for stop signals meanwhile.
+        let interrupt = {
+            let _in_runtime = rt.enter();
+            runner::interrupt::Interrupt::listen().context("cannot listen for stop signals")?
+        };
+        let outcome = runner::sim::run(&settings, &interrupt)?;
         drop(rt);
         return finish(outcome, &registry, &settings, &choice, args.no_plots);
     }

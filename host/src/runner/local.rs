@@ -18,6 +18,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::folder::{self, Placement};
+use super::interrupt::Interrupt;
 use super::status::describe_exit;
 use super::supervise::{self, LaunchEvent, Launcher, TOKEN_ENV};
 use super::{RunOutcome, RunSettings};
@@ -81,6 +82,8 @@ impl Launcher for LocalLauncher {
 
 /// Run the experiment locally and return its outcome.
 pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
+    // Before anything starts: a stop from now on ends the run as interrupted.
+    let interrupt = Interrupt::listen().context("cannot listen for stop signals")?;
     let groups = plan_processes(settings.instances, settings.instances_per_process);
     let placement = placement(&groups);
     let bind: SocketAddr = ([127, 0, 0, 1], settings.sync_port).into();
@@ -146,6 +149,7 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
         &placement,
         &mut launcher,
         events,
+        &interrupt,
     )
     .await?;
     Ok(RunOutcome { run_dir, summary })

@@ -7,6 +7,7 @@
 //! do that ([`crate::runtime`]).
 
 pub mod folder;
+pub mod interrupt;
 pub mod junit;
 pub mod local;
 pub mod sim;

@@ -10,6 +10,7 @@ use anyhow::Context;
 use peerlab_lang::value::{parse_duration, parse_float};
 
 use super::folder::{self, InstanceStatus, Placement, Summary};
+use super::interrupt::{Interrupt, StopSignal};
 use super::supervise::prepare_folder;
 use super::{RunOutcome, RunSettings};
 use crate::runtime::instance::Outcome;
@@ -42,8 +43,11 @@ pub fn link_model(config: &BTreeMap<String, String>) -> anyhow::Result<LinkModel
     Ok(link)
 }
 
-/// Run the experiment in virtual time and return its outcome.
-pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
+/// Run the experiment in virtual time and return its outcome. A stop
+/// signal (`interrupt`) ends the simulation where it is: the instances
+/// still running end as interrupted, and the run folder is completed as
+/// for any other end.
+pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunOutcome> {
     let link = link_model(&settings.config)?;
     let placement: Vec<Placement> = (1..=settings.instances)
         .map(|id| Placement {
@@ -81,6 +85,7 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
             link,
             start_delay: settings.start_delay,
             limit,
+            stop: interrupt.flag(),
         },
         &mut |p| progress.update_simulated(&p),
     )
@@ -105,7 +110,16 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
         wall_s = wall.elapsed().as_secs_f64(),
         "simulation done"
     );
-    let timed_out = report.outcomes.iter().any(|(_, o)| o.is_none());
+    let interrupted = report.interrupted.then(|| {
+        interrupt
+            .received()
+            .unwrap_or(StopSignal::Interrupt)
+            .describe()
+    });
+    if let Some(name) = interrupted {
+        tracing::warn!("{name}: the simulation was stopped (outputs are kept)");
+    }
+    let timed_out = interrupted.is_none() && report.outcomes.iter().any(|(_, o)| o.is_none());
     let instance_status: Vec<InstanceStatus> = report
         .outcomes
         .iter()
@@ -118,13 +132,16 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
                     "crashed",
                     Some("crashed by the scenario's `crash` command".to_string()),
                 ),
-                None => (
-                    "timed_out",
-                    Some(format!(
-                        "still running when the run timed out after {:.1} s of scenario time",
-                        limit.as_secs_f64()
-                    )),
-                ),
+                None => match interrupted {
+                    Some(name) => ("interrupted", Some(format!("stopped by {name}"))),
+                    None => (
+                        "timed_out",
+                        Some(format!(
+                            "still running when the run timed out after {:.1} s of scenario time",
+                            limit.as_secs_f64()
+                        )),
+                    ),
+                },
             };
             InstanceStatus {
                 id: *id,
@@ -148,7 +165,7 @@ pub fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
         instance_status,
         folder::RunEnd {
             timed_out,
-            interrupted: false,
+            interrupted: interrupted.is_some(),
         },
     );
     folder::write_json(&run_dir.join("summary.json"), &summary)?;

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::folder::Placement;
+use super::interrupt::Interrupt;
 use super::local::plan_processes;
 use super::supervise::{self, LaunchEvent, Launcher, TOKEN_ENV};
 use super::{RunOutcome, RunSettings};
@@ -644,6 +645,9 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
             );
         }
     }
+    // Before the job is submitted: a stop from now on cancels it and ends
+    // the run as interrupted.
+    let interrupt = Interrupt::listen().context("cannot listen for stop signals")?;
     let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
     let placement = plan(
         settings.instances,
@@ -713,6 +717,7 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
         &placement,
         &mut launcher,
         events,
+        &interrupt,
     )
     .await?;
     Ok(RunOutcome { run_dir, summary })

@@ -4,8 +4,9 @@
 //! A [`Launcher`] starts instance processes somewhere (here, on SLURM
 //! nodes) and reports their exits as [`LaunchEvent`]s; [`supervise`] turns
 //! those and the sync server's reports into one final status per instance,
-//! enforcing the registration timeout, the run timeout and Ctrl-C. It
-//! returns the summary, already written to `summary.json`.
+//! enforcing the registration timeout, the run timeout and stop signals
+//! (SIGINT, SIGTERM, SIGHUP: [`super::interrupt`]). It returns the summary,
+//! already written to `summary.json`.
 
 use std::fs;
 use std::io::Write;
@@ -18,9 +19,10 @@ use tokio::sync::mpsc;
 
 use super::RunSettings;
 use super::folder::{self, Placement, RunRecord};
+use super::interrupt::Interrupt;
 use super::status::{End, EndStatus, Phase, Tracker};
 use crate::progress::Progress;
-use crate::sync::server::{ServerConfig, ServerEvent, SyncServer};
+use crate::sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 
 /// Environment variable carrying the run token to instance processes (not
 /// on the command line, where `ps` would show it).
@@ -97,6 +99,11 @@ pub async fn prepare(
             token: token.clone(),
             instances: settings.instances,
             start_delay: settings.start_delay,
+            admission: Admission::for_run(
+                settings.instances,
+                settings.instances_per_process,
+                nodes,
+            ),
         },
     )
     .await
@@ -200,7 +207,10 @@ fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> a
 }
 
 /// Supervise a launched run until every instance has a final status and
-/// no process runs; write and return the summary.
+/// no process runs; write and return the summary. A stop signal (already
+/// received, or arriving later) stops every process and ends the run as
+/// interrupted; a second one skips the grace period.
+#[allow(clippy::too_many_arguments)]
 pub async fn supervise(
     settings: &RunSettings,
     runner: &str,
@@ -209,7 +219,9 @@ pub async fn supervise(
     placement: &[Placement],
     launcher: &mut dyn Launcher,
     mut launch_events: mpsc::UnboundedReceiver<LaunchEvent>,
+    interrupt: &Interrupt,
 ) -> anyhow::Result<folder::Summary> {
+    let mut interrupt = interrupt.clone();
     let Prepared {
         run_id,
         run_dir,
@@ -227,7 +239,8 @@ pub async fn supervise(
     let mut run_deadline: Option<Instant> = None;
     let mut start_unix_ms: Option<u64> = None;
     let mut timed_out = false;
-    let mut interrupted = false;
+    // Set with the stop signal's words ("stopped by SIGTERM").
+    let mut interrupted: Option<String> = None;
     let mut stopping_since: Option<Instant> = None;
     let mut forced = false;
     let mut launcher_done = false;
@@ -235,8 +248,6 @@ pub async fn supervise(
     // Instances whose process's connection to the sync server has closed.
     let mut closed: std::collections::HashSet<u32> = std::collections::HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
 
     loop {
         if tracker.all_ended() && (!launcher.running() || launcher_done) {
@@ -268,6 +279,12 @@ pub async fn supervise(
                 }
                 ServerEvent::Refused { peer, reason } => {
                     tracing::warn!(%peer, %reason, "sync server refused a connection");
+                }
+                ServerEvent::RefusalsNotReported { count, window } => {
+                    tracing::warn!(
+                        "sync server refused {count} more connections in the last {:.0} s (not reported one by one)",
+                        window.as_secs_f64()
+                    );
                 }
                 ServerEvent::Disconnected { all, .. } => closed.extend(all),
                 ServerEvent::Progress { commands } => progress.set_commands(commands),
@@ -316,8 +333,8 @@ pub async fn supervise(
                         if matches!(tracker.phase(id), Some(Phase::Ended(_)) | None) {
                             continue;
                         }
-                        let (status, why) = if interrupted {
-                            (EndStatus::Interrupted, "stopped by Ctrl-C".to_string())
+                        let (status, why) = if let Some(why) = &interrupted {
+                            (EndStatus::Interrupted, why.clone())
                         } else if timed_out {
                             (EndStatus::TimedOut, "stopped by the run timeout".to_string())
                         } else if clean {
@@ -392,18 +409,36 @@ pub async fn supervise(
                 let clock = start_unix_ms.map(|s| (unix_ms_now() as f64 - s as f64) / 1000.0);
                 progress.update(tracker.counts(), clock);
             }
-            _ = &mut ctrl_c, if !interrupted => {
-                interrupted = true;
-                tracing::warn!("Ctrl-C: stopping every instance (outputs are kept)");
-                tracker.end_all_open(EndStatus::Interrupted, EndStatus::Interrupted, "stopped by Ctrl-C");
-                server.abort_all("interrupted by Ctrl-C");
-                launcher.stop(false);
-                stopping_since = Some(Instant::now());
+            (signal, count) = interrupt.next() => {
+                let name = signal.describe();
+                if interrupted.is_none() {
+                    let why = format!("stopped by {name}");
+                    tracing::warn!("{name}: stopping every instance (outputs are kept)");
+                    tracker.end_all_open(EndStatus::Interrupted, EndStatus::Interrupted, &why);
+                    server.abort_all(format!("interrupted by {name}"));
+                    interrupted = Some(why);
+                    launcher.stop(false);
+                    stopping_since = Some(Instant::now());
+                } else if !forced && count > 1 {
+                    tracing::warn!("asked to stop again: stopping the processes now, without grace");
+                    forced = true;
+                    launcher.stop(true);
+                }
             }
         }
     }
     progress.finish(tracker.counts());
     let ended_at = SystemTime::now();
+    let refused = server.admission_stats();
+    if refused.refused > 0 {
+        tracing::warn!(
+            "the sync server refused {} connections during the run ({} oversize hellos, {} without a hello in time, {} closed as too many waited)",
+            refused.refused,
+            refused.oversize,
+            refused.hello_timeouts,
+            refused.evicted
+        );
+    }
 
     let instance_status = tracker
         .ends()
@@ -460,7 +495,7 @@ pub async fn supervise(
         instance_status,
         folder::RunEnd {
             timed_out,
-            interrupted,
+            interrupted: interrupted.is_some(),
         },
     );
     // The caller writes it again with the verdicts: a failure here (a full
@@ -562,6 +597,7 @@ fn new_token(seed: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::interrupt::StopSignal;
     use crate::sync::client::{Hello, SyncClient};
     use crate::sync::protocol::ClientMsg;
 
@@ -681,9 +717,18 @@ mod tests {
             public_key: "00".into(),
         });
         let (_tx, events) = mpsc::unbounded_channel();
-        let summary = supervise(&settings, "local", 1, prepared, &[], &mut Nothing, events)
-            .await
-            .unwrap();
+        let summary = supervise(
+            &settings,
+            "local",
+            1,
+            prepared,
+            &[],
+            &mut Nothing,
+            events,
+            &Interrupt::never(),
+        )
+        .await
+        .unwrap();
         assert_eq!(summary.outcome, "timed_out");
         let took = began.elapsed();
         assert!(
@@ -698,6 +743,79 @@ mod tests {
             assert_eq!(s.status, "never_started");
             assert_eq!(s.error.as_deref(), Some(why), "{s:?}");
         }
+    }
+
+    /// A launcher whose processes run until forced, and which is asked
+    /// again to stop (a second signal) as soon as it is asked the first time.
+    struct Stubborn {
+        interrupt: Interrupt,
+        stops: Vec<(bool, Instant)>,
+    }
+
+    impl Launcher for Stubborn {
+        fn stop(&mut self, force: bool) {
+            self.stops.push((force, Instant::now()));
+            if !force {
+                self.interrupt.raise(StopSignal::Hangup);
+            }
+        }
+        fn running(&self) -> bool {
+            !self.stops.iter().any(|(force, _)| *force)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stop_signal_interrupts_the_run_and_a_second_one_skips_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(dir.path(), 2);
+        settings.registration_timeout = Duration::from_secs(600);
+        let prepared = prepare(
+            &settings,
+            "local",
+            1,
+            Vec::new(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let _client = connect(&prepared, 1).await;
+        let interrupt = Interrupt::never();
+        // Received before supervision starts (e.g. while the job was submitted).
+        interrupt.raise(StopSignal::Terminate);
+        let mut launcher = Stubborn {
+            interrupt: interrupt.clone(),
+            stops: Vec::new(),
+        };
+        let (_tx, events) = mpsc::unbounded_channel();
+        let summary = tokio::time::timeout(
+            Duration::from_secs(30),
+            supervise(
+                &settings,
+                "local",
+                1,
+                prepared,
+                &[],
+                &mut launcher,
+                events,
+                &interrupt,
+            ),
+        )
+        .await
+        .expect("the run ends")
+        .unwrap();
+        assert_eq!(summary.outcome, "interrupted");
+        for id in [1, 2] {
+            let s = status(&summary, id);
+            assert_eq!(s.status, "interrupted");
+            assert_eq!(s.error.as_deref(), Some("stopped by SIGTERM"), "{s:?}");
+        }
+        let forces: Vec<bool> = launcher.stops.iter().map(|s| s.0).collect();
+        assert_eq!(forces, [false, true], "a polite stop, then a forced one");
+        let waited = launcher.stops[1].1 - launcher.stops[0].1;
+        assert!(
+            waited < GRACE,
+            "the second signal did not wait for the grace: {waited:?}"
+        );
     }
 
     #[tokio::test]
@@ -724,7 +842,16 @@ mod tests {
         let (_tx, events) = mpsc::unbounded_channel();
         let summary = tokio::time::timeout(
             Duration::from_secs(30),
-            supervise(&settings, "local", 1, prepared, &[], &mut Nothing, events),
+            supervise(
+                &settings,
+                "local",
+                1,
+                prepared,
+                &[],
+                &mut Nothing,
+                events,
+                &Interrupt::never(),
+            ),
         )
         .await
         .expect("the run ends long before the 600 s registration timeout")

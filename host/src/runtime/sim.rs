@@ -17,6 +17,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
@@ -58,13 +59,19 @@ pub struct SimSettings {
     pub start_delay: Duration,
     /// Virtual time after scenario time 0 at which remaining instances are stopped.
     pub limit: Duration,
+    /// Set from outside (a stop signal) to end the simulation early: the
+    /// instances still running are shut down as interrupted.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// How a simulation went.
 #[derive(Debug, Clone)]
 pub struct SimReport {
-    /// Each instance's end, by id; `None` when the time limit stopped it.
+    /// Each instance's end, by id; `None` when the time limit (or the stop
+    /// flag) stopped it.
     pub outcomes: Vec<(u32, Option<Outcome>)>,
+    /// Whether the stop flag ended the simulation before its end.
+    pub interrupted: bool,
     /// Virtual time from scenario time 0 to the end.
     pub virtual_time: Duration,
     pub delivered: u64,
@@ -179,8 +186,12 @@ pub fn run(
         lost: 0,
         commands_of_ended: 0,
     };
+    let stopped = || settings.stop.load(Ordering::Relaxed);
     let mut rows = Vec::with_capacity(n as usize);
     for id in 1..=n {
+        if stopped() {
+            break;
+        }
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
         let record = Record::create(run_dir, &paths)?;
@@ -200,23 +211,31 @@ pub fn run(
             });
         }
     }
-    let directory =
-        Arc::new(PeerDirectory::new(rows).map_err(|e| std::io::Error::other(e.to_string()))?);
+    // A stop during the setup leaves the rest unstarted (and uncreated).
+    let mut interrupted = stopped();
     let zero = origin + settings.start_delay;
-    for i in 0..sim.instances.len() {
-        if let Some(inst) = sim.instances[i].as_mut() {
-            inst.start(origin, zero, directory.clone());
+    if !interrupted {
+        let directory =
+            Arc::new(PeerDirectory::new(rows).map_err(|e| std::io::Error::other(e.to_string()))?);
+        for i in 0..sim.instances.len() {
+            if let Some(inst) = sim.instances[i].as_mut() {
+                inst.start(origin, zero, directory.clone());
+            }
+            sim.after(i, origin);
         }
-        sim.after(i, origin);
     }
     let end = zero + settings.limit;
     let mut now = origin;
     let mut events: u64 = 0;
     while let Some(Reverse((at, _, _))) = sim.queue.peek() {
-        if *at > end {
+        if *at > end || interrupted {
             break;
         }
         events += 1;
+        if events.is_multiple_of(256) && stopped() {
+            interrupted = true;
+            break;
+        }
         if events.is_multiple_of(4096) && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
             progress(sim.progress(n, *at, zero));
@@ -249,18 +268,26 @@ pub fn run(
             }
         }
     }
-    // The time limit: whoever is still running is stopped.
+    // The time limit or a stop: whoever is still running is stopped.
+    let (at, why) = if interrupted {
+        (now, "interrupted")
+    } else {
+        (end.max(now), "timed_out")
+    };
     for i in 0..sim.instances.len() {
         if let Some(mut inst) = sim.instances[i].take() {
-            inst.shut_down(end.max(now), "timed_out");
+            inst.shut_down(at, why);
             sim.commands_of_ended += inst.commands_fired();
             sim.outcomes.push((inst.id(), None));
         }
     }
-    progress(sim.progress(n, end.max(now), zero));
+    let created = sim.instances.len() as u32;
+    sim.outcomes.extend((created + 1..=n).map(|id| (id, None)));
+    progress(sim.progress(n, at, zero));
     sim.outcomes.sort_by_key(|(id, _)| *id);
     Ok(SimReport {
         outcomes: sim.outcomes,
+        interrupted,
         virtual_time: now.saturating_duration_since(zero),
         delivered: sim.delivered,
         lost: sim.lost,

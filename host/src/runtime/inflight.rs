@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// Bytes per instance line, newline included.
-const SLOT: usize = 256;
+const SLOT: usize = 512;
 
 /// The shared mapping of one process's in-flight file.
 struct Mapping {

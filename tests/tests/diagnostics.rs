@@ -99,7 +99,14 @@ fn what_a_plugin_prints_to_stdout_is_kept_in_err() {
     // One instance per process: each instance's own .err.
     let run = dir
         .peerlab()
-        .args(["run", "s.scenario", "--instances", "2", "--time-scale", "0.2"])
+        .args([
+            "run",
+            "s.scenario",
+            "--instances",
+            "2",
+            "--time-scale",
+            "0.2",
+        ])
         .arg("--plugin-path")
         .arg(&fixtures)
         .run();
@@ -117,7 +124,14 @@ fn what_a_plugin_prints_to_stdout_is_kept_in_err() {
     // .err holds every line, with a note saying so.
     let run = dir
         .peerlab()
-        .args(["run", "s.scenario", "--instances", "3", "--time-scale", "0.2"])
+        .args([
+            "run",
+            "s.scenario",
+            "--instances",
+            "3",
+            "--time-scale",
+            "0.2",
+        ])
         .args(["--instances-per-process", "3", "--plugin-path"])
         .arg(&fixtures)
         .run();
@@ -145,7 +159,14 @@ fn a_run_whose_console_closes_early_still_completes() {
     dir.write("c.scenario", "@0 echo up\n@2 echo down\n@3 stop\n");
     let mut child = Command::new(peerlab_bin())
         .current_dir(dir.path())
-        .args(["run", "c.scenario", "--instances", "2", "--time-scale", "0.5"])
+        .args([
+            "run",
+            "c.scenario",
+            "--instances",
+            "2",
+            "--time-scale",
+            "0.5",
+        ])
         .env_remove("PEERLAB_PLUGIN_PATH")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

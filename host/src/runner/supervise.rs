@@ -424,7 +424,11 @@ pub async fn supervise(
                     EndStatus::Crashed => format!("crashed in {callback}"),
                     _ => format!("was in {callback} when it ended"),
                 };
-                append_err(&run_dir, &paths.err, &format!("peerlab: instance {id} {note}"));
+                append_err(
+                    &run_dir,
+                    &paths.err,
+                    &format!("peerlab: instance {id} {note}"),
+                );
                 end.error = Some(match end.error {
                     Some(e) => format!("{e}; {note}"),
                     None => note,

@@ -78,7 +78,8 @@ struct Line {
 impl Line {
     fn push(&mut self, chunk: &[u8]) {
         let room = MAX_LINE.saturating_sub(self.bytes.len());
-        self.bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        self.bytes
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
         self.len += chunk.len() as u64;
     }
 
@@ -110,10 +111,10 @@ pub fn read(mut r: impl Read, keep: usize, partial_first: bool) -> io::Result<Ta
     let mut line = Line::default();
     let mut buf = vec![0u8; 64 << 10];
     let finish = |text: String,
-                      lines: &mut VecDeque<String>,
-                      cause: &mut Vec<String>,
-                      cause_done: &mut bool,
-                      since_cause: &mut usize| {
+                  lines: &mut VecDeque<String>,
+                  cause: &mut Vec<String>,
+                  cause_done: &mut bool,
+                  since_cause: &mut usize| {
         if cause.is_empty() {
             if is_cause(&text) {
                 cause.push(text.clone());
@@ -185,7 +186,10 @@ mod tests {
     use super::*;
 
     fn text(lines: &[&str]) -> Vec<u8> {
-        lines.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect()
+        lines
+            .iter()
+            .flat_map(|l| format!("{l}\n").into_bytes())
+            .collect()
     }
 
     #[test]
@@ -262,7 +266,10 @@ mod tests {
         for i in 0..40 {
             end.extend(format!("  {i}: frame\n").bytes());
         }
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         io::Write::write_all(&mut f, &end).unwrap();
         let t = of_file(&path, 20).unwrap();
         assert!(t.skipped);

@@ -49,7 +49,9 @@ pub struct Slot {
 
 impl std::fmt::Debug for Slot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Slot").field("offset", &self.offset).finish()
+        f.debug_struct("Slot")
+            .field("offset", &self.offset)
+            .finish()
     }
 }
 
@@ -139,7 +141,11 @@ pub fn read(path: &Path, id: u32) -> Option<String> {
     bytes
         .split(|&b| b == b'\n')
         .find(|line| line.starts_with(key.as_bytes()))
-        .map(|line| String::from_utf8_lossy(&line[key.len()..]).trim().to_string())
+        .map(|line| {
+            String::from_utf8_lossy(&line[key.len()..])
+                .trim()
+                .to_string()
+        })
         .filter(|s| !s.is_empty())
 }
 
@@ -169,11 +175,7 @@ mod tests {
             read(&path, 3).as_deref(),
             Some("benaloh.share_local (b.scenario:12)")
         );
-        assert_eq!(
-            fs::read(&path).unwrap().len(),
-            3 * SLOT,
-            "fixed-size lines"
-        );
+        assert_eq!(fs::read(&path).unwrap().len(), 3 * SLOT, "fixed-size lines");
     }
 
     #[test]

@@ -347,7 +347,8 @@ impl Sim {
             inst.shut_down(now, status);
             drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
             self.commands_of_ended += inst.commands_fired();
-            self.outcomes.push((inst.id(), Some(inst.with_losses(outcome))));
+            self.outcomes
+                .push((inst.id(), Some(inst.with_losses(outcome))));
         }
         for (dest, route, data) in out.drain(..) {
             self.send(now, from, dest, data, route);

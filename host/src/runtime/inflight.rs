@@ -11,6 +11,7 @@
 //! Owns: the file's layout and its mapping. Must not: decide what a hang
 //! is, or write anything but the slots (the runtime says what runs).
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
@@ -136,17 +137,27 @@ impl Slot {
 /// `path`; `None` when it was between callbacks or the file says nothing
 /// of it.
 pub fn read(path: &Path, id: u32) -> Option<String> {
-    let bytes = fs::read(path).ok()?;
-    let key = format!("{id:05} ");
+    read_all(path).remove(&id)
+}
+
+/// Every instance of the file at `path` that was inside a callback, with
+/// the callback (an unreadable file says nothing).
+pub fn read_all(path: &Path) -> HashMap<u32, String> {
+    let Ok(bytes) = fs::read(path) else {
+        return HashMap::new();
+    };
     bytes
         .split(|&b| b == b'\n')
-        .find(|line| line.starts_with(key.as_bytes()))
-        .map(|line| {
-            String::from_utf8_lossy(&line[key.len()..])
-                .trim()
-                .to_string()
+        .filter_map(|line| {
+            let line = String::from_utf8_lossy(line);
+            let (id, what) = line.split_once(' ')?;
+            let what = what.trim();
+            if what.is_empty() {
+                return None;
+            }
+            Some((id.parse().ok()?, what.to_string()))
         })
-        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ pub struct Slot {
     offset: usize,
     /// Length of the `ID ` prefix, kept as written at creation.
     prefix: usize,
+    /// Bytes of the body written by the last `set` (the rest is blank).
+    used: usize,
 }
 
 impl std::fmt::Debug for Slot {
@@ -96,6 +98,7 @@ pub fn create(path: &Path, ids: &[u32]) -> io::Result<Vec<Slot>> {
             map: map.clone(),
             offset: i * SLOT,
             prefix: format!("{id:05} ").len().min(SLOT - 1),
+            used: 0,
         })
         .collect())
 }
@@ -114,22 +117,28 @@ impl Slot {
 
     /// Say what runs now (cut to fit the line).
     pub fn set(&mut self, what: std::fmt::Arguments<'_>) {
+        let before = self.used;
         let body = self.body();
         let mut rest: &mut [u8] = &mut *body;
         let _ = rest.write_fmt(what);
         let left = rest.len();
         let used = body.len() - left;
-        body[used..].fill(b' ');
+        // Blank what the last text left beyond this one (the rest is blank).
+        if before > used {
+            body[used..before].fill(b' ');
+        }
         // A newline in the text would split the line: blank it.
         body[..used]
             .iter_mut()
             .filter(|b| **b == b'\n')
             .for_each(|b| *b = b' ');
+        self.used = used;
     }
 
     /// Nothing runs now.
     pub fn clear(&mut self) {
-        self.body().fill(b' ');
+        let used = std::mem::take(&mut self.used);
+        self.body()[..used].fill(b' ');
     }
 }
 

@@ -253,7 +253,7 @@ fn a_disk_that_fills_during_the_run_loses_output_not_the_run() {
     let long = "x".repeat(8192);
     dir.write(
         "f.scenario",
-        format!("@0 echo up\n@3 echo {long}\n@4 stop\n"),
+        format!("@0 echo up\n@4 echo {long}\n@5 stop\n"),
     );
     let output = disk.0.join("output");
     let child = Command::new(peerlab_bin())

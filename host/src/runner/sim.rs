@@ -168,6 +168,11 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
             interrupted: interrupted.is_some(),
         },
     );
-    folder::write_json(&run_dir.join("summary.json"), &summary)?;
+    // Written again with the verdicts: a failure here (a full disk) is
+    // said, and the run goes on to that second attempt.
+    let path = run_dir.join("summary.json");
+    if let Err(e) = folder::write_json(&path, &summary) {
+        tracing::warn!("cannot write {}: {e}", path.display());
+    }
     Ok(RunOutcome { run_dir, summary })
 }

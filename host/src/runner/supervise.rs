@@ -8,6 +8,7 @@
 //! (SIGINT, SIGTERM, SIGHUP: [`super::interrupt`]). It returns the summary,
 //! already written to `summary.json`.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -440,6 +441,7 @@ pub async fn supervise(
         );
     }
 
+    let mut in_flight_files = HashMap::new();
     let instance_status = tracker
         .ends()
         .map(|(id, end)| {
@@ -456,7 +458,7 @@ pub async fn supervise(
             // An instance whose process did not report its end may have
             // been stuck in a callback: name it.
             if end.status != EndStatus::Finished
-                && let Some(callback) = in_flight(&run_dir, &placement, id)
+                && let Some(callback) = in_flight(&run_dir, &placement, id, &mut in_flight_files)
             {
                 let note = match end.status {
                     EndStatus::TimedOut => format!("hung in {callback}"),
@@ -564,13 +566,19 @@ fn append_err(run_dir: &Path, err: &Path, line: &str) {
 }
 
 /// The module callback instance `id` was running when its process last
-/// wrote its in-flight file, if any.
-fn in_flight(run_dir: &Path, placement: &[Placement], id: u32) -> Option<String> {
+/// wrote its in-flight file, if any (each file is read once into `files`).
+fn in_flight(
+    run_dir: &Path,
+    placement: &[Placement],
+    id: u32,
+    files: &mut HashMap<PathBuf, HashMap<u32, String>>,
+) -> Option<String> {
     let p = placement.iter().find(|p| p.id == id)?;
-    crate::runtime::inflight::read(
-        &run_dir.join(folder::process_inflight(&p.host, p.node, p.process)),
-        id,
-    )
+    let path = run_dir.join(folder::process_inflight(&p.host, p.node, p.process));
+    files
+        .entry(path)
+        .or_insert_with_key(|path| crate::runtime::inflight::read_all(path))
+        .remove(&id)
 }
 
 pub fn unix_ms_now() -> u64 {

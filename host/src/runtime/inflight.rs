@@ -11,13 +11,14 @@
 //! Owns: the file's layout and its mapping. Must not: decide what a hang
 //! is, or write anything but the slots (the runtime says what runs).
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
 /// Bytes per instance line, newline included.
-const SLOT: usize = 256;
+const SLOT: usize = 512;
 
 /// The shared mapping of one process's in-flight file.
 struct Mapping {
@@ -45,6 +46,8 @@ pub struct Slot {
     offset: usize,
     /// Length of the `ID ` prefix, kept as written at creation.
     prefix: usize,
+    /// Bytes of the body written by the last `set` (the rest is blank).
+    used: usize,
 }
 
 impl std::fmt::Debug for Slot {
@@ -95,6 +98,7 @@ pub fn create(path: &Path, ids: &[u32]) -> io::Result<Vec<Slot>> {
             map: map.clone(),
             offset: i * SLOT,
             prefix: format!("{id:05} ").len().min(SLOT - 1),
+            used: 0,
         })
         .collect())
 }
@@ -113,22 +117,28 @@ impl Slot {
 
     /// Say what runs now (cut to fit the line).
     pub fn set(&mut self, what: std::fmt::Arguments<'_>) {
+        let before = self.used;
         let body = self.body();
         let mut rest: &mut [u8] = &mut *body;
         let _ = rest.write_fmt(what);
         let left = rest.len();
         let used = body.len() - left;
-        body[used..].fill(b' ');
+        // Blank what the last text left beyond this one (the rest is blank).
+        if before > used {
+            body[used..before].fill(b' ');
+        }
         // A newline in the text would split the line: blank it.
         body[..used]
             .iter_mut()
             .filter(|b| **b == b'\n')
             .for_each(|b| *b = b' ');
+        self.used = used;
     }
 
     /// Nothing runs now.
     pub fn clear(&mut self) {
-        self.body().fill(b' ');
+        let used = std::mem::take(&mut self.used);
+        self.body()[..used].fill(b' ');
     }
 }
 
@@ -136,17 +146,27 @@ impl Slot {
 /// `path`; `None` when it was between callbacks or the file says nothing
 /// of it.
 pub fn read(path: &Path, id: u32) -> Option<String> {
-    let bytes = fs::read(path).ok()?;
-    let key = format!("{id:05} ");
+    read_all(path).remove(&id)
+}
+
+/// Every instance of the file at `path` that was inside a callback, with
+/// the callback (an unreadable file says nothing).
+pub fn read_all(path: &Path) -> HashMap<u32, String> {
+    let Ok(bytes) = fs::read(path) else {
+        return HashMap::new();
+    };
     bytes
         .split(|&b| b == b'\n')
-        .find(|line| line.starts_with(key.as_bytes()))
-        .map(|line| {
-            String::from_utf8_lossy(&line[key.len()..])
-                .trim()
-                .to_string()
+        .filter_map(|line| {
+            let line = String::from_utf8_lossy(line);
+            let (id, what) = line.split_once(' ')?;
+            let what = what.trim();
+            if what.is_empty() {
+                return None;
+            }
+            Some((id.parse().ok()?, what.to_string()))
         })
-        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 #[cfg(test)]

@@ -52,7 +52,12 @@ impl Default for Limits {
 
 /// `16 MiB`, `1 MiB`, `300 bytes`: a byte count for messages.
 pub fn human_bytes(n: u64) -> String {
-    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    const UNITS: [(&str, u64); 4] = [
+        ("TiB", 1 << 40),
+        ("GiB", 1 << 30),
+        ("MiB", 1 << 20),
+        ("KiB", 1 << 10),
+    ];
     for (unit, size) in UNITS {
         if n >= size {
             let v = n as f64 / size as f64;

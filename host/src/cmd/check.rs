@@ -514,6 +514,9 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
         }
         let host_keys = check_host_keys(&loaded.experiment);
         loaded.diagnostics.extend(host_keys);
+        loaded
+            .diagnostics
+            .extend(check_capacity(&loaded.experiment, false));
         let summary = summarize(&loaded);
         any_error |= !summary.ok;
         total_err += summary.errors;
@@ -566,6 +569,37 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
     }
     print!("{out}");
     Ok(if any_error { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// Whether a run of this experiment's size can start on this machine
+/// (memory for its instances, local processes), pointing at the instance
+/// count, from [`crate::runner::capacity`]. Checked by `peerlab check`
+/// (what depends on this machine is a warning there) and, with the
+/// command line's overrides applied to `exp` and `for_run`, as errors
+/// before `peerlab run` writes or starts anything.
+pub fn check_capacity(exp: &peerlab_lang::Experiment, for_run: bool) -> Vec<Diagnostic> {
+    use crate::runner::capacity::{Machine, Plan, check};
+    let plan = Plan {
+        instances: u64::from(exp.instances),
+        per_process: u64::from(exp.instances_per_process.max(1)),
+        simulated: exp.network == peerlab_lang::Network::Simulated,
+        local: exp.runner == peerlab_lang::Runner::Local,
+    };
+    let at = exp
+        .raw
+        .get("instances_to_run")
+        .filter(|v| v.value.to_string() == exp.instances.to_string())
+        .and_then(|v| match &v.origin {
+            peerlab_lang::experiment::Origin::File(at) => Some(at.clone()),
+            peerlab_lang::experiment::Origin::Env(_) => None,
+        });
+    check(&plan, &Machine::this(), for_run)
+        .into_iter()
+        .map(|d| match &at {
+            Some(l) => d.at(l.clone()),
+            None => d,
+        })
+        .collect()
 }
 
 /// Values of the config keys the host reads itself (the overlay's

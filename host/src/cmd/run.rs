@@ -98,6 +98,16 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     if let Some(k) = args.instances_per_process {
         loaded.experiment.instances_per_process = k;
     }
+    // The experiment as it will run, for the size check below.
+    if args.simulate {
+        loaded.experiment.network = peerlab_lang::Network::Simulated;
+    }
+    if let Some(r) = args.runner {
+        loaded.experiment.runner = match r {
+            RunnerArg::Local => Runner::Local,
+            RunnerArg::Slurm => Runner::Slurm,
+        };
+    }
     let instances = loaded.experiment.instances;
     if instances == 0 {
         loaded.diagnostics.push(
@@ -146,6 +156,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     loaded
         .diagnostics
         .extend(super::check::check_host_keys(&loaded.experiment));
+    loaded
+        .diagnostics
+        .extend(super::check::check_capacity(&loaded.experiment, true));
     let problems: Vec<Diagnostic> = loaded
         .diagnostics
         .iter()

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::diag::{Diagnostic, Location, SourceFile};
+use crate::source::{DiagSink, Limits, SourceError, strip_bom};
 
 /// A value as written: one string, or a comma list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,8 +119,17 @@ impl RawConfig {
 /// Parse a config file's text. Every problem is reported; lines that parse
 /// are kept.
 pub fn parse_config(name: &str, text: &str) -> (RawConfig, Vec<Diagnostic>) {
+    let limits = Limits::DEFAULT;
+    if text.len() as u64 > limits.config_bytes {
+        let d = SourceError::TooLarge {
+            limit: limits.config_bytes,
+        }
+        .to_diagnostic(name, None);
+        return (RawConfig::empty(name), vec![d]);
+    }
+    let text = strip_bom(text);
     let source = SourceFile::new(name, text);
-    let mut diags = Vec::new();
+    let mut diags = DiagSink::new(limits.diagnostics);
     let mut entries: Vec<Entry> = Vec::new();
     let mut sections: Vec<Section> = Vec::new();
     // First line of each key, per (section number, 0 = top level), and of each section.
@@ -337,7 +347,7 @@ pub fn parse_config(name: &str, text: &str) -> (RawConfig, Vec<Diagnostic>) {
             sections,
             source,
         },
-        diags,
+        diags.finish(),
     )
 }
 
@@ -345,7 +355,7 @@ fn section_header(
     content: &str,
     indent: usize,
     loc: &dyn Fn(usize, usize) -> Location,
-    diags: &mut Vec<Diagnostic>,
+    diags: &mut DiagSink,
 ) -> Option<Section> {
     let rest = &content[indent..];
     let depth = rest.len() - rest.trim_start_matches('[').len();

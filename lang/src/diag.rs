@@ -221,13 +221,68 @@ fn ser_location<S: serde::Serializer>(loc: &Option<Location>, s: S) -> Result<S:
     m.end()
 }
 
+/// The longest message, label or help kept, in bytes: a message that
+/// quotes a 40 MB word from the input keeps its first kilobyte.
+pub const MAX_TEXT: usize = 1024;
+
+/// The longest part of a source line a snippet shows, in bytes, around
+/// the span; the rest is elided with `…`.
+pub const MAX_ECHO: usize = 240;
+
+/// `s` cut to at most [`MAX_TEXT`] bytes (at a character boundary), with
+/// `…` when cut.
+pub fn clip(s: String) -> String {
+    if s.len() <= MAX_TEXT {
+        return s;
+    }
+    let mut end = MAX_TEXT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut out = s[..end].to_string();
+    out.push('…');
+    out
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+/// The part of `line` shown for the byte span `start..end`: at most
+/// [`MAX_ECHO`] bytes from a little before the span, `…` where cut. Returns
+/// the text and the span within it.
+fn echo_window(line: &str, start: usize, end: usize) -> (String, usize, usize) {
+    if line.len() <= MAX_ECHO {
+        return (line.to_string(), start, end);
+    }
+    let from = floor_boundary(line, start.saturating_sub(MAX_ECHO / 4));
+    let to = floor_boundary(line, from + MAX_ECHO);
+    let mut text = String::new();
+    if from > 0 {
+        text.push('…');
+    }
+    let shift = text.len();
+    text.push_str(&line[from..to]);
+    if to < line.len() {
+        text.push('…');
+    }
+    let s = start.clamp(from, to) - from + shift;
+    let e = end.clamp(from, to) - from + shift;
+    (text, s, e.max(s))
+}
+
 impl Diagnostic {
-    /// A diagnostic of any severity with no location yet.
+    /// A diagnostic of any severity with no location yet. Texts longer
+    /// than [`MAX_TEXT`] are cut (here and in the label and help).
     pub fn new(severity: Severity, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
             code: None,
-            message: message.into(),
+            message: clip(message.into()),
             location: None,
             label: None,
             help: None,
@@ -257,13 +312,13 @@ impl Diagnostic {
 
     /// Set the text shown under the caret.
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = Some(label.into().into_boxed_str());
+        self.label = Some(clip(label.into()).into_boxed_str());
         self
     }
 
     /// Set the help line.
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into().into_boxed_str());
+        self.help = Some(clip(help.into()).into_boxed_str());
         self
     }
 
@@ -314,29 +369,32 @@ impl Diagnostic {
         }
         let mut group = Group::with_title(title);
         let mut header_only = None;
+        let echoed: String;
         if let Some(loc) = &self.location {
             match sources
                 .get(&loc.file)
                 .and_then(|f| Some((f, f.line_range(loc.line)?)))
             {
                 Some((file, range)) => {
-                    let line_text = &file.text()[range.clone()];
+                    let full_line = &file.text()[range.clone()];
                     let start = loc
                         .span
                         .start
                         .saturating_sub(range.start)
-                        .min(line_text.len());
+                        .min(full_line.len());
                     let end = loc
                         .span
                         .end
                         .saturating_sub(range.start)
-                        .clamp(start, line_text.len());
+                        .clamp(start, full_line.len());
+                    let (line_text, start, end) = echo_window(full_line, start, end);
+                    echoed = line_text;
                     let mut ann = AnnotationKind::Primary.span(start..end);
                     if let Some(label) = &self.label {
                         ann = ann.label(&**label);
                     }
                     group = group.element(
-                        Snippet::source(line_text)
+                        Snippet::source(echoed.as_str())
                             .line_start(loc.line as usize)
                             .path(&*loc.file)
                             .annotation(ann),

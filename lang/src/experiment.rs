@@ -693,7 +693,10 @@ impl Experiment {
         exp.raw = values;
         // File order (problems from the environment first).
         diags.sort_by_key(|d| d.location.as_ref().map(|l| (l.line, l.column)));
-        (exp, diags)
+        // The config's size limit bounds the list; this bounds the output.
+        let mut sink = crate::source::DiagSink::new(crate::source::Limits::DEFAULT.diagnostics);
+        sink.extend(diags);
+        (exp, sink.finish())
     }
 
     fn set_typed(

@@ -10,6 +10,8 @@
 //!   [`Experiment::from_config`] types it (with `PEERLAB_<KEY>` overrides).
 //! - Every problem is a [`Diagnostic`], rendered rich, short or as JSON.
 //! - [`suggest`] finds the closest name for "did you mean".
+//! - [`source`] turns a file's bytes into text (UTF-8, BOM, size limit) and
+//!   holds the [`Limits`] on what one parse reads and builds.
 //! - [`value`] converts argument strings to integers, floats, booleans and
 //!   durations.
 //!
@@ -23,6 +25,7 @@ pub mod experiment;
 pub mod peerspec;
 pub mod scenario;
 pub mod shell;
+pub mod source;
 pub mod suggest;
 pub mod value;
 
@@ -37,6 +40,7 @@ pub use experiment::{
 pub use peerspec::{IdSet, PeerSpec};
 pub use scenario::{
     Arg, Command, IncludeLoader, KwArg, MemoryLoader, ModuleRef, NoIncludes, Phase, PhaseKind,
-    Scenario, Vars, check_peerspec, parse_scenario,
+    Scenario, Vars, check_peerspec, parse_scenario, parse_scenario_with,
 };
+pub use source::{Limits, SourceError, decode_source};
 pub use suggest::suggest;

@@ -4,7 +4,9 @@
 //!
 //! Pure: included files are read through the [`IncludeLoader`] the caller
 //! implements, and variables come from the [`Vars`] it passes. Module names
-//! are recorded, never resolved here (that is the host's loader).
+//! are recorded, never resolved here (that is the host's loader). The
+//! [`Limits`] bound what one parse reads and builds: bytes per file and in
+//! all, includes, commands and diagnostics.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -16,6 +18,7 @@ use serde::Serialize;
 use crate::diag::{Diagnostic, Location, SourceFile, SourceMap};
 use crate::peerspec::{PeerSpec, parse_peerspec};
 use crate::shell::{self, Token, Word};
+use crate::source::{DiagSink, Limits, decode_source, human_bytes, strip_bom, thousands};
 use crate::suggest::suggest;
 use crate::value::parse_clock;
 
@@ -25,10 +28,13 @@ pub const MAX_INCLUDE_DEPTH: usize = 32;
 /// Reads the files that `&include` names. The parser computes the paths;
 /// the implementation only reads.
 pub trait IncludeLoader {
-    /// The text of the file at `path`: `Ok(None)` when there is no such
+    /// The bytes of the file at `path`: `Ok(None)` when there is no such
     /// file (the parser then tries the next place), `Err(reason)` when it
-    /// exists but cannot be read.
-    fn read(&mut self, path: &Path) -> Result<Option<String>, String>;
+    /// exists but cannot be read (or is not a regular file: a FIFO would
+    /// block, a device never end). The parser refuses a file of more than
+    /// `limit` bytes, so read at most `limit + 1` (e.g. `take(limit + 1)`).
+    /// The parser checks the encoding (UTF-8, with or without a BOM).
+    fn read(&mut self, path: &Path, limit: u64) -> Result<Option<Vec<u8>>, String>;
 
     /// The experiment directory: the second place an include is looked for,
     /// after the including file's own directory.
@@ -40,7 +46,7 @@ pub trait IncludeLoader {
 /// An [`IncludeLoader`] over files held in memory (for tests and tools).
 #[derive(Debug, Clone, Default)]
 pub struct MemoryLoader {
-    files: BTreeMap<PathBuf, String>,
+    files: BTreeMap<PathBuf, Vec<u8>>,
     experiment_dir: Option<PathBuf>,
 }
 
@@ -51,8 +57,13 @@ impl MemoryLoader {
     }
 
     /// Add a file.
-    pub fn with_file(mut self, path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
-        self.files.insert(normalize(&path.into()), text.into());
+    pub fn with_file(self, path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        self.with_bytes(path, text.into().into_bytes())
+    }
+
+    /// Add a file given as bytes (which need not be UTF-8).
+    pub fn with_bytes(mut self, path: impl Into<PathBuf>, bytes: impl Into<Vec<u8>>) -> Self {
+        self.files.insert(normalize(&path.into()), bytes.into());
         self
     }
 
@@ -64,8 +75,12 @@ impl MemoryLoader {
 }
 
 impl IncludeLoader for MemoryLoader {
-    fn read(&mut self, path: &Path) -> Result<Option<String>, String> {
-        Ok(self.files.get(&normalize(path)).cloned())
+    fn read(&mut self, path: &Path, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        let limit = usize::try_from(limit.saturating_add(1)).unwrap_or(usize::MAX);
+        Ok(self
+            .files
+            .get(&normalize(path))
+            .map(|b| b[..b.len().min(limit)].to_vec()))
     }
 
     fn experiment_dir(&self) -> Option<&Path> {
@@ -78,7 +93,7 @@ impl IncludeLoader for MemoryLoader {
 pub struct NoIncludes;
 
 impl IncludeLoader for NoIncludes {
-    fn read(&mut self, _path: &Path) -> Result<Option<String>, String> {
+    fn read(&mut self, _path: &Path, _limit: u64) -> Result<Option<Vec<u8>>, String> {
         Ok(None)
     }
 }
@@ -362,25 +377,47 @@ pub fn normalize(path: &Path) -> PathBuf {
 /// Parse the scenario `text` of file `name`. `name` is also the path from
 /// which relative `&include`s are resolved. Never stops at the first
 /// problem: the scenario holds every line that parsed, the diagnostics every
-/// line that did not.
+/// line that did not; only crossing one of the [`Limits::DEFAULT`] stops it
+/// (with a diagnostic at the line that crossed it).
 pub fn parse_scenario(
     name: &str,
     text: &str,
     loader: &mut dyn IncludeLoader,
     vars: &Vars,
 ) -> (Scenario, Vec<Diagnostic>) {
+    parse_scenario_with(name, text, loader, vars, &Limits::DEFAULT)
+}
+
+/// [`parse_scenario`] with other [`Limits`].
+pub fn parse_scenario_with(
+    name: &str,
+    text: &str,
+    loader: &mut dyn IncludeLoader,
+    vars: &Vars,
+    limits: &Limits,
+) -> (Scenario, Vec<Diagnostic>) {
     let mut p = Parser {
         loader,
         vars,
+        limits: *limits,
         sources: SourceMap::new(),
-        diags: Vec::new(),
+        diags: DiagSink::new(limits.diagnostics),
         modules: Vec::new(),
         commands: Vec::new(),
         set_vars: BTreeMap::new(),
         stack: Vec::new(),
+        includes: 0,
+        bytes: text.len() as u64,
+        stopped: false,
     };
     let path = normalize(Path::new(name));
-    p.parse_file(Arc::from(name), path, text);
+    if text.len() as u64 > limits.scenario_bytes.min(limits.total_bytes) {
+        let limit = limits.scenario_bytes.min(limits.total_bytes);
+        p.diags
+            .push(crate::source::SourceError::TooLarge { limit }.to_diagnostic(name, None));
+    } else {
+        p.parse_file(Arc::from(name), path, text);
+    }
     let Parser {
         sources,
         diags,
@@ -389,6 +426,7 @@ pub fn parse_scenario(
         set_vars,
         ..
     } = p;
+    let diags = diags.finish();
     commands.sort_by(|a, b| {
         let (ra, ta) = a.phase.rank();
         let (rb, tb) = b.phase.rank();
@@ -407,13 +445,20 @@ pub fn parse_scenario(
 struct Parser<'a> {
     loader: &'a mut dyn IncludeLoader,
     vars: &'a Vars,
+    limits: Limits,
     sources: SourceMap,
-    diags: Vec<Diagnostic>,
+    diags: DiagSink,
     modules: Vec<ModuleRef>,
     commands: Vec<Command>,
     set_vars: BTreeMap<String, (String, Location)>,
     /// The include chain: (path, display name).
     stack: Vec<(PathBuf, Arc<str>)>,
+    /// Includes read so far.
+    includes: usize,
+    /// Bytes read so far, every file.
+    bytes: u64,
+    /// A limit was crossed: read no further.
+    stopped: bool,
 }
 
 /// One line being parsed: its file and where it starts.
@@ -444,10 +489,14 @@ fn is_callback_name(s: &str) -> bool {
 
 impl Parser<'_> {
     fn parse_file(&mut self, name: Arc<str>, path: PathBuf, text: &str) {
+        let text = strip_bom(text);
         self.stack.push((path, name.clone()));
         let file = SourceFile::new(name, text);
         let mut offset = 0;
         for raw in text.split_inclusive('\n') {
+            if self.stopped {
+                break;
+            }
             let start = offset;
             offset += raw.len();
             let body = raw.strip_suffix('\n').unwrap_or(raw);
@@ -654,6 +703,20 @@ impl Parser<'_> {
                 }
             }
         }
+        if self.includes >= self.limits.includes {
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "more than {} includes: peerlab stops reading the scenario here",
+                    thousands(self.limits.includes)
+                ))
+                .with_code("too-many-includes")
+                .at(loc)
+                .with_label("one include too many")
+                .with_help("a file that includes another twice, included twice itself, doubles at each level; include each file once (docs/compat.md, \"Limits\")"),
+            );
+            self.stopped = true;
+            return;
+        }
         for cand in &candidates {
             if let Some(i) = self.stack.iter().position(|(p, _)| p == cand) {
                 let mut chain: Vec<String> =
@@ -668,10 +731,37 @@ impl Parser<'_> {
                 );
                 return;
             }
-            match self.loader.read(cand) {
-                Ok(Some(text)) => {
+            match self.loader.read(cand, self.limits.scenario_bytes) {
+                Ok(Some(bytes)) => {
+                    self.includes += 1;
                     let name: Arc<str> = Arc::from(cand.to_string_lossy().as_ref());
-                    self.parse_file(name, cand.clone(), &text);
+                    self.bytes = self.bytes.saturating_add(bytes.len() as u64);
+                    if self.bytes > self.limits.total_bytes {
+                        self.diags.push(
+                            Diagnostic::error(format!(
+                                "the scenario and its includes are larger than {} in all: peerlab stops reading here",
+                                human_bytes(self.limits.total_bytes)
+                            ))
+                            .with_code("scenario-too-large")
+                            .at(loc)
+                            .with_label(format!("`{}` crossed the limit", cand.display()))
+                            .with_help("include each file once (docs/compat.md, \"Limits\")"),
+                        );
+                        self.stopped = true;
+                        return;
+                    }
+                    match decode_source(bytes, self.limits.scenario_bytes) {
+                        Ok(text) => self.parse_file(name, cand.clone(), &text),
+                        Err(e) => {
+                            let mut d = e.to_diagnostic(&name, Some(loc.clone()));
+                            if d.location.as_ref() != Some(&loc) {
+                                d = d.with_help(format!(
+                                    "included at {loc}; scenario files are UTF-8 text"
+                                ));
+                            }
+                            self.diags.push(d);
+                        }
+                    }
                     return;
                 }
                 Ok(None) => {}
@@ -889,6 +979,20 @@ impl Parser<'_> {
         let callback_loc = line.loc(callback.span.clone());
         if callback.value == "set" {
             self.set(line, phase, callback_loc, args, kwargs, peers_loc);
+            return;
+        }
+        if self.commands.len() >= self.limits.commands {
+            self.diags.push(
+                Diagnostic::error(format!(
+                    "more than {} commands (with includes expanded): peerlab stops reading the scenario here",
+                    thousands(self.limits.commands)
+                ))
+                .with_code("too-many-commands")
+                .at(line.loc(time_span))
+                .with_label("one command too many")
+                .with_help("a peer selector (`{1-100}`) runs one command on many instances; check for an include that repeats (docs/compat.md, \"Limits\")"),
+            );
+            self.stopped = true;
             return;
         }
         self.commands.push(Command {

@@ -28,12 +28,21 @@ pub fn similarity(a: &str, b: &str) -> f64 {
     a.intersection(&b).count() as f64 / union as f64
 }
 
+/// Names longer than this (in bytes) get no suggestion.
+pub const MAX_NAME: usize = 256;
+
 /// The candidate most similar to `name`, if any reaches [`THRESHOLD`].
-/// Ties go to the earliest candidate. An exact match is never suggested.
+/// Ties go to the earliest candidate. An exact match is never suggested,
+/// nor anything for a name longer than [`MAX_NAME`].
 pub fn suggest<'a, I>(name: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    // A name this long is not a typo of a real one, and comparing it with
+    // every candidate would cost its length each time.
+    if name.len() > MAX_NAME {
+        return None;
+    }
     let mut best: Option<(&'a str, f64)> = None;
     for cand in candidates {
         if cand == name {
@@ -64,6 +73,7 @@ mod tests {
         assert_eq!(suggest("anotate", cands), Some("annotate"));
         assert_eq!(suggest("xyz", cands), None);
         assert_eq!(suggest("annotate", cands), None);
+        assert_eq!(suggest(&"annotate".repeat(100), cands), None);
     }
 
     #[test]

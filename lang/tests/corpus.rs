@@ -29,8 +29,8 @@ struct CorpusLoader {
 }
 
 impl IncludeLoader for CorpusLoader {
-    fn read(&mut self, path: &Path) -> Result<Option<String>, String> {
-        match std::fs::read_to_string(self.root.join(path)) {
+    fn read(&mut self, path: &Path, _limit: u64) -> Result<Option<Vec<u8>>, String> {
+        match std::fs::read(self.root.join(path)) {
             Ok(t) => Ok(Some(t)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.to_string()),

@@ -454,7 +454,7 @@ fn include_self_is_a_cycle() {
 fn unreadable_include() {
     struct Broken;
     impl peerlab_lang::IncludeLoader for Broken {
-        fn read(&mut self, _: &std::path::Path) -> Result<Option<String>, String> {
+        fn read(&mut self, _: &std::path::Path, _: u64) -> Result<Option<Vec<u8>>, String> {
             Err("permission denied".into())
         }
     }

@@ -3,7 +3,9 @@
 //!
 //! This is the edge where files are read: [`load`] reads a config or a
 //! scenario (and the scenario a config names, and includes) from disk and
-//! hands the text to `peerlab-lang`, which does all the parsing. Module
+//! hands the text to `peerlab-lang`, which does all the parsing. Every such
+//! read goes through [`read_source`]: regular files only, at most one byte
+//! past lang's size limit (`peerlab_lang::Limits`). Module
 //! resolution is one step, [`resolve_modules`], skipped with
 //! `--syntax-only`. Nothing here starts instances or opens sockets.
 
@@ -13,15 +15,21 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use peerlab_lang::{
-    Diagnostic, Experiment, Format, IncludeLoader, KEYS, KeyKind, Location, PhaseKind, Scenario,
-    Severity, SourceFile, SourceMap, parse_config, parse_scenario,
+    Diagnostic, Experiment, Format, IncludeLoader, KEYS, KeyKind, Limits, Location, PhaseKind,
+    Scenario, Severity, SourceFile, SourceMap, decode_source, parse_config, parse_scenario,
 };
 use serde::Serialize;
 
 use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 
+/// What `peerlab check --help` says about input limits.
+const LIMITS_HELP: &str = "Limits: scenario files up to 16 MiB each and 64 MiB with their includes, \
+1,000 includes, 500,000 commands after includes; configs up to 1 MiB; \
+regular files only, UTF-8 (a BOM is accepted). See docs/compat.md, \"Limits\".";
+
 /// Arguments of `peerlab check`.
 #[derive(Args, Debug)]
+#[command(after_help = LIMITS_HELP)]
 pub struct CheckArgs {
     /// The .conf and .scenario files to check (a .conf also checks its scenario_file)
     #[arg(required_unless_present = "explain_keys", value_name = "FILE")]
@@ -98,9 +106,9 @@ struct FsIncludeLoader {
 }
 
 impl IncludeLoader for FsIncludeLoader {
-    fn read(&mut self, path: &Path) -> Result<Option<String>, String> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Ok(Some(text)),
+    fn read(&mut self, path: &Path, limit: u64) -> Result<Option<Vec<u8>>, String> {
+        match read_source(path, limit) {
+            Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.to_string()),
         }
@@ -113,6 +121,56 @@ impl IncludeLoader for FsIncludeLoader {
 
 fn display(path: &Path) -> String {
     path.to_string_lossy().into_owned()
+}
+
+/// The first `limit + 1` bytes of the regular file at `path` (lang refuses
+/// a file longer than `limit`, so more would be waste, and `/dev/zero` never
+/// ends). Anything but a regular file is refused before a byte is read: a
+/// FIFO would block until a writer comes, a device might never end. Opened
+/// non-blocking so that even opening a FIFO returns at once.
+pub fn read_source(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO (named pipe)"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(std::io::Error::other(format!(
+            "not a regular file: it is {what}"
+        )));
+    }
+    let cap = meta.len().min(limit.saturating_add(1));
+    let mut bytes = Vec::with_capacity(usize::try_from(cap).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// A config's or scenario's text, read with [`read_source`] and decoded by
+/// lang (size limit, BOM, UTF-8), or the diagnostic saying why not.
+fn read_text(path: &Path, limit: u64) -> Result<String, Diagnostic> {
+    let name = display(path);
+    let bytes = read_source(path, limit).map_err(|e| {
+        Diagnostic::error(format!("cannot read `{name}`: {e}"))
+            .with_code("unreadable")
+            .at(Location::file_only(name.as_str()))
+    })?;
+    decode_source(bytes, limit).map_err(|e| e.to_diagnostic(&name, None))
 }
 
 /// Read and parse a `.conf` (and its `scenario_file`) or a `.scenario`
@@ -131,14 +189,17 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Loaded {
         sources: SourceMap::new(),
         diagnostics: Vec::new(),
     };
-    let text = match std::fs::read_to_string(path) {
+    let is_conf = path.extension().is_some_and(|e| e == "conf");
+    let limits = Limits::DEFAULT;
+    let limit = if is_conf {
+        limits.config_bytes
+    } else {
+        limits.scenario_bytes
+    };
+    let text = match read_text(path, limit) {
         Ok(t) => t,
-        Err(e) => {
-            loaded.diagnostics.push(
-                Diagnostic::error(format!("cannot read `{name}`: {e}"))
-                    .with_code("unreadable")
-                    .at(Location::file_only(name.as_str())),
-            );
+        Err(d) => {
+            loaded.diagnostics.push(d);
             return loaded;
         }
     };
@@ -153,9 +214,11 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Loaded {
             if let Some(file) = loaded.experiment.scenario_file.clone() {
                 let at = raw.get("scenario_file").map(|e| e.value_loc.clone());
                 let in_dir = loaded.experiment_dir.join(&file);
+                // Anything that exists: a FIFO or a directory is refused
+                // by the read with what it is, not "not found".
                 let found = [in_dir.clone(), PathBuf::from(&file)]
                     .into_iter()
-                    .find(|p| p.is_file());
+                    .find(|p| p.exists());
                 match found {
                     Some(p) => load_scenario(&mut loaded, &p, env, true),
                     None => {
@@ -197,13 +260,9 @@ fn load_scenario(
     env: &BTreeMap<String, String>,
     with_config: bool,
 ) {
-    match std::fs::read_to_string(path) {
+    match read_text(path, Limits::DEFAULT.scenario_bytes) {
         Ok(text) => parse_scenario_text(loaded, path, &text, env, with_config),
-        Err(e) => loaded.diagnostics.push(
-            Diagnostic::error(format!("cannot read `{}`: {e}", path.display()))
-                .with_code("unreadable")
-                .at(Location::file_only(display(path))),
-        ),
+        Err(d) => loaded.diagnostics.push(d),
     }
 }
 
@@ -467,6 +526,9 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
         }
         let host_keys = check_host_keys(&loaded.experiment);
         loaded.diagnostics.extend(host_keys);
+        loaded
+            .diagnostics
+            .extend(check_capacity(&loaded.experiment, false));
         let summary = summarize(&loaded);
         any_error |= !summary.ok;
         total_err += summary.errors;
@@ -521,6 +583,37 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
     Ok(if any_error { EXIT_FAILED } else { EXIT_OK })
 }
 
+/// Whether a run of this experiment's size can start on this machine
+/// (memory for its instances, local processes), pointing at the instance
+/// count, from [`crate::runner::capacity`]. Checked by `peerlab check`
+/// (what depends on this machine is a warning there) and, with the
+/// command line's overrides applied to `exp` and `for_run`, as errors
+/// before `peerlab run` writes or starts anything.
+pub fn check_capacity(exp: &peerlab_lang::Experiment, for_run: bool) -> Vec<Diagnostic> {
+    use crate::runner::capacity::{Machine, Plan, check};
+    let plan = Plan {
+        instances: u64::from(exp.instances),
+        per_process: u64::from(exp.instances_per_process.max(1)),
+        simulated: exp.network == peerlab_lang::Network::Simulated,
+        local: exp.runner == peerlab_lang::Runner::Local,
+    };
+    let at = exp
+        .raw
+        .get("instances_to_run")
+        .filter(|v| v.value.to_string() == exp.instances.to_string())
+        .and_then(|v| match &v.origin {
+            peerlab_lang::experiment::Origin::File(at) => Some(at.clone()),
+            peerlab_lang::experiment::Origin::Env(_) => None,
+        });
+    check(&plan, &Machine::this(), for_run)
+        .into_iter()
+        .map(|d| match &at {
+            Some(l) => d.at(l.clone()),
+            None => d,
+        })
+        .collect()
+}
+
 /// Values of the config keys the host reads itself (the overlay's
 /// `OverlayTuning::KEYS`), checked by `peerlab check`
 /// and before `peerlab run` starts anything.
@@ -553,6 +646,20 @@ mod tests {
         assert_eq!(clock(0.0), "0:00");
         assert_eq!(clock(135.0), "2:15");
         assert_eq!(clock(3725.5), "1:02:05.5");
+    }
+
+    #[test]
+    fn the_help_states_lang_s_limits() {
+        let l = Limits::DEFAULT;
+        for figure in [
+            peerlab_lang::source::human_bytes(l.scenario_bytes),
+            peerlab_lang::source::human_bytes(l.total_bytes),
+            peerlab_lang::source::human_bytes(l.config_bytes),
+            peerlab_lang::source::thousands(l.includes),
+            peerlab_lang::source::thousands(l.commands),
+        ] {
+            assert!(LIMITS_HELP.contains(&figure), "{figure}");
+        }
     }
 
     #[test]

@@ -150,6 +150,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
             &loaded.experiment,
             &registry,
         ));
+    loaded
+        .diagnostics
+        .extend(super::check::check_capacity(&loaded.experiment, true));
     let problems: Vec<Diagnostic> = loaded
         .diagnostics
         .iter()

@@ -6,6 +6,7 @@
 //! runner. Runners never interpret scenarios or talk to modules: instances
 //! do that ([`crate::runtime`]).
 
+pub mod capacity;
 pub mod folder;
 pub mod interrupt;
 pub mod junit;

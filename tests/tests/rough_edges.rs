@@ -4,8 +4,10 @@
 //! off; small command-line mistakes get one clear message each.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use peerlab_e2e::{Dir, Run};
+use peerlab_e2e::{Dir, Run, peerlab_bin};
 use serde_json::Value;
 
 fn json(path: &Path) -> Value {
@@ -245,4 +247,60 @@ fn bench_leaves_no_scenario_and_no_dangling_latest_behind() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}\n{run}");
+}
+
+/// Start `peerlab run` on a one-minute scenario, wait until its instance
+/// printed, interrupt it (the supervisor logs a warning), and return stderr.
+fn interrupted_run(dir: &Dir, verbose: bool) -> String {
+    dir.write("long.scenario", "@0 echo up\n@60 stop\n");
+    let mut cmd = Command::new(peerlab_bin());
+    cmd.current_dir(dir.path())
+        .env_remove("PEERLAB_PLUGIN_PATH")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if verbose {
+        cmd.arg("-v");
+    }
+    let child = cmd
+        .args(["run", "long.scenario", "-n", "1", "--no-plots", "-o", "out"])
+        .spawn()
+        .expect("starting peerlab run");
+    let out_file = dir.path().join("out/latest/localhost/node001/00001.out");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&out_file).is_ok_and(|t| t.contains("up")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the instance never printed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: interrupting the run this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("waiting for peerlab run");
+    let _ = std::fs::remove_dir_all(dir.path().join("out"));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn log_lines_read_like_peerlab_messages_unless_asked_for_detail() {
+    let dir = Dir::new("log-format");
+    let stderr = interrupted_run(&dir, false);
+    assert!(
+        stderr.lines().any(|l| l.starts_with("peerlab: warning: ")),
+        "{stderr}"
+    );
+    let raw: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("peerlab: ") && (l.contains(" WARN ") || l.contains(" ERROR ")))
+        .collect();
+    assert!(raw.is_empty(), "raw tracing lines: {raw:?}\n{stderr}");
+    // -v asks for detail: timestamps and levels
+    let verbose = interrupted_run(&dir, true);
+    assert!(
+        verbose
+            .lines()
+            .any(|l| l.contains(" WARN ") && l.starts_with("20")),
+        "{verbose}"
+    );
 }

@@ -32,10 +32,7 @@ pub fn init(verbose: u8, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let _ = if detailed {
-        builder
-            .with_ansi(ansi)
-            .with_target(verbose >= 2)
-            .try_init()
+        builder.with_ansi(ansi).with_target(verbose >= 2).try_init()
     } else {
         builder.with_ansi(false).event_format(Plain).try_init()
     };

@@ -304,3 +304,47 @@ fn log_lines_read_like_peerlab_messages_unless_asked_for_detail() {
         "{verbose}"
     );
 }
+
+#[test]
+fn a_panic_is_reported_once_with_its_location_and_the_report_links_the_process_stderr() {
+    let dir = Dir::new("panic-report");
+    dir.write(
+        "boom.scenario",
+        "&module example\n@0:00.1 greet a\n@0:00.2 boom kaput\n@0:00.3 greet b\n@0:00.4 greet c\n@0:00.5 greet d\n@0:00.6 greet e\n@0:01 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .args(["run", "boom.scenario", "-n", "1", "--time-scale", "0.3"])
+        .run();
+    run.expect_code(1);
+    let summary = json(&dir.path().join("output/latest/summary.json"));
+    let error = summary["instance_status"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("boom.scenario:3: example.boom: module `example` panicked in callback `boom`: kaput (at ")
+            && error.contains("src/lib.rs:"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("; 4 later calls refused (the module is unusable after its panic)"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("unusable after an earlier panic"),
+        "{error}"
+    );
+    assert_eq!(run.stderr.matches("unusable after").count(), 1, "{run}");
+    // the .err keeps one line per call, the location with the panic
+    let err = dir.read("output/latest/localhost/node001/00001.err");
+    assert!(err.contains("kaput (at "), "{err}");
+    // report.html links the process's stderr (message, location, backtrace)
+    let html = dir.read("output/latest/report.html");
+    assert!(
+        html.contains(r#"<a href="localhost/node001/process001.stderr">process stderr</a>"#),
+        "report.html does not link process001.stderr"
+    );
+    let stderr = dir.read("output/latest/localhost/node001/process001.stderr");
+    assert!(stderr.contains("kaput"), "{stderr}");
+}

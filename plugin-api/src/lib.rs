@@ -108,7 +108,7 @@
 //! remaining positional words. Anything else is a compile error.
 //!
 //! A panic inside any of these is caught on the plugin side and reported as
-//! ``module `greeter` panicked in callback `greet`: MESSAGE``; the
+//! ``module `greeter` panicked in callback `greet`: MESSAGE (at src/lib.rs:LINE:COLUMN)``; the
 //! instance refuses further calls rather than run on half-updated state.
 //! (This needs unwinding: do not build a plugin with `panic = "abort"`.)
 //!

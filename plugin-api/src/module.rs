@@ -295,19 +295,52 @@ pub fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
+thread_local! {
+    /// Where the last panic on this thread happened (`file:line:column`).
+    static PANIC_AT: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Chain a panic hook (once per copy of std: each plugin has its own) that
+/// notes where a panic happened, so [`guard`] can name the line; the hook
+/// that was there before still runs (it prints the message and backtrace
+/// to stderr).
+fn note_panic_locations() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if let Some(l) = info.location() {
+                let at = format!("{}:{}:{}", l.file(), l.line(), l.column());
+                let _ = PANIC_AT.try_with(|p| p.replace(Some(at)));
+            }
+            previous(info);
+        }));
+    });
+}
+
 /// Run `f`, turning a panic into the error
-/// `module \`NAME\` panicked in WHAT: MESSAGE`.
+/// `module \`NAME\` panicked in WHAT: MESSAGE (at FILE:LINE:COLUMN)`.
 pub fn guard<T>(
     module: &str,
     what: &str,
     f: impl FnOnce() -> Result<T, String>,
 ) -> Result<T, String> {
+    note_panic_locations();
+    let _ = PANIC_AT.try_with(|p| p.take());
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(payload) => Err(format!(
-            "module `{module}` panicked in {what}: {}",
-            panic_message(payload.as_ref())
-        )),
+        Err(payload) => {
+            let at = PANIC_AT
+                .try_with(|p| p.take())
+                .ok()
+                .flatten()
+                .map(|at| format!(" (at {at})"))
+                .unwrap_or_default();
+            Err(format!(
+                "module `{module}` panicked in {what}: {}{at}",
+                panic_message(payload.as_ref())
+            ))
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Page<'a> {
     /// Relative `.err` path of each instance the loader found, for links
     /// when the runner's summary does not name them.
     pub err_files: &'a [(u32, String)],
+    /// `(instance, its process's stderr file)` for the files that exist.
+    pub process_stderr: &'a [(u32, String)],
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -264,8 +266,17 @@ pub fn render(p: &Page<'_>) -> String {
                     .find(|(id, _)| *id == i.id)
                     .map(|(_, f)| f.clone())
             });
+            let process = p
+                .process_stderr
+                .iter()
+                .find(|(id, _)| *id == i.id)
+                .map(|(_, f)| f.as_str());
             let mut links = Vec::new();
-            for (label, path) in [("stderr", err.as_deref()), ("stdout", i.out.as_deref())] {
+            for (label, path) in [
+                ("stderr", err.as_deref()),
+                ("stdout", i.out.as_deref()),
+                ("process stderr", process),
+            ] {
                 if let Some(url) = path.and_then(href) {
                     links.push(format!("<a href=\"{}\">{label}</a>", esc(&url)));
                 }

@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use crate::error::{ReportError, Warning};
 use crate::model::{
-    Event, EventKind, InstanceData, InstanceFiles, InstanceStatus, ProcessData, ProcessFile,
-    ResourceSample, RunIndex, RunPlan, RunnerSummary, StatsSample, Verdict,
+    Event, EventKind, InstanceData, InstanceFiles, InstanceStatus, Placement, ProcessData,
+    ProcessFile, ResourceSample, RunIndex, RunPlan, RunnerSummary, StatsSample, Verdict,
 };
 
 /// At most this many line warnings per file; the rest are counted in one.
@@ -578,6 +578,23 @@ fn plan_from(v: &Value) -> RunPlan {
             .map(|a| {
                 a.iter()
                     .filter_map(|m| m.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        placement: v
+            .get("placement")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| {
+                        let num = |k: &str| p.get(k).and_then(Value::as_u64)?.try_into().ok();
+                        Some(Placement {
+                            id: num("id")?,
+                            host: str_of(p, "host")?,
+                            node: num("node")?,
+                            process: num("process")?,
+                        })
+                    })
                     .collect()
             })
             .unwrap_or_default(),

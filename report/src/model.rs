@@ -21,6 +21,27 @@ pub struct RunPlan {
     pub peerlab_version: Option<String>,
     pub created_at: Option<String>,
     pub modules: Vec<String>,
+    /// `placement`: which OS process hosts each instance.
+    pub placement: Vec<Placement>,
+}
+
+/// One entry of `run.json`'s `placement`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Placement {
+    pub id: u32,
+    pub host: String,
+    pub node: u32,
+    pub process: u32,
+}
+
+impl Placement {
+    /// The process's captured stderr, relative to the run folder.
+    pub fn stderr_file(&self) -> String {
+        format!(
+            "{}/node{:03}/process{:03}.stderr",
+            self.host, self.node, self.process
+        )
+    }
 }
 
 /// One entry of `summary.json`'s `instance_status`.

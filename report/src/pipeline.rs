@@ -143,6 +143,15 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
             .iter()
             .filter_map(|i| Some((i.id, i.err.clone()?)))
             .collect();
+        // Each instance's OS process's stderr (panic messages with their
+        // location and backtrace, crashes), when the file is there.
+        let process_stderr: Vec<(u32, String)> = index
+            .plan
+            .iter()
+            .flat_map(|p| &p.placement)
+            .map(|p| (p.id, p.stderr_file()))
+            .filter(|(_, rel)| run_dir.join(rel).is_file())
+            .collect();
         let page = html::render(&html::Page {
             folder_name: &folder_name,
             plan: index.plan.as_ref(),
@@ -151,6 +160,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
             figures: &rendered,
             warnings: &warnings,
             err_files: &err_files,
+            process_stderr: &process_stderr,
         });
         let path = run_dir.join("report.html");
         write_atomic(&path, page.as_bytes())?;

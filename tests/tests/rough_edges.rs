@@ -4,8 +4,10 @@
 //! off; small command-line mistakes get one clear message each.
 
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
-use peerlab_e2e::{Dir, Run};
+use peerlab_e2e::{Dir, Run, peerlab_bin};
 use serde_json::Value;
 
 fn json(path: &Path) -> Value {
@@ -245,4 +247,104 @@ fn bench_leaves_no_scenario_and_no_dangling_latest_behind() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}\n{run}");
+}
+
+/// Start `peerlab run` on a one-minute scenario, wait until its instance
+/// printed, interrupt it (the supervisor logs a warning), and return stderr.
+fn interrupted_run(dir: &Dir, verbose: bool) -> String {
+    dir.write("long.scenario", "@0 echo up\n@60 stop\n");
+    let mut cmd = Command::new(peerlab_bin());
+    cmd.current_dir(dir.path())
+        .env_remove("PEERLAB_PLUGIN_PATH")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if verbose {
+        cmd.arg("-v");
+    }
+    let child = cmd
+        .args(["run", "long.scenario", "-n", "1", "--no-plots", "-o", "out"])
+        .spawn()
+        .expect("starting peerlab run");
+    let out_file = dir.path().join("out/latest/localhost/node001/00001.out");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&out_file).is_ok_and(|t| t.contains("up")) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the instance never printed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: interrupting the run this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().expect("waiting for peerlab run");
+    let _ = std::fs::remove_dir_all(dir.path().join("out"));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn log_lines_read_like_peerlab_messages_unless_asked_for_detail() {
+    let dir = Dir::new("log-format");
+    let stderr = interrupted_run(&dir, false);
+    assert!(
+        stderr.lines().any(|l| l.starts_with("peerlab: warning: ")),
+        "{stderr}"
+    );
+    let raw: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("peerlab: ") && (l.contains(" WARN ") || l.contains(" ERROR ")))
+        .collect();
+    assert!(raw.is_empty(), "raw tracing lines: {raw:?}\n{stderr}");
+    // -v asks for detail: timestamps and levels
+    let verbose = interrupted_run(&dir, true);
+    assert!(
+        verbose
+            .lines()
+            .any(|l| l.contains(" WARN ") && l.starts_with("20")),
+        "{verbose}"
+    );
+}
+
+#[test]
+fn a_panic_is_reported_once_with_its_location_and_the_report_links_the_process_stderr() {
+    let dir = Dir::new("panic-report");
+    dir.write(
+        "boom.scenario",
+        "&module example\n@0:00.1 greet a\n@0:00.2 boom kaput\n@0:00.3 greet b\n@0:00.4 greet c\n@0:00.5 greet d\n@0:00.6 greet e\n@0:01 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .args(["run", "boom.scenario", "-n", "1", "--time-scale", "0.3"])
+        .run();
+    run.expect_code(1);
+    let summary = json(&dir.path().join("output/latest/summary.json"));
+    let error = summary["instance_status"][0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("boom.scenario:3: example.boom: module `example` panicked in callback `boom`: kaput (at ")
+            && error.contains("src/lib.rs:"),
+        "{error}"
+    );
+    assert!(
+        error.ends_with("; 4 later calls refused (the module is unusable after its panic)"),
+        "{error}"
+    );
+    assert!(
+        !error.contains("unusable after an earlier panic"),
+        "{error}"
+    );
+    assert_eq!(run.stderr.matches("unusable after").count(), 1, "{run}");
+    // the .err keeps one line per call, the location with the panic
+    let err = dir.read("output/latest/localhost/node001/00001.err");
+    assert!(err.contains("kaput (at "), "{err}");
+    // report.html links the process's stderr (message, location, backtrace)
+    let html = dir.read("output/latest/report.html");
+    assert!(
+        html.contains(r#"<a href="localhost/node001/process001.stderr">process stderr</a>"#),
+        "report.html does not link process001.stderr"
+    );
+    let stderr = dir.read("output/latest/localhost/node001/process001.stderr");
+    assert!(stderr.contains("kaput"), "{stderr}");
 }

@@ -194,9 +194,11 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     settings.progress = !global.quiet;
     check_output_root(&settings.output_root)?;
     let choice = if args.no_verdicts {
-        VerdictChoice::None
+        (VerdictChoice::None, "--no-verdicts".to_string())
     } else {
-        VerdictChoice::of(&loaded.experiment).unwrap_or_default()
+        let c = VerdictChoice::of(&loaded.experiment).unwrap_or_default();
+        let why = format!("verdicts = {}", c.describe());
+        (c, why)
     };
     let runner = args
         .plan
@@ -496,7 +498,7 @@ fn finish(
     outcome: RunOutcome,
     registry: &Registry,
     settings: &RunSettings,
-    choice: &VerdictChoice,
+    (choice, why): &(VerdictChoice, String),
     no_plots: bool,
 ) -> anyhow::Result<u8> {
     let RunOutcome {
@@ -507,12 +509,7 @@ fn finish(
         runner::verdicts::collect_some(registry, &run_dir, &summary, &settings.config, |m| {
             choice.judges(m)
         });
-    let why = if choice == &VerdictChoice::None && settings.config.get("verdicts").is_none() {
-        "--no-verdicts".to_string()
-    } else {
-        format!("verdicts = {}", choice.describe())
-    };
-    summary.verdicts.extend(choice.skipped(registry, &why));
+    summary.verdicts.extend(choice.skipped(registry, why));
     if summary.outcome == "passed" && summary.verdicts.iter().any(|v| !v.passed) {
         summary.outcome = "failed".into();
     }

@@ -342,6 +342,9 @@ struct State {
     stop_requested: bool,
     reset_pending: bool,
     failures: Vec<String>,
+    /// Calls a module refused because it panicked earlier: counted, not
+    /// repeated after the panic that caused them.
+    refused_after_panic: usize,
     /// The instant the current input or timeout is handled at.
     now: Instant,
     net: NetConditions,
@@ -387,6 +390,7 @@ impl Instance {
             reset_pending: false,
             failures: Vec::new(),
             command: None,
+            refused_after_panic: 0,
             now,
             net: NetConditions::default(),
             crashed: false,
@@ -522,7 +526,17 @@ impl Instance {
         } else if self.state.failures.is_empty() {
             Outcome::Finished
         } else {
-            Outcome::Failed(self.state.failures.join("; "))
+            let mut why = self.state.failures.join("; ");
+            match self.state.refused_after_panic {
+                0 => {}
+                1 => {
+                    why.push_str("; 1 later call refused (the module is unusable after its panic)")
+                }
+                n => why.push_str(&format!(
+                    "; {n} later calls refused (the module is unusable after its panic)"
+                )),
+            }
+            Outcome::Failed(why)
         }
     }
 
@@ -763,6 +777,14 @@ impl State {
 
     fn fail(&mut self, why: String) {
         self.record.error(&format!("error: {why}"));
+        // After a panic every call to that module is refused with the same
+        // words: the panic is the cause, the refusals only a count.
+        if why.ends_with("is unusable after an earlier panic")
+            && self.failures.iter().any(|f| f.contains("panicked in"))
+        {
+            self.refused_after_panic += 1;
+            return;
+        }
         self.failures.push(why);
     }
 

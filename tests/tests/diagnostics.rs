@@ -101,7 +101,14 @@ fn a_process_that_aborts_in_a_callback_is_reported_with_the_callback_and_the_pan
     );
     let run = dir
         .peerlab()
-        .args(["run", "d.scenario", "--instances", "2", "--time-scale", "0.5"])
+        .args([
+            "run",
+            "d.scenario",
+            "--instances",
+            "2",
+            "--time-scale",
+            "0.5",
+        ])
         .arg("--plugin-path")
         .arg(&fixtures)
         .env("RUST_BACKTRACE", "full")
@@ -124,7 +131,11 @@ fn a_process_that_aborts_in_a_callback_is_reported_with_the_callback_and_the_pan
         .unwrap_or_else(|| panic!("no first error in:\n{err}"));
     assert!(
         cause.starts_with("  thread '<unnamed>' ")
-            && cause.lines().next().unwrap_or_default().contains(" panicked at ")
+            && cause
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .contains(" panicked at ")
             && cause.contains("\n  stuck: the die callback gave up\n"),
         "{err}"
     );

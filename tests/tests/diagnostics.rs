@@ -92,6 +92,61 @@ fn a_hung_callback_is_named_and_its_command_is_in_the_events() {
 }
 
 #[test]
+fn a_process_that_aborts_in_a_callback_is_reported_with_the_callback_and_the_panic() {
+    let fixtures = fixture_plugins();
+    let dir = Dir::new("abort-callback");
+    dir.write(
+        "d.scenario",
+        "&module stuck\n@0 echo up\n@1 die {1}\n@2 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .args([
+            "run",
+            "d.scenario",
+            "--instances",
+            "2",
+            "--time-scale",
+            "0.5",
+        ])
+        .arg("--plugin-path")
+        .arg(&fixtures)
+        .env("RUST_BACKTRACE", "full")
+        .run();
+    run.expect_code(1);
+    let run_dir = latest(&dir.path().join("output"));
+    let summary = json(&run_dir.join("summary.json"));
+    let (status, error) = status_of(&summary, 1);
+    assert_eq!(status, "crashed", "{summary:#}");
+    assert!(
+        error.contains("signal 6") && error.contains("crashed in stuck.die ("),
+        "{summary:#}"
+    );
+    assert_eq!(status_of(&summary, 2).0, "finished", "{summary:#}");
+    let err = read(&run_dir.join("localhost/node001/00001.err"));
+    // The panic's message, though 40 lines and a backtrace came after it.
+    let cause = err
+        .split_once("peerlab: the first error in its process's stderr:\n")
+        .map(|(_, rest)| rest)
+        .unwrap_or_else(|| panic!("no first error in:\n{err}"));
+    assert!(
+        cause.starts_with("  thread '<unnamed>' ")
+            && cause
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .contains(" panicked at ")
+            && cause.contains("\n  stuck: the die callback gave up\n"),
+        "{err}"
+    );
+    assert!(err.contains("  stuck: cleaning up 39\n"), "{err}");
+    assert!(
+        err.contains("peerlab: instance 1 crashed in stuck.die ("),
+        "{err}"
+    );
+}
+
+#[test]
 fn what_a_plugin_prints_to_stdout_is_kept_in_err() {
     let fixtures = fixture_plugins();
     let dir = Dir::new("plugin-stdout");

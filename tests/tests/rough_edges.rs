@@ -348,3 +348,28 @@ fn a_panic_is_reported_once_with_its_location_and_the_report_links_the_process_s
     let stderr = dir.read("output/latest/localhost/node001/process001.stderr");
     assert!(stderr.contains("kaput"), "{stderr}");
 }
+
+#[test]
+fn a_module_not_found_names_every_folder_searched_and_no_empty_one() {
+    let dir = Dir::new("search-list");
+    dir.write("x.scenario", "&module nosuchmodule\n@0:01 stop\n");
+    dir.write(
+        "x.conf",
+        "scenario_file = x.scenario\ninstances_to_run = 1\n",
+    );
+    let check = dir.peerlab().args(["check", "x.conf"]).run();
+    check
+        .expect_code(1)
+        .stdout_has("module `nosuchmodule`: not found");
+    let searched = check
+        .stdout
+        .lines()
+        .find_map(|l| l.split_once("(searched ").map(|(_, rest)| rest.to_string()))
+        .unwrap_or_else(|| panic!("no search list in\n{check}"));
+    for folder in searched.trim_end_matches(')').split(", ") {
+        assert!(
+            Path::new(folder).is_absolute(),
+            "folder {folder:?} in the search list: {searched}"
+        );
+    }
+}

@@ -27,7 +27,10 @@ pub struct RunsArgs {
 pub fn run(_global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<u8> {
     let hint = "pass the output root of `peerlab run` (default: output/ in the directory peerlab run was started from)";
     if !args.dir.exists() {
-        anyhow::bail!("cannot list runs: {} does not exist; {hint}", args.dir.display());
+        anyhow::bail!(
+            "cannot list runs: {} does not exist; {hint}",
+            args.dir.display()
+        );
     }
     if !args.dir.is_dir() {
         anyhow::bail!(

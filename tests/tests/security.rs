@@ -146,10 +146,11 @@ fn wait_for_ports(dir: &Dir, n: usize) -> Vec<SocketAddr> {
 fn last_counter(run: &Path, id: u32, name: &str) -> f64 {
     let p = run.join(format!("localhost/node001/{id:05}.stats.jsonl"));
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    // Counters are cumulative: the last line has the total.
     text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["counters"][name].as_f64().or_else(|| v[name].as_f64()))
-        .last()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|v| v["counters"][name].as_f64())
         .unwrap_or(0.0)
 }
 
@@ -184,10 +185,8 @@ fn forged_broadcast() -> Vec<u8> {
     payload.extend_from_slice(&((1u64 << 31) - 1).to_be_bytes());
     payload.extend_from_slice(&12345u64.to_be_bytes());
     let mut buf = [0u8; wire::MAX_DATAGRAM];
-    let n = wire::encode_signed(&mut buf, &community(), 2, &stranger, 1, |w| {
-        w.put(&payload)
-    })
-    .unwrap();
+    let n =
+        wire::encode_signed(&mut buf, &community(), 2, &stranger, 1, |w| w.put(&payload)).unwrap();
     buf[..n].to_vec()
 }
 
@@ -249,7 +248,10 @@ fn a_forged_broadcast_share_from_a_new_key_is_dropped_and_the_verdict_passes() {
     let dropped: f64 = (1..=5)
         .map(|id| last_counter(&run, id, "drop/unknown_author"))
         .sum();
-    assert!(dropped >= 5.0, "every instance dropped the forgery: {dropped}");
+    assert!(
+        dropped >= 5.0,
+        "every instance dropped the forgery: {dropped}"
+    );
 }
 
 #[test]
@@ -343,7 +345,7 @@ fn member_keys_are_not_rebuilt_from_run_json_and_the_run_folder_is_owner_only() 
     for id in 1..=3 {
         let guess = key_from_run_json(seed, id);
         assert!(
-            !keys.contains(&guess.as_bytes().to_vec()),
+            !keys.contains(guess.as_bytes().as_slice()),
             "instance {id}'s key follows from run.json's seed"
         );
     }

@@ -339,7 +339,8 @@ impl Benaloh {
         };
         let receipt = match kind {
             Kind::LocalShare => self.proto.receive_local_share(message.sender, share),
-            Kind::SubsetSum => self.proto
+            Kind::SubsetSum => self
+                .proto
                 .receive_subset_sum(message.verified_author(), share),
         };
         match receipt {

@@ -639,11 +639,7 @@ impl Core {
     /// [`Config::drop_unknown_authors`] who may write at all) without
     /// knowing any of its peers yet; `introduce_from_directory` does both.
     pub fn set_directory(&mut self, dir: Arc<PeerDirectory>) {
-        if !self
-            .peers
-            .directory()
-            .is_some_and(|d| Arc::ptr_eq(d, &dir))
-        {
+        if !self.peers.directory().is_some_and(|d| Arc::ptr_eq(d, &dir)) {
             // Counts by row mean nothing in another directory.
             self.author_counts.rows.clear();
         }
@@ -1044,7 +1040,11 @@ impl Core {
     /// `from`: a directory peer's key only from its directory address (the
     /// packets carry no freshness, so another address means a replay), and
     /// with [`Config::drop_unknown_authors`] only directory keys at all.
-    fn check_discovery_source(&self, from: SocketAddr, author: &PublicKey) -> Result<(), DropReason> {
+    fn check_discovery_source(
+        &self,
+        from: SocketAddr,
+        author: &PublicKey,
+    ) -> Result<(), DropReason> {
         let row = self.peers.directory().and_then(|d| {
             let i = d.index_of_key(author.ed25519_bytes())?;
             Some(d.entries()[i as usize].addr)

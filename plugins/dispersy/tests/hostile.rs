@@ -120,7 +120,11 @@ fn a_message_signed_by_a_key_outside_the_directory_is_dropped_and_never_synced()
         assert_eq!(net.nodes[i].core.stored_count(), 1, "node {i}");
         if i != 0 {
             assert_eq!(d.len(), 1, "node {i}: {d:?}");
-            assert_eq!(d[0].author_instance, Some(1), "the directory names the author");
+            assert_eq!(
+                d[0].author_instance,
+                Some(1),
+                "the directory names the author"
+            );
         }
     }
 }
@@ -167,7 +171,11 @@ fn one_author_cannot_grow_the_store_past_its_limit() {
     // A member's key is limited the same way.
     let member = Keypair::from_seed(&key_seed(2));
     for gt in 1..=60 {
-        net.inject(net.nodes[2].addr, 1, &signed(&member, gossip, gt, b"chatty"));
+        net.inject(
+            net.nodes[2].addr,
+            1,
+            &signed(&member, gossip, gt, b"chatty"),
+        );
     }
     net.run_for(Duration::from_secs(10));
 
@@ -194,9 +202,14 @@ fn intro_request(kp: &Keypair, to: SocketAddr, from: SocketAddr, identifier: u16
         extra: b"",
     };
     let mut buf = [0u8; wire::MAX_DATAGRAM];
-    let n = wire::encode_signed(&mut buf, &cid(), wire::id::INTRODUCTION_REQUEST, kp, 1, |w| {
-        req.encode(w, Style::Old)
-    })
+    let n = wire::encode_signed(
+        &mut buf,
+        &cid(),
+        wire::id::INTRODUCTION_REQUEST,
+        kp,
+        1,
+        |w| req.encode(w, Style::Old),
+    )
     .unwrap();
     buf[..n].to_vec()
 }
@@ -213,9 +226,14 @@ fn intro_response(kp: &Keypair, to: SocketAddr, from: SocketAddr, identifier: u1
         extra: b"",
     };
     let mut buf = [0u8; wire::MAX_DATAGRAM];
-    let n = wire::encode_signed(&mut buf, &cid(), wire::id::INTRODUCTION_RESPONSE, kp, 1, |w| {
-        resp.encode(w, Style::Old)
-    })
+    let n = wire::encode_signed(
+        &mut buf,
+        &cid(),
+        wire::id::INTRODUCTION_RESPONSE,
+        kp,
+        1,
+        |w| resp.encode(w, Style::Old),
+    )
     .unwrap();
     buf[..n].to_vec()
 }
@@ -258,7 +276,12 @@ fn replayed_discovery_packets_add_no_peer() {
         drops(core),
         BTreeMap::from([("unsolicited", 1), ("wrong_address", 2)])
     );
-    assert_eq!(core.peer_count(), 0, "{:?}", core.peer_addrs().collect::<Vec<_>>());
+    assert_eq!(
+        core.peer_count(),
+        0,
+        "{:?}",
+        core.peer_addrs().collect::<Vec<_>>()
+    );
     // The genuine request from the member's own address is answered.
     net.inject(a1, 0, &intro_request(&member, a0, a1, 10));
     net.run_for(Duration::from_millis(100));
@@ -278,12 +301,24 @@ fn discovery_from_many_unknown_keys_and_addresses_keeps_the_table_bounded() {
     for i in 0..2_000u32 {
         let kp = Keypair::from_seed(&key_seed(10_000 + i as usize));
         let from = SimNet::addr_of(1 + i as usize);
-        core.handle(t0, from, &intro_request(&kp, SimNet::addr_of(0), from, i as u16));
-        core.handle(t0, from, &intro_response(&kp, SimNet::addr_of(0), from, i as u16));
+        core.handle(
+            t0,
+            from,
+            &intro_request(&kp, SimNet::addr_of(0), from, i as u16),
+        );
+        core.handle(
+            t0,
+            from,
+            &intro_response(&kp, SimNet::addr_of(0), from, i as u16),
+        );
         while core.poll_transmit(&mut buf).is_some() {}
         while core.poll_event().is_some() {}
     }
     assert_eq!(core.peer_count(), max);
-    assert!(core.peer_table_rows() <= max, "{} rows", core.peer_table_rows());
+    assert!(
+        core.peer_table_rows() <= max,
+        "{} rows",
+        core.peer_table_rows()
+    );
     assert_eq!(core.stats().dropped(DropReason::Unsolicited), 2_000);
 }

@@ -385,10 +385,7 @@ fn race_broadcast_before_own_local_shares_are_complete() {
     let mut p = w.protocol(1);
     // the subset sums of 2, 3, 4 all arrive first
     for i in 2..=4 {
-        assert_eq!(
-            p.receive_subset_sum(key(i), w.sum_of(i)),
-            Receipt::Accepted
-        );
+        assert_eq!(p.receive_subset_sum(key(i), w.sum_of(i)), Receipt::Accepted);
     }
     assert_eq!(
         p.share_subset_sum(),

@@ -146,10 +146,11 @@ fn wait_for_ports(dir: &Dir, n: usize) -> Vec<SocketAddr> {
 fn last_counter(run: &Path, id: u32, name: &str) -> f64 {
     let p = run.join(format!("localhost/node001/{id:05}.stats.jsonl"));
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    // Counters are cumulative: the last line has the total.
     text.lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| v["counters"][name].as_f64().or_else(|| v[name].as_f64()))
-        .last()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|v| v["counters"][name].as_f64())
         .unwrap_or(0.0)
 }
 
@@ -184,10 +185,8 @@ fn forged_broadcast() -> Vec<u8> {
     payload.extend_from_slice(&((1u64 << 31) - 1).to_be_bytes());
     payload.extend_from_slice(&12345u64.to_be_bytes());
     let mut buf = [0u8; wire::MAX_DATAGRAM];
-    let n = wire::encode_signed(&mut buf, &community(), 2, &stranger, 1, |w| {
-        w.put(&payload)
-    })
-    .unwrap();
+    let n =
+        wire::encode_signed(&mut buf, &community(), 2, &stranger, 1, |w| w.put(&payload)).unwrap();
     buf[..n].to_vec()
 }
 
@@ -249,7 +248,10 @@ fn a_forged_broadcast_share_from_a_new_key_is_dropped_and_the_verdict_passes() {
     let dropped: f64 = (1..=5)
         .map(|id| last_counter(&run, id, "drop/unknown_author"))
         .sum();
-    assert!(dropped >= 5.0, "every instance dropped the forgery: {dropped}");
+    assert!(
+        dropped >= 5.0,
+        "every instance dropped the forgery: {dropped}"
+    );
 }
 
 #[test]
@@ -343,7 +345,7 @@ fn member_keys_are_not_rebuilt_from_run_json_and_the_run_folder_is_owner_only() 
     for id in 1..=3 {
         let guess = key_from_run_json(seed, id);
         assert!(
-            !keys.contains(&guess.as_bytes().to_vec()),
+            !keys.contains(guess.as_bytes().as_slice()),
             "instance {id}'s key follows from run.json's seed"
         );
     }
@@ -368,4 +370,62 @@ fn member_keys_are_not_rebuilt_from_run_json_and_the_run_folder_is_owner_only() 
         std::fs::metadata(&run).unwrap().permissions().mode() & 0o777,
         0o700
     );
+}
+
+#[test]
+fn a_flood_of_bad_messages_is_recorded_sparingly() {
+    let dir = Dir::new("flood");
+    workspace_plugin("gossip");
+    dir.write(
+        "flood.scenario",
+        format!(
+            "&module dispersy\n&module gossip\n@0 set_community_id {COMMUNITY}\n\
+             @0 start_session\n@0 introduce_peers\n@4 report\n@5 stop\n"
+        ),
+    );
+    let conf = dir.write(
+        "flood.conf",
+        "experiment_name = flood\nscenario_file = flood.scenario\nsync_subscribers_amount = 2\n\
+         experiment_time = 30\ndrop_unknown_authors = false\n",
+    );
+    let child = spawn_run(&dir, &conf);
+    let targets = wait_for_ports(&dir, 2);
+    let begin = Instant::now();
+    while !std::fs::canonicalize(dir.path().join("output/latest")).is_ok_and(|run| {
+        (1..=2).all(|id| {
+            std::fs::metadata(run.join(format!("localhost/node001/{id:05}.stats.jsonl")))
+                .is_ok_and(|m| m.len() > 0)
+        })
+    }) {
+        assert!(begin.elapsed() < Duration::from_secs(60), "never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // 300 signed rumors (gossip's message id 1) whose payload gossip
+    // cannot decode: each is an on_message failure.
+    let stranger = Keypair::from_seed(&[0x55; 32]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for gt in 1..=300 {
+        let mut buf = [0u8; wire::MAX_DATAGRAM];
+        let n = wire::encode_signed(&mut buf, &community(), 1, &stranger, gt, |w| {
+            w.put(&[0xFF; 3])
+        })
+        .unwrap();
+        for t in &targets {
+            let _ = sock.send_to(&buf[..n], t);
+        }
+    }
+    let (_, text) = finish(child);
+    let run = run_dir(&dir);
+    for id in 1..=2 {
+        let err = std::fs::read_to_string(run.join(format!("localhost/node001/{id:05}.err")))
+            .unwrap_or_default();
+        let lines = err.matches("failed in on_message").count();
+        assert!(
+            (11..=20).contains(&lines),
+            "instance {id}: {lines} lines\n{err}\n{text}"
+        );
+        assert!(err.contains("on_message failures so far; only some are recorded"));
+    }
+    let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
+    assert!(summary.len() < 20_000, "{} bytes", summary.len());
 }

@@ -255,6 +255,9 @@ struct Timer {
     token: u64,
 }
 
+/// `on_message` failures recorded one by one before only every 2^k-th is.
+const MESSAGE_FAILURES_RECORDED: u64 = 10;
+
 /// The walker's peer target when it is switched back on.
 const WALKER_TARGETS: usize = 20;
 
@@ -345,6 +348,10 @@ struct State {
     /// Calls a module refused because it panicked earlier: counted, not
     /// repeated after the panic that caused them.
     refused_after_panic: usize,
+    /// `on_message` failures so far (the first few are recorded, then one
+    /// line each time the count doubles: a flood of bad messages must not
+    /// flood the `.err` file or the summary).
+    message_failures: u64,
     /// The instant the current input or timeout is handled at.
     now: Instant,
     net: NetConditions,
@@ -391,6 +398,7 @@ impl Instance {
             failures: Vec::new(),
             command: None,
             refused_after_panic: 0,
+            message_failures: 0,
             now,
             net: NetConditions::default(),
             crashed: false,
@@ -736,9 +744,18 @@ impl Instance {
             if let Some(m) = self.modules.as_mut()
                 && let Err(e) = m.on_message(&mut self.state, owner, message)
             {
-                let name = self.module_name(owner);
-                self.state
-                    .fail(format!("module `{name}` failed in on_message: {e}"));
+                self.state.message_failures += 1;
+                let n = self.state.message_failures;
+                if n <= MESSAGE_FAILURES_RECORDED || n.is_power_of_two() {
+                    let name = self.module_name(owner);
+                    let so_far = if n > MESSAGE_FAILURES_RECORDED {
+                        format!(" ({n} on_message failures so far; only some are recorded)")
+                    } else {
+                        String::new()
+                    };
+                    self.state
+                        .fail(format!("module `{name}` failed in on_message: {e}{so_far}"));
+                }
             }
         }
     }

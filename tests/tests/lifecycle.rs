@@ -1,7 +1,8 @@
 //! End-to-end tests of how a run ends when it is told to stop or when
 //! `peerlab run` itself dies: SIGINT, SIGTERM and SIGHUP all take the
 //! "interrupted" path on the local and the simulated runner (outputs kept,
-//! `summary.json` and `junit.xml` written), and a `peerlab run` killed with
+//! `summary.json` and `junit.xml` written) unless the run was started with
+//! the signal ignored (`nohup`), and a `peerlab run` killed with
 //! SIGKILL takes every instance process with it, even one that no longer
 //! answers.
 
@@ -185,6 +186,46 @@ fn sigterm_stops_a_local_run_as_interrupted_and_keeps_its_outputs() {
 #[test]
 fn sighup_stops_a_local_run_as_interrupted_and_keeps_its_outputs() {
     local_run_stops_on(libc::SIGHUP, "sighup");
+}
+
+#[test]
+fn a_run_started_with_sighup_ignored_as_nohup_does_goes_on_after_sighup() {
+    use std::os::unix::process::CommandExt;
+    let dir = Dir::new("nohup");
+    dir.write("n.scenario", "@0 echo up\n@3 echo done\n@3 stop\n");
+    let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
+    let mut cmd = Command::new(peerlab_bin());
+    cmd.current_dir(dir.path())
+        .args(["run", "n.scenario", "--instances", "2", "--no-plots"])
+        .env_remove("PEERLAB_PLUGIN_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    // SAFETY: signal(2) is async-signal-safe; it runs in the child before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("starting peerlab run");
+    wait_for("the run folder", Duration::from_secs(60), || {
+        dir.path().join("output/latest").exists()
+    });
+    let run = latest(&dir);
+    let _reaper = Reaper(run.clone());
+    wait_for("every instance to print", Duration::from_secs(60), || {
+        (1..=2).all(|id| out_has(&run, "localhost", id, "up"))
+    });
+    send(&child, libc::SIGHUP);
+    let status = wait_exit(&mut child, Duration::from_secs(60));
+    let stderr = dir.read("stderr.txt");
+    assert_eq!(status.code(), Some(0), "{status}: {stderr}");
+    let summary = json(&run.join("summary.json"));
+    assert_eq!(summary["outcome"], "passed", "{summary:#}");
+    for id in 1..=2 {
+        assert!(out_has(&run, "localhost", id, "done"), "the run went on");
+    }
 }
 
 /// Start a simulated run that would take hours of wall time (the overlay

@@ -535,3 +535,58 @@ fn ctrl_c_cancels_the_job_and_keeps_the_outputs() {
 fn sigterm_cancels_the_job_and_keeps_the_outputs() {
     a_stop_signal_cancels_the_job_and_keeps_the_outputs("slurm-sigterm", libc::SIGTERM);
 }
+
+#[test]
+fn killing_peerlab_run_ends_the_job_even_with_an_instance_stuck_in_a_callback() {
+    let Some(_cluster) = cluster("killing_peerlab_run_ends_the_job") else {
+        return;
+    };
+    let dir = Dir::new("slurm-orphans");
+    // Instance 1 (on n1) gets stuck in a callback that never returns, so it
+    // cannot notice that the sync server went away; its node agent must.
+    dir.write(
+        "o.scenario",
+        "&module stuck\n@0 echo up\n@1 stall {1}\n@10:00 stop\n",
+    );
+    dir.write(
+        "o.conf",
+        "experiment_name = o\nscenario_file = o.scenario\nrunner = slurm\n\
+         node_amount = 3\ninstances_to_run = 3\nexperiment_time = 900\n",
+    );
+    let plugins = peerlab_e2e::fixture_plugins();
+    let mut child = Command::new(peerlab_bin())
+        .current_dir(dir.path())
+        .args(["run", "o.conf", "--runner", "slurm", "--plugin-path"])
+        .arg(&plugins)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting peerlab run");
+    let has = |folder: &Path, n: u32, text: &str| {
+        std::fs::read_to_string(folder.join(format!("n{n}/node{n:03}/{n:05}.out")))
+            .is_ok_and(|t| t.lines().any(|l| l == text))
+    };
+    wait_for(
+        "instance 1 to be stuck and the others to print",
+        Duration::from_secs(60),
+        || {
+            let Ok(folder) = std::fs::canonicalize(dir.path().join("output/latest")) else {
+                return false;
+            };
+            has(&folder, 1, "stalling") && (2..=3).all(|n| has(&folder, n, "up"))
+        },
+    );
+    let folder = latest(&dir);
+    let job = job_id(&folder);
+    let _cancel = scopeguard(&job);
+    assert_eq!(job_state(&job), "RUNNING");
+    let _ = child.kill();
+    let _ = child.wait();
+    wait_for(
+        "the job to end without peerlab run",
+        Duration::from_secs(60),
+        || job_state(&job) != "RUNNING",
+    );
+    assert_nothing_left(&folder);
+}

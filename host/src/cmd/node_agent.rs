@@ -8,7 +8,12 @@
 //! as each process ends and once more at the end, whatever happened.
 //!
 //! It does not talk to the sync server (the instances do) and does not
-//! decide statuses (the supervisor on the submitting host does).
+//! decide statuses (the supervisor on the submitting host does). It only
+//! checks now and then that the server still listens: when `peerlab run` is
+//! gone (killed outright, its host's port closed) it stops its instances,
+//! since one stuck in a callback would never notice and the job would run
+//! to its time limit. Its instance processes die with it (see
+//! [`crate::runner::local::spawn_instances`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -35,6 +40,14 @@ pub const BIND_IP_ENV: &str = "PEERLAB_BIND_IP";
 /// How long instance processes get between TERM and KILL when the job is
 /// cancelled (SLURM's own KillWait is usually longer).
 const GRACE: Duration = Duration::from_secs(3);
+
+/// How often the agent checks that the sync server still listens.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// Refused connections in a row after which the server counts as gone (a
+/// refusal is the server's host saying nothing listens on the port; a
+/// timeout proves nothing and is not counted).
+const PROBE_REFUSALS: u32 = 2;
 
 /// Arguments of `peerlab node-agent`.
 #[derive(Args, Debug)]
@@ -232,6 +245,9 @@ async fn agent(
     let mut stopping = false;
     let kill_at = tokio::time::sleep(Duration::MAX);
     tokio::pin!(kill_at);
+    let mut probe = tokio::time::interval(PROBE_EVERY);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut refusals = 0u32;
     let mut copied: BTreeSet<u32> = BTreeSet::new();
     loop {
         tokio::select! {
@@ -273,6 +289,17 @@ async fn agent(
                 signal_all(&started, libc::SIGTERM);
                 kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
             }
+            _ = probe.tick(), if !stopping => {
+                refusals = if server_refuses(sync).await { refusals + 1 } else { 0 };
+                if refusals >= PROBE_REFUSALS {
+                    tracing::warn!(
+                        "stopping: the sync server at {sync} is gone (connection refused {refusals} times in a row): `peerlab run` has ended"
+                    );
+                    stopping = true;
+                    signal_all(&started, libc::SIGTERM);
+                    kill_at.as_mut().reset(tokio::time::Instant::now() + GRACE);
+                }
+            }
             _ = &mut kill_at, if stopping => {
                 signal_all(&started, libc::SIGKILL);
                 kill_at.as_mut().reset(tokio::time::Instant::now() + Duration::from_secs(3600));
@@ -306,6 +333,16 @@ fn report(file: &mut fs::File, exit: &AgentExit) {
         let _ = writeln!(file, "{line}");
         let _ = file.flush();
         let _ = file.sync_data();
+    }
+}
+
+/// Whether a connection to the sync server is refused (nothing listens).
+/// A connection that opens is closed at once, before any hello: the server
+/// forgets it without counting a refusal.
+async fn server_refuses(sync: SocketAddr) -> bool {
+    match tokio::time::timeout(PROBE_EVERY, tokio::net::TcpStream::connect(sync)).await {
+        Ok(Err(err)) => err.kind() == io::ErrorKind::ConnectionRefused,
+        Ok(Ok(_)) | Err(_) => false,
     }
 }
 

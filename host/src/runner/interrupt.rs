@@ -53,21 +53,31 @@ pub struct Interrupt {
 impl Interrupt {
     /// Listen for SIGINT, SIGTERM and SIGHUP from now on (for the rest of
     /// the process: their default action, ending the process at once, is
-    /// replaced). Must be called inside a tokio runtime, whose workers then
-    /// listen even while no task of the caller runs.
+    /// replaced). A signal this process was started with ignored (`nohup`
+    /// ignores SIGHUP, a shell's background job SIGINT) stays ignored. Must
+    /// be called inside a tokio runtime, whose workers then listen even
+    /// while no task of the caller runs.
     pub fn listen() -> std::io::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut int = signal(SignalKind::interrupt())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut hup = signal(SignalKind::hangup())?;
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let ignored = ignored_at_start();
+        let listen = |kind: SignalKind, ignored: bool| -> std::io::Result<Option<Signal>> {
+            if ignored {
+                Ok(None)
+            } else {
+                signal(kind).map(Some)
+            }
+        };
+        let mut int = listen(SignalKind::interrupt(), ignored.interrupt)?;
+        let mut term = listen(SignalKind::terminate(), ignored.terminate)?;
+        let mut hup = listen(SignalKind::hangup(), ignored.hangup)?;
         let me = Self::never();
         let (tx, flag) = (me.tx.clone(), me.flag.clone());
         tokio::spawn(async move {
             loop {
                 let signal = tokio::select! {
-                    Some(()) = int.recv() => StopSignal::Interrupt,
-                    Some(()) = term.recv() => StopSignal::Terminate,
-                    Some(()) = hup.recv() => StopSignal::Hangup,
+                    Some(()) = recv(&mut int) => StopSignal::Interrupt,
+                    Some(()) = recv(&mut term) => StopSignal::Terminate,
+                    Some(()) = recv(&mut hup) => StopSignal::Hangup,
                     else => return,
                 };
                 flag.store(true, Ordering::SeqCst);
@@ -130,6 +140,44 @@ impl Interrupt {
             }
             fresh = true;
         }
+    }
+}
+
+/// The next delivery of a signal that is listened for; never for one that is not.
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Which stop signals the process was started with ignored.
+#[derive(Debug, Clone, Copy)]
+struct Ignored {
+    interrupt: bool,
+    terminate: bool,
+    hangup: bool,
+}
+
+/// Read once, before any listener replaces the dispositions (a later
+/// [`Interrupt::listen`], e.g. the next run of `peerlab bench`, sees the
+/// same answer).
+fn ignored_at_start() -> Ignored {
+    static AT_START: std::sync::OnceLock<Ignored> = std::sync::OnceLock::new();
+    *AT_START.get_or_init(|| Ignored {
+        interrupt: is_ignored(libc::SIGINT),
+        terminate: is_ignored(libc::SIGTERM),
+        hangup: is_ignored(libc::SIGHUP),
+    })
+}
+
+fn is_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into `old`, a zeroed plain C struct owned here.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     }
 }
 

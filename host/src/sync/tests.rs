@@ -312,3 +312,29 @@ async fn the_largest_legitimate_hello_fits_the_limit() {
         .unwrap();
     assert_eq!(client.ids.len(), 100_000);
 }
+
+#[tokio::test]
+async fn once_admitted_a_process_may_send_lines_longer_than_a_hello() {
+    let admission = Admission::for_run(1, 1, 1);
+    let mut server = server_with(1, admission).await;
+    let client = SyncClient::connect(server.local_addr(), hello("secret", vec![1], 0), SECS)
+        .await
+        .unwrap();
+    let long = "e".repeat(20 * admission.hello_line);
+    client.send(&ClientMsg::Done {
+        id: 1,
+        status: "failed".into(),
+        exit_code: None,
+        error: Some(long.clone()),
+    });
+    loop {
+        match next(&mut server).await {
+            ServerEvent::Done { error, .. } => {
+                assert_eq!(error.as_deref(), Some(long.as_str()));
+                break;
+            }
+            ServerEvent::Refused { reason, .. } => panic!("refused: {reason}"),
+            _ => {}
+        }
+    }
+}

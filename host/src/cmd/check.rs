@@ -130,12 +130,25 @@ fn display(path: &Path) -> String {
 /// non-blocking so that even opening a FIFO returns at once.
 pub fn read_source(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
+    // Looked at before opening (opening some devices does something), and
+    // again once open (the path may have changed in between).
+    regular_file(&std::fs::metadata(path)?)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
     let meta = file.metadata()?;
+    regular_file(&meta)?;
+    let cap = meta.len().min(limit.saturating_add(1));
+    let mut bytes = Vec::with_capacity(usize::try_from(cap).unwrap_or(0));
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// An error naming what `meta` is, unless it is a regular file.
+fn regular_file(meta: &std::fs::Metadata) -> std::io::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
     let ft = meta.file_type();
     if !ft.is_file() {
         let what = if ft.is_dir() {
@@ -155,10 +168,7 @@ pub fn read_source(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
             "not a regular file: it is {what}"
         )));
     }
-    let cap = meta.len().min(limit.saturating_add(1));
-    let mut bytes = Vec::with_capacity(usize::try_from(cap).unwrap_or(0));
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes)?;
-    Ok(bytes)
+    Ok(())
 }
 
 /// A config's or scenario's text, read with [`read_source`] and decoded by

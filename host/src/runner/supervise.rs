@@ -94,17 +94,19 @@ pub async fn prepare(
 ) -> anyhow::Result<Prepared> {
     let (run_id, run_dir, record) = prepare_folder(settings, runner, nodes, placement)?;
     let token = new_token(settings.seed);
+    let mut admission =
+        Admission::for_run(settings.instances, settings.instances_per_process, nodes);
+    // A process sends its hello right after connecting, but a machine
+    // starting thousands of them may not run it for a while: allow it what
+    // the run allows for registering at all.
+    admission.hello_timeout = admission.hello_timeout.max(settings.registration_timeout);
     let server = SyncServer::bind(
         bind,
         ServerConfig {
             token: token.clone(),
             instances: settings.instances,
             start_delay: settings.start_delay,
-            admission: Admission::for_run(
-                settings.instances,
-                settings.instances_per_process,
-                nodes,
-            ),
+            admission,
         },
     )
     .await

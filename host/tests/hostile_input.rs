@@ -91,9 +91,10 @@ fn a_fifo_is_refused_not_waited_on() {
 #[test]
 fn a_scenario_over_the_size_limit_is_refused_unread() {
     let dir = tempfile::tempdir().unwrap();
-    // Sparse: 64 MiB of NULs on one line, taking no disk space.
+    // The 1 GB scenario (it aborted on allocation), sparse: NULs on
+    // one line, taking no disk space; peerlab reads 16 MiB and one byte.
     let f = std::fs::File::create(dir.path().join("big.scenario")).unwrap();
-    f.set_len(64 << 20).unwrap();
+    f.set_len(1 << 30).unwrap();
     std::fs::write(dir.path().join("x.scenario"), "&include big.scenario\n").unwrap();
     let (code, text) = check(dir.path(), "big.scenario");
     assert_eq!(code, Some(1), "{text}");

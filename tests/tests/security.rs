@@ -429,3 +429,43 @@ fn a_flood_of_bad_messages_is_recorded_sparingly() {
     let summary = std::fs::read_to_string(run.join("summary.json")).unwrap();
     assert!(summary.len() < 20_000, "{} bytes", summary.len());
 }
+
+/// plugin-api 1.3 delivers messages through a new method; a plugin built
+/// against 1.0 lacks it and must still get every message, through the
+/// method's default and its own 1.0 `on_message`.
+#[test]
+fn a_plugin_built_against_api_1_0_still_receives_messages() {
+    let fixtures = peerlab_e2e::fixture_plugins();
+    let dir = Dir::new("frozen-messages");
+    dir.write(
+        "notes.scenario",
+        "&module dispersy\n&module frozen\n@0 isolate_community Notes\n@0 start_session\n\
+         @0 introduce_peers\n@0 listen\n@1 note hello {1}\n@5 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .arg("run")
+        .arg(dir.path().join("notes.scenario"))
+        .args([
+            "--instances",
+            "3",
+            "--simulate",
+            "--seed",
+            "1",
+            "--no-plots",
+        ])
+        .arg("--plugin-path")
+        .arg(&fixtures)
+        .run();
+    run.expect_code(0);
+    let folder = run_dir(&dir);
+    for id in [2, 3] {
+        let out = std::fs::read_to_string(folder.join(format!("simulated/node001/{id:05}.out")))
+            .unwrap_or_default();
+        assert!(
+            out.lines()
+                .any(|l| l == "frozen got frozen-note \"hello\" from 1"),
+            "instance {id}: {out}\n{run}"
+        );
+    }
+}

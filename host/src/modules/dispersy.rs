@@ -31,7 +31,7 @@ fn hex20(s: &str) -> Result<Vec<u8>, String> {
         "sync_interval: scenario time between catch-up sync requests (default 1s)",
         "sync_response_limit: most stored messages sent in answer to one sync request (default 32)",
         "drop_unknown_authors: drop signed messages whose key is not in the run's peer table, counted as drop/unknown_author (default true; false lets py-ipv8 peers from outside the run take part)",
-        "max_messages_per_author: most FullSync messages each overlay stores per author; more are dropped as drop/author_limit (default 10000)",
+        "max_messages_per_author: most FullSync messages each overlay stores per author; more are dropped as drop/author_limit (1 to 65535, default 10000)",
     ]
 )]
 impl Dispersy {

@@ -158,10 +158,11 @@ impl OverlayTuning {
             let n = peerlab_lang::value::parse_int(v)
                 .ok()
                 .and_then(|n| usize::try_from(n).ok())
-                .filter(|n| (1..=100_000_000).contains(n))
+                .filter(|n| (1..=dispersy::MAX_MESSAGES_PER_AUTHOR).contains(n))
                 .ok_or_else(|| {
                     format!(
-                        "config key `max_messages_per_author` = {v:?}: give a number of messages from 1 to 100000000"
+                        "config key `max_messages_per_author` = {v:?}: give a number of messages from 1 to {}",
+                        dispersy::MAX_MESSAGES_PER_AUTHOR
                     )
                 })?;
             tuning.max_messages_per_author = Some(n);
@@ -1160,6 +1161,7 @@ mod tests {
             ("sync_response_limit", "1e9"),
             ("drop_unknown_authors", "maybe"),
             ("max_messages_per_author", "0"),
+            ("max_messages_per_author", "65536"),
         ] {
             let e = OverlayTuning::from_config(&cfg(&[(k, v)])).unwrap_err();
             assert!(e.contains(k), "{e}");

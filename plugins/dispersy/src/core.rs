@@ -152,13 +152,18 @@ pub struct Config {
     pub drop_unknown_authors: bool,
     /// Most FullSync messages stored per author (this member's own are not
     /// limited); further ones are dropped as `drop/author_limit`, so one
-    /// key cannot grow every member's store without bound.
+    /// key cannot grow every member's store without bound. At most
+    /// [`MAX_MESSAGES_PER_AUTHOR`]: larger values act as that.
     pub max_messages_per_author: usize,
 }
 
 /// The default of [`Config::max_messages_per_author`]: far above what an
 /// experiment publishes per member (the scale scenarios: 1 to 20).
 pub const DEFAULT_MAX_MESSAGES_PER_AUTHOR: usize = 10_000;
+
+/// The largest effective [`Config::max_messages_per_author`]: counts are
+/// 16-bit, so the counters of 10,000 authors cost each member 20 KB.
+pub const MAX_MESSAGES_PER_AUTHOR: usize = u16::MAX as usize;
 
 impl Config {
     /// Defaults close to py-ipv8's, for a member with the given seeds and address.
@@ -347,8 +352,8 @@ pub struct Core {
 /// authors outside the directory.
 #[derive(Debug, Default)]
 struct AuthorCounts {
-    rows: Vec<u32>,
-    others: HashMap<u64, u32>,
+    rows: Vec<u16>,
+    others: HashMap<u64, u16>,
 }
 
 impl AuthorCounts {
@@ -1031,6 +1036,13 @@ impl Core {
         Ok(a)
     }
 
+    /// The effective per-author store limit.
+    fn author_limit(&self) -> usize {
+        self.cfg
+            .max_messages_per_author
+            .min(MAX_MESSAGES_PER_AUTHOR)
+    }
+
     /// The directory row of author `k`.
     fn directory_row(&self, k: &PublicKey) -> Option<u32> {
         self.peers.directory()?.index_of_key(k.ed25519_bytes())
@@ -1140,8 +1152,7 @@ impl Core {
                 return Err(DropReason::Duplicate);
             }
             if !own
-                && self.author_counts.get(author_row, author.ed25519_bytes())
-                    >= self.cfg.max_messages_per_author
+                && self.author_counts.get(author_row, author.ed25519_bytes()) >= self.author_limit()
             {
                 return Err(DropReason::AuthorLimit);
             }
@@ -1189,9 +1200,7 @@ impl Core {
         if distribution == Distribution::FullSync {
             let own = p.author == *self.keypair.public();
             let author = p.author.ed25519_bytes();
-            if !own
-                && self.author_counts.get(p.author_row, author) >= self.cfg.max_messages_per_author
-            {
+            if !own && self.author_counts.get(p.author_row, author) >= self.author_limit() {
                 // The author reached the limit earlier in this batch.
                 self.stats.count_drop(DropReason::AuthorLimit);
                 return;

@@ -24,7 +24,7 @@ pub mod wire;
 
 pub use crate::core::{
     Authentication, Config, Core, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
-    Distribution, Event, MetaId, MetaMessage, SendReport, Transmit,
+    Distribution, Event, MAX_MESSAGES_PER_AUTHOR, MetaId, MetaMessage, SendReport, Transmit,
 };
 pub use crate::crypto::{CommunityId, Keypair, MemberId, PublicKey};
 pub use crate::error::{CommandError, DecodeError, EncodeError};

@@ -2,12 +2,13 @@
 //! Run from plugins/dispersy/fuzz: `cargo +nightly fuzz run packet`.
 #![no_main]
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, MetaMessage, wire,
+    Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
+    PeerDirectory, wire,
 };
 
 fn start() -> Instant {
@@ -33,4 +34,27 @@ fuzz_target!(|data: &[u8]| {
     let mut buf = [0u8; 1500];
     while core.poll_transmit(&mut buf).is_some() {}
     while core.poll_event().is_some() {}
+    // A run member's core: a peer directory, unknown authors dropped, a
+    // small per-author limit (the checks against hostile authors).
+    let mut cfg = Config::new([1; 32], 1, "127.0.0.1:1".parse().unwrap());
+    cfg.drop_unknown_authors = true;
+    cfg.max_messages_per_author = 2;
+    let mut member = Core::new(cfg);
+    member
+        .define_message(MetaMessage::new("m", Authentication::Member, Distribution::FullSync, Destination::Community(2)))
+        .unwrap();
+    member.set_community(CommunityId([7; 20]));
+    let dir = PeerDirectory::new([
+        ("127.0.0.1:1".parse().unwrap(), *member.public_key(), 1),
+        ("127.0.0.1:2".parse().unwrap(), *Keypair::from_seed(&[2; 32]).public(), 2),
+    ])
+    .unwrap();
+    member.set_directory(Arc::new(dir));
+    member.start(start());
+    member.handle_batch(
+        start(),
+        [("127.0.0.1:2".parse().unwrap(), framed.as_slice()), ("127.0.0.1:3".parse().unwrap(), data)],
+    );
+    while member.poll_transmit(&mut buf).is_some() {}
+    while member.poll_event().is_some() {}
 });

@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 
 use peerlab_dispersy::{self as dispersy, Core, MetaId, PeerDirectory};
 use peerlab_lang::{Command, PeerSpec, Phase};
-use peerlab_plugin_api::abi_stable::std_types::{RString, RVec};
-use peerlab_plugin_api::{IncomingMessage, MessageSpec, Value};
+use peerlab_plugin_api::{MessageSpec, Value};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -729,19 +728,7 @@ impl Instance {
             let Some(&owner) = self.state.message_owner.get(&d.meta) else {
                 continue;
             };
-            // The author for signed messages (a synced message may come from
-            // a forwarder), the sender's address for unsigned ones.
-            let message = IncomingMessage {
-                name: RString::from(&*d.name),
-                sender: u64::from(d.author_instance.or(d.from_instance).unwrap_or(0)),
-                author: d
-                    .author
-                    .map(|k| RVec::from(k.as_bytes().to_vec()))
-                    .unwrap_or_default(),
-                global_time: d.global_time,
-                payload: RVec::from(d.payload),
-                author_instance: d.author_instance.map(u64::from).into(),
-            };
+            let message = dispersy::module::incoming_message(d);
             if let Some(m) = self.modules.as_mut()
                 && let Err(e) = m.on_message(&mut self.state, owner, message)
             {
@@ -999,34 +986,7 @@ impl Services for State {
     }
 
     fn define_message(&mut self, module: usize, spec: MessageSpec) -> Result<(), String> {
-        use peerlab_plugin_api::{Authentication, Destination, Distribution};
-        let authentication = match spec.authentication {
-            Authentication::MEMBER => dispersy::Authentication::Member,
-            Authentication::NONE => dispersy::Authentication::None,
-            other => return Err(format!("unknown authentication policy {}", other.0)),
-        };
-        let distribution = match spec.distribution {
-            Distribution::FULL_SYNC => dispersy::Distribution::FullSync,
-            Distribution::DIRECT => dispersy::Distribution::Direct,
-            other => return Err(format!("unknown distribution policy {}", other.0)),
-        };
-        let destination = match spec.destination.as_enum() {
-            Ok(Destination::Community { fanout }) => {
-                dispersy::Destination::Community(*fanout as usize)
-            }
-            Ok(Destination::Candidate) => dispersy::Destination::Candidate,
-            _ => {
-                return Err(
-                    "unknown destination policy (a plugin built against a newer api?)".into(),
-                );
-            }
-        };
-        let meta = dispersy::MetaMessage::new(
-            spec.name.as_str(),
-            authentication,
-            distribution,
-            destination,
-        );
+        let meta = dispersy::module::meta_message(&spec)?;
         let id = self.core.define_message(meta).map_err(|e| e.to_string())?;
         self.message_owner.insert(id, module);
         Ok(())

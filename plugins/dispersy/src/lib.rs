@@ -4,6 +4,8 @@
 //! - [`wire`]: the codec (py-ipv8's packet format, zero-copy decode, encode into a caller buffer).
 //! - [`crypto`]: keys (`LibNaCLPK:` format), member ids, community ids.
 //! - [`Core`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
+//! - [`module`]: the built-in `dispersy` module (scenario callbacks, config keys) over
+//!   plugin-api, and the mapping between plugin-api's message types and the overlay's.
 //! - [`sim`]: `SimNet`, N cores on a virtual clock over a lossy in-memory network.
 //! - `udp` (feature `tokio`, on by default): helpers that run a core over a tokio UDP socket.
 //!
@@ -13,6 +15,7 @@ pub mod bloom;
 mod core;
 pub mod crypto;
 pub mod error;
+pub mod module;
 pub mod peers;
 pub mod pool;
 pub mod sim;

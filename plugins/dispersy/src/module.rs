@@ -1,13 +1,77 @@
-//! The built-in `dispersy` module: the scenario callbacks of Gumby's
-//! DispersyModule (isolate_community, start_session, stop_session,
-//! introduce_peers, reset_dispersy_statistics, walker settings), each a thin
-//! call into the host context's overlay services. The overlay itself lives
-//! in `plugins/dispersy` and is wired in by the runtime; nothing here knows
-//! about sockets or packets.
+//! The `dispersy` module: the overlay's glue to plugin-api, built into the
+//! host through the same `ModuleRoot` table as any plugin.
+//!
+//! Owns the scenario callbacks of Gumby's DispersyModule (isolate_community,
+//! start_session, stop_session, introduce_peers, reset_dispersy_statistics,
+//! walker settings) and the config keys the overlay reads, each a thin call
+//! into plugin-api's host context (`Host::overlay`); and the mapping between
+//! plugin-api's message types and the overlay's ([`meta_message`],
+//! [`incoming_message`]), which the host's overlay service uses.
+//!
+//! Must not: know the host's internals (it depends on `peerlab-plugin-api`
+//! only, like every plugin), touch sockets or clocks, or export a library
+//! header (the host links this crate; it is not opened with dlopen).
 
 use std::time::Duration;
 
-use peerlab_plugin_api::{Host, Value, module};
+use peerlab_plugin_api::abi_stable::std_types::{RString, RVec};
+use peerlab_plugin_api::{Host, IncomingMessage, MessageSpec, ModuleRoot_Ref, Value, module};
+
+use crate::core::{Authentication, Delivered, Destination, Distribution, MetaMessage};
+
+/// The root module of the built-in `dispersy` module: what the host
+/// registers, as a plugin's `peerlab_root_module` would give it.
+pub fn peerlab_root_module() -> ModuleRoot_Ref {
+    peerlab_plugin_api::root_module_for::<Dispersy>()
+}
+
+/// A module's message definition as the overlay's meta-message.
+pub fn meta_message(spec: &MessageSpec) -> Result<MetaMessage, String> {
+    use peerlab_plugin_api::{
+        Authentication as ApiAuthentication, Destination as ApiDestination,
+        Distribution as ApiDistribution,
+    };
+    let authentication = match spec.authentication {
+        ApiAuthentication::MEMBER => Authentication::Member,
+        ApiAuthentication::NONE => Authentication::None,
+        other => return Err(format!("unknown authentication policy {}", other.0)),
+    };
+    let distribution = match spec.distribution {
+        ApiDistribution::FULL_SYNC => Distribution::FullSync,
+        ApiDistribution::DIRECT => Distribution::Direct,
+        other => return Err(format!("unknown distribution policy {}", other.0)),
+    };
+    let destination = match spec.destination.as_enum() {
+        Ok(ApiDestination::Community { fanout }) => Destination::Community(*fanout as usize),
+        Ok(ApiDestination::Candidate) => Destination::Candidate,
+        _ => {
+            return Err("unknown destination policy (a plugin built against a newer api?)".into());
+        }
+    };
+    Ok(MetaMessage::new(
+        spec.name.as_str(),
+        authentication,
+        distribution,
+        destination,
+    ))
+}
+
+/// A delivered overlay message as a module receives it: the sender is the
+/// author for signed messages (a synced message may come from a
+/// forwarder), the sending instance for unsigned ones, 0 for neither.
+pub fn incoming_message(d: Delivered) -> IncomingMessage {
+    IncomingMessage {
+        name: RString::from(&*d.name),
+        sender: u64::from(d.author_instance.or(d.from_instance).unwrap_or(0)),
+        author: d
+            .author
+            .map(|k| RVec::from(k.as_bytes().to_vec()))
+            .unwrap_or_default(),
+        global_time: d.global_time,
+        payload: RVec::from(d.payload),
+        author_instance: d.author_instance.map(u64::from).into(),
+    }
+}
 
 /// The `dispersy` module (stateless: the overlay keeps the state).
 #[derive(Debug, Default)]

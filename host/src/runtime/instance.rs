@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerlab_dispersy::{self as dispersy, Core, MetaId, PeerDirectory};
+use peerlab_dispersy::{self as dispersy, MetaId, OverlayCore, PeerDirectory};
 use peerlab_lang::{Command, PeerSpec, Phase};
 use peerlab_plugin_api::{MessageSpec, Value};
 use rand::{Rng, RngCore, SeedableRng};
@@ -327,7 +327,7 @@ pub enum Outcome {
 struct State {
     id: u32,
     shared: Arc<Shared>,
-    core: Core,
+    core: OverlayCore,
     /// Which module defined each message type.
     message_owner: HashMap<MetaId, usize>,
     timers: BinaryHeap<Reverse<Timer>>,
@@ -383,7 +383,7 @@ impl Instance {
         let seed = derive_seed(shared.run_seed, id, "modules");
         let mut state = State {
             id,
-            core: Core::new(overlay),
+            core: OverlayCore::new(overlay),
             message_owner: HashMap::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
@@ -426,11 +426,11 @@ impl Instance {
         self.state.id
     }
 
-    pub fn core(&self) -> &Core {
+    pub fn core(&self) -> &OverlayCore {
         &self.state.core
     }
 
-    pub fn core_mut(&mut self) -> &mut Core {
+    pub fn core_mut(&mut self) -> &mut OverlayCore {
         &mut self.state.core
     }
 
@@ -722,7 +722,7 @@ impl Instance {
     /// Hand the overlay's events to the modules that defined the messages.
     fn deliver_events(&mut self) {
         while let Some(event) = self.state.core.poll_event() {
-            let dispersy::Event::Message(d) = event else {
+            let dispersy::OverlayEvent::Message(d) = event else {
                 continue;
             };
             let Some(&owner) = self.state.message_owner.get(&d.meta) else {

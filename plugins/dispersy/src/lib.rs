@@ -3,7 +3,7 @@
 //!
 //! - [`wire`]: the codec (py-ipv8's packet format, zero-copy decode, encode into a caller buffer).
 //! - [`crypto`]: keys (`LibNaCLPK:` format), member ids, community ids.
-//! - [`Core`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
+//! - [`OverlayCore`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
 //! - [`module`]: the built-in `dispersy` module (scenario callbacks, config keys) over
 //!   plugin-api, and the mapping between plugin-api's message types and the overlay's.
 //! - [`sim`]: `SimNet`, N cores on a virtual clock over a lossy in-memory network.
@@ -26,8 +26,8 @@ pub mod udp;
 pub mod wire;
 
 pub use crate::core::{
-    Authentication, Config, Core, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
-    Distribution, Event, MAX_MESSAGES_PER_AUTHOR, MetaId, MetaMessage, SendReport, Transmit,
+    Authentication, Config, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination, Distribution,
+    MAX_MESSAGES_PER_AUTHOR, MetaId, MetaMessage, OverlayCore, OverlayEvent, SendReport, Transmit,
 };
 pub use crate::crypto::{CommunityId, Keypair, MemberId, PublicKey};
 pub use crate::error::{CommandError, DecodeError, EncodeError};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::core::{Core, Event};
+use crate::core::{OverlayCore, OverlayEvent};
 
 /// Properties of a link (one direction).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,11 +46,11 @@ impl Default for LinkConfig {
 #[derive(Debug)]
 pub struct SimNode {
     /// Its core.
-    pub core: Core,
+    pub core: OverlayCore,
     /// Its address.
     pub addr: SocketAddr,
     /// Events it produced, oldest first (take them with `std::mem::take`).
-    pub events: Vec<Event>,
+    pub events: Vec<OverlayEvent>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,7 +118,7 @@ impl SimNet {
     }
 
     /// Adds a node built by `make` from its address; returns its index.
-    pub fn add_node(&mut self, make: impl FnOnce(SocketAddr) -> Core) -> usize {
+    pub fn add_node(&mut self, make: impl FnOnce(SocketAddr) -> OverlayCore) -> usize {
         let i = self.nodes.len();
         let addr = Self::addr_of(i);
         self.by_addr.insert(addr, i);
@@ -169,7 +169,7 @@ impl SimNet {
     }
 
     /// Runs `f` on node `i`'s core at the current time, then moves its output onto the network.
-    pub fn with_core<R>(&mut self, i: usize, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
+    pub fn with_core<R>(&mut self, i: usize, f: impl FnOnce(&mut OverlayCore, Instant) -> R) -> R {
         let now = self.now;
         let r = f(&mut self.nodes[i].core, now);
         self.flush(i);

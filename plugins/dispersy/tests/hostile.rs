@@ -12,8 +12,9 @@ use std::time::Duration;
 use peerlab_dispersy::sim::{LinkConfig, SimNet};
 use peerlab_dispersy::wire::{self, IntroductionRequest, IntroductionResponse, Style};
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered,
-    Destination, Distribution, DropReason, Event, Keypair, MetaId, MetaMessage, PeerDirectory,
+    Authentication, CommunityId, Config, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
+    Distribution, DropReason, Keypair, MetaId, MetaMessage, OverlayCore, OverlayEvent,
+    PeerDirectory,
 };
 
 fn cid() -> CommunityId {
@@ -40,7 +41,7 @@ fn net(n: usize, tweak: impl Fn(&mut Config)) -> SimNet {
             let mut cfg = Config::new(key_seed(i), 100 + i as u64, addr);
             cfg.sync_interval = Duration::from_millis(100);
             tweak(&mut cfg);
-            let mut core = Core::new(cfg);
+            let mut core = OverlayCore::new(cfg);
             core.define_message(MetaMessage::new(
                 "gossip",
                 Authentication::Member,
@@ -82,13 +83,13 @@ fn delivered(net: &SimNet, i: usize) -> Vec<&Delivered> {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Message(d) => Some(d),
+            OverlayEvent::Message(d) => Some(d),
             _ => None,
         })
         .collect()
 }
 
-fn drops(core: &Core) -> BTreeMap<&'static str, u64> {
+fn drops(core: &OverlayCore) -> BTreeMap<&'static str, u64> {
     DropReason::ALL
         .iter()
         .map(|r| (r.name(), core.stats().dropped(*r)))
@@ -244,7 +245,7 @@ fn replayed_discovery_packets_add_no_peer() {
     let mut net = SimNet::new(3, LinkConfig::default());
     for i in 0..3 {
         net.add_node(|addr| {
-            let mut core = Core::new(Config::new(key_seed(i), i as u64, addr));
+            let mut core = OverlayCore::new(Config::new(key_seed(i), i as u64, addr));
             core.set_community(cid());
             core
         });
@@ -292,7 +293,7 @@ fn replayed_discovery_packets_add_no_peer() {
 fn discovery_from_many_unknown_keys_and_addresses_keeps_the_table_bounded() {
     // No directory (a py-ipv8-style open community): strangers may join,
     // but the table holds at most max_peers of them at once.
-    let mut core = Core::new(Config::new(key_seed(0), 1, SimNet::addr_of(0)));
+    let mut core = OverlayCore::new(Config::new(key_seed(0), 1, SimNet::addr_of(0)));
     core.set_community(cid());
     let t0 = std::time::Instant::now();
     core.start(t0);

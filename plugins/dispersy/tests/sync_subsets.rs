@@ -9,7 +9,8 @@ use peerlab_dispersy::sim::{LinkConfig, SimNet};
 use peerlab_dispersy::store;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
+    Authentication, CommunityId, Config, Destination, Distribution, Keypair, MetaMessage,
+    OverlayCore,
 };
 
 /// A core whose filters hold about 275 messages (small datagrams), so a
@@ -19,11 +20,11 @@ fn small_datagram_core(
     addr: std::net::SocketAddr,
     seed: u8,
     sync_interval: Duration,
-) -> Core {
+) -> OverlayCore {
     let mut cfg = Config::new([seed; 32], u64::from(seed), addr);
     cfg.max_datagram = 400;
     cfg.sync_interval = sync_interval;
-    let mut core = Core::new(cfg);
+    let mut core = OverlayCore::new(cfg);
     core.define_message(MetaMessage::new(
         "rumor",
         Authentication::Member,
@@ -36,7 +37,12 @@ fn small_datagram_core(
 }
 
 /// Hand `core` one rumor from each of `authors` members, all at global time 1.
-fn receive_from_authors(core: &mut Core, community: &CommunityId, now: Instant, authors: u32) {
+fn receive_from_authors(
+    core: &mut OverlayCore,
+    community: &CommunityId,
+    now: Instant,
+    authors: u32,
+) {
     let meta = core.meta_id("rumor").unwrap();
     let mut buf = [0u8; wire::MAX_DATAGRAM];
     for i in 0..authors {

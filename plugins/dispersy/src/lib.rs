@@ -7,6 +7,8 @@
 //! - [`module`]: the built-in `dispersy` module (scenario callbacks, config keys) over
 //!   plugin-api, and the mapping between plugin-api's message types and the overlay's.
 //! - [`sim`]: `SimNet`, N cores on a virtual clock over a lossy in-memory network.
+//! - [`LinkModel`]: what a simulated link does to a datagram, for `SimNet` and the host's
+//!   simulated runner alike.
 //! - `udp` (feature `tokio`, on by default): helpers that run a core over a tokio UDP socket.
 //!
 //! **Invariant:** the core never touches a socket, a clock or a thread RNG.
@@ -15,6 +17,7 @@ pub mod bloom;
 mod core;
 pub mod crypto;
 pub mod error;
+pub mod link;
 pub mod module;
 pub mod peers;
 pub mod pool;
@@ -31,6 +34,7 @@ pub use crate::core::{
 };
 pub use crate::crypto::{CommunityId, Keypair, MemberId, PublicKey};
 pub use crate::error::{CommandError, DecodeError, EncodeError};
+pub use crate::link::LinkModel;
 pub use crate::peers::{PeerDirectory, PeerKey};
 pub use crate::pool::SharedPool;
 pub use crate::stats::{DropReason, Stats, TypeStats};

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::LinkModel;
+use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::wire::{self, IntroductionRequest, IntroductionResponse, Style};
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
@@ -35,7 +36,7 @@ fn attacker() -> SocketAddr {
 /// `n` cores, each knowing every other through the shared directory, with
 /// a FullSync `gossip` message and catch-up sync every 100 ms.
 fn net(n: usize, tweak: impl Fn(&mut Config)) -> SimNet {
-    let mut net = SimNet::new(7, LinkConfig::default());
+    let mut net = SimNet::new(7, LinkModel::TEST_LAN);
     for i in 0..n {
         net.add_node(|addr| {
             let mut cfg = Config::new(key_seed(i), 100 + i as u64, addr);
@@ -242,7 +243,7 @@ fn intro_response(kp: &Keypair, to: SocketAddr, from: SocketAddr, identifier: u1
 #[test]
 fn replayed_discovery_packets_add_no_peer() {
     // Node 0 knows nobody yet (it has the directory, to recognise keys).
-    let mut net = SimNet::new(3, LinkConfig::default());
+    let mut net = SimNet::new(3, LinkModel::TEST_LAN);
     for i in 0..3 {
         net.add_node(|addr| {
             let mut core = OverlayCore::new(Config::new(key_seed(i), i as u64, addr));

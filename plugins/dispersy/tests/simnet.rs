@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::LinkModel;
+use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, Delivered, Destination, Distribution, DropReason, Keypair,
@@ -25,7 +26,7 @@ fn key_seed(i: usize) -> [u8; 32] {
 
 struct Setup {
     peers: usize,
-    link: LinkConfig,
+    link: LinkModel,
     metas: Vec<MetaMessage>,
     directory_max: Option<Option<usize>>,
     tweak: fn(&mut Config),
@@ -36,7 +37,7 @@ impl Setup {
     fn new(peers: usize) -> Self {
         Self {
             peers,
-            link: LinkConfig::default(),
+            link: LinkModel::TEST_LAN,
             metas: vec![
                 MetaMessage::new(
                     "gossip",
@@ -134,8 +135,8 @@ fn one_fullsync_message_with_community_10_reaches_all_50() {
 #[test]
 fn hundred_messages_from_ten_authors_reach_everyone_through_catch_up_despite_loss() {
     let mut s = Setup::new(50);
-    s.link = LinkConfig {
-        latency: Duration::from_millis(20),
+    s.link = LinkModel {
+        delay: Duration::from_millis(20),
         jitter: Duration::from_millis(60), // reorders
         loss: 0.2,
         mtu: 1500,

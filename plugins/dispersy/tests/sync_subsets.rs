@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::LinkModel;
+use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::store;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
@@ -98,7 +99,7 @@ fn a_thousand_messages_with_one_global_time_all_reach_a_new_peer() {
     const AUTHORS: u32 = 1000;
     let community = CommunityId::isolated("subsets", b"test");
     let make = |addr, seed| small_datagram_core(community, addr, seed, Duration::from_millis(200));
-    let mut net = SimNet::new(7, LinkConfig::default());
+    let mut net = SimNet::new(7, LinkModel::TEST_LAN);
     let holder = net.add_node(|a| make(a, 1));
     let newcomer = net.add_node(|a| make(a, 2));
     let (ha, na) = (SimNet::addr_of(holder), SimNet::addr_of(newcomer));

@@ -42,6 +42,15 @@ pub enum When {
     At(f64),
 }
 
+/// The two phases an instance runs before the barrier, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyPhase {
+    /// `@!`: when the instance is created.
+    Load,
+    /// `@@`: after loading, before the barrier.
+    Setup,
+}
+
 /// A scenario command, bound to its module and arguments.
 #[derive(Debug, Clone)]
 pub struct ScheduledCall {
@@ -483,9 +492,12 @@ impl Instance {
     }
 
     /// Run the `@!` (load) or `@@` (setup) commands that select this instance.
-    pub fn run_phase(&mut self, now: Instant, setup: bool) {
+    pub fn run_phase(&mut self, now: Instant, phase: EarlyPhase) {
         self.state.now = now;
-        let want = if setup { When::Setup } else { When::Load };
+        let want = match phase {
+            EarlyPhase::Load => When::Load,
+            EarlyPhase::Setup => When::Setup,
+        };
         let shared = self.state.shared.clone();
         for (i, c) in shared.commands.iter().enumerate() {
             if c.when == want {

@@ -25,7 +25,7 @@ use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::instance::{Instance, Outcome, Route, Shared, derive_seed, overlay_config};
+use super::instance::{EarlyPhase, Instance, Outcome, Route, Shared, derive_seed, overlay_config};
 use super::record::Record;
 use crate::runner::folder::InstancePaths;
 
@@ -182,8 +182,8 @@ pub fn run(
         let record = Record::create(run_dir, &paths)?;
         let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
-        inst.run_phase(origin, false);
-        inst.run_phase(origin, true);
+        inst.run_phase(origin, EarlyPhase::Load);
+        inst.run_phase(origin, EarlyPhase::Setup);
         rows.push((addr, *inst.core().public_key(), id));
         sim.by_addr.insert(addr, sim.instances.len());
         sim.instances.push(Some(inst));

@@ -15,7 +15,11 @@
 //!
 //! Module dispatch (host contexts, module-to-module calls) is
 //! [`crate::modules::Instances`]; this file implements the services behind
-//! it ([`Services`]) over the overlay core and the instance's records.
+//! it ([`Services`]) over the overlay core and the instance's records. The
+//! overlay services are a thin adapter: what each means for the core is
+//! `peerlab_dispersy::module`'s; they stay here because they need the
+//! instance (its core, the peer table it got at the barrier, the time
+//! scale, which module defined which message, its records).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -266,9 +270,6 @@ struct Timer {
 
 /// `on_message` failures recorded one by one before only every 2^k-th is.
 const MESSAGE_FAILURES_RECORDED: u64 = 10;
-
-/// The walker's peer target when it is switched back on.
-const WALKER_TARGETS: usize = 20;
 
 /// What the network does with one outgoing datagram of this instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -929,9 +930,7 @@ impl Services for State {
     }
 
     fn set_community_id(&mut self, id: &[u8]) -> Result<(), String> {
-        let bytes = <[u8; 20]>::try_from(id)
-            .map_err(|_| format!("a community id has 20 bytes, got {}", id.len()))?;
-        self.core.set_community(dispersy::CommunityId(bytes));
+        self.core.set_community(dispersy::module::community_id(id)?);
         Ok(())
     }
 
@@ -946,45 +945,12 @@ impl Services for State {
     }
 
     fn introduce_peers(&mut self, max_peers: Option<u64>) -> Result<(), String> {
-        let dir = self.directory.clone().ok_or(
-            "introduce_peers needs the peer table, which arrives at the start: call it at @0 or later, not in @@ or @!",
-        )?;
-        self.core
-            .introduce_from_directory(dir, max_peers.map(|m| m as usize));
-        Ok(())
+        dispersy::module::introduce_peers(&mut self.core, self.directory.as_ref(), max_peers)
     }
 
     fn set_walker(&mut self, name: &str, value: &Value) -> Result<(), String> {
-        let cfg = self.core.config();
-        let (mut interval, mut targets) = (cfg.walk_interval, cfg.target_peers);
-        match (name, value) {
-            ("interval", Value::Duration(d)) => {
-                let d: Duration = (*d).into();
-                if d.is_zero() {
-                    return Err("walker interval must be above zero".into());
-                }
-                // Scenario time, like every other time of the scenario.
-                interval = scaled_interval(d, self.shared.time_scale);
-            }
-            ("targets", Value::Int(n)) => {
-                targets = usize::try_from(*n)
-                    .map_err(|_| format!("walker targets must be 0 or more, got {n}"))?;
-            }
-            // The walker steps while it knows fewer peers than its target.
-            ("enabled", Value::Bool(false)) => targets = 0,
-            ("enabled", Value::Bool(true)) => {
-                if targets == 0 {
-                    targets = WALKER_TARGETS;
-                }
-            }
-            (other, v) => {
-                return Err(format!(
-                    "unknown walker setting `{other}` = {v:?}: use interval=DURATION, targets=N or enabled=BOOL"
-                ));
-            }
-        }
-        self.core.set_walker(interval, targets);
-        Ok(())
+        let scale = self.shared.time_scale;
+        dispersy::module::set_walker(&mut self.core, name, value, |d| scaled_interval(d, scale))
     }
 
     fn reset_overlay_statistics(&mut self) -> Result<(), String> {
@@ -1011,36 +977,11 @@ impl Services for State {
         payload: Vec<u8>,
         to: Vec<u64>,
     ) -> Result<(), String> {
-        let meta = self.core.meta_id(message).ok_or_else(|| {
-            format!("message type `{message}` is not defined: call define_message first")
-        })?;
-        let mut addrs = Vec::with_capacity(to.len());
-        for id in to {
-            let addr = u32::try_from(id)
-                .ok()
-                .and_then(|i| self.core.instance_addr(i))
-                .ok_or_else(|| {
-                    format!(
-                        "cannot send `{message}` to instance {id}: it is not in the peer table (introduce_peers first)"
-                    )
-                })?;
-            addrs.push(addr);
-        }
-        self.core
-            .send(meta, &payload, &addrs)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        dispersy::module::send(&mut self.core, message, &payload, to)
     }
 
     fn known_peers(&self) -> Vec<u64> {
-        let Some(dir) = self.directory.as_ref() else {
-            return Vec::new();
-        };
-        self.core
-            .peer_addrs()
-            .filter_map(|a| dir.index_of_addr(&a))
-            .map(|i| u64::from(dir.entries()[i as usize].instance_id))
-            .collect()
+        dispersy::module::known_peers(&self.core, self.directory.as_deref())
     }
 
     fn public_key(&self) -> Vec<u8> {

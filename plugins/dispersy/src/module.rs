@@ -4,20 +4,28 @@
 //! Owns the scenario callbacks of Gumby's DispersyModule (isolate_community,
 //! start_session, stop_session, introduce_peers, reset_dispersy_statistics,
 //! walker settings) and the config keys the overlay reads, each a thin call
-//! into plugin-api's host context (`Host::overlay`); and the mapping between
-//! plugin-api's message types and the overlay's ([`meta_message`],
-//! [`incoming_message`]), which the host's overlay service uses.
+//! into plugin-api's host context (`Host::overlay`); and, for the host's
+//! overlay services behind that context, what they mean for an
+//! [`OverlayCore`]: the mapping between plugin-api's message types and the
+//! overlay's ([`meta_message`], [`incoming_message`]) and the services'
+//! semantics ([`community_id`], [`introduce_peers`], [`set_walker`],
+//! [`send`], [`known_peers`]). The host keeps only what needs its instance:
+//! which core, the peer table it got at the barrier, the time scale, which
+//! module defined which message, its records.
 //!
 //! Must not: know the host's internals (it depends on `peerlab-plugin-api`
 //! only, like every plugin), touch sockets or clocks, or export a library
 //! header (the host links this crate; it is not opened with dlopen).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use peerlab_plugin_api::abi_stable::std_types::{RString, RVec};
 use peerlab_plugin_api::{Host, IncomingMessage, MessageSpec, ModuleRoot_Ref, Value, module};
 
-use crate::core::{Authentication, Delivered, Destination, Distribution, MetaMessage};
+use crate::core::{Authentication, Delivered, Destination, Distribution, MetaMessage, OverlayCore};
+use crate::crypto::CommunityId;
+use crate::peers::PeerDirectory;
 
 /// The root module of the built-in `dispersy` module: what the host
 /// registers, as a plugin's `peerlab_root_module` would give it.
@@ -76,6 +84,109 @@ pub fn incoming_message(d: Delivered) -> IncomingMessage {
 /// The `dispersy` module (stateless: the overlay keeps the state).
 #[derive(Debug, Default)]
 pub struct Dispersy;
+
+/// The walker's peer target when `set_walker enabled=true` switches it back on.
+pub const WALKER_TARGETS: usize = 20;
+
+/// `set_community_id`: the 20 bytes of a community id.
+pub fn community_id(id: &[u8]) -> Result<CommunityId, String> {
+    let bytes = <[u8; 20]>::try_from(id)
+        .map_err(|_| format!("a community id has 20 bytes, got {}", id.len()))?;
+    Ok(CommunityId(bytes))
+}
+
+/// `introduce_peers`: learn up to `max_peers` peers from the run's peer
+/// table, which an instance has from the barrier on.
+pub fn introduce_peers(
+    core: &mut OverlayCore,
+    directory: Option<&Arc<PeerDirectory>>,
+    max_peers: Option<u64>,
+) -> Result<(), String> {
+    let dir = directory.cloned().ok_or(
+        "introduce_peers needs the peer table, which arrives at the start: call it at @0 or later, not in @@ or @!",
+    )?;
+    core.introduce_from_directory(dir, max_peers.map(|m| m as usize));
+    Ok(())
+}
+
+/// One `set_walker` setting (`interval`, `targets` or `enabled`);
+/// `wall_interval` turns a scenario interval into the overlay's.
+pub fn set_walker(
+    core: &mut OverlayCore,
+    name: &str,
+    value: &Value,
+    wall_interval: impl FnOnce(Duration) -> Duration,
+) -> Result<(), String> {
+    let cfg = core.config();
+    let (mut interval, mut targets) = (cfg.walk_interval, cfg.target_peers);
+    match (name, value) {
+        ("interval", Value::Duration(d)) => {
+            let d: Duration = (*d).into();
+            if d.is_zero() {
+                return Err("walker interval must be above zero".into());
+            }
+            // Scenario time, like every other time of the scenario.
+            interval = wall_interval(d);
+        }
+        ("targets", Value::Int(n)) => {
+            targets = usize::try_from(*n)
+                .map_err(|_| format!("walker targets must be 0 or more, got {n}"))?;
+        }
+        // The walker steps while it knows fewer peers than its target.
+        ("enabled", Value::Bool(false)) => targets = 0,
+        ("enabled", Value::Bool(true)) => {
+            if targets == 0 {
+                targets = WALKER_TARGETS;
+            }
+        }
+        (other, v) => {
+            return Err(format!(
+                "unknown walker setting `{other}` = {v:?}: use interval=DURATION, targets=N or enabled=BOOL"
+            ));
+        }
+    }
+    core.set_walker(interval, targets);
+    Ok(())
+}
+
+/// `send`: a message of a defined type to the given experiment instances.
+pub fn send(
+    core: &mut OverlayCore,
+    message: &str,
+    payload: &[u8],
+    to: Vec<u64>,
+) -> Result<(), String> {
+    let meta = core.meta_id(message).ok_or_else(|| {
+        format!("message type `{message}` is not defined: call define_message first")
+    })?;
+    let mut addrs = Vec::with_capacity(to.len());
+    for id in to {
+        let addr = u32::try_from(id)
+            .ok()
+            .and_then(|i| core.instance_addr(i))
+            .ok_or_else(|| {
+                format!(
+                    "cannot send `{message}` to instance {id}: it is not in the peer table (introduce_peers first)"
+                )
+            })?;
+        addrs.push(addr);
+    }
+    core.send(meta, payload, &addrs)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// The experiment instances among the core's peers (none before the
+/// barrier gave the peer table).
+pub fn known_peers(core: &OverlayCore, directory: Option<&PeerDirectory>) -> Vec<u64> {
+    let Some(dir) = directory else {
+        return Vec::new();
+    };
+    core.peer_addrs()
+        .filter_map(|a| dir.index_of_addr(&a))
+        .map(|i| u64::from(dir.entries()[i as usize].instance_id))
+        .collect()
+}
 
 fn hex20(s: &str) -> Result<Vec<u8>, String> {
     let s = s.trim();
@@ -197,5 +308,33 @@ mod tests {
         assert!(d.introduce_peers(&mut th.host(), Some(-1)).is_err());
         assert!(d.set_community_id(&mut th.host(), "abc".into()).is_err());
         d.set_community_id(&mut th.host(), "00".repeat(20)).unwrap();
+    }
+
+    #[test]
+    fn services_refuse_what_the_core_cannot_do() {
+        use crate::core::Config;
+        let addr = "127.0.0.1:9".parse().unwrap();
+        let mut core = OverlayCore::new(Config::new([1; 32], 1, addr));
+        assert!(community_id(&[0; 19]).is_err());
+        assert_eq!(community_id(&[7; 20]).unwrap(), CommunityId([7; 20]));
+        let e = introduce_peers(&mut core, None, Some(3)).unwrap_err();
+        assert!(e.contains("needs the peer table"), "{e}");
+        let e = send(&mut core, "nope", b"", vec![1]).unwrap_err();
+        assert!(e.contains("not defined"), "{e}");
+        assert!(known_peers(&core, None).is_empty());
+        let e = set_walker(&mut core, "speed", &Value::Int(1), |d| d).unwrap_err();
+        assert!(e.contains("unknown walker setting"), "{e}");
+        set_walker(&mut core, "enabled", &Value::Bool(false), |d| d).unwrap();
+        assert_eq!(core.config().target_peers, 0);
+        set_walker(&mut core, "enabled", &Value::Bool(true), |d| d).unwrap();
+        assert_eq!(core.config().target_peers, WALKER_TARGETS);
+        set_walker(
+            &mut core,
+            "interval",
+            &Value::Duration(Duration::from_secs(2).into()),
+            |d| d * 2,
+        )
+        .unwrap();
+        assert_eq!(core.config().walk_interval, Duration::from_secs(4));
     }
 }

@@ -133,10 +133,13 @@ impl LoadedModule {
 /// Names of the built-in modules.
 pub const BUILTINS: [&str; 2] = ["core", "dispersy"];
 
+/// What a module gives its root module with (`peerlab_root_module`).
+pub type RootFn = fn() -> ModuleRoot_Ref;
+
 /// The built-in modules' table, by name: each gives its root module as a
 /// plugin's `peerlab_root_module` does, and is read through the same
 /// [`LoadedModule::from_root`].
-pub const BUILTIN_ROOTS: [(&str, fn() -> ModuleRoot_Ref); 2] = [
+pub const BUILTIN_ROOTS: [(&str, RootFn); 2] = [
     ("core", core::peerlab_root_module),
     ("dispersy", peerlab_dispersy::module::peerlab_root_module),
 ];

@@ -745,4 +745,12 @@ mod tests {
         let e = r.bind("nope.echo", &[]).unwrap_err();
         assert_eq!(e.to_string(), "no module `nope` is loaded");
     }
+
+    #[test]
+    fn the_dispersy_module_declares_the_keys_the_runtime_reads() {
+        let d = builtin("dispersy").unwrap();
+        let keys: Vec<&str> = d.config_keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, crate::runtime::instance::OverlayTuning::KEYS);
+        assert_eq!(d.source, ModuleSource::Builtin);
+    }
 }

@@ -188,16 +188,6 @@ pub fn known_peers(core: &OverlayCore, directory: Option<&PeerDirectory>) -> Vec
         .collect()
 }
 
-fn hex20(s: &str) -> Result<Vec<u8>, String> {
-    let s = s.trim();
-    if s.len() != 40 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(format!("a community id is 40 hex digits, got {s:?}"));
-    }
-    (0..20)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|e| e.to_string()))
-        .collect()
-}
-
 /// The Dispersy overlay (built in): communities, sessions, peer discovery.
 #[module(
     name = "dispersy",
@@ -219,8 +209,9 @@ impl Dispersy {
     /// Use an explicit community id: `set_community_id HEX40`.
     #[callback]
     fn set_community_id(&mut self, host: &mut Host, id: String) -> Result<(), String> {
-        let bytes = hex20(&id)?;
-        host.overlay().set_community_id(&bytes)
+        let id = CommunityId::from_hex(id.trim())
+            .ok_or_else(|| format!("a community id is 40 hex digits, got {:?}", id.trim()))?;
+        host.overlay().set_community_id(&id.0)
     }
 
     /// Start the overlay session (socket and walker).

@@ -53,11 +53,14 @@ pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
     let ids = parse_ids(&args.ids).with_context(|| format!("bad --ids {:?}", args.ids))?;
     capture_stdout(&args, &ids);
     let record_path = args.run_dir.join("run.json");
-    let record: RunRecord = serde_json::from_str(
-        &std::fs::read_to_string(&record_path)
-            .with_context(|| format!("cannot read {}", record_path.display()))?,
-    )
-    .with_context(|| format!("{} is not a run record", record_path.display()))?;
+    let record: RunRecord =
+        peerlab_run::read::read_run_record(&args.run_dir).map_err(|e| match e {
+            peerlab_run::read::RecordError::Io(e) => {
+                anyhow::Error::new(e).context(format!("cannot read {}", record_path.display()))
+            }
+            e => anyhow::Error::new(e)
+                .context(format!("{} is not a run record", record_path.display())),
+        })?;
 
     let shared = load_shared(&record, &token)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

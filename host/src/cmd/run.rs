@@ -505,19 +505,17 @@ fn finish(
         run_dir,
         mut summary,
     } = outcome;
-    summary.verdicts =
+    let mut verdicts =
         runner::verdicts::collect_some(registry, &run_dir, &summary, &settings.config, |m| {
             choice.judges(m)
         });
-    summary.verdicts.extend(choice.skipped(registry, why));
-    if summary.outcome == "passed" && summary.verdicts.iter().any(|v| !v.passed) {
-        summary.outcome = "failed".into();
-    }
+    verdicts.extend(choice.skipped(registry, why));
+    summary.set_verdicts(verdicts);
     // Both are attempted whatever happens to the other (a full disk); what
     // could not be written is the run's last message.
     let mut unwritten = Vec::new();
-    let summary_path = run_dir.join("summary.json");
-    if let Err(e) = folder::write_json(&summary_path, &summary) {
+    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
+        let summary_path = run_dir.join("summary.json");
         unwritten.push(format!("cannot write {}: {e}", summary_path.display()));
     }
     let junit_path = run_dir.join("junit.xml");
@@ -540,7 +538,7 @@ fn finish(
     for s in summary
         .instance_status
         .iter()
-        .filter(|s| s.status != "finished")
+        .filter(|s| s.status != folder::EndStatus::Finished)
     {
         let err = run_dir.join(&s.err);
         let see = if err.is_file() {
@@ -574,12 +572,15 @@ fn finish(
     let finished = summary
         .instance_status
         .iter()
-        .filter(|s| s.status == "finished")
+        .filter(|s| s.status == folder::EndStatus::Finished)
         .count();
     eprintln!(
         "peerlab: run {} {}: {finished}/{} instances finished, {} of {} verdicts passed{}, {:.1} s",
         summary.run_id,
-        summary.outcome.to_uppercase(),
+        summary
+            .outcome
+            .map_or("unknown", |o| o.as_str())
+            .to_uppercase(),
         summary.instances,
         judged.iter().filter(|v| v.passed).count(),
         judged.len(),
@@ -600,7 +601,7 @@ fn finish(
             unwritten.join("; ")
         );
     }
-    Ok(if summary.outcome == "passed" {
+    Ok(if summary.passed() {
         EXIT_OK
     } else {
         EXIT_FAILED

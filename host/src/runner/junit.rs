@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::folder::Summary;
+use super::folder::{EndStatus, Summary};
 
 /// Render the summary as a JUnit XML document.
 pub fn render(summary: &Summary) -> String {
@@ -11,7 +11,7 @@ pub fn render(summary: &Summary) -> String {
     let failures = summary
         .instance_status
         .iter()
-        .filter(|s| s.status != "finished")
+        .filter(|s| s.status != EndStatus::Finished)
         .count()
         + summary.verdicts.iter().filter(|v| !v.passed).count();
     let mut x = String::new();
@@ -29,13 +29,13 @@ pub fn render(summary: &Summary) -> String {
         summary
             .instance_status
             .iter()
-            .filter(|s| s.status != "finished")
+            .filter(|s| s.status != EndStatus::Finished)
             .count(),
         esc(&summary.started_at)
     );
     for s in &summary.instance_status {
         let name = format!("instance {:05}", s.id);
-        if s.status == "finished" {
+        if s.status == EndStatus::Finished {
             let _ = writeln!(
                 x,
                 r#"    <testcase classname="instances" name="{}"/>"#,
@@ -44,7 +44,7 @@ pub fn render(summary: &Summary) -> String {
         } else {
             let message = match &s.error {
                 Some(e) => format!("{}: {e}", s.status),
-                None => s.status.clone(),
+                None => s.status.to_string(),
             };
             let _ = writeln!(
                 x,
@@ -132,14 +132,14 @@ mod tests {
             started_at: "2026-01-01T00:00:00Z".into(),
             ended_at: "2026-01-01T00:00:01Z".into(),
             duration_s: 1.0,
-            outcome: "failed".into(),
+            outcome: Some(peerlab_run::RunStatus::Failed),
             timed_out: false,
             instance_status: vec![
                 InstanceStatus {
                     id: 1,
                     host: "localhost".into(),
                     node: 1,
-                    status: "finished".into(),
+                    status: peerlab_run::EndStatus::Finished,
                     exit_code: Some(0),
                     error: None,
                     out: "a.out".into(),
@@ -149,7 +149,7 @@ mod tests {
                     id: 2,
                     host: "localhost".into(),
                     node: 1,
-                    status: "failed".into(),
+                    status: peerlab_run::EndStatus::Failed,
                     exit_code: Some(1),
                     error: Some("x.scenario:3: <boom> & \"bang\"".into()),
                     out: "b.out".into(),

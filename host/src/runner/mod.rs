@@ -63,6 +63,6 @@ pub struct RunOutcome {
 
 impl RunOutcome {
     pub fn passed(&self) -> bool {
-        self.summary.outcome == "passed"
+        self.summary.passed()
     }
 }

@@ -9,7 +9,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use peerlab_lang::value::{parse_duration, parse_float};
 
-use super::folder::{self, InstanceStatus, Placement, Summary};
+use super::folder::{self, EndStatus, InstanceStatus, Placement};
 use super::interrupt::{Interrupt, StopSignal};
 use super::supervise::prepare_folder;
 use super::{RunOutcome, RunSettings};
@@ -126,16 +126,11 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
         .map(|(id, outcome)| {
             let paths = folder::InstancePaths::new(SIM_HOST, 1, *id);
             let (status, error) = match outcome {
-                Some(Outcome::Finished) => ("finished", None),
-                Some(Outcome::Failed(why)) => ("failed", Some(why.clone())),
-                Some(Outcome::Crashed) => (
-                    "crashed",
-                    Some("crashed by the scenario's `crash` command".to_string()),
-                ),
+                Some(outcome) => outcome.status(),
                 None => match interrupted {
-                    Some(name) => ("interrupted", Some(format!("stopped by {name}"))),
+                    Some(name) => (EndStatus::Interrupted, Some(format!("stopped by {name}"))),
                     None => (
-                        "timed_out",
+                        EndStatus::TimedOut,
                         Some(format!(
                             "still running when the run timed out after {:.1} s of scenario time",
                             limit.as_secs_f64()
@@ -147,7 +142,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
                 id: *id,
                 host: SIM_HOST.into(),
                 node: 1,
-                status: status.into(),
+                status,
                 exit_code: None,
                 error,
                 out: paths.out,
@@ -155,7 +150,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
             }
         })
         .collect();
-    let summary = Summary::new(
+    let summary = folder::runner_summary(
         settings,
         run_id,
         "simulated",
@@ -170,9 +165,11 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
     );
     // Written again with the verdicts: a failure here (a full disk) is
     // said, and the run goes on to that second attempt.
-    let path = run_dir.join("summary.json");
-    if let Err(e) = folder::write_json(&path, &summary) {
-        tracing::warn!("cannot write {}: {e}", path.display());
+    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
+        tracing::warn!(
+            "cannot write {}: {e}",
+            run_dir.join("summary.json").display()
+        );
     }
     Ok(RunOutcome { run_dir, summary })
 }

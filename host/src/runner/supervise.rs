@@ -481,7 +481,7 @@ pub async fn supervise(
                 id,
                 host,
                 node,
-                status: end.status.as_str().into(),
+                status: end.status,
                 exit_code: end.exit_code,
                 error: end.error,
                 out: paths.out,
@@ -489,7 +489,7 @@ pub async fn supervise(
             }
         })
         .collect::<Vec<_>>();
-    let summary = folder::Summary::new(
+    let summary = folder::runner_summary(
         settings,
         run_id,
         runner,
@@ -504,9 +504,11 @@ pub async fn supervise(
     );
     // The caller writes it again with the verdicts: a failure here (a full
     // disk) is said, and the run goes on to that second attempt.
-    let path = run_dir.join("summary.json");
-    if let Err(e) = folder::write_json(&path, &summary) {
-        tracing::warn!("cannot write {}: {e}", path.display());
+    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
+        tracing::warn!(
+            "cannot write {}: {e}",
+            run_dir.join("summary.json").display()
+        );
     }
     Ok(summary)
 }
@@ -739,18 +741,18 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(summary.outcome, "timed_out");
+        assert_eq!(summary.outcome.map(|o| o.as_str()), Some("timed_out"));
         let took = began.elapsed();
         assert!(
             took >= Duration::from_secs(2) && took < Duration::from_secs(60),
             "the registration timeout of 2 s ended the run after {took:?}"
         );
         let why = "instances 1,3 never registered within 2.0 s";
-        assert_eq!(status(&summary, 2).status, "timed_out");
+        assert_eq!(status(&summary, 2).status.as_str(), "timed_out");
         assert_eq!(status(&summary, 2).error.as_deref(), Some(why));
         for id in [1, 3] {
             let s = status(&summary, id);
-            assert_eq!(s.status, "never_started");
+            assert_eq!(s.status.as_str(), "never_started");
             assert_eq!(s.error.as_deref(), Some(why), "{s:?}");
         }
     }
@@ -813,10 +815,10 @@ mod tests {
         .await
         .expect("the run ends")
         .unwrap();
-        assert_eq!(summary.outcome, "interrupted");
+        assert_eq!(summary.outcome.map(|o| o.as_str()), Some("interrupted"));
         for id in [1, 2] {
             let s = status(&summary, id);
-            assert_eq!(s.status, "interrupted");
+            assert_eq!(s.status.as_str(), "interrupted");
             assert_eq!(s.error.as_deref(), Some("stopped by SIGTERM"), "{s:?}");
         }
         let forces: Vec<bool> = launcher.stops.iter().map(|s| s.0).collect();
@@ -866,9 +868,9 @@ mod tests {
         .await
         .expect("the run ends long before the 600 s registration timeout")
         .unwrap();
-        assert_eq!(status(&summary, 1).status, "failed");
+        assert_eq!(status(&summary, 1).status.as_str(), "failed");
         let two = status(&summary, 2);
-        assert_eq!(two.status, "never_started");
+        assert_eq!(two.status.as_str(), "never_started");
         assert_eq!(
             two.error.as_deref(),
             Some("instances 1 ended before the start, so the run cannot begin")

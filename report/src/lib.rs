@@ -20,7 +20,6 @@ pub mod load;
 pub mod model;
 pub mod plot;
 pub mod series;
-pub mod summary_file;
 pub mod synth;
 pub mod testing;
 

@@ -1,6 +1,6 @@
-//! The one writer of `run.json` ([`write_run_record`]) and of
-//! `summary.json` ([`write_summary`]: the runner's record, and
-//! post-processing's completion of it). Both write atomically (a temporary
+//! The one writer of `run.json` ([`write_run_record`]), of `summary.json`
+//! ([`write_summary`]: the runner's record, and post-processing's
+//! completion of it) and of `junit.xml` ([`write_junit`]). Both write atomically (a temporary
 //! file, then a rename), so a reader never sees half a record, and a failed
 //! write (a full disk) leaves no temporary file behind.
 //!
@@ -18,8 +18,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::layout::{RUN_JSON, SUMMARY_JSON};
+use crate::layout::{JUNIT_XML, RUN_JSON, SUMMARY_JSON};
 use crate::schema::{RunRecord, Summary};
+
+/// Write `junit.xml` into `run_dir` (rendered from the runner's summary).
+/// Returns the file's path.
+pub fn write_junit(run_dir: &Path, summary: &Summary) -> io::Result<PathBuf> {
+    let path = run_dir.join(JUNIT_XML);
+    write_atomic(&path, crate::junit::render(summary).as_bytes())?;
+    Ok(path)
+}
 
 /// Write `run.json` into `run_dir`.
 pub fn write_run_record(run_dir: &Path, record: &RunRecord) -> io::Result<()> {

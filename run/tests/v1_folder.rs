@@ -45,6 +45,8 @@ fn run_json_and_summary_json_read_and_write_back_byte_for_byte() {
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     let runner = serde_json::to_string_pretty(&summary).unwrap() + "\n";
     assert_eq!(complete(Some(&runner), &value["aggregates"]).unwrap(), text);
+    let junit = fs::read_to_string(dir.join(layout::JUNIT_XML)).unwrap();
+    assert_eq!(peerlab_run::junit::render(&summary), junit);
 }
 
 #[test]

@@ -518,8 +518,8 @@ fn finish(
         let summary_path = run_dir.join("summary.json");
         unwritten.push(format!("cannot write {}: {e}", summary_path.display()));
     }
-    let junit_path = run_dir.join("junit.xml");
-    if let Err(e) = folder::write_atomic(&junit_path, runner::junit::render(&summary).as_bytes()) {
+    if let Err(e) = peerlab_run::write::write_junit(&run_dir, &summary) {
+        let junit_path = run_dir.join(peerlab_run::layout::JUNIT_XML);
         unwritten.push(format!("cannot write {}: {e}", junit_path.display()));
     }
 

@@ -2,14 +2,14 @@
 //! through the sync server, and write the run folder's records.
 //!
 //! [`local`] starts instance processes on this machine. The supervision
-//! rules ([`status`]) and the folder layout ([`folder`]) are shared by every
+//! rules ([`status`]) and the run folder on this machine ([`folder`]; its
+//! layout, records and their writers are peerlab-run's) are shared by every
 //! runner. Runners never interpret scenarios or talk to modules: instances
 //! do that ([`crate::runtime`]).
 
 pub mod capacity;
 pub mod folder;
 pub mod interrupt;
-pub mod junit;
 pub mod local;
 pub mod sim;
 pub mod slurm;

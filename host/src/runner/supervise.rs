@@ -24,6 +24,7 @@ use super::interrupt::Interrupt;
 use super::status::{End, EndStatus, Phase, Tracker};
 use crate::progress::Progress;
 use crate::sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
+use peerlab_run::layout;
 
 /// Environment variable carrying the run token to instance processes (not
 /// on the command line, where `ps` would show it).
@@ -174,7 +175,7 @@ fn source_records(settings: &RunSettings) -> Vec<folder::SourceRecord> {
             folder::SourceRecord {
                 path: path.clone(),
                 sha256: folder::source_hash(text),
-                copy: format!("sources/{:02}-{name}", i + 1),
+                copy: layout::source_copy(i, &name),
             }
         })
         .collect()
@@ -182,9 +183,9 @@ fn source_records(settings: &RunSettings) -> Vec<folder::SourceRecord> {
 
 /// Copy what the run was made from into the run folder.
 fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> anyhow::Result<()> {
-    folder::write_json(&run_dir.join("run.json"), record)?;
+    peerlab_run::write::write_run_record(run_dir, record)?;
     if !record.sources.is_empty() {
-        fs::create_dir_all(run_dir.join("sources"))?;
+        fs::create_dir_all(run_dir.join(layout::SOURCES_DIR))?;
     }
     for (source, (_, text)) in record.sources.iter().zip(&settings.sources) {
         fs::write(run_dir.join(&source.copy), text.as_bytes()).with_context(|| {
@@ -195,11 +196,11 @@ fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> a
     for (k, v) in &settings.config {
         conf.push_str(&format!("{k} = {v}\n"));
     }
-    fs::write(run_dir.join("experiment.conf"), conf)?;
+    fs::write(run_dir.join(layout::EXPERIMENT_CONF), conf)?;
     // Read and write (not fs::copy, which would keep the original's mode):
     // files in the run folder are owner-only.
     fs::read(&settings.scenario_path)
-        .and_then(|bytes| fs::write(run_dir.join("experiment.scenario"), bytes))
+        .and_then(|bytes| fs::write(run_dir.join(layout::EXPERIMENT_SCENARIO), bytes))
         .with_context(|| {
             format!(
                 "cannot copy {} into the run folder",

@@ -9,7 +9,7 @@ use std::fs;
 use std::path::Path;
 
 use peerlab_report::testing::{check_processed_run, raw_totals};
-use peerlab_report::{ReportOptions, load, process_run};
+use peerlab_report::{ReportOptions, history, load, process_run};
 use peerlab_run::{EndStatus, RunStatus};
 
 #[test]
@@ -66,4 +66,13 @@ fn a_run_folder_of_peerlab_0_1_still_loads_and_reports() {
     // With plots and the page too, every output is there and adds up.
     process_run(&dir, &ReportOptions::default()).unwrap();
     check_processed_run(&dir).unwrap_or_else(|e| panic!("{e:#?}"));
+
+    // `peerlab runs` lists it.
+    let runs = history::list_runs(tmp.path()).unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = &runs[0];
+    assert_eq!(run.state, history::RunState::Finished("passed".into()));
+    assert_eq!(run.experiment.as_deref(), Some("benaloh_short"));
+    assert_eq!(run.instances, Some(3));
+    assert!(run.has_report);
 }

@@ -1,6 +1,7 @@
-//! The loader: the only module that reads the run folder. It turns files
-//! into the plain data of [`crate::model`], one pass over each file, and
-//! never does maths beyond parsing. What each file holds and where it is
+//! The loader: the only module that reads a run folder's files for a report
+//! ([`crate::history`] reads only `run.json` and `summary.json`, to list
+//! runs). It turns files into the plain data of [`crate::model`], one pass
+//! over each file, and never does maths beyond parsing. What each file holds and where it is
 //! are peerlab-run's (its layout, record types and line types): the report
 //! reads the same types the host writes.
 //!

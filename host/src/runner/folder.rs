@@ -13,7 +13,7 @@ pub use peerlab_run::layout::{
     InstancePaths, instance_dir, instance_stem, process_inflight, process_resources, process_stderr,
 };
 pub use peerlab_run::schema::RunEnd;
-pub use peerlab_run::write::{SummaryContent, write_atomic, write_json, write_summary};
+pub use peerlab_run::write::{SummaryContent, write_summary};
 pub use peerlab_run::{
     EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, SourceRecord, Summary, Verdict,
 };
@@ -167,7 +167,7 @@ mod tests {
             let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&dir_b), 0o700, "a run folder is owner-only");
             let f = dir_b.join("run.json");
-            write_json(&f, &1).unwrap();
+            peerlab_run::write::write_json(&f, &1).unwrap();
             assert_eq!(mode(&f), 0o600, "files in it too");
         }
         fs::create_dir(root.path().join("0041-old")).unwrap();

@@ -278,7 +278,11 @@ pub async fn supervise(
                     run_deadline = Some(Instant::now() + until_start + settings.timeout);
                 }
                 ServerEvent::Done { id, status, exit_code, error } => {
-                    let status = EndStatus::parse(&status).unwrap_or(EndStatus::Failed);
+                    // A status this version does not know counts as failed.
+                    let status = match status {
+                        EndStatus::Unknown => EndStatus::Failed,
+                        known => known,
+                    };
                     tracker.end(id, status, exit_code, error);
                 }
                 ServerEvent::Refused { peer, reason } => {
@@ -848,7 +852,7 @@ mod tests {
         let client = connect(&prepared, 1).await;
         client.send(&ClientMsg::Done {
             id: 1,
-            status: "failed".into(),
+            status: peerlab_run::EndStatus::Failed,
             exit_code: None,
             error: Some("@@ line failed".into()),
         });

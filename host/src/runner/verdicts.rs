@@ -35,7 +35,7 @@ struct Instance {
     /// How it ended, in words (with why its output is missing, if it is).
     status: String,
     /// Its status in `summary.json` (`finished`, `never_started`, ...).
-    end: String,
+    end: EndStatus,
 }
 
 /// The run folder as the verdict hook sees it.
@@ -70,7 +70,7 @@ impl FolderOutputs {
                 u64::from(s.id),
                 Instance {
                     succeeded: s.status == EndStatus::Finished && lines.is_some(),
-                    end: s.status.to_string(),
+                    end: s.status,
                     lines,
                     status,
                 },
@@ -91,15 +91,15 @@ impl FolderOutputs {
         let ran = |i: &Instance| {
             i.lines
                 .as_ref()
-                .is_some_and(|l| i.end == "finished" || !l.is_empty())
+                .is_some_and(|l| i.end == EndStatus::Finished || !l.is_empty())
         };
         if self.instances.values().any(ran) {
             return None;
         }
         let mut ends: BTreeMap<String, usize> = BTreeMap::new();
         for i in self.instances.values() {
-            let end = match (&i.lines, i.end.as_str()) {
-                (_, "never_started") => "never started".to_string(),
+            let end = match (&i.lines, i.end) {
+                (_, EndStatus::NeverStarted) => "never started".to_string(),
                 (None, end) => format!("{end} with no readable output"),
                 (Some(_), end) => format!("{end} before printing anything"),
             };

@@ -170,7 +170,7 @@ pub async fn run(
                 remaining -= 1;
                 let (status, error) = outcome.status();
                 all_ok &= status == EndStatus::Finished;
-                client.send(&ClientMsg::Done { id, status: status.as_str().into(), exit_code: None, error });
+                client.send(&ClientMsg::Done { id, status, exit_code: None, error });
             }
             msg = client.recv(), if !server_gone => {
                 let reason = match msg {

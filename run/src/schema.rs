@@ -412,7 +412,7 @@ mod tests {
     #[test]
     fn the_outcome_follows_the_end_then_the_statuses() {
         let end = RunEnd::default();
-        use EndStatus::*;
+        use super::EndStatus::*;
         assert_eq!(
             RunStatus::of_run([Finished, Finished], end),
             RunStatus::Passed

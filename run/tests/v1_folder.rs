@@ -87,6 +87,26 @@ fn record_placements(dir: &Path) -> Vec<(String, u32, u32)> {
 }
 
 #[test]
+fn the_crate_uses_std_and_serde_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    for entry in fs::read_dir(&src).unwrap() {
+        let path = entry.unwrap().path();
+        let text = fs::read_to_string(&path).unwrap();
+        for line in text.lines().map(str::trim_start) {
+            let Some(used) = line.strip_prefix("use ") else {
+                continue;
+            };
+            let root = used.split([':', ';', ' ']).next().unwrap();
+            assert!(
+                ["std", "serde", "serde_json", "crate", "super", "self"].contains(&root),
+                "{}: `{line}` reaches outside std and serde",
+                path.display()
+            );
+        }
+    }
+}
+
+#[test]
 fn the_crate_depends_on_serde_only() {
     let manifest =
         fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml")).unwrap();

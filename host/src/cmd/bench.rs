@@ -25,7 +25,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use peerlab_report::model::{EventKind, InstanceData, ProcessData, ResourceSample};
 use serde::Serialize;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::{Registry, SearchPaths};
 use crate::runner::{self, RunSettings, folder};
 

@@ -20,7 +20,7 @@ use peerlab_lang::{
 };
 use serde::Serialize;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 
 /// What `peerlab check --help` says about input limits.
 const LIMITS_HELP: &str = "Limits: scenario files up to 16 MiB each and 64 MiB with their includes, \

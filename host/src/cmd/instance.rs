@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use peerlab_lang::{Format, render_all};
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::{Registry, SearchPaths};
 use crate::runner::folder::RunRecord;
 use crate::runner::supervise::TOKEN_ENV;

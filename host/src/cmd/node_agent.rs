@@ -26,7 +26,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio::sync::mpsc;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::runner::folder;
 use crate::runner::local::{plan_processes, spawn_instances};
 use crate::runner::slurm::{AgentExit, SLURM_DIR, exits_file, node_share};

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use peerlab_lang::{Diagnostic, Format, Location, Port, Runner, Severity, has_errors, render_all};
 
 use super::check::Loaded;
-use crate::cli::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::Registry;
 use crate::runner::verdict_choice::VerdictChoice;
 use crate::runner::{self, RunOutcome, RunSettings, folder};

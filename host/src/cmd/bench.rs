@@ -468,7 +468,7 @@ fn judge_and_measure(
     Ok(measure(&MeasureInput {
         peers: settings.instances,
         processes,
-        shared_verification: super::instance::shared_verification(&record),
+        shared_verification: crate::experiment::shared::shared_verification(&record),
         fanout: settings
             .config
             .get("broadcast_fanout")

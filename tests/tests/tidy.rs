@@ -98,7 +98,13 @@ fn workspace_packages() -> Vec<Package> {
     let root = workspace_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(&root)
         .output()
         .expect("cargo metadata runs");
@@ -215,7 +221,10 @@ fn names_module(line: &str, path: &str) -> bool {
         let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
         !ident(before) && !ident(after)
     };
-    if line.match_indices(path).any(|(at, _)| word_at(line, at, path.len())) {
+    if line
+        .match_indices(path)
+        .any(|(at, _)| word_at(line, at, path.len()))
+    {
         return true;
     }
     let (parent, leaf) = path.rsplit_once("::").unwrap_or(("", path));
@@ -280,7 +289,11 @@ fn runtime_does_not_import_the_runner() {
     let mut found = Vec::new();
     let mut seen = Vec::new();
     for file in &files {
-        let rel = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         for (n, line) in code_lines(file) {
             let imports = ["crate::runner", "super::super::runner", "peerlab::runner"]
                 .iter()
@@ -324,5 +337,8 @@ fn names_module_sees_paths_and_groups() {
     assert!(!names_module("use std::fsx;", "std::fs"));
     assert!(!names_module("use std::{fmt, io};", "std::fs"));
     assert!(!names_module("let tokio_like = 1;", "tokio"));
-    assert!(names_module("use crate::{runner::folder, util};", "crate::runner"));
+    assert!(names_module(
+        "use crate::{runner::folder, util};",
+        "crate::runner"
+    ));
 }

@@ -95,6 +95,7 @@ fn scripts_test_with_opt_outs_passes_the_check_and_says_what_it_skips() {
             ("PEERLAB_SKIP_SLURM", "1"),
             ("PEERLAB_SKIP_BROWSER", "1"),
             ("PEERLAB_SKIP_IPV8", "1"),
+            ("PEERLAB_SKIP_TMPFS", "1"),
         ],
     );
     let all = text(&out);
@@ -103,7 +104,8 @@ fn scripts_test_with_opt_outs_passes_the_check_and_says_what_it_skips() {
         String::from_utf8_lossy(&out.stderr).lines().last(),
         Some(
             "scripts/test: skipped: SLURM tests (PEERLAB_SKIP_SLURM=1); \
-             browser test (PEERLAB_SKIP_BROWSER=1); py-ipv8 tests (PEERLAB_SKIP_IPV8=1)"
+             browser test (PEERLAB_SKIP_BROWSER=1); py-ipv8 tests (PEERLAB_SKIP_IPV8=1); \
+             full-disk test (PEERLAB_SKIP_TMPFS=1)"
         ),
         "{all}"
     );

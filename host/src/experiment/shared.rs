@@ -106,12 +106,8 @@ const POOL_CAPACITY: usize = 1 << 16;
 pub fn shared_verification(record: &RunRecord) -> bool {
     // lang checked the value when the run was planned; one it would not
     // take falls back to the default, as a missing one does.
-    match record
-        .config
-        .get("shared_verification")
-        .map(|v| peerlab_lang::value::parse_bool(v))
-    {
-        Some(Ok(on)) => on,
-        _ => record.instances_per_process > 1 || record.runner == "simulated",
-    }
+    peerlab_lang::RuntimeKeys::from_strings(&record.config)
+        .0
+        .shared_verification
+        .unwrap_or(record.instances_per_process > 1 || record.runner == "simulated")
 }

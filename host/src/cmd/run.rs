@@ -4,14 +4,11 @@
 //! post-process (summary aggregates, plots, report).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 use peerlab_lang::{Diagnostic, Format, Location, Runner, Severity, has_errors, render_all};
 
-use crate::experiment::load::with_config_plugin_path;
-use crate::experiment::plan::absolute;
 use crate::experiment::{self, Overrides, RunChoices};
 use crate::global::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::Registry;
@@ -153,7 +150,6 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     // everything it warns about is shown.
     let (registry, problems) =
         experiment::resolve_modules(&loaded, &scenario, &args.plugin_path, global.verbose > 0);
-    let plugin_path = with_config_plugin_path(&args.plugin_path, &loaded);
     crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
     loaded.diagnostics.extend(problems);
     loaded
@@ -197,23 +193,24 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_ERROR);
     }
 
-    let simulate =
-        args.plan.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated;
-    if simulate && args.plan.time_scale.is_some_and(|f| f != 1.0) {
+    if (overrides.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated)
+        && overrides.time_scale.is_some_and(|f| f != 1.0)
+    {
         eprintln!(
             "peerlab: note: --time-scale is ignored with the simulated network: its virtual time already runs as fast as the CPU allows"
         );
     }
-    let choices = RunChoices {
-        seed: args.seed,
-        output: args.output.clone(),
-        plugin_path: args.plugin_path.clone(),
-    };
-    let mut settings =
-        experiment::run_settings(&loaded, &scenario, &overrides, &choices, simulate)?;
-    settings.plugin_path = plugin_path.iter().map(|p| absolute(p)).collect();
-    settings.progress = !global.quiet;
-    check_output_root(&settings.output_root)?;
+    let plan = experiment::plan_run(
+        &loaded,
+        &scenario,
+        &overrides,
+        &RunChoices {
+            seed: args.seed,
+            output: args.output.clone(),
+            plugin_path: args.plugin_path.clone(),
+        },
+        !global.quiet,
+    )?;
     let choice = if args.no_verdicts {
         (VerdictChoice::None, "--no-verdicts".to_string())
     } else {
@@ -221,61 +218,13 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         let why = format!("verdicts = {}", c.describe());
         (c, why)
     };
-    let runner = overrides.runner.unwrap_or(loaded.experiment.runner);
+    let settings = &plan.settings;
     eprintln!(
         "peerlab: running `{}`: {} instances, seed {}, time scale {}",
         settings.experiment, settings.instances, settings.seed, settings.time_scale
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    if simulate {
-        // The simulation runs on this thread; the runtime's workers listen
-        // for stop signals meanwhile.
-        let interrupt = {
-            let _in_runtime = rt.enter();
-            runner::interrupt::Interrupt::listen().context("cannot listen for stop signals")?
-        };
-        let outcome = runner::sim::run(&settings, &interrupt)?;
-        drop(rt);
-        return finish(outcome, &registry, &settings, &choice, args.no_plots);
-    }
-    let outcome: RunOutcome = match runner {
-        Runner::Local => rt.block_on(runner::local::run(&settings))?,
-        Runner::Slurm => {
-            let slurm =
-                runner::slurm::SlurmSettings::from_experiment(&loaded.experiment, &settings)?;
-            rt.block_on(runner::slurm::run(&settings, &slurm))?
-        }
-    };
-    drop(rt);
-    finish(outcome, &registry, &settings, &choice, args.no_plots)
-}
-
-/// Refuse an output root that cannot hold run folders before anything
-/// starts: one that is a file (or lies under one).
-fn check_output_root(root: &Path) -> anyhow::Result<()> {
-    let mut p = Some(root);
-    while let Some(dir) = p {
-        if dir.exists() {
-            if !dir.is_dir() {
-                let what = if dir == root {
-                    format!("the output root {} is a file", root.display())
-                } else {
-                    format!(
-                        "the output root {} lies under {}, which is a file",
-                        root.display(),
-                        dir.display()
-                    )
-                };
-                anyhow::bail!("{what}: choose another --output (or output_dir in the config)");
-            }
-            return Ok(());
-        }
-        p = dir.parent().filter(|d| !d.as_os_str().is_empty());
-    }
-    Ok(())
+    let outcome = runner::start(settings, plan.simulate, plan.runner, &loaded.experiment)?;
+    finish(outcome, &registry, settings, &choice, args.no_plots)
 }
 
 /// Judge the run, record it, post-process it, and say how it went.

@@ -11,4 +11,7 @@ pub mod plan;
 pub mod shared;
 
 pub use load::{Loaded, load, read_source, resolve_modules};
-pub use plan::{Overrides, RunChoices, check_capacity, check_host_keys, check_plan, run_settings};
+pub use plan::{
+    Overrides, Plan, RunChoices, check_capacity, check_host_keys, check_plan, plan_run,
+    run_settings,
+};

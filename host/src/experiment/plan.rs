@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 use peerlab_lang::{Diagnostic, Location, Port, Runner};
 
-use super::load::Loaded;
+use super::load::{Loaded, with_config_plugin_path};
 use crate::runner::RunSettings;
 
 /// What the command line overrides in an experiment (the flags of `peerlab
@@ -305,6 +305,68 @@ pub fn check_host_keys(exp: &peerlab_lang::Experiment) -> Vec<Diagnostic> {
         }
     }
     out
+}
+
+/// A run ready to start: the runner's settings and where it runs.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// What every runner needs.
+    pub settings: RunSettings,
+    /// Where the instances run (unless simulated).
+    pub runner: Runner,
+    /// The whole run in this process, on the simulated network.
+    pub simulate: bool,
+}
+
+/// Plan a checked experiment (after [`check_plan`] found no error): the
+/// runner's settings with the config's plugin directories after the
+/// command line's, the runner, and whether it is simulated. Refuses an
+/// output root that cannot hold run folders. `progress`: draw progress.
+pub fn plan_run(
+    loaded: &Loaded,
+    scenario: &peerlab_lang::Scenario,
+    plan: &Overrides,
+    choices: &RunChoices,
+    progress: bool,
+) -> anyhow::Result<Plan> {
+    let simulate = plan.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated;
+    let mut settings = run_settings(loaded, scenario, plan, choices, simulate)?;
+    settings.plugin_path = with_config_plugin_path(&choices.plugin_path, loaded)
+        .iter()
+        .map(|p| absolute(p))
+        .collect();
+    settings.progress = progress;
+    check_output_root(&settings.output_root)?;
+    Ok(Plan {
+        settings,
+        runner: plan.runner.unwrap_or(loaded.experiment.runner),
+        simulate,
+    })
+}
+
+/// Refuse an output root that cannot hold run folders before anything
+/// starts: one that is a file (or lies under one).
+pub fn check_output_root(root: &Path) -> anyhow::Result<()> {
+    let mut p = Some(root);
+    while let Some(dir) = p {
+        if dir.exists() {
+            if !dir.is_dir() {
+                let what = if dir == root {
+                    format!("the output root {} is a file", root.display())
+                } else {
+                    format!(
+                        "the output root {} lies under {}, which is a file",
+                        root.display(),
+                        dir.display()
+                    )
+                };
+                anyhow::bail!("{what}: choose another --output (or output_dir in the config)");
+            }
+            return Ok(());
+        }
+        p = dir.parent().filter(|d| !d.as_os_str().is_empty());
+    }
+    Ok(())
 }
 
 /// `p` made absolute against the current directory (as it is when that fails).

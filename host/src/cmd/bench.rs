@@ -25,7 +25,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use peerlab_report::model::{EventKind, InstanceData, ProcessData, ResourceSample};
 use serde::Serialize;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::{Registry, SearchPaths};
 use crate::runner::{self, RunSettings, folder};
 
@@ -463,7 +463,7 @@ fn judge_and_measure(
     Ok(measure(&MeasureInput {
         peers: settings.instances,
         processes,
-        shared_verification: super::instance::shared_verification(&record),
+        shared_verification: crate::experiment::shared::shared_verification(&record),
         fanout: settings
             .config
             .get("broadcast_fanout")

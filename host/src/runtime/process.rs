@@ -326,12 +326,11 @@ fn flush(
 /// the config key `resources_interval` says (seconds, 0.01 to 60; `peerlab
 /// bench` samples faster to measure CPU over a short protocol).
 fn resources_interval(record: &RunRecord) -> Duration {
-    record
-        .config
-        .get("resources_interval")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite())
-        .map(|s| Duration::from_secs_f64(s.clamp(0.01, 60.0)))
+    // Typed by lang (checked when the run was planned); one it would not
+    // take falls back to the default, as a missing one does.
+    peerlab_lang::RuntimeKeys::from_strings(&record.config)
+        .0
+        .resources_interval
         .unwrap_or(Duration::from_secs(1))
 }
 

@@ -1,19 +1,14 @@
-//! The command line: global flags, the subcommands, and the exit-code
-//! convention. Each subcommand's own flags live beside its code in
-//! [`crate::cmd`].
+//! The command line: the subcommands and their dispatch. Each subcommand's
+//! own flags live beside its code in [`crate::cmd`]; the global flags and
+//! the exit codes in [`crate::global`], which `cmd` uses too (so `cmd`
+//! never imports this module back).
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::cmd;
-
-/// Everything went as planned.
-pub const EXIT_OK: u8 = 0;
-/// The run happened but something failed: an instance, a verdict, a check.
-pub const EXIT_FAILED: u8 = 1;
-/// peerlab could not do what was asked: bad input, missing files, I/O errors.
-pub const EXIT_ERROR: u8 = 2;
+pub use crate::global::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
 
 /// Run distributed peer-to-peer experiments.
 ///
@@ -29,17 +24,6 @@ pub struct Cli {
     pub global: GlobalArgs,
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Flags every subcommand accepts.
-#[derive(Args, Debug, Clone)]
-pub struct GlobalArgs {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
-    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
-    /// Only errors on stderr
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
-    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]

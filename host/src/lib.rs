@@ -31,6 +31,8 @@ macro_rules! print {
 
 pub mod cli;
 pub mod cmd;
+pub mod experiment;
+pub mod global;
 pub mod logging;
 pub mod modules;
 pub mod progress;

@@ -80,6 +80,86 @@ pub struct Slurm {
     pub immediate: bool,
 }
 
+/// Settings of the instance runtime that lang types once: the simulated
+/// link (`network_delay`, `network_jitter`, `network_loss`), whether the
+/// instances of a process share signature checks (`shared_verification`)
+/// and how often resources are sampled (`resources_interval`). `None`: the
+/// key is not set, and the host's default applies.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct RuntimeKeys {
+    /// `network_delay`: one-way delay of every simulated link.
+    pub network_delay: Option<Duration>,
+    /// `network_jitter`: random extra delay of the simulated links.
+    pub network_jitter: Option<Duration>,
+    /// `network_loss`: probability (0 to 1) that a simulated datagram is lost.
+    pub network_loss: Option<f64>,
+    /// `shared_verification`: instances of one process share signature checks.
+    pub shared_verification: Option<bool>,
+    /// `resources_interval`: time between resource samples (0.01 to 60 s).
+    pub resources_interval: Option<Duration>,
+}
+
+impl RuntimeKeys {
+    /// The keys this struct types.
+    pub const KEYS: [&'static str; 5] = [
+        "network_delay",
+        "network_jitter",
+        "network_loss",
+        "shared_verification",
+        "resources_interval",
+    ];
+
+    /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
+    /// the error is the message a diagnostic carries. Any other key is
+    /// left alone (`Ok(false)`).
+    pub fn set(&mut self, key: &str, text: &str) -> Result<bool, String> {
+        let bad = |e: ValueError| format!("bad value for `{key}`: {e}");
+        match key {
+            "network_delay" => self.network_delay = Some(parse_duration(text).map_err(bad)?),
+            "network_jitter" => self.network_jitter = Some(parse_duration(text).map_err(bad)?),
+            "network_loss" => {
+                let f = parse_float(text).map_err(bad)?;
+                if !(0.0..=1.0).contains(&f) {
+                    return Err(format!(
+                        "bad value for `network_loss`: expected a probability from 0 to 1, found `{text}`"
+                    ));
+                }
+                self.network_loss = Some(f);
+            }
+            "shared_verification" => {
+                self.shared_verification = Some(parse_bool(text).map_err(bad)?)
+            }
+            "resources_interval" => {
+                let f = parse_float(text).map_err(bad)?;
+                if !(0.01..=60.0).contains(&f) {
+                    return Err(format!(
+                        "bad value for `resources_interval`: expected seconds from 0.01 to 60, found `{text}`"
+                    ));
+                }
+                self.resources_interval = Some(Duration::from_secs_f64(f));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Type these keys from a map of config strings (a run record's, whose
+    /// values were checked when the run was planned). A value that does not
+    /// type stays `None`, and its message is returned beside.
+    pub fn from_strings(config: &BTreeMap<String, String>) -> (Self, Vec<String>) {
+        let mut keys = Self::default();
+        let mut errors = Vec::new();
+        for key in Self::KEYS {
+            if let Some(text) = config.get(key)
+                && let Err(e) = keys.set(key, text)
+            {
+                errors.push(e);
+            }
+        }
+        (keys, errors)
+    }
+}
+
 /// Where a config value came from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,6 +213,8 @@ pub struct Experiment {
     pub time_scale: Option<f64>,
     /// Real or simulated network (default real).
     pub network: Network,
+    /// The instance runtime's settings (see [`RuntimeKeys`]).
+    pub runtime: RuntimeKeys,
     /// SLURM settings.
     pub slurm: Slurm,
     /// Where run folders go (default `output`).
@@ -491,6 +573,7 @@ impl Experiment {
             seed: None,
             time_scale: None,
             network: Network::Real,
+            runtime: RuntimeKeys::default(),
             slurm: Slurm::default(),
             output_dir: "output".to_string(),
             raw: BTreeMap::new(),
@@ -810,29 +893,12 @@ impl Experiment {
                 }
                 self.time_scale = Some(f);
             }
-            "network_delay" | "network_jitter" => {
-                duration(&text()?)?;
-            }
-            "network_loss" => {
-                let s = text()?;
-                let f = parse_float(&s).map_err(bad)?;
-                if !(0.0..=1.0).contains(&f) {
-                    return Err(v.diag(format!(
-                        "bad value for `network_loss`: expected a probability from 0 to 1, found `{s}`"
-                    )));
-                }
-            }
-            "shared_verification" => {
-                parse_bool(&text()?).map_err(bad)?;
-            }
-            "resources_interval" => {
-                let s = text()?;
-                let f = parse_float(&s).map_err(bad)?;
-                if !(0.01..=60.0).contains(&f) {
-                    return Err(v.diag(format!(
-                        "bad value for `resources_interval`: expected seconds from 0.01 to 60, found `{s}`"
-                    )));
-                }
+            "network_delay"
+            | "network_jitter"
+            | "network_loss"
+            | "shared_verification"
+            | "resources_interval" => {
+                self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "slurm_partition" => {
                 let s = text()?;

@@ -34,8 +34,8 @@ pub use diag::{
     Diagnostic, Format, Location, Severity, SourceFile, SourceMap, has_errors, render_all,
 };
 pub use experiment::{
-    ConfigValue, Experiment, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner, Slurm, key_doc,
-    unknown_key_of,
+    ConfigValue, Experiment, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner, RuntimeKeys,
+    Slurm, key_doc, unknown_key_of,
 };
 pub use peerspec::{IdSet, PeerSpec};
 pub use scenario::{

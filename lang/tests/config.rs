@@ -503,3 +503,37 @@ fn every_key_is_documented_once() {
         }
     }
 }
+
+#[test]
+fn runtime_keys_are_typed_once_by_lang() {
+    let (raw, diags) = parse_config(
+        "t.conf",
+        "experiment_name = t\nnetwork_delay = 20ms\nnetwork_loss = 0.25\nshared_verification = off\nresources_interval = 0.5\n",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    let (exp, diags) = Experiment::from_config(&raw, &BTreeMap::new());
+    assert!(diags.is_empty(), "{diags:?}");
+    let keys = exp.runtime;
+    assert_eq!(keys.network_delay, Some(Duration::from_millis(20)));
+    assert_eq!(keys.network_jitter, None);
+    assert_eq!(keys.network_loss, Some(0.25));
+    assert_eq!(keys.shared_verification, Some(false));
+    assert_eq!(keys.resources_interval, Some(Duration::from_millis(500)));
+    // The same rules over a run record's strings.
+    let strings: BTreeMap<String, String> = [
+        ("shared_verification", "yes"),
+        ("resources_interval", "100"),
+        ("network_jitter", "3ms"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (keys, errors) = peerlab_lang::RuntimeKeys::from_strings(&strings);
+    assert_eq!(keys.shared_verification, Some(true));
+    assert_eq!(keys.network_jitter, Some(Duration::from_millis(3)));
+    assert_eq!(keys.resources_interval, None);
+    assert_eq!(
+        errors,
+        vec!["bad value for `resources_interval`: expected seconds from 0.01 to 60, found `100`"]
+    );
+}

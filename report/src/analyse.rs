@@ -13,8 +13,9 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::error::Warning;
-use crate::model::{EventKind, InstanceData, ProcessData, RunPlan, RunnerSummary};
+use crate::model::{EventKind, InstanceData, ProcessData};
 use crate::series::{Bins, GaugeBins, Grid, bin_of, tidy};
+use peerlab_run::{RunRecord, Summary};
 
 /// At most this many warnings are listed in `summary.json` (all are counted).
 const LISTED_WARNINGS: usize = 100;
@@ -274,8 +275,8 @@ impl Aggregator {
     /// Adds the processes and the runner's view and reduces the time series.
     pub fn finish(
         mut self,
-        plan: Option<&RunPlan>,
-        summary: Option<&RunnerSummary>,
+        plan: Option<&RunRecord>,
+        summary: Option<&Summary>,
         processes: &[ProcessData],
         mut warnings: Vec<Warning>,
         max_points: usize,
@@ -292,9 +293,11 @@ impl Aggregator {
                 self.see_t(s.t);
             }
         }
+        // A scale of 0 is none written (a field older folders may lack).
         let time_scale = plan
-            .and_then(|p| p.time_scale)
-            .or(summary.and_then(|s| s.time_scale));
+            .map(|p| p.time_scale)
+            .filter(|&f| f > 0.0)
+            .or(summary.map(|s| s.time_scale).filter(|&f| f > 0.0));
 
         // The grid: every base bin that holds anything, including the
         // resources and events.
@@ -477,7 +480,7 @@ impl Aggregator {
             Some(s) => s
                 .instance_status
                 .iter()
-                .for_each(|i| *instance_status.entry(i.status.clone()).or_default() += 1),
+                .for_each(|i| *instance_status.entry(i.status.to_string()).or_default() += 1),
             None => self.instances.iter().for_each(|i| {
                 let st = i
                     .end_status

@@ -1,6 +1,7 @@
 //! `peerlab runs`: the history of the runs in an output root, one entry per
 //! run folder, like a CI server's build list. [`list_runs`] reads (only
-//! `run.json`, `summary.json` and file sizes); [`format_table`] is pure.
+//! `run.json` and `summary.json`, through peerlab-run's reader, and file
+//! sizes); [`format_table`] is pure.
 //!
 //! A broken or unfinished run folder is listed as such, never an error:
 //! only an unreadable output root is.
@@ -8,8 +9,10 @@
 use std::fs;
 use std::path::Path;
 
+use peerlab_run::layout::{REPORT_HTML, RUN_JSON, SUMMARY_JSON};
+use peerlab_run::read::{self as records, RecordError};
+use peerlab_run::{RunRecord, Summary};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::error::ReportError;
 
@@ -76,8 +79,8 @@ pub fn list_runs(root: &Path) -> Result<Vec<RunEntry>, ReportError> {
         let number = folder
             .split_once('-')
             .and_then(|(n, _)| n.parse::<u32>().ok());
-        let has_run = dir.join("run.json").exists();
-        let has_summary = dir.join("summary.json").exists();
+        let has_run = dir.join(RUN_JSON).exists();
+        let has_summary = dir.join(SUMMARY_JSON).exists();
         if number.is_none() && !has_run && !has_summary {
             continue; // not a run folder
         }
@@ -94,12 +97,17 @@ pub fn list_runs(root: &Path) -> Result<Vec<RunEntry>, ReportError> {
     Ok(out)
 }
 
-fn read_json(path: &Path) -> Result<Option<Value>, String> {
-    match fs::read_to_string(path) {
-        Ok(text) => match serde_json::from_str::<Value>(&text) {
-            Ok(v) if v.is_object() => Ok(Some(v)),
-            Ok(_) => Err("not a JSON object".into()),
-            Err(e) if e.is_eof() => Err("cut short".into()),
+/// A record, `None` when the file is absent, or why it cannot be used.
+fn read_record<T>(
+    dir: &Path,
+    name: &str,
+    parse: fn(&str) -> Result<T, RecordError>,
+) -> Result<Option<T>, String> {
+    match fs::read_to_string(dir.join(name)) {
+        Ok(text) => match parse(&text) {
+            Ok(v) => Ok(Some(v)),
+            Err(RecordError::NotAnObject) => Err("not a JSON object".into()),
+            Err(RecordError::Malformed(e)) if e.is_eof() => Err("cut short".into()),
             Err(_) => Err("malformed JSON".into()),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -108,50 +116,48 @@ fn read_json(path: &Path) -> Result<Option<Value>, String> {
 }
 
 fn entry_for(dir: &Path, folder: String, number: Option<u32>, latest: bool) -> RunEntry {
-    let plan = read_json(&dir.join("run.json"));
-    let summary = read_json(&dir.join("summary.json"));
-    let get = |key: &str| -> Option<Value> {
-        summary
-            .as_ref()
-            .ok()
-            .and_then(|s| s.as_ref())
-            .and_then(|s| s.get(key).cloned())
-            .or_else(|| {
-                plan.as_ref()
-                    .ok()
-                    .and_then(|p| p.as_ref())
-                    .and_then(|p| p.get(key).cloned())
-            })
-    };
+    let plan: Result<Option<RunRecord>, String> =
+        read_record(dir, RUN_JSON, records::run_record_from_str);
+    let summary: Result<Option<Summary>, String> =
+        read_record(dir, SUMMARY_JSON, records::summary_from_str);
     let state = match (&plan, &summary) {
         (_, Err(why)) => RunState::Broken(format!("summary.json {why}")),
         (Err(why), _) => RunState::Broken(format!("run.json {why}")),
-        (_, Ok(Some(s))) => match s.get("outcome").and_then(Value::as_str) {
-            Some(o) => RunState::Finished(o.to_string()),
+        (_, Ok(Some(s))) => match s.outcome {
+            Some(o) => RunState::Finished(o.as_str().to_string()),
             // Post-processing alone wrote it: the runner never finished.
             None => RunState::Incomplete,
         },
         (Ok(None), Ok(None)) => RunState::Broken("no run.json".into()),
         (Ok(Some(_)), Ok(None)) => RunState::Incomplete,
     };
-    let date = get("started_at")
-        .or_else(|| get("created_at"))
-        .and_then(|v| v.as_str().map(str::to_string));
+    // The runner's summary when it wrote one (it always writes `outcome`),
+    // else the plan.
+    let runner = summary
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .filter(|s| s.outcome.is_some());
+    let plan = plan.as_ref().ok().and_then(Option::as_ref);
+    let text = |v: &String| (!v.is_empty()).then(|| v.clone());
+    let date = runner
+        .and_then(|s| text(&s.started_at))
+        .or_else(|| plan.and_then(|p| text(&p.created_at)));
     RunEntry {
         number,
         date,
-        experiment: get("experiment").and_then(|v| v.as_str().map(str::to_string)),
-        instances: get("instances").and_then(|v| v.as_u64()),
-        duration_s: summary
-            .as_ref()
-            .ok()
-            .and_then(|s| s.as_ref())
-            .and_then(|s| s.get("duration_s"))
-            .and_then(Value::as_f64),
+        experiment: runner
+            .and_then(|s| text(&s.experiment))
+            .or_else(|| plan.and_then(|p| text(&p.experiment))),
+        instances: runner
+            .map(|s| s.instances)
+            .or(plan.map(|p| p.instances))
+            .map(u64::from),
+        duration_s: runner.map(|s| s.duration_s),
         state,
         size_bytes: size_of(dir),
         latest,
-        has_report: dir.join("report.html").is_file(),
+        has_report: dir.join(REPORT_HTML).is_file(),
         folder,
     }
 }

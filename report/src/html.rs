@@ -12,8 +12,8 @@ use base64::Engine;
 
 use crate::analyse::Aggregates;
 use crate::error::Warning;
-use crate::model::{RunPlan, RunnerSummary};
 use crate::plot::{Figure, human_bytes};
+use peerlab_run::{EndStatus, RunRecord, Summary};
 
 /// At most this many warnings are listed on the page.
 const LISTED_WARNINGS: usize = 50;
@@ -24,8 +24,8 @@ const LISTED_FAILURES: usize = 200;
 pub struct Page<'a> {
     /// The run folder's name, a fallback title.
     pub folder_name: &'a str,
-    pub plan: Option<&'a RunPlan>,
-    pub summary: Option<&'a RunnerSummary>,
+    pub plan: Option<&'a RunRecord>,
+    pub summary: Option<&'a Summary>,
     pub aggregates: &'a Aggregates,
     /// Each figure with its PNG bytes.
     pub figures: &'a [(Figure, Vec<u8>)],
@@ -90,15 +90,19 @@ fn secs(v: f64) -> String {
 /// Renders the page.
 pub fn render(p: &Page<'_>) -> String {
     let a = p.aggregates;
-    let s = p.summary;
+    // The runner's fields, when the runner wrote them (it always writes
+    // `outcome`; a file post-processing wrote alone has none).
+    let s = p.summary.filter(|s| s.outcome.is_some());
+    let plan = p.plan;
+    let text = |v: &String| (!v.is_empty()).then(|| v.clone());
     let run_id = s
-        .and_then(|s| s.run_id.clone())
-        .or_else(|| p.plan.and_then(|pl| pl.run_id.clone()))
+        .and_then(|s| text(&s.run_id))
+        .or_else(|| plan.and_then(|pl| text(&pl.run_id)))
         .unwrap_or_else(|| p.folder_name.to_string());
     let experiment = s
-        .and_then(|s| s.experiment.clone())
-        .or_else(|| p.plan.and_then(|pl| pl.experiment.clone()));
-    let outcome = s.and_then(|s| s.outcome.clone());
+        .and_then(|s| text(&s.experiment))
+        .or_else(|| plan.and_then(|pl| text(&pl.experiment)));
+    let outcome = s.and_then(|s| s.outcome).map(|o| o.as_str());
 
     let mut h = String::with_capacity(64 * 1024);
     let _ = write!(
@@ -112,7 +116,7 @@ pub fn render(p: &Page<'_>) -> String {
     let _ = writeln!(h, "<h1>peerlab report: {}</h1>", esc(&run_id));
 
     // The summary table.
-    let outcome_cell = match outcome.as_deref() {
+    let outcome_cell = match outcome {
         Some("passed") => "<span class=\"pass\">passed</span>".to_string(),
         Some(o) => format!("<span class=\"fail\">{}</span>", esc(o)),
         None => "<span class=\"warn\">unknown: the run did not finish (no summary.json)</span>"
@@ -124,47 +128,41 @@ pub fn render(p: &Page<'_>) -> String {
         ("Outcome", outcome_cell),
         (
             "Seed",
-            esc(&opt(s
-                .and_then(|s| s.seed)
-                .or(p.plan.and_then(|pl| pl.seed)))),
+            esc(&opt(s.map(|s| s.seed).or(plan.map(|pl| pl.seed)))),
         ),
         (
             "Instances",
             format!(
                 "{} planned, {} with statistics",
-                esc(&opt(s
-                    .and_then(|s| s.instances)
-                    .or(p.plan.and_then(|pl| pl.instances)))),
+                esc(&opt(s.map(|s| s.instances).or(plan.map(|pl| pl.instances)))),
                 a.instances_seen
             ),
         ),
         (
             "Nodes",
-            esc(&opt(s
-                .and_then(|s| s.nodes)
-                .or(p.plan.and_then(|pl| pl.nodes)))),
+            esc(&opt(s.map(|s| s.nodes).or(plan.map(|pl| pl.nodes)))),
         ),
         (
             "Runner",
             esc(&opt(s
-                .and_then(|s| s.runner.clone())
-                .or(p.plan.and_then(|pl| pl.runner.clone())))),
+                .and_then(|s| text(&s.runner))
+                .or(plan.and_then(|pl| text(&pl.runner))))),
         ),
         (
             "Started",
             esc(&opt(s
-                .and_then(|s| s.started_at.clone())
-                .or(p.plan.and_then(|pl| pl.created_at.clone())))),
+                .and_then(|s| text(&s.started_at))
+                .or(plan.and_then(|pl| text(&pl.created_at))))),
         ),
-        ("Ended", esc(&opt(s.and_then(|s| s.ended_at.clone())))),
+        ("Ended", esc(&opt(s.and_then(|s| text(&s.ended_at))))),
         (
             "Duration",
-            s.and_then(|s| s.duration_s)
+            s.map(|s| s.duration_s)
                 .map(secs)
                 .unwrap_or_else(|| "unknown".into()),
         ),
     ];
-    if s.and_then(|s| s.timed_out) == Some(true) {
+    if s.is_some_and(|s| s.timed_out) {
         rows.push(("Timed out", "<span class=\"fail\">yes</span>".into()));
     }
     let exp = &a.experiment;
@@ -252,7 +250,7 @@ pub fn render(p: &Page<'_>) -> String {
         .map(|s| {
             s.instance_status
                 .iter()
-                .filter(|i| i.status != "finished")
+                .filter(|i| i.status != EndStatus::Finished)
                 .collect()
         })
         .unwrap_or_default();
@@ -260,7 +258,11 @@ pub fn render(p: &Page<'_>) -> String {
         let _ = writeln!(h, "<h2>Failed instances ({})</h2>", failed.len());
         h.push_str("<table>\n<tr><th>Instance</th><th>Where</th><th>Status</th><th>Exit</th><th>Error</th><th>Output</th></tr>\n");
         for i in failed.iter().take(LISTED_FAILURES) {
-            let err = i.err.clone().or_else(|| {
+            let rel = |p: &std::path::Path| {
+                (!p.as_os_str().is_empty()).then(|| p.to_string_lossy().into_owned())
+            };
+            let out = rel(&i.out);
+            let err = rel(&i.err).or_else(|| {
                 p.err_files
                     .iter()
                     .find(|(id, _)| *id == i.id)
@@ -274,7 +276,7 @@ pub fn render(p: &Page<'_>) -> String {
             let mut links = Vec::new();
             for (label, path) in [
                 ("stderr", err.as_deref()),
-                ("stdout", i.out.as_deref()),
+                ("stdout", out.as_deref()),
                 ("process stderr", process),
             ] {
                 if let Some(url) = path.and_then(href) {
@@ -287,10 +289,10 @@ pub fn render(p: &Page<'_>) -> String {
                 i.id,
                 esc(&format!(
                     "{}/node{:03}",
-                    i.host.as_deref().unwrap_or("?"),
-                    i.node.unwrap_or(0)
+                    if i.host.is_empty() { "?" } else { &i.host },
+                    i.node
                 )),
-                esc(&i.status),
+                esc(i.status.as_str()),
                 esc(&i.exit_code.map(|c| c.to_string()).unwrap_or_default()),
                 esc(i.error.as_deref().unwrap_or("")),
                 links.join(" ")

@@ -3,6 +3,10 @@
 //! `summary.json`, PNG plots under `plots/` and a self-contained
 //! `report.html`; it also lists an output root's runs (`peerlab runs`).
 //!
+//! What the run folder holds, and the types of its records, are
+//! peerlab-run's: the report reads the same types the host writes, and
+//! completes `summary.json` through peerlab-run's one writer.
+//!
 //! The pipeline has three stages with one job each:
 //! [`load`] turns files into plain data ([`model`]), [`analyse`] turns
 //! plain data into aggregates and reduced series (no I/O), and
@@ -20,7 +24,6 @@ pub mod load;
 pub mod model;
 pub mod plot;
 pub mod series;
-pub mod summary_file;
 pub mod synth;
 pub mod testing;
 

@@ -1,26 +1,27 @@
-//! The loader: the only module that reads the run folder. It turns files
-//! into the plain data of [`crate::model`], one pass over each file, and
-//! never does maths beyond parsing.
+//! The loader: the only module that reads a run folder's files for a report
+//! ([`crate::history`] reads only `run.json` and `summary.json`, to list
+//! runs). It turns files into the plain data of [`crate::model`], one pass
+//! over each file, and never does maths beyond parsing. What each file holds and where it is
+//! are peerlab-run's (its layout, record types and line types): the report
+//! reads the same types the host writes.
 //!
 //! Nothing here is fatal except a folder that is not there: a missing,
 //! unreadable or malformed file becomes a [`Warning`] and the data it could
 //! not give is left out. A half-written last line (an instance that crashed
 //! mid-write) is expected and reported as such.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::fmt;
 use std::fs;
 use std::path::Path;
 
-use serde::Deserialize;
-use serde::de::{self, MapAccess, Visitor};
-use serde_json::Value;
+use peerlab_run::layout::{self, InstanceFile, RUN_JSON, SUMMARY_JSON};
+use peerlab_run::read::{self as records, OrderedCounters, RecordError};
+use peerlab_run::schema::{EventKind, EventLine, ResourceLine, StatsLine};
 
 use crate::error::{ReportError, Warning};
 use crate::model::{
-    Event, EventKind, InstanceData, InstanceFiles, InstanceStatus, Placement, ProcessData,
-    ProcessFile, ResourceSample, RunIndex, RunPlan, RunnerSummary, StatsSample, Verdict,
+    Event, InstanceData, InstanceFiles, ProcessData, ProcessFile, ResourceSample, RunIndex,
+    StatsSample,
 };
 
 /// At most this many line warnings per file; the rest are counted in one.
@@ -35,37 +36,34 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
     }
     let mut index = RunIndex::default();
 
-    match read_optional(run_dir, "run.json")? {
-        Some(text) => match serde_json::from_str::<Value>(&text) {
-            Ok(v) if v.is_object() => index.plan = Some(plan_from(&v)),
-            Ok(_) => index
-                .warnings
-                .push(Warning::file("run.json", "not a JSON object; ignored")),
+    match read_optional(run_dir, RUN_JSON)? {
+        Some(text) => match records::run_record_from_str(&text) {
+            Ok(plan) => index.plan = Some(plan),
             Err(e) => index.warnings.push(Warning::file(
-                "run.json",
-                format!("malformed JSON ({e}); ignored"),
+                RUN_JSON,
+                format!("{}; ignored", record_problem(&e)),
             )),
         },
         None => index.warnings.push(Warning::file(
-            "run.json",
+            RUN_JSON,
             "missing: the run's plan is unknown",
         )),
     }
-    index.summary_text = read_optional(run_dir, "summary.json")?;
+    index.summary_text = read_optional(run_dir, SUMMARY_JSON)?;
     match &index.summary_text {
-        Some(text) => match serde_json::from_str::<Value>(text) {
-            Ok(v) if v.is_object() => index.summary = Some(summary_from(&v)),
-            Ok(_) => index.warnings.push(Warning::file(
-                "summary.json",
-                "not a JSON object; left as it is",
+        Some(text) => match records::summary_from_str(text) {
+            Ok(summary) => index.summary = Some(summary),
+            Err(e @ RecordError::Schema(_)) => index.warnings.push(Warning::file(
+                SUMMARY_JSON,
+                format!("{}; the runner's fields are ignored", record_problem(&e)),
             )),
             Err(e) => index.warnings.push(Warning::file(
-                "summary.json",
-                format!("malformed JSON ({e}); left as it is"),
+                SUMMARY_JSON,
+                format!("{}; left as it is", record_problem(&e)),
             )),
         },
         None => index.warnings.push(Warning::file(
-            "summary.json",
+            SUMMARY_JSON,
             "missing: the run did not finish (crashed, interrupted or still running)",
         )),
     }
@@ -74,7 +72,7 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
     let mut found_node_dir = false;
     for host_entry in list_dir(run_dir)? {
         let (host, host_path) = host_entry;
-        if host == "plots" || host.starts_with('.') || !host_path.is_dir() {
+        if host == layout::PLOTS_DIR || host.starts_with('.') || !host_path.is_dir() {
             continue;
         }
         let Some(nodes) = list_or_warn(&host_path, &host, &mut index.warnings) else {
@@ -97,11 +95,7 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
             };
             for (file, _) in files {
                 let rel = format!("{host}/{node_name}/{file}");
-                if let Some(p) = file
-                    .strip_prefix("process")
-                    .and_then(|r| r.strip_suffix(".resources.jsonl"))
-                    .and_then(|n| n.parse::<u32>().ok())
-                {
+                if let Some((p, layout::ProcessFile::Resources)) = layout::process_file(&file) {
                     index.processes.push(ProcessFile {
                         process: p,
                         host: host.clone(),
@@ -110,7 +104,7 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
                     });
                     continue;
                 }
-                let Some((id, kind)) = instance_file(&file) else {
+                let Some((id, kind)) = layout::instance_file(&file) else {
                     continue;
                 };
                 let entry = instances.entry(id).or_insert_with(|| InstanceFiles {
@@ -133,10 +127,10 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
                     continue;
                 }
                 let slot = match kind {
-                    "stats.jsonl" => &mut entry.stats,
-                    "events.jsonl" => &mut entry.events,
-                    "out" => &mut entry.out,
-                    _ => &mut entry.err,
+                    InstanceFile::Stats => &mut entry.stats,
+                    InstanceFile::Events => &mut entry.events,
+                    InstanceFile::Out => &mut entry.out,
+                    InstanceFile::Err => &mut entry.err,
                 };
                 *slot = Some(rel);
             }
@@ -155,17 +149,12 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
     Ok(index)
 }
 
-/// `00001.stats.jsonl` -> (1, "stats.jsonl").
-fn instance_file(name: &str) -> Option<(u32, &str)> {
-    let (digits, rest) = name.split_once('.')?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+/// What is wrong with a record, in a warning's words.
+fn record_problem(e: &RecordError) -> String {
+    match e {
+        RecordError::NotAnObject => "not a JSON object".into(),
+        other => other.to_string(),
     }
-    let kind = match rest {
-        "stats.jsonl" | "events.jsonl" | "out" | "err" => rest,
-        _ => return None,
-    };
-    Some((digits.parse().ok()?, kind))
 }
 
 /// Reads the statistics and events of one instance.
@@ -181,10 +170,7 @@ pub fn instance(run_dir: &Path, files: &InstanceFiles) -> InstanceData {
             }
         }
         None => data.warnings.push(Warning::file(
-            format!(
-                "{}/node{:03}/{:05}.stats.jsonl",
-                files.host, files.node, files.id
-            ),
+            InstanceFile::Stats.rel(&files.host, files.node, files.id),
             "missing: this instance recorded no statistics",
         )),
     }
@@ -210,13 +196,13 @@ pub fn process(run_dir: &Path, file: &ProcessFile) -> ProcessData {
     };
     let mut lines = LineErrors::new(&file.path);
     for (n, line, last) in lines_of(&text) {
-        match serde_json::from_str::<RawResources>(line) {
+        match serde_json::from_str::<ResourceLine<'_>>(line) {
             Ok(r) => {
                 if !plausible(r.t) {
                     lines.bad(n, IMPLAUSIBLE_T, last);
                     continue;
                 }
-                for id in r.instances {
+                for &id in r.instances.iter() {
                     if let Err(pos) = data.instances.binary_search(&id) {
                         data.instances.insert(pos, id);
                     }
@@ -226,9 +212,9 @@ pub fn process(run_dir: &Path, file: &ProcessFile) -> ProcessData {
                     pid: r.pid,
                     cpu_user_s: r.cpu_user_s,
                     cpu_system_s: r.cpu_system_s,
-                    rss_kb: r.rss_kb,
-                    read_bytes: r.read_bytes,
-                    write_bytes: r.write_bytes,
+                    rss_kb: r.rss_kb as f64,
+                    read_bytes: r.read_bytes as f64,
+                    write_bytes: r.write_bytes as f64,
                 });
             }
             Err(e) => lines.json(n, &e, last),
@@ -242,7 +228,7 @@ fn parse_stats(rel: &str, text: &str, data: &mut InstanceData) {
     let mut names: HashMap<String, u32> = HashMap::new();
     let mut lines = LineErrors::new(rel);
     for (n, line, last) in lines_of(text) {
-        let raw: RawStats<'_> = match serde_json::from_str(line) {
+        let raw: StatsLine<OrderedCounters<'_>> = match serde_json::from_str(line) {
             Ok(r) => r,
             Err(e) => {
                 lines.json(n, &e, last);
@@ -278,7 +264,7 @@ fn parse_stats(rel: &str, text: &str, data: &mut InstanceData) {
 fn parse_events(rel: &str, text: &str, data: &mut InstanceData) {
     let mut lines = LineErrors::new(rel);
     for (n, line, last) in lines_of(text) {
-        let raw: RawEvent = match serde_json::from_str(line) {
+        let raw: EventLine<'_> = match serde_json::from_str(line) {
             Ok(r) => r,
             Err(e) => {
                 lines.json(n, &e, last);
@@ -289,17 +275,14 @@ fn parse_events(rel: &str, text: &str, data: &mut InstanceData) {
             lines.bad(n, IMPLAUSIBLE_T, last);
             continue;
         }
-        let kind = match raw.kind.as_str() {
-            "annotation" => EventKind::Annotation,
-            "command" => EventKind::Command,
-            "fault" => EventKind::Fault,
-            "end" => EventKind::End,
-            other => EventKind::Other(other.to_string()),
-        };
+        let kind = raw.kind();
         let text = match kind {
-            EventKind::Command => raw.callback.or(raw.text),
-            EventKind::End => raw.status.or(raw.text),
-            _ => raw.text,
+            EventKind::Command => raw.callback.or(raw.text).map(|c| c.into_owned()),
+            EventKind::End => raw
+                .status
+                .map(|s| s.as_str().to_string())
+                .or(raw.text.map(|t| t.into_owned())),
+            _ => raw.text.map(|t| t.into_owned()),
         }
         .unwrap_or_default();
         data.events.push(Event {
@@ -393,107 +376,6 @@ pub fn skipped_lines(warnings: &[Warning]) -> usize {
         .sum()
 }
 
-#[derive(Deserialize)]
-struct RawStats<'a> {
-    t: f64,
-    #[serde(default)]
-    reset: bool,
-    #[serde(borrow, default)]
-    counters: Counters<'a>,
-}
-
-/// The `counters` object, kept in file order without allocating for names
-/// that need no unescaping.
-#[derive(Default)]
-struct Counters<'a>(Vec<(Cow<'a, str>, f64)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Counters<'a> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Counters<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an object of counter names to numbers")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some(Name(name)) = map.next_key::<Name<'a>>()? {
-                    let value: Option<f64> = map.next_value()?;
-                    let value = value.ok_or_else(|| {
-                        de::Error::custom(format_args!(
-                            "counter {name:?} is null, expected a number"
-                        ))
-                    })?;
-                    if !value.is_finite() {
-                        return Err(de::Error::custom(format_args!(
-                            "counter {name:?} is not finite"
-                        )));
-                    }
-                    out.push((name, value));
-                }
-                Ok(Counters(out))
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-struct Name<'a>(Cow<'a, str>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Name<'a> {
-    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
-            type Value = Name<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a counter name")
-            }
-            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(v.to_owned())))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V(std::marker::PhantomData))
-    }
-}
-
-#[derive(Deserialize)]
-struct RawEvent {
-    t: f64,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    callback: Option<String>,
-    #[serde(default)]
-    status: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RawResources {
-    t: f64,
-    #[serde(default)]
-    pid: Option<u32>,
-    #[serde(default)]
-    instances: Vec<u32>,
-    #[serde(default)]
-    cpu_user_s: f64,
-    #[serde(default)]
-    cpu_system_s: f64,
-    #[serde(default)]
-    rss_kb: f64,
-    #[serde(default)]
-    read_bytes: f64,
-    #[serde(default)]
-    write_bytes: f64,
-}
-
 fn read_optional(run_dir: &Path, rel: &str) -> Result<Option<String>, ReportError> {
     let path = run_dir.join(rel);
     match fs::read(&path) {
@@ -560,107 +442,6 @@ fn list_dir(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>, ReportError
     Ok(out)
 }
 
-fn plan_from(v: &Value) -> RunPlan {
-    RunPlan {
-        run_id: str_of(v, "run_id"),
-        experiment: str_of(v, "experiment"),
-        seed: v.get("seed").and_then(Value::as_u64),
-        instances: v.get("instances").and_then(Value::as_u64),
-        nodes: v.get("nodes").and_then(Value::as_u64),
-        instances_per_process: v.get("instances_per_process").and_then(Value::as_u64),
-        runner: str_of(v, "runner"),
-        time_scale: v.get("time_scale").and_then(Value::as_f64),
-        peerlab_version: str_of(v, "peerlab_version"),
-        created_at: str_of(v, "created_at"),
-        modules: v
-            .get("modules")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        placement: v
-            .get("placement")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|p| {
-                        let num = |k: &str| p.get(k).and_then(Value::as_u64)?.try_into().ok();
-                        Some(Placement {
-                            id: num("id")?,
-                            host: str_of(p, "host")?,
-                            node: num("node")?,
-                            process: num("process")?,
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
-fn summary_from(v: &Value) -> RunnerSummary {
-    let instance_status = v
-        .get("instance_status")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| {
-                    Some(InstanceStatus {
-                        id: u32::try_from(s.get("id")?.as_u64()?).ok()?,
-                        host: str_of(s, "host"),
-                        node: s
-                            .get("node")
-                            .and_then(Value::as_u64)
-                            .and_then(|n| u32::try_from(n).ok()),
-                        status: str_of(s, "status").unwrap_or_else(|| "unknown".into()),
-                        exit_code: s.get("exit_code").and_then(Value::as_i64),
-                        error: str_of(s, "error"),
-                        out: str_of(s, "out"),
-                        err: str_of(s, "err"),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let verdicts = v
-        .get("verdicts")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .map(|d| Verdict {
-                    name: str_of(d, "name").unwrap_or_else(|| "(unnamed)".into()),
-                    passed: d.get("passed").and_then(Value::as_bool).unwrap_or(false),
-                    message: str_of(d, "message").unwrap_or_default(),
-                    skipped: d.get("skipped").and_then(Value::as_bool).unwrap_or(false),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    RunnerSummary {
-        run_id: str_of(v, "run_id"),
-        experiment: str_of(v, "experiment"),
-        seed: v.get("seed").and_then(Value::as_u64),
-        instances: v.get("instances").and_then(Value::as_u64),
-        nodes: v.get("nodes").and_then(Value::as_u64),
-        runner: str_of(v, "runner"),
-        time_scale: v.get("time_scale").and_then(Value::as_f64),
-        started_at: str_of(v, "started_at"),
-        ended_at: str_of(v, "ended_at"),
-        duration_s: v.get("duration_s").and_then(Value::as_f64),
-        outcome: str_of(v, "outcome"),
-        timed_out: v.get("timed_out").and_then(Value::as_bool),
-        instance_status,
-        verdicts,
-    }
-}
-
-fn str_of(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
 /// The farthest from the run's start a sample may be (a year): anything
 /// beyond is a damaged line, and would make the time bins enormous.
 const MAX_T: f64 = 365.0 * 24.0 * 3600.0;
@@ -674,15 +455,6 @@ fn plausible(t: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn instance_file_names() {
-        assert_eq!(instance_file("00001.stats.jsonl"), Some((1, "stats.jsonl")));
-        assert_eq!(instance_file("00042.err"), Some((42, "err")));
-        assert_eq!(instance_file("process001.resources.jsonl"), None);
-        assert_eq!(instance_file("notes.txt"), None);
-        assert_eq!(instance_file("00001.stats.jsonl.bak"), None);
-    }
 
     #[test]
     fn stats_lines_tolerate_garbage_and_a_half_line() {

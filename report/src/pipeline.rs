@@ -1,6 +1,8 @@
 //! [`process_run`]: the one entry point that wires loader, analysis and
-//! renderers together and writes the outputs. It is the only place that
-//! writes files; instances are loaded and folded on a few threads.
+//! renderers together and writes the outputs. It is the only place in the
+//! report that writes files (`summary.json` through peerlab-run's one
+//! writer, `write_summary`); instances are loaded and folded on a few
+//! threads.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,7 +13,8 @@ use std::time::{Duration, Instant};
 use crate::analyse::Aggregator;
 use crate::error::{ReportError, Warning};
 use crate::model::ProcessData;
-use crate::{html, load, plot, summary_file};
+use crate::{html, load, plot};
+use peerlab_run::write::{SummaryContent, SummaryError, write_summary};
 
 /// How to post-process a run.
 #[derive(Debug, Clone)]
@@ -105,18 +108,34 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     let mut warnings = analysis.warnings.clone();
 
     // summary.json: the runner's fields untouched, aggregates added.
-    let summary_path = run_dir.join("summary.json");
-    let summary_json =
-        match summary_file::complete(index.summary_text.as_deref(), &analysis.aggregates) {
-            Ok(text) => {
-                write_atomic(&summary_path, text.as_bytes())?;
-                Some(summary_path)
-            }
-            Err(e) => {
-                warnings.push(Warning::file("summary.json", e.to_string()));
-                None
-            }
-        };
+    let aggregates =
+        serde_json::to_value(&analysis.aggregates).map_err(|e| ReportError::Write {
+            path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
+            source: std::io::Error::other(format!("cannot encode the aggregates: {e}")),
+        })?;
+    let completed = write_summary(
+        run_dir,
+        SummaryContent::WithAggregates {
+            original: index.summary_text.as_deref(),
+            aggregates: &aggregates,
+        },
+    );
+    let summary_json = match completed {
+        Ok(path) => Some(path),
+        Err(e @ SummaryError::NotAnObject(_)) => {
+            warnings.push(Warning::file(
+                peerlab_run::layout::SUMMARY_JSON,
+                e.to_string(),
+            ));
+            None
+        }
+        Err(SummaryError::Io(source)) => {
+            return Err(ReportError::Write {
+                path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
+                source,
+            });
+        }
+    };
 
     let mut plots = Vec::new();
     let mut report_html = None;
@@ -173,7 +192,11 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         report_html,
         plots,
         instances: analysis.aggregates.instances_seen,
-        outcome: index.summary.as_ref().and_then(|s| s.outcome.clone()),
+        outcome: index
+            .summary
+            .as_ref()
+            .and_then(|s| s.outcome)
+            .map(|o| o.as_str().to_string()),
         skipped_lines: load::skipped_lines(&warnings),
         warnings,
         elapsed: started.elapsed(),
@@ -216,22 +239,11 @@ fn render_all(
         .collect()
 }
 
-/// Writes through a temporary file and a rename, so a reader never sees half
-/// a file; a failed write (a full disk) removes the temporary file.
+/// Writes through a temporary file and a rename (peerlab-run's
+/// `write_atomic`), so a reader never sees half a file.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension()
-            .map(|e| e.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
-    let err = |source| ReportError::Write {
+    peerlab_run::write::write_atomic(path, bytes).map_err(|source| ReportError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    let written = fs::write(&tmp, bytes).and_then(|()| fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    written.map_err(err)
+    })
 }

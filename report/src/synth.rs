@@ -3,12 +3,17 @@
 //! [`SynthSpec`] (its own small PRNG; no clock, no thread RNG).
 //!
 //! This writes files and nothing else: it never starts an instance. It is
-//! not used by `peerlab run`.
+//! not used by `peerlab run`. `run.json` and `summary.json` go through
+//! peerlab-run's writers (its types, its one `write_summary`); the instances'
+//! lines are formatted here, fast, in the same format.
 
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use peerlab_run::write::{SummaryContent, write_run_record, write_summary};
+use peerlab_run::{EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, Summary, Verdict};
 
 /// What kind of run to write.
 #[derive(Debug, Clone)]
@@ -106,24 +111,35 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
     let end_t = spec.duration_s as f64;
     let crash_t = (spec.duration_s * 2 / 3) as f64;
 
-    let mut placement = Vec::new();
-    for id in 1..=spec.instances {
-        let p = process_of(spec, id);
-        placement.push(format!(
-            "{{\"id\": {id}, \"host\": \"localhost\", \"node\": {}, \"process\": {p}}}",
-            node_of_process(spec, p)
-        ));
-    }
-    let run_json = format!(
-        "{{\n  \"run_id\": \"{run_id}\",\n  \"experiment\": \"{}\",\n  \"seed\": {},\n  \"instances\": {},\n  \"nodes\": {},\n  \"instances_per_process\": {},\n  \"runner\": \"local\",\n  \"time_scale\": 1.0,\n  \"peerlab_version\": \"synthetic\",\n  \"created_at\": \"2026-01-01T00:00:00Z\",\n  \"modules\": [\"dispersy\"],\n  \"placement\": [{}]\n}}\n",
-        spec.experiment,
-        spec.seed,
-        spec.instances,
-        spec.nodes,
-        spec.instances_per_process,
-        placement.join(", ")
-    );
-    fs::write(dir.join("run.json"), run_json)?;
+    let placement = (1..=spec.instances)
+        .map(|id| {
+            let process = process_of(spec, id);
+            Placement {
+                id,
+                host: "localhost".into(),
+                node: node_of_process(spec, process),
+                process,
+            }
+        })
+        .collect();
+    write_run_record(
+        dir,
+        &RunRecord {
+            run_id: run_id.clone(),
+            experiment: spec.experiment.clone(),
+            seed: spec.seed,
+            instances: spec.instances,
+            nodes: spec.nodes,
+            instances_per_process: spec.instances_per_process,
+            runner: "local".into(),
+            time_scale: 1.0,
+            peerlab_version: "synthetic".into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            modules: vec!["dispersy".into()],
+            placement,
+            ..RunRecord::default()
+        },
+    )?;
     fs::write(
         dir.join("experiment.conf"),
         format!(
@@ -150,17 +166,23 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         )?;
         let (st, code, err) = if crashed {
             (
-                "crashed",
-                "139",
-                "\"killed by signal 11 (SIGSEGV)\"".to_string(),
+                EndStatus::Crashed,
+                139,
+                Some("killed by signal 11 (SIGSEGV)".to_string()),
             )
         } else {
-            ("finished", "0", "null".to_string())
+            (EndStatus::Finished, 0, None)
         };
-        status.push(format!(
-            "    {{\"id\": {id}, \"host\": \"localhost\", \"node\": {}, \"status\": \"{st}\", \"exit_code\": {code}, \"error\": {err}, \"out\": \"{node}/{id:05}.out\", \"err\": \"{node}/{id:05}.err\"}}",
-            node_of_process(spec, process_of(spec, id))
-        ));
+        status.push(InstanceStatus {
+            id,
+            host: "localhost".into(),
+            node: node_of_process(spec, process_of(spec, id)),
+            status: st,
+            exit_code: Some(code),
+            error: err,
+            out: PathBuf::from(format!("{node}/{id:05}.out")),
+            err: PathBuf::from(format!("{node}/{id:05}.err")),
+        });
     }
     for p in 1..=processes {
         let first = (p - 1) * spec.instances_per_process.max(1) + 1;
@@ -175,24 +197,40 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
     }
 
     let passed = spec.crashed.is_empty() && spec.verdict_passes;
-    let summary = format!(
-        "{{\n  \"run_id\": \"{run_id}\",\n  \"experiment\": \"{}\",\n  \"seed\": {},\n  \"instances\": {},\n  \"nodes\": {},\n  \"runner\": \"local\",\n  \"time_scale\": 1.0,\n  \"started_at\": \"2026-01-01T00:00:00Z\",\n  \"ended_at\": \"2026-01-01T00:01:00Z\",\n  \"duration_s\": {:.1},\n  \"outcome\": \"{}\",\n  \"timed_out\": false,\n  \"instance_status\": [\n{}\n  ],\n  \"verdicts\": [{{\"name\": \"{}/same-total\", \"passed\": {}, \"message\": \"{}\"}}]\n}}\n",
-        spec.experiment,
-        spec.seed,
-        spec.instances,
-        spec.nodes,
-        end_t + spec.setup_s as f64,
-        if passed { "passed" } else { "failed" },
-        status.join(",\n"),
-        spec.experiment,
-        spec.verdict_passes,
-        if spec.verdict_passes {
-            "all instances printed 2461"
+    let summary = Summary {
+        run_id,
+        experiment: spec.experiment.clone(),
+        seed: spec.seed,
+        instances: spec.instances,
+        nodes: spec.nodes,
+        runner: "local".into(),
+        time_scale: 1.0,
+        started_at: "2026-01-01T00:00:00Z".into(),
+        ended_at: "2026-01-01T00:01:00Z".into(),
+        duration_s: end_t + spec.setup_s as f64,
+        outcome: Some(if passed {
+            RunStatus::Passed
         } else {
-            "instance 2 printed 17, the others 2461"
-        }
-    );
-    fs::write(dir.join("summary.json"), summary)?;
+            RunStatus::Failed
+        }),
+        timed_out: false,
+        instance_status: status,
+        verdicts: vec![Verdict {
+            name: format!("{}/same-total", spec.experiment),
+            passed: spec.verdict_passes,
+            message: if spec.verdict_passes {
+                "all instances printed 2461"
+            } else {
+                "instance 2 printed 17, the others 2461"
+            }
+            .into(),
+            skipped: false,
+        }],
+    };
+    write_summary(dir, SummaryContent::Runner(&summary)).map_err(|e| match e {
+        peerlab_run::write::SummaryError::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    })?;
     Ok(())
 }
 

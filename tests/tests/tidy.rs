@@ -75,3 +75,270 @@ fn architecture_md_names_every_workspace_crate() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Dependency rules (ARCHITECTURE.md's boundaries, held by a test).
+//
+// Read from `cargo metadata --no-deps` (which crate depends on which of
+// ours: a dependency given by `path`) and, where the rule is about a module
+// inside a crate, from the `use` lines of its source.
+
+/// One workspace package: its name, its folder relative to the workspace
+/// root, and the names of the crates of ours it depends on (any kind:
+/// normal, dev or build).
+#[derive(Debug)]
+struct Package {
+    name: String,
+    dir: String,
+    ours: Vec<String>,
+}
+
+/// The workspace's packages, as `cargo metadata` sees them.
+fn workspace_packages() -> Vec<Package> {
+    let root = workspace_root();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let out = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
+    let root = std::fs::canonicalize(&root).unwrap_or(root);
+    meta["packages"]
+        .as_array()
+        .expect("a package list")
+        .iter()
+        .map(|p| {
+            let manifest = PathBuf::from(p["manifest_path"].as_str().unwrap());
+            let dir = manifest.parent().unwrap();
+            let dir = dir.strip_prefix(&root).unwrap_or(dir);
+            Package {
+                name: p["name"].as_str().unwrap().to_string(),
+                dir: dir.display().to_string(),
+                ours: p["dependencies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["path"].is_string())
+                    .map(|d| d["name"].as_str().unwrap().to_string())
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// Every crate of ours may depend only on the crates of ours that its rule
+/// allows; the messages name the rule and the file that states it.
+#[test]
+fn crates_depend_only_on_what_their_boundary_allows() {
+    let packages = workspace_packages();
+    let find = |dir: &str| {
+        packages
+            .iter()
+            .find(|p| p.dir == dir)
+            .unwrap_or_else(|| panic!("no workspace package in {dir}/: {packages:#?}"))
+    };
+    let host = find("host");
+    let api = find("plugin-api");
+    let mut broken = Vec::new();
+
+    // Plugins are built against plugin-api alone, plugins/dispersy too (the
+    // built-in plugin the host links: its module glue uses plugin-api only).
+    let plugins: Vec<&Package> = packages
+        .iter()
+        .filter(|p| p.dir.starts_with("plugins/"))
+        .collect();
+    assert!(plugins.len() >= 4, "{packages:#?}");
+    for p in &plugins {
+        for d in p.ours.iter().filter(|d| **d != api.name) {
+            broken.push(format!(
+                "{} ({}/) depends on {d}: a plugin depends only on {} among our crates",
+                p.name, p.dir, api.name
+            ));
+        }
+    }
+    // plugin-api is the boundary: nothing of ours behind it but its macros.
+    for d in &api.ours {
+        if find("plugin-api/macros").name != *d {
+            broken.push(format!(
+                "{} depends on {d}: plugin-api depends on nothing of ours but its macros crate",
+                api.name
+            ));
+        }
+    }
+    // lang is pure: it depends on nothing of ours.
+    let lang = find("lang");
+    for d in &lang.ours {
+        broken.push(format!(
+            "{} depends on {d}: lang knows nothing of modules, runners or the overlay",
+            lang.name
+        ));
+    }
+    // Nothing depends on the host but the end-to-end tests (report and the
+    // run folder's types are read by the host, never the other way round).
+    for p in packages.iter().filter(|p| p.dir != "tests") {
+        if p.ours.contains(&host.name) {
+            broken.push(format!(
+                "{} ({}/) depends on the host ({}): only the end-to-end tests may",
+                p.name, p.dir, host.name
+            ));
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "forbidden dependencies (see ARCHITECTURE.md):\n  {}",
+        broken.join("\n  ")
+    );
+}
+
+/// The source lines of `file` that are code (comments dropped), numbered.
+fn code_lines(file: &Path) -> Vec<(usize, String)> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim().to_string()))
+        .filter(|(_, l)| !l.starts_with("//"))
+        .collect()
+}
+
+/// Whether `line` names the module `path` (e.g. `std::fs`), either as a
+/// path or inside a grouped `use std::{fs, ...}`.
+fn names_module(line: &str, path: &str) -> bool {
+    let word_at = |s: &str, at: usize, len: usize| {
+        let before = s[..at].chars().next_back();
+        let after = s[at + len..].chars().next();
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !ident(before) && !ident(after)
+    };
+    if line
+        .match_indices(path)
+        .any(|(at, _)| word_at(line, at, path.len()))
+    {
+        return true;
+    }
+    let (parent, leaf) = path.rsplit_once("::").unwrap_or(("", path));
+    let group = format!("{parent}::{{");
+    match line.find(&group) {
+        Some(at) if !parent.is_empty() => {
+            let inner = &line[at + group.len()..];
+            inner
+                .match_indices(leaf)
+                .any(|(i, _)| word_at(inner, i, leaf.len()))
+        }
+        _ => false,
+    }
+}
+
+/// lang does no I/O: no file system, network, processes or async runtime
+/// in its source (parsers take text and an `IncludeLoader` the caller
+/// implements).
+#[test]
+fn lang_does_no_io() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("lang/src"), &mut files);
+    assert!(files.len() >= 5, "{files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        for (n, line) in code_lines(file) {
+            for module in ["std::fs", "std::net", "std::process", "tokio"] {
+                if names_module(&line, module) {
+                    found.push(format!(
+                        "{}:{n}: {module}: {line}",
+                        file.strip_prefix(&root).unwrap_or(file).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "lang must do no I/O (ARCHITECTURE.md, lang's invariant); these lines use I/O:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// Imports of the runner from the instance runtime that are known and
+/// waiting to be removed (issue #15: the run folder's types move to a crate
+/// of their own). The test fails on any import not listed here.
+const RUNTIME_IMPORTS_OF_THE_RUNNER: &[(&str, &str)] = &[
+    ("host/src/runtime/process.rs", "runner::folder"),
+    ("host/src/runtime/record.rs", "runner::folder"),
+    ("host/src/runtime/sim.rs", "runner::folder"),
+];
+
+/// The instance runtime (`host/src/runtime/`) does not import the runner
+/// (`host/src/runner/`): runners start instances, never the other way.
+#[test]
+fn runtime_does_not_import_the_runner() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("host/src/runtime"), &mut files);
+    assert!(files.len() >= 3, "{files:?}");
+    let mut found = Vec::new();
+    let mut seen = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        for (n, line) in code_lines(file) {
+            let imports = ["crate::runner", "super::super::runner", "peerlab::runner"]
+                .iter()
+                .any(|p| names_module(&line, p));
+            if !imports {
+                continue;
+            }
+            if let Some(known) = RUNTIME_IMPORTS_OF_THE_RUNNER
+                .iter()
+                .find(|(f, m)| *f == rel && line.contains(m))
+            {
+                seen.push(*known);
+                continue;
+            }
+            found.push(format!("{rel}:{n}: {line}"));
+        }
+    }
+    for known in RUNTIME_IMPORTS_OF_THE_RUNNER {
+        if !seen.contains(known) {
+            // Gone: good. Say so, so the list gets shorter.
+            eprintln!(
+                "note: {} no longer imports {}: drop it from RUNTIME_IMPORTS_OF_THE_RUNNER",
+                known.0, known.1
+            );
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the instance runtime must not import the runner (ARCHITECTURE.md, host/):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn names_module_sees_paths_and_groups() {
+    assert!(names_module("use std::fs;", "std::fs"));
+    assert!(names_module("let f = std::fs::read(p)?;", "std::fs"));
+    assert!(names_module("use std::{fs, io};", "std::fs"));
+    assert!(names_module("use std::{io, net::TcpStream};", "std::net"));
+    assert!(names_module("tokio::spawn(x);", "tokio"));
+    assert!(!names_module("use std::fsx;", "std::fs"));
+    assert!(!names_module("use std::{fmt, io};", "std::fs"));
+    assert!(!names_module("let tokio_like = 1;", "tokio"));
+    assert!(names_module(
+        "use crate::{runner::folder, util};",
+        "crate::runner"
+    ));
+}

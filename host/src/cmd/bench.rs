@@ -25,7 +25,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use peerlab_report::model::{EventKind, InstanceData, ProcessData, ResourceSample};
 use serde::Serialize;
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::{Registry, SearchPaths};
 use crate::runner::{self, RunSettings, folder};
 
@@ -450,25 +450,20 @@ fn judge_and_measure(
         run_dir,
         mut summary,
     } = outcome;
-    summary.verdicts = runner::verdicts::collect(registry, &run_dir, &summary, &settings.config);
-    if summary.outcome == "passed" && summary.verdicts.iter().any(|v| !v.passed) {
-        summary.outcome = "failed".into();
-    }
-    folder::write_json(&run_dir.join("summary.json"), &summary)
+    let verdicts = runner::verdicts::collect(registry, &run_dir, &summary, &settings.config);
+    summary.set_verdicts(verdicts);
+    folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary))
         .with_context(|| format!("cannot write {}", run_dir.join("summary.json").display()))?;
     for v in summary.verdicts.iter().filter(|v| !v.passed) {
         eprintln!("      verdict {}: FAIL — {}", v.name, v.message);
     }
-    let record: folder::RunRecord = serde_json::from_str(
-        &std::fs::read_to_string(run_dir.join("run.json")).context("cannot read run.json")?,
-    )
-    .context("run.json is not a run record")?;
+    let record = peerlab_run::read::read_run_record(&run_dir).context("cannot read run.json")?;
     let loaded = load_run(&run_dir)?;
-    let passed = summary.outcome == "passed" && !summary.verdicts.is_empty();
+    let passed = summary.passed() && !summary.verdicts.is_empty();
     Ok(measure(&MeasureInput {
         peers: settings.instances,
         processes,
-        shared_verification: super::instance::shared_verification(&record),
+        shared_verification: crate::experiment::shared::shared_verification(&record),
         fanout: settings
             .config
             .get("broadcast_fanout")

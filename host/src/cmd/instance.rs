@@ -2,20 +2,15 @@
 //! set of a run's instances; everything about the run comes from the run
 //! folder's `run.json`, the token from the environment.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use peerlab_lang::{Format, render_all};
 
-use crate::cli::{EXIT_FAILED, EXIT_OK, GlobalArgs};
-use crate::modules::{Registry, SearchPaths};
+use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::runner::folder::RunRecord;
 use crate::runner::supervise::TOKEN_ENV;
-use crate::runtime::instance::Shared;
 use crate::runtime::process::{self, ProcessArgs};
 
 /// Arguments of `peerlab instance`.
@@ -53,13 +48,16 @@ pub fn run(_global: &GlobalArgs, args: InstanceArgs) -> anyhow::Result<u8> {
     let ids = parse_ids(&args.ids).with_context(|| format!("bad --ids {:?}", args.ids))?;
     capture_stdout(&args, &ids);
     let record_path = args.run_dir.join("run.json");
-    let record: RunRecord = serde_json::from_str(
-        &std::fs::read_to_string(&record_path)
-            .with_context(|| format!("cannot read {}", record_path.display()))?,
-    )
-    .with_context(|| format!("{} is not a run record", record_path.display()))?;
+    let record: RunRecord =
+        peerlab_run::read::read_run_record(&args.run_dir).map_err(|e| match e {
+            peerlab_run::read::RecordError::Io(e) => {
+                anyhow::Error::new(e).context(format!("cannot read {}", record_path.display()))
+            }
+            e => anyhow::Error::new(e)
+                .context(format!("{} is not a run record", record_path.display())),
+        })?;
 
-    let shared = load_shared(&record, &token)?;
+    let shared = crate::experiment::shared::load_shared(&record, &token)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(
             std::thread::available_parallelism()
@@ -122,104 +120,6 @@ fn capture_stdout(args: &InstanceArgs, ids: &[u32]) {
     // `file` stays open until then and is closed after (fd 1 keeps its own).
     unsafe {
         libc::dup2(file.as_raw_fd(), libc::STDOUT_FILENO);
-    }
-}
-
-/// Parse the scenario and load the modules exactly as `peerlab run` checked
-/// them, and bind every command.
-pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc<Shared>> {
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let source = record
-        .config_path
-        .clone()
-        .unwrap_or(record.scenario_path.clone());
-    let loaded = super::check::load(&source, &env);
-    unchanged_since_the_run_started(record, &loaded.sources)?;
-    if peerlab_lang::has_errors(&loaded.diagnostics) {
-        anyhow::bail!(
-            "the experiment no longer parses:\n{}",
-            render_all(&loaded.diagnostics, &loaded.sources, Format::Short)
-        );
-    }
-    let scenario = loaded
-        .scenario
-        .as_ref()
-        .context("the experiment has no scenario")?;
-    let experiment_dir = source.parent().map(|p| p.to_path_buf());
-    let paths = SearchPaths::standard(&record.plugin_path, experiment_dir.as_deref());
-    let registry = Registry::resolve(&scenario.modules, &paths)
-        .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
-    let mut commands = Vec::with_capacity(scenario.commands.len());
-    for cmd in &scenario.commands {
-        let bound = registry.bind_command(cmd).map_err(|diags| {
-            anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
-        })?;
-        commands.push(crate::runtime::instance::ScheduledCall::new(cmd, bound));
-    }
-    Ok(Arc::new(Shared {
-        registry: Arc::new(registry),
-        commands,
-        config: record.config.clone(),
-        instances: record.instances,
-        run_seed: record.seed,
-        time_scale: record.time_scale,
-        run_identity: run_identity.as_bytes().to_vec(),
-        pool: shared_verification(record)
-            .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
-        overlay: crate::runtime::instance::OverlayTuning::from_config(&record.config)
-            .map_err(|e| anyhow::anyhow!(e))?,
-    }))
-}
-
-/// Refuse to run an experiment whose files differ from what `peerlab run`
-/// checked and recorded: instances would run something nobody checked, and
-/// the run folder would describe another experiment.
-fn unchanged_since_the_run_started(
-    record: &RunRecord,
-    sources: &peerlab_lang::diag::SourceMap,
-) -> anyhow::Result<()> {
-    if record.sources.is_empty() {
-        // A run folder from before sources were recorded.
-        return Ok(());
-    }
-    for file in sources.iter() {
-        let Ok(path) = std::fs::canonicalize(&**file.name()) else {
-            continue;
-        };
-        let what = match record.sources.iter().find(|s| s.path == path) {
-            Some(s) if s.sha256 == crate::runner::folder::source_hash(file.text()) => continue,
-            Some(s) => format!(
-                "`{}` changed after the run started (the run folder keeps the version it was started with: {})",
-                path.display(),
-                s.copy
-            ),
-            None => format!(
-                "`{}` is read by the experiment now but was not when the run started",
-                path.display()
-            ),
-        };
-        anyhow::bail!(
-            "{what}; instances run exactly what `peerlab run` checked: restore the file or start a new run"
-        );
-    }
-    Ok(())
-}
-
-/// How many verified packets a process remembers (a few hundred bytes each).
-const POOL_CAPACITY: usize = 1 << 16;
-
-/// Whether instances of one process share signature verifications
-/// (config key `shared_verification`; default on when a process hosts
-/// several instances, where it saves the most).
-pub fn shared_verification(record: &RunRecord) -> bool {
-    match record
-        .config
-        .get("shared_verification")
-        .map(|v| v.trim().to_ascii_lowercase())
-    {
-        Some(v) if ["false", "no", "0", "off"].contains(&v.as_str()) => false,
-        Some(v) if ["true", "yes", "1", "on"].contains(&v.as_str()) => true,
-        _ => record.instances_per_process > 1 || record.runner == "simulated",
     }
 }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use crate::cli::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::harness::{self, HarnessOptions};
 use crate::modules::{LoadErrorKind, LoadedModule, Registry, SearchPaths, builtin_modules};
 

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 
-use crate::cli::{EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_OK, GlobalArgs};
 
 /// Arguments of `peerlab new-plugin`.
 #[derive(Args, Debug)]

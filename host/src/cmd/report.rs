@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use peerlab_report::{ReportOptions, process_run};
 
-use crate::cli::{EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_OK, GlobalArgs};
 
 /// Warnings printed before "and N more".
 const SHOWN_WARNINGS: usize = 10;

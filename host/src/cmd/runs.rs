@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 use peerlab_report::history::{format_table, list_runs};
 
-use crate::cli::{EXIT_OK, GlobalArgs};
+use crate::global::{EXIT_OK, GlobalArgs};
 
 /// Arguments of `peerlab runs`.
 #[derive(Args, Debug)]

@@ -1,7 +1,7 @@
 //! Whether a run of this size can start on this machine: an estimate of the
 //! memory its instances need and of the processes the local runner would
 //! start, against what the machine has, made before anything starts (by
-//! `peerlab check` and `peerlab run`, through `cmd::check::check_capacity`).
+//! `peerlab check` and `peerlab run`, through `experiment::plan::check_capacity`).
 //!
 //! The estimate is a floor, from the smallest figures measured
 //! (docs/performance.md, README's scale table): a run refused here could

@@ -2,14 +2,14 @@
 //! through the sync server, and write the run folder's records.
 //!
 //! [`local`] starts instance processes on this machine. The supervision
-//! rules ([`status`]) and the folder layout ([`folder`]) are shared by every
+//! rules ([`status`]) and the run folder on this machine ([`folder`]; its
+//! layout, records and their writers are peerlab-run's) are shared by every
 //! runner. Runners never interpret scenarios or talk to modules: instances
 //! do that ([`crate::runtime`]).
 
 pub mod capacity;
 pub mod folder;
 pub mod interrupt;
-pub mod junit;
 pub mod local;
 pub mod sim;
 pub mod slurm;
@@ -54,6 +54,39 @@ pub struct RunSettings {
     pub sources: Vec<(PathBuf, std::sync::Arc<str>)>,
 }
 
+/// Run a planned experiment to its end with the runner it names (or in
+/// this process on the simulated network) and return how it ended. It
+/// owns the async runtime the runners need; `exp` gives the settings only
+/// one runner reads (SLURM's).
+pub fn start(
+    settings: &RunSettings,
+    simulate: bool,
+    runner: peerlab_lang::Runner,
+    exp: &peerlab_lang::Experiment,
+) -> anyhow::Result<RunOutcome> {
+    use anyhow::Context;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    if simulate {
+        // The simulation runs on this thread; the runtime's workers listen
+        // for stop signals meanwhile.
+        let interrupt = {
+            let _in_runtime = rt.enter();
+            interrupt::Interrupt::listen().context("cannot listen for stop signals")?
+        };
+        return sim::run(settings, &interrupt);
+    }
+    match runner {
+        peerlab_lang::Runner::Local => rt.block_on(local::run(settings)),
+        peerlab_lang::Runner::Slurm => {
+            let slurm = slurm::SlurmSettings::from_experiment(exp, settings)?;
+            rt.block_on(slurm::run(settings, &slurm))
+        }
+    }
+}
+
 /// How a run ended, for the exit status and the caller's message.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -63,6 +96,6 @@ pub struct RunOutcome {
 
 impl RunOutcome {
     pub fn passed(&self) -> bool {
-        self.summary.outcome == "passed"
+        self.summary.passed()
     }
 }

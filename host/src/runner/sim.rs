@@ -7,9 +7,8 @@ use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use anyhow::Context;
-use peerlab_lang::value::{parse_duration, parse_float};
 
-use super::folder::{self, InstanceStatus, Placement, Summary};
+use super::folder::{self, EndStatus, InstanceStatus, Placement};
 use super::interrupt::{Interrupt, StopSignal};
 use super::supervise::prepare_folder;
 use super::{RunOutcome, RunSettings};
@@ -21,23 +20,20 @@ use crate::runtime::sim::{self, LinkModel, SimSettings};
 pub const SIM_HOST: &str = "simulated";
 
 /// The link model from the config keys `network_delay`, `network_jitter`
-/// and `network_loss` (defaults: 5 ms, 1 ms, 0).
+/// and `network_loss` as lang types them (defaults: 5 ms, 1 ms, 0).
 pub fn link_model(config: &BTreeMap<String, String>) -> anyhow::Result<LinkModel> {
+    let (keys, errors) = peerlab_lang::RuntimeKeys::from_strings(config);
+    if let Some(e) = errors.into_iter().find(|e| e.contains("`network_")) {
+        anyhow::bail!(e);
+    }
     let mut link = LinkModel::default();
-    if let Some(v) = config.get("network_delay") {
-        link.delay =
-            parse_duration(v).map_err(|e| anyhow::anyhow!("network_delay = {v:?}: {e}"))?;
+    if let Some(d) = keys.network_delay {
+        link.delay = d;
     }
-    if let Some(v) = config.get("network_jitter") {
-        link.jitter =
-            parse_duration(v).map_err(|e| anyhow::anyhow!("network_jitter = {v:?}: {e}"))?;
+    if let Some(d) = keys.network_jitter {
+        link.jitter = d;
     }
-    if let Some(v) = config.get("network_loss") {
-        let loss = parse_float(v).map_err(|e| anyhow::anyhow!("network_loss = {v:?}: {e}"))?;
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&loss),
-            "network_loss = {v}: a probability between 0 and 1"
-        );
+    if let Some(loss) = keys.network_loss {
         link.loss = loss;
     }
     Ok(link)
@@ -61,7 +57,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
     let (run_id, run_dir, record) = prepare_folder(settings, "simulated", 1, placement)?;
     // Community ids derive from the seed alone, so a run repeats byte for byte.
     let identity = format!("simulated/{}/{}", settings.experiment, settings.seed);
-    let shared = crate::cmd::instance::load_shared(&record, &identity)?;
+    let shared = crate::experiment::shared::load_shared(&record, &identity)?;
     let mut resources = ResourceLog::create(
         &run_dir.join(folder::process_resources(SIM_HOST, 1, 1)),
         (1..=settings.instances).collect(),
@@ -126,16 +122,11 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
         .map(|(id, outcome)| {
             let paths = folder::InstancePaths::new(SIM_HOST, 1, *id);
             let (status, error) = match outcome {
-                Some(Outcome::Finished) => ("finished", None),
-                Some(Outcome::Failed(why)) => ("failed", Some(why.clone())),
-                Some(Outcome::Crashed) => (
-                    "crashed",
-                    Some("crashed by the scenario's `crash` command".to_string()),
-                ),
+                Some(outcome) => outcome.status(),
                 None => match interrupted {
-                    Some(name) => ("interrupted", Some(format!("stopped by {name}"))),
+                    Some(name) => (EndStatus::Interrupted, Some(format!("stopped by {name}"))),
                     None => (
-                        "timed_out",
+                        EndStatus::TimedOut,
                         Some(format!(
                             "still running when the run timed out after {:.1} s of scenario time",
                             limit.as_secs_f64()
@@ -147,7 +138,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
                 id: *id,
                 host: SIM_HOST.into(),
                 node: 1,
-                status: status.into(),
+                status,
                 exit_code: None,
                 error,
                 out: paths.out,
@@ -155,7 +146,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
             }
         })
         .collect();
-    let summary = Summary::new(
+    let summary = folder::runner_summary(
         settings,
         run_id,
         "simulated",
@@ -170,9 +161,11 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
     );
     // Written again with the verdicts: a failure here (a full disk) is
     // said, and the run goes on to that second attempt.
-    let path = run_dir.join("summary.json");
-    if let Err(e) = folder::write_json(&path, &summary) {
-        tracing::warn!("cannot write {}: {e}", path.display());
+    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
+        tracing::warn!(
+            "cannot write {}: {e}",
+            run_dir.join("summary.json").display()
+        );
     }
     Ok(RunOutcome { run_dir, summary })
 }

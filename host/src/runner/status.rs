@@ -23,40 +23,8 @@ pub struct End {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndStatus {
-    Finished,
-    Failed,
-    Crashed,
-    TimedOut,
-    NeverStarted,
-    Interrupted,
-}
-
-impl EndStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndStatus::Finished => "finished",
-            EndStatus::Failed => "failed",
-            EndStatus::Crashed => "crashed",
-            EndStatus::TimedOut => "timed_out",
-            EndStatus::NeverStarted => "never_started",
-            EndStatus::Interrupted => "interrupted",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "finished" => EndStatus::Finished,
-            "failed" => EndStatus::Failed,
-            "crashed" => EndStatus::Crashed,
-            "timed_out" => EndStatus::TimedOut,
-            "never_started" => EndStatus::NeverStarted,
-            "interrupted" => EndStatus::Interrupted,
-            _ => return None,
-        })
-    }
-}
+/// The statuses an instance ends with: peerlab-run's, as written to `summary.json`.
+pub use peerlab_run::EndStatus;
 
 /// Every instance's phase, by id.
 #[derive(Debug, Clone)]
@@ -249,19 +217,5 @@ mod tests {
         );
         assert!(t.all_ended());
         assert_eq!(t.counts().failed, 2);
-    }
-
-    #[test]
-    fn statuses_round_trip_through_their_names() {
-        for s in [
-            EndStatus::Finished,
-            EndStatus::Failed,
-            EndStatus::Crashed,
-            EndStatus::TimedOut,
-            EndStatus::NeverStarted,
-            EndStatus::Interrupted,
-        ] {
-            assert_eq!(EndStatus::parse(s.as_str()), Some(s));
-        }
     }
 }

@@ -24,6 +24,7 @@ use super::interrupt::Interrupt;
 use super::status::{End, EndStatus, Phase, Tracker};
 use crate::progress::Progress;
 use crate::sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
+use peerlab_run::layout;
 
 /// Environment variable carrying the run token to instance processes (not
 /// on the command line, where `ps` would show it).
@@ -174,7 +175,7 @@ fn source_records(settings: &RunSettings) -> Vec<folder::SourceRecord> {
             folder::SourceRecord {
                 path: path.clone(),
                 sha256: folder::source_hash(text),
-                copy: format!("sources/{:02}-{name}", i + 1),
+                copy: layout::source_copy(i, &name),
             }
         })
         .collect()
@@ -182,9 +183,9 @@ fn source_records(settings: &RunSettings) -> Vec<folder::SourceRecord> {
 
 /// Copy what the run was made from into the run folder.
 fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> anyhow::Result<()> {
-    folder::write_json(&run_dir.join("run.json"), record)?;
+    peerlab_run::write::write_run_record(run_dir, record)?;
     if !record.sources.is_empty() {
-        fs::create_dir_all(run_dir.join("sources"))?;
+        fs::create_dir_all(run_dir.join(layout::SOURCES_DIR))?;
     }
     for (source, (_, text)) in record.sources.iter().zip(&settings.sources) {
         fs::write(run_dir.join(&source.copy), text.as_bytes()).with_context(|| {
@@ -195,11 +196,11 @@ fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> a
     for (k, v) in &settings.config {
         conf.push_str(&format!("{k} = {v}\n"));
     }
-    fs::write(run_dir.join("experiment.conf"), conf)?;
+    fs::write(run_dir.join(layout::EXPERIMENT_CONF), conf)?;
     // Read and write (not fs::copy, which would keep the original's mode):
     // files in the run folder are owner-only.
     fs::read(&settings.scenario_path)
-        .and_then(|bytes| fs::write(run_dir.join("experiment.scenario"), bytes))
+        .and_then(|bytes| fs::write(run_dir.join(layout::EXPERIMENT_SCENARIO), bytes))
         .with_context(|| {
             format!(
                 "cannot copy {} into the run folder",
@@ -277,7 +278,11 @@ pub async fn supervise(
                     run_deadline = Some(Instant::now() + until_start + settings.timeout);
                 }
                 ServerEvent::Done { id, status, exit_code, error } => {
-                    let status = EndStatus::parse(&status).unwrap_or(EndStatus::Failed);
+                    // A status this version does not know counts as failed.
+                    let status = match status {
+                        EndStatus::Unknown => EndStatus::Failed,
+                        known => known,
+                    };
                     tracker.end(id, status, exit_code, error);
                 }
                 ServerEvent::Refused { peer, reason } => {
@@ -481,7 +486,7 @@ pub async fn supervise(
                 id,
                 host,
                 node,
-                status: end.status.as_str().into(),
+                status: end.status,
                 exit_code: end.exit_code,
                 error: end.error,
                 out: paths.out,
@@ -489,7 +494,7 @@ pub async fn supervise(
             }
         })
         .collect::<Vec<_>>();
-    let summary = folder::Summary::new(
+    let summary = folder::runner_summary(
         settings,
         run_id,
         runner,
@@ -504,9 +509,11 @@ pub async fn supervise(
     );
     // The caller writes it again with the verdicts: a failure here (a full
     // disk) is said, and the run goes on to that second attempt.
-    let path = run_dir.join("summary.json");
-    if let Err(e) = folder::write_json(&path, &summary) {
-        tracing::warn!("cannot write {}: {e}", path.display());
+    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
+        tracing::warn!(
+            "cannot write {}: {e}",
+            run_dir.join("summary.json").display()
+        );
     }
     Ok(summary)
 }
@@ -739,18 +746,18 @@ mod tests {
         )
         .await
         .unwrap();
-        assert_eq!(summary.outcome, "timed_out");
+        assert_eq!(summary.outcome.map(|o| o.as_str()), Some("timed_out"));
         let took = began.elapsed();
         assert!(
             took >= Duration::from_secs(2) && took < Duration::from_secs(60),
             "the registration timeout of 2 s ended the run after {took:?}"
         );
         let why = "instances 1,3 never registered within 2.0 s";
-        assert_eq!(status(&summary, 2).status, "timed_out");
+        assert_eq!(status(&summary, 2).status.as_str(), "timed_out");
         assert_eq!(status(&summary, 2).error.as_deref(), Some(why));
         for id in [1, 3] {
             let s = status(&summary, id);
-            assert_eq!(s.status, "never_started");
+            assert_eq!(s.status.as_str(), "never_started");
             assert_eq!(s.error.as_deref(), Some(why), "{s:?}");
         }
     }
@@ -813,10 +820,10 @@ mod tests {
         .await
         .expect("the run ends")
         .unwrap();
-        assert_eq!(summary.outcome, "interrupted");
+        assert_eq!(summary.outcome.map(|o| o.as_str()), Some("interrupted"));
         for id in [1, 2] {
             let s = status(&summary, id);
-            assert_eq!(s.status, "interrupted");
+            assert_eq!(s.status.as_str(), "interrupted");
             assert_eq!(s.error.as_deref(), Some("stopped by SIGTERM"), "{s:?}");
         }
         let forces: Vec<bool> = launcher.stops.iter().map(|s| s.0).collect();
@@ -845,7 +852,7 @@ mod tests {
         let client = connect(&prepared, 1).await;
         client.send(&ClientMsg::Done {
             id: 1,
-            status: "failed".into(),
+            status: peerlab_run::EndStatus::Failed,
             exit_code: None,
             error: Some("@@ line failed".into()),
         });
@@ -866,9 +873,9 @@ mod tests {
         .await
         .expect("the run ends long before the 600 s registration timeout")
         .unwrap();
-        assert_eq!(status(&summary, 1).status, "failed");
+        assert_eq!(status(&summary, 1).status.as_str(), "failed");
         let two = status(&summary, 2);
-        assert_eq!(two.status, "never_started");
+        assert_eq!(two.status.as_str(), "never_started");
         assert_eq!(
             two.error.as_deref(),
             Some("instances 1 ended before the start, so the run cannot begin")

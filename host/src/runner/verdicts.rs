@@ -20,7 +20,7 @@ use peerlab_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use peerlab_plugin_api::abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 use peerlab_plugin_api::{RunOutputsRef, Verdict as ModuleVerdict};
 
-use super::folder::{Summary, Verdict};
+use super::folder::{EndStatus, Summary, Verdict};
 use crate::modules::Registry;
 
 /// What every "not judged" verdict message starts with.
@@ -35,7 +35,7 @@ struct Instance {
     /// How it ended, in words (with why its output is missing, if it is).
     status: String,
     /// Its status in `summary.json` (`finished`, `never_started`, ...).
-    end: String,
+    end: EndStatus,
 }
 
 /// The run folder as the verdict hook sees it.
@@ -51,7 +51,7 @@ impl FolderOutputs {
             let mut status = match (&s.error, s.exit_code) {
                 (Some(e), _) => format!("{}: {e}", s.status),
                 (None, Some(code)) => format!("{} (exit status {code})", s.status),
-                (None, None) => s.status.clone(),
+                (None, None) => s.status.to_string(),
             };
             let path = run_dir.join(&s.out);
             let lines = match fs::read_to_string(&path) {
@@ -69,8 +69,8 @@ impl FolderOutputs {
             instances.insert(
                 u64::from(s.id),
                 Instance {
-                    succeeded: s.status == "finished" && lines.is_some(),
-                    end: s.status.clone(),
+                    succeeded: s.status == EndStatus::Finished && lines.is_some(),
+                    end: s.status,
                     lines,
                     status,
                 },
@@ -91,15 +91,15 @@ impl FolderOutputs {
         let ran = |i: &Instance| {
             i.lines
                 .as_ref()
-                .is_some_and(|l| i.end == "finished" || !l.is_empty())
+                .is_some_and(|l| i.end == EndStatus::Finished || !l.is_empty())
         };
         if self.instances.values().any(ran) {
             return None;
         }
         let mut ends: BTreeMap<String, usize> = BTreeMap::new();
         for i in self.instances.values() {
-            let end = match (&i.lines, i.end.as_str()) {
-                (_, "never_started") => "never started".to_string(),
+            let end = match (&i.lines, i.end) {
+                (_, EndStatus::NeverStarted) => "never started".to_string(),
                 (None, end) => format!("{end} with no readable output"),
                 (Some(_), end) => format!("{end} before printing anything"),
             };
@@ -243,7 +243,7 @@ mod tests {
             started_at: String::new(),
             ended_at: String::new(),
             duration_s: 0.0,
-            outcome: "passed".into(),
+            outcome: Some(peerlab_run::RunStatus::Passed),
             timed_out: false,
             instance_status: instances
                 .iter()
@@ -251,7 +251,7 @@ mod tests {
                     id,
                     host: "localhost".into(),
                     node: 1,
-                    status: status.into(),
+                    status: peerlab_run::EndStatus::parse(status).expect("a status"),
                     exit_code: None,
                     error: None,
                     out: PathBuf::from(format!("{id:05}.out")),

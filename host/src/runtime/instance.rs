@@ -32,6 +32,9 @@ use peerlab_plugin_api::{MessageSpec, Value};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use peerlab_run::EndStatus;
+use peerlab_run::schema::event_kind;
+
 use super::record::{Event, Record};
 use crate::modules::{BoundCall, Instances, Registry, Services};
 
@@ -330,6 +333,22 @@ pub enum Outcome {
     Failed(String),
     /// The scenario's `crash` stopped it, without a goodbye.
     Crashed,
+}
+
+impl Outcome {
+    /// How it is recorded (the end event, the end report to the runner,
+    /// `summary.json`): its status and why. The only mapping of an
+    /// instance's outcome to a status.
+    pub fn status(&self) -> (EndStatus, Option<String>) {
+        match self {
+            Outcome::Finished => (EndStatus::Finished, None),
+            Outcome::Failed(why) => (EndStatus::Failed, Some(why.clone())),
+            Outcome::Crashed => (
+                EndStatus::Crashed,
+                Some("crashed by the scenario's `crash` command".to_string()),
+            ),
+        }
+    }
 }
 
 /// Everything of an instance but its module instances: what the modules'
@@ -677,7 +696,7 @@ impl Instance {
 
     /// Stop now (end of scenario, `stop`, abort): every module's `on_stop`,
     /// the last sample and the end event.
-    pub fn shut_down(&mut self, now: Instant, status: &str) {
+    pub fn shut_down(&mut self, now: Instant, status: EndStatus) {
         self.state.now = now;
         self.state.stop_requested = true;
         if let Some(m) = self.modules.as_mut() {
@@ -687,7 +706,7 @@ impl Instance {
         }
         self.sample(now);
         let t = self.state.wall_t(now);
-        let mut e = Event::new(t, "end");
+        let mut e = Event::new(t, event_kind::END);
         e.status = Some(status);
         self.state.record.event(&e);
         self.state.record.flush();
@@ -712,10 +731,10 @@ impl Instance {
         }
         self.fired += 1;
         let t = self.state.wall_t(self.state.now);
-        let mut e = Event::new(t, "command");
-        e.callback = Some(&cmd.call.callback);
-        e.module = Some(&cmd.call.module_name);
-        e.file = Some(&cmd.file);
+        let mut e = Event::new(t, event_kind::COMMAND);
+        e.callback = Some(cmd.call.callback[..].into());
+        e.module = Some(cmd.call.module_name.as_str().into());
+        e.file = Some(cmd.file[..].into());
         e.line = Some(cmd.line);
         self.state.record.event(&e);
         // On disk before it runs: if it hangs or aborts the process, the
@@ -779,8 +798,8 @@ impl State {
     /// Record a fault as an event (plots show them).
     fn fault_event(&mut self, text: &str) {
         let t = self.wall_t(self.now);
-        let mut e = Event::new(t, "fault");
-        e.text = Some(text);
+        let mut e = Event::new(t, event_kind::FAULT);
+        e.text = Some(text.into());
         self.record.event(&e);
     }
 
@@ -865,8 +884,8 @@ impl Services for State {
 
     fn annotate(&mut self, _module: usize, text: &str) {
         let t = self.wall_t(self.now);
-        let mut e = Event::new(t, "annotation");
-        e.text = Some(text);
+        let mut e = Event::new(t, event_kind::ANNOTATION);
+        e.text = Some(text.into());
         self.record.event(&e);
     }
 

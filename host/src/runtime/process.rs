@@ -23,9 +23,10 @@ use tokio::sync::{mpsc, watch};
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
 use super::record::Record;
 use super::resources::ResourceLog;
-use crate::runner::folder::{self, InstancePaths, RunRecord};
 use crate::sync::client::{Hello, SyncClient};
 use crate::sync::protocol::{ClientMsg, ServerMsg};
+use peerlab_run::layout as folder;
+use peerlab_run::{EndStatus, InstancePaths, RunRecord};
 
 /// What the runner told this process.
 #[derive(Debug, Clone)]
@@ -131,7 +132,7 @@ pub async fn run(
         Ok(start) => start,
         Err(err) => {
             for (mut inst, _) in instances {
-                inst.shut_down(Instant::now(), "interrupted");
+                inst.shut_down(Instant::now(), EndStatus::Interrupted);
             }
             return Err(err).context("the run did not start");
         }
@@ -167,15 +168,9 @@ pub async fn run(
         tokio::select! {
             Some((id, outcome)) = done_rx.recv() => {
                 remaining -= 1;
-                let (status, error) = match outcome {
-                    Outcome::Finished => ("finished", None),
-                    Outcome::Failed(why) => { all_ok = false; ("failed", Some(why)) }
-                    Outcome::Crashed => {
-                        all_ok = false;
-                        ("crashed", Some("crashed by the scenario's `crash` command".to_string()))
-                    }
-                };
-                client.send(&ClientMsg::Done { id, status: status.into(), exit_code: None, error });
+                let (status, error) = outcome.status();
+                all_ok &= status == EndStatus::Finished;
+                client.send(&ClientMsg::Done { id, status, exit_code: None, error });
             }
             msg = client.recv(), if !server_gone => {
                 let reason = match msg {
@@ -248,21 +243,21 @@ async fn drive(
                     let now = Instant::now();
                     if let Err(e) = driver.feed(inst.core_mut(), now, wake) {
                         inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
-                        inst.shut_down(Instant::now(), "failed");
+                        inst.shut_down(Instant::now(), EndStatus::Failed);
                         return inst.with_losses(Outcome::Failed(format!("socket error: {e}")));
                     }
                     inst.after_input(now);
                 }
                 Err(e) => {
                     inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
-                    inst.shut_down(Instant::now(), "failed");
+                    inst.shut_down(Instant::now(), EndStatus::Failed);
                     return inst.with_losses(Outcome::Failed(format!("socket error: {e}")));
                 }
             },
             _ = abort.changed() => {
                 let why = abort.borrow().clone().unwrap_or_default();
                 inst.record_mut().error(&format!("peerlab: stopped: {why}"));
-                inst.shut_down(Instant::now(), "interrupted");
+                inst.shut_down(Instant::now(), EndStatus::Interrupted);
                 return inst.with_losses(Outcome::Failed(format!("stopped: {why}")));
             }
         }
@@ -274,11 +269,7 @@ async fn drive(
         }
     }
     let outcome = inst.outcome();
-    let status = match &outcome {
-        Outcome::Finished => "finished",
-        Outcome::Failed(_) | Outcome::Crashed => "failed",
-    };
-    inst.shut_down(Instant::now(), status);
+    inst.shut_down(Instant::now(), outcome.status().0);
     flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
     // Output lost to the very last writes counts too.
     inst.with_losses(outcome)
@@ -335,12 +326,11 @@ fn flush(
 /// the config key `resources_interval` says (seconds, 0.01 to 60; `peerlab
 /// bench` samples faster to measure CPU over a short protocol).
 fn resources_interval(record: &RunRecord) -> Duration {
-    record
-        .config
-        .get("resources_interval")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite())
-        .map(|s| Duration::from_secs_f64(s.clamp(0.01, 60.0)))
+    // Typed by lang (checked when the run was planned); one it would not
+    // take falls back to the default, as a missing one does.
+    peerlab_lang::RuntimeKeys::from_strings(&record.config)
+        .0
+        .resources_interval
         .unwrap_or(Duration::from_secs(1))
 }
 

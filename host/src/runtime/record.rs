@@ -18,10 +18,10 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use peerlab_run::InstancePaths;
+use peerlab_run::schema::StatsLine;
 
 use super::inflight::Slot;
-use crate::runner::folder::InstancePaths;
 
 /// One output file, opened only while being written: a process may host
 /// thousands of instances, more than it may keep files open.
@@ -86,47 +86,8 @@ pub struct Record {
     custom: BTreeMap<String, f64>,
 }
 
-#[derive(Serialize)]
-struct StatsLine<'a> {
-    t: f64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    reset: bool,
-    counters: &'a BTreeMap<String, f64>,
-}
-
-/// One line of `.events.jsonl`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Event<'a> {
-    pub t: f64,
-    pub kind: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub callback: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub module: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<&'a str>,
-}
-
-impl<'a> Event<'a> {
-    pub fn new(t: f64, kind: &'a str) -> Self {
-        Self {
-            t,
-            kind,
-            text: None,
-            callback: None,
-            module: None,
-            file: None,
-            line: None,
-            status: None,
-        }
-    }
-}
+/// One line of `.events.jsonl` (peerlab-run's schema).
+pub type Event<'a> = peerlab_run::EventLine<'a>;
 
 /// Create (empty) the file at `run_dir/rel` and its directory.
 fn create(run_dir: &Path, rel: &Path) -> io::Result<Sink> {
@@ -311,7 +272,10 @@ mod tests {
         rec.print("lost one");
         rec.print("lost two");
         rec.error("kept");
-        rec.event(&Event::new(1.0, "annotation"));
+        rec.event(&Event::new(
+            1.0,
+            peerlab_run::schema::event_kind::ANNOTATION,
+        ));
         rec.sample(1.0, false, Vec::new());
         rec.flush();
         let losses = rec.losses();

@@ -6,6 +6,9 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+use std::borrow::Cow;
+
+use peerlab_run::ResourceLine;
 use serde::Serialize;
 
 /// One reading of this process's resource use.
@@ -102,15 +105,6 @@ pub struct ResourceLog {
     instances: Vec<u32>,
 }
 
-#[derive(Serialize)]
-struct Line<'a> {
-    t: f64,
-    pid: u32,
-    instances: &'a [u32],
-    #[serde(flatten)]
-    reading: Reading,
-}
-
 impl ResourceLog {
     pub fn create(path: &Path, instances: Vec<u32>) -> io::Result<Self> {
         if let Some(dir) = path.parent() {
@@ -126,11 +120,15 @@ impl ResourceLog {
     /// Take a reading now and write it with time `t`.
     pub fn sample(&mut self, t: f64) -> io::Result<Reading> {
         let reading = read_self();
-        let line = Line {
+        let line = ResourceLine {
             t,
-            pid: self.pid,
-            instances: &self.instances,
-            reading,
+            pid: Some(self.pid),
+            instances: Cow::Borrowed(&self.instances),
+            cpu_user_s: reading.cpu_user_s,
+            cpu_system_s: reading.cpu_system_s,
+            rss_kb: reading.rss_kb,
+            read_bytes: reading.read_bytes,
+            write_bytes: reading.write_bytes,
         };
         serde_json::to_writer(&mut self.out, &line)?;
         self.out.write_all(b"\n")?;

@@ -27,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::instance::{EarlyPhase, Instance, Outcome, Route, Shared, derive_seed, overlay_config};
 use super::record::Record;
-use crate::runner::folder::InstancePaths;
+use peerlab_run::{EndStatus, InstancePaths};
 
 /// The network every link has unless a fault changes it: the overlay's
 /// link model, one type for this simulator and the overlay's `SimNet`
@@ -255,9 +255,9 @@ pub fn run(
     }
     // The time limit or a stop: whoever is still running is stopped.
     let (at, why) = if interrupted {
-        (now, "interrupted")
+        (now, EndStatus::Interrupted)
     } else {
-        (end.max(now), "timed_out")
+        (end.max(now), EndStatus::TimedOut)
     };
     for i in 0..sim.instances.len() {
         if let Some(mut inst) = sim.instances[i].take() {
@@ -352,11 +352,7 @@ impl Sim {
         if finished {
             let mut inst = self.instances[i].take().expect("checked");
             let outcome = inst.outcome();
-            let status = match &outcome {
-                Outcome::Finished => "finished",
-                Outcome::Failed(_) | Outcome::Crashed => "failed",
-            };
-            inst.shut_down(now, status);
+            inst.shut_down(now, outcome.status().0);
             drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
             self.commands_of_ended += inst.commands_fired();
             self.outcomes

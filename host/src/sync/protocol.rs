@@ -37,7 +37,8 @@ pub enum ClientMsg {
     /// One instance has finished (for any reason).
     Done {
         id: u32,
-        status: String,
+        /// A word this version does not know reads as `Unknown`.
+        status: peerlab_run::EndStatus,
         #[serde(default)]
         exit_code: Option<i32>,
         #[serde(default)]

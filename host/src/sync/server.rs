@@ -139,7 +139,7 @@ pub enum ServerEvent {
     /// One instance reported its end.
     Done {
         id: u32,
-        status: String,
+        status: peerlab_run::EndStatus,
         exit_code: Option<i32>,
         error: Option<String>,
     },

@@ -153,7 +153,7 @@ async fn a_vanished_process_is_reported_with_its_unfinished_instances() {
         .unwrap();
     a.send(&ClientMsg::Done {
         id: 1,
-        status: "finished".into(),
+        status: peerlab_run::EndStatus::Finished,
         exit_code: None,
         error: None,
     });
@@ -323,7 +323,7 @@ async fn once_admitted_a_process_may_send_lines_longer_than_a_hello() {
     let long = "e".repeat(20 * admission.hello_line);
     client.send(&ClientMsg::Done {
         id: 1,
-        status: "failed".into(),
+        status: peerlab_run::EndStatus::Failed,
         exit_code: None,
         error: Some(long.clone()),
     });

@@ -1,9 +1,10 @@
 //! `junit.xml`: one test case per instance and per verdict, so CI servers
-//! (Jenkins, GitLab) show a run's results.
+//! (Jenkins, GitLab) show a run's results. Rendered from the runner's
+//! [`Summary`] only (pure text; [`crate::write::write_junit`] writes it).
 
 use std::fmt::Write;
 
-use super::folder::Summary;
+use crate::schema::{EndStatus, Summary};
 
 /// Render the summary as a JUnit XML document.
 pub fn render(summary: &Summary) -> String {
@@ -11,7 +12,7 @@ pub fn render(summary: &Summary) -> String {
     let failures = summary
         .instance_status
         .iter()
-        .filter(|s| s.status != "finished")
+        .filter(|s| s.status != EndStatus::Finished)
         .count()
         + summary.verdicts.iter().filter(|v| !v.passed).count();
     let mut x = String::new();
@@ -29,13 +30,13 @@ pub fn render(summary: &Summary) -> String {
         summary
             .instance_status
             .iter()
-            .filter(|s| s.status != "finished")
+            .filter(|s| s.status != EndStatus::Finished)
             .count(),
         esc(&summary.started_at)
     );
     for s in &summary.instance_status {
         let name = format!("instance {:05}", s.id);
-        if s.status == "finished" {
+        if s.status == EndStatus::Finished {
             let _ = writeln!(
                 x,
                 r#"    <testcase classname="instances" name="{}"/>"#,
@@ -44,7 +45,7 @@ pub fn render(summary: &Summary) -> String {
         } else {
             let message = match &s.error {
                 Some(e) => format!("{}: {e}", s.status),
-                None => s.status.clone(),
+                None => s.status.to_string(),
             };
             let _ = writeln!(
                 x,
@@ -116,8 +117,8 @@ fn esc(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::folder::{InstanceStatus, Summary, Verdict};
     use super::*;
+    use crate::schema::{InstanceStatus, Summary, Verdict};
 
     #[test]
     fn failures_are_counted_and_text_is_escaped() {
@@ -132,14 +133,14 @@ mod tests {
             started_at: "2026-01-01T00:00:00Z".into(),
             ended_at: "2026-01-01T00:00:01Z".into(),
             duration_s: 1.0,
-            outcome: "failed".into(),
+            outcome: Some(crate::RunStatus::Failed),
             timed_out: false,
             instance_status: vec![
                 InstanceStatus {
                     id: 1,
                     host: "localhost".into(),
                     node: 1,
-                    status: "finished".into(),
+                    status: crate::EndStatus::Finished,
                     exit_code: Some(0),
                     error: None,
                     out: "a.out".into(),
@@ -149,7 +150,7 @@ mod tests {
                     id: 2,
                     host: "localhost".into(),
                     node: 1,
-                    status: "failed".into(),
+                    status: crate::EndStatus::Failed,
                     exit_code: Some(1),
                     error: Some("x.scenario:3: <boom> & \"bang\"".into()),
                     out: "b.out".into(),

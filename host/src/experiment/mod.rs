@@ -1,0 +1,17 @@
+//! The experiment as the host reads and plans it, shared by the
+//! subcommands and the runners: [`load`] reads the files (lang parses and
+//! types them), [`plan`] applies the command line's overrides and checks
+//! what depends on them, and [`shared`] rebuilds from `run.json` what the
+//! instances of a run share.
+//!
+//! No subcommand's argument parsing lives here, and nothing here prints.
+
+pub mod load;
+pub mod plan;
+pub mod shared;
+
+pub use load::{Loaded, load, read_source, resolve_modules};
+pub use plan::{
+    Overrides, Plan, RunChoices, check_capacity, check_host_keys, check_plan, plan_run,
+    run_settings,
+};

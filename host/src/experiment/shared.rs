@@ -1,0 +1,113 @@
+//! The read-only part of a run that every instance of a process shares,
+//! rebuilt from the run folder's `run.json`: the experiment read again
+//! (refused when its files changed since the run started), its modules
+//! loaded, every command bound, the overlay tuning and the verification
+//! pool typed from the recorded config. The instance processes and the
+//! simulated runner both build it here.
+//!
+//! It must not start instances, open sockets or write to the run folder.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use peerlab_lang::{Format, render_all};
+
+use crate::modules::{Registry, SearchPaths};
+use crate::runner::folder::RunRecord;
+use crate::runtime::instance::Shared;
+
+/// Parse the scenario and load the modules exactly as `peerlab run` checked
+/// them, and bind every command.
+pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc<Shared>> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let source = record
+        .config_path
+        .clone()
+        .unwrap_or(record.scenario_path.clone());
+    let loaded = super::load::load(&source, &env);
+    unchanged_since_the_run_started(record, &loaded.sources)?;
+    if peerlab_lang::has_errors(&loaded.diagnostics) {
+        anyhow::bail!(
+            "the experiment no longer parses:\n{}",
+            render_all(&loaded.diagnostics, &loaded.sources, Format::Short)
+        );
+    }
+    let scenario = loaded
+        .scenario
+        .as_ref()
+        .context("the experiment has no scenario")?;
+    let experiment_dir = source.parent().map(|p| p.to_path_buf());
+    let paths = SearchPaths::standard(&record.plugin_path, experiment_dir.as_deref());
+    let registry = Registry::resolve(&scenario.modules, &paths)
+        .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
+    let mut commands = Vec::with_capacity(scenario.commands.len());
+    for cmd in &scenario.commands {
+        let bound = registry.bind_command(cmd).map_err(|diags| {
+            anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
+        })?;
+        commands.push(crate::runtime::instance::ScheduledCall::new(cmd, bound));
+    }
+    Ok(Arc::new(Shared {
+        registry: Arc::new(registry),
+        commands,
+        config: record.config.clone(),
+        instances: record.instances,
+        run_seed: record.seed,
+        time_scale: record.time_scale,
+        run_identity: run_identity.as_bytes().to_vec(),
+        pool: shared_verification(record)
+            .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
+        overlay: crate::runtime::instance::OverlayTuning::from_config(&record.config)
+            .map_err(|e| anyhow::anyhow!(e))?,
+    }))
+}
+
+/// Refuse to run an experiment whose files differ from what `peerlab run`
+/// checked and recorded: instances would run something nobody checked, and
+/// the run folder would describe another experiment.
+fn unchanged_since_the_run_started(
+    record: &RunRecord,
+    sources: &peerlab_lang::diag::SourceMap,
+) -> anyhow::Result<()> {
+    if record.sources.is_empty() {
+        // A run folder from before sources were recorded.
+        return Ok(());
+    }
+    for file in sources.iter() {
+        let Ok(path) = std::fs::canonicalize(&**file.name()) else {
+            continue;
+        };
+        let what = match record.sources.iter().find(|s| s.path == path) {
+            Some(s) if s.sha256 == crate::runner::folder::source_hash(file.text()) => continue,
+            Some(s) => format!(
+                "`{}` changed after the run started (the run folder keeps the version it was started with: {})",
+                path.display(),
+                s.copy
+            ),
+            None => format!(
+                "`{}` is read by the experiment now but was not when the run started",
+                path.display()
+            ),
+        };
+        anyhow::bail!(
+            "{what}; instances run exactly what `peerlab run` checked: restore the file or start a new run"
+        );
+    }
+    Ok(())
+}
+
+/// How many verified packets a process remembers (a few hundred bytes each).
+const POOL_CAPACITY: usize = 1 << 16;
+
+/// Whether instances of one process share signature verifications
+/// (config key `shared_verification`; default on when a process hosts
+/// several instances, where it saves the most).
+pub fn shared_verification(record: &RunRecord) -> bool {
+    // lang checked the value when the run was planned; one it would not
+    // take falls back to the default, as a missing one does.
+    peerlab_lang::RuntimeKeys::from_strings(&record.config)
+        .0
+        .shared_verification
+        .unwrap_or(record.instances_per_process > 1 || record.runner == "simulated")
+}

@@ -1,0 +1,577 @@
+//! The SLURM runner: one `sbatch` job whose `srun` starts one node agent
+//! (`peerlab node-agent`) per node; each agent starts its share of the
+//! instances, which register with the sync server running here.
+//!
+//! This module owns the job's life as seen from the submitting host:
+//! rendering the batch script, submitting it, polling `squeue` (and
+//! `sacct`/`scontrol` once the job ends) into [`LaunchEvent`]s, deciding
+//! when SLURM cannot place the job, reading the agents' exit reports, and
+//! `scancel` on stop. Supervision (timeouts, Ctrl-C, summary) is
+//! [`super::supervise`]'s; starting instance processes on a node is the
+//! agent's ([`agent`]). The parsers ([`queue`]) and the script renderer
+//! ([`script`]) are pure functions; only [`run`] and the poller (`poller.rs`) run
+//! commands.
+//!
+//! Files it adds to the run folder: `slurm/job.sh` (the batch script),
+//! `slurm/job_id`, `slurm/job.out` (the job's stdout and stderr: the
+//! agents' log lines) and `slurm/node<NNN>.exits.jsonl` (one line per
+//! instance process that ended on node NNN, written by its agent).
+
+pub mod agent;
+mod poller;
+pub mod queue;
+pub mod script;
+
+use poller::Poller;
+pub use queue::*;
+pub use script::*;
+
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use peerlab_lang::experiment::Experiment;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::folder::Placement;
+use super::interrupt::Interrupt;
+use super::local::plan_processes;
+use super::supervise::{self, LaunchEvent, Launcher, TOKEN_ENV};
+use super::{RunOutcome, RunSettings};
+
+/// The runner's name in `run.json` and `summary.json`.
+pub const RUNNER: &str = "slurm";
+
+/// The host name recorded for instances until their node registers them.
+pub const UNPLACED_HOST: &str = "unplaced";
+
+/// Added to the run's own time budget to get the job's time limit: room
+/// for starting the agents and copying outputs back.
+pub const TIME_MARGIN: Duration = Duration::from_secs(120);
+
+/// The config key naming a node-local directory for instance outputs
+/// (copied back into the run folder by the agents).
+pub const LOCAL_DIR_KEY: &str = "slurm_local_output_dir";
+
+/// How long a job may wait in the queue (for legitimate reasons such as
+/// busy nodes) before the run gives up.
+pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// The run folder's subfolder for the job's files.
+pub const SLURM_DIR: &str = "slurm";
+
+/// What the slurm runner needs beyond [`RunSettings`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmSettings {
+    /// `--partition`, if any.
+    pub partition: Option<String>,
+    /// Extra `sbatch` options, one word each, after peerlab's own (so they win).
+    pub sbatch_options: Vec<String>,
+    /// Nodes to reserve: one node agent each.
+    pub nodes: u32,
+    /// The job's `--time`: the run's time budget plus [`TIME_MARGIN`].
+    pub time_limit: Duration,
+    /// The name or address the node agents reach the sync server at.
+    pub sync_host: String,
+    /// Fail as soon as SLURM says it cannot start the job now.
+    pub immediate: bool,
+    /// A node-local directory for instance outputs, copied back by the agents.
+    pub local_dir: Option<PathBuf>,
+    /// How often `squeue` is asked.
+    pub poll_interval: Duration,
+    /// How long the job may wait in the queue.
+    pub queue_timeout: Duration,
+}
+
+/// Config errors of the slurm runner.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SlurmConfigError {
+    #[error(
+        "`node_amount` is 0: the slurm runner needs at least one node (set node_amount = N in the config)"
+    )]
+    NoNodes,
+    #[error(
+        "`node_amount` asks for {nodes} nodes for {instances} instances: every node needs at least one instance (lower node_amount or raise instances_to_run)"
+    )]
+    MoreNodesThanInstances { nodes: u32, instances: u32 },
+    #[error("`{LOCAL_DIR_KEY}` must be an absolute path on the nodes, found `{0}`")]
+    RelativeLocalDir(String),
+    #[error("cannot find this host's name for `sync_host`: set sync_host in the config")]
+    NoHostName,
+}
+
+impl SlurmSettings {
+    /// The settings of `exp` for a run planned as `run`.
+    pub fn from_experiment(exp: &Experiment, run: &RunSettings) -> Result<Self, SlurmConfigError> {
+        let nodes = exp.nodes;
+        if nodes == 0 {
+            return Err(SlurmConfigError::NoNodes);
+        }
+        if nodes > run.instances {
+            return Err(SlurmConfigError::MoreNodesThanInstances {
+                nodes,
+                instances: run.instances,
+            });
+        }
+        let sync_host = match &exp.sync_host {
+            Some(h) if !h.trim().is_empty() => h.trim().to_string(),
+            _ => this_host_name().ok_or(SlurmConfigError::NoHostName)?,
+        };
+        let local_dir = match run.config.get(LOCAL_DIR_KEY).map(|s| s.trim()) {
+            None | Some("") => None,
+            Some(dir) if Path::new(dir).is_absolute() => Some(PathBuf::from(dir)),
+            Some(dir) => return Err(SlurmConfigError::RelativeLocalDir(dir.into())),
+        };
+        Ok(Self {
+            partition: exp.slurm.partition.clone(),
+            sbatch_options: exp.slurm.sbatch_options.clone(),
+            nodes,
+            time_limit: job_time_limit(run),
+            sync_host,
+            immediate: exp.slurm.immediate,
+            local_dir,
+            poll_interval: Duration::from_secs(1),
+            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+        })
+    }
+}
+
+/// The job's time limit: registration, start delay and the run's timeout
+/// (all already scaled), plus [`TIME_MARGIN`].
+pub fn job_time_limit(run: &RunSettings) -> Duration {
+    run.registration_timeout + run.start_delay + run.timeout + TIME_MARGIN
+}
+
+/// This host's name, as `gethostname` says.
+pub fn this_host_name() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at
+    // most that many bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = String::from_utf8_lossy(&buf[..end]).trim().to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The instance ids node `index` (0-based, of `nodes`) runs: consecutive
+/// ids, spread as evenly as possible, the first nodes taking one more
+/// (Gumby's rule). Empty when `index` is out of range.
+pub fn node_share(instances: u32, nodes: u32, index: u32) -> std::ops::Range<u32> {
+    if nodes == 0 || index >= nodes {
+        return 1..1;
+    }
+    let base = instances / nodes;
+    let extra = instances % nodes;
+    let count = base + u32::from(index < extra);
+    let first = 1 + index * base + index.min(extra);
+    first..first + count
+}
+
+/// The planned placement: each node's share, split into processes of
+/// `per_process` instances. The host stays [`UNPLACED_HOST`] until the
+/// node's instances register.
+pub fn plan(instances: u32, nodes: u32, per_process: u32) -> Vec<Placement> {
+    let mut out = Vec::new();
+    for index in 0..nodes {
+        let ids: Vec<u32> = node_share(instances, nodes, index).collect();
+        for (p, group) in plan_processes(ids.len() as u32, per_process)
+            .iter()
+            .enumerate()
+        {
+            for &k in group {
+                out.push(Placement {
+                    id: ids[k as usize - 1],
+                    host: UNPLACED_HOST.into(),
+                    node: index + 1,
+                    process: p as u32 + 1,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// One instance process that ended on a node, as its agent reports it in
+/// `slurm/node<NNN>.exits.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentExit {
+    pub ids: Vec<u32>,
+    pub exit_code: Option<i32>,
+    pub how: String,
+    pub clean: bool,
+    /// The process's stderr file, relative to the run folder.
+    pub stderr: Option<PathBuf>,
+}
+
+/// The exit report file of node `node` (1-based), relative to the run folder.
+pub fn exits_file(node: u32) -> PathBuf {
+    PathBuf::from(SLURM_DIR).join(format!("node{node:03}.exits.jsonl"))
+}
+
+/// The job as the runner holds it.
+struct SlurmLauncher {
+    job: Option<String>,
+    running: Arc<AtomicBool>,
+}
+
+impl Launcher for SlurmLauncher {
+    fn stop(&mut self, force: bool) {
+        let Some(job) = self.job.clone() else {
+            return;
+        };
+        if !self.running.load(Ordering::SeqCst) {
+            return;
+        }
+        tokio::spawn(async move {
+            let mut args: Vec<String> = Vec::new();
+            if force {
+                args.extend(["--signal=KILL".into(), "--full".into()]);
+            }
+            args.push(job.clone());
+            match slurm_command("scancel", &args).await {
+                Ok(_) => tracing::info!(job = %job, force, "scancel sent"),
+                Err(err) => tracing::warn!("cannot cancel SLURM job {job}: {err:#}"),
+            }
+            if force {
+                // The signal ends the processes; this ends the job itself.
+                let _ = slurm_command("scancel", &[job]).await;
+            }
+        });
+    }
+
+    fn running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+}
+
+/// How long one SLURM command may take before it counts as failed.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Run a SLURM client command and return its stdout; an error carries its
+/// stderr.
+pub(super) async fn slurm_command(program: &str, args: &[String]) -> anyhow::Result<String> {
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+        .await
+        .with_context(|| format!("`{program}` did not answer within {COMMAND_TIMEOUT:?}"))?
+        .with_context(|| format!("cannot run `{program}`: is SLURM's client installed?"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        let err = String::from_utf8_lossy(&output.stderr);
+        anyhow::bail!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            output.status,
+            err.trim()
+        )
+    }
+}
+
+/// Run the experiment as one SLURM job and return its outcome.
+pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Result<RunOutcome> {
+    // The job may wait in the queue before anything registers: the poller
+    // stops the registration clock while the job is pending (LaunchEvent::
+    // Waiting / Running) and ends the run when the queue wait is over.
+
+    // Without SLURM's client there is nothing to run: say so before a run
+    // folder exists.
+    for program in ["sbatch", "squeue", "scancel"] {
+        if find_on_path(program).is_none() {
+            anyhow::bail!(
+                "`{program}` is not on PATH: the slurm runner needs SLURM's client commands \
+                 (run peerlab on a host that submits jobs, or install slurm-client)"
+            );
+        }
+    }
+    // Before the job is submitted: a stop from now on cancels it and ends
+    // the run as interrupted.
+    let interrupt = Interrupt::listen().context("cannot listen for stop signals")?;
+    let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
+    let placement = plan(
+        settings.instances,
+        slurm.nodes,
+        settings.instances_per_process,
+    );
+    let bind: SocketAddr = ([0, 0, 0, 0], settings.sync_port).into();
+    let prepared =
+        supervise::prepare(settings, RUNNER, slurm.nodes, placement.clone(), bind).await?;
+    // The nodes see the run folder by its absolute path (on the shared file system).
+    let run_dir = fs::canonicalize(&prepared.run_dir)
+        .with_context(|| format!("cannot find the run folder {}", prepared.run_dir.display()))?;
+    let slurm_dir = run_dir.join(SLURM_DIR);
+    fs::create_dir_all(&slurm_dir)
+        .with_context(|| format!("cannot create {}", slurm_dir.display()))?;
+    let sync = format!(
+        "{}:{}",
+        bracket_ipv6(&slurm.sync_host),
+        prepared.server.local_addr().port()
+    );
+
+    let (tx, events) = mpsc::unbounded_channel();
+    let running = Arc::new(AtomicBool::new(false));
+    let mut launcher = SlurmLauncher {
+        job: None,
+        running: running.clone(),
+    };
+    let job = JobSpec {
+        run_id: prepared.run_id.clone(),
+        run_dir: run_dir.clone(),
+        exe,
+        sync,
+        instances: settings.instances,
+        instances_per_process: settings.instances_per_process,
+        slurm: slurm.clone(),
+    };
+    match submit(&job, &prepared.token).await {
+        Ok(id) => {
+            tracing::info!(job = %id, run = %job.run_id, "submitted SLURM job {id}");
+            let _ = tx.send(LaunchEvent::State(format!("SLURM job {id} submitted")));
+            let _ = tx.send(LaunchEvent::Waiting);
+            running.store(true, Ordering::SeqCst);
+            launcher.job = Some(id.clone());
+            let poller = Poller {
+                job: id,
+                run_dir: run_dir.clone(),
+                nodes: slurm.nodes,
+                instances: settings.instances,
+                immediate: slurm.immediate,
+                poll_interval: slurm.poll_interval,
+                queue_timeout: slurm.queue_timeout,
+                running: running.clone(),
+                tx: tx.clone(),
+            };
+            tokio::spawn(poller.run());
+        }
+        Err(err) => {
+            let _ = tx.send(LaunchEvent::Failed(format!("{err:#}")));
+        }
+    }
+    drop(tx);
+    let summary = supervise::supervise(
+        settings,
+        RUNNER,
+        slurm.nodes,
+        prepared,
+        &placement,
+        &mut launcher,
+        events,
+        &interrupt,
+    )
+    .await?;
+    Ok(RunOutcome { run_dir, summary })
+}
+
+/// The first executable file named `program` in `PATH`.
+fn find_on_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}
+
+/// Write the batch script into the run folder and submit it; the job id.
+async fn submit(job: &JobSpec, token: &str) -> anyhow::Result<String> {
+    let script = render_script(job)?;
+    let path = job.run_dir.join(SLURM_DIR).join("job.sh");
+    fs::write(&path, &script).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut cmd = tokio::process::Command::new("sbatch");
+    cmd.arg("--parsable")
+        .arg(&path)
+        .env(TOKEN_ENV, token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+        .await
+        .context("`sbatch` did not answer within a minute: is slurmctld reachable?")?
+        .context(
+            "cannot run `sbatch`: the slurm runner needs SLURM's client commands (sbatch, squeue, scancel) on PATH",
+        )?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        let why = stderr
+            .lines()
+            .map(|l| l.trim().trim_start_matches("sbatch: error: ").trim())
+            .filter(|l| !l.is_empty())
+            .collect::<Vec<_>>()
+            .join("; ");
+        anyhow::bail!(
+            "SLURM refused the job ({}): {why}",
+            path.strip_prefix(&job.run_dir).unwrap_or(&path).display()
+        );
+    }
+    let id = parse_sbatch_id(&stdout).with_context(|| {
+        format!(
+            "sbatch printed no job id: {:?}",
+            stdout.trim().chars().take(200).collect::<String>()
+        )
+    })?;
+    let _ = fs::write(
+        job.run_dir.join(SLURM_DIR).join("job_id"),
+        format!("{id}\n"),
+    );
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_are_even_and_the_first_nodes_take_one_more() {
+        let shares = |n, m| {
+            (0..m)
+                .map(|i| node_share(n, m, i).collect::<Vec<u32>>())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shares(9, 3),
+            vec![vec![1, 2, 3], vec![4, 5, 6], vec![7, 8, 9]]
+        );
+        assert_eq!(
+            shares(10, 3),
+            vec![vec![1, 2, 3, 4], vec![5, 6, 7], vec![8, 9, 10]]
+        );
+        assert_eq!(
+            shares(5, 5),
+            vec![vec![1], vec![2], vec![3], vec![4], vec![5]]
+        );
+        assert_eq!(shares(2, 3), vec![vec![1], vec![2], vec![]]);
+        assert_eq!(node_share(9, 3, 3).count(), 0);
+        assert_eq!(node_share(9, 0, 0).count(), 0);
+        // Every id exactly once, in order, for many shapes.
+        for n in 0..40 {
+            for m in 1..12 {
+                let all: Vec<u32> = (0..m).flat_map(|i| node_share(n, m, i)).collect();
+                assert_eq!(all, (1..=n).collect::<Vec<_>>(), "{n} over {m}");
+                let sizes: Vec<usize> = (0..m).map(|i| node_share(n, m, i).count()).collect();
+                assert!(sizes.windows(2).all(|w| w[0] >= w[1] && w[0] - w[1] <= 1));
+            }
+        }
+    }
+
+    #[test]
+    fn the_plan_numbers_nodes_and_processes_per_node() {
+        let p = plan(5, 2, 2);
+        let rows: Vec<(u32, u32, u32)> = p.iter().map(|p| (p.id, p.node, p.process)).collect();
+        assert_eq!(
+            rows,
+            vec![(1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 1), (5, 2, 1)]
+        );
+        assert!(p.iter().all(|p| p.host == UNPLACED_HOST));
+    }
+
+    fn run_settings(instances: u32) -> RunSettings {
+        RunSettings {
+            experiment: "e".into(),
+            config_path: None,
+            scenario_path: "e.scenario".into(),
+            config: Default::default(),
+            instances,
+            instances_per_process: 1,
+            seed: 1,
+            time_scale: 0.05,
+            timeout: Duration::from_secs(13),
+            registration_timeout: Duration::from_secs(30),
+            start_delay: Duration::from_secs(1),
+            output_root: "output".into(),
+            plugin_path: Vec::new(),
+            modules: Vec::new(),
+            sync_port: 0,
+            progress: false,
+            sources: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_experiment() {
+        let mut exp = Experiment::for_scenario("e.scenario");
+        exp.nodes = 3;
+        exp.sync_host = Some("fs0".into());
+        exp.slurm.partition = Some("defq".into());
+        exp.slurm.sbatch_options = vec!["--constraint=cpunode".into()];
+        exp.slurm.immediate = true;
+        let mut run = run_settings(9);
+        run.config
+            .insert(LOCAL_DIR_KEY.into(), "/local/scratch".into());
+        let s = SlurmSettings::from_experiment(&exp, &run).unwrap();
+        assert_eq!(s.nodes, 3);
+        assert_eq!(s.sync_host, "fs0");
+        assert_eq!(s.partition.as_deref(), Some("defq"));
+        assert_eq!(s.sbatch_options, vec!["--constraint=cpunode".to_string()]);
+        assert!(s.immediate);
+        assert_eq!(s.local_dir, Some(PathBuf::from("/local/scratch")));
+        // 30 s registration + 1 s start delay + 13 s run + the margin.
+        assert_eq!(s.time_limit, Duration::from_secs(44) + TIME_MARGIN);
+
+        // Defaults: this host's name, no partition, no node-local folder.
+        exp.sync_host = None;
+        let s = SlurmSettings::from_experiment(&exp, &run_settings(9)).unwrap();
+        assert_eq!(Some(s.sync_host), this_host_name());
+        assert_eq!(s.local_dir, None);
+
+        exp.nodes = 10;
+        assert_eq!(
+            SlurmSettings::from_experiment(&exp, &run),
+            Err(SlurmConfigError::MoreNodesThanInstances {
+                nodes: 10,
+                instances: 9
+            })
+        );
+        exp.nodes = 0;
+        assert_eq!(
+            SlurmSettings::from_experiment(&exp, &run),
+            Err(SlurmConfigError::NoNodes)
+        );
+        exp.nodes = 1;
+        run.config.insert(LOCAL_DIR_KEY.into(), "scratch".into());
+        assert_eq!(
+            SlurmSettings::from_experiment(&exp, &run),
+            Err(SlurmConfigError::RelativeLocalDir("scratch".into()))
+        );
+    }
+
+    #[test]
+    fn agent_exit_lines_round_trip() {
+        let exit = AgentExit {
+            ids: vec![4, 5],
+            exit_code: Some(101),
+            how: "exit code 101".into(),
+            clean: false,
+            stderr: Some("n2/node002/process001.stderr".into()),
+        };
+        let line = serde_json::to_string(&exit).unwrap();
+        assert!(!line.contains('\n'));
+        assert_eq!(serde_json::from_str::<AgentExit>(&line).unwrap(), exit);
+        assert_eq!(exits_file(2), PathBuf::from("slurm/node002.exits.jsonl"));
+    }
+}

@@ -32,10 +32,10 @@ use peerlab_plugin_api::{MessageSpec, Value};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use peerlab_run::EndStatus;
 use peerlab_run::schema::event_kind;
+use peerlab_run::{EndStatus, EventLine};
 
-use super::record::{Event, Record};
+use super::record::Record;
 use crate::modules::{BoundCall, Instances, Registry, Services};
 
 /// Where a scenario command stands in the run.
@@ -706,7 +706,7 @@ impl Instance {
         }
         self.sample(now);
         let t = self.state.wall_t(now);
-        let mut e = Event::new(t, event_kind::END);
+        let mut e = EventLine::new(t, event_kind::END);
         e.status = Some(status);
         self.state.record.event(&e);
         self.state.record.flush();
@@ -731,7 +731,7 @@ impl Instance {
         }
         self.fired += 1;
         let t = self.state.wall_t(self.state.now);
-        let mut e = Event::new(t, event_kind::COMMAND);
+        let mut e = EventLine::new(t, event_kind::COMMAND);
         e.callback = Some(cmd.call.callback[..].into());
         e.module = Some(cmd.call.module_name.as_str().into());
         e.file = Some(cmd.file[..].into());
@@ -798,7 +798,7 @@ impl State {
     /// Record a fault as an event (plots show them).
     fn fault_event(&mut self, text: &str) {
         let t = self.wall_t(self.now);
-        let mut e = Event::new(t, event_kind::FAULT);
+        let mut e = EventLine::new(t, event_kind::FAULT);
         e.text = Some(text.into());
         self.record.event(&e);
     }
@@ -884,7 +884,7 @@ impl Services for State {
 
     fn annotate(&mut self, _module: usize, text: &str) {
         let t = self.wall_t(self.now);
-        let mut e = Event::new(t, event_kind::ANNOTATION);
+        let mut e = EventLine::new(t, event_kind::ANNOTATION);
         e.text = Some(text.into());
         self.record.event(&e);
     }

@@ -269,15 +269,6 @@ fn lang_does_no_io() {
     );
 }
 
-/// Imports of the runner from the instance runtime that are known and
-/// waiting to be removed (issue #15: the run folder's types move to a crate
-/// of their own). The test fails on any import not listed here.
-const RUNTIME_IMPORTS_OF_THE_RUNNER: &[(&str, &str)] = &[
-    ("host/src/runtime/process.rs", "runner::folder"),
-    ("host/src/runtime/record.rs", "runner::folder"),
-    ("host/src/runtime/sim.rs", "runner::folder"),
-];
-
 /// The instance runtime (`host/src/runtime/`) does not import the runner
 /// (`host/src/runner/`): runners start instances, never the other way.
 #[test]
@@ -287,7 +278,6 @@ fn runtime_does_not_import_the_runner() {
     rust_files(&root.join("host/src/runtime"), &mut files);
     assert!(files.len() >= 3, "{files:?}");
     let mut found = Vec::new();
-    let mut seen = Vec::new();
     for file in &files {
         let rel = file
             .strip_prefix(&root)
@@ -301,23 +291,7 @@ fn runtime_does_not_import_the_runner() {
             if !imports {
                 continue;
             }
-            if let Some(known) = RUNTIME_IMPORTS_OF_THE_RUNNER
-                .iter()
-                .find(|(f, m)| *f == rel && line.contains(m))
-            {
-                seen.push(*known);
-                continue;
-            }
             found.push(format!("{rel}:{n}: {line}"));
-        }
-    }
-    for known in RUNTIME_IMPORTS_OF_THE_RUNNER {
-        if !seen.contains(known) {
-            // Gone: good. Say so, so the list gets shorter.
-            eprintln!(
-                "note: {} no longer imports {}: drop it from RUNTIME_IMPORTS_OF_THE_RUNNER",
-                known.0, known.1
-            );
         }
     }
     assert!(

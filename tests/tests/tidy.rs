@@ -301,6 +301,39 @@ fn runtime_does_not_import_the_runner() {
     );
 }
 
+/// The instance state machine (`host/src/runtime/instance/`) touches no
+/// socket, reads no clock and sleeps not: time and datagrams are its
+/// arguments, the drivers (`process.rs`, `sim.rs`) carry them.
+#[test]
+fn the_instance_state_machine_does_no_io_and_reads_no_clock() {
+    let root = workspace_root();
+    let mut files = Vec::new();
+    rust_files(&root.join("host/src/runtime/instance"), &mut files);
+    assert!(files.len() >= 5, "{files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        for (n, line) in code_lines(file) {
+            let modules = ["std::net::UdpSocket", "tokio", "std::thread", "std::fs"];
+            let calls = ["Instant::now", "SystemTime", "sleep("];
+            if modules.iter().any(|m| names_module(&line, m))
+                || calls.iter().any(|c| line.contains(c))
+            {
+                found.push(format!("{rel}:{n}: {line}"));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the instance state machine must do no I/O and read no clock (ARCHITECTURE.md, runtime/):\n  {}",
+        found.join("\n  ")
+    );
+}
+
 #[test]
 fn names_module_sees_paths_and_groups() {
     assert!(names_module("use std::fs;", "std::fs"));

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use peerlab_dispersy::udp::UdpDriver;
+use peerlab_dispersy::udp::{UdpDriver, Wake};
 use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
@@ -239,15 +239,16 @@ async fn drive(
             .min();
         tokio::select! {
             wake = driver.wait(deadline) => match wake {
-                Ok(wake) => {
+                Ok(Wake::Readable) => {
                     let now = Instant::now();
-                    if let Err(e) = driver.feed(inst.core_mut(), now, wake) {
+                    if let Err(e) = driver.recv_with(|batch| inst.handle_datagrams(now, batch)) {
                         inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
                         inst.shut_down(Instant::now(), EndStatus::Failed);
                         return inst.with_losses(Outcome::Failed(format!("socket error: {e}")));
                     }
-                    inst.after_input(now);
                 }
+                // The deadline passed: `handle_timeout` below fires what is due.
+                Ok(Wake::Timeout) => {}
                 Err(e) => {
                     inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
                     inst.shut_down(Instant::now(), EndStatus::Failed);
@@ -284,9 +285,10 @@ struct Delayed {
     bytes: Vec<u8>,
 }
 
-/// Send what the core queued. Without network faults the driver's own
-/// flush (with its would-block handling) does it; with them, each datagram
-/// is routed: dropped, sent, or held until its delay passes.
+/// Send what the instance queued, already through its fault model.
+/// Without network faults the driver's batched flush (with its would-block
+/// handling) sends it; with them, each datagram is sent at once or held
+/// until its delay passes.
 fn flush(
     inst: &mut Instance,
     driver: &mut UdpDriver,
@@ -300,24 +302,21 @@ fn flush(
         driver.send_now(d.dest, &d.bytes);
     }
     if inst.net_conditions().is_clean() {
-        driver.flush(inst.core_mut());
+        // Nothing is dropped or delayed: send in batches.
+        driver.flush_with(|buf| inst.poll_transmit(buf).map(|t| (t.destination, t.size)));
         return;
     }
-    while let Some(t) = inst.core_mut().poll_transmit(buf) {
-        match inst.route(t.destination) {
-            super::instance::Route::Drop => {}
-            super::instance::Route::After(d) if d.is_zero() => {
-                driver.send_now(t.destination, &buf[..t.size]);
-            }
-            super::instance::Route::After(d) => {
-                *seq += 1;
-                delayed.push(Reverse(Delayed {
-                    at: now + d,
-                    seq: *seq,
-                    dest: t.destination,
-                    bytes: buf[..t.size].to_vec(),
-                }));
-            }
+    while let Some(t) = inst.poll_transmit(buf) {
+        if t.delay.is_zero() {
+            driver.send_now(t.destination, &buf[..t.size]);
+        } else {
+            *seq += 1;
+            delayed.push(Reverse(Delayed {
+                at: now + t.delay,
+                seq: *seq,
+                dest: t.destination,
+                bytes: buf[..t.size].to_vec(),
+            }));
         }
     }
 }

@@ -25,7 +25,7 @@ use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::instance::{EarlyPhase, Instance, Outcome, Route, Shared, derive_seed, overlay_config};
+use super::instance::{EarlyPhase, Instance, Outcome, Shared, derive_seed, overlay_config};
 use super::record::Record;
 use peerlab_run::{EndStatus, InstancePaths};
 
@@ -110,7 +110,7 @@ struct Sim {
     /// Datagram buffers to reuse.
     spare: Vec<Vec<u8>>,
     /// Transmits of the instance being handled (kept to reuse its capacity).
-    scratch: Vec<(SocketAddr, Route, Vec<u8>)>,
+    scratch: Vec<(SocketAddr, Duration, Vec<u8>)>,
     seq: u64,
     instances: Vec<Option<Instance>>,
     /// The deadline each instance is queued for (others in the queue are stale).
@@ -126,20 +126,23 @@ struct Sim {
     commands_of_ended: u64,
 }
 
-/// Move an instance's queued datagrams into `out`, each in a reused buffer.
+/// Move an instance's queued datagrams into `out`, each in a reused buffer
+/// with the delay the fault model gave it; returns how many the fault
+/// model dropped meanwhile (lost on the network).
 fn drain_transmits(
     inst: &mut Instance,
     buf: &mut [u8],
     spare: &mut Vec<Vec<u8>>,
-    out: &mut Vec<(SocketAddr, Route, Vec<u8>)>,
-) {
-    while let Some(t) = inst.core_mut().poll_transmit(buf) {
-        let route = inst.route(t.destination);
+    out: &mut Vec<(SocketAddr, Duration, Vec<u8>)>,
+) -> u64 {
+    let dropped = inst.dropped_by_faults();
+    while let Some(t) = inst.poll_transmit(buf) {
         let mut data = spare.pop().unwrap_or_default();
         data.clear();
         data.extend_from_slice(&buf[..t.size]);
-        out.push((t.destination, route, data));
+        out.push((t.destination, t.delay, data));
     }
+    inst.dropped_by_faults() - dropped
 }
 
 /// Run every instance of `shared` to its end in virtual time, calling
@@ -247,7 +250,7 @@ pub fn run(
                     continue;
                 };
                 sim.delivered += 1;
-                inst.handle_datagrams(at, std::iter::once((from, data.as_slice())));
+                inst.handle_datagram(at, from, &data);
                 sim.recycle(data);
                 sim.after(to, at);
             }
@@ -345,7 +348,7 @@ impl Sim {
             return;
         }
         let mut out = std::mem::take(&mut self.scratch);
-        drain_transmits(inst, &mut self.buf, &mut self.spare, &mut out);
+        self.lost += drain_transmits(inst, &mut self.buf, &mut self.spare, &mut out);
         let from = inst.core().config().local_addr;
         let finished = inst.finished();
         let next = if finished { None } else { inst.poll_timeout() };
@@ -353,13 +356,13 @@ impl Sim {
             let mut inst = self.instances[i].take().expect("checked");
             let outcome = inst.outcome();
             inst.shut_down(now, outcome.status().0);
-            drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
+            self.lost += drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
             self.commands_of_ended += inst.commands_fired();
             self.outcomes
                 .push((inst.id(), Some(inst.with_losses(outcome))));
         }
-        for (dest, route, data) in out.drain(..) {
-            self.send(now, from, dest, data, route);
+        for (dest, extra, data) in out.drain(..) {
+            self.send(now, from, dest, data, extra);
         }
         self.scratch = out;
         if let Some(at) = next
@@ -376,20 +379,12 @@ impl Sim {
         from: SocketAddr,
         dest: SocketAddr,
         data: Vec<u8>,
-        route: Route,
+        extra: Duration,
     ) {
         let Some(&to) = self.by_addr.get(&dest) else {
             self.lost += 1;
             self.recycle(data);
             return;
-        };
-        let extra = match route {
-            Route::Drop => {
-                self.lost += 1;
-                self.recycle(data);
-                return;
-            }
-            Route::After(d) => d,
         };
         // Over the MTU (never, with the default link's unlimited one) is lost
         // before the loss draw, so the draws stay as they were.
@@ -405,7 +400,7 @@ impl Sim {
             if let Some(&i) = self.by_addr.get(&from)
                 && let Some(inst) = self.instances[i].as_mut()
             {
-                inst.core_mut().count_fault_drop();
+                inst.lost_in_network();
             }
             return;
         }

@@ -120,6 +120,14 @@ impl UdpDriver {
     /// the socket would block, the rest of the batch is parked (sent by the
     /// next `wait` when the socket is writable) and the core keeps the others.
     pub fn flush(&mut self, core: &mut OverlayCore) {
+        self.flush_with(|buf| core.poll_transmit(buf).map(|t| (t.destination, t.size)));
+    }
+
+    /// [`flush`](Self::flush) for a caller that keeps the core behind its
+    /// own state machine: `next` writes the next datagram into the buffer
+    /// it is given and returns its destination and size, or `None` when
+    /// nothing is queued.
+    pub fn flush_with(&mut self, mut next: impl FnMut(&mut [u8]) -> Option<(SocketAddr, usize)>) {
         if !self.send_parked() {
             return;
         }
@@ -128,9 +136,9 @@ impl UdpDriver {
                 let mut k = 0;
                 while k < BATCH {
                     let buf = &mut s.bufs[k * SLOT..(k + 1) * SLOT];
-                    match core.poll_transmit(buf) {
+                    match next(buf) {
                         Some(t) => {
-                            s.meta[k] = (t.destination, t.size);
+                            s.meta[k] = t;
                             k += 1;
                         }
                         None => break,
@@ -253,37 +261,7 @@ impl UdpDriver {
     /// socket (a peer's port is closed) are not errors here.
     pub fn feed(&mut self, core: &mut OverlayCore, now: Instant, wake: Wake) -> io::Result<usize> {
         match wake {
-            Wake::Readable => SCRATCH.with_borrow_mut(|s| {
-                let fd = self.socket.as_raw_fd();
-                let r = self
-                    .socket
-                    .try_io(Interest::READABLE, || sys::recv_batch(fd, s));
-                let n = match r {
-                    Ok(n) => n,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock
-                                | io::ErrorKind::ConnectionRefused
-                                | io::ErrorKind::ConnectionReset
-                        ) =>
-                    {
-                        return Ok(0);
-                    }
-                    Err(e) => return Err(e),
-                };
-                self.stats.recv_calls += 1;
-                self.stats.received += n as u64;
-                let bufs = &s.bufs;
-                core.handle_batch(
-                    now,
-                    s.meta[..n]
-                        .iter()
-                        .enumerate()
-                        .map(|(k, (from, len))| (*from, &bufs[k * SLOT..k * SLOT + len])),
-                );
-                Ok(n)
-            }),
+            Wake::Readable => self.recv_with(|batch| core.handle_batch(now, batch)),
             Wake::Timeout => {
                 if core.poll_timeout().is_some_and(|t| t <= now) {
                     core.handle_timeout(now);
@@ -291,6 +269,46 @@ impl UdpDriver {
                 Ok(0)
             }
         }
+    }
+
+    /// Reads one batch of datagrams (up to [`BATCH`], one system call) and
+    /// hands them to `handle` as one batch, for a caller that keeps the
+    /// core behind its own state machine. Returns the number read; ICMP
+    /// errors reported on the socket are not errors here.
+    pub fn recv_with(
+        &mut self,
+        handle: impl FnOnce(&mut dyn Iterator<Item = (SocketAddr, &[u8])>),
+    ) -> io::Result<usize> {
+        SCRATCH.with_borrow_mut(|s| {
+            let fd = self.socket.as_raw_fd();
+            let r = self
+                .socket
+                .try_io(Interest::READABLE, || sys::recv_batch(fd, s));
+            let n = match r {
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::ConnectionRefused
+                            | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    return Ok(0);
+                }
+                Err(e) => return Err(e),
+            };
+            self.stats.recv_calls += 1;
+            self.stats.received += n as u64;
+            let bufs = &s.bufs;
+            handle(
+                &mut s.meta[..n]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, (from, len))| (*from, &bufs[k * SLOT..k * SLOT + len])),
+            );
+            Ok(n)
+        })
     }
 
     /// One turn of the loop: flush, wait, feed, flush.

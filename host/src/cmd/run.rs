@@ -227,7 +227,8 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     finish(outcome, &registry, settings, &choice, args.no_plots)
 }
 
-/// Judge the run, record it, post-process it, and say how it went.
+/// Judge the run and write its records ([`runner::finish`]), post-process
+/// it, and say how it went.
 fn finish(
     outcome: RunOutcome,
     registry: &Registry,
@@ -235,27 +236,11 @@ fn finish(
     (choice, why): &(VerdictChoice, String),
     no_plots: bool,
 ) -> anyhow::Result<u8> {
-    let RunOutcome {
+    let runner::finish::Judged {
         run_dir,
-        mut summary,
-    } = outcome;
-    let mut verdicts =
-        runner::verdicts::collect_some(registry, &run_dir, &summary, &settings.config, |m| {
-            choice.judges(m)
-        });
-    verdicts.extend(choice.skipped(registry, why));
-    summary.set_verdicts(verdicts);
-    // Both are attempted whatever happens to the other (a full disk); what
-    // could not be written is the run's last message.
-    let mut unwritten = Vec::new();
-    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
-        let summary_path = run_dir.join("summary.json");
-        unwritten.push(format!("cannot write {}: {e}", summary_path.display()));
-    }
-    if let Err(e) = peerlab_run::write::write_junit(&run_dir, &summary) {
-        let junit_path = run_dir.join(peerlab_run::layout::JUNIT_XML);
-        unwritten.push(format!("cannot write {}: {e}", junit_path.display()));
-    }
+        summary,
+        unwritten,
+    } = runner::finish::judge_and_write(outcome, registry, &settings.config, choice, why);
 
     let opts = peerlab_report::ReportOptions {
         plots: !no_plots,
@@ -288,18 +273,7 @@ fn finish(
         );
     }
     for v in &summary.verdicts {
-        eprintln!(
-            "peerlab: verdict {}: {} — {}",
-            v.name,
-            if v.skipped {
-                "SKIPPED"
-            } else if v.passed {
-                "PASS"
-            } else {
-                "FAIL"
-            },
-            v.message
-        );
+        eprintln!("peerlab: {}", runner::finish::verdict_line(v));
     }
     let judged: Vec<_> = summary.verdicts.iter().filter(|v| !v.skipped).collect();
     let skipped = summary.verdicts.len() - judged.len();

@@ -245,7 +245,36 @@ fn load_plugin(workload: &BenchWorkload, plugin_path: &[PathBuf]) -> anyhow::Res
             "cannot load the {plugin} plugin: {e}: run cargo build --release --workspace first"
         );
     }
+    if let Err(e) = declared(workload, &registry) {
+        anyhow::bail!(
+            "the {plugin} plugin does not fit `peerlab bench {}`: {e}",
+            workload.name
+        );
+    }
     Ok(registry)
+}
+
+/// The workload's commands and config key, checked against what the
+/// loaded modules declare (their callbacks and config keys), so a renamed
+/// one is a clear error instead of a measurement of nothing.
+fn declared(workload: &BenchWorkload, registry: &Registry) -> Result<(), String> {
+    let start = std::iter::once(workload.start_command);
+    for command in start.chain(workload.end_commands.iter().copied()) {
+        registry
+            .lookup(command)
+            .map_err(|e| format!("command `{command}`: {e}"))?;
+    }
+    if !registry
+        .config_keys()
+        .iter()
+        .any(|k| k == workload.fanout_key)
+    {
+        return Err(format!(
+            "no module declares the config key `{}`",
+            workload.fanout_key
+        ));
+    }
+    Ok(())
 }
 
 /// The run of `n` instances: its generated scenario (written to the output
@@ -369,4 +398,15 @@ fn load_run(run_dir: &Path) -> anyhow::Result<(Vec<InstanceData>, Vec<ProcessDat
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workload_the_modules_do_not_declare_is_refused() {
+        let e = declared(&BENALOH, &Registry::core_only()).unwrap_err();
+        assert!(e.contains("share_local"), "{e}");
+    }
 }

@@ -6,7 +6,10 @@
 //! its callbacks and config keys, but not yet the annotations it records or
 //! the messages it counts (module metrics, issue #16). Until it does, the
 //! workload description carries them; everything else in [`crate::bench`]
-//! reads only this description and the run folder.
+//! reads only this description and the run folder. What the plugin does
+//! declare is checked against it before measuring (the commands bind, the
+//! fanout key is one of its config keys); the annotation and message types
+//! cannot be checked yet.
 //!
 //! Must not: run, time or measure anything.
 
@@ -126,6 +129,14 @@ mod tests {
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(scenario.timeline_length(), 75.0);
         assert_eq!(default_deadline(1000), 26.0);
+    }
+
+    #[test]
+    fn the_start_line_runs_the_start_command() {
+        assert_eq!(
+            BENALOH.start_line.split_whitespace().next(),
+            Some(BENALOH.start_command)
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 
 use crate::error::Warning;
 
-pub use peerlab_run::schema::{EventKind, InstanceStatus, Placement, Verdict};
+pub use peerlab_run::schema::{EventKind, InstanceStatus, Placement, VerdictRecord};
 pub use peerlab_run::{RunRecord, Summary};
 
 /// The files of one instance found under `<host>/node<NNN>/`.

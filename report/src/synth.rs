@@ -13,7 +13,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use peerlab_run::write::{SummaryContent, write_run_record, write_summary};
-use peerlab_run::{EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, Summary, Verdict};
+use peerlab_run::{
+    EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, Summary, VerdictRecord,
+};
 
 /// What kind of run to write.
 #[derive(Debug, Clone)]
@@ -215,7 +217,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         }),
         timed_out: false,
         instance_status: status,
-        verdicts: vec![Verdict {
+        verdicts: vec![VerdictRecord {
             name: format!("{}/same-total", spec.experiment),
             passed: spec.verdict_passes,
             message: if spec.verdict_passes {

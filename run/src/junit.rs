@@ -118,7 +118,7 @@ fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{InstanceStatus, Summary, Verdict};
+    use crate::schema::{InstanceStatus, Summary, VerdictRecord};
 
     #[test]
     fn failures_are_counted_and_text_is_escaped() {
@@ -157,7 +157,7 @@ mod tests {
                     err: "b.err".into(),
                 },
             ],
-            verdicts: vec![Verdict {
+            verdicts: vec![VerdictRecord {
                 name: "sum".into(),
                 passed: false,
                 message: "2 != 3".into(),

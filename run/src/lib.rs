@@ -20,5 +20,5 @@ pub mod write;
 pub use layout::InstancePaths;
 pub use schema::{
     EndStatus, EventLine, InstanceStatus, Placement, ResourceLine, RunRecord, RunStatus,
-    SourceRecord, StatsLine, Summary, Verdict,
+    SourceRecord, StatsLine, Summary, VerdictRecord,
 };

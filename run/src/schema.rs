@@ -194,10 +194,12 @@ pub struct InstanceStatus {
     pub err: PathBuf,
 }
 
-/// A named pass/fail judgement of the run.
+/// A named pass/fail judgement of the run, as `summary.json` records it
+/// (a module's hook returns `peerlab_plugin_api::Verdict`, which keeps its
+/// name: abi_stable checks type names when it loads a plugin).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct Verdict {
+pub struct VerdictRecord {
     pub name: String,
     pub passed: bool,
     pub message: String,
@@ -207,9 +209,9 @@ pub struct Verdict {
     pub skipped: bool,
 }
 
-impl Default for Verdict {
+impl Default for VerdictRecord {
     fn default() -> Self {
-        Verdict {
+        VerdictRecord {
             name: "(unnamed)".into(),
             passed: false,
             message: String::new(),
@@ -239,7 +241,7 @@ pub struct Summary {
     pub outcome: Option<RunStatus>,
     pub timed_out: bool,
     pub instance_status: Vec<InstanceStatus>,
-    pub verdicts: Vec<Verdict>,
+    pub verdicts: Vec<VerdictRecord>,
 }
 
 impl Summary {
@@ -249,7 +251,7 @@ impl Summary {
     }
 
     /// Record the verdicts: a run that passed fails when one of them failed.
-    pub fn set_verdicts(&mut self, verdicts: Vec<Verdict>) {
+    pub fn set_verdicts(&mut self, verdicts: Vec<VerdictRecord>) {
         self.verdicts = verdicts;
         if self.passed() && self.verdicts.iter().any(|v| !v.passed) {
             self.outcome = Some(RunStatus::Failed);

@@ -6,7 +6,13 @@
 
 use std::time::Duration;
 
-use peerlab_plugin_api::{Host, module};
+use peerlab_plugin_api::{Host, ModuleRoot_Ref, module};
+
+/// The root module of the built-in `core` module, as a plugin's
+/// `peerlab_root_module` would give it.
+pub fn peerlab_root_module() -> ModuleRoot_Ref {
+    peerlab_plugin_api::root_module_for::<Core>()
+}
 
 /// The `core` module (stateless).
 #[derive(Debug, Default)]

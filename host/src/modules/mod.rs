@@ -11,16 +11,16 @@
 //! - [`instances::Instances`] holds one instance of every module for one
 //!   experiment instance and dispatches calls, timers and messages, giving
 //!   each call a host context built over the runtime's [`instances::Services`].
-//! - Built-in modules ([`core`], [`dispersy`]) are written with the same
-//!   `#[module]` macro as plugins and registered through the same
-//!   `ModuleRoot_Ref` table: there is no second code path.
+//! - Built-in modules ([`core`], and `dispersy` from
+//!   `peerlab_dispersy::module`) are written with the same `#[module]` macro
+//!   as plugins and registered through the same `ModuleRoot_Ref` table
+//!   ([`BUILTIN_ROOTS`]): there is no second code path.
 //!
 //! Invariant: no function here panics on bad input (a scenario, a plugin's
 //! table, a plugin's error); plugin panics are caught on the plugin side.
 
 pub mod alias;
 pub mod core;
-pub mod dispersy;
 pub mod elf;
 pub mod harness;
 pub mod instances;
@@ -30,9 +30,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use peerlab_lang::{Command, Diagnostic, Location, ModuleRef};
-use peerlab_plugin_api::{
-    BindError, CallArgs, CallbackSpec, Module, ModuleRoot_Ref, RawArg, Value, root_module_for,
-};
+use peerlab_plugin_api::{BindError, CallArgs, CallbackSpec, ModuleRoot_Ref, RawArg, Value};
 
 pub use instances::{Instances, Services};
 pub use loader::{LoadError, LoadErrorKind, LoadErrors, SearchPaths};
@@ -110,21 +108,15 @@ impl LoadedModule {
         })
     }
 
-    /// A built-in module written with `#[module(.., export = false)]`.
-    pub fn builtin<M: Module>() -> Self {
-        let root = root_module_for::<M>();
-        // describe() of built-ins cannot fail short of a bug in the host; keep
-        // the module usable with an empty table rather than panic.
-        LoadedModule::from_root(root, ModuleSource::Builtin).unwrap_or_else(|_| LoadedModule {
-            name: M::NAME.into(),
-            version: M::VERSION.into(),
-            api_version: peerlab_plugin_api::API_VERSION.into(),
-            about: M::ABOUT.into(),
-            source: ModuleSource::Builtin,
-            callbacks: Vec::new(),
-            config_keys: Vec::new(),
-            root,
-        })
+    /// A module written with `#[module(.., export = false)]` inside the
+    /// host's own tests.
+    #[cfg(test)]
+    pub fn builtin<M: peerlab_plugin_api::Module>() -> Self {
+        LoadedModule::from_root(
+            peerlab_plugin_api::root_module_for::<M>(),
+            ModuleSource::Builtin,
+        )
+        .expect("a test module describes itself")
     }
 
     /// The root module (to make instances and run the verdict hook).
@@ -141,12 +133,34 @@ impl LoadedModule {
 /// Names of the built-in modules.
 pub const BUILTINS: [&str; 2] = ["core", "dispersy"];
 
+/// What a module gives its root module with (`peerlab_root_module`).
+pub type RootFn = fn() -> ModuleRoot_Ref;
+
+/// The built-in modules' table, by name: each gives its root module as a
+/// plugin's `peerlab_root_module` does, and is read through the same
+/// [`LoadedModule::from_root`].
+pub const BUILTIN_ROOTS: [(&str, RootFn); 2] = [
+    ("core", core::peerlab_root_module),
+    ("dispersy", peerlab_dispersy::module::peerlab_root_module),
+];
+
 fn builtin(name: &str) -> Option<LoadedModule> {
-    match name {
-        "core" => Some(LoadedModule::builtin::<core::Core>()),
-        "dispersy" => Some(LoadedModule::builtin::<dispersy::Dispersy>()),
-        _ => None,
-    }
+    let (_, root) = BUILTIN_ROOTS.iter().find(|(n, _)| *n == name)?;
+    // describe() of a built-in cannot fail short of a bug in the host; keep
+    // the module usable with an empty table rather than panic.
+    let root = root();
+    Some(
+        LoadedModule::from_root(root, ModuleSource::Builtin).unwrap_or_else(|_| LoadedModule {
+            name: name.into(),
+            version: root.version().to_string(),
+            api_version: root.api_version().to_string(),
+            about: root.about().map(|s| s.to_string()).unwrap_or_default(),
+            source: ModuleSource::Builtin,
+            callbacks: Vec::new(),
+            config_keys: Vec::new(),
+            root,
+        }),
+    )
 }
 
 /// Every built-in module.
@@ -730,5 +744,13 @@ mod tests {
         assert!(r.bind("core.echo", &words(&["a", "b"])).is_ok());
         let e = r.bind("nope.echo", &[]).unwrap_err();
         assert_eq!(e.to_string(), "no module `nope` is loaded");
+    }
+
+    #[test]
+    fn the_dispersy_module_declares_the_keys_the_runtime_reads() {
+        let d = builtin("dispersy").unwrap();
+        let keys: Vec<&str> = d.config_keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, crate::runtime::instance::OverlayTuning::KEYS);
+        assert_eq!(d.source, ModuleSource::Builtin);
     }
 }

@@ -59,7 +59,7 @@ pub fn judge_and_write(
 }
 
 /// `verdict <name>: PASS — <message>` (or `FAIL`, `SKIPPED`).
-pub fn verdict_line(v: &folder::Verdict) -> String {
+pub fn verdict_line(v: &folder::VerdictRecord) -> String {
     let word = if v.skipped {
         "SKIPPED"
     } else if v.passed {

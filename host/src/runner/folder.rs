@@ -15,7 +15,8 @@ pub use peerlab_run::layout::{
 pub use peerlab_run::schema::RunEnd;
 pub use peerlab_run::write::{SummaryContent, write_summary};
 pub use peerlab_run::{
-    EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, SourceRecord, Summary, Verdict,
+    EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, SourceRecord, Summary,
+    VerdictRecord,
 };
 
 /// Create `<root>/<NNNN>-<experiment>` with the next free number and point

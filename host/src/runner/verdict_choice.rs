@@ -11,7 +11,7 @@
 use peerlab_lang::Diagnostic;
 use peerlab_lang::experiment::{Experiment, Origin};
 
-use super::folder::Verdict;
+use super::folder::VerdictRecord;
 use crate::modules::Registry;
 
 /// The config key.
@@ -88,12 +88,12 @@ impl VerdictChoice {
 
     /// One "skipped" entry for each module of `registry` whose verdicts were
     /// not asked for (`core` has none and is left out).
-    pub fn skipped(&self, registry: &Registry, why: &str) -> Vec<Verdict> {
+    pub fn skipped(&self, registry: &Registry, why: &str) -> Vec<VerdictRecord> {
         registry
             .modules()
             .iter()
             .filter(|m| m.name != "core" && !self.judges(&m.name))
-            .map(|m| Verdict {
+            .map(|m| VerdictRecord {
                 name: m.name.clone(),
                 passed: true,
                 message: format!("skipped ({why})"),

@@ -18,9 +18,9 @@ use peerlab_plugin_api::RunOutputs;
 use peerlab_plugin_api::RunOutputs_TO;
 use peerlab_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use peerlab_plugin_api::abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
-use peerlab_plugin_api::{RunOutputsRef, Verdict as ModuleVerdict};
+use peerlab_plugin_api::{RunOutputsRef, Verdict};
 
-use super::folder::{EndStatus, Summary, Verdict};
+use super::folder::{EndStatus, Summary, VerdictRecord};
 use crate::modules::Registry;
 
 /// What every "not judged" verdict message starts with.
@@ -154,7 +154,7 @@ impl RunOutputs for FolderOutputs {
 }
 
 /// A module's verdict hook.
-type CheckFn = extern "C" fn(RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString>;
+type CheckFn = extern "C" fn(RunOutputsRef<'_>) -> RResult<RVec<Verdict>, RString>;
 
 /// Ask every module of `registry` for its verdicts on the run in `run_dir`.
 /// A module whose hook fails gets a failing verdict saying why.
@@ -163,7 +163,7 @@ pub fn collect(
     run_dir: &Path,
     summary: &Summary,
     config: &BTreeMap<String, String>,
-) -> Vec<Verdict> {
+) -> Vec<VerdictRecord> {
     collect_some(registry, run_dir, summary, config, |_| true)
 }
 
@@ -175,7 +175,7 @@ pub fn collect_some(
     summary: &Summary,
     config: &BTreeMap<String, String>,
     judges: impl Fn(&str) -> bool,
-) -> Vec<Verdict> {
+) -> Vec<VerdictRecord> {
     let outputs = FolderOutputs::load(run_dir, summary, config);
     judge(
         registry
@@ -192,13 +192,13 @@ pub fn collect_some(
 fn judge<'a>(
     modules: impl IntoIterator<Item = (&'a str, CheckFn)>,
     outputs: &FolderOutputs,
-) -> Vec<Verdict> {
+) -> Vec<VerdictRecord> {
     let not_judged = outputs.not_judged_because();
     let mut verdicts = Vec::new();
     for (module, check) in modules {
         let raw = RunOutputs_TO::from_ptr(outputs, TD_Opaque);
         match check(raw).into_result() {
-            Ok(list) => verdicts.extend(list.into_iter().map(|v| Verdict {
+            Ok(list) => verdicts.extend(list.into_iter().map(|v| VerdictRecord {
                 name: format!("{module}/{}", v.name),
                 passed: v.passed && not_judged.is_none(),
                 message: match &not_judged {
@@ -207,7 +207,7 @@ fn judge<'a>(
                 },
                 skipped: false,
             })),
-            Err(e) => verdicts.push(Verdict {
+            Err(e) => verdicts.push(VerdictRecord {
                 name: format!("{module}/verdict hook"),
                 passed: false,
                 message: match &not_judged {
@@ -263,7 +263,7 @@ mod tests {
     }
 
     /// Passes when every instance printed `ok`; fails naming the others.
-    extern "C" fn all_print_ok(raw: RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString> {
+    extern "C" fn all_print_ok(raw: RunOutputsRef<'_>) -> RResult<RVec<Verdict>, RString> {
         let o = Outputs::new(raw);
         let bad: Vec<String> = o
             .instance_ids()
@@ -272,22 +272,22 @@ mod tests {
             .map(|i| format!("{i}: {}", o.status(i)))
             .collect();
         RResult::ROk(RVec::from(vec![if bad.is_empty() {
-            ModuleVerdict::pass("ok", "everyone printed ok")
+            Verdict::pass("ok", "everyone printed ok")
         } else {
-            ModuleVerdict::fail("ok", bad.join(", "))
+            Verdict::fail("ok", bad.join(", "))
         }]))
     }
 
     /// Passes whatever the outputs say (as a careless module might).
-    extern "C" fn always_passes(_: RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString> {
-        RResult::ROk(RVec::from(vec![ModuleVerdict::pass("fine", "fine")]))
+    extern "C" fn always_passes(_: RunOutputsRef<'_>) -> RResult<RVec<Verdict>, RString> {
+        RResult::ROk(RVec::from(vec![Verdict::pass("fine", "fine")]))
     }
 
-    extern "C" fn hook_fails(_: RunOutputsRef<'_>) -> RResult<RVec<ModuleVerdict>, RString> {
+    extern "C" fn hook_fails(_: RunOutputsRef<'_>) -> RResult<RVec<Verdict>, RString> {
         RResult::RErr("boom".into())
     }
 
-    fn run(dir: &Path, s: &Summary, hooks: &[(&'static str, CheckFn)]) -> Vec<Verdict> {
+    fn run(dir: &Path, s: &Summary, hooks: &[(&'static str, CheckFn)]) -> Vec<VerdictRecord> {
         judge(
             hooks.iter().copied(),
             &FolderOutputs::load(dir, s, &BTreeMap::new()),

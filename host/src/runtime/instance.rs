@@ -15,24 +15,27 @@
 //!
 //! Module dispatch (host contexts, module-to-module calls) is
 //! [`crate::modules::Instances`]; this file implements the services behind
-//! it ([`Services`]) over the overlay core and the instance's records.
+//! it ([`Services`]) over the overlay core and the instance's records. The
+//! overlay services are a thin adapter: what each means for the core is
+//! `peerlab_dispersy::module`'s; they stay here because they need the
+//! instance (its core, the peer table it got at the barrier, the time
+//! scale, which module defined which message, its records).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use peerlab_dispersy::{self as dispersy, Core, MetaId, PeerDirectory};
+use peerlab_dispersy::{self as dispersy, MetaId, OverlayCore, PeerDirectory};
 use peerlab_lang::{Command, PeerSpec, Phase};
-use peerlab_plugin_api::abi_stable::std_types::{RString, RVec};
-use peerlab_plugin_api::{IncomingMessage, MessageSpec, Value};
+use peerlab_plugin_api::{MessageSpec, Value};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use peerlab_run::EndStatus;
 use peerlab_run::schema::event_kind;
+use peerlab_run::{EndStatus, EventLine};
 
-use super::record::{Event, Record};
+use super::record::Record;
 use crate::modules::{BoundCall, Instances, Registry, Services};
 
 /// Where a scenario command stands in the run.
@@ -44,6 +47,15 @@ pub enum When {
     Setup,
     /// `@t`: t scenario seconds after the common start.
     At(f64),
+}
+
+/// The two phases an instance runs before the barrier, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EarlyPhase {
+    /// `@!`: when the instance is created.
+    Load,
+    /// `@@`: after loading, before the barrier.
+    Setup,
 }
 
 /// A scenario command, bound to its module and arguments.
@@ -262,9 +274,6 @@ struct Timer {
 /// `on_message` failures recorded one by one before only every 2^k-th is.
 const MESSAGE_FAILURES_RECORDED: u64 = 10;
 
-/// The walker's peer target when it is switched back on.
-const WALKER_TARGETS: usize = 20;
-
 /// What the network does with one outgoing datagram of this instance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
@@ -347,7 +356,7 @@ impl Outcome {
 struct State {
     id: u32,
     shared: Arc<Shared>,
-    core: Core,
+    core: OverlayCore,
     /// Which module defined each message type.
     message_owner: HashMap<MetaId, usize>,
     timers: BinaryHeap<Reverse<Timer>>,
@@ -403,7 +412,7 @@ impl Instance {
         let seed = derive_seed(shared.run_seed, id, "modules");
         let mut state = State {
             id,
-            core: Core::new(overlay),
+            core: OverlayCore::new(overlay),
             message_owner: HashMap::new(),
             timers: BinaryHeap::new(),
             timer_seq: 0,
@@ -446,11 +455,11 @@ impl Instance {
         self.state.id
     }
 
-    pub fn core(&self) -> &Core {
+    pub fn core(&self) -> &OverlayCore {
         &self.state.core
     }
 
-    pub fn core_mut(&mut self) -> &mut Core {
+    pub fn core_mut(&mut self) -> &mut OverlayCore {
         &mut self.state.core
     }
 
@@ -503,9 +512,12 @@ impl Instance {
     }
 
     /// Run the `@!` (load) or `@@` (setup) commands that select this instance.
-    pub fn run_phase(&mut self, now: Instant, setup: bool) {
+    pub fn run_phase(&mut self, now: Instant, phase: EarlyPhase) {
         self.state.now = now;
-        let want = if setup { When::Setup } else { When::Load };
+        let want = match phase {
+            EarlyPhase::Load => When::Load,
+            EarlyPhase::Setup => When::Setup,
+        };
         let shared = self.state.shared.clone();
         for (i, c) in shared.commands.iter().enumerate() {
             if c.when == want {
@@ -694,7 +706,7 @@ impl Instance {
         }
         self.sample(now);
         let t = self.state.wall_t(now);
-        let mut e = Event::new(t, event_kind::END);
+        let mut e = EventLine::new(t, event_kind::END);
         e.status = Some(status);
         self.state.record.event(&e);
         self.state.record.flush();
@@ -719,7 +731,7 @@ impl Instance {
         }
         self.fired += 1;
         let t = self.state.wall_t(self.state.now);
-        let mut e = Event::new(t, event_kind::COMMAND);
+        let mut e = EventLine::new(t, event_kind::COMMAND);
         e.callback = Some(cmd.call.callback[..].into());
         e.module = Some(cmd.call.module_name.as_str().into());
         e.file = Some(cmd.file[..].into());
@@ -742,25 +754,13 @@ impl Instance {
     /// Hand the overlay's events to the modules that defined the messages.
     fn deliver_events(&mut self) {
         while let Some(event) = self.state.core.poll_event() {
-            let dispersy::Event::Message(d) = event else {
+            let dispersy::OverlayEvent::Message(d) = event else {
                 continue;
             };
             let Some(&owner) = self.state.message_owner.get(&d.meta) else {
                 continue;
             };
-            // The author for signed messages (a synced message may come from
-            // a forwarder), the sender's address for unsigned ones.
-            let message = IncomingMessage {
-                name: RString::from(&*d.name),
-                sender: u64::from(d.author_instance.or(d.from_instance).unwrap_or(0)),
-                author: d
-                    .author
-                    .map(|k| RVec::from(k.as_bytes().to_vec()))
-                    .unwrap_or_default(),
-                global_time: d.global_time,
-                payload: RVec::from(d.payload),
-                author_instance: d.author_instance.map(u64::from).into(),
-            };
+            let message = dispersy::module::incoming_message(d);
             if let Some(m) = self.modules.as_mut()
                 && let Err(e) = m.on_message(&mut self.state, owner, message)
             {
@@ -798,7 +798,7 @@ impl State {
     /// Record a fault as an event (plots show them).
     fn fault_event(&mut self, text: &str) {
         let t = self.wall_t(self.now);
-        let mut e = Event::new(t, event_kind::FAULT);
+        let mut e = EventLine::new(t, event_kind::FAULT);
         e.text = Some(text.into());
         self.record.event(&e);
     }
@@ -884,7 +884,7 @@ impl Services for State {
 
     fn annotate(&mut self, _module: usize, text: &str) {
         let t = self.wall_t(self.now);
-        let mut e = Event::new(t, event_kind::ANNOTATION);
+        let mut e = EventLine::new(t, event_kind::ANNOTATION);
         e.text = Some(text.into());
         self.record.event(&e);
     }
@@ -949,9 +949,7 @@ impl Services for State {
     }
 
     fn set_community_id(&mut self, id: &[u8]) -> Result<(), String> {
-        let bytes = <[u8; 20]>::try_from(id)
-            .map_err(|_| format!("a community id has 20 bytes, got {}", id.len()))?;
-        self.core.set_community(dispersy::CommunityId(bytes));
+        self.core.set_community(dispersy::module::community_id(id)?);
         Ok(())
     }
 
@@ -966,45 +964,12 @@ impl Services for State {
     }
 
     fn introduce_peers(&mut self, max_peers: Option<u64>) -> Result<(), String> {
-        let dir = self.directory.clone().ok_or(
-            "introduce_peers needs the peer table, which arrives at the start: call it at @0 or later, not in @@ or @!",
-        )?;
-        self.core
-            .introduce_from_directory(dir, max_peers.map(|m| m as usize));
-        Ok(())
+        dispersy::module::introduce_peers(&mut self.core, self.directory.as_ref(), max_peers)
     }
 
     fn set_walker(&mut self, name: &str, value: &Value) -> Result<(), String> {
-        let cfg = self.core.config();
-        let (mut interval, mut targets) = (cfg.walk_interval, cfg.target_peers);
-        match (name, value) {
-            ("interval", Value::Duration(d)) => {
-                let d: Duration = (*d).into();
-                if d.is_zero() {
-                    return Err("walker interval must be above zero".into());
-                }
-                // Scenario time, like every other time of the scenario.
-                interval = scaled_interval(d, self.shared.time_scale);
-            }
-            ("targets", Value::Int(n)) => {
-                targets = usize::try_from(*n)
-                    .map_err(|_| format!("walker targets must be 0 or more, got {n}"))?;
-            }
-            // The walker steps while it knows fewer peers than its target.
-            ("enabled", Value::Bool(false)) => targets = 0,
-            ("enabled", Value::Bool(true)) => {
-                if targets == 0 {
-                    targets = WALKER_TARGETS;
-                }
-            }
-            (other, v) => {
-                return Err(format!(
-                    "unknown walker setting `{other}` = {v:?}: use interval=DURATION, targets=N or enabled=BOOL"
-                ));
-            }
-        }
-        self.core.set_walker(interval, targets);
-        Ok(())
+        let scale = self.shared.time_scale;
+        dispersy::module::set_walker(&mut self.core, name, value, |d| scaled_interval(d, scale))
     }
 
     fn reset_overlay_statistics(&mut self) -> Result<(), String> {
@@ -1018,34 +983,7 @@ impl Services for State {
     }
 
     fn define_message(&mut self, module: usize, spec: MessageSpec) -> Result<(), String> {
-        use peerlab_plugin_api::{Authentication, Destination, Distribution};
-        let authentication = match spec.authentication {
-            Authentication::MEMBER => dispersy::Authentication::Member,
-            Authentication::NONE => dispersy::Authentication::None,
-            other => return Err(format!("unknown authentication policy {}", other.0)),
-        };
-        let distribution = match spec.distribution {
-            Distribution::FULL_SYNC => dispersy::Distribution::FullSync,
-            Distribution::DIRECT => dispersy::Distribution::Direct,
-            other => return Err(format!("unknown distribution policy {}", other.0)),
-        };
-        let destination = match spec.destination.as_enum() {
-            Ok(Destination::Community { fanout }) => {
-                dispersy::Destination::Community(*fanout as usize)
-            }
-            Ok(Destination::Candidate) => dispersy::Destination::Candidate,
-            _ => {
-                return Err(
-                    "unknown destination policy (a plugin built against a newer api?)".into(),
-                );
-            }
-        };
-        let meta = dispersy::MetaMessage::new(
-            spec.name.as_str(),
-            authentication,
-            distribution,
-            destination,
-        );
+        let meta = dispersy::module::meta_message(&spec)?;
         let id = self.core.define_message(meta).map_err(|e| e.to_string())?;
         self.message_owner.insert(id, module);
         Ok(())
@@ -1058,36 +996,11 @@ impl Services for State {
         payload: Vec<u8>,
         to: Vec<u64>,
     ) -> Result<(), String> {
-        let meta = self.core.meta_id(message).ok_or_else(|| {
-            format!("message type `{message}` is not defined: call define_message first")
-        })?;
-        let mut addrs = Vec::with_capacity(to.len());
-        for id in to {
-            let addr = u32::try_from(id)
-                .ok()
-                .and_then(|i| self.core.instance_addr(i))
-                .ok_or_else(|| {
-                    format!(
-                        "cannot send `{message}` to instance {id}: it is not in the peer table (introduce_peers first)"
-                    )
-                })?;
-            addrs.push(addr);
-        }
-        self.core
-            .send(meta, &payload, &addrs)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        dispersy::module::send(&mut self.core, message, &payload, to)
     }
 
     fn known_peers(&self) -> Vec<u64> {
-        let Some(dir) = self.directory.as_ref() else {
-            return Vec::new();
-        };
-        self.core
-            .peer_addrs()
-            .filter_map(|a| dir.index_of_addr(&a))
-            .map(|i| u64::from(dir.entries()[i as usize].instance_id))
-            .collect()
+        dispersy::module::known_peers(&self.core, self.directory.as_deref())
     }
 
     fn public_key(&self) -> Vec<u8> {

@@ -20,7 +20,7 @@ use peerlab_dispersy::udp::UdpDriver;
 use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
-use super::instance::{Instance, Outcome, Shared, overlay_config};
+use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
 use super::record::Record;
 use super::resources::ResourceLog;
 use crate::sync::client::{Hello, SyncClient};
@@ -118,8 +118,8 @@ pub async fn run(
         }
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
-        inst.run_phase(Instant::now(), false);
-        inst.run_phase(Instant::now(), true);
+        inst.run_phase(Instant::now(), EarlyPhase::Load);
+        inst.run_phase(Instant::now(), EarlyPhase::Setup);
         client.send(&ClientMsg::Ready {
             id,
             addr: addr.to_string(),

@@ -18,8 +18,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use peerlab_run::InstancePaths;
 use peerlab_run::schema::StatsLine;
+use peerlab_run::{EventLine, InstancePaths};
 
 use super::inflight::Slot;
 
@@ -85,9 +85,6 @@ pub struct Record {
     /// for every message).
     custom: BTreeMap<String, f64>,
 }
-
-/// One line of `.events.jsonl` (peerlab-run's schema).
-pub type Event<'a> = peerlab_run::EventLine<'a>;
 
 /// Create (empty) the file at `run_dir/rel` and its directory.
 fn create(run_dir: &Path, rel: &Path) -> io::Result<Sink> {
@@ -182,7 +179,7 @@ impl Record {
         self.err.flush();
     }
 
-    pub fn event(&mut self, event: &Event<'_>) {
+    pub fn event(&mut self, event: &EventLine<'_>) {
         let _ = serde_json::to_writer(&mut self.events.buf, event);
         self.events.buf.push(b'\n');
     }
@@ -272,7 +269,7 @@ mod tests {
         rec.print("lost one");
         rec.print("lost two");
         rec.error("kept");
-        rec.event(&Event::new(
+        rec.event(&EventLine::new(
             1.0,
             peerlab_run::schema::event_kind::ANNOTATION,
         ));

@@ -1,5 +1,6 @@
 //! The simulated network: every instance of a run in this process, on a
-//! virtual clock, over an in-memory network with delay, jitter and loss.
+//! virtual clock, over an in-memory network of [`LinkModel`] links (delay,
+//! jitter, loss, MTU).
 //!
 //! The instances are the same [`Instance`] state machines the UDP driver
 //! runs (same modules, plugins and overlay core); only the carriage of
@@ -24,30 +25,14 @@ use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::instance::{Instance, Outcome, Route, Shared, derive_seed, overlay_config};
+use super::instance::{EarlyPhase, Instance, Outcome, Route, Shared, derive_seed, overlay_config};
 use super::record::Record;
 use peerlab_run::{EndStatus, InstancePaths};
 
-/// The network every link has unless a fault changes it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinkModel {
-    /// One-way delay.
-    pub delay: Duration,
-    /// Extra delay, uniform in `[0, jitter)`: reorders datagrams.
-    pub jitter: Duration,
-    /// Probability that a datagram is lost.
-    pub loss: f64,
-}
-
-impl Default for LinkModel {
-    fn default() -> Self {
-        Self {
-            delay: Duration::from_millis(5),
-            jitter: Duration::from_millis(1),
-            loss: 0.0,
-        }
-    }
-}
+/// The network every link has unless a fault changes it: the overlay's
+/// link model, one type for this simulator and the overlay's `SimNet`
+/// (default [`LinkModel::SIMULATED_RUN`]).
+pub use peerlab_dispersy::LinkModel;
 
 /// What a simulation is told.
 #[derive(Debug, Clone)]
@@ -197,8 +182,8 @@ pub fn run(
         let record = Record::create(run_dir, &paths)?;
         let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
-        inst.run_phase(origin, false);
-        inst.run_phase(origin, true);
+        inst.run_phase(origin, EarlyPhase::Load);
+        inst.run_phase(origin, EarlyPhase::Setup);
         rows.push((addr, *inst.core().public_key(), id));
         sim.by_addr.insert(addr, sim.instances.len());
         sim.instances.push(Some(inst));
@@ -406,6 +391,13 @@ impl Sim {
             }
             Route::After(d) => d,
         };
+        // Over the MTU (never, with the default link's unlimited one) is lost
+        // before the loss draw, so the draws stay as they were.
+        if data.len() > self.link.mtu {
+            self.lost += 1;
+            self.recycle(data);
+            return;
+        }
         if self.link.loss > 0.0 && self.rng.random::<f64>() < self.link.loss {
             self.lost += 1;
             self.recycle(data);

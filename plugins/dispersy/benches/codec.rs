@@ -11,8 +11,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use ed25519_dalek::Signature;
 use peerlab_dispersy::wire::{self, Decoded, IntroductionRequest, Style};
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
-    PeerDirectory, SharedPool,
+    Authentication, CommunityId, Config, Destination, Distribution, Keypair, MetaMessage,
+    OverlayCore, PeerDirectory, SharedPool,
 };
 
 const PAYLOAD: &[u8] = &[7u8; 64];
@@ -38,10 +38,10 @@ fn signed_packet(kp: &Keypair, gt: u64) -> Vec<u8> {
     buf[..n].to_vec()
 }
 
-fn receiver(dir: Arc<PeerDirectory>, pool: Option<Arc<SharedPool>>) -> Core {
+fn receiver(dir: Arc<PeerDirectory>, pool: Option<Arc<SharedPool>>) -> OverlayCore {
     let mut cfg = Config::new([200; 32], 1, "127.0.0.1:1".parse().unwrap());
     cfg.pool = pool;
-    let mut c = Core::new(cfg);
+    let mut c = OverlayCore::new(cfg);
     c.define_message(
         MetaMessage::new(
             "m",

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, Event, MetaMessage,
-    PeerDirectory, SharedPool, wire,
+    Authentication, CommunityId, Config, Destination, Distribution, MetaMessage, OverlayCore,
+    OverlayEvent, PeerDirectory, SharedPool, wire,
 };
 
 /// Counts live heap bytes, so memory per overlay is what overlays hold, not
@@ -78,11 +78,11 @@ fn main() {
     });
     let community = CommunityId::isolated("Benaloh", b"scale");
     let now = Instant::now();
-    let mut cores: Vec<Core> = (0..n)
+    let mut cores: Vec<OverlayCore> = (0..n)
         .map(|i| {
             let mut cfg = Config::new(seed(i), i as u64, addr(i));
             cfg.pool = pool.clone();
-            let mut c = Core::new(cfg);
+            let mut c = OverlayCore::new(cfg);
             c.define_message(MetaMessage::new(
                 "local-share",
                 Authentication::None,
@@ -159,7 +159,7 @@ fn main() {
         }
         for c in &mut cores {
             while let Some(e) = c.poll_event() {
-                if matches!(e, Event::Message(_)) {
+                if matches!(e, OverlayEvent::Message(_)) {
                     delivered += 1;
                 }
             }

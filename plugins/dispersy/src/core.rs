@@ -145,7 +145,7 @@ pub struct Config {
     /// Process-wide pool of verified FullSync packets (see [`crate::pool`]); `None` verifies everything.
     pub pool: Option<Arc<SharedPool>>,
     /// Take signed messages (application and discovery) only from authors
-    /// whose key is in the peer directory ([`Core::set_directory`]); others
+    /// whose key is in the peer directory ([`OverlayCore::set_directory`]); others
     /// are dropped as `drop/unknown_author`, before their signature is
     /// checked. For communities whose members all come from one directory
     /// (every peerlab run); off by default, as py-ipv8 peers are not in it.
@@ -188,7 +188,7 @@ impl Config {
     }
 }
 
-/// One datagram to send: the bytes are in the buffer given to [`Core::poll_transmit`].
+/// One datagram to send: the bytes are in the buffer given to [`OverlayCore::poll_transmit`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transmit {
     /// Where to send it.
@@ -222,7 +222,7 @@ pub struct Delivered {
 
 /// What the core tells the application.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
+pub enum OverlayEvent {
     /// A message for the application.
     Message(Delivered),
     /// The walker found a new peer (directory introductions do not raise this).
@@ -310,7 +310,7 @@ const IDLE_CAPACITY_ITEMS: usize = 16;
 ///     until `None`. Time must never go backwards; an early or repeated
 ///     `handle_timeout` does nothing harmful.
 #[derive(Debug)]
-pub struct Core {
+pub struct OverlayCore {
     cfg: Config,
     keypair: Keypair,
     community: Option<CommunityId>,
@@ -338,7 +338,7 @@ pub struct Core {
     my_wan: SocketAddr,
     out: VecDeque<Out>,
     arena: Vec<u8>,
-    events: VecDeque<Event>,
+    events: VecDeque<OverlayEvent>,
     stats: Stats,
     /// FullSync messages stored per author, for the per-author limit.
     author_counts: AuthorCounts,
@@ -387,7 +387,7 @@ fn prefix(author: &[u8; 32]) -> u64 {
     u64::from_be_bytes(author[..8].try_into().expect("8 bytes"))
 }
 
-impl Core {
+impl OverlayCore {
     /// A stopped core with no community; define messages, set the community, then `start`.
     pub fn new(cfg: Config) -> Self {
         let keypair = Keypair::from_seed(&cfg.key_seed);
@@ -978,7 +978,7 @@ impl Core {
     }
 
     /// The next event for the application.
-    pub fn poll_event(&mut self) -> Option<Event> {
+    pub fn poll_event(&mut self) -> Option<OverlayEvent> {
         let e = self.events.pop_front();
         if e.is_none() && self.events.capacity() > IDLE_CAPACITY_ITEMS {
             self.events.shrink_to(IDLE_CAPACITY_ITEMS);
@@ -1129,7 +1129,7 @@ impl Core {
                 self.peers.touch(r, now);
             }
             self.stats.count_in(header.msg_id, data.len());
-            self.events.push_back(Event::Message(d));
+            self.events.push_back(OverlayEvent::Message(d));
             return Ok(None);
         }
         let full_sync = meta.def.distribution == Distribution::FullSync;
@@ -1251,7 +1251,7 @@ impl Core {
         let payload_start = wire::HEADER_LEN + 2 + crypto::PUBLIC_KEY_LEN + 8;
         let payload = data[payload_start..data.len() - crypto::SIGNATURE_LEN].to_vec();
         self.stats.count_in(msg_id, data.len());
-        self.events.push_back(Event::Message(Delivered {
+        self.events.push_back(OverlayEvent::Message(Delivered {
             meta: MetaId(msg_id),
             name,
             from: p.from,
@@ -1452,7 +1452,7 @@ impl Core {
         self.walkable.retain(|(a, _)| *a != addr);
         if new {
             let instance_id = self.peers.info(r).instance_id;
-            self.events.push_back(Event::PeerDiscovered {
+            self.events.push_back(OverlayEvent::PeerDiscovered {
                 addr,
                 public_key: key,
                 instance_id,

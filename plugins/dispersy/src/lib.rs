@@ -3,8 +3,12 @@
 //!
 //! - [`wire`]: the codec (py-ipv8's packet format, zero-copy decode, encode into a caller buffer).
 //! - [`crypto`]: keys (`LibNaCLPK:` format), member ids, community ids.
-//! - [`Core`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
+//! - [`OverlayCore`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
+//! - [`module`]: the built-in `dispersy` module (scenario callbacks, config keys) over
+//!   plugin-api, and the mapping between plugin-api's message types and the overlay's.
 //! - [`sim`]: `SimNet`, N cores on a virtual clock over a lossy in-memory network.
+//! - [`LinkModel`]: what a simulated link does to a datagram, for `SimNet` and the host's
+//!   simulated runner alike.
 //! - `udp` (feature `tokio`, on by default): helpers that run a core over a tokio UDP socket.
 //!
 //! **Invariant:** the core never touches a socket, a clock or a thread RNG.
@@ -13,6 +17,8 @@ pub mod bloom;
 mod core;
 pub mod crypto;
 pub mod error;
+pub mod link;
+pub mod module;
 pub mod peers;
 pub mod pool;
 pub mod sim;
@@ -23,11 +29,12 @@ pub mod udp;
 pub mod wire;
 
 pub use crate::core::{
-    Authentication, Config, Core, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
-    Distribution, Event, MAX_MESSAGES_PER_AUTHOR, MetaId, MetaMessage, SendReport, Transmit,
+    Authentication, Config, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination, Distribution,
+    MAX_MESSAGES_PER_AUTHOR, MetaId, MetaMessage, OverlayCore, OverlayEvent, SendReport, Transmit,
 };
 pub use crate::crypto::{CommunityId, Keypair, MemberId, PublicKey};
 pub use crate::error::{CommandError, DecodeError, EncodeError};
+pub use crate::link::LinkModel;
 pub use crate::peers::{PeerDirectory, PeerKey};
 pub use crate::pool::SharedPool;
 pub use crate::stats::{DropReason, Stats, TypeStats};

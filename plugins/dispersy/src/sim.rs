@@ -1,7 +1,7 @@
 //! SimNet: many overlay cores on a virtual clock over an in-memory network.
 //!
-//! Owns: moving datagrams between cores with per-link latency, jitter
-//! (reordering), loss and MTU; the virtual clock; stepping to the next
+//! Owns: moving datagrams between cores over links of the shared
+//! [`LinkModel`] (delay, jitter that reorders, loss, MTU), one per direction; the virtual clock; stepping to the next
 //! deadline. Like quinn-proto's test `Pair`, but for N cores. Seeded, so a
 //! run is repeated exactly. It is the same loop as the UDP driver (handle,
 //! drain transmits, fire timeouts, collect events) and makes no protocol
@@ -16,41 +16,18 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::core::{Core, Event};
-
-/// Properties of a link (one direction).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinkConfig {
-    /// Fixed one-way delay.
-    pub latency: Duration,
-    /// Extra delay, uniform in `[0, jitter)`, per datagram: reorders datagrams.
-    pub jitter: Duration,
-    /// Probability that a datagram is lost.
-    pub loss: f64,
-    /// Datagrams larger than this are dropped.
-    pub mtu: usize,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        Self {
-            latency: Duration::from_millis(10),
-            jitter: Duration::ZERO,
-            loss: 0.0,
-            mtu: 1500,
-        }
-    }
-}
+use crate::core::{OverlayCore, OverlayEvent};
+use crate::link::LinkModel;
 
 /// One simulated member.
 #[derive(Debug)]
 pub struct SimNode {
     /// Its core.
-    pub core: Core,
+    pub core: OverlayCore,
     /// Its address.
     pub addr: SocketAddr,
     /// Events it produced, oldest first (take them with `std::mem::take`).
-    pub events: Vec<Event>,
+    pub events: Vec<OverlayEvent>,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -83,8 +60,8 @@ pub struct SimNet {
     start: Instant,
     now: Instant,
     rng: ChaCha8Rng,
-    link: LinkConfig,
-    links: HashMap<(usize, usize), LinkConfig>,
+    link: LinkModel,
+    links: HashMap<(usize, usize), LinkModel>,
     by_addr: HashMap<SocketAddr, usize>,
     queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
@@ -95,7 +72,7 @@ pub struct SimNet {
 
 impl SimNet {
     /// An empty network whose links all have `link`'s properties.
-    pub fn new(seed: u64, link: LinkConfig) -> Self {
+    pub fn new(seed: u64, link: LinkModel) -> Self {
         let start = Instant::now();
         Self {
             nodes: Vec::new(),
@@ -118,7 +95,7 @@ impl SimNet {
     }
 
     /// Adds a node built by `make` from its address; returns its index.
-    pub fn add_node(&mut self, make: impl FnOnce(SocketAddr) -> Core) -> usize {
+    pub fn add_node(&mut self, make: impl FnOnce(SocketAddr) -> OverlayCore) -> usize {
         let i = self.nodes.len();
         let addr = Self::addr_of(i);
         self.by_addr.insert(addr, i);
@@ -131,12 +108,12 @@ impl SimNet {
     }
 
     /// Overrides the link from `a` to `b`.
-    pub fn set_link(&mut self, a: usize, b: usize, link: LinkConfig) {
+    pub fn set_link(&mut self, a: usize, b: usize, link: LinkModel) {
         self.links.insert((a, b), link);
     }
 
     /// Sets every link's properties (overrides stay).
-    pub fn set_default_link(&mut self, link: LinkConfig) {
+    pub fn set_default_link(&mut self, link: LinkModel) {
         self.link = link;
     }
 
@@ -155,12 +132,12 @@ impl SimNet {
         self.queue.len()
     }
 
-    /// Delivers raw bytes to node `to` as if sent by `from`, after the default latency
+    /// Delivers raw bytes to node `to` as if sent by `from`, after the default link's delay
     /// (for forged, replayed or truncated packets).
     pub fn inject(&mut self, from: SocketAddr, to: usize, data: &[u8]) {
         self.seq += 1;
         self.queue.push(Reverse(InFlight {
-            at: self.now + self.link.latency,
+            at: self.now + self.link.delay,
             seq: self.seq,
             to,
             from,
@@ -169,7 +146,7 @@ impl SimNet {
     }
 
     /// Runs `f` on node `i`'s core at the current time, then moves its output onto the network.
-    pub fn with_core<R>(&mut self, i: usize, f: impl FnOnce(&mut Core, Instant) -> R) -> R {
+    pub fn with_core<R>(&mut self, i: usize, f: impl FnOnce(&mut OverlayCore, Instant) -> R) -> R {
         let now = self.now;
         let r = f(&mut self.nodes[i].core, now);
         self.flush(i);
@@ -200,7 +177,7 @@ impl SimNet {
             };
             self.seq += 1;
             self.queue.push(Reverse(InFlight {
-                at: self.now + link.latency + jitter,
+                at: self.now + link.delay + jitter,
                 seq: self.seq,
                 to,
                 from,

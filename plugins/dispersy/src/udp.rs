@@ -1,7 +1,7 @@
 //! The tokio UDP driver: carries a core's datagrams and deadlines over a real socket.
 //!
 //! Owns: one UDP socket and the datagrams it could not send yet (when the
-//! socket would block). The runtime owns the [`Core`] and calls, in a loop:
+//! socket would block). The runtime owns the [`OverlayCore`] and calls, in a loop:
 //!
 //! ```text
 //! driver.flush(&mut core);                           // poll_transmit -> socket, in batches
@@ -36,7 +36,7 @@ use std::time::Instant;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use crate::core::{Core, Event};
+use crate::core::{OverlayCore, OverlayEvent};
 
 /// Most datagrams received or sent with one system call (and fed to the core
 /// as one batch). Larger batches verify cheaper: ed25519 batch verification
@@ -119,7 +119,7 @@ impl UdpDriver {
     /// Sends everything the core has queued without waiting, in batches. If
     /// the socket would block, the rest of the batch is parked (sent by the
     /// next `wait` when the socket is writable) and the core keeps the others.
-    pub fn flush(&mut self, core: &mut Core) {
+    pub fn flush(&mut self, core: &mut OverlayCore) {
         if !self.send_parked() {
             return;
         }
@@ -251,7 +251,7 @@ impl UdpDriver {
     /// [`BATCH`], one system call) into the core, or fires its due timers.
     /// Returns the number of datagrams fed. ICMP errors reported on the
     /// socket (a peer's port is closed) are not errors here.
-    pub fn feed(&mut self, core: &mut Core, now: Instant, wake: Wake) -> io::Result<usize> {
+    pub fn feed(&mut self, core: &mut OverlayCore, now: Instant, wake: Wake) -> io::Result<usize> {
         match wake {
             Wake::Readable => SCRATCH.with_borrow_mut(|s| {
                 let fd = self.socket.as_raw_fd();
@@ -294,7 +294,7 @@ impl UdpDriver {
     }
 
     /// One turn of the loop: flush, wait, feed, flush.
-    pub async fn drive(&mut self, core: &mut Core) -> io::Result<()> {
+    pub async fn drive(&mut self, core: &mut OverlayCore) -> io::Result<()> {
         self.flush(core);
         let wake = self.wait(core.poll_timeout()).await?;
         self.feed(core, Instant::now(), wake)?;
@@ -305,8 +305,8 @@ impl UdpDriver {
     /// Runs the loop until `on_event` returns false; `on_event` may issue commands to the core.
     pub async fn run(
         &mut self,
-        core: &mut Core,
-        mut on_event: impl FnMut(&mut Core, Event) -> bool,
+        core: &mut OverlayCore,
+        mut on_event: impl FnMut(&mut OverlayCore, OverlayEvent) -> bool,
     ) -> io::Result<()> {
         loop {
             self.drive(core).await?;

@@ -9,11 +9,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::LinkModel;
+use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::wire::{self, IntroductionRequest, IntroductionResponse, Style};
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered,
-    Destination, Distribution, DropReason, Event, Keypair, MetaId, MetaMessage, PeerDirectory,
+    Authentication, CommunityId, Config, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
+    Distribution, DropReason, Keypair, MetaId, MetaMessage, OverlayCore, OverlayEvent,
+    PeerDirectory,
 };
 
 fn cid() -> CommunityId {
@@ -34,13 +36,13 @@ fn attacker() -> SocketAddr {
 /// `n` cores, each knowing every other through the shared directory, with
 /// a FullSync `gossip` message and catch-up sync every 100 ms.
 fn net(n: usize, tweak: impl Fn(&mut Config)) -> SimNet {
-    let mut net = SimNet::new(7, LinkConfig::default());
+    let mut net = SimNet::new(7, LinkModel::TEST_LAN);
     for i in 0..n {
         net.add_node(|addr| {
             let mut cfg = Config::new(key_seed(i), 100 + i as u64, addr);
             cfg.sync_interval = Duration::from_millis(100);
             tweak(&mut cfg);
-            let mut core = Core::new(cfg);
+            let mut core = OverlayCore::new(cfg);
             core.define_message(MetaMessage::new(
                 "gossip",
                 Authentication::Member,
@@ -82,13 +84,13 @@ fn delivered(net: &SimNet, i: usize) -> Vec<&Delivered> {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Message(d) => Some(d),
+            OverlayEvent::Message(d) => Some(d),
             _ => None,
         })
         .collect()
 }
 
-fn drops(core: &Core) -> BTreeMap<&'static str, u64> {
+fn drops(core: &OverlayCore) -> BTreeMap<&'static str, u64> {
     DropReason::ALL
         .iter()
         .map(|r| (r.name(), core.stats().dropped(*r)))
@@ -241,10 +243,10 @@ fn intro_response(kp: &Keypair, to: SocketAddr, from: SocketAddr, identifier: u1
 #[test]
 fn replayed_discovery_packets_add_no_peer() {
     // Node 0 knows nobody yet (it has the directory, to recognise keys).
-    let mut net = SimNet::new(3, LinkConfig::default());
+    let mut net = SimNet::new(3, LinkModel::TEST_LAN);
     for i in 0..3 {
         net.add_node(|addr| {
-            let mut core = Core::new(Config::new(key_seed(i), i as u64, addr));
+            let mut core = OverlayCore::new(Config::new(key_seed(i), i as u64, addr));
             core.set_community(cid());
             core
         });
@@ -292,7 +294,7 @@ fn replayed_discovery_packets_add_no_peer() {
 fn discovery_from_many_unknown_keys_and_addresses_keeps_the_table_bounded() {
     // No directory (a py-ipv8-style open community): strangers may join,
     // but the table holds at most max_peers of them at once.
-    let mut core = Core::new(Config::new(key_seed(0), 1, SimNet::addr_of(0)));
+    let mut core = OverlayCore::new(Config::new(key_seed(0), 1, SimNet::addr_of(0)));
     core.set_community(cid());
     let t0 = std::time::Instant::now();
     core.start(t0);

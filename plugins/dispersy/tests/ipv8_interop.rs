@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use peerlab_dispersy::crypto::{hex, unhex};
 use peerlab_dispersy::udp::UdpDriver;
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, DropReason, Event,
-    MetaId, MetaMessage, wire,
+    Authentication, CommunityId, Config, Destination, Distribution, DropReason, MetaId,
+    MetaMessage, OverlayCore, OverlayEvent, wire,
 };
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -69,8 +69,8 @@ async fn peerlab_peer(
     community: CommunityId,
     bootstrap: SocketAddr,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    events: mpsc::UnboundedSender<(usize, Event)>,
-) -> std::io::Result<Core> {
+    events: mpsc::UnboundedSender<(usize, OverlayEvent)>,
+) -> std::io::Result<OverlayCore> {
     let addr = driver.local_addr()?;
     let mut seed = [0u8; 32];
     seed[31] = i as u8 + 1;
@@ -78,7 +78,7 @@ async fn peerlab_peer(
     cfg.bootstrap = vec![bootstrap];
     cfg.target_peers = PEERS + 1;
     cfg.walk_interval = Duration::from_millis(100);
-    let mut core = Core::new(cfg);
+    let mut core = OverlayCore::new(cfg);
     let text = core
         .define_message(
             MetaMessage::new(
@@ -220,13 +220,13 @@ async fn py_ipv8_and_peerlab_discover_each_other_and_verify_signed_messages() {
         {
             tokio::select! {
                 Some((i, e)) = ev_rx.recv() => match e {
-                    Event::PeerDiscovered { addr, public_key, .. } if addr == py_addr => {
+                    OverlayEvent::PeerDiscovered { addr, public_key, .. } if addr == py_addr => {
                         assert_eq!(public_key.unwrap().as_bytes().as_slice(), py_key.as_slice());
                         if peerlab_found_py.insert(i) {
                             cmd_txs[i].send(Cmd::Greet(py_addr)).unwrap();
                         }
                     }
-                    Event::Message(d) => {
+                    OverlayEvent::Message(d) => {
                         assert_eq!(d.meta, MetaId(1));
                         assert_eq!(d.author.unwrap().as_bytes().as_slice(), py_key.as_slice(), "only py-ipv8 sends text");
                         let (text, _) = parse_text(&d.payload).expect("a TextMessage payload");

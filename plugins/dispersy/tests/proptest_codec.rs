@@ -9,8 +9,8 @@ use peerlab_dispersy::wire::{
     self, Decoded, IntroductionRequest, IntroductionResponse, Puncture, Style, SyncRequest,
 };
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, Event, Keypair,
-    MetaMessage,
+    Authentication, CommunityId, Config, Destination, Distribution, Keypair, MetaMessage,
+    OverlayCore, OverlayEvent,
 };
 use proptest::prelude::*;
 
@@ -18,8 +18,8 @@ fn cid() -> CommunityId {
     CommunityId([0x42; 20])
 }
 
-fn core() -> Core {
-    let mut c = Core::new(Config::new([3; 32], 1, "127.0.0.1:9".parse().unwrap()));
+fn core() -> OverlayCore {
+    let mut c = OverlayCore::new(Config::new([3; 32], 1, "127.0.0.1:9".parse().unwrap()));
     c.define_message(MetaMessage::new(
         "m",
         Authentication::Member,
@@ -76,7 +76,7 @@ proptest! {
         c.handle(Instant::now(), "127.0.0.1:5".parse().unwrap(), &data);
         while let Some(t) = c.poll_transmit(&mut [0u8; 1500]) { prop_assert!(t.size <= 1400); }
         while let Some(e) = c.poll_event() {
-            if let Event::Message(d) = e { prop_assert!(d.author.is_none()); }
+            if let OverlayEvent::Message(d) = e { prop_assert!(d.author.is_none()); }
         }
     }
 
@@ -123,13 +123,13 @@ proptest! {
         // (A change of the message id to the unsigned type "u" makes it that type's
         // message, which anyone may send; it is then never attributed to an author.)
         while let Some(e) = c.poll_event() {
-            if let Event::Message(d) = e {
+            if let OverlayEvent::Message(d) = e {
                 prop_assert!(d.author.is_none(), "a changed packet was delivered as signed (byte {})", pos % n);
             }
         }
         // The genuine packet still is.
         c.handle(Instant::now(), from, &buf[..n]);
-        let delivered = matches!(c.poll_event(), Some(Event::Message(_)));
+        let delivered = matches!(c.poll_event(), Some(OverlayEvent::Message(_)));
         prop_assert!(delivered);
     }
 }

@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::LinkModel;
+use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Delivered, Destination, Distribution, DropReason,
-    Event, Keypair, MetaId, MetaMessage, PeerDirectory,
+    Authentication, CommunityId, Config, Delivered, Destination, Distribution, DropReason, Keypair,
+    MetaId, MetaMessage, OverlayCore, OverlayEvent, PeerDirectory,
 };
 
 fn cid() -> CommunityId {
@@ -25,7 +26,7 @@ fn key_seed(i: usize) -> [u8; 32] {
 
 struct Setup {
     peers: usize,
-    link: LinkConfig,
+    link: LinkModel,
     metas: Vec<MetaMessage>,
     directory_max: Option<Option<usize>>,
     tweak: fn(&mut Config),
@@ -36,7 +37,7 @@ impl Setup {
     fn new(peers: usize) -> Self {
         Self {
             peers,
-            link: LinkConfig::default(),
+            link: LinkModel::TEST_LAN,
             metas: vec![
                 MetaMessage::new(
                     "gossip",
@@ -58,7 +59,7 @@ impl Setup {
             net.add_node(|addr| {
                 let mut cfg = Config::new(key_seed(i), self.seed * 1000 + i as u64, addr);
                 (self.tweak)(&mut cfg);
-                let mut core = Core::new(cfg);
+                let mut core = OverlayCore::new(cfg);
                 for m in &self.metas {
                     core.define_message(m.clone()).unwrap();
                 }
@@ -92,7 +93,7 @@ fn delivered(net: &SimNet, i: usize) -> Vec<&Delivered> {
         .events
         .iter()
         .filter_map(|e| match e {
-            Event::Message(d) => Some(d),
+            OverlayEvent::Message(d) => Some(d),
             _ => None,
         })
         .collect()
@@ -134,8 +135,8 @@ fn one_fullsync_message_with_community_10_reaches_all_50() {
 #[test]
 fn hundred_messages_from_ten_authors_reach_everyone_through_catch_up_despite_loss() {
     let mut s = Setup::new(50);
-    s.link = LinkConfig {
-        latency: Duration::from_millis(20),
+    s.link = LinkModel {
+        delay: Duration::from_millis(20),
         jitter: Duration::from_millis(60), // reorders
         loss: 0.2,
         mtu: 1500,
@@ -298,7 +299,7 @@ fn walker_discovers_peers_from_one_bootstrap_address_and_gossip_follows() {
         .filter(|e| {
             matches!(
                 e,
-                Event::PeerDiscovered {
+                OverlayEvent::PeerDiscovered {
                     public_key: Some(_),
                     ..
                 }
@@ -403,7 +404,7 @@ fn direct_candidate_messages_and_oversize_refusal() {
 }
 
 /// Every node's counters and events after a short lossy run.
-type Trace = (Vec<Vec<(String, u64)>>, Vec<Vec<Event>>);
+type Trace = (Vec<Vec<(String, u64)>>, Vec<Vec<OverlayEvent>>);
 
 fn trace(seed: u64) -> Trace {
     let mut s = Setup::new(12);
@@ -504,7 +505,7 @@ fn a_shared_pool_holds_one_copy_per_message_and_never_vouches_for_forgeries() {
             // The pool is a config field: rebuild each core with it.
             let mut cfg = net.nodes[i].core.config().clone();
             cfg.pool = Some(pool.clone());
-            let mut core = Core::new(cfg);
+            let mut core = OverlayCore::new(cfg);
             core.define_message(s.metas[0].clone()).unwrap();
             core.set_community(cid());
             net.with_core(i, |c, now| {

@@ -5,11 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use peerlab_dispersy::sim::{LinkConfig, SimNet};
+use peerlab_dispersy::LinkModel;
+use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::store;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
+    Authentication, CommunityId, Config, Destination, Distribution, Keypair, MetaMessage,
+    OverlayCore,
 };
 
 /// A core whose filters hold about 275 messages (small datagrams), so a
@@ -19,11 +21,11 @@ fn small_datagram_core(
     addr: std::net::SocketAddr,
     seed: u8,
     sync_interval: Duration,
-) -> Core {
+) -> OverlayCore {
     let mut cfg = Config::new([seed; 32], u64::from(seed), addr);
     cfg.max_datagram = 400;
     cfg.sync_interval = sync_interval;
-    let mut core = Core::new(cfg);
+    let mut core = OverlayCore::new(cfg);
     core.define_message(MetaMessage::new(
         "rumor",
         Authentication::Member,
@@ -36,7 +38,12 @@ fn small_datagram_core(
 }
 
 /// Hand `core` one rumor from each of `authors` members, all at global time 1.
-fn receive_from_authors(core: &mut Core, community: &CommunityId, now: Instant, authors: u32) {
+fn receive_from_authors(
+    core: &mut OverlayCore,
+    community: &CommunityId,
+    now: Instant,
+    authors: u32,
+) {
     let meta = core.meta_id("rumor").unwrap();
     let mut buf = [0u8; wire::MAX_DATAGRAM];
     for i in 0..authors {
@@ -92,7 +99,7 @@ fn a_thousand_messages_with_one_global_time_all_reach_a_new_peer() {
     const AUTHORS: u32 = 1000;
     let community = CommunityId::isolated("subsets", b"test");
     let make = |addr, seed| small_datagram_core(community, addr, seed, Duration::from_millis(200));
-    let mut net = SimNet::new(7, LinkConfig::default());
+    let mut net = SimNet::new(7, LinkModel::TEST_LAN);
     let holder = net.add_node(|a| make(a, 1));
     let newcomer = net.add_node(|a| make(a, 2));
     let (ha, na) = (SimNet::addr_of(holder), SimNet::addr_of(newcomer));

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use peerlab_dispersy::udp::{BATCH, UdpDriver, Wake};
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, DropReason, MetaMessage,
-    wire,
+    Authentication, CommunityId, Config, Destination, Distribution, DropReason, MetaMessage,
+    OverlayCore, wire,
 };
 
 /// Datagrams per test, at most (fewer when the receive buffer is smaller).
@@ -99,8 +99,8 @@ fn burst(receiver: &UdpDriver) -> usize {
     n
 }
 
-fn core(addr: SocketAddr) -> Core {
-    let mut core = Core::new(Config::new([7; 32], 7, addr));
+fn core(addr: SocketAddr) -> OverlayCore {
+    let mut core = OverlayCore::new(Config::new([7; 32], 7, addr));
     core.define_message(MetaMessage::new(
         "note",
         Authentication::None,

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use peerlab_dispersy::udp::UdpDriver;
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, Event, MetaMessage,
+    Authentication, CommunityId, Config, Destination, Distribution, MetaMessage, OverlayCore,
+    OverlayEvent,
 };
 use tokio::sync::mpsc;
 
@@ -26,8 +27,8 @@ async fn peer(
     mut driver: UdpDriver,
     bootstrap: SocketAddr,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
-    events: mpsc::UnboundedSender<(usize, Event)>,
-) -> std::io::Result<Core> {
+    events: mpsc::UnboundedSender<(usize, OverlayEvent)>,
+) -> std::io::Result<OverlayCore> {
     let addr = driver.local_addr()?;
     let mut seed = [0u8; 32];
     seed[0] = i as u8 + 1;
@@ -36,7 +37,7 @@ async fn peer(
     cfg.target_peers = 8;
     cfg.walk_interval = Duration::from_millis(50);
     cfg.sync_interval = Duration::from_millis(200);
-    let mut core = Core::new(cfg);
+    let mut core = OverlayCore::new(cfg);
     let gossip = core
         .define_message(MetaMessage::new(
             "gossip",
@@ -94,7 +95,7 @@ async fn twenty_four_peers_discover_each_other_and_gossip_over_loopback_udp() {
         let mut found: HashMap<usize, BTreeSet<SocketAddr>> = HashMap::new();
         while (0..PEERS).any(|i| found.get(&i).map_or(0, |s| s.len()) < 5) {
             let (i, e) = ev_rx.recv().await.expect("peers alive");
-            if let Event::PeerDiscovered { addr, .. } = e {
+            if let OverlayEvent::PeerDiscovered { addr, .. } = e {
                 found.entry(i).or_default().insert(addr);
             }
         }
@@ -106,7 +107,7 @@ async fn twenty_four_peers_discover_each_other_and_gossip_over_loopback_udp() {
         let mut got: HashMap<usize, BTreeSet<Vec<u8>>> = HashMap::new();
         while (0..PEERS).any(|i| got.get(&i).map_or(0, |s| s.len()) < PEERS - 1) {
             let (i, e) = ev_rx.recv().await.expect("peers alive");
-            if let Event::Message(d) = e {
+            if let OverlayEvent::Message(d) = e {
                 assert!(
                     got.entry(i).or_default().insert(d.payload),
                     "peer {i}: delivered twice"

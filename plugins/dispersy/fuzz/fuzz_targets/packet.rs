@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Core, Destination, Distribution, Keypair, MetaMessage,
+    Authentication, CommunityId, Config, OverlayCore, Destination, Distribution, Keypair, MetaMessage,
     PeerDirectory, wire,
 };
 
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let mut framed = vec![0u8, 2];
     framed.extend_from_slice(&[7; 20]);
     framed.extend_from_slice(data);
-    let mut core = Core::new(Config::new([1; 32], 1, "127.0.0.1:1".parse().unwrap()));
+    let mut core = OverlayCore::new(Config::new([1; 32], 1, "127.0.0.1:1".parse().unwrap()));
     core.define_message(MetaMessage::new("m", Authentication::Member, Distribution::FullSync, Destination::Community(2)))
         .unwrap();
     core.set_community(CommunityId([7; 20]));
@@ -39,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     let mut cfg = Config::new([1; 32], 1, "127.0.0.1:1".parse().unwrap());
     cfg.drop_unknown_authors = true;
     cfg.max_messages_per_author = 2;
-    let mut member = Core::new(cfg);
+    let mut member = OverlayCore::new(cfg);
     member
         .define_message(MetaMessage::new("m", Authentication::Member, Distribution::FullSync, Destination::Community(2)))
         .unwrap();

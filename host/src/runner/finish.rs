@@ -4,8 +4,11 @@
 //! writer) and `junit.xml` are written, and what could not be written is
 //! collected for the caller to report last.
 //!
-//! Must not: post-process the run (that is the report's), print, or decide
-//! an exit status; callers say how the run went in their own words.
+//! [`conclude`] is `peerlab run`'s whole end of a run: the above, then the
+//! report's post-processing, then how the run went on stderr.
+//!
+//! Must not: aggregate or plot itself (that is the report's), or decide an
+//! exit status.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -56,6 +59,94 @@ pub fn judge_and_write(
         summary,
         unwritten,
     }
+}
+
+/// Judge and record the run ([`judge_and_write`]), post-process it (plots
+/// and report.html when `plots`), and say how it went: instances that did
+/// not finish, every verdict, one line for the run, where its report is.
+/// `Ok(passed)`, or an error when a record could not be written.
+pub fn conclude(
+    outcome: RunOutcome,
+    registry: &Registry,
+    config: &BTreeMap<String, String>,
+    choice: &VerdictChoice,
+    why: &str,
+    plots: bool,
+) -> anyhow::Result<bool> {
+    let Judged {
+        run_dir,
+        summary,
+        unwritten,
+    } = judge_and_write(outcome, registry, config, choice, why);
+
+    let opts = peerlab_report::ReportOptions {
+        plots,
+        ..Default::default()
+    };
+    let report = match peerlab_report::process_run(&run_dir, &opts) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("peerlab: warning: post-processing failed (the run's files are intact): {e}");
+            None
+        }
+    };
+
+    for s in summary
+        .instance_status
+        .iter()
+        .filter(|s| s.status != folder::EndStatus::Finished)
+    {
+        let err = run_dir.join(&s.err);
+        let see = if err.is_file() {
+            format!(" (see {})", err.display())
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "peerlab: instance {} {}: {}{see}",
+            s.id,
+            s.status,
+            s.error.as_deref().unwrap_or("no details"),
+        );
+    }
+    for v in &summary.verdicts {
+        eprintln!("peerlab: {}", verdict_line(v));
+    }
+    let judged: Vec<_> = summary.verdicts.iter().filter(|v| !v.skipped).collect();
+    let skipped = summary.verdicts.len() - judged.len();
+    let finished = summary
+        .instance_status
+        .iter()
+        .filter(|s| s.status == folder::EndStatus::Finished)
+        .count();
+    eprintln!(
+        "peerlab: run {} {}: {finished}/{} instances finished, {} of {} verdicts passed{}, {:.1} s",
+        summary.run_id,
+        summary
+            .outcome
+            .map_or("unknown", |o| o.as_str())
+            .to_uppercase(),
+        summary.instances,
+        judged.iter().filter(|v| v.passed).count(),
+        judged.len(),
+        if skipped > 0 {
+            format!(" ({skipped} module(s) not judged)")
+        } else {
+            String::new()
+        },
+        summary.duration_s
+    );
+    match report.and_then(|r| r.report_html) {
+        Some(html) => eprintln!("peerlab: report: {}", html.display()),
+        None => eprintln!("peerlab: outputs: {}", run_dir.display()),
+    }
+    if !unwritten.is_empty() {
+        anyhow::bail!(
+            "the run ended but its results are incomplete: {}",
+            unwritten.join("; ")
+        );
+    }
+    Ok(summary.passed())
 }
 
 /// `verdict <name>: PASS — <message>` (or `FAIL`, `SKIPPED`).

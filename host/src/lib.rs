@@ -29,6 +29,7 @@ macro_rules! print {
     ($($arg:tt)*) => { $crate::util::console_out(format_args!($($arg)*)) };
 }
 
+pub mod bench;
 pub mod cli;
 pub mod cmd;
 pub mod experiment;

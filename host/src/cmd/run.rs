@@ -13,7 +13,7 @@ use crate::experiment::{self, Overrides, RunChoices};
 use crate::global::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::Registry;
 use crate::runner::verdict_choice::VerdictChoice;
-use crate::runner::{self, RunOutcome, RunSettings, folder};
+use crate::runner::{self, RunOutcome, RunSettings};
 
 /// Arguments of `peerlab run`.
 #[derive(Args, Debug)]
@@ -227,7 +227,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
     finish(outcome, &registry, settings, &choice, args.no_plots)
 }
 
-/// Judge the run, record it, post-process it, and say how it went.
+/// Judge, record, post-process and report the run ([`runner::finish::conclude`]).
 fn finish(
     outcome: RunOutcome,
     registry: &Registry,
@@ -235,111 +235,9 @@ fn finish(
     (choice, why): &(VerdictChoice, String),
     no_plots: bool,
 ) -> anyhow::Result<u8> {
-    let RunOutcome {
-        run_dir,
-        mut summary,
-    } = outcome;
-    let mut verdicts =
-        runner::verdicts::collect_some(registry, &run_dir, &summary, &settings.config, |m| {
-            choice.judges(m)
-        });
-    verdicts.extend(choice.skipped(registry, why));
-    summary.set_verdicts(verdicts);
-    // Both are attempted whatever happens to the other (a full disk); what
-    // could not be written is the run's last message.
-    let mut unwritten = Vec::new();
-    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
-        let summary_path = run_dir.join("summary.json");
-        unwritten.push(format!("cannot write {}: {e}", summary_path.display()));
-    }
-    if let Err(e) = peerlab_run::write::write_junit(&run_dir, &summary) {
-        let junit_path = run_dir.join(peerlab_run::layout::JUNIT_XML);
-        unwritten.push(format!("cannot write {}: {e}", junit_path.display()));
-    }
-
-    let opts = peerlab_report::ReportOptions {
-        plots: !no_plots,
-        ..Default::default()
-    };
-    let report = match peerlab_report::process_run(&run_dir, &opts) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("peerlab: warning: post-processing failed (the run's files are intact): {e}");
-            None
-        }
-    };
-
-    for s in summary
-        .instance_status
-        .iter()
-        .filter(|s| s.status != folder::EndStatus::Finished)
-    {
-        let err = run_dir.join(&s.err);
-        let see = if err.is_file() {
-            format!(" (see {})", err.display())
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "peerlab: instance {} {}: {}{see}",
-            s.id,
-            s.status,
-            s.error.as_deref().unwrap_or("no details"),
-        );
-    }
-    for v in &summary.verdicts {
-        eprintln!(
-            "peerlab: verdict {}: {} — {}",
-            v.name,
-            if v.skipped {
-                "SKIPPED"
-            } else if v.passed {
-                "PASS"
-            } else {
-                "FAIL"
-            },
-            v.message
-        );
-    }
-    let judged: Vec<_> = summary.verdicts.iter().filter(|v| !v.skipped).collect();
-    let skipped = summary.verdicts.len() - judged.len();
-    let finished = summary
-        .instance_status
-        .iter()
-        .filter(|s| s.status == folder::EndStatus::Finished)
-        .count();
-    eprintln!(
-        "peerlab: run {} {}: {finished}/{} instances finished, {} of {} verdicts passed{}, {:.1} s",
-        summary.run_id,
-        summary
-            .outcome
-            .map_or("unknown", |o| o.as_str())
-            .to_uppercase(),
-        summary.instances,
-        judged.iter().filter(|v| v.passed).count(),
-        judged.len(),
-        if skipped > 0 {
-            format!(" ({skipped} module(s) not judged)")
-        } else {
-            String::new()
-        },
-        summary.duration_s
-    );
-    match report.and_then(|r| r.report_html) {
-        Some(html) => eprintln!("peerlab: report: {}", html.display()),
-        None => eprintln!("peerlab: outputs: {}", run_dir.display()),
-    }
-    if !unwritten.is_empty() {
-        anyhow::bail!(
-            "the run ended but its results are incomplete: {}",
-            unwritten.join("; ")
-        );
-    }
-    Ok(if summary.passed() {
-        EXIT_OK
-    } else {
-        EXIT_FAILED
-    })
+    let passed =
+        runner::finish::conclude(outcome, registry, &settings.config, choice, why, !no_plots)?;
+    Ok(if passed { EXIT_OK } else { EXIT_FAILED })
 }
 
 fn stderr_color() -> bool {

@@ -8,6 +8,7 @@
 //! do that ([`crate::runtime`]).
 
 pub mod capacity;
+pub mod finish;
 pub mod folder;
 pub mod interrupt;
 pub mod local;

@@ -1,0 +1,162 @@
+//! The judge-and-write step every finished run goes through, whoever
+//! started it (`peerlab run`, `peerlab bench`): the modules' verdicts are
+//! added to the runner's summary, then `summary.json` (peerlab-run's one
+//! writer) and `junit.xml` are written, and what could not be written is
+//! collected for the caller to report last.
+//!
+//! [`conclude`] is `peerlab run`'s whole end of a run: the above, then the
+//! report's post-processing, then how the run went on stderr.
+//!
+//! Must not: aggregate or plot itself (that is the report's), or decide an
+//! exit status.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use crate::modules::Registry;
+use crate::runner::verdict_choice::VerdictChoice;
+use crate::runner::{RunOutcome, folder};
+
+/// A judged run whose records were written (as far as they could be).
+#[derive(Debug, Clone)]
+pub struct Judged {
+    pub run_dir: PathBuf,
+    /// The runner's summary with the verdicts added.
+    pub summary: folder::Summary,
+    /// One `cannot write <file>: <why>` per record that could not be written.
+    pub unwritten: Vec<String>,
+}
+
+/// Judge the run with the modules `choice` names (the others get a
+/// "skipped (`why`)" entry), then write `summary.json` and `junit.xml`.
+/// Both are attempted whatever happens to the other (a full disk).
+pub fn judge_and_write(
+    outcome: RunOutcome,
+    registry: &Registry,
+    config: &BTreeMap<String, String>,
+    choice: &VerdictChoice,
+    why: &str,
+) -> Judged {
+    let RunOutcome {
+        run_dir,
+        mut summary,
+    } = outcome;
+    let mut verdicts =
+        super::verdicts::collect_some(registry, &run_dir, &summary, config, |m| choice.judges(m));
+    verdicts.extend(choice.skipped(registry, why));
+    summary.set_verdicts(verdicts);
+    let mut unwritten = Vec::new();
+    if let Err(e) = folder::write_summary(&run_dir, folder::SummaryContent::Runner(&summary)) {
+        let path = run_dir.join(peerlab_run::layout::SUMMARY_JSON);
+        unwritten.push(format!("cannot write {}: {e}", path.display()));
+    }
+    if let Err(e) = peerlab_run::write::write_junit(&run_dir, &summary) {
+        let path = run_dir.join(peerlab_run::layout::JUNIT_XML);
+        unwritten.push(format!("cannot write {}: {e}", path.display()));
+    }
+    Judged {
+        run_dir,
+        summary,
+        unwritten,
+    }
+}
+
+/// Judge and record the run ([`judge_and_write`]), post-process it (plots
+/// and report.html when `plots`), and say how it went: instances that did
+/// not finish, every verdict, one line for the run, where its report is.
+/// `Ok(passed)`, or an error when a record could not be written.
+pub fn conclude(
+    outcome: RunOutcome,
+    registry: &Registry,
+    config: &BTreeMap<String, String>,
+    choice: &VerdictChoice,
+    why: &str,
+    plots: bool,
+) -> anyhow::Result<bool> {
+    let Judged {
+        run_dir,
+        summary,
+        unwritten,
+    } = judge_and_write(outcome, registry, config, choice, why);
+
+    let opts = peerlab_report::ReportOptions {
+        plots,
+        ..Default::default()
+    };
+    let report = match peerlab_report::process_run(&run_dir, &opts) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("peerlab: warning: post-processing failed (the run's files are intact): {e}");
+            None
+        }
+    };
+
+    for s in summary
+        .instance_status
+        .iter()
+        .filter(|s| s.status != folder::EndStatus::Finished)
+    {
+        let err = run_dir.join(&s.err);
+        let see = if err.is_file() {
+            format!(" (see {})", err.display())
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "peerlab: instance {} {}: {}{see}",
+            s.id,
+            s.status,
+            s.error.as_deref().unwrap_or("no details"),
+        );
+    }
+    for v in &summary.verdicts {
+        eprintln!("peerlab: {}", verdict_line(v));
+    }
+    let judged: Vec<_> = summary.verdicts.iter().filter(|v| !v.skipped).collect();
+    let skipped = summary.verdicts.len() - judged.len();
+    let finished = summary
+        .instance_status
+        .iter()
+        .filter(|s| s.status == folder::EndStatus::Finished)
+        .count();
+    eprintln!(
+        "peerlab: run {} {}: {finished}/{} instances finished, {} of {} verdicts passed{}, {:.1} s",
+        summary.run_id,
+        summary
+            .outcome
+            .map_or("unknown", |o| o.as_str())
+            .to_uppercase(),
+        summary.instances,
+        judged.iter().filter(|v| v.passed).count(),
+        judged.len(),
+        if skipped > 0 {
+            format!(" ({skipped} module(s) not judged)")
+        } else {
+            String::new()
+        },
+        summary.duration_s
+    );
+    match report.and_then(|r| r.report_html) {
+        Some(html) => eprintln!("peerlab: report: {}", html.display()),
+        None => eprintln!("peerlab: outputs: {}", run_dir.display()),
+    }
+    if !unwritten.is_empty() {
+        anyhow::bail!(
+            "the run ended but its results are incomplete: {}",
+            unwritten.join("; ")
+        );
+    }
+    Ok(summary.passed())
+}
+
+/// `verdict <name>: PASS — <message>` (or `FAIL`, `SKIPPED`).
+pub fn verdict_line(v: &folder::VerdictRecord) -> String {
+    let word = if v.skipped {
+        "SKIPPED"
+    } else if v.passed {
+        "PASS"
+    } else {
+        "FAIL"
+    };
+    format!("verdict {}: {word} — {}", v.name, v.message)
+}

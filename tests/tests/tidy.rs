@@ -91,6 +91,9 @@ struct Package {
     name: String,
     dir: String,
     ours: Vec<String>,
+    /// Every crate it depends on for its own code (normal dependencies,
+    /// not dev or build ones), ours or not.
+    normal: Vec<String>,
 }
 
 /// The workspace's packages, as `cargo metadata` sees them.
@@ -131,6 +134,13 @@ fn workspace_packages() -> Vec<Package> {
                     .unwrap()
                     .iter()
                     .filter(|d| d["path"].is_string())
+                    .map(|d| d["name"].as_str().unwrap().to_string())
+                    .collect(),
+                normal: p["dependencies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["kind"].is_null())
                     .map(|d| d["name"].as_str().unwrap().to_string())
                     .collect(),
             }
@@ -192,6 +202,19 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             broken.push(format!(
                 "{} ({}/) depends on the host ({}): only the end-to-end tests may",
                 p.name, p.dir, host.name
+            ));
+        }
+    }
+    // Library crates return typed errors: anyhow only in the host crate
+    // (ARCHITECTURE.md, Errors) and in the end-to-end tests.
+    for p in packages
+        .iter()
+        .filter(|p| p.dir != "host" && p.dir != "tests")
+    {
+        if p.normal.iter().any(|d| d == "anyhow") {
+            broken.push(format!(
+                "{} ({}/) depends on anyhow: library crates return thiserror enums or Diagnostics",
+                p.name, p.dir
             ));
         }
     }

@@ -268,23 +268,12 @@ fn names_module(line: &str, path: &str) -> bool {
 /// implements).
 #[test]
 fn lang_does_no_io() {
-    let root = workspace_root();
-    let mut files = Vec::new();
-    rust_files(&root.join("lang/src"), &mut files);
-    assert!(files.len() >= 5, "{files:?}");
-    let mut found = Vec::new();
-    for file in &files {
-        for (n, line) in code_lines(file) {
-            for module in ["std::fs", "std::net", "std::process", "tokio"] {
-                if names_module(&line, module) {
-                    found.push(format!(
-                        "{}:{n}: {module}: {line}",
-                        file.strip_prefix(&root).unwrap_or(file).display()
-                    ));
-                }
-            }
-        }
-    }
+    let found = lines_matching("lang/src", 5, |line| {
+        ["std::fs", "std::net", "std::process", "tokio"]
+            .iter()
+            .find(|m| names_module(line, m))
+            .map(|m| m.to_string())
+    });
     assert!(
         found.is_empty(),
         "lang must do no I/O (ARCHITECTURE.md, lang's invariant); these lines use I/O:\n  {}",
@@ -292,14 +281,18 @@ fn lang_does_no_io() {
     );
 }
 
-/// The instance runtime (`host/src/runtime/`) does not import the runner
-/// (`host/src/runner/`): runners start instances, never the other way.
-#[test]
-fn runtime_does_not_import_the_runner() {
+/// Every code line of the `.rs` files under `dir` (relative to the
+/// workspace root, which must hold at least `min_files` of them) for which
+/// `what` names a problem, as `file:line: problem: line`.
+fn lines_matching(
+    dir: &str,
+    min_files: usize,
+    what: impl Fn(&str) -> Option<String>,
+) -> Vec<String> {
     let root = workspace_root();
     let mut files = Vec::new();
-    rust_files(&root.join("host/src/runtime"), &mut files);
-    assert!(files.len() >= 3, "{files:?}");
+    rust_files(&root.join(dir), &mut files);
+    assert!(files.len() >= min_files, "{dir}: {files:?}");
     let mut found = Vec::new();
     for file in &files {
         let rel = file
@@ -308,15 +301,24 @@ fn runtime_does_not_import_the_runner() {
             .display()
             .to_string();
         for (n, line) in code_lines(file) {
-            let imports = ["crate::runner", "super::super::runner", "peerlab::runner"]
-                .iter()
-                .any(|p| names_module(&line, p));
-            if !imports {
-                continue;
+            if let Some(problem) = what(&line) {
+                found.push(format!("{rel}:{n}: {problem}: {line}"));
             }
-            found.push(format!("{rel}:{n}: {line}"));
         }
     }
+    found
+}
+
+/// The instance runtime (`host/src/runtime/`) does not import the runner
+/// (`host/src/runner/`): runners start instances, never the other way.
+#[test]
+fn runtime_does_not_import_the_runner() {
+    let found = lines_matching("host/src/runtime", 3, |line| {
+        ["crate::runner", "super::super::runner", "peerlab::runner"]
+            .iter()
+            .find(|p| names_module(line, p))
+            .map(|p| p.to_string())
+    });
     assert!(
         found.is_empty(),
         "the instance runtime must not import the runner (ARCHITECTURE.md, host/):\n  {}",
@@ -329,27 +331,15 @@ fn runtime_does_not_import_the_runner() {
 /// arguments, the drivers (`process.rs`, `sim.rs`) carry them.
 #[test]
 fn the_instance_state_machine_does_no_io_and_reads_no_clock() {
-    let root = workspace_root();
-    let mut files = Vec::new();
-    rust_files(&root.join("host/src/runtime/instance"), &mut files);
-    assert!(files.len() >= 5, "{files:?}");
-    let mut found = Vec::new();
-    for file in &files {
-        let rel = file
-            .strip_prefix(&root)
-            .unwrap_or(file)
-            .display()
-            .to_string();
-        for (n, line) in code_lines(file) {
-            let modules = ["std::net::UdpSocket", "tokio", "std::thread", "std::fs"];
-            let calls = ["Instant::now", "SystemTime", "sleep("];
-            if modules.iter().any(|m| names_module(&line, m))
-                || calls.iter().any(|c| line.contains(c))
-            {
-                found.push(format!("{rel}:{n}: {line}"));
-            }
-        }
-    }
+    let found = lines_matching("host/src/runtime/instance", 5, |line| {
+        let module = ["std::net::UdpSocket", "tokio", "std::thread", "std::fs"]
+            .iter()
+            .find(|m| names_module(line, m));
+        let call = ["Instant::now", "SystemTime", "sleep("]
+            .iter()
+            .find(|c| line.contains(*c));
+        module.or(call).map(|w| w.to_string())
+    });
     assert!(
         found.is_empty(),
         "the instance state machine must do no I/O and read no clock (ARCHITECTURE.md, runtime/):\n  {}",

@@ -261,6 +261,13 @@ impl Dir {
         std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
     }
 
+    /// The newest run folder under this directory's `output/` (where
+    /// `output/latest` points), as an absolute path.
+    pub fn latest_run(&self) -> PathBuf {
+        let link = self.path().join("output/latest");
+        std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
+    }
+
     /// A `peerlab` command running in this directory.
     pub fn peerlab(&self) -> TestCommand {
         TestCommand::new(self.path())

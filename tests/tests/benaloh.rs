@@ -41,20 +41,15 @@ fn run(dir: &Dir, conf: &Path, scale: &str, extra: &[&str]) -> Run {
         .run()
 }
 
-fn run_dir(dir: &Dir) -> PathBuf {
-    let latest = dir.path().join("output/latest");
-    std::fs::canonicalize(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()))
-}
-
 fn summary(dir: &Dir) -> Value {
-    let p = run_dir(dir).join("summary.json");
+    let p = dir.latest_run().join("summary.json");
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()))
 }
 
 /// The `.out` lines of every instance (local runs: localhost/node001).
 fn outputs(dir: &Dir, n: u64) -> Vec<Vec<String>> {
-    let run = run_dir(dir);
+    let run = dir.latest_run();
     (1..=n)
         .map(|id| {
             let p = run.join(format!("localhost/node001/{id:05}.out"));
@@ -111,7 +106,7 @@ fn assert_passed(dir: &Dir, r: &Run, n: u64, m: u64) {
         verdicts[0]["message"],
         format!("all {n} instances printed {want}")
     );
-    let junit = std::fs::read_to_string(run_dir(dir).join("junit.xml")).expect("junit.xml");
+    let junit = std::fs::read_to_string(dir.latest_run().join("junit.xml")).expect("junit.xml");
     assert!(junit.contains("name=\"benaloh/same-total\""), "{junit}");
     assert!(junit.contains("name=\"benaloh/sum-of-secrets\""), "{junit}");
 }
@@ -182,7 +177,8 @@ fn every_race_forced_by_timing_still_gives_the_right_total() {
     let dir = Dir::new("benaloh-races");
     let r = run(&dir, &scenarios().join("benaloh_races.conf"), "0.05", &[]);
     assert_passed(&dir, &r, 5, DEFAULT_MODULUS);
-    let err = std::fs::read_to_string(run_dir(&dir).join("localhost/node001/00002.err")).unwrap();
+    let err =
+        std::fs::read_to_string(dir.latest_run().join("localhost/node001/00002.err")).unwrap();
     assert!(
         err.contains(
             "the subset sum is broadcast once complete (missing local shares from instance 1)"
@@ -269,9 +265,11 @@ fn packets_delayed_by_the_overlay_still_give_the_right_total() {
     );
     assert_passed(&dir, &r, 5, DEFAULT_MODULUS);
     for id in 2..=5 {
-        let err =
-            std::fs::read_to_string(run_dir(&dir).join(format!("localhost/node001/{id:05}.err")))
-                .unwrap();
+        let err = std::fs::read_to_string(
+            dir.latest_run()
+                .join(format!("localhost/node001/{id:05}.err")),
+        )
+        .unwrap();
         assert!(
             err.contains("broadcast once complete (missing local shares from instance 1)"),
             "instance {id} should have waited for instance 1's delayed share:\n{err}"

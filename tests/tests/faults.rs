@@ -13,10 +13,6 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-fn latest(dir: &Dir) -> PathBuf {
-    std::fs::canonicalize(dir.path().join("output/latest")).expect("a run folder")
-}
-
 fn lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -94,7 +90,7 @@ fn fullsync_messages_cross_a_partition_after_heal_in_simulation() {
         ])
         .run()
         .expect_code(0);
-    check_partition(&latest(&dir), "simulated");
+    check_partition(&dir.latest_run(), "simulated");
 }
 
 #[test]
@@ -113,7 +109,7 @@ fn fullsync_messages_cross_a_partition_after_heal_over_udp() {
         ])
         .run()
         .expect_code(0);
-    check_partition(&latest(&dir), "localhost");
+    check_partition(&dir.latest_run(), "localhost");
 }
 
 #[test]
@@ -139,7 +135,7 @@ fn lossy_delayed_links_still_deliver_every_rumor_through_catch_up() {
         ])
         .run();
     run.expect_code(0).stderr_has("hold all 40 rumors");
-    let summary = json(&latest(&dir).join("summary.json"));
+    let summary = json(&dir.latest_run().join("summary.json"));
     // The loss really happened: fewer rumors arrived than were sent, and
     // catch-up filled the gaps.
     let messages = &summary["aggregates"]["messages"];
@@ -178,11 +174,14 @@ fn the_gossip_verdict_fails_naming_an_instance_whose_report_is_withheld() {
     run.expect_code(1).stderr_has(
         "verdict gossip/everyone holds every rumor: FAIL — 1 of 4 instances did not report: 4 (no `report` line)",
     );
-    let summary = json(&latest(&dir).join("summary.json"));
+    let summary = json(&dir.latest_run().join("summary.json"));
     assert_eq!(summary["outcome"], "failed", "{summary:#}");
     for id in 1..=3u64 {
         assert_eq!(
-            lines(&latest(&dir).join(format!("simulated/node001/{id:05}.out"))),
+            lines(
+                &dir.latest_run()
+                    .join(format!("simulated/node001/{id:05}.out"))
+            ),
             ["gossip: published 1", "gossip: holding 4 rumors"],
             "the others did get everything"
         );
@@ -208,7 +207,7 @@ fn a_crashed_instance_process_dies_without_a_goodbye() {
         ])
         .run();
     run.expect_code(1);
-    let run_dir = latest(&dir);
+    let run_dir = dir.latest_run();
     let summary = json(&run_dir.join("summary.json"));
     let (st, err) = status(&summary, 2);
     assert_eq!(st, "crashed", "{summary:#}");
@@ -247,7 +246,7 @@ fn a_crashed_instance_sharing_a_process_is_dropped_and_reported() {
             .args(flags)
             .run();
         run.expect_code(1);
-        let run_dir = latest(&dir);
+        let run_dir = dir.latest_run();
         let summary = json(&run_dir.join("summary.json"));
         let (st, err) = status(&summary, 2);
         assert_eq!(st, "crashed", "{flags:?}: {summary:#}");
@@ -305,7 +304,7 @@ fn a_simulated_run_repeats_byte_for_byte_from_its_seed() {
             .args(["--seed", seed])
             .run()
             .expect_code(0);
-        let run = latest(&dir);
+        let run = dir.latest_run();
         let summary = json(&run.join("summary.json"));
         runs.push((instance_files(&run), summary));
     }
@@ -362,7 +361,7 @@ fn benaloh_under_five_percent_loss_finishes_correctly_when_shares_are_resent() {
     run.expect_code(0)
         .stderr_has("verdict benaloh/same-total: PASS")
         .stderr_has("verdict benaloh/sum-of-secrets: PASS");
-    let summary = json(&latest(&dir).join("summary.json"));
+    let summary = json(&dir.latest_run().join("summary.json"));
     let drops = &summary["aggregates"]["messages"];
     let sent = drops["sent"]["messages"].as_u64().unwrap();
     let received = drops["received"]["messages"].as_u64().unwrap();
@@ -388,7 +387,7 @@ fn benaloh_that_cannot_recover_names_the_missing_shares_in_its_verdict() {
         .args(["--simulate", "--seed", "21", "--no-plots"])
         .run();
     run.expect_code(1);
-    let summary = json(&latest(&dir).join("summary.json"));
+    let summary = json(&dir.latest_run().join("summary.json"));
     let verdicts = summary["verdicts"].as_array().unwrap();
     assert!(
         verdicts.iter().all(|v| v["passed"] == false),
@@ -400,7 +399,7 @@ fn benaloh_that_cannot_recover_names_the_missing_shares_in_its_verdict() {
         named.contains(&5),
         "the verdict names instance 5's missing shares: {message}"
     );
-    let out = lines(&latest(&dir).join("simulated/node001/00001.out"));
+    let out = lines(&dir.latest_run().join("simulated/node001/00001.out"));
     let last = out.last().unwrap();
     assert!(
         last.starts_with("My computed sum is unknown: missing local shares from"),

@@ -61,10 +61,6 @@ fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
     }
 }
 
-fn latest(dir: &Dir) -> PathBuf {
-    std::fs::canonicalize(dir.path().join("output/latest")).expect("output/latest")
-}
-
 fn out_has(run: &Path, host: &str, id: u32, text: &str) -> bool {
     std::fs::read_to_string(run.join(format!("{host}/node001/{id:05}.out")))
         .is_ok_and(|t| t.lines().any(|l| l == text))
@@ -142,7 +138,7 @@ fn local_run_stops_on(signal: i32, name: &str) {
     wait_for("the run folder", Duration::from_secs(60), || {
         dir.path().join("output/latest").exists()
     });
-    let run = latest(&dir);
+    let run = dir.latest_run();
     let _reaper = Reaper(run.clone());
     wait_for("every instance to print", Duration::from_secs(60), || {
         (1..=3).all(|id| out_has(&run, "localhost", id, "up"))
@@ -212,7 +208,7 @@ fn a_run_started_with_sighup_ignored_as_nohup_does_goes_on_after_sighup() {
     wait_for("the run folder", Duration::from_secs(60), || {
         dir.path().join("output/latest").exists()
     });
-    let run = latest(&dir);
+    let run = dir.latest_run();
     let _reaper = Reaper(run.clone());
     wait_for("every instance to print", Duration::from_secs(60), || {
         (1..=2).all(|id| out_has(&run, "localhost", id, "up"))
@@ -252,7 +248,7 @@ fn simulated_run_stops_on(signal: i32, name: &str) {
     wait_for("the run folder", Duration::from_secs(60), || {
         dir.path().join("output/latest").exists()
     });
-    let run = latest(&dir);
+    let run = dir.latest_run();
     wait_for("every instance to print", Duration::from_secs(60), || {
         (1..=8).all(|id| out_has(&run, "simulated", id, "up"))
     });
@@ -314,7 +310,7 @@ fn killing_peerlab_run_takes_every_instance_process_with_it() {
     wait_for("the run folder", Duration::from_secs(60), || {
         dir.path().join("output/latest").exists()
     });
-    let run = latest(&dir);
+    let run = dir.latest_run();
     let _reaper = Reaper(run.clone());
     wait_for(
         "instance 1 to be stuck and the others to print",

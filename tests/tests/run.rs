@@ -16,12 +16,6 @@ fn json(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
-/// The only run folder under `dir/output`.
-fn run_dir(dir: &Dir) -> PathBuf {
-    let latest = dir.path().join("output/latest");
-    std::fs::canonicalize(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()))
-}
-
 fn status_of(summary: &Value, id: u64) -> (String, Option<String>) {
     let s = summary["instance_status"]
         .as_array()
@@ -141,7 +135,7 @@ fn a_tutorial_style_conf_runs_five_instances_and_writes_every_output() {
         .args(["run", "five.conf", "--time-scale", "0.25", "--seed", "42"])
         .run();
     run.expect_code(0);
-    let run_dir = run_dir(&dir);
+    let run_dir = dir.latest_run();
     let summary = json(&run_dir.join("summary.json"));
     assert_eq!(summary["outcome"], "passed", "{summary:#}");
     assert_eq!(summary["seed"], 42);
@@ -200,7 +194,7 @@ fn a_time_scaled_two_minute_scenario_fires_in_order_on_the_right_instances() {
         ])
         .run();
     run.expect_code(0);
-    let run_dir = run_dir(&dir);
+    let run_dir = dir.latest_run();
     assert_eq!(out_lines(&run_dir, 1), ["a", "b", "d"]);
     assert_eq!(out_lines(&run_dir, 2), ["a", "c", "d", "e"]);
     assert_eq!(out_lines(&run_dir, 3), ["a", "c", "d", "e"]);
@@ -245,7 +239,7 @@ fn a_killed_instance_is_reported_with_its_signal_and_the_run_ends() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let run_dir = run_dir(&dir);
+    let run_dir = dir.latest_run();
     let summary = json(&run_dir.join("summary.json"));
     let (status, error) = status_of(&summary, 2);
     assert_eq!(status, "crashed", "{summary:#}");
@@ -285,7 +279,7 @@ fn a_hung_instance_is_ended_by_the_timeout() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let summary = json(&run_dir(&dir).join("summary.json"));
+    let summary = json(&dir.latest_run().join("summary.json"));
     assert_eq!(summary["outcome"], "timed_out", "{summary:#}");
     assert_eq!(summary["timed_out"], true);
     let (status, error) = status_of(&summary, 1);
@@ -352,7 +346,7 @@ fn a_failing_callback_fails_only_its_instance_with_file_and_line() {
         ])
         .run();
     run.expect_code(1);
-    let run_dir = run_dir(&dir);
+    let run_dir = dir.latest_run();
     let summary = json(&run_dir.join("summary.json"));
     let (status, error) = status_of(&summary, 2);
     assert_eq!(status, "failed");
@@ -405,7 +399,7 @@ fn a_hundred_instances_run_in_four_processes() {
         ])
         .run();
     run.expect_code(0);
-    let run_dir = run_dir(&dir);
+    let run_dir = dir.latest_run();
     let summary = json(&run_dir.join("summary.json"));
     assert_eq!(summary["outcome"], "passed");
     for id in 1..=100u32 {
@@ -441,7 +435,7 @@ fn the_run_folder_keeps_every_source_and_instances_refuse_a_changed_one() {
         ])
         .run();
     run.expect_code(0);
-    let run_dir = run_dir(&dir);
+    let run_dir = dir.latest_run();
     assert_eq!(out_lines(&run_dir, 2), ["from the include"]);
     // Both files are copied and hashed, the include too.
     let record = json(&run_dir.join("run.json"));

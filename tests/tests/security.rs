@@ -59,11 +59,6 @@ fn finish(child: Child) -> (i32, String) {
     (out.status.code().unwrap_or(-1), text)
 }
 
-fn run_dir(dir: &Dir) -> PathBuf {
-    let latest = dir.path().join("output/latest");
-    std::fs::canonicalize(&latest).unwrap_or_else(|e| panic!("{}: {e}", latest.display()))
-}
-
 fn json(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
@@ -221,7 +216,7 @@ fn run_benaloh_under_forgery(dir: &Dir, extra_conf: &str) -> (i32, String, PathB
         std::thread::sleep(Duration::from_millis(100));
     }
     let (code, text) = finish(child);
-    (code, text, run_dir(dir))
+    (code, text, dir.latest_run())
 }
 
 fn verdicts(run: &Path) -> Vec<(String, bool, String)> {
@@ -339,7 +334,7 @@ fn member_keys_are_not_rebuilt_from_run_json_and_the_run_folder_is_owner_only() 
     }
     let (code, text) = finish(child);
     assert_eq!(code, 0, "{text}");
-    let run = run_dir(&dir);
+    let run = dir.latest_run();
     let record = json(&run.join("run.json"));
     let seed = record["seed"].as_u64().expect("run.json has the seed");
     for id in 1..=3 {
@@ -415,7 +410,7 @@ fn a_flood_of_bad_messages_is_recorded_sparingly() {
         }
     }
     let (_, text) = finish(child);
-    let run = run_dir(&dir);
+    let run = dir.latest_run();
     for id in 1..=2 {
         let err = std::fs::read_to_string(run.join(format!("localhost/node001/{id:05}.err")))
             .unwrap_or_default();
@@ -458,7 +453,7 @@ fn a_plugin_built_against_api_1_0_still_receives_messages() {
         .arg(&fixtures)
         .run();
     run.expect_code(0);
-    let folder = run_dir(&dir);
+    let folder = dir.latest_run();
     for id in [2, 3] {
         let out = std::fs::read_to_string(folder.join(format!("simulated/node001/{id:05}.out")))
             .unwrap_or_default();

@@ -9,7 +9,7 @@
 //! lists it). The tests take the cluster one at a time (a lock), so one
 //! test's job never waits in the queue behind another's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -40,11 +40,6 @@ fn json(path: &Path) -> Value {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn latest(dir: &Dir) -> PathBuf {
-    let link = dir.path().join("output/latest");
-    std::fs::canonicalize(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()))
 }
 
 fn statuses(summary: &Value) -> Vec<(u64, String, u64, String, String)> {
@@ -154,7 +149,7 @@ fn nine_instances_spread_over_three_nodes_with_slurm_identities() {
     );
     let run = run_slurm(&dir, "echo.conf", &[]);
     run.expect_code(0);
-    let folder = latest(&dir);
+    let folder = dir.latest_run();
     let summary = json(&folder.join("summary.json"));
     assert_eq!(summary["runner"], "slurm");
     assert_eq!(summary["outcome"], "passed", "{summary:#}");
@@ -230,7 +225,7 @@ fn benaloh_on_three_nodes_passes_its_verdict() {
         .run();
     run.expect_code(0)
         .stderr_has("PASSED: 9/9 instances finished");
-    let folder = latest(&dir);
+    let folder = dir.latest_run();
     let summary = json(&folder.join("summary.json"));
     assert_eq!(summary["outcome"], "passed", "{summary:#}");
     assert_eq!(summary["nodes"], 3);
@@ -277,7 +272,7 @@ fn a_job_slurm_cannot_place_fails_with_slurms_reason() {
         "waited {:?} for a job that can never run",
         started.elapsed()
     );
-    let folder = latest(&dir);
+    let folder = dir.latest_run();
     let summary = json(&folder.join("summary.json"));
     assert_eq!(summary["outcome"], "failed");
     for (id, _, _, status, error) in statuses(&summary) {
@@ -309,7 +304,7 @@ fn a_partition_slurm_does_not_have_is_refused_with_its_message() {
     run.expect_code(1)
         .stderr_has("SLURM refused the job")
         .stderr_has("nosuchpartition");
-    let summary = json(&latest(&dir).join("summary.json"));
+    let summary = json(&dir.latest_run().join("summary.json"));
     assert_eq!(summary["outcome"], "failed");
     assert!(
         statuses(&summary).iter().all(
@@ -443,7 +438,7 @@ fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
     let out = child.wait_with_output().expect("waiting for peerlab run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let folder = latest(&dir);
+    let folder = dir.latest_run();
     let summary = json(&folder.join("summary.json"));
     let st = statuses(&summary);
     assert_eq!(st[1].3, "crashed", "{summary:#}");
@@ -505,7 +500,7 @@ fn a_stop_signal_cancels_the_job_and_keeps_the_outputs(test: &str, signal: i32) 
                 .is_ok_and(|t| t.contains("up"))
         })
     });
-    let folder = latest(&dir);
+    let folder = dir.latest_run();
     let job = job_id(&folder);
     assert_eq!(job_state(&job), "RUNNING");
     // SAFETY: plain kill(2) of the child this test started.
@@ -577,7 +572,7 @@ fn killing_peerlab_run_ends_the_job_even_with_an_instance_stuck_in_a_callback() 
             has(&folder, 1, "stalling") && (2..=3).all(|n| has(&folder, n, "up"))
         },
     );
-    let folder = latest(&dir);
+    let folder = dir.latest_run();
     let job = job_id(&folder);
     let _cancel = scopeguard(&job);
     assert_eq!(job_state(&job), "RUNNING");

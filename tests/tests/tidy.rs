@@ -195,6 +195,21 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             lang.name
         ));
     }
+    // The plugin loader finds, checks and opens plugin files: plugin-api is
+    // all it knows of ours, and it runs no async runtime.
+    let loader = find("loader");
+    for d in loader.ours.iter().filter(|d| **d != api.name) {
+        broken.push(format!(
+            "{} depends on {d}: the loader depends only on {} among our crates",
+            loader.name, api.name
+        ));
+    }
+    if loader.normal.iter().any(|d| d == "tokio") {
+        broken.push(format!(
+            "{} depends on tokio: loading a plugin needs no async runtime",
+            loader.name
+        ));
+    }
     // Nothing depends on the host but the end-to-end tests (report and the
     // run folder's types are read by the host, never the other way round).
     for p in packages.iter().filter(|p| p.dir != "tests") {
@@ -307,6 +322,24 @@ fn lines_matching(
         }
     }
     found
+}
+
+/// The runners and `peerlab bench` return typed errors (`thiserror`
+/// enums: what, where, what to do); `anyhow` is the subcommands' edge
+/// (`host/src/cmd/`, `cli.rs`), where errors are only passed up and printed.
+#[test]
+fn runners_and_bench_return_typed_errors() {
+    let mut found = lines_matching("host/src/runner", 10, |line| {
+        names_module(line, "anyhow").then(|| "anyhow".to_string())
+    });
+    found.extend(lines_matching("host/src/bench", 3, |line| {
+        names_module(line, "anyhow").then(|| "anyhow".to_string())
+    }));
+    assert!(
+        found.is_empty(),
+        "runners and bench return thiserror enums, anyhow is for host/src/cmd/ (ARCHITECTURE.md, Errors):\n  {}",
+        found.join("\n  ")
+    );
 }
 
 /// The instance runtime (`host/src/runtime/`) does not import the runner

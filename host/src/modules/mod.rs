@@ -3,7 +3,8 @@
 //!
 //! - [`Registry::resolve`] turns a scenario's `&module` lines into loaded
 //!   modules (built-in name, Gumby alias, plugin file on the search path, or
-//!   a path), collecting every failure ([`loader`]).
+//!   a path), collecting every failure; finding, checking and opening
+//!   plugin files is `peerlab_loader`'s ([`loader`]).
 //! - [`Registry::lookup`] / [`Registry::bind`] find a callback (plain or
 //!   `module.callback`) and bind and convert its arguments against the
 //!   callback's spec; [`Registry::check_command`] turns problems into
@@ -19,12 +20,12 @@
 //! Invariant: no function here panics on bad input (a scenario, a plugin's
 //! table, a plugin's error); plugin panics are caught on the plugin side.
 
-pub mod alias;
 pub mod core;
-pub mod elf;
 pub mod harness;
 pub mod instances;
-pub mod loader;
+
+pub use peerlab_loader as loader;
+pub use peerlab_loader::alias;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -25,7 +25,7 @@ use super::RunSettings;
 use super::error::RunError;
 use super::folder::{self, Placement};
 use super::interrupt::Interrupt;
-use crate::sync::server::{Admission, ServerConfig, SyncServer};
+use peerlab_sync::server::{Admission, ServerConfig, SyncServer};
 use watch::Watch;
 
 /// Environment variable carrying the run token to instance processes (not

@@ -9,8 +9,8 @@ use std::time::Instant;
 use super::end::note_abnormal_end;
 use super::*;
 use crate::runner::interrupt::StopSignal;
-use crate::sync::client::{Hello, SyncClient};
-use crate::sync::protocol::ClientMsg;
+use peerlab_sync::client::{Hello, SyncClient};
+use peerlab_sync::protocol::ClientMsg;
 
 /// A launcher whose processes never show up (or have all gone).
 struct Nothing;

@@ -17,7 +17,7 @@ use crate::runner::RunSettings;
 use crate::runner::folder::Placement;
 use crate::runner::interrupt::StopSignal;
 use crate::runner::status::{EndStatus, Phase, Tracker};
-use crate::sync::server::{ServerEvent, SyncServer};
+use peerlab_sync::server::{ServerEvent, SyncServer};
 use crate::util::ranges;
 
 /// Everything the supervision loop knows about a run going on.

@@ -38,14 +38,8 @@ pub struct CheckArgs {
     /// Colour in human output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Directories searched for plugin modules (also PEERLAB_PLUGIN_PATH, `:`-separated)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PEERLAB_PLUGIN_PATH",
-        value_delimiter = ':'
-    )]
-    pub plugin_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub plugin: super::PluginPathArg,
     /// List every config key peerlab knows, with a line on each, and exit
     #[arg(long)]
     pub explain_keys: bool,
@@ -277,8 +271,12 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
         if !args.syntax_only
             && let Some(scenario) = &loaded.scenario
         {
-            let (registry, more) =
-                resolve_modules(&loaded, scenario, &args.plugin_path, global.verbose > 0);
+            let (registry, more) = resolve_modules(
+                &loaded,
+                scenario,
+                &args.plugin.plugin_path,
+                global.verbose > 0,
+            );
             crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
             loaded.diagnostics.extend(more);
             loaded

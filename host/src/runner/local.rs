@@ -87,7 +87,7 @@ pub async fn run(settings: &RunSettings) -> Result<RunOutcome, RunError> {
     let groups = plan_processes(settings.instances, settings.instances_per_process);
     let placement = placement(&groups);
     let bind: SocketAddr = ([127, 0, 0, 1], settings.sync_port).into();
-    let prepared = supervise::prepare(settings, "local", 1, placement.clone(), bind).await?;
+    let prepared = supervise::prepare(settings, "local", 1, placement, bind).await?;
     let run_dir = prepared.run_dir.clone();
     let instance_dir = run_dir.join(folder::instance_dir(LOCAL_HOST, 1));
     fs::create_dir_all(&instance_dir).map_err(RunError::create(instance_dir))?;
@@ -142,17 +142,8 @@ pub async fn run(settings: &RunSettings) -> Result<RunOutcome, RunError> {
         }
     }
     drop(tx);
-    let summary = supervise::supervise(
-        settings,
-        "local",
-        1,
-        prepared,
-        &placement,
-        &mut launcher,
-        events,
-        &interrupt,
-    )
-    .await?;
+    let summary =
+        supervise::supervise(settings, prepared, &mut launcher, events, &interrupt).await?;
     Ok(RunOutcome { run_dir, summary })
 }
 

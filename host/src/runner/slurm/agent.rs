@@ -445,12 +445,9 @@ pub fn copy_process_files(from: &Path, to: &Path, process: u32, ids: &[u32]) -> 
         .map(|&id| format!("{}.", folder::instance_stem(id)))
         .collect();
     prefixes.push(format!("process{process:03}."));
-    let entries = match fs::read_dir(from) {
-        Ok(e) => e,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(err) => return Err(err),
+    let Some(entries) = entries_to_copy(from, to)? else {
+        return Ok(0);
     };
-    fs::create_dir_all(to)?;
     let mut n = 0;
     for entry in entries {
         let entry = entry?;
@@ -463,16 +460,25 @@ pub fn copy_process_files(from: &Path, to: &Path, process: u32, ids: &[u32]) -> 
     Ok(n)
 }
 
+/// The entries of `from`, with `to` created to receive them; `None` when
+/// `from` does not exist (nothing was written there).
+fn entries_to_copy(from: &Path, to: &Path) -> io::Result<Option<fs::ReadDir>> {
+    let entries = match fs::read_dir(from) {
+        Ok(e) => e,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    fs::create_dir_all(to)?;
+    Ok(Some(entries))
+}
+
 /// Copy every file under `from` that `to` does not have yet (never
 /// overwriting what is there: the supervisor may have appended to it).
 /// Returns how many files were copied.
 pub fn copy_missing(from: &Path, to: &Path) -> io::Result<usize> {
-    let entries = match fs::read_dir(from) {
-        Ok(e) => e,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(err) => return Err(err),
+    let Some(entries) = entries_to_copy(from, to)? else {
+        return Ok(0);
     };
-    fs::create_dir_all(to)?;
     let mut n = 0;
     for entry in entries {
         let entry = entry?;

@@ -314,12 +314,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 /// stderr.
 pub(super) async fn slurm_command(program: &str, args: &[String]) -> Result<String, SlurmError> {
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+    cmd.args(args);
+    let output = client_output(&mut cmd)
         .await
         .map_err(|source| SlurmError::NoAnswer {
             program: program.into(),
@@ -340,6 +336,18 @@ pub(super) async fn slurm_command(program: &str, args: &[String]) -> Result<Stri
             stderr: err.trim().to_string(),
         })
     }
+}
+
+/// Run a SLURM client command to its end, its output captured, for at
+/// most [`COMMAND_TIMEOUT`] (killed if it takes longer).
+async fn client_output(
+    cmd: &mut tokio::process::Command,
+) -> Result<std::io::Result<std::process::Output>, tokio::time::error::Elapsed> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    tokio::time::timeout(COMMAND_TIMEOUT, cmd.output()).await
 }
 
 /// Run the experiment as one SLURM job and return its outcome.
@@ -365,8 +373,7 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOut
         settings.instances_per_process,
     );
     let bind: SocketAddr = ([0, 0, 0, 0], settings.sync_port).into();
-    let prepared =
-        supervise::prepare(settings, RUNNER, slurm.nodes, placement.clone(), bind).await?;
+    let prepared = supervise::prepare(settings, RUNNER, slurm.nodes, placement, bind).await?;
     // The nodes see the run folder by its absolute path (on the shared file system).
     let run_dir =
         fs::canonicalize(&prepared.run_dir).map_err(|source| RunError::FindRunFolder {
@@ -421,17 +428,8 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOut
         }
     }
     drop(tx);
-    let summary = supervise::supervise(
-        settings,
-        RUNNER,
-        slurm.nodes,
-        prepared,
-        &placement,
-        &mut launcher,
-        events,
-        &interrupt,
-    )
-    .await?;
+    let summary =
+        supervise::supervise(settings, prepared, &mut launcher, events, &interrupt).await?;
     Ok(RunOutcome { run_dir, summary })
 }
 
@@ -464,14 +462,8 @@ async fn submit(job: &JobSpec, token: &str) -> Result<String, SlurmError> {
         source,
     })?;
     let mut cmd = tokio::process::Command::new("sbatch");
-    cmd.arg("--parsable")
-        .arg(&path)
-        .env(TOKEN_ENV, token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+    cmd.arg("--parsable").arg(&path).env(TOKEN_ENV, token);
+    let output = client_output(&mut cmd)
         .await
         .map_err(SlurmError::SbatchNoAnswer)?
         .map_err(SlurmError::SbatchCannotRun)?;

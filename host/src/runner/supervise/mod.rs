@@ -84,18 +84,24 @@ pub struct Prepared {
     pub server: SyncServer,
     pub token: String,
     pub started_at: SystemTime,
+    /// The runner's name in the records (`local`, `slurm`).
+    pub runner: &'static str,
+    pub nodes: u32,
+    /// Where the instances are planned to run (as written to `run.json`).
+    pub placement: Vec<Placement>,
 }
 
 /// Create the run folder, write `run.json` and the inputs, start the sync
 /// server on `bind`.
 pub async fn prepare(
     settings: &RunSettings,
-    runner: &str,
+    runner: &'static str,
     nodes: u32,
     placement: Vec<Placement>,
     bind: SocketAddr,
 ) -> Result<Prepared, RunError> {
-    let (run_id, run_dir, record) = folder::prepare_folder(settings, runner, nodes, placement)?;
+    let (run_id, run_dir, record) =
+        folder::prepare_folder(settings, runner, nodes, placement.clone())?;
     let token = new_token(settings.seed);
     let mut admission =
         Admission::for_run(settings.instances, settings.instances_per_process, nodes);
@@ -121,6 +127,9 @@ pub async fn prepare(
         server,
         token,
         started_at: SystemTime::now(),
+        runner,
+        nodes,
+        placement,
     })
 }
 
@@ -128,13 +137,9 @@ pub async fn prepare(
 /// no process runs; write and return the summary. A stop signal (already
 /// received, or arriving later) stops every process and ends the run as
 /// interrupted; a second one skips the grace period.
-#[allow(clippy::too_many_arguments)]
 pub async fn supervise(
     settings: &RunSettings,
-    runner: &str,
-    nodes: u32,
     prepared: Prepared,
-    placement: &[Placement],
     launcher: &mut dyn Launcher,
     mut launch_events: mpsc::UnboundedReceiver<LaunchEvent>,
     interrupt: &Interrupt,
@@ -145,6 +150,9 @@ pub async fn supervise(
         run_dir,
         server,
         started_at,
+        runner,
+        nodes,
+        placement,
         ..
     } = prepared;
     let mut w = Watch::new(settings, &run_id, &run_dir, server, placement);

@@ -46,6 +46,19 @@ fn settings(dir: &Path, instances: u32) -> RunSettings {
     }
 }
 
+/// A local run's folder and sync server on a free port.
+async fn prepared(settings: &RunSettings) -> Prepared {
+    prepare(
+        settings,
+        "local",
+        1,
+        Vec::new(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
 async fn connect(prepared: &Prepared, id: u32) -> SyncClient {
     SyncClient::connect(
         prepared.server.local_addr(),
@@ -111,15 +124,7 @@ async fn the_registration_timeout_names_the_instances_that_never_arrived() {
     // (0.3 s was not); the run must not end before it.
     settings.registration_timeout = Duration::from_secs(2);
     let began = Instant::now();
-    let prepared = prepare(
-        &settings,
-        "local",
-        1,
-        Vec::new(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let prepared = prepared(&settings).await;
     // Instance 2 registers and waits at the barrier; 1 and 3 never come.
     let client = connect(&prepared, 2).await;
     client.send(&ClientMsg::Ready {
@@ -130,10 +135,7 @@ async fn the_registration_timeout_names_the_instances_that_never_arrived() {
     let (_tx, events) = mpsc::unbounded_channel();
     let summary = supervise(
         &settings,
-        "local",
-        1,
         prepared,
-        &[],
         &mut Nothing,
         events,
         &Interrupt::never(),
@@ -180,15 +182,7 @@ async fn a_stop_signal_interrupts_the_run_and_a_second_one_skips_the_grace() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings(dir.path(), 2);
     settings.registration_timeout = Duration::from_secs(600);
-    let prepared = prepare(
-        &settings,
-        "local",
-        1,
-        Vec::new(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let prepared = prepared(&settings).await;
     let _client = connect(&prepared, 1).await;
     let interrupt = Interrupt::never();
     // Received before supervision starts (e.g. while the job was submitted).
@@ -200,16 +194,7 @@ async fn a_stop_signal_interrupts_the_run_and_a_second_one_skips_the_grace() {
     let (_tx, events) = mpsc::unbounded_channel();
     let summary = tokio::time::timeout(
         Duration::from_secs(30),
-        supervise(
-            &settings,
-            "local",
-            1,
-            prepared,
-            &[],
-            &mut launcher,
-            events,
-            &interrupt,
-        ),
+        supervise(&settings, prepared, &mut launcher, events, &interrupt),
     )
     .await
     .expect("the run ends")
@@ -234,15 +219,7 @@ async fn an_instance_that_ends_before_the_start_stops_the_run_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = settings(dir.path(), 2);
     settings.registration_timeout = Duration::from_secs(600);
-    let prepared = prepare(
-        &settings,
-        "local",
-        1,
-        Vec::new(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let prepared = prepared(&settings).await;
     let client = connect(&prepared, 1).await;
     client.send(&ClientMsg::Done {
         id: 1,
@@ -255,10 +232,7 @@ async fn an_instance_that_ends_before_the_start_stops_the_run_at_once() {
         Duration::from_secs(30),
         supervise(
             &settings,
-            "local",
-            1,
             prepared,
-            &[],
             &mut Nothing,
             events,
             &Interrupt::never(),

@@ -17,8 +17,8 @@ use crate::runner::RunSettings;
 use crate::runner::folder::Placement;
 use crate::runner::interrupt::StopSignal;
 use crate::runner::status::{EndStatus, Phase, Tracker};
-use peerlab_sync::server::{ServerEvent, SyncServer};
 use crate::util::ranges;
+use peerlab_sync::server::{ServerEvent, SyncServer};
 
 /// Everything the supervision loop knows about a run going on.
 pub(super) struct Watch<'a> {
@@ -52,7 +52,7 @@ impl<'a> Watch<'a> {
         run_id: &str,
         run_dir: &'a Path,
         server: SyncServer,
-        placement: &[Placement],
+        placement: Vec<Placement>,
     ) -> Self {
         Self {
             settings,
@@ -60,7 +60,7 @@ impl<'a> Watch<'a> {
             server,
             progress: Progress::new(settings.progress, settings.instances, run_id),
             tracker: Tracker::new(settings.instances),
-            placement: placement.to_vec(),
+            placement,
             registration_deadline: Some(Instant::now() + settings.registration_timeout),
             run_deadline: None,
             start_unix_ms: None,

@@ -30,7 +30,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_rust_file_starts_with_a_module_comment() {
     let root = workspace_root();
     let mut files = Vec::new();
-    for dir in ["host", "lang", "plugin-api", "plugins", "report", "tests"] {
+    for dir in [
+        "host",
+        "lang",
+        "plugin-api",
+        "plugins",
+        "report",
+        "sync",
+        "tests",
+    ] {
         rust_files(&root.join(dir), &mut files);
     }
     assert!(
@@ -216,6 +224,16 @@ fn crates_depend_only_on_what_their_boundary_allows() {
         broken.push(format!(
             "{} depends on {d}: lang knows nothing of modules, runners or the overlay",
             lang.name
+        ));
+    }
+    // The sync protocol knows no scenario, module or runner: of ours it
+    // depends on the run folder's types (the end statuses) alone.
+    let sync = find("sync");
+    let run = find("run");
+    for d in sync.ours.iter().filter(|d| **d != run.name) {
+        broken.push(format!(
+            "{} depends on {d}: the sync crate depends only on {} among our crates",
+            sync.name, run.name
         ));
     }
     // Nothing depends on the host but the end-to-end tests (report and the

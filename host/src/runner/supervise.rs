@@ -23,8 +23,8 @@ use super::folder::{self, Placement, RunRecord};
 use super::interrupt::Interrupt;
 use super::status::{End, EndStatus, Phase, Tracker};
 use crate::progress::Progress;
-use crate::sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 use peerlab_run::layout;
+use peerlab_sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 
 /// Environment variable carrying the run token to instance processes (not
 /// on the command line, where `ps` would show it).
@@ -155,6 +155,8 @@ pub fn prepare_folder(
         config: settings.config.clone(),
         placement,
         sources: source_records(settings),
+        // Filled by the metrics work (#16): the loaded modules' declarations.
+        metrics: Vec::new(),
     };
     write_inputs(&run_dir, settings, &record)?;
     Ok((run_id, run_dir, record))
@@ -615,8 +617,8 @@ fn new_token(seed: u64) -> String {
 mod tests {
     use super::*;
     use crate::runner::interrupt::StopSignal;
-    use crate::sync::client::{Hello, SyncClient};
-    use crate::sync::protocol::ClientMsg;
+    use peerlab_sync::client::{Hello, SyncClient};
+    use peerlab_sync::protocol::ClientMsg;
 
     /// A launcher whose processes never show up (or have all gone).
     struct Nothing;

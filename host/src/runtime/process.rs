@@ -23,10 +23,10 @@ use tokio::sync::{mpsc, watch};
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
 use super::record::create_record;
 use super::resources::ResourceLog;
-use crate::sync::client::{Hello, SyncClient};
-use crate::sync::protocol::{ClientMsg, ServerMsg};
 use peerlab_run::layout as folder;
 use peerlab_run::{EndStatus, InstancePaths, RunRecord};
+use peerlab_sync::client::{Hello, SyncClient};
+use peerlab_sync::protocol::{ClientMsg, ServerMsg};
 
 /// What the runner told this process.
 #[derive(Debug, Clone)]
@@ -330,7 +330,7 @@ fn resources_interval(record: &RunRecord) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
-fn build_directory(peers: &[crate::sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
+fn build_directory(peers: &[peerlab_sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
     let mut rows = Vec::with_capacity(peers.len());
     for p in peers {
         let addr: SocketAddr = p

@@ -385,20 +385,25 @@ fn lines_matching(
     found
 }
 
-/// The runners and `peerlab bench` return typed errors (`thiserror`
-/// enums: what, where, what to do); `anyhow` is the subcommands' edge
-/// (`host/src/cmd/`, `cli.rs`), where errors are only passed up and printed.
+/// The runners, `peerlab bench` and the experiment planner return typed
+/// errors (`thiserror` enums: what, where, what to do); `anyhow` is the
+/// subcommands' edge (`host/src/cmd/`, `cli.rs`), where errors are only
+/// passed up and printed.
 #[test]
 fn runners_and_bench_return_typed_errors() {
-    let mut found = lines_matching("host/src/runner", 10, |line| {
-        names_module(line, "anyhow").then(|| "anyhow".to_string())
-    });
-    found.extend(lines_matching("host/src/bench", 3, |line| {
-        names_module(line, "anyhow").then(|| "anyhow".to_string())
-    }));
+    let mut found = Vec::new();
+    for (dir, min_files) in [
+        ("host/src/runner", 10),
+        ("host/src/bench", 3),
+        ("host/src/experiment", 3),
+    ] {
+        found.extend(lines_matching(dir, min_files, |line| {
+            names_module(line, "anyhow").then(|| "anyhow".to_string())
+        }));
+    }
     assert!(
         found.is_empty(),
-        "runners and bench return thiserror enums, anyhow is for host/src/cmd/ (ARCHITECTURE.md, Errors):\n  {}",
+        "runners, bench and the planner return thiserror enums, anyhow is for host/src/cmd/ (ARCHITECTURE.md, Errors):\n  {}",
         found.join("\n  ")
     );
 }

@@ -142,14 +142,12 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
 
     // Everything that `peerlab check` would catch stops the run here, and
     // everything it warns about is shown.
-    let (registry, problems) = experiment::resolve_modules(
-        &loaded,
+    let registry = experiment::check_modules(
+        &mut loaded,
         &scenario,
         &args.plugin.plugin_path,
         global.verbose > 0,
     );
-    crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
-    loaded.diagnostics.extend(problems);
     loaded
         .diagnostics
         .extend(experiment::check_host_keys(&loaded.experiment));

@@ -76,7 +76,7 @@ pub enum RunError {
     /// The experiment could not be rebuilt from the run's record (the
     /// simulated runner loads it as the instance processes do).
     #[error(transparent)]
-    Experiment(Box<dyn std::error::Error + Send + Sync>),
+    Experiment(#[from] crate::experiment::ExperimentError),
     #[error("the simulation could not write to {}", dir.display())]
     Simulation {
         dir: PathBuf,

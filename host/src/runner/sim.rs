@@ -55,8 +55,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
     let (run_id, run_dir, record) = prepare_folder(settings, "simulated", 1, placement)?;
     // Community ids derive from the seed alone, so a run repeats byte for byte.
     let identity = format!("simulated/{}/{}", settings.experiment, settings.seed);
-    let shared = crate::experiment::shared::load_shared(&record, &identity)
-        .map_err(|e| RunError::Experiment(e.into()))?;
+    let shared = crate::experiment::shared::load_shared(&record, &identity)?;
     let mut resources = ResourceLog::create(
         &run_dir.join(folder::process_resources(SIM_HOST, 1, 1)),
         (1..=settings.instances).collect(),

@@ -7,6 +7,7 @@
 
 pub mod inflight;
 pub mod instance;
+pub mod metrics;
 pub mod process;
 pub mod record;
 pub mod resources;

@@ -18,6 +18,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use peerlab_run::metrics::Histogram;
 use peerlab_run::schema::StatsLine;
 use peerlab_run::{EventLine, InstancePaths};
 
@@ -207,26 +208,24 @@ impl Record {
         self.custom.clear();
     }
 
-    /// Write one sample: the overlay's counters plus the module statistics.
+    /// Write one sample: `counters` (the overlay's and the module
+    /// metrics') plus the module statistics (`stat/<name>`), and the
+    /// observations of the interval.
     pub fn sample(
         &mut self,
         t: f64,
         reset: bool,
-        overlay: impl IntoIterator<Item = (String, f64)>,
+        mut counters: BTreeMap<String, f64>,
+        observations: BTreeMap<String, Histogram>,
     ) {
-        let mut counters: BTreeMap<String, f64> = self
-            .custom
-            .iter()
-            .map(|(k, v)| (format!("stat/{k}"), *v))
-            .collect();
-        counters.extend(overlay);
+        counters.extend(self.custom.iter().map(|(k, v)| (format!("stat/{k}"), *v)));
         let _ = serde_json::to_writer(
             &mut self.stats.buf,
             &StatsLine {
                 t,
                 reset,
                 counters: &counters,
-                observations: Default::default(),
+                observations,
             },
         );
         self.stats.buf.push(b'\n');
@@ -274,7 +273,7 @@ mod tests {
             1.0,
             peerlab_run::schema::event_kind::ANNOTATION,
         ));
-        rec.sample(1.0, false, Vec::new());
+        rec.sample(1.0, false, BTreeMap::new(), BTreeMap::new());
         rec.flush();
         let losses = rec.losses();
         assert_eq!(losses.len(), 2, "{losses:?}");

@@ -548,7 +548,9 @@ fn a_bad_stats_interval_is_refused_at_its_line() {
         let (_, diags) = Experiment::from_config(&raw, &BTreeMap::new());
         assert_eq!(diags.len(), 1, "{bad}: {diags:?}");
         assert!(
-            diags[0].message.starts_with("bad value for `stats_interval`"),
+            diags[0]
+                .message
+                .starts_with("bad value for `stats_interval`"),
             "{bad}: {}",
             diags[0].message
         );

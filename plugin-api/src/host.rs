@@ -405,7 +405,9 @@ impl Host<'_> {
 
     /// Set the gauge `name` to `value`.
     pub fn gauge_set(&mut self, name: &str, value: f64) {
-        let _ = self.ctx.record_metric(MetricKind::GAUGE, name.into(), value);
+        let _ = self
+            .ctx
+            .record_metric(MetricKind::GAUGE, name.into(), value);
     }
 
     /// Record one sample (finite, >= 0, in the declared unit) of the

@@ -220,12 +220,12 @@ pub use abi_stable;
 pub use serde;
 
 pub use host::{Host, HostContext, HostContext_TO, HostMut, Overlay};
+pub use metrics::{MetricKind, MetricSpec, check_metric_name};
 pub use module::{
     API_VERSION, Adapter, ConfigKey, Module, ModuleInstance, ModuleInstance_TO, ModuleInstanceBox,
     ModuleRoot, ModuleRoot_Ref, Outputs, RunOutputs, RunOutputs_TO, RunOutputsRef, Verdict, guard,
     new_instance, panic_message, root_module_for,
 };
-pub use metrics::{MetricKind, MetricSpec, check_metric_name};
 pub use overlay::{
     Authentication, Destination, Destination_NE, Distribution, IncomingMessage, MessageSpec,
 };

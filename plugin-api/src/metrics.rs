@@ -72,7 +72,12 @@ pub struct MetricSpec {
 }
 
 impl MetricSpec {
-    const fn new(name: &'static str, kind: MetricKind, unit: &'static str, description: &'static str) -> Self {
+    const fn new(
+        name: &'static str,
+        kind: MetricKind,
+        unit: &'static str,
+        description: &'static str,
+    ) -> Self {
         MetricSpec {
             name: RStr::from_str(name),
             kind,
@@ -83,7 +88,11 @@ impl MetricSpec {
     }
 
     /// A counter (`const`, for [`crate::Module::METRICS`]).
-    pub const fn counter(name: &'static str, unit: &'static str, description: &'static str) -> Self {
+    pub const fn counter(
+        name: &'static str,
+        unit: &'static str,
+        description: &'static str,
+    ) -> Self {
         Self::new(name, MetricKind::COUNTER, unit, description)
     }
 
@@ -161,7 +170,11 @@ pub fn check_value(kind: MetricKind, name: &str, value: f64) -> Option<String> {
             "{}(`{name}`, {value}): {} values must be finite{}",
             kind.recorder(),
             kind.name().unwrap_or("metric"),
-            if kind == MetricKind::GAUGE { "" } else { " and >= 0" }
+            if kind == MetricKind::GAUGE {
+                ""
+            } else {
+                " and >= 0"
+            }
         )
     })
 }

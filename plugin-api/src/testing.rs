@@ -375,7 +375,12 @@ impl HostContext for TestHost {
         self.stopped = true;
         ok()
     }
-    fn record_metric(&mut self, kind: MetricKind, name: RStr<'_>, value: f64) -> RResult<(), RString> {
+    fn record_metric(
+        &mut self,
+        kind: MetricKind,
+        name: RStr<'_>,
+        value: f64,
+    ) -> RResult<(), RString> {
         let name = name.as_str();
         let refused = match &self.declared_metrics {
             Some(declared) => match declared.iter().find(|d| d.matches(name)) {

@@ -85,7 +85,8 @@ fn metrics_scenario() -> String {
         let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
         s.push_str(&format!("@{t} {line} {{{}}}\n", ids.join(",")));
     }
-    s.push_str("@5.5 stop\n");
+    // The example module's verdict wants every instance's total.
+    s.push_str("@5 print_total\n@5.5 stop\n");
     s
 }
 
@@ -209,7 +210,15 @@ fn run_metrics(dir: &Dir, extra: &[&str]) -> PathBuf {
         "experiment_name = metrics\nscenario_file = m.scenario\nstats_interval = 1\n",
     );
     dir.peerlab()
-        .args(["run", "m.conf", "--instances", "3", "--seed", "3", "--no-plots"])
+        .args([
+            "run",
+            "m.conf",
+            "--instances",
+            "3",
+            "--seed",
+            "3",
+            "--no-plots",
+        ])
         .arg("--plugin-path")
         .arg(debug_dir())
         .args(extra)
@@ -241,7 +250,14 @@ fn an_undeclared_metric_fails_its_instance_naming_module_and_callback() {
         "&module example\n@0.5 misrecord {2}\n@0.6 misrecord {2}\n@0.7 bump\n@1.5 stop\n",
     );
     dir.peerlab()
-        .args(["run", "u.scenario", "--instances", "2", "--simulate", "--no-plots"])
+        .args([
+            "run",
+            "u.scenario",
+            "--instances",
+            "2",
+            "--simulate",
+            "--no-plots",
+        ])
         .arg("--plugin-path")
         .arg(debug_dir())
         .run()
@@ -249,18 +265,32 @@ fn an_undeclared_metric_fails_its_instance_naming_module_and_callback() {
     let run = dir.latest_run();
     let summary = json(&run.join("summary.json"));
     let st = &summary["instance_status"];
-    let two = st.as_array().unwrap().iter().find(|s| s["id"] == 2).unwrap();
-    let one = st.as_array().unwrap().iter().find(|s| s["id"] == 1).unwrap();
+    let two = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == 2)
+        .unwrap();
+    let one = st
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == 1)
+        .unwrap();
     assert_eq!(one["status"], "finished");
     assert_eq!(two["status"], "failed");
     let error = two["error"].as_str().unwrap();
     assert!(
-        error.contains("module `example` recorded metric `bumsp` in callback `misrecord` (u.scenario:2)")
-            && error.contains("is not declared"),
+        error.contains("module `example` recorded metric `bumsp` in callback `misrecord` (")
+            && error.contains("u.scenario:2): metric `bumsp` is not declared (declared: bumps, level, latency, per_peer/*)"),
         "{error}"
     );
     let err = std::fs::read_to_string(run.join("simulated/node001/00002.err")).unwrap();
-    assert_eq!(err.matches("`bumsp`").count(), 1, "reported once: {err}");
+    assert_eq!(
+        err.lines().filter(|l| l.contains("`bumsp`")).count(),
+        1,
+        "reported once: {err}"
+    );
     // Both refused calls are counted; the declared one still counts.
     let last = stats(&run, "simulated", 2).pop().unwrap();
     assert_eq!(last.counters.get("metric_errors"), Some(&2.0));
@@ -317,12 +347,18 @@ fn walker_rates_per_scenario_second_do_not_depend_on_the_time_scale() {
         let (rate, last_ts) = walker_rate(&run, "localhost", 4);
         // x values are scenario seconds: the last line is at the stop, 12.
         for t in &last_ts {
-            assert!((11.5..13.5).contains(t), "scale {scale}: last lines at {last_ts:?}");
+            assert!(
+                (11.5..13.5).contains(t),
+                "scale {scale}: last lines at {last_ts:?}"
+            );
         }
         let first = stats(&run, "localhost", 1);
         let steps: Vec<f64> = first.windows(2).map(|w| w[1].t - w[0].t).collect();
         assert!(
-            first.len() >= 11 && steps[1..steps.len() - 1].iter().all(|d| (0.5..1.5).contains(d)),
+            first.len() >= 11
+                && steps[1..steps.len() - 1]
+                    .iter()
+                    .all(|d| (0.5..1.5).contains(d)),
             "scale {scale}: one line per scenario second: {:?}",
             first.iter().map(|l| l.t).collect::<Vec<_>>()
         );
@@ -353,9 +389,13 @@ fn benaloh_time_to_total_matches_the_instance_event_files() {
     let scale = json(&run.join("run.json"))["time_scale"].as_f64().unwrap();
     let mut merged = Histogram::new();
     for id in 1..=5u64 {
-        let ev = std::fs::read_to_string(run.join(format!("simulated/node001/{id:05}.events.jsonl")))
-            .unwrap();
-        let events: Vec<Value> = ev.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let ev =
+            std::fs::read_to_string(run.join(format!("simulated/node001/{id:05}.events.jsonl")))
+                .unwrap();
+        let events: Vec<Value> = ev
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         let at = |pred: &dyn Fn(&Value) -> bool| {
             events
                 .iter()
@@ -382,7 +422,36 @@ fn benaloh_time_to_total_matches_the_instance_event_files() {
         merged.merge(hs[0]);
         let last = lines.last().unwrap();
         assert_eq!(last.counters.get("benaloh.local_shares_out"), Some(&4.0));
-        assert_eq!(last.counters.get("benaloh.broadcast_shares_out"), Some(&1.0));
+        assert_eq!(
+            last.counters.get("benaloh.broadcast_shares_out"),
+            Some(&1.0)
+        );
     }
     assert_eq!(merged.count(), 5);
+}
+
+#[test]
+fn peerlab_check_refuses_a_bad_stats_interval_at_its_line() {
+    let dir = Dir::new("metrics-check");
+    dir.write("s.scenario", "@1 stop\n");
+    dir.write(
+        "s.conf",
+        "experiment_name = s\nscenario_file = s.scenario\nstats_interval = 0.01\n",
+    );
+    dir.peerlab()
+        .args(["check", "s.conf", "--format", "short"])
+        .run()
+        .expect_code(1)
+        .stdout_has("s.conf:3:")
+        .stdout_has(
+            "bad value for `stats_interval`: expected scenario seconds from 0.1 to 3600, found `0.01`",
+        );
+    dir.write(
+        "s.conf",
+        "experiment_name = s\nscenario_file = s.scenario\nstats_interval = 0.5\n",
+    );
+    dir.peerlab()
+        .args(["check", "s.conf", "--format", "short"])
+        .run()
+        .expect_code(0);
 }

@@ -242,7 +242,12 @@ impl HostContext for Context<'_> {
     fn stat_set(&mut self, name: RStr<'_>, value: f64) {
         self.services.stat_set(self.module, name.as_str(), value)
     }
-    fn record_metric(&mut self, kind: MetricKind, name: RStr<'_>, value: f64) -> RResult<(), RString> {
+    fn record_metric(
+        &mut self,
+        kind: MetricKind,
+        name: RStr<'_>,
+        value: f64,
+    ) -> RResult<(), RString> {
         self.services
             .record_metric(self.module, kind, name.as_str(), value)
             .map_err(RString::from)

@@ -74,9 +74,11 @@ fn one(e: &Expr) -> syn::Result<MetricDecl> {
     };
     // The name: an identifier (`time_to_total`) or a string (`"sent_to/*"`).
     let name = match first {
-        Expr::Path(p) if p.path.get_ident().is_some() => {
-            p.path.get_ident().map(|i| i.to_string()).unwrap_or_default()
-        }
+        Expr::Path(p) if p.path.get_ident().is_some() => p
+            .path
+            .get_ident()
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
         other => string(other).ok_or_else(|| {
             syn::Error::new(
                 other.span(),

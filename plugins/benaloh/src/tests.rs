@@ -956,12 +956,18 @@ fn time_to_total_and_share_counters_are_recorded_as_declared() {
     for h in &mut net.hosts {
         h.now = 20.0;
     }
-    let (to_one, rest): (Vec<Packet>, Vec<Packet>) =
-        net.flight.drain(..).partition(|p| p.to == 1 && p.name == LOCAL_SHARE);
+    let (to_one, rest): (Vec<Packet>, Vec<Packet>) = net
+        .flight
+        .drain(..)
+        .partition(|p| p.to == 1 && p.name == LOCAL_SHARE);
     net.flight = rest;
     net.run(|_| 0);
     for i in 2..=n {
-        assert!(net.hosts[i as usize - 1].observations(TIME_TO_TOTAL).is_empty());
+        assert!(
+            net.hosts[i as usize - 1]
+                .observations(TIME_TO_TOTAL)
+                .is_empty()
+        );
     }
     for h in &mut net.hosts {
         h.now = 25.0;

@@ -97,7 +97,8 @@ impl Services for State {
                     Some((file, line)) => format!(" ({file}:{line})"),
                     None => String::new(),
                 };
-                let error = format!("module `{module_name}` recorded metric `{name}` in {what}{at}: {why}");
+                let error =
+                    format!("module `{module_name}` recorded metric `{name}` in {what}{at}: {why}");
                 self.fail(error.clone());
                 Err(error)
             }

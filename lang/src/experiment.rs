@@ -83,8 +83,9 @@ pub struct Slurm {
 /// Settings of the instance runtime that lang types once: the simulated
 /// link (`network_delay`, `network_jitter`, `network_loss`), whether the
 /// instances of a process share signature checks (`shared_verification`)
-/// and how often resources are sampled (`resources_interval`). `None`: the
-/// key is not set, and the host's default applies.
+/// how often resources are sampled (`resources_interval`) and statistics
+/// (`stats_interval`). `None`: the key is not set, and the host's default
+/// applies.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct RuntimeKeys {
     /// `network_delay`: one-way delay of every simulated link.
@@ -97,16 +98,20 @@ pub struct RuntimeKeys {
     pub shared_verification: Option<bool>,
     /// `resources_interval`: time between resource samples (0.01 to 60 s).
     pub resources_interval: Option<Duration>,
+    /// `stats_interval`: scenario seconds between two lines of each
+    /// instance's statistics (0.1 to 3600).
+    pub stats_interval: Option<f64>,
 }
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 5] = [
+    pub const KEYS: [&'static str; 6] = [
         "network_delay",
         "network_jitter",
         "network_loss",
         "shared_verification",
         "resources_interval",
+        "stats_interval",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -137,6 +142,15 @@ impl RuntimeKeys {
                     ));
                 }
                 self.resources_interval = Some(Duration::from_secs_f64(f));
+            }
+            "stats_interval" => {
+                let f = parse_float(text).map_err(bad)?;
+                if !(0.1..=3600.0).contains(&f) {
+                    return Err(format!(
+                        "bad value for `stats_interval`: expected scenario seconds from 0.1 to 3600, found `{text}`"
+                    ));
+                }
+                self.stats_interval = Some(f);
             }
             _ => return Ok(false),
         }
@@ -394,6 +408,11 @@ pub const KEYS: &[KeyDoc] = &[
         "resources_interval",
         "number",
         "seconds between samples of each process's CPU, memory and I/O, 0.01 to 60 (default 1)",
+    ),
+    typed(
+        "stats_interval",
+        "number",
+        "scenario seconds between two lines of each instance's statistics (counters, gauges, observations), 0.1 to 3600 (default 1)",
     ),
     typed(
         "shared_verification",
@@ -897,7 +916,8 @@ impl Experiment {
             | "network_jitter"
             | "network_loss"
             | "shared_verification"
-            | "resources_interval" => {
+            | "resources_interval"
+            | "stats_interval" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "slurm_partition" => {

@@ -17,12 +17,17 @@
 //! synthetic run folders of any size for tests and benchmarks.
 
 pub mod analyse;
+pub mod draw;
 pub mod error;
 pub mod history;
+pub mod hook;
 pub mod html;
+pub mod html_metrics;
 pub mod load;
+pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod plot_metrics;
 pub mod series;
 pub mod synth;
 pub mod testing;
@@ -30,4 +35,7 @@ pub mod testing;
 mod pipeline;
 
 pub use error::{ReportError, Warning};
-pub use pipeline::{ReportOptions, ReportSummary, process_run};
+pub use pipeline::{
+    OBSERVATIONS_CSV, POST_PROCESS_KEY, ReportOptions, ReportSummary, TIMESERIES_CSV,
+    post_process_cmd_of, process_run,
+};

@@ -57,7 +57,21 @@ fn num(v: f64) -> String {
 pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
     let mut out = Vec::new();
     let mut used = BTreeSet::new();
-    for m in an.metrics.metrics.iter().take(MAX_METRIC_FIGURES) {
+    // The overlay's own counters (msg_out/*, drop/*, peers, ...) have their
+    // figures already.
+    let own = |name: &str| {
+        !matches!(
+            crate::analyse::classify(name).0,
+            crate::analyse::Category::Other | crate::analyse::Category::Stat
+        )
+    };
+    for m in an
+        .metrics
+        .metrics
+        .iter()
+        .filter(|m| !own(&m.name))
+        .take(MAX_METRIC_FIGURES)
+    {
         let mut stem = format!("metric-{}", slug(&m.name));
         let mut n = 2;
         while !used.insert(stem.clone()) {

@@ -15,8 +15,8 @@ use serde::Serialize;
 use crate::error::Warning;
 use crate::metrics::{Metrics, MetricsAcc};
 use crate::model::{EventKind, InstanceData, ProcessData};
-use peerlab_run::metrics::{MetricDecl, MetricSummary};
 use crate::series::{Bins, GaugeBins, Grid, bin_of, tidy};
+use peerlab_run::metrics::{MetricDecl, MetricSummary};
 use peerlab_run::{RunRecord, Summary};
 
 /// At most this many warnings are listed in `summary.json` (all are counted).

@@ -143,7 +143,11 @@ pub fn render_svg(fig: &Figure) -> Result<String, ReportError> {
     Ok(out)
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, fig: &Figure, c: &Canvas) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    fig: &Figure,
+    c: &Canvas,
+) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     match &fig.chart {
         Chart::Lines(l) => draw_lines(root, &fig.title, l, c),
@@ -201,7 +205,8 @@ fn legend<DB: DrawingBackend>(
     let row = (c.legend as f64 * 1.35) as i32;
     let swatch = (c.legend as i32 * 3) / 2;
     // About 0.55 em per character.
-    let chars = ((legend_width(c) as i32 - swatch - 18) * 100 / (c.legend as i32 * 55)).max(6) as usize;
+    let chars =
+        ((legend_width(c) as i32 - swatch - 18) * 100 / (c.legend as i32 * 55)).max(6) as usize;
     let (_, h) = area.dim_in_pixel();
     for (i, (label, sw)) in entries.iter().enumerate() {
         let y = row + row * i as i32;
@@ -435,7 +440,11 @@ fn draw_lines<DB: DrawingBackend>(
                 .color(&col)
                 .pos(Pos::new(HPos::Center, VPos::Center));
             strip
-                .draw(&Text::new(tag.clone(), (px - base_x, strip_h as i32 / 2), style))
+                .draw(&Text::new(
+                    tag.clone(),
+                    (px - base_x, strip_h as i32 / 2),
+                    style,
+                ))
                 .map_err(e)?;
             entries.push((format!("{tag} {}", m.label), Swatch::Block(col, 0.6)));
         }
@@ -550,7 +559,12 @@ fn draw_bars<DB: DrawingBackend>(
         for (g, (name, values)) in c.groups.iter().enumerate() {
             let col = PALETTE[g % PALETTE.len()];
             let dash = DASHES[g % DASHES.len()];
-            let pts: Vec<(f64, f64)> = c.ids.iter().zip(values).map(|(&id, &v)| (id as f64, v)).collect();
+            let pts: Vec<(f64, f64)> = c
+                .ids
+                .iter()
+                .zip(values)
+                .map(|(&id, &v)| (id as f64, v))
+                .collect();
             match dash {
                 None => chart
                     .draw_series(LineSeries::new(pts, col.stroke_width(2)))
@@ -722,14 +736,23 @@ mod tests {
         };
         let svg = render_svg(&fig).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..50.min(svg.len())]);
-        assert!(svg.contains("\nscenario time (s)\n</text>"), "axis text is not text: {svg}");
-        assert!(svg.contains("\n1 start\n</text>"), "annotation tag not in the legend: {svg}");
+        assert!(
+            svg.contains("\nscenario time (s)\n</text>"),
+            "axis text is not text: {svg}"
+        );
+        assert!(
+            svg.contains("\n1 start\n</text>"),
+            "annotation tag not in the legend: {svg}"
+        );
         // No text smaller than the tick size.
         let min = svg
             .split("font-size=\"")
             .skip(1)
             .filter_map(|s| s.split('"').next()?.parse::<f64>().ok())
             .fold(f64::INFINITY, f64::min);
-        assert!(min * 1.24 >= PAPER.legend as f64 - 0.5, "smallest text {min}");
+        assert!(
+            min * 1.24 >= PAPER.legend as f64 - 0.5,
+            "smallest text {min}"
+        );
     }
 }

@@ -105,7 +105,10 @@ mod tests {
     #[test]
     fn the_command_runs_in_the_run_folder_and_its_failure_is_reported() {
         let tmp = tempfile::tempdir().unwrap();
-        let ok = run(tmp.path(), "echo hello; pwd > where.txt; test -n \"$OUTPUT_DIR\"");
+        let ok = run(
+            tmp.path(),
+            "echo hello; pwd > where.txt; test -n \"$OUTPUT_DIR\"",
+        );
         assert!(ok.ok, "{ok:?}");
         assert_eq!(ok.exit_code, Some(0));
         let log = fs::read_to_string(tmp.path().join(POST_PROCESS_LOG)).unwrap();

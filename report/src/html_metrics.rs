@@ -114,7 +114,11 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
             esc(&m.name),
             badge(m),
             kind(m),
-            esc(if m.summary.unit.is_empty() { "no unit" } else { &m.summary.unit }),
+            esc(if m.summary.unit.is_empty() {
+                "no unit"
+            } else {
+                &m.summary.unit
+            }),
             esc(&m.decl.module)
         );
         if !m.decl.description.is_empty() {
@@ -195,7 +199,11 @@ fn per_instance_table(h: &mut String, p: &Page<'_>) {
             if m.summary.kind == Some(MetricKind::Observation) {
                 match hists[i].get(&id) {
                     Some((c, p50)) => {
-                        let _ = write!(h, "<td class=\"num\">{c}</td><td class=\"num\">{}</td>", num(*p50));
+                        let _ = write!(
+                            h,
+                            "<td class=\"num\">{c}</td><td class=\"num\">{}</td>",
+                            num(*p50)
+                        );
                     }
                     None => h.push_str("<td class=\"num\">0</td><td class=\"num\"></td>"),
                 }
@@ -276,7 +284,11 @@ pub fn post_process_section(h: &mut String, p: &Page<'_>) {
     for x in p.extras {
         let link = href(&x.path).unwrap_or_default();
         let name = x.path.rsplit('/').next().unwrap_or(&x.path);
-        let mime = match name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).as_deref() {
+        let mime = match name
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .as_deref()
+        {
             Some("svg") => "image/svg+xml",
             Some("jpg" | "jpeg") => "image/jpeg",
             Some("gif") => "image/gif",

@@ -224,7 +224,10 @@ pub fn extra_images(run_dir: &Path, warnings: &mut Vec<Warning>) -> Vec<ExtraIma
             match fs::read(&path) {
                 Ok(b) => Some(b),
                 Err(e) => {
-                    warnings.push(Warning::file(rel.clone(), format!("cannot read ({e}); linked, not shown")));
+                    warnings.push(Warning::file(
+                        rel.clone(),
+                        format!("cannot read ({e}); linked, not shown"),
+                    ));
                     None
                 }
             }
@@ -237,7 +240,11 @@ pub fn extra_images(run_dir: &Path, warnings: &mut Vec<Warning>) -> Vec<ExtraIma
 }
 
 /// Reads an autoplot CSV (its text), or says why not.
-pub fn autoplot_text(run_dir: &Path, file: &AutoplotFile, warnings: &mut Vec<Warning>) -> Option<String> {
+pub fn autoplot_text(
+    run_dir: &Path,
+    file: &AutoplotFile,
+    warnings: &mut Vec<Warning>,
+) -> Option<String> {
     read_or_warn(run_dir, &file.path, warnings)
 }
 

@@ -111,11 +111,8 @@ impl MetricsAcc {
             return;
         }
         let width = self.width;
-        let decl_of: Vec<Option<usize>> = inst
-            .counter_names
-            .iter()
-            .map(|n| self.decl_of(n))
-            .collect();
+        let decl_of: Vec<Option<usize>> =
+            inst.counter_names.iter().map(|n| self.decl_of(n)).collect();
         // Counters and gauges: (t, value) per name, resets taken out of
         // counters (a counter after a reset goes on from where it was).
         let n = inst.counter_names.len();
@@ -321,7 +318,10 @@ impl MetricsAcc {
             timeseries.push_str(rows);
         }
         let mut observations = String::from("run,instance,metric,count,min,p50,p90,p99,max,mean\n");
-        for m in out.iter().filter(|m| m.summary.kind == Some(MetricKind::Observation)) {
+        for m in out
+            .iter()
+            .filter(|m| m.summary.kind == Some(MetricKind::Observation))
+        {
             let name = csv_field(&m.name);
             for (id, h) in &m.per_instance {
                 push_obs_row(&mut observations, &self.run, &id.to_string(), &name, h);
@@ -508,7 +508,10 @@ mod tests {
                 (2.0, true, 1.0, 3.0, &[2.0, 3.0]),
             ],
         );
-        let b = inst(2, &[(1.0, false, 4.0, 1.0, &[]), (2.0, false, 6.0, 7.0, &[10.0])]);
+        let b = inst(
+            2,
+            &[(1.0, false, 4.0, 1.0, &[]), (2.0, false, 6.0, 7.0, &[10.0])],
+        );
         let mut one = MetricsAcc::new(1.0, decls.clone(), "r");
         one.add_instance(&b);
         let mut two = MetricsAcc::new(1.0, decls, "r");
@@ -528,9 +531,20 @@ mod tests {
         assert_eq!((d.count, d.min), (4, 1.0));
         assert!((d.max - 10.0).abs() <= 0.01, "{}", d.max);
         assert_eq!(s["m.o"].instances, 2);
-        assert!(m.timeseries_csv.starts_with("run,instance,t,metric,value\nr,1,1,m.c,2\n"));
-        assert!(m.timeseries_csv.contains("r,1,2,m.c,3\n"), "{}", m.timeseries_csv);
-        assert!(m.observations_csv.contains("r,all,m.o,4,1,"), "{}", m.observations_csv);
+        assert!(
+            m.timeseries_csv
+                .starts_with("run,instance,t,metric,value\nr,1,1,m.c,2\n")
+        );
+        assert!(
+            m.timeseries_csv.contains("r,1,2,m.c,3\n"),
+            "{}",
+            m.timeseries_csv
+        );
+        assert!(
+            m.observations_csv.contains("r,all,m.o,4,1,"),
+            "{}",
+            m.observations_csv
+        );
         let c = m.metrics.iter().find(|x| x.name == "m.c").unwrap();
         assert_eq!(
             c.reduced.spread,

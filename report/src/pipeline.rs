@@ -236,7 +236,15 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         }
         if let Some(path) = &report_html {
             let extras = load::extra_images(run_dir, &mut warnings);
-            let page = page(run_dir, &index, &analysis, &rendered, &warnings, Some(h), &extras);
+            let page = page(
+                run_dir,
+                &index,
+                &analysis,
+                &rendered,
+                &warnings,
+                Some(h),
+                &extras,
+            );
             write_atomic(path, page.as_bytes())?;
         }
     }
@@ -348,10 +356,9 @@ fn autoplot_figures(run_dir: &Path, index: &RunIndex, warnings: &mut Vec<Warning
             if let Some(text) = load::autoplot_text(run_dir, f, warnings) {
                 match plot_metrics::parse_autoplot(&text) {
                     Ok((x, series)) => files.push((f.instance, x, series)),
-                    Err(why) => warnings.push(Warning::file(
-                        f.path.clone(),
-                        format!("not plotted: {why}"),
-                    )),
+                    Err(why) => {
+                        warnings.push(Warning::file(f.path.clone(), format!("not plotted: {why}")))
+                    }
                 }
             }
             i += 1;

@@ -162,11 +162,7 @@ pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
                 out.push(Figure {
                     file: format!("{stem}.png"),
                     metric: Some(m.name.clone()),
-                    title: format!(
-                        "{} ({})",
-                        m.name,
-                        if counter { "counter" } else { "gauge" }
-                    ),
+                    title: format!("{} ({})", m.name, if counter { "counter" } else { "gauge" }),
                     caption: format!(
                         "{about}Each instance's {} over time, {how}; {totals}.",
                         if counter { "cumulative count" } else { "value" }
@@ -272,10 +268,7 @@ pub fn parse_autoplot(text: &str) -> Result<(String, AutoplotSeries), String> {
 /// One figure per autoplot file name: a line per (file, column), the
 /// files of several instances together. `files`: (instance, x label,
 /// series) of each file of that name.
-pub fn autoplot_figure(
-    name: &str,
-    files: &[(Option<u32>, String, AutoplotSeries)],
-) -> Figure {
+pub fn autoplot_figure(name: &str, files: &[(Option<u32>, String, AutoplotSeries)]) -> Figure {
     let mut lines = Vec::new();
     let many = files.len() > 1;
     for (inst, _, series) in files {

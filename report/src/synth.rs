@@ -96,7 +96,13 @@ impl SynthSpec {
                 "Shares this instance sent",
                 true,
             ),
-            d("retries", MetricKind::Counter, "", "Shares sent again", false),
+            d(
+                "retries",
+                MetricKind::Counter,
+                "",
+                "Shares sent again",
+                false,
+            ),
             d(
                 "pending",
                 MetricKind::Gauge,

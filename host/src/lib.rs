@@ -39,5 +39,4 @@ pub mod modules;
 pub mod progress;
 pub mod runner;
 pub mod runtime;
-pub mod sync;
 pub mod util;

@@ -188,6 +188,15 @@ fn autoplot_files(dir: &Path, rel_dir: &str, instance: Option<u32>, index: &mut 
     }
 }
 
+/// The run's `post_process_cmd`, as `run.json` recorded the config.
+pub fn post_process_cmd_of(run_dir: &Path) -> Option<String> {
+    let plan = records::read_run_record(run_dir).ok()?;
+    plan.config
+        .get(crate::POST_PROCESS_KEY)
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+}
+
 /// Where `post_process_cmd` puts images for the report's gallery.
 pub const EXTRA_PLOTS_DIR: &str = "plots/extra";
 

@@ -56,16 +56,6 @@ pub const OBSERVATIONS_CSV: &str = "observations.csv";
 /// The config key naming the post-processing command (Gumby's).
 pub const POST_PROCESS_KEY: &str = "post_process_cmd";
 
-/// The run's `post_process_cmd`, as `run.json` recorded the config.
-pub fn post_process_cmd_of(run_dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(run_dir.join(peerlab_run::layout::RUN_JSON)).ok()?;
-    let plan = peerlab_run::read::run_record_from_str(&text).ok()?;
-    plan.config
-        .get(POST_PROCESS_KEY)
-        .map(|c| c.trim().to_string())
-        .filter(|c| !c.is_empty())
-}
-
 /// What [`process_run`] wrote and found.
 #[derive(Debug, Clone)]
 pub struct ReportSummary {

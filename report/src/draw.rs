@@ -177,6 +177,12 @@ enum Swatch {
     Block(RGBColor, f64),
 }
 
+type Area<DB> = DrawingArea<DB, Shift>;
+
+/// A line to draw: its legend name, its points, and the index of the
+/// first line it stands for (its colour and dash pattern).
+type Distinct<'a> = (String, &'a [(f64, f64)], usize);
+
 /// Width of the legend panel right of the chart.
 fn legend_width(c: &Canvas) -> u32 {
     c.width * 27 / 100
@@ -187,7 +193,7 @@ fn frame<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
     c: &Canvas,
-) -> Result<(DrawingArea<DB, Shift>, DrawingArea<DB, Shift>), String> {
+) -> Result<(Area<DB>, Area<DB>), String> {
     let body = root
         .margin(6, 0, 0, 0)
         .titled(title, (FONT, c.title))
@@ -310,8 +316,8 @@ fn y_axis(y_max: f64, integer: bool) -> (f64, usize) {
 
 /// Lines with the same points drawn once: (names joined, points, index of
 /// the first, for its style).
-fn distinct_lines(c: &LineChart) -> Vec<(String, &[(f64, f64)], usize)> {
-    let mut out: Vec<(String, &[(f64, f64)], usize)> = Vec::new();
+fn distinct_lines(c: &LineChart) -> Vec<Distinct<'_>> {
+    let mut out: Vec<Distinct<'_>> = Vec::new();
     let mut seen: Vec<(usize, usize)> = Vec::new(); // (out index, members)
     for (i, l) in c.lines.iter().enumerate() {
         let same = out.iter().position(|(_, p, _)| {

@@ -445,6 +445,16 @@ pub const KEYS: &[KeyDoc] = &[
         "where run folders are written (default `output`)",
     ),
     typed(
+        "post_process_cmd",
+        "command",
+        "a shell command run in the run folder after peerlab's own report (Gumby's hook); its output goes to post_process.log, images it writes under plots/extra/ join report.html's gallery; a failure is reported, not a failed run",
+    ),
+    typed(
+        "report_walker_messages",
+        "include|exclude",
+        "whether the report's message plots show the walker's discovery messages (introduction-*, puncture*); default `exclude`: they would dwarf the experiment's own messages",
+    ),
+    typed(
         "plugin_path",
         "list",
         "extra folders searched for plugin modules, relative to the config file's directory, e.g. `target/debug` (before the experiment's own folder)",
@@ -484,10 +494,6 @@ pub const KEYS: &[KeyDoc] = &[
         "no setup script runs on the nodes: peerlab is one binary",
     ),
     gumby("remote_instance_cmd", "peerlab starts the instances itself"),
-    gumby(
-        "post_process_cmd",
-        "peerlab writes summary.json, plots and report.html itself (see `peerlab report`)",
-    ),
     gumby(
         "extra_r_scripts_to_run",
         "plots are drawn by peerlab's report, not by R scripts",
@@ -936,6 +942,14 @@ impl Experiment {
                 if !s.starts_with('/') {
                     return Err(v.diag(format!(
                         "bad value for `slurm_local_output_dir`: expected an absolute path, found `{s}`"
+                    )));
+                }
+            }
+            "report_walker_messages" => {
+                let s = text()?.to_ascii_lowercase();
+                if s != "include" && s != "exclude" {
+                    return Err(v.diag(format!(
+                        "bad value for `report_walker_messages`: expected `include` or `exclude`, found `{s}`"
                     )));
                 }
             }

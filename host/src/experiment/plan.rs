@@ -93,6 +93,25 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
                 .with_help("set instances_to_run in the config or give --instances N"),
         );
     }
+    for why in loaded.experiment.external.check(instances) {
+        loaded.diagnostics.push(
+            Diagnostic::error(why)
+                .with_code("bad-external")
+                .at(file.clone()),
+        );
+    }
+    if let Some(base) = loaded.experiment.runtime.instance_port_base
+        && u32::from(base) + instances.saturating_sub(1) > 65535
+    {
+        loaded.diagnostics.push(
+            Diagnostic::error(format!(
+                "`instance_port_base = {base}` leaves no port for the last of {instances} instances (the highest port is 65535)"
+            ))
+            .with_code("bad-value")
+            .at(file.clone())
+            .with_help("choose a lower base"),
+        );
+    }
     let Some(scenario) = &loaded.scenario else {
         return;
     };

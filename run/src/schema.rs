@@ -166,6 +166,10 @@ pub struct RunRecord {
     /// with its hash and its copy in the run folder; instances refuse to
     /// start when a file has changed since. Empty in runs before 0.1.1.
     pub sources: Vec<SourceRecord>,
+    /// Every metric the loaded modules declared (the overlay's included).
+    /// Empty in runs before metrics existed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<crate::metrics::MetricDecl>,
 }
 
 /// One file the experiment was read from, as `peerlab run` read it.
@@ -270,6 +274,10 @@ pub struct StatsLine<C> {
     pub reset: bool,
     #[serde(default)]
     pub counters: C,
+    /// Observation metrics: the samples recorded since the previous line
+    /// (absent when none were), one histogram per metric.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observations: BTreeMap<String, crate::metrics::Histogram>,
 }
 
 /// The statistics a host writes: counter name to value.
@@ -486,6 +494,7 @@ mod tests {
             t: 3.0,
             reset: false,
             counters: &counters,
+            observations: Default::default(),
         };
         assert_eq!(
             serde_json::to_string(&s).unwrap(),

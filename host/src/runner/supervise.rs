@@ -155,6 +155,8 @@ pub fn prepare_folder(
         config: settings.config.clone(),
         placement,
         sources: source_records(settings),
+        // Filled by the metrics work (#16): the loaded modules' declarations.
+        metrics: Vec::new(),
     };
     write_inputs(&run_dir, settings, &record)?;
     Ok((run_id, run_dir, record))

@@ -226,6 +226,7 @@ impl Record {
                 t,
                 reset,
                 counters: &counters,
+                observations: Default::default(),
             },
         );
         self.stats.buf.push(b'\n');

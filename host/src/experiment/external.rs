@@ -178,8 +178,15 @@ pub fn check_commands(
     out
 }
 
+/// Callbacks every external client answers without declaring them
+/// (docs/sync-protocol.md §6).
+pub const ALWAYS_ANSWERED: [&str; 1] = ["stop"];
+
 fn check_one(manifest: &Manifest, cmd: &Command) -> Vec<Diagnostic> {
     let name = cmd.callback_name();
+    if ALWAYS_ANSWERED.contains(&name) && !manifest.callbacks.contains_key(name) {
+        return Vec::new();
+    }
     let Some(spec) = manifest.callbacks.get(name) else {
         let mut d = Diagnostic::error(format!("the external instances have no callback `{name}`"))
             .with_code("unknown-callback")

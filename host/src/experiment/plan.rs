@@ -100,6 +100,26 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
                 .at(file.clone()),
         );
     }
+    if loaded.experiment.external.instances > 0
+        && loaded.experiment.network == peerlab_lang::Network::Simulated
+    {
+        loaded.diagnostics.push(
+            Diagnostic::error("external instances cannot run on the simulated network: they are other programs with their own sockets")
+                .with_code("bad-external")
+                .at(file.clone())
+                .with_help("run over the real network (network = real, no --simulate), or set external_instances = 0"),
+        );
+    }
+    if loaded.experiment.external.instances > 0
+        && loaded.experiment.runner == peerlab_lang::Runner::Slurm
+    {
+        loaded.diagnostics.push(
+            Diagnostic::error("external instances run with the local runner only, so far")
+                .with_code("bad-external")
+                .at(file.clone())
+                .with_help("use runner = local, or set external_instances = 0"),
+        );
+    }
     if let Some(base) = loaded.experiment.runtime.instance_port_base
         && u32::from(base) + instances.saturating_sub(1) > 65535
     {

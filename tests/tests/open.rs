@@ -239,3 +239,102 @@ fn check_resolves_external_callbacks_from_the_manifest_and_refuses_a_misspelled_
         .stdout_has("no callback `echo`");
     assert!(!run.stdout.contains("`stop`"), "{run}");
 }
+
+/// A Python experiment module on peerlab's Python client (python/peerlab).
+const PYTHON_PEER: &str = r#"
+from peerlab import ExperimentModule, experiment_callback, run
+
+class Greeter(ExperimentModule):
+    @experiment_callback
+    def greet(self, name: str, times: int = 1):
+        for _ in range(times):
+            self.print(f"hello {name} from {self.instance_id} of {self.instances}")
+        self.stat("greetings", times)
+
+    @experiment_callback
+    async def census(self):
+        self.annotate("census")
+        self.print("peers: " + ",".join(str(p.id) for p in self.peers))
+
+if __name__ == "__main__":
+    run(Greeter)
+"#;
+
+#[test]
+fn a_python_client_instance_runs_its_callbacks_and_writes_an_instances_files() {
+    if std::env::var("PEERLAB_SKIP_IPV8").as_deref() == Ok("1") {
+        eprintln!("skipped: PEERLAB_SKIP_IPV8=1 (the Python client's tests)");
+        return;
+    }
+    let dir = Dir::new("open-python-client");
+    let python = peerlab_e2e::workspace_root().join("python");
+    dir.write("peer.py", PYTHON_PEER);
+    // The manifest comes from the module's @experiment_callbacks.
+    let manifest = std::process::Command::new("python3")
+        .args(["-m", "peerlab", "manifest", "peer.py"])
+        .env("PYTHONPATH", &python)
+        .current_dir(dir.path())
+        .output()
+        .expect("python3 runs");
+    assert!(manifest.status.success(), "{manifest:?}");
+    dir.write("cb.json", &manifest.stdout);
+    let cb = json(&dir.path().join("cb.json"));
+    assert_eq!(
+        cb["callbacks"]["greet"]["params"][1],
+        serde_json::json!({"name": "times", "type": "int", "default": "1"})
+    );
+    dir.write(
+        "x.scenario",
+        "@@ greet setup {3}\n@0 echo up {1-2}\n@1 greet world times=2 {3}\n@2 census {3}\n@3 stop\n",
+    );
+    dir.write(
+        "x.conf",
+        format!(
+            "scenario_file = x.scenario\ninstances_to_run = 3\nexternal_instances = 1\n\
+             external_cmd = PYTHONPATH={} exec python3 peer.py\nexternal_callbacks = cb.json\n",
+            python.display()
+        ),
+    );
+    dir.peerlab().args(["check", "x.conf"]).run().expect_code(0);
+    let run = dir
+        .peerlab()
+        .args(["run", "x.conf", "--time-scale", "0.5", "--no-plots"])
+        .run();
+    run.expect_code(0);
+    let run_dir = dir.latest_run();
+    let summary = json(&run_dir.join("summary.json"));
+    assert_eq!(
+        status(&summary, 3),
+        ("finished".into(), String::new()),
+        "{summary:#}"
+    );
+    let node = run_dir.join("localhost/node001");
+    let out = std::fs::read_to_string(node.join("00003.out")).unwrap();
+    assert_eq!(
+        out,
+        "hello setup from 3 of 3\nhello world from 3 of 3\nhello world from 3 of 3\npeers: 1,2,3\n"
+    );
+    let events = json_lines(&node.join("00003.events.jsonl"));
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "command",
+            "address",
+            "command",
+            "command",
+            "annotation",
+            "command",
+            "end"
+        ],
+        "{events:#?}"
+    );
+    assert_eq!(events[2]["line"], 3, "{events:#?}");
+    assert_eq!(events.last().unwrap()["status"], "finished");
+    let stats = json_lines(&node.join("00003.stats.jsonl"));
+    assert_eq!(
+        stats.last().unwrap()["counters"]["greetings"],
+        2.0,
+        "{stats:#?}"
+    );
+}

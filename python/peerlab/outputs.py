@@ -62,5 +62,7 @@ class Outputs:
         self.counters[name] = self.counters.get(name, 0.0) + float(value)
 
     def sample(self) -> None:
-        """One ``.stats.jsonl`` line with every counter."""
-        self._append(self._stats, json.dumps({"t": round(self.t(), 6), "counters": self.counters}))
+        """One ``.stats.jsonl`` line with every counter, named ``stat/NAME``
+        as a peerlab instance names its modules' counters."""
+        counters = {f"stat/{k}": v for k, v in sorted(self.counters.items())}
+        self._append(self._stats, json.dumps({"t": round(self.t(), 6), "counters": counters}))

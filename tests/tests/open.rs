@@ -333,7 +333,7 @@ fn a_python_client_instance_runs_its_callbacks_and_writes_an_instances_files() {
     assert_eq!(events.last().unwrap()["status"], "finished");
     let stats = json_lines(&node.join("00003.stats.jsonl"));
     assert_eq!(
-        stats.last().unwrap()["counters"]["greetings"],
+        stats.last().unwrap()["counters"]["stat/greetings"],
         2.0,
         "{stats:#?}"
     );

@@ -21,7 +21,7 @@ use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
-use super::record::Record;
+use super::record::create_record;
 use super::resources::ResourceLog;
 use peerlab_run::layout as folder;
 use peerlab_run::{EndStatus, InstancePaths, RunRecord};
@@ -115,11 +115,8 @@ pub async fn run(
             })?;
         let addr = driver.local_addr()?;
         let paths = InstancePaths::new(&args.host, args.node, id);
-        let mut rec = Record::create(&args.run_dir, &paths)
+        let rec = create_record(&args.run_dir, &paths, slots[i].take())
             .with_context(|| format!("instance {id}: cannot create its output files"))?;
-        if let Some(slot) = slots[i].take() {
-            rec.attach_in_flight(slot);
-        }
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), EarlyPhase::Load);

@@ -205,6 +205,29 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             ));
         }
     }
+    // The sweep crate works on run folders only: it reads them through
+    // peerlab-run (and configs through lang), never through the runtime,
+    // plugin-api or the report, and nothing but the host uses it.
+    let sweep = find("sweep");
+    for d in &sweep.ours {
+        if *d != find("run").name && *d != lang.name {
+            broken.push(format!(
+                "{} depends on {d}: the sweep crate depends only on peerlab-run and lang among our crates",
+                sweep.name
+            ));
+        }
+    }
+    for p in packages
+        .iter()
+        .filter(|p| p.dir != "host" && p.dir != "tests")
+    {
+        if p.ours.contains(&sweep.name) {
+            broken.push(format!(
+                "{} ({}/) depends on {}: only the host (and the end-to-end tests) may",
+                p.name, p.dir, sweep.name
+            ));
+        }
+    }
     // Library crates return typed errors: anyhow only in the host crate
     // (ARCHITECTURE.md, Errors) and in the end-to-end tests.
     for p in packages

@@ -326,6 +326,7 @@ fn settings(
         modules: workload.modules.iter().map(|m| m.to_string()).collect(),
         sync_port: 0,
         progress: true,
+        plugins: Vec::new(),
         sources,
     })
 }

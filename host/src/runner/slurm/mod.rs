@@ -508,6 +508,7 @@ mod tests {
             modules: Vec::new(),
             sync_port: 0,
             progress: false,
+            plugins: Vec::new(),
             sources: Vec::new(),
         }
     }

@@ -40,5 +40,4 @@ pub mod progress;
 pub mod provenance;
 pub mod runner;
 pub mod runtime;
-pub mod sync;
 pub mod util;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use peerlab_report::model::{InstanceData, ProcessData};
 
-use crate::modules::{Registry, SearchPaths};
+use crate::modules::{LoadModules, Registry, SearchPaths};
 use crate::runner::verdict_choice::VerdictChoice;
 use crate::runner::{self, RunSettings};
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use peerlab_lang::{Format, render_all};
 
-use crate::modules::{Registry, SearchPaths};
+use crate::modules::{LoadModules, Registry, SearchPaths};
 use crate::runner::folder::RunRecord;
 use crate::runtime::instance::Shared;
 

@@ -23,8 +23,8 @@ use super::folder::{self, Placement, RunRecord};
 use super::interrupt::Interrupt;
 use super::status::{End, EndStatus, Phase, Tracker};
 use crate::progress::Progress;
-use crate::sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 use peerlab_run::layout;
+use peerlab_sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 
 /// Environment variable carrying the run token to instance processes (not
 /// on the command line, where `ps` would show it).
@@ -627,8 +627,8 @@ fn new_token(seed: u64) -> String {
 mod tests {
     use super::*;
     use crate::runner::interrupt::StopSignal;
-    use crate::sync::client::{Hello, SyncClient};
-    use crate::sync::protocol::ClientMsg;
+    use peerlab_sync::client::{Hello, SyncClient};
+    use peerlab_sync::protocol::ClientMsg;
 
     /// A launcher whose processes never show up (or have all gone).
     struct Nothing;

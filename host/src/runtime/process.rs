@@ -21,12 +21,12 @@ use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
-use super::record::Record;
+use super::record::create_record;
 use super::resources::ResourceLog;
-use crate::sync::client::{Hello, SyncClient};
-use crate::sync::protocol::{ClientMsg, ServerMsg};
 use peerlab_run::layout as folder;
 use peerlab_run::{EndStatus, InstancePaths, RunRecord};
+use peerlab_sync::client::{Hello, SyncClient};
+use peerlab_sync::protocol::{ClientMsg, ServerMsg};
 
 /// What the runner told this process.
 #[derive(Debug, Clone)]
@@ -111,11 +111,8 @@ pub async fn run(
             })?;
         let addr = driver.local_addr()?;
         let paths = InstancePaths::new(&args.host, args.node, id);
-        let mut rec = Record::create(&args.run_dir, &paths)
+        let rec = create_record(&args.run_dir, &paths, slots[i].take())
             .with_context(|| format!("instance {id}: cannot create its output files"))?;
-        if let Some(slot) = slots[i].take() {
-            rec.attach_in_flight(slot);
-        }
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), EarlyPhase::Load);
@@ -333,7 +330,7 @@ fn resources_interval(record: &RunRecord) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
-fn build_directory(peers: &[crate::sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
+fn build_directory(peers: &[peerlab_sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
     let mut rows = Vec::with_capacity(peers.len());
     for p in peers {
         let addr: SocketAddr = p

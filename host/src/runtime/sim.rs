@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, derive_seed, overlay_config};
-use super::record::Record;
+use super::record::create_record;
 use peerlab_run::{EndStatus, InstancePaths};
 
 /// The network every link has unless a fault changes it: the overlay's
@@ -182,7 +182,7 @@ pub fn run(
         }
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
-        let record = Record::create(run_dir, &paths)?;
+        let record = create_record(run_dir, &paths, None)?;
         let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
         inst.run_phase(origin, EarlyPhase::Load);

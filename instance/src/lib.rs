@@ -1,11 +1,14 @@
-//! One experiment instance as a state machine: its modules, its overlay
-//! core, its share of the scenario, its timers and its output files.
+//! peerlab's instance runtime: one experiment instance as a state machine,
+//! its modules, its overlay core, its share of the scenario, its timers
+//! and its output records.
 //!
-//! Like the overlay core it drives, an [`Instance`] does no socket I/O and
-//! reads no clock (quinn-proto style): datagrams and time come in as
-//! arguments, datagrams and deadlines go out. A driver (real UDP in
-//! `runtime::process`, the simulated network in `runtime::sim`) only
-//! carries bytes and time:
+//! Like the overlay core it drives, an [`Instance`] does no socket I/O,
+//! reads no clock and touches no file (quinn-proto style; this crate has
+//! no async runtime and no socket): datagrams and time come in as
+//! arguments, datagrams and deadlines go out, and its output records go
+//! to the [`record::Storage`] its driver gave it. A driver (real UDP in
+//! the host's `runtime::process`, the simulated network in its
+//! `runtime::sim`) only carries bytes and time:
 //!
 //! ```text
 //! inst.handle_datagram(now, from, bytes);       // or handle_datagrams(now, batch)
@@ -22,14 +25,21 @@
 //! event delivery, failures and the instance's end. Around it, one job
 //! each: [`shared`] (what every instance of a process shares), [`seed`]
 //! (seed derivation and overlay settings), [`faults`] (the network
-//! conditions and what they do to a datagram) and `services` (the host
-//! services behind the module API, including the api-to-overlay adapter).
-//! Must not: touch sockets, read the clock, sleep, or know its driver.
+//! conditions and what they do to a datagram), `services` (the host
+//! services behind the module API, including the api-to-overlay adapter),
+//! [`record`] (the instance's output records and what could not be
+//! written) and [`modules`] (the registry of callable modules and the
+//! dispatch to one instance's module instances).
+//! Must not: touch sockets or files, read the clock, sleep, or know its
+//! driver; nor depend on tokio, the host or the runner
+//! (`tests/tests/tidy.rs`).
 
-mod faults;
-mod seed;
+pub mod faults;
+pub mod modules;
+pub mod record;
+pub mod seed;
 mod services;
-mod shared;
+pub mod shared;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -49,8 +59,8 @@ use seed::scaled;
 pub use seed::{derive_seed, key_seed, overlay_config};
 pub use shared::{EarlyPhase, OverlayTuning, ScheduledCall, Shared, When};
 
-use super::record::Record;
 use crate::modules::Instances;
+use crate::record::Record;
 
 /// One datagram to send, already through the fault model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 //!                             interrupted attempt, kept as it is)
 //! SWEEP/logs/pNN-rK.log       each `peerlab run`'s own output
 //! SWEEP/sweep.csv, runs.csv, sweep.html   the aggregation
+//! SWEEP/charts/<metric>--vs--<key>.svg    each of the report's charts
 //! ```
 //!
 //! Must not: start runs (the host's `peerlab sweep` does) or compute
@@ -34,6 +35,7 @@ pub const SWEEP_HTML: &str = "sweep.html";
 pub const RUNS_DIR: &str = "runs";
 pub const POINTS_DIR: &str = "points";
 pub const LOGS_DIR: &str = "logs";
+pub const CHARTS_DIR: &str = "charts";
 /// Where the sweeps of an output root go.
 pub const SWEEPS_DIR: &str = "sweeps";
 

@@ -98,10 +98,10 @@ fn cell_text(c: &Cell) -> String {
 
 /// Charts of `metric` against each swept key, one line per combination of
 /// the other keys.
-fn sweep_charts(record: &SweepRecord, cells: &[Cell], metric: &str) -> String {
+fn sweep_charts(record: &SweepRecord, cells: &[Cell], metric: &str) -> Vec<(String, String)> {
     let keys = record.keys();
     let mine: Vec<&Cell> = cells.iter().filter(|c| c.metric == metric).collect();
-    let mut out = String::new();
+    let mut out = Vec::new();
     let xs: Vec<&String> = if keys.is_empty() {
         Vec::new()
     } else {
@@ -134,12 +134,46 @@ fn sweep_charts(record: &SweepRecord, cells: &[Cell], metric: &str) -> String {
                 }),
             }
         }
-        out.push_str(&svg::line_chart(
-            &format!("{metric} vs {x}"),
-            x,
-            metric,
-            &series,
+        out.push((
+            x.clone(),
+            svg::line_chart(&format!("{metric} vs {x}"), x, metric, &series),
         ));
+    }
+    out
+}
+
+/// One chart of the sweep: a metric against a swept key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    pub metric: String,
+    pub key: String,
+    pub svg: String,
+}
+
+impl Chart {
+    /// A file name for it: `<metric>--vs--<key>.svg` (`/` made `_`).
+    pub fn file_name(&self) -> String {
+        format!("{}--vs--{}.svg", self.metric, self.key).replace(['/', '\\'], "_")
+    }
+}
+
+/// Every chart of the sweep's report (key metrics against each swept key).
+pub fn charts(record: &SweepRecord, groups: &[Group], cells: &[Cell]) -> Vec<Chart> {
+    let metric_list = crate::aggregate::metric_names(groups);
+    let headline: Vec<String> = groups
+        .iter()
+        .flat_map(|g| &g.runs)
+        .flat_map(|r| r.headline.iter().cloned())
+        .collect();
+    let mut out = Vec::new();
+    for m in chart_metrics(&metric_list, &headline) {
+        for (key, svg) in sweep_charts(record, cells, &m) {
+            out.push(Chart {
+                metric: m.clone(),
+                key,
+                svg,
+            });
+        }
     }
     out
 }
@@ -198,8 +232,8 @@ pub fn sweep_page(
     b.push_str("<p>Error bars: 95% confidence interval of the mean over repetitions (Student's t; bootstrap for percentiles, minima and maxima).</p>\n");
     if !record.params.is_empty() {
         b.push_str("<h2>Charts</h2>\n<div class=\"charts\">\n");
-        for m in &charted {
-            b.push_str(&sweep_charts(record, cells, m));
+        for c in charts(record, groups, cells) {
+            b.push_str(&c.svg);
             b.push('\n');
         }
         b.push_str("</div>\n");

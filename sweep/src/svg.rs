@@ -72,13 +72,14 @@ pub fn short(x: f64) -> String {
         format!("{:.1}k", x / 1e3)
     } else if a >= 100.0 {
         format!("{x:.0}")
-    } else if a >= 1.0 {
-        format!("{x:.2}")
+    } else if a >= 0.001 {
+        let digits = if a >= 1.0 { 2 } else { 4 };
+        format!("{x:.digits$}")
             .trim_end_matches('0')
             .trim_end_matches('.')
             .to_string()
     } else {
-        format!("{x:.3e}")
+        format!("{x:.2e}")
     }
 }
 
@@ -254,6 +255,18 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_numbers_read_well() {
+        assert_eq!(short(0.95), "0.95");
+        assert_eq!(short(0.5), "0.5");
+        assert_eq!(short(1.25), "1.25");
+        assert_eq!(short(120.0), "120");
+        assert_eq!(short(20000.0), "20.0k");
+        assert_eq!(short(3_000_000.0), "3.00M");
+        assert_eq!(short(0.00012), "1.20e-4");
+        assert_eq!(short(0.0), "0");
+    }
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {

@@ -317,6 +317,12 @@ fn a_sweep_csv_holds_the_means_and_cis_recomputed_from_its_run_folders() {
     let page = std::fs::read_to_string(sweep.join("sweep.html")).unwrap();
     assert!(page.contains("<svg"), "the sweep report has charts");
     assert!(page.contains("runs/"), "and links its runs");
+    let chart = sweep.join("charts/run.passed--vs--gossip_fanout.svg");
+    assert!(
+        std::fs::read_to_string(&chart).is_ok_and(|t| t.starts_with("<svg")),
+        "{} is written",
+        chart.display()
+    );
     assert!(
         dir.path().join("output/index.html").is_file(),
         "the history page is updated"
@@ -484,7 +490,8 @@ fn compare_of_two_gossip_fanouts_reports_a_significant_difference() {
     );
     dir.write(
         "f.conf",
-        "experiment_name = f\nscenario_file = f.scenario\ninstances_to_run = 8\nnetwork = simulated\n",
+        "experiment_name = f\nscenario_file = f.scenario\ninstances_to_run = 8\nnetwork = simulated\n\
+         gossip_rumors = 16\n",
     );
     let mut sweeps = Vec::new();
     for fanout in ["1", "7"] {

@@ -393,6 +393,13 @@ pub fn run(global: &GlobalArgs, args: SweepArgs) -> anyhow::Result<u8> {
         &dir.join(folder::SWEEP_HTML),
         &html::sweep_page(&record, &groups, &cells, missing, &dir),
     )?;
+    // Each chart also as its own SVG file, for a paper or a README.
+    let charts_dir = dir.join(folder::CHARTS_DIR);
+    std::fs::create_dir_all(&charts_dir)
+        .with_context(|| format!("cannot create {}", charts_dir.display()))?;
+    for c in html::charts(&record, &groups, &cells) {
+        folder::write_file(&charts_dir.join(c.file_name()), &c.svg)?;
+    }
     crate::cmd::runs::update_history(&root);
     let not_passed = done
         .values()

@@ -109,7 +109,7 @@ pub struct RuntimeKeys {
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 6] = [
+    pub const KEYS: [&'static str; 7] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -428,6 +428,8 @@ pub const KEYS: &[KeyDoc] = &[
         "stats_interval",
         "number",
         "scenario seconds between two lines of each instance's statistics (counters, gauges, observations), 0.1 to 3600 (default 1)",
+    ),
+    typed(
         "instance_port_base",
         "port",
         "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
@@ -957,7 +959,7 @@ impl Experiment {
             | "network_loss"
             | "shared_verification"
             | "resources_interval"
-            | "stats_interval" => {
+            | "stats_interval"
             | "instance_port_base" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }

@@ -283,6 +283,7 @@ pub fn run_settings(
             Port::Unique => 0,
         },
         progress: true,
+        plugins: Vec::new(),
         sources: loaded
             .sources
             .iter()

@@ -7,6 +7,7 @@
 //! No subcommand's argument parsing lives here, and nothing here prints.
 
 mod error;
+pub mod external;
 pub mod load;
 pub mod plan;
 pub mod shared;

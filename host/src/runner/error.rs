@@ -63,6 +63,17 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot read the scenario of {}", path.display())]
+    ScenarioUnreadable { path: PathBuf },
+    #[error("external_instances is set but external_cmd is not")]
+    NoExternalCmd,
+    #[error("cannot start external instance {id}: sh -c {cmd:?}")]
+    SpawnExternal {
+        id: u32,
+        cmd: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot start instance process {process}")]
     Spawn {
         process: u32,

@@ -128,6 +128,7 @@ pub fn prepare_folder(
         runner: runner.into(),
         time_scale: settings.time_scale,
         peerlab_version: env!("CARGO_PKG_VERSION").into(),
+        peerlab_commit: crate::provenance::commit().map(String::from),
         created_at: timestamp(SystemTime::now()),
         modules: settings.modules.clone(),
         config_path: settings.config_path.clone(),
@@ -136,8 +137,8 @@ pub fn prepare_folder(
         config: settings.config.clone(),
         placement,
         sources: source_records(settings),
-        // Filled by the metrics work (#16): the loaded modules' declarations.
-        metrics: Vec::new(),
+        metrics: settings.metrics.clone(),
+        plugins: settings.plugins.clone(),
     };
     write_inputs(&run_dir, settings, &record)?;
     Ok((run_id, run_dir, record))
@@ -184,10 +185,18 @@ fn write_inputs(
             }
         })?;
     }
+    // It names the scenario's copy beside it, so the run folder alone can
+    // run again (`peerlab rerun`).
     let mut conf = String::from("# the resolved experiment config of this run\n");
     for (k, v) in &settings.config {
-        conf.push_str(&format!("{k} = {v}\n"));
+        if k != "scenario_file" {
+            conf.push_str(&format!("{k} = {v}\n"));
+        }
     }
+    conf.push_str(&format!(
+        "scenario_file = {}\n",
+        layout::EXPERIMENT_SCENARIO
+    ));
     let conf_path = run_dir.join(layout::EXPERIMENT_CONF);
     fs::write(&conf_path, conf).map_err(RunError::write(conf_path))?;
     // Read and write (not fs::copy, which would keep the original's mode):

@@ -40,8 +40,10 @@ fn settings(dir: &Path, instances: u32) -> RunSettings {
         output_root: dir.join("output"),
         plugin_path: Vec::new(),
         modules: Vec::new(),
+        metrics: Vec::new(),
         sync_port: 0,
         progress: false,
+        plugins: Vec::new(),
         sources: Vec::new(),
     }
 }

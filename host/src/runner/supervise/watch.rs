@@ -110,7 +110,14 @@ impl<'a> Watch<'a> {
             ServerEvent::Ready { id } => self.tracker.ready(id),
             ServerEvent::Started {
                 start_unix_ms: start,
+                peers,
             } => {
+                crate::runner::peers::record(
+                    self.run_dir,
+                    start,
+                    &peers,
+                    &self.settings.external_ids(),
+                );
                 self.start_unix_ms = Some(start);
                 let until_start = Duration::from_millis(start.saturating_sub(unix_ms_now()));
                 self.run_deadline = Some(Instant::now() + until_start + self.settings.timeout);

@@ -511,9 +511,27 @@ impl Instance {
         self.sample(now);
         let t = self.state.wall_t(now);
         let mut e = EventLine::new(t, event_kind::END);
-        e.status = Some(status);
+        // Output it could not write makes a run that finished a failed one
+        // (docs/outputs.md, Lost output): the end event says so, and why.
+        let lost = self.state.record.losses_text();
+        e.status = Some(match (status, &lost) {
+            (EndStatus::Finished, Some(_)) => EndStatus::Failed,
+            (status, _) => status,
+        });
+        e.text = lost.as_deref().map(Into::into);
         self.state.record.event(&e);
         self.state.record.flush();
+    }
+
+    /// The instance is [`finished`](Self::finished) (or crashed): stop it
+    /// as [`shut_down`](Self::shut_down) does, with the status its outcome
+    /// gives, and return that outcome, failed if some of its output could
+    /// not be written (the last writes included). What a driver calls at
+    /// a normal end.
+    pub fn end(&mut self, now: Instant) -> Outcome {
+        let outcome = self.outcome();
+        self.shut_down(now, outcome.status().0);
+        self.with_losses(outcome)
     }
 
     fn module_name(&self, index: usize) -> String {

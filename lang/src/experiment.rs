@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::external::External;
+
 use crate::config::{Entry, RawConfig, RawValue};
 use crate::diag::{Diagnostic, Location};
 use crate::scenario::{Scenario, Vars};
@@ -101,17 +103,20 @@ pub struct RuntimeKeys {
     /// `stats_interval`: scenario seconds between two lines of each
     /// instance's statistics (0.1 to 3600).
     pub stats_interval: Option<f64>,
+    /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
+    pub instance_port_base: Option<u16>,
 }
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 6] = [
+    pub const KEYS: [&'static str; 7] = [
         "network_delay",
         "network_jitter",
         "network_loss",
         "shared_verification",
         "resources_interval",
         "stats_interval",
+        "instance_port_base",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -152,6 +157,14 @@ impl RuntimeKeys {
                 }
                 self.stats_interval = Some(f);
             }
+            "instance_port_base" => match parse_uint(text) {
+                Ok(p @ 1..=65535) => self.instance_port_base = Some(p as u16),
+                _ => {
+                    return Err(format!(
+                        "bad value for `instance_port_base`: expected a port from 1 to 65535, found `{text}`"
+                    ));
+                }
+            },
             _ => return Ok(false),
         }
         Ok(true)
@@ -229,6 +242,8 @@ pub struct Experiment {
     pub network: Network,
     /// The instance runtime's settings (see [`RuntimeKeys`]).
     pub runtime: RuntimeKeys,
+    /// Instances that are other programs (see [`External`]).
+    pub external: External,
     /// SLURM settings.
     pub slurm: Slurm,
     /// Where run folders go (default `output`).
@@ -415,6 +430,26 @@ pub const KEYS: &[KeyDoc] = &[
         "scenario seconds between two lines of each instance's statistics (counters, gauges, observations), 0.1 to 3600 (default 1)",
     ),
     typed(
+        "instance_port_base",
+        "port",
+        "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
+    ),
+    typed(
+        "external_instances",
+        "integer",
+        "how many of instances_to_run are other programs (the last ids), started with external_cmd (default 0)",
+    ),
+    typed(
+        "external_cmd",
+        "string",
+        "the command each external instance runs (sh -c, in the config's directory), e.g. `python3 my_peer.py`; its environment names the sync server, token, instance id and output files (docs/sync-protocol.md)",
+    ),
+    typed(
+        "external_callbacks",
+        "path",
+        "the external program's callback manifest (JSON, `python3 -m peerlab manifest`), so `peerlab check` checks the commands external instances run",
+    ),
+    typed(
         "shared_verification",
         "bool",
         "instances of one process accept a signed packet another of them already verified (default: on when a process hosts several instances)",
@@ -443,6 +478,16 @@ pub const KEYS: &[KeyDoc] = &[
         "output_dir",
         "path",
         "where run folders are written (default `output`)",
+    ),
+    typed(
+        "post_process_cmd",
+        "command",
+        "a shell command run in the run folder after peerlab's own report (Gumby's hook); its output goes to post_process.log, images it writes under plots/extra/ join report.html's gallery; a failure is reported, not a failed run",
+    ),
+    typed(
+        "report_walker_messages",
+        "include|exclude",
+        "whether the report's message plots show the walker's discovery messages (introduction-*, puncture*); default `exclude`: they would dwarf the experiment's own messages",
     ),
     typed(
         "plugin_path",
@@ -484,10 +529,6 @@ pub const KEYS: &[KeyDoc] = &[
         "no setup script runs on the nodes: peerlab is one binary",
     ),
     gumby("remote_instance_cmd", "peerlab starts the instances itself"),
-    gumby(
-        "post_process_cmd",
-        "peerlab writes summary.json, plots and report.html itself (see `peerlab report`)",
-    ),
     gumby(
         "extra_r_scripts_to_run",
         "plots are drawn by peerlab's report, not by R scripts",
@@ -593,6 +634,7 @@ impl Experiment {
             time_scale: None,
             network: Network::Real,
             runtime: RuntimeKeys::default(),
+            external: External::default(),
             slurm: Slurm::default(),
             output_dir: "output".to_string(),
             raw: BTreeMap::new(),
@@ -917,8 +959,12 @@ impl Experiment {
             | "network_loss"
             | "shared_verification"
             | "resources_interval"
-            | "stats_interval" => {
+            | "stats_interval"
+            | "instance_port_base" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
+            }
+            "external_instances" | "external_cmd" | "external_callbacks" => {
+                self.external.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "slurm_partition" => {
                 let s = text()?;
@@ -936,6 +982,14 @@ impl Experiment {
                 if !s.starts_with('/') {
                     return Err(v.diag(format!(
                         "bad value for `slurm_local_output_dir`: expected an absolute path, found `{s}`"
+                    )));
+                }
+            }
+            "report_walker_messages" => {
+                let s = text()?.to_ascii_lowercase();
+                if s != "include" && s != "exclude" {
+                    return Err(v.diag(format!(
+                        "bad value for `report_walker_messages`: expected `include` or `exclude`, found `{s}`"
                     )));
                 }
             }

@@ -44,6 +44,9 @@ pub struct SynthSpec {
     /// Module metrics declared in run.json and recorded in every
     /// statistics line (see [`SynthSpec::with_module_metrics`]).
     pub metrics: Vec<MetricDecl>,
+    /// With module metrics: also a family, `synth.by_parity/*` (counters
+    /// `synth.by_parity/even` and `synth.by_parity/odd`).
+    pub metric_family: bool,
 }
 
 impl SynthSpec {
@@ -71,6 +74,7 @@ impl SynthSpec {
             garbage_line: false,
             verdict_passes: true,
             metrics: vec![],
+            metric_family: false,
         }
     }
 
@@ -198,7 +202,20 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
             created_at: "2026-01-01T00:00:00Z".into(),
             modules: vec!["dispersy".into()],
             placement,
-            metrics: spec.metrics.clone(),
+            metrics: {
+                let mut m = spec.metrics.clone();
+                if spec.metric_family && !m.is_empty() {
+                    m.push(MetricDecl {
+                        name: "synth.by_parity/*".into(),
+                        module: "synth".into(),
+                        kind: Some(MetricKind::Counter),
+                        unit: "shares".into(),
+                        description: "Shares sent to even and to odd instances".into(),
+                        headline: false,
+                    });
+                }
+                m
+            },
             ..RunRecord::default()
         },
     )?;
@@ -392,9 +409,18 @@ fn write_instance(
             m.pending = rng.below(5 + id as u64 % 3);
             let _ = write!(
                 line,
-                ", \"synth.shares\": {}, \"synth.retries\": {}, \"synth.pending\": {}}}",
+                ", \"synth.shares\": {}, \"synth.retries\": {}, \"synth.pending\": {}",
                 m.shares, m.retries, m.pending
             );
+            if spec.metric_family {
+                let even = m.shares / 2;
+                let _ = write!(
+                    line,
+                    ", \"synth.by_parity/even\": {even}, \"synth.by_parity/odd\": {}",
+                    m.shares - even
+                );
+            }
+            line.push('}');
             let mut obs = Vec::new();
             if t > 0 {
                 let mut rtt = Histogram::new();

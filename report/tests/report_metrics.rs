@@ -219,3 +219,28 @@ fn runs_without_declared_metrics_get_no_metric_outputs() {
     let html = fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(!html.contains("<script>"));
 }
+
+/// A declared family (`synth.by_parity/*`): each member has its summary
+/// and its rows, and the family one figure and one section.
+#[test]
+fn a_family_gets_a_summary_per_member_and_one_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("0001-synthetic");
+    let mut spec = SynthSpec::new(4).with_module_metrics();
+    spec.duration_s = 20;
+    spec.metric_family = true;
+    write_run(&dir, &spec).unwrap();
+    let s = process_run(&dir, &ReportOptions::default()).unwrap();
+    let raw = check_metrics(&dir).unwrap_or_else(|p| panic!("{p:#?}"));
+    assert!(raw.series.contains_key("synth.by_parity/even"));
+    assert!(raw.series.contains_key("synth.by_parity/odd"));
+    let family: Vec<_> = s
+        .plots
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("by_parity"))
+        .collect();
+    assert_eq!(family.len(), 1, "{:?}", s.plots);
+    let html = fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches("id=\"metric-synth-by-parity--\"").count(), 1);
+    assert!(html.contains("2 members: synth.by_parity/even, synth.by_parity/odd."));
+}

@@ -47,6 +47,10 @@ pub struct SynthSpec {
     /// With module metrics: also a family, `synth.by_parity/*` (counters
     /// `synth.by_parity/even` and `synth.by_parity/odd`).
     pub metric_family: bool,
+    /// run.json's `time_scale`: events and resources are written in wall
+    /// seconds (`t` × this), statistics lines in scenario seconds when the
+    /// run declares metrics (as peerlab writes them), else in wall seconds.
+    pub time_scale: f64,
 }
 
 impl SynthSpec {
@@ -75,6 +79,7 @@ impl SynthSpec {
             verdict_passes: true,
             metrics: vec![],
             metric_family: false,
+            time_scale: 1.0,
         }
     }
 
@@ -197,7 +202,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
             nodes: spec.nodes,
             instances_per_process: spec.instances_per_process,
             runner: "local".into(),
-            time_scale: 1.0,
+            time_scale: spec.time_scale,
             peerlab_version: "synthetic".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             modules: vec!["dispersy".into()],
@@ -283,7 +288,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         instances: spec.instances,
         nodes: spec.nodes,
         runner: "local".into(),
-        time_scale: 1.0,
+        time_scale: spec.time_scale,
         started_at: "2026-01-01T00:00:00Z".into(),
         ended_at: "2026-01-01T00:01:00Z".into(),
         duration_s: end_t + spec.setup_s as f64,
@@ -376,7 +381,12 @@ fn write_instance(
         }
         let peers = ((t + spec.setup_s as i64).max(0) as u64 * 2).min(max_peers);
         line.clear();
-        let _ = write!(line, "{{\"t\": {t}.0, ");
+        let stats_t = if spec.metrics.is_empty() {
+            t as f64 * spec.time_scale
+        } else {
+            t as f64
+        };
+        let _ = write!(line, "{{\"t\": {stats_t:?}, ");
         if reset {
             line.push_str("\"reset\": true, ");
         }
@@ -465,7 +475,7 @@ fn write_instance(
     let mut ev = String::new();
     let mut push = |t: f64, body: String| {
         if crash_at.is_none_or(|c| t <= c) {
-            let _ = writeln!(ev, "{{\"t\": {t:.3}, {body}}}");
+            let _ = writeln!(ev, "{{\"t\": {:.3}, {body}}}", t * spec.time_scale);
         }
     };
     push(-(spec.setup_s as f64) + 0.5, "\"kind\": \"command\", \"callback\": \"isolate_community\", \"module\": \"dispersy\", \"file\": \"synthetic.scenario\", \"line\": 2".into());
@@ -522,7 +532,8 @@ fn write_process(
             + rng.below(500) as f64;
         let _ = writeln!(
             out,
-            "{{\"t\": {t}.0, \"pid\": {}, \"instances\": [{}], \"cpu_user_s\": {user:.3}, \"cpu_system_s\": {system:.3}, \"rss_kb\": {rss:.0}, \"read_bytes\": 0, \"write_bytes\": {}}}",
+            "{{\"t\": {:?}, \"pid\": {}, \"instances\": [{}], \"cpu_user_s\": {user:.3}, \"cpu_system_s\": {system:.3}, \"rss_kb\": {rss:.0}, \"read_bytes\": 0, \"write_bytes\": {}}}",
+            t as f64 * spec.time_scale,
             4000 + p,
             list.join(", "),
             (t + spec.setup_s as i64) * 4096

@@ -220,6 +220,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         },
         !global.quiet,
     )?;
+    plan.settings.metrics = registry.metric_decls();
     let choice = if args.no_verdicts {
         (VerdictChoice::None, "--no-verdicts".to_string())
     } else {

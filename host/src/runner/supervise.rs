@@ -156,8 +156,7 @@ pub fn prepare_folder(
         config: settings.config.clone(),
         placement,
         sources: source_records(settings),
-        // Filled by the metrics work (#16): the loaded modules' declarations.
-        metrics: Vec::new(),
+        metrics: settings.metrics.clone(),
         plugins: settings.plugins.clone(),
     };
     write_inputs(&run_dir, settings, &record)?;
@@ -658,6 +657,7 @@ mod tests {
             output_root: dir.join("output"),
             plugin_path: Vec::new(),
             modules: Vec::new(),
+            metrics: Vec::new(),
             sync_port: 0,
             progress: false,
             plugins: Vec::new(),

@@ -134,8 +134,12 @@ pub enum ServerEvent {
     RefusalsNotReported { count: u64, window: Duration },
     /// One instance reported ready.
     Ready { id: u32 },
-    /// Every instance was ready; the start time was sent to all.
-    Started { start_unix_ms: u64 },
+    /// Every instance was ready; the start time and the peer table were
+    /// sent to all.
+    Started {
+        start_unix_ms: u64,
+        peers: Vec<PeerEntry>,
+    },
     /// One instance reported its end.
     Done {
         id: u32,
@@ -755,9 +759,10 @@ impl State {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let peers: Vec<PeerEntry> = self.ready.values().cloned().collect();
         let info = StartInfo {
             start_unix_ms,
-            peers: self.ready.values().cloned().collect(),
+            peers: peers.clone(),
         };
         let out = Outgoing::new(&ServerMsg::Start(info));
         for reg in self.conns.values() {
@@ -765,6 +770,9 @@ impl State {
                 let _ = reg.to_conn.send(out.clone());
             }
         }
-        self.emit(ServerEvent::Started { start_unix_ms });
+        self.emit(ServerEvent::Started {
+            start_unix_ms,
+            peers,
+        });
     }
 }

@@ -41,6 +41,12 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
     let paths = SearchPaths::standard(&record.plugin_path, experiment_dir.as_deref());
     let registry = Registry::resolve(&scenario.modules, &paths)
         .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
+    // Commands only external instances run are not peerlab's to bind.
+    let ids = super::external::ExternalIds {
+        instances: record.instances,
+        external: external_count(record),
+    };
+    let scenario = &ids.peerlab_share(scenario);
     let names = run_folder_names(record);
     let mut commands = Vec::with_capacity(scenario.commands.len());
     for cmd in &scenario.commands {
@@ -121,6 +127,17 @@ fn unchanged_since_the_run_started(
         );
     }
     Ok(())
+}
+
+/// How many of the run's instances are other programs (`external_instances`).
+fn external_count(record: &RunRecord) -> u32 {
+    let mut e = peerlab_lang::External::default();
+    for key in peerlab_lang::External::KEYS {
+        if let Some(v) = record.config.get(key) {
+            let _ = e.set(key, v);
+        }
+    }
+    e.instances.min(record.instances)
 }
 
 /// How many verified packets a process remembers (a few hundred bytes each).

@@ -8,10 +8,12 @@
 //! do that ([`crate::runtime`]).
 
 pub mod capacity;
+pub mod external;
 pub mod finish;
 pub mod folder;
 pub mod interrupt;
 pub mod local;
+pub mod peers;
 pub mod sim;
 pub mod slurm;
 pub mod status;

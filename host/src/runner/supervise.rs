@@ -283,7 +283,8 @@ pub async fn supervise(
                     }
                 }
                 ServerEvent::Ready { id } => tracker.ready(id),
-                ServerEvent::Started { start_unix_ms: start } => {
+                ServerEvent::Started { start_unix_ms: start, peers } => {
+                    super::peers::record(&run_dir, start, &peers, &settings.external_ids());
                     start_unix_ms = Some(start);
                     let until_start = Duration::from_millis(start.saturating_sub(unix_ms_now()));
                     run_deadline = Some(Instant::now() + until_start + settings.timeout);

@@ -346,6 +346,11 @@ fn a_python_client_instance_runs_its_callbacks_and_writes_an_instances_files() {
 /// A gossip run of `n` instances on fixed ports whose scenario has no
 /// `introduce_peers`: peers meet only as `discovery` lets them.
 fn discovery_run(dir: &Dir, n: u16, discovery: &str) -> peerlab_e2e::Run {
+    discovery_run_with(dir, n, discovery, "")
+}
+
+/// As [`discovery_run`], with more config lines.
+fn discovery_run_with(dir: &Dir, n: u16, discovery: &str, conf: &str) -> peerlab_e2e::Run {
     let base = free_port_base(n);
     dir.write(
         "d.scenario",
@@ -357,7 +362,7 @@ fn discovery_run(dir: &Dir, n: u16, discovery: &str) -> peerlab_e2e::Run {
     dir.write(
         "d.conf",
         format!(
-            "scenario_file = d.scenario\ninstances_to_run = {n}\ninstance_port_base = {base}\n"
+            "scenario_file = d.scenario\ninstances_to_run = {n}\ninstance_port_base = {base}\n{conf}"
         ),
     );
     dir.peerlab()
@@ -398,4 +403,40 @@ fn walk_to_introduces_an_instance_to_an_address_given_in_the_scenario() {
     .stderr_has(
         "verdict gossip/everyone holds every rumor: PASS — all 2 instances hold all 2 rumors",
     );
+}
+
+#[test]
+fn peers_find_each_other_only_through_the_built_in_tracker() {
+    let dir = Dir::new("open-tracker");
+    // No introduce_peers, no set_bootstrap: Gumby's tracker keys alone.
+    discovery_run_with(
+        &dir,
+        4,
+        "",
+        "tracker_cmd = run_tracker.sh\ntracker_port = __unique_port__\n",
+    )
+    .expect_code(0)
+    .stderr_has(
+        "verdict gossip/everyone holds every rumor: PASS — all 4 instances hold all 4 rumors",
+    );
+    let run_dir = dir.latest_run();
+    let peers = json(&run_dir.join("peers.json"));
+    let tracker = &peers["peers"][0];
+    assert_eq!(tracker["id"], 0, "{peers:#}");
+    assert_eq!(tracker["kind"], "tracker", "{peers:#}");
+    // The resolved port is the run's tracker_port, as the instances read it.
+    let run = json(&run_dir.join("run.json"));
+    let port = run["config"]["tracker_port"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(tracker["addr"], format!("127.0.0.1:{port}"), "{run:#}");
+    // Every instance learnt its peers from the tracker's introductions:
+    // each one's walker talked to it.
+    for id in 1..=4u64 {
+        let stats = json_lines(&run_dir.join(format!("localhost/node001/{id:05}.stats.jsonl")));
+        let last = &stats.last().unwrap()["counters"];
+        assert_eq!(last["drop/unknown_author"], 0.0, "instance {id}: {last:#}");
+    }
+    // (Without the tracker nobody meets: see the bootstrap test's control run.)
 }

@@ -37,6 +37,7 @@ pub mod global;
 pub mod logging;
 pub mod modules;
 pub mod progress;
+pub mod provenance;
 pub mod runner;
 pub mod runtime;
 pub mod util;

@@ -10,20 +10,30 @@
 //! before the command runs, and the callback an instance is in (a hang or
 //! an abort must not hide either).
 //!
-//! Printed lines are handed over at once (a crash must not lose them); the
-//! JSON-lines files at every sample and at the end, except a scenario
-//! command's event, handed over before the command runs.
+//! When records are handed over, and so what a killed process can lose:
+//! - printed and logged lines (`.out`, `.err`) at once, one hand-over per
+//!   line: nothing. They stay unbuffered on purpose: a line printed inside
+//!   a callback that never returns must be visible while the instance
+//!   hangs (`tests/tests/lifecycle.rs::killing_peerlab_run_takes_every_instance_process_with_it`
+//!   waits for one), and so must the lines before an abort;
+//! - statistics and events (`.stats.jsonl`, `.events.jsonl`) buffered, at
+//!   every sample (once a second) and at the end, and the events also
+//!   before each scenario command runs: at most the last second's events
+//!   since the last command, and the last second's statistics line.
 //!
 //! A hand-over that fails (a full disk) never stops the instance: what
-//! could not be stored is counted per file and reported with the
-//! instance's end ([`Record::losses`]). Must not: do I/O itself, print to
-//! the console (stderr may be on the same full disk, or a closed pipe).
+//! could not be stored is counted per file ([`Record::losses`]) and
+//! reported with the instance's end: its outcome is failed, and its end
+//! event (when the events file can still be written) says `failed` with
+//! the losses as its `text`. Must not: do I/O itself, print to the
+//! console (stderr may be on the same full disk, or a closed pipe).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 
 use peerlab_run::EventLine;
+use peerlab_run::metrics::Histogram;
 use peerlab_run::schema::StatsLine;
 
 /// One of an instance's output files.
@@ -208,26 +218,24 @@ impl Record {
         self.custom.clear();
     }
 
-    /// Write one sample: the overlay's counters plus the module statistics.
+    /// Write one sample: `counters` (the overlay's and the module
+    /// metrics') plus the module statistics (`stat/<name>`), and the
+    /// observations of the interval.
     pub fn sample(
         &mut self,
         t: f64,
         reset: bool,
-        overlay: impl IntoIterator<Item = (String, f64)>,
+        mut counters: BTreeMap<String, f64>,
+        observations: BTreeMap<String, Histogram>,
     ) {
-        let mut counters: BTreeMap<String, f64> = self
-            .custom
-            .iter()
-            .map(|(k, v)| (format!("stat/{k}"), *v))
-            .collect();
-        counters.extend(overlay);
+        counters.extend(self.custom.iter().map(|(k, v)| (format!("stat/{k}"), *v)));
         let _ = serde_json::to_writer(
             &mut self.stats.buf,
             &StatsLine {
                 t,
                 reset,
                 counters: &counters,
-                observations: Default::default(),
+                observations,
             },
         );
         self.stats.buf.push(b'\n');

@@ -85,8 +85,9 @@ pub struct Slurm {
 /// Settings of the instance runtime that lang types once: the simulated
 /// link (`network_delay`, `network_jitter`, `network_loss`), whether the
 /// instances of a process share signature checks (`shared_verification`)
-/// and how often resources are sampled (`resources_interval`). `None`: the
-/// key is not set, and the host's default applies.
+/// how often resources are sampled (`resources_interval`) and statistics
+/// (`stats_interval`). `None`: the key is not set, and the host's default
+/// applies.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct RuntimeKeys {
     /// `network_delay`: one-way delay of every simulated link.
@@ -99,18 +100,22 @@ pub struct RuntimeKeys {
     pub shared_verification: Option<bool>,
     /// `resources_interval`: time between resource samples (0.01 to 60 s).
     pub resources_interval: Option<Duration>,
+    /// `stats_interval`: scenario seconds between two lines of each
+    /// instance's statistics (0.1 to 3600).
+    pub stats_interval: Option<f64>,
     /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
     pub instance_port_base: Option<u16>,
 }
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 6] = [
+    pub const KEYS: [&'static str; 7] = [
         "network_delay",
         "network_jitter",
         "network_loss",
         "shared_verification",
         "resources_interval",
+        "stats_interval",
         "instance_port_base",
     ];
 
@@ -142,6 +147,15 @@ impl RuntimeKeys {
                     ));
                 }
                 self.resources_interval = Some(Duration::from_secs_f64(f));
+            }
+            "stats_interval" => {
+                let f = parse_float(text).map_err(bad)?;
+                if !(0.1..=3600.0).contains(&f) {
+                    return Err(format!(
+                        "bad value for `stats_interval`: expected scenario seconds from 0.1 to 3600, found `{text}`"
+                    ));
+                }
+                self.stats_interval = Some(f);
             }
             "instance_port_base" => match parse_uint(text) {
                 Ok(p @ 1..=65535) => self.instance_port_base = Some(p as u16),
@@ -416,6 +430,11 @@ pub const KEYS: &[KeyDoc] = &[
         "seconds between samples of each process's CPU, memory and I/O, 0.01 to 60 (default 1)",
     ),
     typed(
+        "stats_interval",
+        "number",
+        "scenario seconds between two lines of each instance's statistics (counters, gauges, observations), 0.1 to 3600 (default 1)",
+    ),
+    typed(
         "instance_port_base",
         "port",
         "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
@@ -466,6 +485,16 @@ pub const KEYS: &[KeyDoc] = &[
         "where run folders are written (default `output`)",
     ),
     typed(
+        "post_process_cmd",
+        "command",
+        "a shell command run in the run folder after peerlab's own report (Gumby's hook); its output goes to post_process.log, images it writes under plots/extra/ join report.html's gallery; a failure is reported, not a failed run",
+    ),
+    typed(
+        "report_walker_messages",
+        "include|exclude",
+        "whether the report's message plots show the walker's discovery messages (introduction-*, puncture*); default `exclude`: they would dwarf the experiment's own messages",
+    ),
+    typed(
         "plugin_path",
         "list",
         "extra folders searched for plugin modules, relative to the config file's directory, e.g. `target/debug` (before the experiment's own folder)",
@@ -501,10 +530,6 @@ pub const KEYS: &[KeyDoc] = &[
         "no setup script runs on the nodes: peerlab is one binary",
     ),
     gumby("remote_instance_cmd", "peerlab starts the instances itself"),
-    gumby(
-        "post_process_cmd",
-        "peerlab writes summary.json, plots and report.html itself (see `peerlab report`)",
-    ),
     gumby(
         "extra_r_scripts_to_run",
         "plots are drawn by peerlab's report, not by R scripts",
@@ -935,6 +960,7 @@ impl Experiment {
             | "network_loss"
             | "shared_verification"
             | "resources_interval"
+            | "stats_interval"
             | "instance_port_base" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
@@ -957,6 +983,14 @@ impl Experiment {
                 if !s.starts_with('/') {
                     return Err(v.diag(format!(
                         "bad value for `slurm_local_output_dir`: expected an absolute path, found `{s}`"
+                    )));
+                }
+            }
+            "report_walker_messages" => {
+                let s = text()?.to_ascii_lowercase();
+                if s != "include" && s != "exclude" {
+                    return Err(v.diag(format!(
+                        "bad value for `report_walker_messages`: expected `include` or `exclude`, found `{s}`"
                     )));
                 }
             }

@@ -151,6 +151,9 @@ pub struct RunRecord {
     pub runner: String,
     pub time_scale: f64,
     pub peerlab_version: String,
+    /// The git commit peerlab was built from, when built from a checkout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peerlab_commit: Option<String>,
     pub created_at: String,
     pub modules: Vec<String>,
     /// Absolute path of the experiment's .conf (or the scenario when run without one).
@@ -170,6 +173,31 @@ pub struct RunRecord {
     /// Empty in runs before metrics existed.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<crate::metrics::MetricDecl>,
+    /// Every plugin library the run loaded (built-in modules are not
+    /// listed): `peerlab rerun` refuses a plugin whose hash changed.
+    /// Empty in runs before 0.1.2.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginRecord>,
+}
+
+/// One plugin library a run loaded, as `run.json` records it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PluginRecord {
+    /// The module's name (`benaloh`).
+    pub module: String,
+    /// The module's own version.
+    pub version: String,
+    /// The plugin-api version it was built against.
+    pub api_version: String,
+    /// The library file it was loaded from (canonical).
+    pub path: PathBuf,
+    /// SHA-256 of the library file, in hex.
+    pub sha256: String,
+    /// `debug`, `release` or `unknown`: the cargo profile the library was
+    /// built with, as its path says (`target/<profile>/`). A debug build's
+    /// CPU figures are not representative.
+    pub build_profile: String,
 }
 
 /// One file the experiment was read from, as `peerlab run` read it.

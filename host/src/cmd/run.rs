@@ -49,6 +49,9 @@ pub struct RunArgs {
     /// Judge nothing: no module's verdicts run (same as `verdicts = none` in the config)
     #[arg(long)]
     pub no_verdicts: bool,
+    /// Leave OUTPUT/index.html as it is (a sweep updates its own history)
+    #[arg(long, hide = true)]
+    pub no_history: bool,
 }
 
 /// The flags of `peerlab run` that change what is run, and so what is
@@ -200,7 +203,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
             "peerlab: note: --time-scale is ignored with the simulated network: its virtual time already runs as fast as the CPU allows"
         );
     }
-    let plan = experiment::plan_run(
+    let mut plan = experiment::plan_run(
         &loaded,
         &scenario,
         &overrides,
@@ -211,6 +214,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         },
         !global.quiet,
     )?;
+    plan.settings.metrics = registry.metric_decls();
     let choice = if args.no_verdicts {
         (VerdictChoice::None, "--no-verdicts".to_string())
     } else {
@@ -218,13 +222,23 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         let why = format!("verdicts = {}", c.describe());
         (c, why)
     };
+    plan.settings.plugins = crate::provenance::plugin_records(&registry);
+    if !global.quiet {
+        for warning in crate::provenance::debug_build_warnings(&plan.settings.plugins) {
+            eprintln!("peerlab: warning: {warning}");
+        }
+    }
     let settings = &plan.settings;
     eprintln!(
         "peerlab: running `{}`: {} instances, seed {}, time scale {}",
         settings.experiment, settings.instances, settings.seed, settings.time_scale
     );
     let outcome = runner::start(settings, plan.simulate, plan.runner, &loaded.experiment)?;
-    finish(outcome, &registry, settings, &choice, args.no_plots)
+    let code = finish(outcome, &registry, settings, &choice, args.no_plots)?;
+    if !args.no_history {
+        crate::cmd::runs::update_history(&settings.output_root);
+    }
+    Ok(code)
 }
 
 /// Judge, record, post-process and report the run ([`runner::finish::conclude`]).

@@ -47,12 +47,20 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         external: external_count(record),
     };
     let scenario = &ids.peerlab_share(scenario);
+    let names = run_folder_names(record);
     let mut commands = Vec::with_capacity(scenario.commands.len());
     for cmd in &scenario.commands {
         let bound = registry.bind_command(cmd).map_err(|diags| {
             anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
         })?;
-        commands.push(crate::runtime::instance::ScheduledCall::new(cmd, bound));
+        let mut call = crate::runtime::instance::ScheduledCall::new(cmd, bound);
+        if let Some(name) = std::fs::canonicalize(&*call.file)
+            .ok()
+            .and_then(|p| names.get(&p))
+        {
+            call.file = name.clone();
+        }
+        commands.push(call);
     }
     Ok(Arc::new(Shared {
         registry: Arc::new(registry),
@@ -67,6 +75,24 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         overlay: crate::runtime::instance::OverlayTuning::from_config(&record.config)
             .map_err(|e| anyhow::anyhow!(e))?,
     }))
+}
+
+/// Each source file of the run (canonical path) by the name the run folder
+/// holds its copy under: the scenario is `experiment.scenario`, an include
+/// its `sources/NN-name`. Events and errors name commands' files so, which
+/// a reader finds in the run folder, and which read the same wherever the
+/// experiment was run from (`peerlab rerun` repeats them byte for byte).
+fn run_folder_names(record: &RunRecord) -> BTreeMap<std::path::PathBuf, Arc<str>> {
+    let mut names = BTreeMap::new();
+    for s in &record.sources {
+        if let Ok(p) = std::fs::canonicalize(&s.path) {
+            names.insert(p, Arc::from(s.copy.as_str()));
+        }
+    }
+    if let Ok(p) = std::fs::canonicalize(&record.scenario_path) {
+        names.insert(p, Arc::from(peerlab_run::layout::EXPERIMENT_SCENARIO));
+    }
+    names
 }
 
 /// Refuse to run an experiment whose files differ from what `peerlab run`

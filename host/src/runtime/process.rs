@@ -283,11 +283,9 @@ async fn drive(
             counted = now_fired;
         }
     }
-    let outcome = inst.outcome();
-    inst.shut_down(Instant::now(), outcome.status().0);
+    let outcome = inst.end(Instant::now());
     flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
-    // Output lost to the very last writes counts too.
-    inst.with_losses(outcome)
+    outcome
 }
 
 /// A datagram held back by `set_network delay=…`.

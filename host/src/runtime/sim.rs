@@ -354,12 +354,10 @@ impl Sim {
         let next = if finished { None } else { inst.poll_timeout() };
         if finished {
             let mut inst = self.instances[i].take().expect("checked");
-            let outcome = inst.outcome();
-            inst.shut_down(now, outcome.status().0);
+            let outcome = inst.end(now);
             self.lost += drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
             self.commands_of_ended += inst.commands_fired();
-            self.outcomes
-                .push((inst.id(), Some(inst.with_losses(outcome))));
+            self.outcomes.push((inst.id(), Some(outcome)));
         }
         for (dest, extra, data) in out.drain(..) {
             self.send(now, from, dest, data, extra);

@@ -42,6 +42,12 @@ pub enum RunError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot start the tracker on {addr} (tracker_port)")]
+    Tracker {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
     /// A folder of the run folder (or beside it) could not be created.
     #[error("cannot create {}", path.display())]
     Create {

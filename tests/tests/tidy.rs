@@ -431,6 +431,38 @@ fn runners_and_bench_return_typed_errors() {
     );
 }
 
+/// Files stay under ~800 lines (one job per file) in the host, the
+/// instance runtime and the loader; a longer one says why in its opening
+/// `//!` comment, with a line that starts `//! Long because`.
+#[test]
+fn files_stay_short_or_say_why() {
+    const LIMIT: usize = 800;
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["host", "instance", "loader"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() >= 40, "{files:?}");
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let lines = text.lines().count();
+        let says_why = text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .any(|l| l.starts_with("//! Long because"));
+        if lines > LIMIT && !says_why {
+            let rel = file.strip_prefix(&root).unwrap_or(file);
+            long.push(format!("{}: {lines} lines", rel.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "these files are over {LIMIT} lines without a `//! Long because …` line saying why (split them by job):\n  {}",
+        long.join("\n  ")
+    );
+}
+
 /// The instance runtime (`host/src/runtime/`) does not import the runner
 /// (`host/src/runner/`): runners start instances, never the other way.
 #[test]

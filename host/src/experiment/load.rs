@@ -119,6 +119,16 @@ fn read_text(path: &Path, limit: u64) -> Result<String, Diagnostic> {
     decode_source(bytes, limit).map_err(|e| e.to_diagnostic(&name, None))
 }
 
+/// Read a run's experiment again as `peerlab run` read it: its config
+/// when it had one, else its scenario, with this process's environment.
+/// Returns the file read and what was loaded.
+pub fn load_again(config_path: Option<&Path>, scenario_path: &Path) -> (PathBuf, Loaded) {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let source = config_path.unwrap_or(scenario_path).to_path_buf();
+    let loaded = load(&source, &env);
+    (source, loaded)
+}
+
 /// Read and parse a `.conf` (and its `scenario_file`) or a `.scenario`
 /// (with the default experiment, named after the file). `env` is the
 /// environment used for `PEERLAB_<KEY>` overrides and `$NAME`. Never fails:

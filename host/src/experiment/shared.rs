@@ -20,12 +20,8 @@ use crate::runtime::instance::Shared;
 /// Parse the scenario and load the modules exactly as `peerlab run` checked
 /// them, and bind every command.
 pub fn load_shared(record: &RunRecord, run_identity: &str) -> Result<Arc<Shared>, ExperimentError> {
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let source = record
-        .config_path
-        .clone()
-        .unwrap_or(record.scenario_path.clone());
-    let loaded = super::load::load(&source, &env);
+    let (source, loaded) =
+        super::load::load_again(record.config_path.as_deref(), &record.scenario_path);
     unchanged_since_the_run_started(record, &loaded.sources)?;
     if peerlab_lang::has_errors(&loaded.diagnostics) {
         return Err(ExperimentError::NoLongerParses {

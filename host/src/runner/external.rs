@@ -11,7 +11,6 @@
 //! instance's share of it (its schedule file), or talk to the programs
 //! other than through the sync server.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -60,12 +59,10 @@ pub struct Start<'a> {
 /// The scenario of the run, read again as `peerlab run` checked it, for
 /// the external instances' schedules.
 pub fn scenario(settings: &RunSettings) -> Result<peerlab_lang::Scenario, RunError> {
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let source = settings
-        .config_path
-        .clone()
-        .unwrap_or(settings.scenario_path.clone());
-    let loaded = crate::experiment::load(&source, &env);
+    let (source, loaded) = crate::experiment::load::load_again(
+        settings.config_path.as_deref(),
+        &settings.scenario_path,
+    );
     loaded
         .scenario
         .ok_or(RunError::ScenarioUnreadable { path: source })

@@ -65,6 +65,36 @@ pub struct RunSettings {
     pub plugins: Vec<peerlab_run::PluginRecord>,
 }
 
+#[cfg(test)]
+impl RunSettings {
+    /// Settings for the runners' unit tests: `instances` of experiment
+    /// `unit`, one per process, seed 1, time scale 1, nothing loaded; a
+    /// test changes what it needs with `..RunSettings::for_tests(..)`.
+    pub(crate) fn for_tests(scenario_path: PathBuf, output_root: PathBuf, instances: u32) -> Self {
+        RunSettings {
+            experiment: "unit".into(),
+            config_path: None,
+            scenario_path,
+            config: Default::default(),
+            instances,
+            instances_per_process: 1,
+            seed: 1,
+            time_scale: 1.0,
+            timeout: Duration::from_secs(30),
+            registration_timeout: Duration::from_millis(300),
+            start_delay: Duration::from_millis(1),
+            output_root,
+            plugin_path: Vec::new(),
+            modules: Vec::new(),
+            metrics: Vec::new(),
+            sync_port: 0,
+            progress: false,
+            plugins: Vec::new(),
+            sources: Vec::new(),
+        }
+    }
+}
+
 /// Run a planned experiment to its end with the runner it names (or in
 /// this process on the simulated network) and return how it ended. It
 /// owns the async runtime the runners need; `exp` gives the settings only

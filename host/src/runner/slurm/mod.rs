@@ -545,24 +545,11 @@ mod tests {
     fn run_settings(instances: u32) -> RunSettings {
         RunSettings {
             experiment: "e".into(),
-            config_path: None,
-            scenario_path: "e.scenario".into(),
-            config: Default::default(),
-            instances,
-            instances_per_process: 1,
-            seed: 1,
             time_scale: 0.05,
             timeout: Duration::from_secs(13),
             registration_timeout: Duration::from_secs(30),
             start_delay: Duration::from_secs(1),
-            output_root: "output".into(),
-            plugin_path: Vec::new(),
-            modules: Vec::new(),
-            metrics: Vec::new(),
-            sync_port: 0,
-            progress: false,
-            plugins: Vec::new(),
-            sources: Vec::new(),
+            ..RunSettings::for_tests("e.scenario".into(), "output".into(), instances)
         }
     }
 

@@ -25,27 +25,7 @@ impl Launcher for Nothing {
 fn settings(dir: &Path, instances: u32) -> RunSettings {
     let scenario = dir.join("s.scenario");
     fs::write(&scenario, "@1 stop\n").unwrap();
-    RunSettings {
-        experiment: "unit".into(),
-        config_path: None,
-        scenario_path: scenario,
-        config: Default::default(),
-        instances,
-        instances_per_process: 1,
-        seed: 1,
-        time_scale: 1.0,
-        timeout: Duration::from_secs(30),
-        registration_timeout: Duration::from_millis(300),
-        start_delay: Duration::from_millis(1),
-        output_root: dir.join("output"),
-        plugin_path: Vec::new(),
-        modules: Vec::new(),
-        metrics: Vec::new(),
-        sync_port: 0,
-        progress: false,
-        plugins: Vec::new(),
-        sources: Vec::new(),
-    }
+    RunSettings::for_tests(scenario, dir.join("output"), instances)
 }
 
 /// A local run's folder and sync server on a free port.

@@ -362,7 +362,10 @@ fn walker_rate(run: &Path, host: &str, n: u64) -> (f64, Vec<f64>) {
     let mut last_ts = Vec::new();
     for id in 1..=n {
         let lines = stats(run, host, id);
-        let from = lines.iter().find(|l| l.t >= 2.0).unwrap();
+        let ts: Vec<f64> = lines.iter().map(|l| l.t).collect();
+        let from = lines.iter().find(|l| l.t >= 2.0).unwrap_or_else(|| {
+            panic!("instance {id}: no line at scenario second 2 or later: {ts:?}")
+        });
         let to = lines.last().unwrap();
         let count = |l: &Line| {
             l.counters

@@ -4,7 +4,8 @@
 //! scenario the test writes, over real UDP and simulated; an undeclared
 //! metric fails its instance by module and callback; the walker's rate per
 //! scenario second does not depend on `--time-scale`; Benaloh's
-//! `time_to_total` observations agree with its instances' event files.
+//! `time_to_total` observations agree with its instances' event files;
+//! `peerlab modules` lists the declarations.
 //!
 //! Needs `cargo build --workspace` first (scripts/test does it).
 
@@ -537,4 +538,20 @@ fn peerlab_check_refuses_a_bad_stats_interval_at_its_line() {
         .args(["check", "s.conf", "--format", "short"])
         .run()
         .expect_code(0);
+}
+
+#[test]
+fn peerlab_modules_lists_each_module_s_metrics_by_full_name() {
+    workspace_plugin("example");
+    let dir = Dir::new("metrics-modules");
+    let run = dir
+        .peerlab()
+        .args(["modules", "example", "dispersy", "--plugin-path"])
+        .arg(debug_dir())
+        .run();
+    run.expect_code(0)
+        .stdout_has("  metrics:\n")
+        .stdout_has("example.latency     observation, ms, headline  each `sample` recorded")
+        .stdout_has("example.per_peer/*  counter, calls")
+        .stdout_has("bytes_in/*   counter, bytes     bytes received, by message type");
 }

@@ -292,6 +292,8 @@ pub fn run_settings(
                 Some((path, std::sync::Arc::from(f.text())))
             })
             .collect(),
+        // `peerlab rerun` fills it with the original run's names.
+        source_names: Default::default(),
     })
 }
 

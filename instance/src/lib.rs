@@ -35,6 +35,7 @@
 //! (`tests/tests/tidy.rs`).
 
 pub mod faults;
+pub mod metrics;
 pub mod modules;
 pub mod record;
 pub mod seed;
@@ -59,6 +60,7 @@ use seed::scaled;
 pub use seed::{derive_seed, key_seed, overlay_config};
 pub use shared::{EarlyPhase, OverlayTuning, ScheduledCall, Shared, When};
 
+use crate::metrics::Metrics;
 use crate::modules::Instances;
 use crate::record::Record;
 
@@ -125,6 +127,13 @@ struct State {
     seed: u64,
     vars: BTreeMap<String, String>,
     record: Record,
+    /// What the modules recorded through the metrics service.
+    metrics: Metrics,
+    /// The top-level callback running now (`entering`), to name it when a
+    /// module records a metric wrongly.
+    callback: String,
+    /// Scenario seconds between statistics lines (`stats_interval`).
+    stats_interval: f64,
     /// Where the scenario command running now was written (`file`, `line`),
     /// for the in-flight record.
     command: Option<(Arc<str>, u32)>,
@@ -158,6 +167,9 @@ pub struct Instance {
     cursor: usize,
     /// Scenario commands run on this instance so far.
     fired: u64,
+    /// When the next statistics line is due: every `stats_interval`
+    /// scenario seconds from the start, on a fixed grid (a late sample does
+    /// not shift the later ones).
     next_sample: Option<Instant>,
 }
 
@@ -172,6 +184,20 @@ impl Instance {
         now: Instant,
     ) -> Self {
         let seed = derive_seed(shared.run_seed, id, "modules");
+        let metrics = Metrics::new(
+            shared
+                .registry
+                .modules()
+                .iter()
+                .map(|m| (m.name.clone(), m.metrics.clone()))
+                .collect(),
+        );
+        // Typed by lang when the run was planned; a value it would not
+        // take falls back to the default, as a missing one does.
+        let stats_interval = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
+            .0
+            .stats_interval
+            .unwrap_or(1.0);
         let mut state = State {
             id,
             core: OverlayCore::new(overlay),
@@ -182,6 +208,9 @@ impl Instance {
             seed,
             vars: BTreeMap::new(),
             record,
+            metrics,
+            callback: String::new(),
+            stats_interval,
             zero: None,
             directory: None,
             stop_requested: false,
@@ -460,7 +489,7 @@ impl Instance {
         }
         if self.next_sample.is_some_and(|t| t <= now) {
             self.sample(now);
-            self.next_sample = Some(now + Duration::from_secs(1));
+            self.next_sample = self.state.next_sample_after(now);
         }
     }
 
@@ -575,17 +604,34 @@ impl Instance {
 }
 
 impl State {
-    /// Write one statistics line at `now`.
+    /// Write one statistics line at `now` (`t` in scenario seconds): the
+    /// overlay's counters, the modules' metrics and statistics.
     fn sample(&mut self, now: Instant) {
-        let t = self.wall_t(now);
+        // Kept to the microsecond: 3.0, not 2.9999999999999996.
+        let t = (self.wall_t(now) / self.shared.time_scale * 1e6).round() / 1e6;
         let reset = std::mem::take(&mut self.reset_pending);
-        let counters: Vec<(String, f64)> = self
+        let mut counters: BTreeMap<String, f64> = self
             .core
             .stats()
             .counters()
             .map(|(k, v)| (k, v as f64))
             .collect();
-        self.record.sample(t, reset, counters);
+        let observations = self.metrics.sample(&mut counters);
+        self.record.sample(t, reset, counters, observations);
+    }
+
+    /// The first point of the statistics grid (every `stats_interval`
+    /// scenario seconds from the start) after `now`.
+    fn next_sample_after(&self, now: Instant) -> Option<Instant> {
+        let zero = self.zero?;
+        let scenario_now = self.wall_t(now) / self.shared.time_scale;
+        let k = (scenario_now / self.stats_interval).floor().max(0.0) + 1.0;
+        let mut at = zero + scaled(k * self.stats_interval, self.shared.time_scale);
+        if at <= now {
+            // Rounding put the grid point on `now`: take the next one.
+            at = zero + scaled((k + 1.0) * self.stats_interval, self.shared.time_scale);
+        }
+        Some(at)
     }
 
     /// Record a fault as an event (plots show them).

@@ -33,6 +33,7 @@ use std::fmt;
 use std::io;
 
 use peerlab_run::EventLine;
+use peerlab_run::metrics::Histogram;
 use peerlab_run::schema::StatsLine;
 
 /// One of an instance's output files.
@@ -217,26 +218,24 @@ impl Record {
         self.custom.clear();
     }
 
-    /// Write one sample: the overlay's counters plus the module statistics.
+    /// Write one sample: `counters` (the overlay's and the module
+    /// metrics') plus the module statistics (`stat/<name>`), and the
+    /// observations of the interval.
     pub fn sample(
         &mut self,
         t: f64,
         reset: bool,
-        overlay: impl IntoIterator<Item = (String, f64)>,
+        mut counters: BTreeMap<String, f64>,
+        observations: BTreeMap<String, Histogram>,
     ) {
-        let mut counters: BTreeMap<String, f64> = self
-            .custom
-            .iter()
-            .map(|(k, v)| (format!("stat/{k}"), *v))
-            .collect();
-        counters.extend(overlay);
+        counters.extend(self.custom.iter().map(|(k, v)| (format!("stat/{k}"), *v)));
         let _ = serde_json::to_writer(
             &mut self.stats.buf,
             &StatsLine {
                 t,
                 reset,
                 counters: &counters,
-                observations: Default::default(),
+                observations,
             },
         );
         self.stats.buf.push(b'\n');

@@ -83,8 +83,9 @@ pub struct Slurm {
 /// Settings of the instance runtime that lang types once: the simulated
 /// link (`network_delay`, `network_jitter`, `network_loss`), whether the
 /// instances of a process share signature checks (`shared_verification`)
-/// and how often resources are sampled (`resources_interval`). `None`: the
-/// key is not set, and the host's default applies.
+/// how often resources are sampled (`resources_interval`) and statistics
+/// (`stats_interval`). `None`: the key is not set, and the host's default
+/// applies.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct RuntimeKeys {
     /// `network_delay`: one-way delay of every simulated link.
@@ -97,16 +98,20 @@ pub struct RuntimeKeys {
     pub shared_verification: Option<bool>,
     /// `resources_interval`: time between resource samples (0.01 to 60 s).
     pub resources_interval: Option<Duration>,
+    /// `stats_interval`: scenario seconds between two lines of each
+    /// instance's statistics (0.1 to 3600).
+    pub stats_interval: Option<f64>,
 }
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 5] = [
+    pub const KEYS: [&'static str; 6] = [
         "network_delay",
         "network_jitter",
         "network_loss",
         "shared_verification",
         "resources_interval",
+        "stats_interval",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -137,6 +142,15 @@ impl RuntimeKeys {
                     ));
                 }
                 self.resources_interval = Some(Duration::from_secs_f64(f));
+            }
+            "stats_interval" => {
+                let f = parse_float(text).map_err(bad)?;
+                if !(0.1..=3600.0).contains(&f) {
+                    return Err(format!(
+                        "bad value for `stats_interval`: expected scenario seconds from 0.1 to 3600, found `{text}`"
+                    ));
+                }
+                self.stats_interval = Some(f);
             }
             _ => return Ok(false),
         }
@@ -396,6 +410,11 @@ pub const KEYS: &[KeyDoc] = &[
         "seconds between samples of each process's CPU, memory and I/O, 0.01 to 60 (default 1)",
     ),
     typed(
+        "stats_interval",
+        "number",
+        "scenario seconds between two lines of each instance's statistics (counters, gauges, observations), 0.1 to 3600 (default 1)",
+    ),
+    typed(
         "shared_verification",
         "bool",
         "instances of one process accept a signed packet another of them already verified (default: on when a process hosts several instances)",
@@ -424,6 +443,16 @@ pub const KEYS: &[KeyDoc] = &[
         "output_dir",
         "path",
         "where run folders are written (default `output`)",
+    ),
+    typed(
+        "post_process_cmd",
+        "command",
+        "a shell command run in the run folder after peerlab's own report (Gumby's hook); its output goes to post_process.log, images it writes under plots/extra/ join report.html's gallery; a failure is reported, not a failed run",
+    ),
+    typed(
+        "report_walker_messages",
+        "include|exclude",
+        "whether the report's message plots show the walker's discovery messages (introduction-*, puncture*); default `exclude`: they would dwarf the experiment's own messages",
     ),
     typed(
         "plugin_path",
@@ -465,10 +494,6 @@ pub const KEYS: &[KeyDoc] = &[
         "no setup script runs on the nodes: peerlab is one binary",
     ),
     gumby("remote_instance_cmd", "peerlab starts the instances itself"),
-    gumby(
-        "post_process_cmd",
-        "peerlab writes summary.json, plots and report.html itself (see `peerlab report`)",
-    ),
     gumby(
         "extra_r_scripts_to_run",
         "plots are drawn by peerlab's report, not by R scripts",
@@ -897,7 +922,8 @@ impl Experiment {
             | "network_jitter"
             | "network_loss"
             | "shared_verification"
-            | "resources_interval" => {
+            | "resources_interval"
+            | "stats_interval" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "slurm_partition" => {
@@ -916,6 +942,14 @@ impl Experiment {
                 if !s.starts_with('/') {
                     return Err(v.diag(format!(
                         "bad value for `slurm_local_output_dir`: expected an absolute path, found `{s}`"
+                    )));
+                }
+            }
+            "report_walker_messages" => {
+                let s = text()?.to_ascii_lowercase();
+                if s != "include" && s != "exclude" {
+                    return Err(v.diag(format!(
+                        "bad value for `report_walker_messages`: expected `include` or `exclude`, found `{s}`"
                     )));
                 }
             }

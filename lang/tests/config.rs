@@ -508,7 +508,7 @@ fn every_key_is_documented_once() {
 fn runtime_keys_are_typed_once_by_lang() {
     let (raw, diags) = parse_config(
         "t.conf",
-        "experiment_name = t\nnetwork_delay = 20ms\nnetwork_loss = 0.25\nshared_verification = off\nresources_interval = 0.5\n",
+        "experiment_name = t\nnetwork_delay = 20ms\nnetwork_loss = 0.25\nshared_verification = off\nresources_interval = 0.5\nstats_interval = 0.25\n",
     );
     assert!(diags.is_empty(), "{diags:?}");
     let (exp, diags) = Experiment::from_config(&raw, &BTreeMap::new());
@@ -519,6 +519,7 @@ fn runtime_keys_are_typed_once_by_lang() {
     assert_eq!(keys.network_loss, Some(0.25));
     assert_eq!(keys.shared_verification, Some(false));
     assert_eq!(keys.resources_interval, Some(Duration::from_millis(500)));
+    assert_eq!(keys.stats_interval, Some(0.25));
     // The same rules over a run record's strings.
     let strings: BTreeMap<String, String> = [
         ("shared_verification", "yes"),
@@ -536,4 +537,24 @@ fn runtime_keys_are_typed_once_by_lang() {
         errors,
         vec!["bad value for `resources_interval`: expected seconds from 0.01 to 60, found `100`"]
     );
+}
+
+#[test]
+fn a_bad_stats_interval_is_refused_at_its_line() {
+    for bad in ["0", "0.05", "4000", "-1", "soon"] {
+        let text = format!("experiment_name = t\nstats_interval = {bad}\n");
+        let (raw, diags) = parse_config("t.conf", &text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let (_, diags) = Experiment::from_config(&raw, &BTreeMap::new());
+        assert_eq!(diags.len(), 1, "{bad}: {diags:?}");
+        assert!(
+            diags[0]
+                .message
+                .starts_with("bad value for `stats_interval`"),
+            "{bad}: {}",
+            diags[0].message
+        );
+        let at = diags[0].location.as_ref().map(|l| l.line);
+        assert_eq!(at, Some(2), "{bad}: {:?}", diags[0]);
+    }
 }

@@ -13,8 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::error::Warning;
+use crate::metrics::{Metrics, MetricsAcc};
 use crate::model::{EventKind, InstanceData, ProcessData};
 use crate::series::{Bins, GaugeBins, Grid, bin_of, tidy};
+use peerlab_run::metrics::{MetricDecl, MetricSummary};
 use peerlab_run::{RunRecord, Summary};
 
 /// At most this many warnings are listed in `summary.json` (all are counted).
@@ -94,13 +96,24 @@ pub struct Aggregator {
     instances: Vec<InstanceTotals>,
     events: HashMap<(EventKind, String), EventAcc>,
     t_range: Option<(f64, f64)>,
+    /// The latest statistics line of any instance.
+    last_stats_t: Option<f64>,
+    metrics: MetricsAcc,
     warnings: Vec<Warning>,
 }
 
 impl Aggregator {
     /// An empty aggregator with base time bins of `width` seconds.
     pub fn new(width: f64) -> Self {
+        Self::with_metrics(width, Vec::new(), "")
+    }
+
+    /// An aggregator that also folds the declared `metrics` (run.json's),
+    /// naming the run `run` in the CSVs.
+    pub fn with_metrics(width: f64, metrics: Vec<MetricDecl>, run: &str) -> Self {
         Aggregator {
+            last_stats_t: None,
+            metrics: MetricsAcc::new(width, metrics, run),
             width,
             keys: HashMap::new(),
             series: Vec::new(),
@@ -132,6 +145,10 @@ impl Aggregator {
     /// Folds one instance's statistics and events.
     pub fn add_instance(&mut self, inst: &InstanceData) {
         self.warnings.extend(inst.warnings.iter().cloned());
+        self.metrics.add_instance(inst);
+        if let Some(t) = inst.stats.iter().map(|s| s.t).reduce(f64::max) {
+            self.last_stats_t = Some(self.last_stats_t.map_or(t, |l| l.max(t)));
+        }
         let mut totals = InstanceTotals {
             id: inst.id,
             samples: inst.stats.len(),
@@ -245,6 +262,10 @@ impl Aggregator {
 
     /// Adds everything another aggregator folded (of other instances).
     pub fn merge(&mut self, other: Aggregator) {
+        self.metrics.merge(other.metrics);
+        if let Some(t) = other.last_stats_t {
+            self.last_stats_t = Some(self.last_stats_t.map_or(t, |l| l.max(t)));
+        }
         for ((cat, name), bins) in other.series {
             let i = self.series_index(cat, &name);
             self.series[i].1.merge(&bins);
@@ -308,6 +329,9 @@ impl Aggregator {
             if let Some((a, b)) = bins.range() {
                 range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
             }
+        }
+        if let Some((a, b)) = self.metrics.bin_range() {
+            range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
         }
         let grid = range.map(|(a, b)| Grid::new(a, b, self.width, max_points));
 
@@ -503,6 +527,12 @@ impl Aggregator {
             })
             .unwrap_or_default();
 
+        // Declared metrics: counter rates are per scenario second from the
+        // common start (scenario time 0) to the last statistics line.
+        let scenario_t = plan.is_some_and(|p| !p.metrics.is_empty());
+        let metrics = std::mem::replace(&mut self.metrics, MetricsAcc::new(1.0, vec![], ""))
+            .finish(self.last_stats_t.map(|t| t.max(0.0)), grid.as_ref());
+
         // Time series.
         let over_time = grid.map(|g| self.over_time(&g));
         let resources = grid
@@ -545,6 +575,7 @@ impl Aggregator {
             events,
             per_instance: rows,
             over_time,
+            metrics: metrics.summaries(),
             warnings: Warnings {
                 total: warnings.len(),
                 skipped_lines,
@@ -557,6 +588,8 @@ impl Aggregator {
             peers: grid.map(|g| g.gauge(&self.peers)),
             grid,
             time_scale,
+            scenario_t,
+            metrics,
             warnings,
         }
     }
@@ -660,6 +693,11 @@ pub struct Analysis {
     /// Peers known per instance: (min, mean, max) per grid point.
     pub peers: Option<Vec<Option<(f64, f64, f64)>>>,
     pub time_scale: Option<f64>,
+    /// Whether `t` is in scenario seconds (a run that declares metrics was
+    /// sampled on scenario time); older folders have wall-clock `t`.
+    pub scenario_t: bool,
+    /// Every declared metric, headline ones first, and the CSVs.
+    pub metrics: Metrics,
     /// Every warning (the aggregates list only the first few).
     pub warnings: Vec<Warning>,
 }
@@ -680,6 +718,10 @@ pub struct Aggregates {
     pub events: Vec<EventRow>,
     pub per_instance: Vec<InstanceRow>,
     pub over_time: Option<OverTime>,
+    /// Every declared metric (and family member) recorded: see
+    /// docs/outputs.md. Absent when the run declares none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, MetricSummary>,
     pub warnings: Warnings,
 }
 
@@ -845,10 +887,12 @@ mod tests {
                     t: *t,
                     reset: *r,
                     values: v.to_vec(),
+                    observations: vec![],
                 })
                 .collect(),
             events: vec![],
             warnings: vec![],
+            observation_names: vec![],
         }
     }
 

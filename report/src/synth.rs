@@ -12,6 +12,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use peerlab_run::metrics::{Histogram, MetricDecl, MetricKind};
 use peerlab_run::write::{SummaryContent, write_run_record, write_summary};
 use peerlab_run::{
     EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, Summary, VerdictRecord,
@@ -40,6 +41,9 @@ pub struct SynthSpec {
     pub garbage_line: bool,
     /// Whether the run's one verdict passes.
     pub verdict_passes: bool,
+    /// Module metrics declared in run.json and recorded in every
+    /// statistics line (see [`SynthSpec::with_module_metrics`]).
+    pub metrics: Vec<MetricDecl>,
 }
 
 impl SynthSpec {
@@ -66,7 +70,62 @@ impl SynthSpec {
             reset_at: None,
             garbage_line: false,
             verdict_passes: true,
+            metrics: vec![],
         }
+    }
+
+    /// Adds five module metrics of the `synth` module, one of each kind and
+    /// more: `synth.shares` (counter, headline), `synth.retries` (counter),
+    /// `synth.pending` (gauge), `synth.rtt` (observation in ms, a few
+    /// samples per line) and `synth.time_to_total` (observation in s, one
+    /// sample per instance at about two thirds of the run, headline).
+    pub fn with_module_metrics(mut self) -> Self {
+        let d = |name: &str, kind, unit: &str, description: &str, headline| MetricDecl {
+            name: format!("synth.{name}"),
+            module: "synth".into(),
+            kind: Some(kind),
+            unit: unit.into(),
+            description: description.into(),
+            headline,
+        };
+        self.metrics = vec![
+            d(
+                "shares",
+                MetricKind::Counter,
+                "shares",
+                "Shares this instance sent",
+                true,
+            ),
+            d(
+                "retries",
+                MetricKind::Counter,
+                "",
+                "Shares sent again",
+                false,
+            ),
+            d(
+                "pending",
+                MetricKind::Gauge,
+                "messages",
+                "Messages waiting for an answer",
+                false,
+            ),
+            d(
+                "rtt",
+                MetricKind::Observation,
+                "ms",
+                "Round-trip time of each request",
+                false,
+            ),
+            d(
+                "time_to_total",
+                MetricKind::Observation,
+                "s",
+                "Time from share_local to knowing the total",
+                true,
+            ),
+        ];
+        self
     }
 }
 
@@ -139,6 +198,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
             created_at: "2026-01-01T00:00:00Z".into(),
             modules: vec!["dispersy".into()],
             placement,
+            metrics: spec.metrics.clone(),
             ..RunRecord::default()
         },
     )?;
@@ -268,6 +328,11 @@ fn write_instance(
     let end = crash_at.unwrap_or(spec.duration_s as f64) as i64;
     let max_peers = (spec.instances.saturating_sub(1)).min(20) as u64;
     let mut line = String::with_capacity(1024);
+    let mut m = ModuleMetrics {
+        total_at: (spec.duration_s as i64 * 2 / 3).max(1) - (id % 3) as i64,
+        time_to_total: 5.0 + rng.unit() * 20.0,
+        ..ModuleMetrics::default()
+    };
     for t in -(spec.setup_s as i64) + 1..=end {
         let reset = spec.reset_at == Some(t as u32) && t > 0;
         if reset {
@@ -306,11 +371,55 @@ fn write_instance(
                 msg_out[k], bytes_out[k], msg_in[k], bytes_in[k]
             );
         }
-        let _ = writeln!(
+        let _ = write!(
             line,
-            "\"drop/duplicate\": {dup}, \"drop/bad_signature\": {bad_sig}, \"peers\": {peers}, \"stat/shares\": {}}}}}",
+            "\"drop/duplicate\": {dup}, \"drop/bad_signature\": {bad_sig}, \"peers\": {peers}, \"stat/shares\": {}",
             msg_out.get(2).copied().unwrap_or(0) as f64 / 2.0
         );
+        if spec.metrics.is_empty() {
+            line.push_str("}}\n");
+        } else {
+            // Module metrics: counters only grow (from zero again after a
+            // reset), the gauge moves, observations are this interval's.
+            if reset {
+                m.shares = 0;
+                m.retries = 0;
+            }
+            if t > 0 {
+                m.shares += rng.below(3);
+                m.retries += u64::from(rng.below(8) == 0);
+            }
+            m.pending = rng.below(5 + id as u64 % 3);
+            let _ = write!(
+                line,
+                ", \"synth.shares\": {}, \"synth.retries\": {}, \"synth.pending\": {}}}",
+                m.shares, m.retries, m.pending
+            );
+            let mut obs = Vec::new();
+            if t > 0 {
+                let mut rtt = Histogram::new();
+                for _ in 0..rng.below(4) {
+                    let _ = rtt.record(5.0 + rng.unit() * 40.0 + (id % 7) as f64);
+                }
+                if !rtt.is_empty() {
+                    obs.push(("synth.rtt", rtt));
+                }
+            }
+            if t == m.total_at {
+                let mut h = Histogram::new();
+                let _ = h.record(m.time_to_total);
+                obs.push(("synth.time_to_total", h));
+            }
+            if !obs.is_empty() {
+                line.push_str(", \"observations\": {");
+                for (i, (name, h)) in obs.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    let _ = write!(line, "{sep}\"{name}\": \"{}\"", h.to_base64());
+                }
+                line.push('}');
+            }
+            line.push_str("}\n");
+        }
         if crash_at.is_some() && t == end {
             // The process died while writing this line.
             let half = line.len() / 2;
@@ -352,6 +461,17 @@ fn write_instance(
         push(d, "\"kind\": \"end\", \"status\": \"finished\"".into());
     }
     fs::write(dir.join(format!("{base}.events.jsonl")), ev)
+}
+
+/// The synthetic module metrics' state of one instance.
+#[derive(Default)]
+struct ModuleMetrics {
+    shares: u64,
+    retries: u64,
+    pending: u64,
+    /// The line that records `time_to_total`.
+    total_at: i64,
+    time_to_total: f64,
 }
 
 fn write_process(

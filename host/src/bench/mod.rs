@@ -324,6 +324,7 @@ fn settings(
         output_root: output.to_path_buf(),
         plugin_path: plugin_path.to_vec(),
         modules: workload.modules.iter().map(|m| m.to_string()).collect(),
+        metrics: Vec::new(),
         sync_port: 0,
         progress: true,
         sources,

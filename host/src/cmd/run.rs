@@ -200,7 +200,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
             "peerlab: note: --time-scale is ignored with the simulated network: its virtual time already runs as fast as the CPU allows"
         );
     }
-    let plan = experiment::plan_run(
+    let mut plan = experiment::plan_run(
         &loaded,
         &scenario,
         &overrides,
@@ -211,6 +211,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         },
         !global.quiet,
     )?;
+    plan.settings.metrics = registry.metric_decls();
     let choice = if args.no_verdicts {
         (VerdictChoice::None, "--no-verdicts".to_string())
     } else {

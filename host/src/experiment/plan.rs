@@ -237,6 +237,8 @@ pub fn run_settings(
             .unwrap_or_else(|| PathBuf::from(&exp.output_dir)),
         plugin_path: choices.plugin_path.iter().map(|p| absolute(p)).collect(),
         modules: scenario.modules.iter().map(|m| m.name.clone()).collect(),
+        // The caller fills it from the modules it resolved.
+        metrics: Vec::new(),
         sync_port: match exp.sync_port {
             Port::Fixed(p) => p,
             Port::Unique => 0,

@@ -46,6 +46,8 @@ pub struct RunSettings {
     pub plugin_path: Vec<PathBuf>,
     /// The modules the scenario loads, as written (for the record).
     pub modules: Vec<String>,
+    /// What the loaded modules declared (`run.json`'s `metrics`).
+    pub metrics: Vec<peerlab_run::metrics::MetricDecl>,
     /// TCP port of the sync server; 0 picks a free one.
     pub sync_port: u16,
     /// Draw a progress bar (on a terminal) instead of log lines.

@@ -155,8 +155,7 @@ pub fn prepare_folder(
         config: settings.config.clone(),
         placement,
         sources: source_records(settings),
-        // Filled by the metrics work (#16): the loaded modules' declarations.
-        metrics: Vec::new(),
+        metrics: settings.metrics.clone(),
     };
     write_inputs(&run_dir, settings, &record)?;
     Ok((run_id, run_dir, record))
@@ -648,6 +647,7 @@ mod tests {
             output_root: dir.join("output"),
             plugin_path: Vec::new(),
             modules: Vec::new(),
+            metrics: Vec::new(),
             sync_port: 0,
             progress: false,
             sources: Vec::new(),

@@ -67,6 +67,8 @@ pub struct LoadedModule {
     pub callbacks: Vec<CallbackSpec>,
     /// The experiment-config keys it reads, as (name, help) (api 1.2 on).
     pub config_keys: Vec<(String, String)>,
+    /// The metrics it declares (api 1.4 on), checked when it was read.
+    pub metrics: Vec<peerlab_plugin_api::MetricSpec>,
     root: ModuleRoot_Ref,
 }
 
@@ -86,6 +88,11 @@ impl LoadedModule {
     /// Read a root module: name, versions and callback table.
     pub fn from_root(root: ModuleRoot_Ref, source: ModuleSource) -> Result<Self, String> {
         let callbacks = (root.describe())().into_result().map_err(String::from)?;
+        let metrics: Vec<_> = root
+            .metrics()
+            .map(|m| m.as_slice().to_vec())
+            .unwrap_or_default();
+        crate::metrics::check_declarations(root.name().as_str(), &metrics)?;
         Ok(LoadedModule {
             name: root.name().to_string(),
             version: root.version().to_string(),
@@ -101,6 +108,7 @@ impl LoadedModule {
                         .collect()
                 })
                 .unwrap_or_default(),
+            metrics,
             root,
         })
     }
@@ -156,6 +164,7 @@ pub fn builtin(name: &str) -> Option<LoadedModule> {
             source: ModuleSource::Builtin,
             callbacks: Vec::new(),
             config_keys: Vec::new(),
+            metrics: Vec::new(),
             root,
         }),
     )
@@ -316,6 +325,32 @@ impl Registry {
         self.modules
             .iter()
             .flat_map(|m| m.config_keys.iter().map(|(k, _)| k.clone()))
+            .collect()
+    }
+
+    /// Every loaded module's metric declarations, by the full names the
+    /// statistics files use, as `run.json` records them.
+    pub fn metric_decls(&self) -> Vec<peerlab_run::metrics::MetricDecl> {
+        use peerlab_run::metrics::{MetricDecl, MetricKind};
+        self.modules
+            .iter()
+            .flat_map(|m| {
+                m.metrics.iter().map(|d| MetricDecl {
+                    name: crate::metrics::full_name(&m.name, d.name.as_str()),
+                    module: m.name.clone(),
+                    kind: match d.kind {
+                        peerlab_plugin_api::MetricKind::COUNTER => Some(MetricKind::Counter),
+                        peerlab_plugin_api::MetricKind::GAUGE => Some(MetricKind::Gauge),
+                        peerlab_plugin_api::MetricKind::OBSERVATION => {
+                            Some(MetricKind::Observation)
+                        }
+                        _ => None,
+                    },
+                    unit: d.unit.to_string(),
+                    description: d.description.to_string(),
+                    headline: d.headline,
+                })
+            })
             .collect()
     }
 

@@ -197,6 +197,17 @@ pub fn known_peers(core: &OverlayCore, directory: Option<&PeerDirectory>) -> Vec
         "sync_response_limit: most stored messages sent in answer to one sync request (default 32)",
         "drop_unknown_authors: drop signed messages whose key is not in the run's peer table, counted as drop/unknown_author (default true; false lets py-ipv8 peers from outside the run take part)",
         "max_messages_per_author: most FullSync messages each overlay stores per author; more are dropped as drop/author_limit (1 to 65535, default 10000)",
+    ],
+    // The overlay core counts these itself (`Stats::counters`); declared
+    // here so run.json and the reports know them like any module's. As the
+    // built-in overlay's they keep their historic names, unprefixed.
+    metrics = [
+        counter("msg_in/*", unit = "messages", "messages received, by message type"),
+        counter("bytes_in/*", unit = "bytes", "bytes received, by message type"),
+        counter("msg_out/*", unit = "messages", "messages sent, by message type"),
+        counter("bytes_out/*", unit = "bytes", "bytes sent, by message type"),
+        counter("drop/*", unit = "packets", "packets dropped, by reason (docs/outputs.md)"),
+        gauge(peers, unit = "peers", "peers known now"),
     ]
 )]
 impl Dispersy {

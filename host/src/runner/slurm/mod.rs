@@ -506,6 +506,7 @@ mod tests {
             output_root: "output".into(),
             plugin_path: Vec::new(),
             modules: Vec::new(),
+            metrics: Vec::new(),
             sync_port: 0,
             progress: false,
             sources: Vec::new(),

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::external::External;
+
 use crate::config::{Entry, RawConfig, RawValue};
 use crate::diag::{Diagnostic, Location};
 use crate::scenario::{Scenario, Vars};
@@ -101,17 +103,20 @@ pub struct RuntimeKeys {
     /// `stats_interval`: scenario seconds between two lines of each
     /// instance's statistics (0.1 to 3600).
     pub stats_interval: Option<f64>,
+    /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
+    pub instance_port_base: Option<u16>,
 }
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 6] = [
+    pub const KEYS: [&'static str; 7] = [
         "network_delay",
         "network_jitter",
         "network_loss",
         "shared_verification",
         "resources_interval",
         "stats_interval",
+        "instance_port_base",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -152,6 +157,14 @@ impl RuntimeKeys {
                 }
                 self.stats_interval = Some(f);
             }
+            "instance_port_base" => match parse_uint(text) {
+                Ok(p @ 1..=65535) => self.instance_port_base = Some(p as u16),
+                _ => {
+                    return Err(format!(
+                        "bad value for `instance_port_base`: expected a port from 1 to 65535, found `{text}`"
+                    ));
+                }
+            },
             _ => return Ok(false),
         }
         Ok(true)
@@ -229,6 +242,8 @@ pub struct Experiment {
     pub network: Network,
     /// The instance runtime's settings (see [`RuntimeKeys`]).
     pub runtime: RuntimeKeys,
+    /// Instances that are other programs (see [`External`]).
+    pub external: External,
     /// SLURM settings.
     pub slurm: Slurm,
     /// Where run folders go (default `output`).
@@ -365,6 +380,11 @@ pub const KEYS: &[KeyDoc] = &[
         "the sync server's TCP port, or __unique_port__ for a free one (the default)",
     ),
     typed(
+        "tracker_cmd",
+        "string",
+        "any value starts peerlab's built-in tracker on tracker_port (instead of this command); walkers bootstrap from it while they know no peer (local runner)",
+    ),
+    typed(
         "tracker_port",
         "port",
         "the bootstrap/tracker UDP port, or __unique_port__ for a free one (the default)",
@@ -413,6 +433,26 @@ pub const KEYS: &[KeyDoc] = &[
         "stats_interval",
         "number",
         "scenario seconds between two lines of each instance's statistics (counters, gauges, observations), 0.1 to 3600 (default 1)",
+    ),
+    typed(
+        "instance_port_base",
+        "port",
+        "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
+    ),
+    typed(
+        "external_instances",
+        "integer",
+        "how many of instances_to_run are other programs (the last ids), started with external_cmd (default 0)",
+    ),
+    typed(
+        "external_cmd",
+        "string",
+        "the command each external instance runs (sh -c, in the config's directory), e.g. `python3 my_peer.py`; its environment names the sync server, token, instance id and output files (docs/sync-protocol.md)",
+    ),
+    typed(
+        "external_callbacks",
+        "path",
+        "the external program's callback manifest (JSON, `python3 -m peerlab manifest`), so `peerlab check` checks the commands external instances run",
     ),
     typed(
         "shared_verification",
@@ -475,10 +515,6 @@ pub const KEYS: &[KeyDoc] = &[
     gumby(
         "das_node_command",
         "peerlab runs its own instance command on every node",
-    ),
-    gumby(
-        "tracker_cmd",
-        "no tracker process is started: instances bootstrap from the sync server's peer table",
     ),
     gumby(
         "experiment_server_cmd",
@@ -599,6 +635,7 @@ impl Experiment {
             time_scale: None,
             network: Network::Real,
             runtime: RuntimeKeys::default(),
+            external: External::default(),
             slurm: Slurm::default(),
             output_dir: "output".to_string(),
             raw: BTreeMap::new(),
@@ -923,8 +960,12 @@ impl Experiment {
             | "network_loss"
             | "shared_verification"
             | "resources_interval"
-            | "stats_interval" => {
+            | "stats_interval"
+            | "instance_port_base" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
+            }
+            "external_instances" | "external_cmd" | "external_callbacks" => {
+                self.external.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "slurm_partition" => {
                 let s = text()?;

@@ -24,6 +24,6 @@ pub mod write;
 
 pub use layout::InstancePaths;
 pub use schema::{
-    EndStatus, EventLine, InstanceStatus, Placement, ResourceLine, RunRecord, RunStatus,
-    SourceRecord, StatsLine, Summary, VerdictRecord,
+    EndStatus, EventLine, InstanceStatus, PeerRecord, PeersRecord, Placement, PluginRecord,
+    ResourceLine, RunRecord, RunStatus, SourceRecord, StatsLine, Summary, VerdictRecord,
 };

@@ -246,6 +246,29 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             ));
         }
     }
+    // The sweep crate works on run folders only: it reads them through
+    // peerlab-run (and configs through lang), never through the runtime,
+    // plugin-api or the report, and nothing but the host uses it.
+    let sweep = find("sweep");
+    for d in &sweep.ours {
+        if *d != find("run").name && *d != lang.name {
+            broken.push(format!(
+                "{} depends on {d}: the sweep crate depends only on peerlab-run and lang among our crates",
+                sweep.name
+            ));
+        }
+    }
+    for p in packages
+        .iter()
+        .filter(|p| p.dir != "host" && p.dir != "tests")
+    {
+        if p.ours.contains(&sweep.name) {
+            broken.push(format!(
+                "{} ({}/) depends on {}: only the host (and the end-to-end tests) may",
+                p.name, p.dir, sweep.name
+            ));
+        }
+    }
     // The instance runtime is a pure state machine (the quinn-proto half of
     // a quinn-proto/quinn split): no async runtime, not the host (so not
     // the runner), and the overlay without its tokio UDP driver.

@@ -327,6 +327,7 @@ fn settings(
         metrics: Vec::new(),
         sync_port: 0,
         progress: true,
+        plugins: Vec::new(),
         sources,
     })
 }

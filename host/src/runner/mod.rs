@@ -8,15 +8,18 @@
 //! do that ([`crate::runtime`]).
 
 pub mod capacity;
+pub mod external;
 pub mod finish;
 pub mod folder;
 pub mod interrupt;
 pub mod local;
+pub mod peers;
 pub mod sim;
 pub mod slurm;
 pub mod status;
 pub mod supervise;
 pub mod tail;
+pub mod tracker;
 pub mod verdict_choice;
 pub mod verdicts;
 
@@ -55,6 +58,8 @@ pub struct RunSettings {
     /// Every file the experiment was read from (absolute path, text as
     /// read), copied into the run folder and hashed in `run.json`.
     pub sources: Vec<(PathBuf, std::sync::Arc<str>)>,
+    /// The plugin libraries the run loads, hashed (`run.json`'s `plugins`).
+    pub plugins: Vec<peerlab_run::PluginRecord>,
 }
 
 /// Run a planned experiment to its end with the runner it names (or in

@@ -99,9 +99,13 @@ pub async fn run(
     .map(|s| s.into_iter().map(Some).collect::<Vec<_>>())
     .unwrap_or_else(|_| ids.iter().map(|_| None).collect());
     let now = Instant::now();
+    // `instance_port_base`: fixed ports for firewalled clusters (else a free one each).
+    let port_base = peerlab_lang::RuntimeKeys::from_strings(&record.config)
+        .0
+        .instance_port_base;
     let mut instances = Vec::with_capacity(ids.len());
     for (i, &id) in ids.iter().enumerate() {
-        let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, 0))
+        let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, port_of(port_base, id)))
             .await
             .with_context(|| {
                 format!(
@@ -117,10 +121,17 @@ pub async fn run(
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), EarlyPhase::Load);
         inst.run_phase(Instant::now(), EarlyPhase::Setup);
+        let public_key = inst.public_key_hex();
+        // Addresses are outputs: the instance's own events say where it listened.
+        let mut event = peerlab_run::EventLine::new(0.0, peerlab_run::schema::event_kind::ADDRESS);
+        let addr_text = addr.to_string();
+        event.text = Some(addr_text.as_str().into());
+        event.key = Some(public_key.as_str().into());
+        inst.record_mut().event(&event);
         client.send(&ClientMsg::Ready {
             id,
-            addr: addr.to_string(),
-            public_key: inst.public_key_hex(),
+            addr: addr_text.clone(),
+            public_key,
         });
         instances.push((inst, driver));
     }
@@ -199,6 +210,12 @@ pub async fn run(
     }
     client.close().await;
     Ok(all_ok)
+}
+
+/// The UDP port instance `id` binds: `base + id - 1`, or 0 (a free one).
+fn port_of(base: Option<u16>, id: u32) -> u16 {
+    base.and_then(|b| u16::try_from(u32::from(b) + id - 1).ok())
+        .unwrap_or(0)
 }
 
 /// Drive one instance over its socket until it finishes or the run aborts.

@@ -22,6 +22,7 @@ pub mod peers;
 pub mod pool;
 pub mod stats;
 pub mod store;
+pub mod tracker;
 #[cfg(feature = "tokio")]
 pub mod udp;
 pub mod wire;

@@ -509,6 +509,7 @@ mod tests {
             metrics: Vec::new(),
             sync_port: 0,
             progress: false,
+            plugins: Vec::new(),
             sources: Vec::new(),
         }
     }

@@ -33,6 +33,7 @@ pub mod bench;
 pub mod cli;
 pub mod cmd;
 pub mod experiment;
+pub mod follow;
 pub mod global;
 pub mod logging;
 pub mod modules;

@@ -647,3 +647,48 @@ fn the_history_page_and_sweep_report_load_in_headless_chromium_without_errors() 
     assert!(dom.matches("<svg").count() >= 2, "charts drawn");
     assert!(dir.path().join("output/compare/0002-g.html").is_file());
 }
+
+#[test]
+fn run_follow_streams_the_selected_instances_lines_with_their_ids() {
+    let dir = Dir::new("follow");
+    dir.write(
+        "e.scenario",
+        "&module dispersy\n@0 start_session\n@1 echo hello\n@2 stop\n",
+    );
+    let run = dir
+        .peerlab()
+        .args([
+            "run",
+            "e.scenario",
+            "-n",
+            "3",
+            "--simulate",
+            "--no-plots",
+            "--follow",
+            "2-3",
+        ])
+        .run();
+    run.expect_code(0);
+    let run_dir = dir.latest_run();
+    for id in [2, 3] {
+        let written =
+            std::fs::read_to_string(run_dir.join(format!("simulated/node001/{id:05}.out")))
+                .unwrap();
+        assert!(!written.is_empty(), "instance {id} wrote lines");
+        for line in written.lines() {
+            assert!(
+                run.stdout.contains(&format!("[{id}] {line}")),
+                "[{id}] {line} followed:\n{run}"
+            );
+        }
+    }
+    assert!(
+        !run.stdout.contains("[1] "),
+        "instance 1 is not selected:\n{run}"
+    );
+    dir.peerlab()
+        .args(["run", "--follow", "e.scenario", "-n", "1"])
+        .run()
+        .expect_code(2)
+        .stderr_has("expected instance ids like 1,3-5");
+}

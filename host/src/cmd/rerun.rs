@@ -140,6 +140,7 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
             no_plots: args.no_plots,
             no_verdicts: false,
             no_history: false,
+            follow: None,
         },
     )
 }

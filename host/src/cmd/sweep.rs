@@ -62,7 +62,7 @@ pub struct SweepArgs {
     /// Number of instances (overrides instances_to_run, unless swept)
     #[arg(short = 'n', long, value_name = "N")]
     pub instances: Option<u32>,
-    /// Runs at once [default: the cores with --simulate, else 1]
+    /// Runs at once [default: the cores when simulated, else 1]
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Extra directories to search for plugins (also PEERLAB_PLUGIN_PATH, ':'-separated)
@@ -249,8 +249,16 @@ pub fn run(global: &GlobalArgs, args: SweepArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|j| !done.contains_key(&j.key))
         .collect();
+    // Simulated by the flag, the config (`network = simulated`) or a swept
+    // `network`: then runs only use CPU and may run side by side.
+    let simulated = args.simulate
+        || params
+            .iter()
+            .find(|p| p.key == "network")
+            .map(|p| p.values.iter().all(|v| v == "simulated"))
+            .unwrap_or_else(|| conf_says_simulated(&exp, &text));
     let parallel = args.jobs.unwrap_or_else(|| {
-        if args.simulate {
+        if simulated {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(1)
@@ -444,6 +452,17 @@ pub fn run(global: &GlobalArgs, args: SweepArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FAILED
     })
+}
+
+/// The experiment's own config sets `network = simulated`.
+fn conf_says_simulated(path: &Path, text: &str) -> bool {
+    if path.extension().is_some_and(|e| e == "scenario") {
+        return false;
+    }
+    let (raw, _) = peerlab_lang::parse_config(&path.display().to_string(), text);
+    raw.entries
+        .iter()
+        .any(|e| e.key == "network" && e.value.as_str() == Some("simulated"))
 }
 
 /// `1:05` or `1:02:05`.

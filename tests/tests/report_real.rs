@@ -171,8 +171,7 @@ fn module_metrics_reach_the_report_over_udp_and_in_simulation() {
         let last_bumps = ts
             .lines()
             .map(|l| l.split(',').collect::<Vec<_>>())
-            .filter(|c| c.len() == 5 && c[1] == "1" && c[3] == "example.bumps")
-            .last()
+            .rfind(|c| c.len() == 5 && c[1] == "1" && c[3] == "example.bumps")
             .unwrap_or_else(|| panic!("{name}: no example.bumps rows of instance 1"));
         assert_eq!(last_bumps[4], "3.5", "{name}: {last_bumps:?}");
         for f in [

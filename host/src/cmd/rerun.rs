@@ -136,7 +136,7 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
             },
             seed: Some(record.seed),
             output: Some(output),
-            plugin_path,
+            plugin: crate::cmd::PluginPathArg { plugin_path },
             no_plots: args.no_plots,
             no_verdicts: false,
             no_history: false,

@@ -65,14 +65,8 @@ pub struct SweepArgs {
     /// Runs at once [default: the cores when simulated, else 1]
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Extra directories to search for plugins (also PEERLAB_PLUGIN_PATH, ':'-separated)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PEERLAB_PLUGIN_PATH",
-        value_delimiter = ':'
-    )]
-    pub plugin_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub plugin: super::PluginPathArg,
     /// Skip each run's plots and report.html (the sweep's own report is still made)
     #[arg(long)]
     pub no_plots: bool,
@@ -302,7 +296,7 @@ pub fn run(global: &GlobalArgs, args: SweepArgs) -> anyhow::Result<u8> {
             {
                 a.extend(["--instances".into(), n.to_string().into()]);
             }
-            for p in &args.plugin_path {
+            for p in &args.plugin.plugin_path {
                 a.extend(["--plugin-path".into(), p.clone().into_os_string()]);
             }
             if args.no_plots {

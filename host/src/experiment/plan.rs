@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use peerlab_lang::{Diagnostic, Location, Port, Runner};
 
+use super::ExperimentError;
 use super::load::{Loaded, with_config_plugin_path};
 use crate::runner::RunSettings;
 
@@ -236,10 +236,10 @@ pub fn run_settings(
     plan: &Overrides,
     choices: &RunChoices,
     simulate: bool,
-) -> anyhow::Result<RunSettings> {
+) -> Result<RunSettings, ExperimentError> {
     let exp = &loaded.experiment;
     let (time_scale, timeout) =
-        run_limit(plan, exp, scenario, simulate).map_err(anyhow::Error::msg)?;
+        run_limit(plan, exp, scenario, simulate).map_err(ExperimentError::RunLimit)?;
     let seed = choices
         .seed
         .or(exp.seed)
@@ -250,7 +250,7 @@ pub fn run_settings(
         loaded
             .scenario_path
             .as_deref()
-            .context("the experiment has no scenario file")?,
+            .ok_or(ExperimentError::NoScenarioFile)?,
     );
     let config_path =
         (loaded.path.extension().is_some_and(|e| e == "conf")).then(|| absolute(&loaded.path));
@@ -374,7 +374,7 @@ pub fn plan_run(
     plan: &Overrides,
     choices: &RunChoices,
     progress: bool,
-) -> anyhow::Result<Plan> {
+) -> Result<Plan, ExperimentError> {
     let simulate = plan.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated;
     let mut settings = run_settings(loaded, scenario, plan, choices, simulate)?;
     settings.plugin_path = with_config_plugin_path(&choices.plugin_path, loaded)
@@ -392,7 +392,7 @@ pub fn plan_run(
 
 /// Refuse an output root that cannot hold run folders before anything
 /// starts: one that is a file (or lies under one).
-pub fn check_output_root(root: &Path) -> anyhow::Result<()> {
+pub fn check_output_root(root: &Path) -> Result<(), ExperimentError> {
     let mut p = Some(root);
     while let Some(dir) = p {
         if dir.exists() {
@@ -406,7 +406,7 @@ pub fn check_output_root(root: &Path) -> anyhow::Result<()> {
                         dir.display()
                     )
                 };
-                anyhow::bail!("{what}: choose another --output (or output_dir in the config)");
+                return Err(ExperimentError::OutputRoot { what });
             }
             return Ok(());
         }

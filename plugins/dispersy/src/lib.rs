@@ -6,6 +6,8 @@
 //! - [`OverlayCore`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
 //! - [`module`]: the built-in `dispersy` module (scenario callbacks, config keys) over
 //!   plugin-api, and the mapping between plugin-api's message types and the overlay's.
+//! - [`store`] and [`table`]: the FullSync store of each overlay, over a table of
+//!   messages shared by the overlays of a process.
 //! - [`sim`]: `SimNet`, N cores on a virtual clock over a lossy in-memory network.
 //! - [`LinkModel`]: what a simulated link does to a datagram, for `SimNet` and the host's
 //!   simulated runner alike.
@@ -15,6 +17,7 @@
 
 pub mod bloom;
 mod core;
+mod counts;
 pub mod crypto;
 pub mod error;
 pub mod link;
@@ -24,6 +27,7 @@ pub mod pool;
 pub mod sim;
 pub mod stats;
 pub mod store;
+pub mod table;
 #[cfg(feature = "tokio")]
 pub mod udp;
 pub mod wire;

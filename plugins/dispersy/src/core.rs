@@ -633,13 +633,26 @@ impl OverlayCore {
         let others = n - usize::from(me.is_some());
         match max_peers {
             Some(k) if k < others => {
+                // A few of many (50 of 100,000): draw rows until k new ones,
+                // a bounded number of times, instead of shuffling every row
+                // for every member (O(n) each, O(n²) for a run).
                 let mut chosen = 0;
-                for i in rand::seq::index::sample(&mut self.rng, n, n) {
-                    if chosen == k {
-                        break;
-                    }
-                    if Some(i as u32) != me && self.peers.know_directory_row(i as u32) {
+                let mut draws = 4 * k + 64;
+                while chosen < k && draws > 0 && k * 2 <= others {
+                    draws -= 1;
+                    let i = self.rng.random_range(0..n as u32);
+                    if Some(i) != me && self.peers.know_directory_row(i) {
                         chosen += 1;
+                    }
+                }
+                if chosen < k {
+                    for i in rand::seq::index::sample(&mut self.rng, n, n) {
+                        if chosen == k {
+                            break;
+                        }
+                        if Some(i as u32) != me && self.peers.know_directory_row(i as u32) {
+                            chosen += 1;
+                        }
                     }
                 }
             }

@@ -40,6 +40,12 @@ pub enum Command {
     Report(cmd::report::ReportArgs),
     /// List the runs in an output folder, newest last
     Runs(cmd::runs::RunsArgs),
+    /// Run an experiment over a grid of config values, repeated with derived seeds
+    Sweep(cmd::sweep::SweepArgs),
+    /// Compare runs or sweeps with a baseline (differences, p-values, --fail-if)
+    Compare(cmd::compare::CompareArgs),
+    /// Run a finished run again from its folder: same experiment, seed and plugins
+    Rerun(cmd::rerun::RerunArgs),
     /// Benchmark the runtime and overlay
     Bench(cmd::bench::BenchArgs),
     /// Internal: run instances of a run (started by the runners)
@@ -59,6 +65,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::NewPlugin(args) => cmd::new_plugin::run(&cli.global, args)?,
         Command::Report(args) => cmd::report::run(&cli.global, args)?,
         Command::Runs(args) => cmd::runs::run(&cli.global, args)?,
+        Command::Sweep(args) => cmd::sweep::run(&cli.global, args)?,
+        Command::Compare(args) => cmd::compare::run(&cli.global, args)?,
+        Command::Rerun(args) => cmd::rerun::run(&cli.global, args)?,
         Command::Bench(args) => cmd::bench::run(&cli.global, args)?,
         Command::Instance(args) => cmd::instance::run(&cli.global, args)?,
         Command::NodeAgent(args) => cmd::node_agent::run(&cli.global, args)?,

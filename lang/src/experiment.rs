@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::external::External;
+
 use crate::config::{Entry, RawConfig, RawValue};
 use crate::diag::{Diagnostic, Location};
 use crate::scenario::{Scenario, Vars};
@@ -83,8 +85,9 @@ pub struct Slurm {
 /// Settings of the instance runtime that lang types once: the simulated
 /// link (`network_delay`, `network_jitter`, `network_loss`), whether the
 /// instances of a process share signature checks (`shared_verification`)
-/// and how often resources are sampled (`resources_interval`). `None`: the
-/// key is not set, and the host's default applies.
+/// how often resources are sampled (`resources_interval`) and statistics
+/// (`stats_interval`). `None`: the key is not set, and the host's default
+/// applies.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct RuntimeKeys {
     /// `network_delay`: one-way delay of every simulated link.
@@ -97,16 +100,23 @@ pub struct RuntimeKeys {
     pub shared_verification: Option<bool>,
     /// `resources_interval`: time between resource samples (0.01 to 60 s).
     pub resources_interval: Option<Duration>,
+    /// `stats_interval`: scenario seconds between two lines of each
+    /// instance's statistics (0.1 to 3600).
+    pub stats_interval: Option<f64>,
+    /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
+    pub instance_port_base: Option<u16>,
 }
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 5] = [
+    pub const KEYS: [&'static str; 7] = [
         "network_delay",
         "network_jitter",
         "network_loss",
         "shared_verification",
         "resources_interval",
+        "stats_interval",
+        "instance_port_base",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -138,6 +148,23 @@ impl RuntimeKeys {
                 }
                 self.resources_interval = Some(Duration::from_secs_f64(f));
             }
+            "stats_interval" => {
+                let f = parse_float(text).map_err(bad)?;
+                if !(0.1..=3600.0).contains(&f) {
+                    return Err(format!(
+                        "bad value for `stats_interval`: expected scenario seconds from 0.1 to 3600, found `{text}`"
+                    ));
+                }
+                self.stats_interval = Some(f);
+            }
+            "instance_port_base" => match parse_uint(text) {
+                Ok(p @ 1..=65535) => self.instance_port_base = Some(p as u16),
+                _ => {
+                    return Err(format!(
+                        "bad value for `instance_port_base`: expected a port from 1 to 65535, found `{text}`"
+                    ));
+                }
+            },
             _ => return Ok(false),
         }
         Ok(true)
@@ -215,6 +242,8 @@ pub struct Experiment {
     pub network: Network,
     /// The instance runtime's settings (see [`RuntimeKeys`]).
     pub runtime: RuntimeKeys,
+    /// Instances that are other programs (see [`External`]).
+    pub external: External,
     /// SLURM settings.
     pub slurm: Slurm,
     /// Where run folders go (default `output`).
@@ -351,6 +380,11 @@ pub const KEYS: &[KeyDoc] = &[
         "the sync server's TCP port, or __unique_port__ for a free one (the default)",
     ),
     typed(
+        "tracker_cmd",
+        "string",
+        "any value starts peerlab's built-in tracker on tracker_port (instead of this command); walkers bootstrap from it while they know no peer (local runner)",
+    ),
+    typed(
         "tracker_port",
         "port",
         "the bootstrap/tracker UDP port, or __unique_port__ for a free one (the default)",
@@ -396,6 +430,31 @@ pub const KEYS: &[KeyDoc] = &[
         "seconds between samples of each process's CPU, memory and I/O, 0.01 to 60 (default 1)",
     ),
     typed(
+        "stats_interval",
+        "number",
+        "scenario seconds between two lines of each instance's statistics (counters, gauges, observations), 0.1 to 3600 (default 1)",
+    ),
+    typed(
+        "instance_port_base",
+        "port",
+        "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
+    ),
+    typed(
+        "external_instances",
+        "integer",
+        "how many of instances_to_run are other programs (the last ids), started with external_cmd (default 0)",
+    ),
+    typed(
+        "external_cmd",
+        "string",
+        "the command each external instance runs (sh -c, in the config's directory), e.g. `python3 my_peer.py`; its environment names the sync server, token, instance id and output files (docs/sync-protocol.md)",
+    ),
+    typed(
+        "external_callbacks",
+        "path",
+        "the external program's callback manifest (JSON, `python3 -m peerlab manifest`), so `peerlab check` checks the commands external instances run",
+    ),
+    typed(
         "shared_verification",
         "bool",
         "instances of one process accept a signed packet another of them already verified (default: on when a process hosts several instances)",
@@ -426,6 +485,16 @@ pub const KEYS: &[KeyDoc] = &[
         "where run folders are written (default `output`)",
     ),
     typed(
+        "post_process_cmd",
+        "command",
+        "a shell command run in the run folder after peerlab's own report (Gumby's hook); its output goes to post_process.log, images it writes under plots/extra/ join report.html's gallery; a failure is reported, not a failed run",
+    ),
+    typed(
+        "report_walker_messages",
+        "include|exclude",
+        "whether the report's message plots show the walker's discovery messages (introduction-*, puncture*); default `exclude`: they would dwarf the experiment's own messages",
+    ),
+    typed(
         "plugin_path",
         "list",
         "extra folders searched for plugin modules, relative to the config file's directory, e.g. `target/debug` (before the experiment's own folder)",
@@ -448,10 +517,6 @@ pub const KEYS: &[KeyDoc] = &[
         "peerlab runs its own instance command on every node",
     ),
     gumby(
-        "tracker_cmd",
-        "no tracker process is started: instances bootstrap from the sync server's peer table",
-    ),
-    gumby(
         "experiment_server_cmd",
         "peerlab runs its built-in sync server",
     ),
@@ -465,10 +530,6 @@ pub const KEYS: &[KeyDoc] = &[
         "no setup script runs on the nodes: peerlab is one binary",
     ),
     gumby("remote_instance_cmd", "peerlab starts the instances itself"),
-    gumby(
-        "post_process_cmd",
-        "peerlab writes summary.json, plots and report.html itself (see `peerlab report`)",
-    ),
     gumby(
         "extra_r_scripts_to_run",
         "plots are drawn by peerlab's report, not by R scripts",
@@ -574,6 +635,7 @@ impl Experiment {
             time_scale: None,
             network: Network::Real,
             runtime: RuntimeKeys::default(),
+            external: External::default(),
             slurm: Slurm::default(),
             output_dir: "output".to_string(),
             raw: BTreeMap::new(),
@@ -897,8 +959,13 @@ impl Experiment {
             | "network_jitter"
             | "network_loss"
             | "shared_verification"
-            | "resources_interval" => {
+            | "resources_interval"
+            | "stats_interval"
+            | "instance_port_base" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
+            }
+            "external_instances" | "external_cmd" | "external_callbacks" => {
+                self.external.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "slurm_partition" => {
                 let s = text()?;
@@ -916,6 +983,14 @@ impl Experiment {
                 if !s.starts_with('/') {
                     return Err(v.diag(format!(
                         "bad value for `slurm_local_output_dir`: expected an absolute path, found `{s}`"
+                    )));
+                }
+            }
+            "report_walker_messages" => {
+                let s = text()?.to_ascii_lowercase();
+                if s != "include" && s != "exclude" {
+                    return Err(v.diag(format!(
+                        "bad value for `report_walker_messages`: expected `include` or `exclude`, found `{s}`"
                     )));
                 }
             }

@@ -22,6 +22,7 @@
 pub mod config;
 pub mod diag;
 pub mod experiment;
+pub mod external;
 pub mod peerspec;
 pub mod scenario;
 pub mod shell;
@@ -34,8 +35,8 @@ pub use diag::{
     Diagnostic, Format, Location, Severity, SourceFile, SourceMap, has_errors, render_all,
 };
 pub use experiment::{
-    ConfigValue, Experiment, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner, RuntimeKeys,
-    Slurm, key_doc, unknown_key_of,
+    ConfigValue, Experiment, External, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner,
+    RuntimeKeys, Slurm, key_doc, unknown_key_of,
 };
 pub use peerspec::{IdSet, PeerSpec};
 pub use scenario::{

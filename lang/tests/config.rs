@@ -200,7 +200,6 @@ fn tutorial_das5_conf() {
             exp/t.conf:9:1: note[gumby-key]: `local_setup_cmd` is a Gumby helper setting, ignored: no setup script runs: peerlab is one binary and needs no build or virtualenv step
             exp/t.conf:10:1: note[gumby-key]: `local_instance_cmd` is a Gumby helper setting, ignored: peerlab starts the instances itself (local runner: processes here; slurm runner: srun)
             exp/t.conf:11:1: note[gumby-key]: `das4_node_command` is a Gumby helper setting, ignored: peerlab runs its own instance command on every node
-            exp/t.conf:12:1: note[gumby-key]: `tracker_cmd` is a Gumby helper setting, ignored: no tracker process is started: instances bootstrap from the sync server's peer table
             exp/t.conf:14:1: note[gumby-key]: `experiment_server_cmd` is a Gumby helper setting, ignored: peerlab runs its built-in sync server
             exp/t.conf:17:1: note[gumby-key]: `use_local_venv` is a Gumby helper setting, ignored: peerlab is one binary; there is no Python virtualenv
             exp/t.conf:18:1: note[gumby-key]: `with_systemtap` is a Gumby helper setting, ignored: systemtap probes are not supported; CPU and memory are sampled from procfs
@@ -217,7 +216,6 @@ fn tutorial_local_conf() {
             sync_host=Some("127.0.0.1") sync_port=Unique tracker_port=Unique start_delay=1s seed=None time_scale=None network=Real
             slurm=Slurm { partition: None, sbatch_options: [], immediate: false } output_dir=output
             exp/t.conf:7:1: note[gumby-key]: `local_instance_cmd` is a Gumby helper setting, ignored: peerlab starts the instances itself (local runner: processes here; slurm runner: srun)
-            exp/t.conf:12:1: note[gumby-key]: `tracker_cmd` is a Gumby helper setting, ignored: no tracker process is started: instances bootstrap from the sync server's peer table
             exp/t.conf:14:1: note[gumby-key]: `experiment_server_cmd` is a Gumby helper setting, ignored: peerlab runs its built-in sync server
             exp/t.conf:18:1: note[gumby-key]: `use_local_venv` is a Gumby helper setting, ignored: peerlab is one binary; there is no Python virtualenv
         "#]],
@@ -508,7 +506,7 @@ fn every_key_is_documented_once() {
 fn runtime_keys_are_typed_once_by_lang() {
     let (raw, diags) = parse_config(
         "t.conf",
-        "experiment_name = t\nnetwork_delay = 20ms\nnetwork_loss = 0.25\nshared_verification = off\nresources_interval = 0.5\n",
+        "experiment_name = t\nnetwork_delay = 20ms\nnetwork_loss = 0.25\nshared_verification = off\nresources_interval = 0.5\nstats_interval = 0.25\n",
     );
     assert!(diags.is_empty(), "{diags:?}");
     let (exp, diags) = Experiment::from_config(&raw, &BTreeMap::new());
@@ -519,6 +517,7 @@ fn runtime_keys_are_typed_once_by_lang() {
     assert_eq!(keys.network_loss, Some(0.25));
     assert_eq!(keys.shared_verification, Some(false));
     assert_eq!(keys.resources_interval, Some(Duration::from_millis(500)));
+    assert_eq!(keys.stats_interval, Some(0.25));
     // The same rules over a run record's strings.
     let strings: BTreeMap<String, String> = [
         ("shared_verification", "yes"),
@@ -536,4 +535,24 @@ fn runtime_keys_are_typed_once_by_lang() {
         errors,
         vec!["bad value for `resources_interval`: expected seconds from 0.01 to 60, found `100`"]
     );
+}
+
+#[test]
+fn a_bad_stats_interval_is_refused_at_its_line() {
+    for bad in ["0", "0.05", "4000", "-1", "soon"] {
+        let text = format!("experiment_name = t\nstats_interval = {bad}\n");
+        let (raw, diags) = parse_config("t.conf", &text);
+        assert!(diags.is_empty(), "{diags:?}");
+        let (_, diags) = Experiment::from_config(&raw, &BTreeMap::new());
+        assert_eq!(diags.len(), 1, "{bad}: {diags:?}");
+        assert!(
+            diags[0]
+                .message
+                .starts_with("bad value for `stats_interval`"),
+            "{bad}: {}",
+            diags[0].message
+        );
+        let at = diags[0].location.as_ref().map(|l| l.line);
+        assert_eq!(at, Some(2), "{bad}: {:?}", diags[0]);
+    }
 }

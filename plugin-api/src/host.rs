@@ -15,6 +15,7 @@ use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::sabi_types::RMut;
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 
+use crate::metrics::MetricKind;
 use crate::overlay::MessageSpec;
 use crate::spec::Invocation;
 use crate::value::{Value, Value_NE};
@@ -118,6 +119,22 @@ pub trait HostContext {
     /// anyone (no `on_stop`, no last packets).
     fn crash(&mut self) -> RResult<(), RString> {
         RResult::RErr(RString::from("this host cannot crash instances"))
+    }
+    /// Metric (since 1.4): record `value` for the metric `name` this module
+    /// declared (its root module's `metrics` table) with kind `kind`: add
+    /// to a counter, set a gauge, or record one observation. The host
+    /// reports an undeclared name or a wrong kind itself (the first time,
+    /// naming the module and the callback), so the result is only
+    /// informative to the plugin.
+    fn record_metric(
+        &mut self,
+        _kind: MetricKind,
+        _name: RStr<'_>,
+        _value: f64,
+    ) -> RResult<(), RString> {
+        RResult::RErr(RString::from(
+            "this host does not record metrics (it is older than plugin-api 1.4)",
+        ))
     }
 }
 
@@ -368,5 +385,36 @@ impl Host<'_> {
     /// Fault: stop this instance at once, without a goodbye (since api 1.2).
     pub fn crash(&mut self) -> Result<(), String> {
         res(self.ctx.crash())
+    }
+}
+
+/// Metrics (since api 1.4): each name must be one the module declared
+/// (`#[module(metrics = [...])]`), with that kind. Recording is cheap (no
+/// allocation on either side); a mistake is reported by the host, not
+/// returned: the first undeclared name or wrong kind fails the instance
+/// with an error naming the module, the callback and the name (in its
+/// `.err` file and the run's summary), and every such call is counted in
+/// the statistics as `metric_errors`.
+impl Host<'_> {
+    /// Add `value` (>= 0) to the counter `name`.
+    pub fn counter_add(&mut self, name: &str, value: f64) {
+        let _ = self
+            .ctx
+            .record_metric(MetricKind::COUNTER, name.into(), value);
+    }
+
+    /// Set the gauge `name` to `value`.
+    pub fn gauge_set(&mut self, name: &str, value: f64) {
+        let _ = self
+            .ctx
+            .record_metric(MetricKind::GAUGE, name.into(), value);
+    }
+
+    /// Record one sample (finite, >= 0, in the declared unit) of the
+    /// observation `name`, e.g. a time-to-X in seconds.
+    pub fn observe(&mut self, name: &str, value: f64) {
+        let _ = self
+            .ctx
+            .record_metric(MetricKind::OBSERVATION, name.into(), value);
     }
 }

@@ -87,6 +87,83 @@
 //! 2^31-1)"])]`, so `peerlab check` does not call them unknown and `peerlab
 //! modules` lists them (since 1.2).
 //!
+//! # Metrics
+//!
+//! A module's results belong in metrics (since 1.4): declare each once, with
+//! its kind, unit and a line of description, and record it cheaply from any
+//! callback or hook:
+//!
+//! ```
+//! use peerlab_plugin_api::{module, Host, Module};
+//!
+//! #[derive(Default)]
+//! pub struct Pinger {
+//!     sent_at: Option<f64>,
+//! }
+//!
+//! #[module(name = "pinger", metrics = [
+//!     counter(pongs, unit = "messages", "pongs received"),
+//!     gauge(pending, unit = "pings", "pings not answered yet"),
+//!     observation(rtt, unit = "s", headline, "round-trip time of a ping"),
+//! ])]
+//! impl Pinger {
+//!     /// Note when a ping went out.
+//!     #[callback]
+//!     fn ping(&mut self, host: &mut Host) {
+//!         self.sent_at = Some(host.now());
+//!         host.gauge_set("pending", 1.0);
+//!     }
+//!
+//!     /// A pong came back.
+//!     #[callback]
+//!     fn pong(&mut self, host: &mut Host) {
+//!         if let Some(at) = self.sent_at.take() {
+//!             host.counter_add("pongs", 1.0);
+//!             host.observe("rtt", host.now() - at);
+//!             host.gauge_set("pending", 0.0);
+//!         }
+//!     }
+//! }
+//!
+//! let mut th = peerlab_plugin_api::testing::TestHost::new(1, 2).with_metrics(Pinger::METRICS);
+//! let mut p = Pinger::default();
+//! p.ping(&mut th.host());
+//! th.now = 0.25;
+//! p.pong(&mut th.host());
+//! assert_eq!(th.counter("pongs"), 1.0);
+//! assert_eq!(th.observations("rtt"), [0.25]);
+//! assert_eq!(th.gauge("pending"), Some(0.0));
+//! assert!(th.metric_errors.is_empty());
+//! ```
+//!
+//! - A **counter** only grows (`host.counter_add(name, by)`); the statistics
+//!   files hold its running total, reports show its rate per scenario
+//!   second. A **gauge** is the last value set (`host.gauge_set`). An
+//!   **observation** is one sample at a time (`host.observe`: a latency, a
+//!   time-to-X, finite and >= 0); each statistics line holds the samples of
+//!   its interval as a mergeable histogram (3 significant digits), and
+//!   reports give count, min, p50, p90, p99, max and mean over every
+//!   instance.
+//! - Names are lower-case letters, digits and `_`; in the run folder the
+//!   full name is `<module>.<name>` (`pinger.rtt`). A name ending in `/*`
+//!   declares a family: `counter("sent_to/*", unit = "messages", "...")`
+//!   lets the module record `sent_to/3`, `sent_to/4`, ...
+//! - `headline` marks the module's main results: reports show them first.
+//! - A typo cannot go unnoticed: recording a name the module did not declare
+//!   (or with another kind's method, or a negative count) fails the
+//!   instance the first time, with an error naming the module, the callback
+//!   and the name in its `.err` file and the run's summary; every such call
+//!   is counted as `metric_errors` in its statistics.
+//! - Statistics are sampled every `stats_interval` scenario seconds (config
+//!   key, default 1) and when the instance ends; `host.now()` is scenario
+//!   time, so a time-to-X is in scenario seconds whatever `--time-scale`.
+//! - `run.json` lists every loaded module's declarations (`metrics`).
+//! - Tests: [`testing::TestHost::with_metrics`] checks names and kinds as the
+//!   host does; `counter`, `gauge` and `observations` read back what was
+//!   recorded.
+//! - The older `host.stat_add` / `host.stat_set` still work (undeclared,
+//!   written as `stat/<name>`), for plugins built against 1.0 to 1.3.
+//!
 //! Who sent a message: `message.verified_author()` (since 1.3) is the
 //! experiment instance whose key, as the run's peer table gives it, signed
 //! the message, checked by the overlay; `None` for unsigned messages and
@@ -126,6 +203,7 @@
 #![warn(missing_docs)]
 
 pub mod host;
+pub mod metrics;
 pub mod module;
 pub mod overlay;
 pub mod payload;
@@ -142,6 +220,7 @@ pub use abi_stable;
 pub use serde;
 
 pub use host::{Host, HostContext, HostContext_TO, HostMut, Overlay};
+pub use metrics::{MetricKind, MetricSpec, check_metric_name};
 pub use module::{
     API_VERSION, Adapter, ConfigKey, Module, ModuleInstance, ModuleInstance_TO, ModuleInstanceBox,
     ModuleRoot, ModuleRoot_Ref, Outputs, RunOutputs, RunOutputs_TO, RunOutputsRef, Verdict, guard,

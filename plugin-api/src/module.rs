@@ -24,6 +24,7 @@ use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec}
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
 use crate::host::{Host, HostMut};
+use crate::metrics::MetricSpec;
 use crate::overlay::{IncomingMessage, v1};
 use crate::spec::{CallArgs, CallbackSpec};
 use crate::value::{Value, Value_NE};
@@ -158,6 +159,10 @@ pub struct ModuleRoot {
     /// Since 1.2: the experiment-config keys the module reads, so
     /// `peerlab check` knows them (`None` from the accessor before 1.2).
     pub config_keys: RSlice<'static, ConfigKey>,
+    /// Since 1.4: the metrics the module records, so the host checks names
+    /// and records the declarations in `run.json` (`None` from the
+    /// accessor before 1.4).
+    pub metrics: RSlice<'static, MetricSpec>,
 }
 
 /// An experiment-config key a module reads (since 1.2).
@@ -247,6 +252,8 @@ pub trait Module: Send + Sized + 'static {
     const ABOUT: &'static str = "";
     /// The experiment-config keys the module reads, as (name, help) (since 1.2).
     const CONFIG_KEYS: &'static [(&'static str, &'static str)] = &[];
+    /// The metrics the module records (since 1.4).
+    const METRICS: &'static [MetricSpec] = &[];
     /// The callback table.
     fn describe() -> Vec<CallbackSpec>;
     /// Make the instance for one experiment instance.
@@ -468,6 +475,7 @@ pub fn root_module_for<M: Module>() -> ModuleRoot_Ref {
                 .collect::<Vec<_>>()
                 .into_boxed_slice(),
         )),
+        metrics: RSlice::from_slice(M::METRICS),
     }
     .leak_into_prefix()
 }

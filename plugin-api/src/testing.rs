@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 
 use crate::host::{Host, HostContext};
+use crate::metrics::{MetricKind, MetricSpec};
 use crate::overlay::MessageSpec;
 use crate::spec::Invocation;
 use crate::value::{Value, Value_NE};
@@ -20,6 +21,19 @@ pub enum StatUpdate {
     Add(String, f64),
     /// `stat_set(name, value)`.
     Set(String, f64),
+}
+
+/// A metric recorded through [`TestHost`] (since 1.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricUpdate {
+    /// Counter, gauge or observation.
+    pub kind: MetricKind,
+    /// The name as the module recorded it.
+    pub name: String,
+    /// The value added, set or observed.
+    pub value: f64,
+    /// Scenario time ([`TestHost::now`]) when it was recorded.
+    pub at: f64,
 }
 
 /// A message sent through [`TestHost`]'s overlay.
@@ -58,6 +72,14 @@ pub struct TestHost {
     pub annotations: Vec<(f64, String)>,
     /// Statistic updates in order.
     pub stats: Vec<StatUpdate>,
+    /// Metrics recorded, in order (accepted ones only).
+    pub metrics: Vec<MetricUpdate>,
+    /// The declarations `record_metric` checks against (set them with
+    /// [`TestHost::with_metrics`]); `None`: every name is accepted.
+    pub declared_metrics: Option<Vec<MetricSpec>>,
+    /// Metrics refused (an undeclared name, a wrong kind, a bad value), in
+    /// the host's words; a test asserts it stays empty.
+    pub metric_errors: Vec<String>,
     /// Timers set, as (due time, token); due = now + delay.
     pub timers: Vec<(f64, u64)>,
     /// Variables set with `set_var`.
@@ -102,6 +124,9 @@ impl TestHost {
             logs: Vec::new(),
             annotations: Vec::new(),
             stats: Vec::new(),
+            metrics: Vec::new(),
+            declared_metrics: None,
+            metric_errors: Vec::new(),
             timers: Vec::new(),
             vars: BTreeMap::new(),
             stopped: false,
@@ -123,6 +148,41 @@ impl TestHost {
     pub fn with_config(mut self, key: &str, value: &str) -> Self {
         self.config.insert(key.into(), value.into());
         self
+    }
+
+    /// Check recorded metrics against these declarations, as the host does:
+    /// `TestHost::new(1, 3).with_metrics(MyModule::METRICS)` (the
+    /// `#[module]` macro implements [`crate::Module`]).
+    pub fn with_metrics(mut self, declared: &[MetricSpec]) -> Self {
+        self.declared_metrics = Some(declared.to_vec());
+        self
+    }
+
+    /// A counter's total so far (0 when never added to).
+    pub fn counter(&self, name: &str) -> f64 {
+        self.metrics
+            .iter()
+            .filter(|m| m.kind == MetricKind::COUNTER && m.name == name)
+            .map(|m| m.value)
+            .sum()
+    }
+
+    /// A gauge's last value.
+    pub fn gauge(&self, name: &str) -> Option<f64> {
+        self.metrics
+            .iter()
+            .rev()
+            .find(|m| m.kind == MetricKind::GAUGE && m.name == name)
+            .map(|m| m.value)
+    }
+
+    /// Every sample of an observation, in order.
+    pub fn observations(&self, name: &str) -> Vec<f64> {
+        self.metrics
+            .iter()
+            .filter(|m| m.kind == MetricKind::OBSERVATION && m.name == name)
+            .map(|m| m.value)
+            .collect()
     }
 
     /// Answer `call_module` with `handler` (by default it is an error).
@@ -313,6 +373,38 @@ impl HostContext for TestHost {
     fn crash(&mut self) -> RResult<(), RString> {
         self.faults.push("crash".into());
         self.stopped = true;
+        ok()
+    }
+    fn record_metric(
+        &mut self,
+        kind: MetricKind,
+        name: RStr<'_>,
+        value: f64,
+    ) -> RResult<(), RString> {
+        let name = name.as_str();
+        let refused = match &self.declared_metrics {
+            Some(declared) => match declared.iter().find(|d| d.matches(name)) {
+                None => Some(format!("metric `{name}` is not declared")),
+                Some(d) if d.kind != kind => Some(format!(
+                    "metric `{name}` is declared a {}, recorded with {}",
+                    d.kind.name().unwrap_or("?"),
+                    kind.recorder()
+                )),
+                Some(_) => None,
+            },
+            None => None,
+        }
+        .or_else(|| crate::metrics::check_value(kind, name, value));
+        if let Some(why) = refused {
+            self.metric_errors.push(why.clone());
+            return RResult::RErr(why.into());
+        }
+        self.metrics.push(MetricUpdate {
+            kind,
+            name: name.into(),
+            value,
+            at: self.now,
+        });
         ok()
     }
 }

@@ -1,8 +1,10 @@
-//! Benchmark of post-processing: writes a synthetic run folder and times
-//! `process_run` on it.
+//! Benchmark of post-processing: writes a synthetic run folder (with the
+//! five module metrics of `SynthSpec::with_module_metrics`: two counters, a
+//! gauge, two observations) and times `process_run` on it.
 //!
 //! `cargo run --release -p peerlab-report --example synth_bench -- [INSTANCES] [SECONDS] [DIR]`
-//! (defaults: 1000 instances, 120 s, a fresh folder under the system temp dir).
+//! (defaults: 1000 instances, 120 s, a fresh folder under the system temp
+//! dir, removed at the end unless DIR is given).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -14,14 +16,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let instances: u32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1000);
     let seconds: u32 = args.next().map(|a| a.parse()).transpose()?.unwrap_or(120);
-    let dir = match args.next() {
+    let args: Vec<String> = args.collect();
+    let dir = match args.first() {
         Some(d) => PathBuf::from(d),
         None => std::env::temp_dir().join(format!(
             "peerlab-synth-{instances}x{seconds}-{}",
             std::process::id()
         )),
     };
-    let mut spec = SynthSpec::new(instances);
+    let keep = !args.is_empty();
+    let mut spec = SynthSpec::new(instances).with_module_metrics();
     spec.duration_s = seconds;
     spec.crashed = vec![instances.min(3)];
     spec.garbage_line = true;
@@ -59,6 +63,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed(),
         s.instances
     );
+    if !keep {
+        std::fs::remove_dir_all(&dir)?;
+    }
     Ok(())
 }
 

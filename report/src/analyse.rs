@@ -13,8 +13,10 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::error::Warning;
+use crate::metrics::{Metrics, MetricsAcc};
 use crate::model::{EventKind, InstanceData, ProcessData};
 use crate::series::{Bins, GaugeBins, Grid, bin_of, tidy};
+use peerlab_run::metrics::{MetricDecl, MetricSummary};
 use peerlab_run::{RunRecord, Summary};
 
 /// At most this many warnings are listed in `summary.json` (all are counted).
@@ -94,13 +96,43 @@ pub struct Aggregator {
     instances: Vec<InstanceTotals>,
     events: HashMap<(EventKind, String), EventAcc>,
     t_range: Option<(f64, f64)>,
+    /// The latest statistics line of any instance.
+    last_stats_t: Option<f64>,
+    metrics: MetricsAcc,
+    /// Multiplies the wall-clock `t` of events and resources to put them
+    /// on the statistics' time base (1 / time_scale when the statistics
+    /// are in scenario seconds, else 1).
+    wall_to_stats: f64,
     warnings: Vec<Warning>,
 }
 
 impl Aggregator {
     /// An empty aggregator with base time bins of `width` seconds.
     pub fn new(width: f64) -> Self {
+        Self::with_metrics(width, Vec::new(), "")
+    }
+
+    /// The aggregator of a run: folds the metrics `plan` declares and, when
+    /// it declares any (its statistics lines are then in scenario seconds,
+    /// its events and resources still wall-clock), plots events and
+    /// resources in scenario seconds too. `run` names the run in the CSVs.
+    pub fn for_run(width: f64, plan: Option<&RunRecord>, run: &str) -> Self {
+        let decls = plan.map(|p| p.metrics.clone()).unwrap_or_default();
+        let scale = plan.map_or(1.0, |p| p.time_scale);
+        let mut agg = Self::with_metrics(width, decls, run);
+        if !agg.metrics.is_empty() && scale > 0.0 && scale.is_finite() {
+            agg.wall_to_stats = 1.0 / scale;
+        }
+        agg
+    }
+
+    /// An aggregator that also folds the declared `metrics` (run.json's),
+    /// naming the run `run` in the CSVs.
+    pub fn with_metrics(width: f64, metrics: Vec<MetricDecl>, run: &str) -> Self {
         Aggregator {
+            last_stats_t: None,
+            wall_to_stats: 1.0,
+            metrics: MetricsAcc::new(width, metrics, run),
             width,
             keys: HashMap::new(),
             series: Vec::new(),
@@ -132,6 +164,10 @@ impl Aggregator {
     /// Folds one instance's statistics and events.
     pub fn add_instance(&mut self, inst: &InstanceData) {
         self.warnings.extend(inst.warnings.iter().cloned());
+        self.metrics.add_instance(inst);
+        if let Some(t) = inst.stats.iter().map(|s| s.t).reduce(f64::max) {
+            self.last_stats_t = Some(self.last_stats_t.map_or(t, |l| l.max(t)));
+        }
         let mut totals = InstanceTotals {
             id: inst.id,
             samples: inst.stats.len(),
@@ -215,7 +251,7 @@ impl Aggregator {
         }
 
         for e in &inst.events {
-            self.see_t(e.t);
+            self.see_t(e.t * self.wall_to_stats);
             if e.kind == EventKind::End {
                 totals.end_status = Some(e.text.clone());
                 continue;
@@ -245,6 +281,10 @@ impl Aggregator {
 
     /// Adds everything another aggregator folded (of other instances).
     pub fn merge(&mut self, other: Aggregator) {
+        self.metrics.merge(other.metrics);
+        if let Some(t) = other.last_stats_t {
+            self.last_stats_t = Some(self.last_stats_t.map_or(t, |l| l.max(t)));
+        }
         for ((cat, name), bins) in other.series {
             let i = self.series_index(cat, &name);
             self.series[i].1.merge(&bins);
@@ -290,7 +330,7 @@ impl Aggregator {
         for p in processes {
             warnings.extend(p.warnings.iter().cloned());
             for s in &p.samples {
-                self.see_t(s.t);
+                self.see_t(s.t * self.wall_to_stats);
             }
         }
         // A scale of 0 is none written (a field older folders may lack).
@@ -308,6 +348,9 @@ impl Aggregator {
             if let Some((a, b)) = bins.range() {
                 range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
             }
+        }
+        if let Some((a, b)) = self.metrics.bin_range() {
+            range = Some(range.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
         }
         let grid = range.map(|(a, b)| Grid::new(a, b, self.width, max_points));
 
@@ -503,10 +546,16 @@ impl Aggregator {
             })
             .unwrap_or_default();
 
+        // Declared metrics: counter rates are per scenario second from the
+        // common start (scenario time 0) to the last statistics line.
+        let scenario_t = plan.is_some_and(|p| !p.metrics.is_empty()) && !self.metrics.is_empty();
+        let metrics = std::mem::replace(&mut self.metrics, MetricsAcc::new(1.0, vec![], ""))
+            .finish(self.last_stats_t.map(|t| t.max(0.0)), grid.as_ref());
+
         // Time series.
         let over_time = grid.map(|g| self.over_time(&g));
         let resources = grid
-            .map(|g| resource_series(&g, processes))
+            .map(|g| resource_series(&g, processes, self.wall_to_stats))
             .unwrap_or_default();
 
         let skipped_lines = crate::load::skipped_lines(&warnings);
@@ -545,6 +594,7 @@ impl Aggregator {
             events,
             per_instance: rows,
             over_time,
+            metrics: metrics.summaries(),
             warnings: Warnings {
                 total: warnings.len(),
                 skipped_lines,
@@ -557,6 +607,9 @@ impl Aggregator {
             peers: grid.map(|g| g.gauge(&self.peers)),
             grid,
             time_scale,
+            scenario_t,
+            wall_to_plot: self.wall_to_stats,
+            metrics,
             warnings,
         }
     }
@@ -599,7 +652,9 @@ pub struct ProcessSeries {
     pub rss_kb: Vec<Option<f64>>,
 }
 
-fn resource_series(g: &Grid, processes: &[ProcessData]) -> ResourceSeries {
+/// `k` puts the samples' wall-clock `t` on the grid's time base; CPU stays
+/// in cores (CPU seconds per wall second).
+fn resource_series(g: &Grid, processes: &[ProcessData], k: f64) -> ResourceSeries {
     let width = g.width;
     let mut out = Vec::new();
     for p in processes {
@@ -611,17 +666,17 @@ fn resource_series(g: &Grid, processes: &[ProcessData]) -> ResourceSeries {
         let mut prev = 0.0;
         for s in &p.samples {
             let c = s.cpu_user_s + s.cpu_system_s;
-            let k = bin_of(s.t, width);
-            cpu.add(k, (c - prev).max(0.0));
+            let bin = bin_of(s.t * k, width);
+            cpu.add(bin, (c - prev).max(0.0));
             prev = c;
-            rss.observe(k, s.rss_kb);
+            rss.observe(bin, s.rss_kb);
         }
         let (first, last) = cpu.range().unwrap_or((0, 0));
         let (pa, pb) = (
             g.point_of(first as f64 * width + width / 2.0),
             g.point_of(last as f64 * width + width / 2.0),
         );
-        let rates = g.rates(&cpu);
+        let rates: Vec<f64> = g.rates(&cpu).into_iter().map(|r| r * k).collect();
         let gauge = g.gauge(&rss);
         let label = match p.instances.as_slice() {
             [] => format!("process {}", p.process),
@@ -660,6 +715,14 @@ pub struct Analysis {
     /// Peers known per instance: (min, mean, max) per grid point.
     pub peers: Option<Vec<Option<(f64, f64, f64)>>>,
     pub time_scale: Option<f64>,
+    /// Whether `t` is in scenario seconds (a run that declares metrics was
+    /// sampled on scenario time); older folders have wall-clock `t`.
+    pub scenario_t: bool,
+    /// Multiplies a wall-clock `t` (events: `aggregates.events`) to put it
+    /// on the plots' time axis.
+    pub wall_to_plot: f64,
+    /// Every declared metric, headline ones first, and the CSVs.
+    pub metrics: Metrics,
     /// Every warning (the aggregates list only the first few).
     pub warnings: Vec<Warning>,
 }
@@ -680,6 +743,10 @@ pub struct Aggregates {
     pub events: Vec<EventRow>,
     pub per_instance: Vec<InstanceRow>,
     pub over_time: Option<OverTime>,
+    /// Every declared metric (and family member) recorded: see
+    /// docs/outputs.md. Absent when the run declares none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, MetricSummary>,
     pub warnings: Warnings,
 }
 
@@ -845,10 +912,12 @@ mod tests {
                     t: *t,
                     reset: *r,
                     values: v.to_vec(),
+                    observations: vec![],
                 })
                 .collect(),
             events: vec![],
             warnings: vec![],
+            observation_names: vec![],
         }
     }
 

@@ -1,5 +1,7 @@
 //! `peerlab runs`: the history of the runs in an output root, one entry per
-//! run folder, like a CI server's build list. [`list_runs`] reads (only
+//! run folder, like a CI server's build list (with each run's seed and
+//! verdicts; the HTML history page, `OUTPUT/index.html`, is
+//! peerlab-sweep's `index`). [`list_runs`] reads (only
 //! `run.json` and `summary.json`, through peerlab-run's reader, and file
 //! sizes); [`format_table`] is pure.
 //!
@@ -50,6 +52,10 @@ pub struct RunEntry {
     pub experiment: Option<String>,
     pub instances: Option<u64>,
     pub duration_s: Option<f64>,
+    /// The run's seed.
+    pub seed: Option<u64>,
+    /// Each verdict's name and whether it passed (skipped ones left out).
+    pub verdicts: Vec<(String, bool)>,
     pub state: RunState,
     /// Bytes in all its files.
     pub size_bytes: u64,
@@ -154,6 +160,16 @@ fn entry_for(dir: &Path, folder: String, number: Option<u32>, latest: bool) -> R
             .or(plan.map(|p| p.instances))
             .map(u64::from),
         duration_s: runner.map(|s| s.duration_s),
+        seed: runner.map(|s| s.seed).or(plan.map(|p| p.seed)),
+        verdicts: runner
+            .map(|s| {
+                s.verdicts
+                    .iter()
+                    .filter(|v| !v.skipped)
+                    .map(|v| (v.name.clone(), v.passed))
+                    .collect()
+            })
+            .unwrap_or_default(),
         state,
         size_bytes: size_of(dir),
         latest,
@@ -200,6 +216,18 @@ pub fn format_duration(s: f64) -> String {
     }
 }
 
+/// `reconstructed ok, totals FAILED`; `-` for none.
+fn verdict_words(verdicts: &[(String, bool)]) -> String {
+    if verdicts.is_empty() {
+        return "-".into();
+    }
+    verdicts
+        .iter()
+        .map(|(n, ok)| format!("{n} {}", if *ok { "ok" } else { "FAILED" }))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The table `peerlab runs` prints, one line per run, newest last.
 pub fn format_table(entries: &[RunEntry]) -> String {
     let header = [
@@ -208,11 +236,13 @@ pub fn format_table(entries: &[RunEntry]) -> String {
         "DATE",
         "EXPERIMENT",
         "INSTANCES",
+        "SEED",
         "DURATION",
         "OUTCOME",
+        "VERDICTS",
         "SIZE",
     ];
-    let rows: Vec<[String; 8]> = entries
+    let rows: Vec<[String; 10]> = entries
         .iter()
         .map(|e| {
             [
@@ -232,10 +262,12 @@ pub fn format_table(entries: &[RunEntry]) -> String {
                 e.instances
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "-".into()),
+                e.seed.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
                 e.duration_s
                     .map(format_duration)
                     .unwrap_or_else(|| "-".into()),
                 e.state.label(),
+                verdict_words(&e.verdicts),
                 crate::plot::human_bytes(e.size_bytes as f64),
             ]
         })
@@ -251,7 +283,7 @@ pub fn format_table(entries: &[RunEntry]) -> String {
         let mut l = String::new();
         for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
             // Numbers right-aligned, text left-aligned; no trailing spaces.
-            let right = matches!(i, 0 | 4 | 5 | 7);
+            let right = matches!(i, 0 | 4 | 5 | 6 | 9);
             let pad = w - c.chars().count();
             if i > 0 {
                 l.push_str("  ");
@@ -297,6 +329,8 @@ mod tests {
             experiment: Some("benaloh".into()),
             instances: Some(5),
             duration_s: Some(135.2),
+            seed: Some(7),
+            verdicts: vec![("reconstructed".into(), true), ("totals".into(), false)],
             state: RunState::Finished("passed".into()),
             size_bytes: 1536,
             latest: true,
@@ -309,6 +343,8 @@ mod tests {
             experiment: None,
             instances: None,
             duration_s: None,
+            seed: None,
+            verdicts: Vec::new(),
             state: RunState::Broken("run.json cut short".into()),
             size_bytes: 10,
             latest: false,
@@ -316,9 +352,9 @@ mod tests {
         };
         let t = format_table(&[e, broken]);
         let expected = concat!(
-            " #  RUN                    DATE                  EXPERIMENT  INSTANCES  DURATION  OUTCOME                         SIZE\n",
-            "12  0012-benaloh (latest)  2026-11-25 03:15:17Z  benaloh             5     2m15s  passed                       1.5 KiB\n",
-            "13  0013-x                 -                     -                   -         -  broken (run.json cut short)     10 B\n",
+            " #  RUN                    DATE                  EXPERIMENT  INSTANCES  SEED  DURATION  OUTCOME                      VERDICTS                            SIZE\n",
+            "12  0012-benaloh (latest)  2026-11-25 03:15:17Z  benaloh             5     7     2m15s  passed                       reconstructed ok, totals FAILED  1.5 KiB\n",
+            "13  0013-x                 -                     -                   -     -         -  broken (run.json cut short)  -                                   10 B\n",
         );
         assert_eq!(t, expected);
     }

@@ -1,7 +1,11 @@
 //! `report.html`: one self-contained page (styles inline, plots embedded as
-//! `data:` URIs, no script, nothing fetched from the network) with the run's
-//! summary, verdicts, failed instances, the plot gallery and the annotation
-//! table. Pure: plain data in, a `String` out.
+//! `data:` URIs, nothing fetched from the network) with the run's summary,
+//! verdicts, failed instances, the declared metrics (headline ones first:
+//! a summary table, each metric's plots and percentiles, a sortable
+//! per-instance table), the plot gallery, what `post_process_cmd` drew and
+//! the annotation table. Pure: plain data in, a `String` out. The only
+//! script is the per-instance table's sorting, written only when that
+//! table is (the page reads the same without it).
 //!
 //! Everything interpolated goes through [`esc`] (text and attributes) or
 //! [`href`] (links, which must stay relative to the run folder).
@@ -12,6 +16,9 @@ use base64::Engine;
 
 use crate::analyse::Aggregates;
 use crate::error::Warning;
+use crate::hook::HookOutcome;
+use crate::load::ExtraImage;
+use crate::metrics::Metrics;
 use crate::plot::{Figure, human_bytes};
 use peerlab_run::{EndStatus, RunRecord, Summary};
 
@@ -27,15 +34,23 @@ pub struct Page<'a> {
     pub plan: Option<&'a RunRecord>,
     pub summary: Option<&'a Summary>,
     pub aggregates: &'a Aggregates,
-    /// Each figure with its PNG bytes.
-    pub figures: &'a [(Figure, Vec<u8>)],
+    /// The declared metrics, headline ones first.
+    pub metrics: &'a Metrics,
+    /// Each figure with its PNG bytes and its SVG.
+    pub figures: &'a [(Figure, Vec<u8>, String)],
     /// All warnings (the page lists the first few).
     pub warnings: &'a [Warning],
     /// Relative `.err` path of each instance the loader found, for links
     /// when the runner's summary does not name them.
     pub err_files: &'a [(u32, String)],
+    /// Relative `.out` path of each instance the loader found.
+    pub out_files: &'a [(u32, String)],
     /// `(instance, its process's stderr file)` for the files that exist.
     pub process_stderr: &'a [(u32, String)],
+    /// How `post_process_cmd` ended, when one ran.
+    pub hook: Option<&'a HookOutcome>,
+    /// Images `post_process_cmd` wrote under `plots/extra/`.
+    pub extras: &'a [ExtraImage],
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
@@ -308,26 +323,19 @@ pub fn render(p: &Page<'_>) -> String {
         }
     }
 
+    crate::html_metrics::metrics_section(&mut h, p);
+
     // Plots.
     h.push_str("<h2>Plots</h2>\n<div class=\"gallery\">\n");
-    let b64 = base64::engine::general_purpose::STANDARD;
-    for (fig, png) in p.figures {
-        let link = href(&format!("plots/{}", fig.file)).unwrap_or_default();
-        let _ = writeln!(
-            h,
-            "<figure><a href=\"{}\"><img src=\"data:image/png;base64,{}\" alt=\"{}\" width=\"{}\" height=\"{}\"></a><figcaption>{}</figcaption></figure>",
-            esc(&link),
-            b64.encode(png),
-            esc(&fig.title),
-            crate::plot::WIDTH,
-            crate::plot::HEIGHT,
-            esc(&fig.caption)
-        );
+    let general: Vec<_> = p.figures.iter().filter(|f| f.0.metric.is_none()).collect();
+    for (fig, png, _) in &general {
+        figure(&mut h, fig, png);
     }
-    if p.figures.is_empty() {
+    if general.is_empty() {
         h.push_str("<p class=\"muted\">Plots were not drawn for this report.</p>\n");
     }
     h.push_str("</div>\n");
+    crate::html_metrics::post_process_section(&mut h, p);
 
     // Annotations and faults.
     h.push_str("<h2>Annotations</h2>\n");
@@ -421,6 +429,25 @@ pub fn render(p: &Page<'_>) -> String {
     h
 }
 
+/// One gallery figure: the PNG embedded, links to the PNG and the SVG.
+pub(crate) fn figure(h: &mut String, fig: &Figure, png: &[u8]) {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let link = href(&format!("plots/{}", fig.file)).unwrap_or_default();
+    let svg = href(&format!("plots/{}", fig.svg_file())).unwrap_or_default();
+    let _ = writeln!(
+        h,
+        "<figure><a href=\"{}\"><img src=\"data:image/png;base64,{}\" alt=\"{}\" width=\"{}\" height=\"{}\"></a><figcaption>{} <a href=\"{}\">PNG</a> · <a href=\"{}\">SVG</a></figcaption></figure>",
+        esc(&link),
+        b64.encode(png),
+        esc(&fig.title),
+        crate::plot::WIDTH,
+        crate::plot::HEIGHT,
+        esc(&fig.caption),
+        esc(&link),
+        esc(&svg)
+    );
+}
+
 const CSS: &str = "
 body{font-family:'DejaVu Sans',Verdana,sans-serif;margin:2em auto;max-width:1280px;padding:0 1em;color:#222;background:#fff}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
@@ -431,10 +458,13 @@ th{background:#f4f4f4}table.kv th{width:12em}td.num{text-align:right;font-varian
 .warn{color:#000;background:#ffcc80;padding:.1em .5em;border-radius:.3em}
 tr.fail-row td{background:#fdecea}tr.pass-row td{background:#edf7ed}
 .muted{color:#777}code{font-size:.9em;white-space:pre-wrap}
-.gallery{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:1em}
+.gallery{display:grid;grid-template-columns:repeat(auto-fit,minmax(580px,1fr));gap:1em}
 figure{margin:0;border:1px solid #ddd;padding:.5em;background:#fafafa}
 figure img{width:100%;height:auto;display:block}figcaption{font-size:.9em;color:#444;margin-top:.4em}
 ul.warnings{font-size:.9em}footer{margin-top:2em;font-size:.85em;color:#777}
+h3{font-size:1.1em;margin:1.2em 0 .3em}.badge{font-size:.75em;background:#1f77b4;color:#fff;padding:.1em .4em;border-radius:.3em;vertical-align:middle}
+table.sortable th{cursor:pointer;white-space:nowrap}table.sortable th[aria-sort=ascending]::after{content:' \\25B2'}table.sortable th[aria-sort=descending]::after{content:' \\25BC'}
+.scroll{max-height:40em;overflow:auto;border:1px solid #ddd}.scroll table{margin:0}
 ";
 
 #[cfg(test)]

@@ -20,8 +20,8 @@ use peerlab_run::schema::{EventKind, EventLine, ResourceLine, StatsLine};
 
 use crate::error::{ReportError, Warning};
 use crate::model::{
-    Event, InstanceData, InstanceFiles, ProcessData, ProcessFile, ResourceSample, RunIndex,
-    StatsSample,
+    AutoplotFile, Event, InstanceData, InstanceFiles, ProcessData, ProcessFile, ResourceSample,
+    RunIndex, StatsSample,
 };
 
 /// At most this many line warnings per file; the rest are counted in one.
@@ -93,8 +93,22 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
             let Some(files) = list_or_warn(&node_path, &rel_dir, &mut index.warnings) else {
                 continue;
             };
-            for (file, _) in files {
+            for (file, path) in files {
                 let rel = format!("{host}/{node_name}/{file}");
+                if path.is_dir() {
+                    // Gumby's autoplot: the node's `autoplot/`, or an
+                    // instance folder's (`<ID>/autoplot/`).
+                    if file == AUTOPLOT_DIR {
+                        autoplot_files(&path, &rel, None, &mut index);
+                    } else if let Ok(id) = file.parse::<u32>() {
+                        let dir = path.join(AUTOPLOT_DIR);
+                        if dir.is_dir() {
+                            let rel = format!("{rel}/{AUTOPLOT_DIR}");
+                            autoplot_files(&dir, &rel, Some(id), &mut index);
+                        }
+                    }
+                    continue;
+                }
                 if let Some((p, layout::ProcessFile::Resources)) = layout::process_file(&file) {
                     index.processes.push(ProcessFile {
                         process: p,
@@ -146,7 +160,101 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
     index
         .processes
         .sort_by(|a, b| (&a.host, a.node, a.process).cmp(&(&b.host, b.node, b.process)));
+    index
+        .autoplot
+        .sort_by(|a, b| (&a.name, &a.path).cmp(&(&b.name, &b.path)));
     Ok(index)
+}
+
+/// The folder modules write CSVs to be plotted into (Gumby's autoplot).
+pub const AUTOPLOT_DIR: &str = "autoplot";
+
+fn autoplot_files(dir: &Path, rel_dir: &str, instance: Option<u32>, index: &mut RunIndex) {
+    let Some(files) = list_or_warn(dir, rel_dir, &mut index.warnings) else {
+        return;
+    };
+    for (file, path) in files {
+        let Some(stem) = file.strip_suffix(".csv") else {
+            continue;
+        };
+        if stem.is_empty() || !path.is_file() {
+            continue;
+        }
+        index.autoplot.push(AutoplotFile {
+            path: format!("{rel_dir}/{file}"),
+            name: stem.to_string(),
+            instance,
+        });
+    }
+}
+
+/// The run's `post_process_cmd`, as `run.json` recorded the config.
+pub fn post_process_cmd_of(run_dir: &Path) -> Option<String> {
+    let plan = records::read_run_record(run_dir).ok()?;
+    plan.config
+        .get(crate::POST_PROCESS_KEY)
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+}
+
+/// Where `post_process_cmd` puts images for the report's gallery.
+pub const EXTRA_PLOTS_DIR: &str = "plots/extra";
+
+/// Largest extra image embedded in the page; a larger one is linked.
+pub const MAX_EMBEDDED_EXTRA: u64 = 8 * 1024 * 1024;
+
+/// An image under `plots/extra/`: its relative path and, when it is small
+/// enough to embed, its bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtraImage {
+    pub path: String,
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// The images (`.png`, `.svg`, `.jpg`, `.jpeg`, `.gif`) under
+/// `plots/extra/`, sorted by name; none when the folder is absent.
+pub fn extra_images(run_dir: &Path, warnings: &mut Vec<Warning>) -> Vec<ExtraImage> {
+    let dir = run_dir.join(EXTRA_PLOTS_DIR);
+    if !dir.is_dir() {
+        return Vec::new();
+    }
+    let Some(files) = list_or_warn(&dir, EXTRA_PLOTS_DIR, warnings) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (name, path) in files {
+        let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        if !matches!(ext.as_deref(), Some("png" | "svg" | "jpg" | "jpeg" | "gif")) {
+            continue;
+        }
+        let rel = format!("{EXTRA_PLOTS_DIR}/{name}");
+        let small = fs::metadata(&path).is_ok_and(|m| m.is_file() && m.len() <= MAX_EMBEDDED_EXTRA);
+        let bytes = if small {
+            match fs::read(&path) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    warnings.push(Warning::file(
+                        rel.clone(),
+                        format!("cannot read ({e}); linked, not shown"),
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        out.push(ExtraImage { path: rel, bytes });
+    }
+    out
+}
+
+/// Reads an autoplot CSV (its text), or says why not.
+pub fn autoplot_text(
+    run_dir: &Path,
+    file: &AutoplotFile,
+    warnings: &mut Vec<Warning>,
+) -> Option<String> {
+    read_or_warn(run_dir, &file.path, warnings)
 }
 
 /// What is wrong with a record, in a warning's words.
@@ -226,6 +334,7 @@ pub fn process(run_dir: &Path, file: &ProcessFile) -> ProcessData {
 
 fn parse_stats(rel: &str, text: &str, data: &mut InstanceData) {
     let mut names: HashMap<String, u32> = HashMap::new();
+    let mut obs_names: HashMap<String, u32> = HashMap::new();
     let mut lines = LineErrors::new(rel);
     for (n, line, last) in lines_of(text) {
         let raw: StatsLine<OrderedCounters<'_>> = match serde_json::from_str(line) {
@@ -252,10 +361,24 @@ fn parse_stats(rel: &str, text: &str, data: &mut InstanceData) {
             };
             values.push((idx, value));
         }
+        let mut observations = Vec::with_capacity(raw.observations.len());
+        for (name, hist) in raw.observations {
+            let idx = match obs_names.get(name.as_str()) {
+                Some(&i) => i,
+                None => {
+                    let i = data.observation_names.len() as u32;
+                    data.observation_names.push(name.clone());
+                    obs_names.insert(name, i);
+                    i
+                }
+            };
+            observations.push((idx, hist));
+        }
         data.stats.push(StatsSample {
             t: raw.t,
             reset: raw.reset,
             values,
+            observations,
         });
     }
     lines.finish(&mut data.warnings);

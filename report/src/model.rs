@@ -7,6 +7,7 @@
 //! same data renders the same report wherever the folder is moved.
 
 use crate::error::Warning;
+use peerlab_run::metrics::Histogram;
 
 pub use peerlab_run::schema::{EventKind, InstanceStatus, Placement, VerdictRecord};
 pub use peerlab_run::{RunRecord, Summary};
@@ -22,6 +23,19 @@ pub struct InstanceFiles {
     pub events: Option<String>,
     pub out: Option<String>,
     pub err: Option<String>,
+}
+
+/// A CSV a module wrote under an `autoplot/` folder (Gumby's autoplot):
+/// `<host>/node<NNN>/autoplot/<name>.csv` or
+/// `<host>/node<NNN>/<ID>/autoplot/<name>.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoplotFile {
+    /// Relative path.
+    pub path: String,
+    /// The file's stem: files of the same name are drawn in one plot.
+    pub name: String,
+    /// The instance whose folder holds it, when it is an instance's.
+    pub instance: Option<u32>,
 }
 
 /// One `process<PPP>.resources.jsonl` found under `<host>/node<NNN>/`.
@@ -47,6 +61,8 @@ pub struct RunIndex {
     /// Instances sorted by id.
     pub instances: Vec<InstanceFiles>,
     pub processes: Vec<ProcessFile>,
+    /// `autoplot/*.csv` files, sorted by name then path.
+    pub autoplot: Vec<AutoplotFile>,
     pub warnings: Vec<Warning>,
 }
 
@@ -57,6 +73,9 @@ pub struct StatsSample {
     pub reset: bool,
     /// (index into [`InstanceData::counter_names`], value)
     pub values: Vec<(u32, f64)>,
+    /// Samples recorded since the previous line:
+    /// (index into [`InstanceData::observation_names`], distribution).
+    pub observations: Vec<(u32, Histogram)>,
 }
 
 /// One line of `<ID>.events.jsonl`. `text` is the annotation or fault text,
@@ -73,6 +92,7 @@ pub struct Event {
 pub struct InstanceData {
     pub id: u32,
     pub counter_names: Vec<String>,
+    pub observation_names: Vec<String>,
     pub stats: Vec<StatsSample>,
     pub events: Vec<Event>,
     pub warnings: Vec<Warning>,

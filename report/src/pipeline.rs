@@ -1,8 +1,9 @@
 //! [`process_run`]: the one entry point that wires loader, analysis and
 //! renderers together and writes the outputs. It is the only place in the
 //! report that writes files (`summary.json` through peerlab-run's one
-//! writer, `write_summary`); instances are loaded and folded on a few
-//! threads.
+//! writer, `write_summary`; the CSVs; plots as PNG and SVG; report.html)
+//! and the only one that starts the config's `post_process_cmd`
+//! ([`crate::hook`]); instances are loaded and folded on a few threads.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,10 +11,12 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::analyse::Aggregator;
+use crate::analyse::{Aggregator, Analysis};
 use crate::error::{ReportError, Warning};
-use crate::model::ProcessData;
-use crate::{html, load, plot};
+use crate::hook::HookOutcome;
+use crate::model::{ProcessData, RunIndex};
+use crate::plot::{Figure, FigureOptions};
+use crate::{hook, html, load, plot, plot_metrics};
 use peerlab_run::write::{SummaryContent, SummaryError, write_summary};
 
 /// How to post-process a run.
@@ -26,6 +29,9 @@ pub struct ReportOptions {
     pub plots: bool,
     /// Threads that load and fold instances (default: the machine's cores, at most 4).
     pub threads: usize,
+    /// A command to run in the run folder after the built-in report (the
+    /// config's `post_process_cmd`); `None` runs nothing.
+    pub post_process_cmd: Option<String>,
 }
 
 impl Default for ReportOptions {
@@ -37,9 +43,18 @@ impl Default for ReportOptions {
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .min(4),
+            post_process_cmd: None,
         }
     }
 }
+
+/// The time series CSV (`run,instance,t,metric,value`), in the run folder.
+pub const TIMESERIES_CSV: &str = "timeseries.csv";
+/// The observations' percentiles CSV, in the run folder.
+pub const OBSERVATIONS_CSV: &str = "observations.csv";
+
+/// The config key naming the post-processing command (Gumby's).
+pub const POST_PROCESS_KEY: &str = "post_process_cmd";
 
 /// What [`process_run`] wrote and found.
 #[derive(Debug, Clone)]
@@ -48,7 +63,14 @@ pub struct ReportSummary {
     /// `summary.json`, unless it was malformed and therefore left alone.
     pub summary_json: Option<PathBuf>,
     pub report_html: Option<PathBuf>,
+    /// The PNG plots.
     pub plots: Vec<PathBuf>,
+    /// The SVG beside each PNG plot.
+    pub svgs: Vec<PathBuf>,
+    /// `timeseries.csv` and `observations.csv`, when the run declares metrics.
+    pub csv: Vec<PathBuf>,
+    /// How `post_process_cmd` ended, when one ran.
+    pub hook: Option<HookOutcome>,
     /// Instances with files in the folder.
     pub instances: usize,
     /// The runner's `outcome`, if `summary.json` said.
@@ -68,13 +90,20 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     let index = load::index(run_dir)?;
 
     // Load and fold instances: each thread takes the next instance.
+    let decls = index
+        .plan
+        .as_ref()
+        .map(|p| p.metrics.clone())
+        .unwrap_or_default();
+    let run_name = run_name(run_dir, &index);
+    let fresh = || Aggregator::for_run(1.0, index.plan.as_ref(), &run_name);
     let next = AtomicUsize::new(0);
     let threads = opts.threads.clamp(1, index.instances.len().max(1));
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
-                let mut agg = Aggregator::new(1.0);
+                let mut agg = fresh();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(files) = index.instances.get(i) else {
@@ -90,7 +119,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         .into_inner()
         .unwrap_or_else(|p| p.into_inner())
         .into_iter();
-    let mut agg = parts.next().unwrap_or_else(|| Aggregator::new(1.0));
+    let mut agg = parts.next().unwrap_or_else(fresh);
     parts.for_each(|p| agg.merge(p));
 
     let processes: Vec<ProcessData> = index
@@ -137,53 +166,77 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         }
     };
 
+    // The CSVs, when the run declares metrics.
+    let mut csv = Vec::new();
+    if !decls.is_empty() {
+        for (name, text) in [
+            (TIMESERIES_CSV, &analysis.metrics.timeseries_csv),
+            (OBSERVATIONS_CSV, &analysis.metrics.observations_csv),
+        ] {
+            let path = run_dir.join(name);
+            write_atomic(&path, text.as_bytes())?;
+            csv.push(path);
+        }
+    }
+
     let mut plots = Vec::new();
+    let mut svgs = Vec::new();
     let mut report_html = None;
+    let mut rendered = Vec::new();
     if opts.plots {
-        let figures = plot::figures(&analysis);
-        let rendered = render_all(&figures, opts.threads)?;
-        let dir = run_dir.join("plots");
+        let fig_opts = FigureOptions {
+            walker_messages: walker_messages(&index, &mut warnings),
+        };
+        let mut figures = plot::figures(&analysis, &fig_opts);
+        figures.extend(autoplot_figures(run_dir, &index, &mut warnings));
+        rendered = render_all(&figures, opts.threads)?;
+        let dir = run_dir.join(peerlab_run::layout::PLOTS_DIR);
         fs::create_dir_all(&dir).map_err(|source| ReportError::Write {
             path: dir.clone(),
             source,
         })?;
-        for (fig, png) in &rendered {
+        for (fig, png, svg) in &rendered {
             let path = dir.join(&fig.file);
             write_atomic(&path, png)?;
             plots.push(path);
+            let path = dir.join(fig.svg_file());
+            write_atomic(&path, svg.as_bytes())?;
+            svgs.push(path);
         }
-        let folder_name = run_dir
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "run".into());
-        let err_files: Vec<(u32, String)> = index
-            .instances
-            .iter()
-            .filter_map(|i| Some((i.id, i.err.clone()?)))
-            .collect();
-        // Each instance's OS process's stderr (panic messages with their
-        // location and backtrace, crashes), when the file is there.
-        let process_stderr: Vec<(u32, String)> = index
-            .plan
-            .iter()
-            .flat_map(|p| &p.placement)
-            .map(|p| (p.id, p.stderr_file()))
-            .filter(|(_, rel)| run_dir.join(rel).is_file())
-            .collect();
-        let page = html::render(&html::Page {
-            folder_name: &folder_name,
-            plan: index.plan.as_ref(),
-            summary: index.summary.as_ref(),
-            aggregates: &analysis.aggregates,
-            figures: &rendered,
-            warnings: &warnings,
-            err_files: &err_files,
-            process_stderr: &process_stderr,
-        });
-        let path = run_dir.join("report.html");
+        let path = run_dir.join(peerlab_run::layout::REPORT_HTML);
+        let page = page(run_dir, &index, &analysis, &rendered, &warnings, None, &[]);
         write_atomic(&path, page.as_bytes())?;
         report_html = Some(path);
+    }
+
+    // Gumby's hook, after the built-in report; then the page again, with
+    // what it drew under plots/extra/ and how it ended.
+    let hook = opts
+        .post_process_cmd
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|cmd| hook::run(run_dir, cmd));
+    if let Some(h) = &hook {
+        if !h.ok {
+            warnings.push(Warning::file(
+                hook::POST_PROCESS_LOG,
+                format!("post_process_cmd `{}` failed: {}", h.command, h.error),
+            ));
+        }
+        if let Some(path) = &report_html {
+            let extras = load::extra_images(run_dir, &mut warnings);
+            let page = page(
+                run_dir,
+                &index,
+                &analysis,
+                &rendered,
+                &warnings,
+                Some(h),
+                &extras,
+            );
+            write_atomic(path, page.as_bytes())?;
+        }
     }
 
     Ok(ReportSummary {
@@ -191,6 +244,9 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         summary_json,
         report_html,
         plots,
+        svgs,
+        csv,
+        hook,
         instances: analysis.aggregates.instances_seen,
         outcome: index
             .summary
@@ -203,13 +259,13 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     })
 }
 
+/// A drawn figure: its PNG and its SVG.
+type Drawn = (Figure, Vec<u8>, String);
+
 /// Renders figures on up to `threads` threads, keeping their order.
-fn render_all(
-    figures: &[plot::Figure],
-    threads: usize,
-) -> Result<Vec<(plot::Figure, Vec<u8>)>, ReportError> {
+fn render_all(figures: &[Figure], threads: usize) -> Result<Vec<Drawn>, ReportError> {
     let next = AtomicUsize::new(0);
-    type Slot = Option<Result<Vec<u8>, ReportError>>;
+    type Slot = Option<Result<(Vec<u8>, String), ReportError>>;
     let out: Mutex<Vec<Slot>> = Mutex::new(figures.iter().map(|_| None).collect());
     std::thread::scope(|s| {
         for _ in 0..threads.clamp(1, figures.len().max(1)) {
@@ -217,8 +273,8 @@ fn render_all(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(fig) = figures.get(i) else { break };
-                    let png = plot::render(fig);
-                    out.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(png);
+                    let drawn = plot::render(fig).and_then(|png| Ok((png, plot::render_svg(fig)?)));
+                    out.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(drawn);
                 }
             });
         }
@@ -228,15 +284,126 @@ fn render_all(
         .iter()
         .zip(results)
         .map(|(fig, r)| {
-            let png = r.unwrap_or_else(|| {
+            let (png, svg) = r.unwrap_or_else(|| {
                 Err(ReportError::Plot {
                     name: fig.file.clone(),
                     message: "was not drawn (a drawing thread stopped)".into(),
                 })
             })?;
-            Ok((fig.clone(), png))
+            Ok((fig.clone(), png, svg))
         })
         .collect()
+}
+
+/// The run's name in the CSVs: run.json's `run_id`, else the folder's name.
+fn run_name(run_dir: &Path, index: &RunIndex) -> String {
+    index
+        .plan
+        .as_ref()
+        .map(|p| p.run_id.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| folder_name(run_dir))
+}
+
+fn folder_name(run_dir: &Path) -> String {
+    run_dir
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "run".into())
+}
+
+/// `report_walker_messages` from run.json's config: `include` or `exclude`
+/// (the default).
+fn walker_messages(index: &RunIndex, warnings: &mut Vec<Warning>) -> bool {
+    let value = index
+        .plan
+        .as_ref()
+        .and_then(|p| p.config.get("report_walker_messages"))
+        .map(|v| v.trim().to_ascii_lowercase());
+    match value.as_deref() {
+        None | Some("exclude") => false,
+        Some("include") => true,
+        Some(other) => {
+            warnings.push(Warning::file(
+                peerlab_run::layout::RUN_JSON,
+                format!("report_walker_messages = `{other}` is neither `include` nor `exclude`; the walker's messages are left out"),
+            ));
+            false
+        }
+    }
+}
+
+/// The figures of the modules' autoplot CSVs, one per file name.
+fn autoplot_figures(run_dir: &Path, index: &RunIndex, warnings: &mut Vec<Warning>) -> Vec<Figure> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < index.autoplot.len() {
+        let name = &index.autoplot[i].name;
+        let mut files = Vec::new();
+        while i < index.autoplot.len() && &index.autoplot[i].name == name {
+            let f = &index.autoplot[i];
+            if let Some(text) = load::autoplot_text(run_dir, f, warnings) {
+                match plot_metrics::parse_autoplot(&text) {
+                    Ok((x, series)) => files.push((f.instance, x, series)),
+                    Err(why) => {
+                        warnings.push(Warning::file(f.path.clone(), format!("not plotted: {why}")))
+                    }
+                }
+            }
+            i += 1;
+        }
+        if !files.is_empty() {
+            out.push(plot_metrics::autoplot_figure(name, &files));
+        }
+    }
+    out
+}
+
+/// report.html.
+fn page(
+    run_dir: &Path,
+    index: &RunIndex,
+    analysis: &Analysis,
+    rendered: &[Drawn],
+    warnings: &[Warning],
+    hook: Option<&HookOutcome>,
+    extras: &[load::ExtraImage],
+) -> String {
+    let folder_name = folder_name(run_dir);
+    let err_files: Vec<(u32, String)> = index
+        .instances
+        .iter()
+        .filter_map(|i| Some((i.id, i.err.clone()?)))
+        .collect();
+    let out_files: Vec<(u32, String)> = index
+        .instances
+        .iter()
+        .filter_map(|i| Some((i.id, i.out.clone()?)))
+        .collect();
+    // Each instance's OS process's stderr (panic messages with their
+    // location and backtrace, crashes), when the file is there.
+    let process_stderr: Vec<(u32, String)> = index
+        .plan
+        .iter()
+        .flat_map(|p| &p.placement)
+        .map(|p| (p.id, p.stderr_file()))
+        .filter(|(_, rel)| run_dir.join(rel).is_file())
+        .collect();
+    html::render(&html::Page {
+        folder_name: &folder_name,
+        plan: index.plan.as_ref(),
+        summary: index.summary.as_ref(),
+        aggregates: &analysis.aggregates,
+        metrics: &analysis.metrics,
+        figures: rendered,
+        warnings,
+        err_files: &err_files,
+        out_files: &out_files,
+        process_stderr: &process_stderr,
+        hook,
+        extras,
+    })
 }
 
 /// Writes through a temporary file and a rename (peerlab-run's

@@ -12,6 +12,7 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use peerlab_run::metrics::{Histogram, MetricDecl, MetricKind};
 use peerlab_run::write::{SummaryContent, write_run_record, write_summary};
 use peerlab_run::{
     EndStatus, InstanceStatus, Placement, RunRecord, RunStatus, Summary, VerdictRecord,
@@ -40,6 +41,16 @@ pub struct SynthSpec {
     pub garbage_line: bool,
     /// Whether the run's one verdict passes.
     pub verdict_passes: bool,
+    /// Module metrics declared in run.json and recorded in every
+    /// statistics line (see [`SynthSpec::with_module_metrics`]).
+    pub metrics: Vec<MetricDecl>,
+    /// With module metrics: also a family, `synth.by_parity/*` (counters
+    /// `synth.by_parity/even` and `synth.by_parity/odd`).
+    pub metric_family: bool,
+    /// run.json's `time_scale`: events and resources are written in wall
+    /// seconds (`t` × this), statistics lines in scenario seconds when the
+    /// run declares metrics (as peerlab writes them), else in wall seconds.
+    pub time_scale: f64,
 }
 
 impl SynthSpec {
@@ -66,7 +77,64 @@ impl SynthSpec {
             reset_at: None,
             garbage_line: false,
             verdict_passes: true,
+            metrics: vec![],
+            metric_family: false,
+            time_scale: 1.0,
         }
+    }
+
+    /// Adds five module metrics of the `synth` module, one of each kind and
+    /// more: `synth.shares` (counter, headline), `synth.retries` (counter),
+    /// `synth.pending` (gauge), `synth.rtt` (observation in ms, a few
+    /// samples per line) and `synth.time_to_total` (observation in s, one
+    /// sample per instance at about two thirds of the run, headline).
+    pub fn with_module_metrics(mut self) -> Self {
+        let d = |name: &str, kind, unit: &str, description: &str, headline| MetricDecl {
+            name: format!("synth.{name}"),
+            module: "synth".into(),
+            kind: Some(kind),
+            unit: unit.into(),
+            description: description.into(),
+            headline,
+        };
+        self.metrics = vec![
+            d(
+                "shares",
+                MetricKind::Counter,
+                "shares",
+                "Shares this instance sent",
+                true,
+            ),
+            d(
+                "retries",
+                MetricKind::Counter,
+                "",
+                "Shares sent again",
+                false,
+            ),
+            d(
+                "pending",
+                MetricKind::Gauge,
+                "messages",
+                "Messages waiting for an answer",
+                false,
+            ),
+            d(
+                "rtt",
+                MetricKind::Observation,
+                "ms",
+                "Round-trip time of each request",
+                false,
+            ),
+            d(
+                "time_to_total",
+                MetricKind::Observation,
+                "s",
+                "Time from share_local to knowing the total",
+                true,
+            ),
+        ];
+        self
     }
 }
 
@@ -134,11 +202,25 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
             nodes: spec.nodes,
             instances_per_process: spec.instances_per_process,
             runner: "local".into(),
-            time_scale: 1.0,
+            time_scale: spec.time_scale,
             peerlab_version: "synthetic".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             modules: vec!["dispersy".into()],
             placement,
+            metrics: {
+                let mut m = spec.metrics.clone();
+                if spec.metric_family && !m.is_empty() {
+                    m.push(MetricDecl {
+                        name: "synth.by_parity/*".into(),
+                        module: "synth".into(),
+                        kind: Some(MetricKind::Counter),
+                        unit: "shares".into(),
+                        description: "Shares sent to even and to odd instances".into(),
+                        headline: false,
+                    });
+                }
+                m
+            },
             ..RunRecord::default()
         },
     )?;
@@ -206,7 +288,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         instances: spec.instances,
         nodes: spec.nodes,
         runner: "local".into(),
-        time_scale: 1.0,
+        time_scale: spec.time_scale,
         started_at: "2026-01-01T00:00:00Z".into(),
         ended_at: "2026-01-01T00:01:00Z".into(),
         duration_s: end_t + spec.setup_s as f64,
@@ -268,6 +350,11 @@ fn write_instance(
     let end = crash_at.unwrap_or(spec.duration_s as f64) as i64;
     let max_peers = (spec.instances.saturating_sub(1)).min(20) as u64;
     let mut line = String::with_capacity(1024);
+    let mut m = ModuleMetrics {
+        total_at: (spec.duration_s as i64 * 2 / 3).max(1) - (id % 3) as i64,
+        time_to_total: 5.0 + rng.unit() * 20.0,
+        ..ModuleMetrics::default()
+    };
     for t in -(spec.setup_s as i64) + 1..=end {
         let reset = spec.reset_at == Some(t as u32) && t > 0;
         if reset {
@@ -294,7 +381,12 @@ fn write_instance(
         }
         let peers = ((t + spec.setup_s as i64).max(0) as u64 * 2).min(max_peers);
         line.clear();
-        let _ = write!(line, "{{\"t\": {t}.0, ");
+        let stats_t = if spec.metrics.is_empty() {
+            t as f64 * spec.time_scale
+        } else {
+            t as f64
+        };
+        let _ = write!(line, "{{\"t\": {stats_t:?}, ");
         if reset {
             line.push_str("\"reset\": true, ");
         }
@@ -306,11 +398,64 @@ fn write_instance(
                 msg_out[k], bytes_out[k], msg_in[k], bytes_in[k]
             );
         }
-        let _ = writeln!(
+        let _ = write!(
             line,
-            "\"drop/duplicate\": {dup}, \"drop/bad_signature\": {bad_sig}, \"peers\": {peers}, \"stat/shares\": {}}}}}",
+            "\"drop/duplicate\": {dup}, \"drop/bad_signature\": {bad_sig}, \"peers\": {peers}, \"stat/shares\": {}",
             msg_out.get(2).copied().unwrap_or(0) as f64 / 2.0
         );
+        if spec.metrics.is_empty() {
+            line.push_str("}}\n");
+        } else {
+            // Module metrics: counters only grow (from zero again after a
+            // reset), the gauge moves, observations are this interval's.
+            if reset {
+                m.shares = 0;
+                m.retries = 0;
+            }
+            if t > 0 {
+                m.shares += rng.below(3);
+                m.retries += u64::from(rng.below(8) == 0);
+            }
+            m.pending = rng.below(5 + id as u64 % 3);
+            let _ = write!(
+                line,
+                ", \"synth.shares\": {}, \"synth.retries\": {}, \"synth.pending\": {}",
+                m.shares, m.retries, m.pending
+            );
+            if spec.metric_family {
+                let even = m.shares / 2;
+                let _ = write!(
+                    line,
+                    ", \"synth.by_parity/even\": {even}, \"synth.by_parity/odd\": {}",
+                    m.shares - even
+                );
+            }
+            line.push('}');
+            let mut obs = Vec::new();
+            if t > 0 {
+                let mut rtt = Histogram::new();
+                for _ in 0..rng.below(4) {
+                    let _ = rtt.record(5.0 + rng.unit() * 40.0 + (id % 7) as f64);
+                }
+                if !rtt.is_empty() {
+                    obs.push(("synth.rtt", rtt));
+                }
+            }
+            if t == m.total_at {
+                let mut h = Histogram::new();
+                let _ = h.record(m.time_to_total);
+                obs.push(("synth.time_to_total", h));
+            }
+            if !obs.is_empty() {
+                line.push_str(", \"observations\": {");
+                for (i, (name, h)) in obs.iter().enumerate() {
+                    let sep = if i > 0 { ", " } else { "" };
+                    let _ = write!(line, "{sep}\"{name}\": \"{}\"", h.to_base64());
+                }
+                line.push('}');
+            }
+            line.push_str("}\n");
+        }
         if crash_at.is_some() && t == end {
             // The process died while writing this line.
             let half = line.len() / 2;
@@ -330,7 +475,7 @@ fn write_instance(
     let mut ev = String::new();
     let mut push = |t: f64, body: String| {
         if crash_at.is_none_or(|c| t <= c) {
-            let _ = writeln!(ev, "{{\"t\": {t:.3}, {body}}}");
+            let _ = writeln!(ev, "{{\"t\": {:.3}, {body}}}", t * spec.time_scale);
         }
     };
     push(-(spec.setup_s as f64) + 0.5, "\"kind\": \"command\", \"callback\": \"isolate_community\", \"module\": \"dispersy\", \"file\": \"synthetic.scenario\", \"line\": 2".into());
@@ -352,6 +497,17 @@ fn write_instance(
         push(d, "\"kind\": \"end\", \"status\": \"finished\"".into());
     }
     fs::write(dir.join(format!("{base}.events.jsonl")), ev)
+}
+
+/// The synthetic module metrics' state of one instance.
+#[derive(Default)]
+struct ModuleMetrics {
+    shares: u64,
+    retries: u64,
+    pending: u64,
+    /// The line that records `time_to_total`.
+    total_at: i64,
+    time_to_total: f64,
 }
 
 fn write_process(
@@ -376,7 +532,8 @@ fn write_process(
             + rng.below(500) as f64;
         let _ = writeln!(
             out,
-            "{{\"t\": {t}.0, \"pid\": {}, \"instances\": [{}], \"cpu_user_s\": {user:.3}, \"cpu_system_s\": {system:.3}, \"rss_kb\": {rss:.0}, \"read_bytes\": 0, \"write_bytes\": {}}}",
+            "{{\"t\": {:?}, \"pid\": {}, \"instances\": [{}], \"cpu_user_s\": {user:.3}, \"cpu_system_s\": {system:.3}, \"rss_kb\": {rss:.0}, \"read_bytes\": 0, \"write_bytes\": {}}}",
+            t as f64 * spec.time_scale,
             4000 + p,
             list.join(", "),
             (t + spec.setup_s as i64) * 4096

@@ -196,14 +196,38 @@ pub fn check_processed_run(run_dir: &Path) -> Result<CheckReport, Vec<String>> {
             },
         }
     }
+    // Every PNG has its SVG beside it.
+    let pngs: Vec<String> = read_dir_sorted(&run_dir.join("plots"))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            p.file_name()?
+                .to_str()?
+                .strip_suffix(".png")
+                .map(str::to_string)
+        })
+        .collect();
+    for stem in &pngs {
+        let svg = run_dir.join("plots").join(format!("{stem}.svg"));
+        match fs::read_to_string(&svg) {
+            Ok(text) if text.starts_with("<svg") && text.trim_end().ends_with("</svg>") => {}
+            Ok(_) => problems.push(format!("{}: not an SVG document", svg.display())),
+            Err(e) => problems.push(format!("{}: {e}", svg.display())),
+        }
+    }
+    // The page embeds every plot (the general ones and one or two per
+    // metric); images post_process_cmd drew are extra.
     match fs::read_to_string(run_dir.join("report.html")) {
         Err(e) => problems.push(format!("report.html: {e}")),
         Ok(html) => {
             let embedded = html.matches("src=\"data:image/png;base64,").count();
-            if embedded != EXPECTED_PLOTS.len() {
+            let extra = html.split("id=\"post-process\"").nth(1).map_or(0, |rest| {
+                rest.matches("src=\"data:image/png;base64,").count()
+            });
+            let expected = pngs.len().max(EXPECTED_PLOTS.len());
+            if embedded - extra.min(embedded) != expected {
                 problems.push(format!(
-                    "report.html embeds {embedded} images, expected {}",
-                    EXPECTED_PLOTS.len()
+                    "report.html embeds {embedded} images, expected {expected}",
                 ));
             }
         }
@@ -314,6 +338,299 @@ pub fn check_processed_run(run_dir: &Path) -> Result<CheckReport, Vec<String>> {
             messages_sent: sent,
             messages_received: received,
         })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Declared metrics recomputed from the raw files: run.json's `metrics`
+/// and every `<ID>.stats.jsonl` (through `serde_json::Value`, as
+/// [`raw_totals`] does; histograms decoded and merged with peerlab-run's
+/// `Histogram`, the exact merge the contract names).
+#[derive(Debug, Clone, Default)]
+pub struct RawMetrics {
+    /// Counter or gauge name -> instance -> its (t, value) per line, a
+    /// counter's value counting on across resets.
+    pub series: BTreeMap<String, BTreeMap<u32, Vec<(f64, f64)>>>,
+    /// Observation name -> instance -> its samples.
+    pub observations: BTreeMap<String, BTreeMap<u32, peerlab_run::metrics::Histogram>>,
+    /// Name -> kind (`counter`, `gauge`, `observation`), declared.
+    pub kinds: BTreeMap<String, String>,
+    /// The last statistics line's `t` of any instance.
+    pub last_t: f64,
+}
+
+/// Recomputes every declared metric from the raw files.
+pub fn raw_metrics(run_dir: &Path) -> Result<RawMetrics, String> {
+    let run: Value = serde_json::from_str(
+        &fs::read_to_string(run_dir.join("run.json")).map_err(|e| format!("run.json: {e}"))?,
+    )
+    .map_err(|e| format!("run.json: {e}"))?;
+    let decls: Vec<(String, String)> = run
+        .get("metrics")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            Some((
+                d.get("name")?.as_str()?.to_string(),
+                d.get("kind")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    let kind_of = |name: &str| -> Option<String> {
+        decls
+            .iter()
+            .find(|(n, _)| n == name)
+            .or_else(|| {
+                decls.iter().find(|(n, _)| {
+                    n.strip_suffix("/*")
+                        .is_some_and(|p| name.starts_with(&format!("{p}/")))
+                })
+            })
+            .map(|(_, k)| k.clone())
+    };
+    let mut out = RawMetrics::default();
+    for host in read_dir_sorted(run_dir)? {
+        if !host.is_dir() || host.file_name().is_some_and(|n| n == "plots") {
+            continue;
+        }
+        for node in read_dir_sorted(&host)? {
+            if !node.is_dir() {
+                continue;
+            }
+            for file in read_dir_sorted(&node)? {
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default()
+                    .to_string();
+                let Some(id) = name
+                    .strip_suffix(".stats.jsonl")
+                    .and_then(|i| i.parse::<u32>().ok())
+                else {
+                    continue;
+                };
+                let text =
+                    fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+                let mut base: BTreeMap<String, f64> = BTreeMap::new();
+                let mut last: BTreeMap<String, f64> = BTreeMap::new();
+                for line in text.lines() {
+                    let Ok(v) = serde_json::from_str::<Value>(line) else {
+                        continue;
+                    };
+                    let Some(t) = v.get("t").and_then(Value::as_f64) else {
+                        continue;
+                    };
+                    let Some(counters) = v.get("counters").and_then(Value::as_object) else {
+                        continue;
+                    };
+                    if counters.values().any(|x| !x.is_number()) {
+                        continue;
+                    }
+                    out.last_t = out.last_t.max(t);
+                    if v.get("reset").and_then(Value::as_bool) == Some(true) {
+                        for (k, l) in last.iter_mut() {
+                            *base.entry(k.clone()).or_default() += *l;
+                            *l = 0.0;
+                        }
+                    }
+                    for (k, x) in counters {
+                        let Some(kind) = kind_of(k) else { continue };
+                        let x = x.as_f64().unwrap_or(0.0);
+                        let value = if kind == "counter" {
+                            let before = last.get(k).copied().unwrap_or(0.0);
+                            if x < before {
+                                *base.entry(k.clone()).or_default() += before;
+                            }
+                            last.insert(k.clone(), x);
+                            base.get(k).copied().unwrap_or(0.0) + x
+                        } else {
+                            x
+                        };
+                        out.kinds.insert(k.clone(), kind);
+                        out.series
+                            .entry(k.clone())
+                            .or_default()
+                            .entry(id)
+                            .or_default()
+                            .push((t, value));
+                    }
+                    if let Some(obs) = v.get("observations").and_then(Value::as_object) {
+                        for (k, h) in obs {
+                            let Some(kind) = kind_of(k) else { continue };
+                            let h = peerlab_run::metrics::Histogram::from_base64(
+                                h.as_str().unwrap_or_default(),
+                            )
+                            .map_err(|e| format!("{}: {k}: {e}", file.display()))?;
+                            out.kinds.insert(k.clone(), kind);
+                            out.observations
+                                .entry(k.clone())
+                                .or_default()
+                                .entry(id)
+                                .or_default()
+                                .merge(&h);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0)
+}
+
+/// Checks a processed run's metrics against [`raw_metrics`]: every
+/// declared metric's `aggregates.metrics` entry in summary.json, the last
+/// value and line count of each instance in `timeseries.csv`, and every row
+/// of `observations.csv`. Returns every problem found.
+pub fn check_metrics(run_dir: &Path) -> Result<RawMetrics, Vec<String>> {
+    let raw = raw_metrics(run_dir).map_err(|e| vec![e])?;
+    let mut problems = Vec::new();
+    let summary: Value = fs::read_to_string(run_dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let agg = &summary["aggregates"]["metrics"];
+    let f = |v: &Value, k: &str| v.get(k).and_then(Value::as_f64).unwrap_or(f64::NAN);
+    for (name, per) in &raw.series {
+        let m = &agg[name];
+        let finals: Vec<f64> = per.values().filter_map(|s| s.last().map(|p| p.1)).collect();
+        let total: f64 = finals.iter().sum();
+        let min = finals.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = finals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let want = [
+            ("instances", finals.len() as f64),
+            ("total", total),
+            ("mean", total / finals.len() as f64),
+            ("min", min),
+            ("max", max),
+        ];
+        for (k, w) in want {
+            // summary.json rounds to 4 decimals.
+            if (f(m, k) - w).abs() > 1e-4 * w.abs().max(1.0) {
+                problems.push(format!(
+                    "{name} {k}: summary says {}, the files say {w}",
+                    m[k]
+                ));
+            }
+        }
+        if raw.kinds[name] == "counter" {
+            let rate = total / raw.last_t;
+            if (f(m, "rate_per_s") - rate).abs() > 1e-4 * rate.max(1.0) {
+                problems.push(format!(
+                    "{name} rate_per_s: summary says {}, the files say {rate}",
+                    m["rate_per_s"]
+                ));
+            }
+        }
+    }
+    for (name, per) in &raw.observations {
+        let mut all = peerlab_run::metrics::Histogram::new();
+        per.values().for_each(|h| all.merge(h));
+        let d = &agg[name]["distribution"];
+        let s = all.stats();
+        for (k, w) in [
+            ("count", s.count as f64),
+            ("min", s.min),
+            ("p50", s.p50),
+            ("p90", s.p90),
+            ("p99", s.p99),
+            ("max", s.max),
+            ("mean", s.mean),
+        ] {
+            if (f(d, k) - w).abs() > 1e-4 * w.abs().max(1.0) {
+                problems.push(format!(
+                    "{name} {k}: summary says {}, the files say {w}",
+                    d[k]
+                ));
+            }
+        }
+        if f(&agg[name], "instances") != per.len() as f64 {
+            problems.push(format!(
+                "{name}: summary counts {} instances, the files {}",
+                agg[name]["instances"],
+                per.len()
+            ));
+        }
+    }
+
+    // timeseries.csv: every line of every instance, the last value right.
+    match fs::read_to_string(run_dir.join("timeseries.csv")) {
+        Err(e) => problems.push(format!("timeseries.csv: {e}")),
+        Ok(text) => {
+            let mut lines = text.lines();
+            if lines.next() != Some("run,instance,t,metric,value") {
+                problems.push("timeseries.csv: wrong header".into());
+            }
+            let mut got: BTreeMap<(String, u32), Vec<(f64, f64)>> = BTreeMap::new();
+            for l in lines {
+                let c: Vec<&str> = l.split(',').collect();
+                if c.len() != 5 {
+                    problems.push(format!("timeseries.csv: bad row {l}"));
+                    continue;
+                }
+                let (Ok(id), Ok(t), Ok(v)) = (c[1].parse(), c[2].parse(), c[4].parse()) else {
+                    problems.push(format!("timeseries.csv: bad row {l}"));
+                    continue;
+                };
+                got.entry((c[3].to_string(), id)).or_default().push((t, v));
+            }
+            for (name, per) in &raw.series {
+                for (id, series) in per {
+                    match got.get(&(name.clone(), *id)) {
+                        Some(rows) if rows == series => {}
+                        Some(rows) => problems.push(format!(
+                            "timeseries.csv: {name} of instance {id}: {} rows ending {:?}, the files have {} ending {:?}",
+                            rows.len(), rows.last(), series.len(), series.last()
+                        )),
+                        None => problems.push(format!("timeseries.csv: no {name} for instance {id}")),
+                    }
+                }
+            }
+        }
+    }
+
+    // observations.csv: each instance's and the merged row.
+    match fs::read_to_string(run_dir.join("observations.csv")) {
+        Err(e) => problems.push(format!("observations.csv: {e}")),
+        Ok(text) => {
+            let rows: BTreeMap<(String, String), Vec<f64>> = text
+                .lines()
+                .skip(1)
+                .filter_map(|l| {
+                    let c: Vec<&str> = l.split(',').collect();
+                    let nums = c.get(3..)?.iter().filter_map(|x| x.parse().ok()).collect();
+                    Some(((c.get(2)?.to_string(), c.get(1)?.to_string()), nums))
+                })
+                .collect();
+            for (name, per) in &raw.observations {
+                let mut all = peerlab_run::metrics::Histogram::new();
+                let mut check = |who: String, h: &peerlab_run::metrics::Histogram| {
+                    let s = h.stats();
+                    let want = [s.count as f64, s.min, s.p50, s.p90, s.p99, s.max, s.mean];
+                    match rows.get(&(name.clone(), who.clone())) {
+                        Some(got)
+                            if got.len() == 7
+                                && got.iter().zip(want).all(|(a, b)| close(*a, b)) => {}
+                        other => problems.push(format!(
+                            "observations.csv: {name} {who}: {other:?}, the files say {want:?}"
+                        )),
+                    }
+                };
+                for (id, h) in per {
+                    check(id.to_string(), h);
+                    all.merge(h);
+                }
+                check("all".into(), &all);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(raw)
     } else {
         Err(problems)
     }

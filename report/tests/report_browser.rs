@@ -229,10 +229,25 @@ struct PageCheck {
     loaded: u64,
     errors: Vec<String>,
     screenshot: Vec<u8>,
+    /// What `probe` (a JavaScript expression giving a string) returned.
+    probe: String,
+    /// A smaller screenshot of the part `clip` selected, if any.
+    clip: Option<Vec<u8>>,
 }
 
 /// Opens `page` in a new tab, waits for the load event, then inspects it.
 fn check_page(b: &mut Browser, page: &Path) -> PageCheck {
+    check_page_with(b, page, "''", None)
+}
+
+/// As [`check_page`], evaluating `probe` after the load and shooting the
+/// element `clip` names (id, height in CSS pixels) at 60% scale.
+fn check_page_with(
+    b: &mut Browser,
+    page: &Path,
+    probe: &str,
+    clip: Option<(&str, u32)>,
+) -> PageCheck {
     let target = b.call(None, "Target.createTarget", json!({"url": "about:blank"}));
     let target_id = target["targetId"].as_str().unwrap().to_string();
     let attached = b.call(
@@ -261,8 +276,34 @@ fn check_page(b: &mut Browser, page: &Path) -> PageCheck {
             .expect("evaluate returned no string"),
     )
     .unwrap();
+    let probed = b.call(
+        Some(&s),
+        "Runtime.evaluate",
+        json!({"expression": probe, "returnByValue": true}),
+    );
+    let probe = probed["result"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the probe returned no string: {probed}"))
+        .to_string();
     let shot = b.call(Some(&s), "Page.captureScreenshot", json!({"format": "png"}));
     let screenshot = base64_decode(shot["data"].as_str().expect("no screenshot data"));
+    let clip = clip.map(|(id, height)| {
+        let r = b.call(
+            Some(&s),
+            "Runtime.evaluate",
+            json!({"expression": format!(
+                "(function(){{var r=document.getElementById('{id}').getBoundingClientRect();return JSON.stringify({{x:r.left+window.scrollX,y:r.top+window.scrollY,w:r.width}});}})()"
+            ), "returnByValue": true}),
+        );
+        let at: Value = serde_json::from_str(r["result"]["value"].as_str().unwrap()).unwrap();
+        let shot = b.call(
+            Some(&s),
+            "Page.captureScreenshot",
+            json!({"format": "png", "captureBeyondViewport": true,
+                   "clip": {"x": at["x"], "y": at["y"], "width": at["w"], "height": height, "scale": 0.6}}),
+        );
+        base64_decode(shot["data"].as_str().expect("no screenshot data"))
+    });
     let errors = b.errors(&s);
     b.call(None, "Target.closeTarget", json!({"targetId": target_id}));
     PageCheck {
@@ -270,6 +311,8 @@ fn check_page(b: &mut Browser, page: &Path) -> PageCheck {
         loaded: counts["loaded"].as_u64().unwrap(),
         errors,
         screenshot,
+        probe,
+        clip,
     }
 }
 
@@ -345,4 +388,114 @@ fn report_loads_in_headless_chromium_with_every_image_and_no_errors() {
         "the check missed a console error: {:?}",
         bad.errors
     );
+}
+
+/// What a report with module metrics shows in the browser: every metric's
+/// section with its plot(s) and its row in the summary tables, one row per
+/// instance in the per-instance table, which sorts when a column is
+/// clicked; every image decodes and nothing is logged as an error.
+/// `PEERLAB_UPDATE_SCREENSHOT=1` also writes docs/report-metrics.png.
+#[test]
+fn a_report_with_module_metrics_shows_every_metric_in_chromium() {
+    if std::env::var("PEERLAB_SKIP_BROWSER").as_deref() == Ok("1") {
+        eprintln!("SKIPPED (PEERLAB_SKIP_BROWSER=1): the report's browser test");
+        return;
+    }
+    let Some(exe) = chromium().filter(|e| e.is_file()) else {
+        panic!(
+            "chromium is not installed: install it (`apt-get install chromium fonts-dejavu-core`) or set PEERLAB_SKIP_BROWSER=1"
+        );
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("0001-synthetic");
+    let mut spec = peerlab_report::synth::SynthSpec::new(6).with_module_metrics();
+    spec.experiment = "pingpong".into();
+    spec.duration_s = 40;
+    peerlab_report::synth::write_run(&dir, &spec).unwrap();
+    let s = process_run(
+        &dir,
+        &ReportOptions {
+            post_process_cmd: Some(
+                "mkdir -p plots/extra && cp plots/metric-synth.rtt-cdf.svg plots/extra/rtt.svg"
+                    .into(),
+            ),
+            ..ReportOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(s.hook.as_ref().is_some_and(|h| h.ok), "{:?}", s.hook);
+    let names = [
+        "synth.shares",
+        "synth.time_to_total",
+        "synth.pending",
+        "synth.retries",
+        "synth.rtt",
+    ];
+    // Per metric: its section's image count and whether a summary table
+    // links it; the per-instance table's rows, and its first column after
+    // a click on the header sorts it descending (two clicks).
+    let probe = format!(
+        "(function(){{var names={names:?};var out={{}};names.forEach(function(n){{\
+           var sec=document.getElementById('metric-'+n.replace(/[^A-Za-z0-9]/g,'-'));\
+           out[n]={{images: sec?sec.querySelectorAll('img').length:-1,\
+                   listed: !!document.querySelector('#metric-values a[href=\"#'+(sec?sec.id:'x')+'\"], #metric-observations a[href=\"#'+(sec?sec.id:'x')+'\"]')}};}});\
+           var t=document.getElementById('per-instance-table');var th=t.querySelector('thead th');\
+           th.click();th.click();\
+           out.rows=t.tBodies[0].rows.length;out.first=t.tBodies[0].rows[0].cells[0].textContent;\
+           out.links=t.querySelectorAll('tbody a').length;\
+           out.extra=document.querySelectorAll('#post-process ~ .gallery img').length;\
+           return JSON.stringify(out);}})()"
+    );
+    let mut b = Browser::launch(&exe);
+    let page = check_page_with(
+        &mut b,
+        &dir.join("report.html"),
+        &probe,
+        Some(("metrics", 1500)),
+    );
+    drop(b);
+    assert!(page.errors.is_empty(), "console errors: {:#?}", page.errors);
+    assert_eq!(page.loaded, page.images, "images that did not load");
+    // 8 general plots + 3 + 2 x 2 metric plots + the hook's image.
+    assert_eq!(page.images, 8 + 3 + 4 + 1);
+    let got: Value = serde_json::from_str(&page.probe).unwrap();
+    for n in names {
+        let want = if n.ends_with("rtt") || n.ends_with("time_to_total") {
+            2
+        } else {
+            1
+        };
+        assert_eq!(got[n]["images"], want, "{n}: {got}");
+        assert_eq!(
+            got[n]["listed"], true,
+            "{n} is not in a summary table: {got}"
+        );
+    }
+    assert_eq!(got["rows"], 6, "{got}");
+    assert_eq!(got["first"], "6", "sorting by instance, descending: {got}");
+    assert_eq!(
+        got["links"], 12,
+        "each instance links its .out and .err: {got}"
+    );
+    assert_eq!(got["extra"], 1, "{got}");
+
+    let clip = page.clip.unwrap();
+    let (w, h) = png_size(&clip).unwrap();
+    assert!(w >= 600 && h >= 600, "{w}x{h}");
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report-metrics.png");
+    std::fs::write(&out, &clip).unwrap();
+    eprintln!(
+        "screenshot of the metrics: {} ({w}x{h}, {} bytes)",
+        out.display(),
+        clip.len()
+    );
+    if std::env::var("PEERLAB_UPDATE_SCREENSHOT").as_deref() == Ok("1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/report-metrics.png");
+        assert!(
+            clip.len() < 300_000,
+            "{} bytes is too big for docs/",
+            clip.len()
+        );
+        std::fs::write(docs, &clip).unwrap();
+    }
 }

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 pub const RUN_JSON: &str = "run.json";
 /// The runner's record of the run's end, completed by post-processing.
 pub const SUMMARY_JSON: &str = "summary.json";
+/// Every instance's overlay address and public key ([`crate::schema::PeersRecord`]).
+pub const PEERS_JSON: &str = "peers.json";
 /// One test case per instance and per verdict.
 pub const JUNIT_XML: &str = "junit.xml";
 /// Copies of every file the experiment was read from.

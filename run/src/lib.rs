@@ -7,18 +7,23 @@
 //! one reader of them ([`read`]), used alike by the host, `peerlab bench`
 //! and peerlab-report.
 //!
-//! Must not: depend on anything but serde (no tokio, no host, no
+//! [`metrics`] spells metric declarations, observation histograms
+//! (HdrHistogram, base64 V2) and per-run metric summaries.
+//!
+//! Must not: depend on anything but serde and the encodings of its files
+//! (hdrhistogram, base64) (no tokio, no host, no
 //! plugin-api), start processes, or decide what a run means (verdicts,
 //! aggregates): it only knows where things are and how they are spelled.
 
 pub mod junit;
 pub mod layout;
+pub mod metrics;
 pub mod read;
 pub mod schema;
 pub mod write;
 
 pub use layout::InstancePaths;
 pub use schema::{
-    EndStatus, EventLine, InstanceStatus, Placement, ResourceLine, RunRecord, RunStatus,
-    SourceRecord, StatsLine, Summary, VerdictRecord,
+    EndStatus, EventLine, InstanceStatus, PeerRecord, PeersRecord, Placement, PluginRecord,
+    ResourceLine, RunRecord, RunStatus, SourceRecord, StatsLine, Summary, VerdictRecord,
 };

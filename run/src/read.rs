@@ -1,4 +1,4 @@
-//! The one reader of a run folder's records: `run.json` and `summary.json`
+//! The one reader of a run folder's records: `run.json`, `summary.json` and `peers.json`
 //! into the types of [`crate::schema`] (leniently: a missing field takes its
 //! default), and [`OrderedCounters`], the container peerlab-report reads a
 //! statistics line's counters into. The host, `peerlab bench` and
@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, MapAccess, Visitor};
 use serde_json::Value;
 
-use crate::layout::{RUN_JSON, SUMMARY_JSON};
-use crate::schema::{RunRecord, Summary};
+use crate::layout::{PEERS_JSON, RUN_JSON, SUMMARY_JSON};
+use crate::schema::{PeersRecord, RunRecord, Summary};
 
 /// Why a record could not be read.
 #[derive(Debug)]
@@ -75,6 +75,12 @@ pub fn summary_from_str(text: &str) -> Result<Summary, RecordError> {
 pub fn read_run_record(run_dir: &Path) -> Result<RunRecord, RecordError> {
     let text = fs::read_to_string(run_dir.join(RUN_JSON)).map_err(RecordError::Io)?;
     run_record_from_str(&text)
+}
+
+/// `run_dir/peers.json`, typed.
+pub fn read_peers(run_dir: &Path) -> Result<PeersRecord, RecordError> {
+    let text = fs::read_to_string(run_dir.join(PEERS_JSON)).map_err(RecordError::Io)?;
+    parse(&text)
 }
 
 /// `run_dir/summary.json`, typed.

@@ -151,6 +151,9 @@ pub struct RunRecord {
     pub runner: String,
     pub time_scale: f64,
     pub peerlab_version: String,
+    /// The git commit peerlab was built from, when built from a checkout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peerlab_commit: Option<String>,
     pub created_at: String,
     pub modules: Vec<String>,
     /// Absolute path of the experiment's .conf (or the scenario when run without one).
@@ -166,6 +169,35 @@ pub struct RunRecord {
     /// with its hash and its copy in the run folder; instances refuse to
     /// start when a file has changed since. Empty in runs before 0.1.1.
     pub sources: Vec<SourceRecord>,
+    /// Every metric the loaded modules declared (the overlay's included).
+    /// Empty in runs before metrics existed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<crate::metrics::MetricDecl>,
+    /// Every plugin library the run loaded (built-in modules are not
+    /// listed): `peerlab rerun` refuses a plugin whose hash changed.
+    /// Empty in runs before 0.1.2.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginRecord>,
+}
+
+/// One plugin library a run loaded, as `run.json` records it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PluginRecord {
+    /// The module's name (`benaloh`).
+    pub module: String,
+    /// The module's own version.
+    pub version: String,
+    /// The plugin-api version it was built against.
+    pub api_version: String,
+    /// The library file it was loaded from (canonical).
+    pub path: PathBuf,
+    /// SHA-256 of the library file, in hex.
+    pub sha256: String,
+    /// `debug`, `release` or `unknown`: the cargo profile the library was
+    /// built with, as its path says (`target/<profile>/`). A debug build's
+    /// CPU figures are not representative.
+    pub build_profile: String,
 }
 
 /// One file the experiment was read from, as `peerlab run` read it.
@@ -270,6 +302,10 @@ pub struct StatsLine<C> {
     pub reset: bool,
     #[serde(default)]
     pub counters: C,
+    /// Observation metrics: the samples recorded since the previous line
+    /// (absent when none were), one histogram per metric.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub observations: BTreeMap<String, crate::metrics::Histogram>,
 }
 
 /// The statistics a host writes: counter name to value.
@@ -281,6 +317,9 @@ pub mod event_kind {
     pub const COMMAND: &str = "command";
     pub const FAULT: &str = "fault";
     pub const END: &str = "end";
+    /// Where the instance's overlay listens (`text`: `host:port`) and its
+    /// public key (`key`, hex), written once before the start.
+    pub const ADDRESS: &str = "address";
 }
 
 /// What an event line says (its `kind`).
@@ -290,6 +329,7 @@ pub enum EventKind {
     Command,
     Fault,
     End,
+    Address,
     /// A kind this version does not know, as written.
     Other(String),
 }
@@ -301,6 +341,7 @@ impl EventKind {
             event_kind::COMMAND => EventKind::Command,
             event_kind::FAULT => EventKind::Fault,
             event_kind::END => EventKind::End,
+            event_kind::ADDRESS => EventKind::Address,
             other => EventKind::Other(other.to_string()),
         }
     }
@@ -311,6 +352,7 @@ impl EventKind {
             EventKind::Command => event_kind::COMMAND,
             EventKind::Fault => event_kind::FAULT,
             EventKind::End => event_kind::END,
+            EventKind::Address => event_kind::ADDRESS,
             EventKind::Other(s) => s,
         }
     }
@@ -336,6 +378,9 @@ pub struct EventLine<'a> {
     /// An `end` event's status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<EndStatus>,
+    /// An `address` event's public key (hex of py-ipv8's key bytes).
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Cow<'a, str>>,
 }
 
 impl<'a> EventLine<'a> {
@@ -350,6 +395,7 @@ impl<'a> EventLine<'a> {
             file: None,
             line: None,
             status: None,
+            key: None,
         }
     }
 
@@ -357,6 +403,32 @@ impl<'a> EventLine<'a> {
     pub fn kind(&self) -> EventKind {
         EventKind::parse(&self.kind)
     }
+}
+
+/// `peers.json`: every instance's overlay address and public key, as the
+/// sync server's barrier handed them to the instances (written when the run
+/// starts; a run that never starts has none).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeersRecord {
+    /// The common start time, milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub start_unix_ms: u64,
+    #[serde(default)]
+    pub peers: Vec<PeerRecord>,
+}
+
+/// One instance in `peers.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PeerRecord {
+    pub id: u32,
+    /// The overlay's UDP address, `host:port` (`[v6]:port`).
+    pub addr: String,
+    /// Hex of the public key (py-ipv8's `LibNaCLPK:` key bytes).
+    pub public_key: String,
+    /// `peerlab`, `external` for an instance that is another program, or
+    /// `tracker` (id 0) for the built-in tracker.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kind: String,
 }
 
 /// One line of `process<PPP>.resources.jsonl`: this OS process's CPU
@@ -451,6 +523,7 @@ mod tests {
             t: 3.0,
             reset: false,
             counters: &counters,
+            observations: Default::default(),
         };
         assert_eq!(
             serde_json::to_string(&s).unwrap(),

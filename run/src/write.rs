@@ -1,4 +1,5 @@
-//! The one writer of `run.json` ([`write_run_record`]), of `summary.json`
+//! The one writer of `run.json` ([`write_run_record`]), of `peers.json`
+//! ([`write_peers`]), of `summary.json`
 //! ([`write_summary`]: the runner's record, and post-processing's
 //! completion of it) and of `junit.xml` ([`write_junit`]). Both write atomically (a temporary
 //! file, then a rename), so a reader never sees half a record, and a failed
@@ -18,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::layout::{JUNIT_XML, RUN_JSON, SUMMARY_JSON};
-use crate::schema::{RunRecord, Summary};
+use crate::layout::{JUNIT_XML, PEERS_JSON, RUN_JSON, SUMMARY_JSON};
+use crate::schema::{PeersRecord, RunRecord, Summary};
 
 /// Write `junit.xml` into `run_dir` (rendered from the runner's summary).
 /// Returns the file's path.
@@ -32,6 +33,11 @@ pub fn write_junit(run_dir: &Path, summary: &Summary) -> io::Result<PathBuf> {
 /// Write `run.json` into `run_dir`.
 pub fn write_run_record(run_dir: &Path, record: &RunRecord) -> io::Result<()> {
     write_json(&run_dir.join(RUN_JSON), record)
+}
+
+/// Write `peers.json` into `run_dir`.
+pub fn write_peers(run_dir: &Path, peers: &PeersRecord) -> io::Result<()> {
+    write_json(&run_dir.join(PEERS_JSON), peers)
 }
 
 /// What goes into `summary.json`.

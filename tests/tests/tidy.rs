@@ -30,7 +30,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn every_rust_file_starts_with_a_module_comment() {
     let root = workspace_root();
     let mut files = Vec::new();
-    for dir in ["host", "lang", "plugin-api", "plugins", "report", "tests"] {
+    for dir in [
+        "host",
+        "lang",
+        "plugin-api",
+        "plugins",
+        "report",
+        "sync",
+        "tests",
+    ] {
         rust_files(&root.join(dir), &mut files);
     }
     assert!(
@@ -94,6 +102,9 @@ struct Package {
     /// Every crate it depends on for its own code (normal dependencies,
     /// not dev or build ones), ours or not.
     normal: Vec<String>,
+    /// Its normal dependencies with the features it asks of each: (name,
+    /// default features on, features).
+    features: Vec<(String, bool, Vec<String>)>,
 }
 
 /// The workspace's packages, as `cargo metadata` sees them.
@@ -142,6 +153,26 @@ fn workspace_packages() -> Vec<Package> {
                     .iter()
                     .filter(|d| d["kind"].is_null())
                     .map(|d| d["name"].as_str().unwrap().to_string())
+                    .collect(),
+                features: p["dependencies"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["kind"].is_null())
+                    .map(|d| {
+                        (
+                            d["name"].as_str().unwrap().to_string(),
+                            d["uses_default_features"].as_bool().unwrap_or(true),
+                            d["features"]
+                                .as_array()
+                                .map(|f| {
+                                    f.iter()
+                                        .filter_map(|x| x.as_str().map(str::to_string))
+                                        .collect()
+                                })
+                                .unwrap_or_default(),
+                        )
+                    })
                     .collect(),
             }
         })
@@ -195,6 +226,16 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             lang.name
         ));
     }
+    // The sync protocol knows no scenario, module or runner: of ours it
+    // depends on the run folder's types (the end statuses) alone.
+    let sync = find("sync");
+    let run = find("run");
+    for d in sync.ours.iter().filter(|d| **d != run.name) {
+        broken.push(format!(
+            "{} depends on {d}: the sync crate depends only on {} among our crates",
+            sync.name, run.name
+        ));
+    }
     // Nothing depends on the host but the end-to-end tests (report and the
     // run folder's types are read by the host, never the other way round).
     for p in packages.iter().filter(|p| p.dir != "tests") {
@@ -202,6 +243,49 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             broken.push(format!(
                 "{} ({}/) depends on the host ({}): only the end-to-end tests may",
                 p.name, p.dir, host.name
+            ));
+        }
+    }
+    // The sweep crate works on run folders only: it reads them through
+    // peerlab-run (and configs through lang), never through the runtime,
+    // plugin-api or the report, and nothing but the host uses it.
+    let sweep = find("sweep");
+    for d in &sweep.ours {
+        if *d != find("run").name && *d != lang.name {
+            broken.push(format!(
+                "{} depends on {d}: the sweep crate depends only on peerlab-run and lang among our crates",
+                sweep.name
+            ));
+        }
+    }
+    for p in packages
+        .iter()
+        .filter(|p| p.dir != "host" && p.dir != "tests")
+    {
+        if p.ours.contains(&sweep.name) {
+            broken.push(format!(
+                "{} ({}/) depends on {}: only the host (and the end-to-end tests) may",
+                p.name, p.dir, sweep.name
+            ));
+        }
+    }
+    // The instance runtime is a pure state machine (the quinn-proto half of
+    // a quinn-proto/quinn split): no async runtime, not the host (so not
+    // the runner), and the overlay without its tokio UDP driver.
+    let instance = find("instance");
+    for (d, default, features) in &instance.features {
+        if d == "tokio" || d.starts_with("tokio-") || d == "futures" || d == "libc" {
+            broken.push(format!(
+                "{} depends on {d}: the instance state machine has no async runtime and no system calls (drivers do)",
+                instance.name
+            ));
+        }
+        if *d == find("plugins/dispersy").name
+            && (*default || features.iter().any(|f| f == "tokio"))
+        {
+            broken.push(format!(
+                "{} uses {d} with its tokio UDP driver: depend on it with default-features = false",
+                instance.name
             ));
         }
     }
@@ -326,15 +410,25 @@ fn runtime_does_not_import_the_runner() {
     );
 }
 
-/// The instance state machine (`host/src/runtime/instance/`) touches no
-/// socket, reads no clock and sleeps not: time and datagrams are its
-/// arguments, the drivers (`process.rs`, `sim.rs`) carry them.
+/// The instance state machine (the `instance/` crate, peerlab-instance)
+/// touches no socket or file, reads no clock and sleeps not: time and
+/// datagrams are its arguments, the host's drivers (`runtime/process.rs`,
+/// `runtime/sim.rs`) carry them and store its records.
 #[test]
 fn the_instance_state_machine_does_no_io_and_reads_no_clock() {
-    let found = lines_matching("host/src/runtime/instance", 5, |line| {
-        let module = ["std::net::UdpSocket", "tokio", "std::thread", "std::fs"]
-            .iter()
-            .find(|m| names_module(line, m));
+    let found = lines_matching("instance/src", 8, |line| {
+        let module = [
+            "std::net::UdpSocket",
+            "std::net::TcpStream",
+            "std::net::TcpListener",
+            "tokio",
+            "std::thread",
+            "std::fs",
+            "std::process",
+            "peerlab::runner",
+        ]
+        .iter()
+        .find(|m| names_module(line, m));
         let call = ["Instant::now", "SystemTime", "sleep("]
             .iter()
             .find(|c| line.contains(*c));

@@ -256,10 +256,12 @@ mod tests {
                     t,
                     reset,
                     values: vec![(0, 1000.0), (1, local), (2, bcast)],
+                    observations: Vec::new(),
                 })
                 .collect(),
             events,
             warnings: Vec::new(),
+            observation_names: Vec::new(),
         }
     }
 

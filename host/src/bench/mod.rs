@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use peerlab_report::model::{InstanceData, ProcessData};
 
-use crate::modules::{Registry, SearchPaths};
+use crate::modules::{LoadModules, Registry, SearchPaths};
 use crate::runner::verdict_choice::VerdictChoice;
 use crate::runner::{self, RunSettings};
 
@@ -324,8 +324,10 @@ fn settings(
         output_root: output.to_path_buf(),
         plugin_path: plugin_path.to_vec(),
         modules: workload.modules.iter().map(|m| m.to_string()).collect(),
+        metrics: Vec::new(),
         sync_port: 0,
         progress: true,
+        plugins: Vec::new(),
         sources,
     })
 }

@@ -3,10 +3,13 @@
 
 pub mod bench;
 pub mod check;
+pub mod compare;
 pub mod instance;
 pub mod modules;
 pub mod new_plugin;
 pub mod node_agent;
 pub mod report;
+pub mod rerun;
 pub mod run;
 pub mod runs;
+pub mod sweep;

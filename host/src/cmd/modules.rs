@@ -10,7 +10,9 @@ use clap::Args;
 
 use crate::global::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::harness::{self, HarnessOptions};
-use crate::modules::{LoadErrorKind, LoadedModule, Registry, SearchPaths, builtin_modules};
+use crate::modules::{
+    LoadErrorKind, LoadModules, LoadedModule, Registry, SearchPaths, builtin_modules,
+};
 
 /// Arguments of `peerlab modules`.
 #[derive(Args, Debug)]

@@ -222,7 +222,15 @@ pub struct {ty} {{
 }}
 
 /// What this module is for, in one line (shown by `peerlab modules`).
-#[module(name = "{name}")]
+#[module(
+    name = "{name}",
+    // Results go into metrics: one of each kind, in the stats files, run.json and the report.
+    metrics = [
+        counter(greetings, unit = "greetings", "greetings made"),
+        gauge(last_times, unit = "greetings", "the `times` of the last hello"),
+        observation(hello_at, unit = "s", headline, "scenario time of each hello"),
+    ]
+)]
 impl {ty} {{
     /// Greet someone: `hello NAME [times=N]`.
     #[callback]
@@ -234,6 +242,9 @@ impl {ty} {{
             host.print(format!("hello {{who}} from instance {{}}", host.instance_id()));
         }}
         self.greetings += times;
+        host.counter_add("greetings", times as f64);
+        host.gauge_set("last_times", times as f64);
+        host.observe("hello_at", host.now());
         Ok(())
     }}
 
@@ -275,7 +286,7 @@ mod tests {{
     use super::*;
     use peerlab_plugin_api::abi_stable::std_types::{{ROption, RStr, RString, RVec}};
     use peerlab_plugin_api::testing::TestHost;
-    use peerlab_plugin_api::RunOutputs;
+    use peerlab_plugin_api::{{Module, RunOutputs}};
 
     /// What each instance printed (instance 1 first), as peerlab hands it to the verdict.
     struct Printed(Vec<Vec<&'static str>>);
@@ -317,11 +328,17 @@ mod tests {{
 
     #[test]
     fn hello_prints_and_counts() {{
-        let mut host = TestHost::new(2, 3);
+        // with_metrics: undeclared metric names are caught, as the host does.
+        let mut host = TestHost::new(2, 3).with_metrics({ty}::METRICS);
         let mut m = {ty}::default();
+        host.now = 1.5;
         m.hello(&mut host.host(), "world".into(), 2).unwrap();
         m.report(&mut host.host());
         assert_eq!(host.prints, ["hello world from instance 2", "hello world from instance 2", "greetings 2"]);
+        assert_eq!(host.counter("greetings"), 2.0);
+        assert_eq!(host.gauge("last_times"), Some(2.0));
+        assert_eq!(host.observations("hello_at"), [1.5]);
+        assert!(host.metric_errors.is_empty(), "{{:?}}", host.metric_errors);
         assert!(m.hello(&mut host.host(), "x".into(), -1).is_err());
     }}
 }}

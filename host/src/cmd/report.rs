@@ -1,5 +1,6 @@
-//! `peerlab report RUN_DIR`: (re)build a finished run's aggregates, plots
-//! and report.html from its folder. All the work is in `peerlab-report`;
+//! `peerlab report RUN_DIR`: (re)build a finished run's aggregates, CSVs,
+//! plots and report.html from its folder (and, with `--post-process`, run
+//! its `post_process_cmd` again). All the work is in `peerlab-report`;
 //! this module only maps arguments in and prints what was written.
 
 use std::path::PathBuf;
@@ -25,13 +26,31 @@ pub struct ReportArgs {
     /// Only complete summary.json: draw no plots and write no report.html
     #[arg(long)]
     pub no_plots: bool,
+    /// Also run the run's `post_process_cmd` (from its run.json) again, in
+    /// the run folder; off by default, as a copied folder's run.json could
+    /// name any command
+    #[arg(long)]
+    pub post_process: bool,
 }
 
 /// Entry point of `peerlab report`.
 pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<u8> {
+    let post_process_cmd = if args.post_process {
+        let cmd = peerlab_report::post_process_cmd_of(&args.run_dir);
+        if cmd.is_none() && !global.quiet {
+            eprintln!(
+                "peerlab: warning: --post-process: {} sets no post_process_cmd",
+                args.run_dir.join("run.json").display()
+            );
+        }
+        cmd
+    } else {
+        None
+    };
     let opts = ReportOptions {
         max_points: args.max_points as usize,
         plots: !args.no_plots,
+        post_process_cmd,
         ..ReportOptions::default()
     };
     let s = process_run(&args.run_dir, &opts)
@@ -67,6 +86,29 @@ pub fn run(global: &GlobalArgs, args: ReportArgs) -> anyhow::Result<u8> {
                 s.plots.len(),
                 args.run_dir.join("plots").display()
             );
+        }
+        if !s.csv.is_empty() {
+            println!(
+                "csv:     {}",
+                s.csv
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if let Some(h) = &s.hook {
+            let log = args.run_dir.join(&h.log);
+            if h.ok {
+                println!("post_process_cmd: done (output: {})", log.display());
+            } else {
+                eprintln!(
+                    "peerlab: warning: post_process_cmd `{}` {} (output: {})",
+                    h.command,
+                    h.error,
+                    log.display()
+                );
+            }
         }
         if let Some(p) = &s.report_html {
             println!("report:  {}", p.display());

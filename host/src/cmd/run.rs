@@ -21,6 +21,7 @@ use crate::runner::{self, RunOutcome, RunSettings};
   peerlab run scenarios/benaloh/benaloh.conf
   peerlab run scenarios/benaloh/benaloh.conf --time-scale 0.05 --seed 7
   peerlab run my.scenario --instances 10 --output runs/
+  peerlab run exp.conf --follow 1-3      # instances 1 to 3's output as it is written
 
 Outputs go to OUTPUT/<NNNN>-<experiment>/ (see docs/outputs.md); OUTPUT/latest points at the newest run.
 Exit status: 0 when every instance finished and every verdict passed, 1 when the run failed, 2 when it could not run.")]
@@ -49,6 +50,14 @@ pub struct RunArgs {
     /// Judge nothing: no module's verdicts run (same as `verdicts = none` in the config)
     #[arg(long)]
     pub no_verdicts: bool,
+    /// Show instances' .out/.err lines as they are written, prefixed with the id
+    /// (SELECTOR: ids like 1,3-5, or all [default]); other instances' first error at once
+    #[arg(long, value_name = "SELECTOR", num_args = 0..=1, default_missing_value = "all",
+          value_parser = crate::follow::Selector::parse)]
+    pub follow: Option<crate::follow::Selector>,
+    /// Leave OUTPUT/index.html as it is (a sweep updates its own history)
+    #[arg(long, hide = true)]
+    pub no_history: bool,
 }
 
 /// The flags of `peerlab run` that change what is run, and so what is
@@ -200,7 +209,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
             "peerlab: note: --time-scale is ignored with the simulated network: its virtual time already runs as fast as the CPU allows"
         );
     }
-    let plan = experiment::plan_run(
+    let mut plan = experiment::plan_run(
         &loaded,
         &scenario,
         &overrides,
@@ -211,6 +220,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         },
         !global.quiet,
     )?;
+    plan.settings.metrics = registry.metric_decls();
     let choice = if args.no_verdicts {
         (VerdictChoice::None, "--no-verdicts".to_string())
     } else {
@@ -218,13 +228,31 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         let why = format!("verdicts = {}", c.describe());
         (c, why)
     };
+    plan.settings.plugins = crate::provenance::plugin_records(&registry);
+    if !global.quiet {
+        for warning in crate::provenance::debug_build_warnings(&plan.settings.plugins) {
+            eprintln!("peerlab: warning: {warning}");
+        }
+    }
     let settings = &plan.settings;
     eprintln!(
         "peerlab: running `{}`: {} instances, seed {}, time scale {}",
         settings.experiment, settings.instances, settings.seed, settings.time_scale
     );
-    let outcome = runner::start(settings, plan.simulate, plan.runner, &loaded.experiment)?;
-    finish(outcome, &registry, settings, &choice, args.no_plots)
+    let follower = args
+        .follow
+        .clone()
+        .map(|sel| crate::follow::Follower::start(settings.output_root.clone(), sel));
+    let outcome = runner::start(settings, plan.simulate, plan.runner, &loaded.experiment);
+    if let Some(f) = follower {
+        f.finish();
+    }
+    let outcome = outcome?;
+    let code = finish(outcome, &registry, settings, &choice, args.no_plots)?;
+    if !args.no_history {
+        crate::cmd::runs::update_history(&settings.output_root);
+    }
+    Ok(code)
 }
 
 /// Judge, record, post-process and report the run ([`runner::finish::conclude`]).

@@ -53,3 +53,11 @@ pub fn run(_global: &GlobalArgs, args: RunsArgs) -> anyhow::Result<u8> {
     }
     Ok(EXIT_OK)
 }
+
+/// Rewrite `root/index.html`, the history page of an output root (after
+/// every run and sweep). A failure is a warning: the run itself is done.
+pub fn update_history(root: &std::path::Path) {
+    if let Err(e) = peerlab_sweep::index::write_index(root) {
+        eprintln!("peerlab: warning: cannot update the history page: {e}");
+    }
+}

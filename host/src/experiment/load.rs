@@ -255,7 +255,17 @@ pub fn resolve_modules(
         &plugin_path,
         Some(&search_dir(&loaded.experiment_dir)),
     );
-    crate::modules::load_and_check(scenario, &paths, verbose)
+    // Commands only external instances run are theirs to answer: checked
+    // against their callback manifest, not peerlab's modules.
+    let ids = super::external::ExternalIds::of(&loaded.experiment);
+    let (registry, mut diags) =
+        crate::modules::load_and_check(&ids.peerlab_share(scenario), &paths, verbose);
+    diags.extend(super::external::check_commands(
+        &loaded.experiment,
+        &loaded.experiment_dir,
+        scenario,
+    ));
+    (registry, diags)
 }
 
 /// `--plugin-path` directories, then the config's `plugin_path` ones

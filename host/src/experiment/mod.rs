@@ -6,6 +6,7 @@
 //!
 //! No subcommand's argument parsing lives here, and nothing here prints.
 
+pub mod external;
 pub mod load;
 pub mod plan;
 pub mod shared;

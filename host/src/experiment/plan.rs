@@ -93,6 +93,45 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
                 .with_help("set instances_to_run in the config or give --instances N"),
         );
     }
+    for why in loaded.experiment.external.check(instances) {
+        loaded.diagnostics.push(
+            Diagnostic::error(why)
+                .with_code("bad-external")
+                .at(file.clone()),
+        );
+    }
+    if loaded.experiment.external.instances > 0
+        && loaded.experiment.network == peerlab_lang::Network::Simulated
+    {
+        loaded.diagnostics.push(
+            Diagnostic::error("external instances cannot run on the simulated network: they are other programs with their own sockets")
+                .with_code("bad-external")
+                .at(file.clone())
+                .with_help("run over the real network (network = real, no --simulate), or set external_instances = 0"),
+        );
+    }
+    if loaded.experiment.external.instances > 0
+        && loaded.experiment.runner == peerlab_lang::Runner::Slurm
+    {
+        loaded.diagnostics.push(
+            Diagnostic::error("external instances run with the local runner only, so far")
+                .with_code("bad-external")
+                .at(file.clone())
+                .with_help("use runner = local, or set external_instances = 0"),
+        );
+    }
+    if let Some(base) = loaded.experiment.runtime.instance_port_base
+        && u32::from(base) + instances.saturating_sub(1) > 65535
+    {
+        loaded.diagnostics.push(
+            Diagnostic::error(format!(
+                "`instance_port_base = {base}` leaves no port for the last of {instances} instances (the highest port is 65535)"
+            ))
+            .with_code("bad-value")
+            .at(file.clone())
+            .with_help("choose a lower base"),
+        );
+    }
     let Some(scenario) = &loaded.scenario else {
         return;
     };
@@ -237,11 +276,14 @@ pub fn run_settings(
             .unwrap_or_else(|| PathBuf::from(&exp.output_dir)),
         plugin_path: choices.plugin_path.iter().map(|p| absolute(p)).collect(),
         modules: scenario.modules.iter().map(|m| m.name.clone()).collect(),
+        // The caller fills it from the modules it resolved.
+        metrics: Vec::new(),
         sync_port: match exp.sync_port {
             Port::Fixed(p) => p,
             Port::Unique => 0,
         },
         progress: true,
+        plugins: Vec::new(),
         sources: loaded
             .sources
             .iter()

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use peerlab_lang::{Format, render_all};
 
-use crate::modules::{Registry, SearchPaths};
+use crate::modules::{LoadModules, Registry, SearchPaths};
 use crate::runner::folder::RunRecord;
 use crate::runtime::instance::Shared;
 
@@ -41,12 +41,26 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
     let paths = SearchPaths::standard(&record.plugin_path, experiment_dir.as_deref());
     let registry = Registry::resolve(&scenario.modules, &paths)
         .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
+    // Commands only external instances run are not peerlab's to bind.
+    let ids = super::external::ExternalIds {
+        instances: record.instances,
+        external: external_count(record),
+    };
+    let scenario = &ids.peerlab_share(scenario);
+    let names = run_folder_names(record);
     let mut commands = Vec::with_capacity(scenario.commands.len());
     for cmd in &scenario.commands {
         let bound = registry.bind_command(cmd).map_err(|diags| {
             anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
         })?;
-        commands.push(crate::runtime::instance::ScheduledCall::new(cmd, bound));
+        let mut call = crate::runtime::instance::ScheduledCall::new(cmd, bound);
+        if let Some(name) = std::fs::canonicalize(&*call.file)
+            .ok()
+            .and_then(|p| names.get(&p))
+        {
+            call.file = name.clone();
+        }
+        commands.push(call);
     }
     Ok(Arc::new(Shared {
         registry: Arc::new(registry),
@@ -61,6 +75,24 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         overlay: crate::runtime::instance::OverlayTuning::from_config(&record.config)
             .map_err(|e| anyhow::anyhow!(e))?,
     }))
+}
+
+/// Each source file of the run (canonical path) by the name the run folder
+/// holds its copy under: the scenario is `experiment.scenario`, an include
+/// its `sources/NN-name`. Events and errors name commands' files so, which
+/// a reader finds in the run folder, and which read the same wherever the
+/// experiment was run from (`peerlab rerun` repeats them byte for byte).
+fn run_folder_names(record: &RunRecord) -> BTreeMap<std::path::PathBuf, Arc<str>> {
+    let mut names = BTreeMap::new();
+    for s in &record.sources {
+        if let Ok(p) = std::fs::canonicalize(&s.path) {
+            names.insert(p, Arc::from(s.copy.as_str()));
+        }
+    }
+    if let Ok(p) = std::fs::canonicalize(&record.scenario_path) {
+        names.insert(p, Arc::from(peerlab_run::layout::EXPERIMENT_SCENARIO));
+    }
+    names
 }
 
 /// Refuse to run an experiment whose files differ from what `peerlab run`
@@ -95,6 +127,17 @@ fn unchanged_since_the_run_started(
         );
     }
     Ok(())
+}
+
+/// How many of the run's instances are other programs (`external_instances`).
+fn external_count(record: &RunRecord) -> u32 {
+    let mut e = peerlab_lang::External::default();
+    for key in peerlab_lang::External::KEYS {
+        if let Some(v) = record.config.get(key) {
+            let _ = e.set(key, v);
+        }
+    }
+    e.instances.min(record.instances)
 }
 
 /// How many verified packets a process remembers (a few hundred bytes each).

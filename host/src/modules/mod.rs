@@ -1,319 +1,65 @@
-//! Modules: the registry of everything a scenario can call, built from
-//! built-in modules and plugin libraries through one table.
+//! Modules as the host finds them: the registry's types and dispatch are
+//! the instance runtime's (`peerlab_instance::modules`, re-exported here);
+//! this module opens them.
 //!
-//! - [`Registry::resolve`] turns a scenario's `&module` lines into loaded
-//!   modules (built-in name, Gumby alias, plugin file on the search path, or
-//!   a path), collecting every failure ([`loader`]).
-//! - [`Registry::lookup`] / [`Registry::bind`] find a callback (plain or
-//!   `module.callback`) and bind and convert its arguments against the
-//!   callback's spec; [`Registry::check_command`] turns problems into
-//!   diagnostics for `peerlab check`, with "did you mean".
-//! - [`instances::Instances`] holds one instance of every module for one
-//!   experiment instance and dispatches calls, timers and messages, giving
-//!   each call a host context built over the runtime's [`instances::Services`].
-//! - Built-in modules ([`core`], and `dispersy` from
-//!   `peerlab_dispersy::module`) are written with the same `#[module]` macro
-//!   as plugins and registered through the same `ModuleRoot_Ref` table
-//!   ([`BUILTIN_ROOTS`]): there is no second code path.
+//! - [`LoadModules::resolve`] (on [`Registry`]) turns a scenario's
+//!   `&module` lines into loaded modules (built-in name, Gumby alias, plugin
+//!   file on the search path, or a path), collecting every failure
+//!   ([`loader`], after [`elf`] checked the file).
+//! - [`load_and_check`]: the one procedure behind `peerlab check` and the
+//!   checks `peerlab run` makes before starting anything.
+//! - [`harness`]: `peerlab modules --call`, modules run without a network.
 //!
 //! Invariant: no function here panics on bad input (a scenario, a plugin's
 //! table, a plugin's error); plugin panics are caught on the plugin side.
 
 pub mod alias;
-pub mod core;
 pub mod elf;
 pub mod harness;
-pub mod instances;
 pub mod loader;
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use peerlab_lang::{Command, Diagnostic, Location, ModuleRef};
-use peerlab_plugin_api::{BindError, CallArgs, CallbackSpec, ModuleRoot_Ref, RawArg, Value};
+use peerlab_lang::{Diagnostic, ModuleRef};
 
 pub use instances::{Instances, Services};
 pub use loader::{LoadError, LoadErrorKind, LoadErrors, SearchPaths};
 
-/// Where a loaded module came from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModuleSource {
-    /// Linked into the host.
-    Builtin,
-    /// A plugin library.
-    Plugin(PathBuf),
-}
+pub use peerlab_instance::modules::{
+    BUILTIN_ROOTS, BUILTINS, BoundCall, CallError, LoadedModule, ModuleSource, Registry, RootFn,
+    builtin, builtin_modules, command_args, core, instances,
+};
 
-impl fmt::Display for ModuleSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ModuleSource::Builtin => f.write_str("built-in"),
-            ModuleSource::Plugin(p) => write!(f, "{}", p.display()),
-        }
-    }
-}
-
-/// One module in the registry: its root module and what it declared.
-#[derive(Clone)]
-pub struct LoadedModule {
-    /// The module's name.
-    pub name: String,
-    /// The module's version.
-    pub version: String,
-    /// The plugin-api version it was built against.
-    pub api_version: String,
-    /// One line about it (empty for plugins built against api 1.0).
-    pub about: String,
-    /// Built-in or which file.
-    pub source: ModuleSource,
-    /// Its callback table.
-    pub callbacks: Vec<CallbackSpec>,
-    /// The experiment-config keys it reads, as (name, help) (api 1.2 on).
-    pub config_keys: Vec<(String, String)>,
-    root: ModuleRoot_Ref,
-}
-
-impl fmt::Debug for LoadedModule {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoadedModule")
-            .field("name", &self.name)
-            .field("version", &self.version)
-            .field("api_version", &self.api_version)
-            .field("source", &self.source)
-            .field("callbacks", &self.callbacks.len())
-            .finish()
-    }
-}
-
-impl LoadedModule {
-    /// Read a root module: name, versions and callback table.
-    pub fn from_root(root: ModuleRoot_Ref, source: ModuleSource) -> Result<Self, String> {
-        let callbacks = (root.describe())().into_result().map_err(String::from)?;
-        Ok(LoadedModule {
-            name: root.name().to_string(),
-            version: root.version().to_string(),
-            api_version: root.api_version().to_string(),
-            about: root.about().map(|s| s.to_string()).unwrap_or_default(),
-            source,
-            callbacks: callbacks.into_vec(),
-            config_keys: root
-                .config_keys()
-                .map(|keys| {
-                    keys.iter()
-                        .map(|k| (k.name.to_string(), k.help.to_string()))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            root,
-        })
-    }
-
-    /// A module written with `#[module(.., export = false)]` inside the
-    /// host's own tests.
-    #[cfg(test)]
-    pub fn builtin<M: peerlab_plugin_api::Module>() -> Self {
-        LoadedModule::from_root(
-            peerlab_plugin_api::root_module_for::<M>(),
-            ModuleSource::Builtin,
-        )
-        .expect("a test module describes itself")
-    }
-
-    /// The root module (to make instances and run the verdict hook).
-    pub fn root(&self) -> ModuleRoot_Ref {
-        self.root
-    }
-
-    /// A callback's spec.
-    pub fn callback(&self, name: &str) -> Option<&CallbackSpec> {
-        self.callbacks.iter().find(|c| c.name.as_str() == name)
-    }
-}
-
-/// Names of the built-in modules.
-pub const BUILTINS: [&str; 2] = ["core", "dispersy"];
-
-/// What a module gives its root module with (`peerlab_root_module`).
-pub type RootFn = fn() -> ModuleRoot_Ref;
-
-/// The built-in modules' table, by name: each gives its root module as a
-/// plugin's `peerlab_root_module` does, and is read through the same
-/// [`LoadedModule::from_root`].
-pub const BUILTIN_ROOTS: [(&str, RootFn); 2] = [
-    ("core", core::peerlab_root_module),
-    ("dispersy", peerlab_dispersy::module::peerlab_root_module),
-];
-
-fn builtin(name: &str) -> Option<LoadedModule> {
-    let (_, root) = BUILTIN_ROOTS.iter().find(|(n, _)| *n == name)?;
-    // describe() of a built-in cannot fail short of a bug in the host; keep
-    // the module usable with an empty table rather than panic.
-    let root = root();
-    Some(
-        LoadedModule::from_root(root, ModuleSource::Builtin).unwrap_or_else(|_| LoadedModule {
-            name: name.into(),
-            version: root.version().to_string(),
-            api_version: root.api_version().to_string(),
-            about: root.about().map(|s| s.to_string()).unwrap_or_default(),
-            source: ModuleSource::Builtin,
-            callbacks: Vec::new(),
-            config_keys: Vec::new(),
-            root,
-        }),
-    )
-}
-
-/// Every built-in module.
-pub fn builtin_modules() -> Vec<LoadedModule> {
-    BUILTINS.iter().filter_map(|n| builtin(n)).collect()
-}
-
-/// A callback call resolved and bound, ready for [`Instances::call`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct BoundCall {
-    /// Index of the module in the registry.
-    pub module: usize,
-    /// The module's name.
-    pub module_name: String,
-    /// The callback's name.
-    pub callback: String,
-    /// Bound, converted arguments.
-    pub args: CallArgs,
-}
-
-impl fmt::Display for BoundCall {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.module_name, self.callback)
-    }
-}
-
-/// Why a scenario call does not resolve or bind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CallError {
-    /// `module.callback` with a module that is not loaded.
-    UnknownModule {
-        /// The module part.
-        module: String,
-        /// The loaded modules.
-        loaded: Vec<String>,
-    },
-    /// No loaded module has this callback.
-    UnknownCallback {
-        /// The name as written.
-        name: String,
-        /// The closest known callback, qualified when needed.
-        suggestion: Option<String>,
-        /// The loaded modules.
-        loaded: Vec<String>,
-        /// A built-in module that is not loaded but has this callback.
-        provided_by: Option<String>,
-    },
-    /// Several loaded modules have it.
-    Ambiguous {
-        /// The callback.
-        name: String,
-        /// The modules defining it.
-        modules: Vec<String>,
-    },
-    /// The arguments do not fit.
-    Args {
-        /// The resolved `module.callback`.
-        target: String,
-        /// Every problem.
-        errors: Vec<BindError>,
-    },
-}
-
-impl CallError {
-    /// What to do about it.
-    pub fn help(&self) -> Option<String> {
-        match self {
-            CallError::UnknownModule { loaded, .. } => {
-                Some(format!("loaded modules: {}", loaded.join(", ")))
-            }
-            CallError::UnknownCallback {
-                name,
-                suggestion,
-                loaded,
-                provided_by,
-            } => Some(match (provided_by, suggestion) {
-                (Some(m), _) => format!(
-                    "`{name}` is a callback of the module `{m}`, which the scenario does not load: add `&module {m}` at its top"
-                ),
-                (None, Some(s)) => {
-                    format!("did you mean `{s}`? loaded modules: {}", loaded.join(", "))
-                }
-                (None, None) => format!(
-                    "loaded modules: {}; `peerlab modules` lists their callbacks",
-                    loaded.join(", ")
-                ),
-            }),
-            CallError::Ambiguous { name, modules } => Some(format!(
-                "qualify it: {}",
-                modules
-                    .iter()
-                    .map(|m| format!("`{m}.{name}`"))
-                    .collect::<Vec<_>>()
-                    .join(" or ")
-            )),
-            CallError::Args { errors, .. } => errors.iter().find_map(|e| e.help.clone()),
-        }
-    }
-}
-
-impl fmt::Display for CallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CallError::UnknownModule { module, .. } => write!(f, "no module `{module}` is loaded"),
-            CallError::UnknownCallback { name, .. } => write!(f, "unknown callback `{name}`"),
-            CallError::Ambiguous { name, modules } => write!(
-                f,
-                "callback `{name}` is defined by several modules: {}",
-                modules
-                    .iter()
-                    .map(|m| format!("`{m}`"))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            ),
-            CallError::Args { target, errors } => {
-                write!(f, "{target}: ")?;
-                let msgs: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
-                f.write_str(&msgs.join("; "))
-            }
-        }
-    }
-}
-
-impl std::error::Error for CallError {}
-
-/// The modules of one experiment, in load order; `core` is always first.
-#[derive(Debug, Clone)]
-pub struct Registry {
-    modules: Vec<LoadedModule>,
-}
-
-impl Default for Registry {
-    fn default() -> Self {
-        Registry::core_only()
-    }
-}
-
-impl Registry {
-    /// Only the always-present `core` module.
-    pub fn core_only() -> Self {
-        Registry {
-            modules: builtin("core").into_iter().collect(),
-        }
-    }
-
+/// Loading modules into a [`Registry`]: the host's half of it (the search
+/// path, plugin files, Gumby's alias names), written as associated
+/// functions so that callers read `Registry::load(..)`.
+pub trait LoadModules: Sized {
     /// Load every `&module` of a scenario; fails with every load error.
-    pub fn resolve(refs: &[ModuleRef], paths: &SearchPaths) -> Result<Registry, LoadErrors> {
+    fn resolve(refs: &[ModuleRef], paths: &SearchPaths) -> Result<Self, LoadErrors>;
+    /// Load modules by name (as `&module` would); fails with every load error.
+    fn load(names: &[&str], paths: &SearchPaths) -> Result<Self, LoadErrors>;
+    /// Load what can be loaded; return the registry plus, for each failure,
+    /// the index of the name that failed and why.
+    fn load_partial(names: &[&str], paths: &SearchPaths) -> (Self, Vec<(usize, LoadError)>);
+    /// Diagnostics (at each `&module` line) for the failures of
+    /// [`LoadModules::load_partial`]; `verbose` adds abi_stable's full report.
+    fn load_diagnostics(
+        refs: &[ModuleRef],
+        errors: &[(usize, LoadError)],
+        verbose: bool,
+    ) -> Vec<Diagnostic>;
+    /// Resolve one name and add its module (a no-op if that same module is
+    /// already loaded).
+    fn add(&mut self, requested: &str, paths: &SearchPaths) -> Result<usize, LoadError>;
+}
+
+impl LoadModules for Registry {
+    fn resolve(refs: &[ModuleRef], paths: &SearchPaths) -> Result<Registry, LoadErrors> {
         let names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
         Registry::load(&names, paths)
     }
 
-    /// Load modules by name (as `&module` would); fails with every load error.
-    pub fn load(names: &[&str], paths: &SearchPaths) -> Result<Registry, LoadErrors> {
+    fn load(names: &[&str], paths: &SearchPaths) -> Result<Registry, LoadErrors> {
         let (reg, errors) = Registry::load_partial(names, paths);
         if errors.is_empty() {
             Ok(reg)
@@ -322,12 +68,7 @@ impl Registry {
         }
     }
 
-    /// Load what can be loaded; return the registry plus, for each failure,
-    /// the index of the name that failed and why.
-    pub fn load_partial(
-        names: &[&str],
-        paths: &SearchPaths,
-    ) -> (Registry, Vec<(usize, LoadError)>) {
+    fn load_partial(names: &[&str], paths: &SearchPaths) -> (Registry, Vec<(usize, LoadError)>) {
         let mut reg = Registry::core_only();
         let mut errors = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -338,9 +79,7 @@ impl Registry {
         (reg, errors)
     }
 
-    /// Diagnostics (at each `&module` line) for the failures of
-    /// [`Registry::load_partial`]; `verbose` adds abi_stable's full report.
-    pub fn load_diagnostics(
+    fn load_diagnostics(
         refs: &[ModuleRef],
         errors: &[(usize, LoadError)],
         verbose: bool,
@@ -370,12 +109,10 @@ impl Registry {
             .collect()
     }
 
-    /// Resolve one name and add its module (a no-op if that same module is
-    /// already loaded).
-    pub fn add(&mut self, requested: &str, paths: &SearchPaths) -> Result<usize, LoadError> {
+    fn add(&mut self, requested: &str, paths: &SearchPaths) -> Result<usize, LoadError> {
         let m = resolve_one(requested, paths)?;
-        if let Some(i) = self.modules.iter().position(|x| x.name == m.name) {
-            if self.modules[i].source == m.source {
+        if let Some((i, first)) = self.module(&m.name) {
+            if first.source == m.source {
                 return Ok(i);
             }
             return Err(LoadError {
@@ -386,169 +123,12 @@ impl Registry {
                 },
                 kind: LoadErrorKind::Duplicate {
                     name: m.name.clone(),
-                    first: self.modules[i].source.to_string(),
+                    first: first.source.to_string(),
                 },
                 detail: None,
             });
         }
-        self.modules.push(m);
-        Ok(self.modules.len() - 1)
-    }
-
-    /// The config keys every loaded module reads.
-    pub fn config_keys(&self) -> Vec<String> {
-        self.modules
-            .iter()
-            .flat_map(|m| m.config_keys.iter().map(|(k, _)| k.clone()))
-            .collect()
-    }
-
-    /// The modules, `core` first, then in load order.
-    pub fn modules(&self) -> &[LoadedModule] {
-        &self.modules
-    }
-
-    /// A module by name.
-    pub fn module(&self, name: &str) -> Option<(usize, &LoadedModule)> {
-        self.modules
-            .iter()
-            .enumerate()
-            .find(|(_, m)| m.name == name)
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.modules.iter().map(|m| m.name.clone()).collect()
-    }
-
-    /// Find the module of a callback written `callback` or `module.callback`.
-    ///
-    /// An unqualified name must be defined by exactly one loaded module;
-    /// modules loaded with `&module` shadow `core`'s callbacks of the same
-    /// name (as Gumby's later registrations did).
-    pub fn lookup(&self, written: &str) -> Result<(usize, &CallbackSpec), CallError> {
-        if let Some((module, cb)) = written.rsplit_once('.') {
-            let Some((i, m)) = self.module(module) else {
-                return Err(CallError::UnknownModule {
-                    module: module.into(),
-                    loaded: self.names(),
-                });
-            };
-            return match m.callback(cb) {
-                Some(spec) => Ok((i, spec)),
-                None => Err(CallError::UnknownCallback {
-                    name: written.into(),
-                    suggestion: peerlab_lang::suggest(
-                        cb,
-                        m.callbacks.iter().map(|c| c.name.as_str()),
-                    )
-                    .map(|s| format!("{module}.{s}")),
-                    loaded: self.names(),
-                    provided_by: None,
-                }),
-            };
-        }
-        let found: Vec<(usize, &CallbackSpec)> = self
-            .modules
-            .iter()
-            .enumerate()
-            .filter_map(|(i, m)| m.callback(written).map(|s| (i, s)))
-            .collect();
-        let non_core: Vec<&(usize, &CallbackSpec)> = found
-            .iter()
-            .filter(|(i, _)| self.modules[*i].name != "core")
-            .collect();
-        match (non_core.len(), found.first()) {
-            (1, _) => Ok(*non_core[0]),
-            (0, Some(core)) => Ok(*core),
-            (0, None) => {
-                let all: Vec<&str> = self
-                    .modules
-                    .iter()
-                    .flat_map(|m| m.callbacks.iter().map(|c| c.name.as_str()))
-                    .collect();
-                let loaded = self.names();
-                let provided_by = builtin_modules()
-                    .into_iter()
-                    .find(|m| !loaded.contains(&m.name) && m.callback(written).is_some())
-                    .map(|m| m.name);
-                Err(CallError::UnknownCallback {
-                    name: written.into(),
-                    suggestion: peerlab_lang::suggest(written, all).map(str::to_string),
-                    loaded,
-                    provided_by,
-                })
-            }
-            _ => Err(CallError::Ambiguous {
-                name: written.into(),
-                modules: non_core
-                    .iter()
-                    .map(|(i, _)| self.modules[*i].name.clone())
-                    .collect(),
-            }),
-        }
-    }
-
-    /// Resolve and bind a call.
-    pub fn bind(&self, written: &str, args: &[RawArg]) -> Result<BoundCall, CallError> {
-        let (module, spec) = self.lookup(written)?;
-        let module_name = self.modules[module].name.clone();
-        match peerlab_plugin_api::bind(spec, args) {
-            Ok(args) => Ok(BoundCall {
-                module,
-                module_name,
-                callback: spec.name.to_string(),
-                args,
-            }),
-            Err(errors) => Err(CallError::Args {
-                target: format!("{module_name}.{}", spec.name),
-                errors,
-            }),
-        }
-    }
-
-    /// Resolve and bind a parsed scenario command, or say at which words
-    /// (file:line:col) it goes wrong.
-    pub fn bind_command(&self, cmd: &Command) -> Result<BoundCall, Vec<Diagnostic>> {
-        let (raw, locs) = command_args(cmd);
-        self.bind(&cmd.callback, &raw)
-            .map_err(|e| self.call_diagnostics(cmd, &locs, e))
-    }
-
-    /// Every problem with one scenario command (empty when it will bind).
-    pub fn check_command(&self, cmd: &Command) -> Vec<Diagnostic> {
-        self.bind_command(cmd).err().unwrap_or_default()
-    }
-
-    fn call_diagnostics(&self, cmd: &Command, locs: &[Location], e: CallError) -> Vec<Diagnostic> {
-        match &e {
-            CallError::Args { target, errors } => errors
-                .iter()
-                .map(|b| {
-                    let loc = b.arg.and_then(|i| locs.get(i)).unwrap_or(&cmd.callback_loc);
-                    let mut d = Diagnostic::error(format!("{target}: {}", b.message))
-                        .with_code("bad-argument")
-                        .at(loc.clone());
-                    if let Some(h) = &b.help {
-                        d = d.with_help(h.clone());
-                    }
-                    d
-                })
-                .collect(),
-            _ => {
-                let code = match e {
-                    CallError::UnknownModule { .. } => "unknown-module",
-                    CallError::Ambiguous { .. } => "ambiguous-callback",
-                    _ => "unknown-callback",
-                };
-                let mut d = Diagnostic::error(e.to_string())
-                    .with_code(code)
-                    .at(cmd.callback_loc.clone());
-                if let Some(h) = e.help() {
-                    d = d.with_help(h);
-                }
-                vec![d]
-            }
-        }
+        Ok(self.push(m))
     }
 }
 
@@ -611,25 +191,6 @@ pub fn forget_known_keys(diagnostics: &mut Vec<Diagnostic>, module_keys: &[Strin
     });
 }
 
-/// A command's words as raw arguments (positional, then keyword) and the
-/// location of each.
-pub fn command_args(cmd: &Command) -> (Vec<RawArg>, Vec<Location>) {
-    let mut raw = Vec::new();
-    let mut locs = Vec::new();
-    for a in &cmd.args {
-        raw.push(RawArg::positional(Value::Str(a.value.as_str().into())));
-        locs.push(a.loc.clone());
-    }
-    for k in &cmd.kwargs {
-        raw.push(RawArg::keyword(
-            &k.name,
-            Value::Str(k.value.as_str().into()),
-        ));
-        locs.push(k.loc.clone());
-    }
-    (raw, locs)
-}
-
 fn looks_like_path(name: &str) -> bool {
     name.contains('/') || name.ends_with(".so")
 }
@@ -690,16 +251,6 @@ pub fn load_plugin(requested: &str, path: &Path) -> Result<LoadedModule, LoadErr
 mod tests {
     use super::*;
 
-    fn reg() -> Registry {
-        let mut r = Registry::core_only();
-        r.add("dispersy", &SearchPaths::default()).unwrap();
-        r
-    }
-
-    fn words(ws: &[&str]) -> Vec<RawArg> {
-        ws.iter().map(|w| RawArg::from_word(w)).collect()
-    }
-
     #[test]
     fn builtins_and_aliases_resolve() {
         let mut r = Registry::core_only();
@@ -724,33 +275,5 @@ mod tests {
         let s = e.to_string();
         assert!(s.contains("module `nosuchmodule`: not found"), "{s}");
         assert!(s.contains("/nonexistent/plugins"), "{s}");
-    }
-
-    #[test]
-    fn calls_bind_with_suggestions() {
-        let r = reg();
-        let b = r.bind("introduce_peers", &words(&["max_peers=3"])).unwrap();
-        assert_eq!(b.to_string(), "dispersy.introduce_peers");
-        assert_eq!(b.args.get(0), Some(Value::Int(3)));
-        let e = r.bind("introduce_peer", &[]).unwrap_err();
-        assert_eq!(
-            e.help().unwrap(),
-            "did you mean `introduce_peers`? loaded modules: core, dispersy"
-        );
-        let e = r
-            .bind("introduce_peers", &words(&["max_peers=many"]))
-            .unwrap_err();
-        assert!(e.to_string().contains("expected an integer"), "{e}");
-        assert!(r.bind("core.echo", &words(&["a", "b"])).is_ok());
-        let e = r.bind("nope.echo", &[]).unwrap_err();
-        assert_eq!(e.to_string(), "no module `nope` is loaded");
-    }
-
-    #[test]
-    fn the_dispersy_module_declares_the_keys_the_runtime_reads() {
-        let d = builtin("dispersy").unwrap();
-        let keys: Vec<&str> = d.config_keys.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, crate::runtime::instance::OverlayTuning::KEYS);
-        assert_eq!(d.source, ModuleSource::Builtin);
     }
 }

@@ -81,6 +81,12 @@ pub fn conclude(
 
     let opts = peerlab_report::ReportOptions {
         plots,
+        // Gumby's hook: after the built-in report; its failure is reported
+        // below and changes neither the verdicts nor the exit status.
+        post_process_cmd: config
+            .get(peerlab_report::POST_PROCESS_KEY)
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty()),
         ..Default::default()
     };
     let report = match peerlab_report::process_run(&run_dir, &opts) {
@@ -136,6 +142,19 @@ pub fn conclude(
         },
         summary.duration_s
     );
+    if let Some(h) = report.as_ref().and_then(|r| r.hook.as_ref()) {
+        let log = run_dir.join(&h.log);
+        if h.ok {
+            eprintln!("peerlab: post_process_cmd done (output: {})", log.display());
+        } else {
+            eprintln!(
+                "peerlab: warning: post_process_cmd `{}` {} (output: {}); the run's result stands",
+                h.command,
+                h.error,
+                log.display()
+            );
+        }
+    }
     match report.and_then(|r| r.report_html) {
         Some(html) => eprintln!("peerlab: report: {}", html.display()),
         None => eprintln!("peerlab: outputs: {}", run_dir.display()),

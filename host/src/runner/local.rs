@@ -84,10 +84,26 @@ impl Launcher for LocalLauncher {
 pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     // Before anything starts: a stop from now on ends the run as interrupted.
     let interrupt = Interrupt::listen().context("cannot listen for stop signals")?;
-    let groups = plan_processes(settings.instances, settings.instances_per_process);
+    // `tracker_cmd`: the built-in tracker, its port in the settings from now on.
+    let (settings, tracker) = super::tracker::start(settings, [127, 0, 0, 1].into()).await?;
+    let settings: &RunSettings = &settings;
+    // External instances (other programs) take the last ids, one process each.
+    let external = settings.external_ids();
+    let mut groups = plan_processes(
+        settings.instances - external.len() as u32,
+        settings.instances_per_process,
+    );
+    groups.extend(external.iter().map(|&id| vec![id]));
+    let external_scenario = match external.is_empty() {
+        true => None,
+        false => Some(super::external::scenario(settings)?),
+    };
     let placement = placement(&groups);
     let bind: SocketAddr = ([127, 0, 0, 1], settings.sync_port).into();
     let prepared = supervise::prepare(settings, "local", 1, placement.clone(), bind).await?;
+    if let Some(t) = &tracker {
+        prepared.server.add_peer(t.entry.clone());
+    }
     let run_dir = prepared.run_dir.clone();
     fs::create_dir_all(run_dir.join(folder::instance_dir(LOCAL_HOST, 1)))?;
 
@@ -98,16 +114,32 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     let sync = prepared.server.local_addr();
     for (p, ids) in groups.iter().enumerate() {
         let process = p as u32 + 1;
-        match spawn_instances(
-            &exe,
-            &run_dir,
-            sync,
-            &prepared.token,
-            LOCAL_HOST,
-            1,
-            process,
-            ids,
-        ) {
+        let spawned = match &external_scenario {
+            Some(scenario) if external.contains(&ids[0]) => {
+                let start = super::external::Start {
+                    run_dir: &run_dir,
+                    sync,
+                    token: &prepared.token,
+                    host: LOCAL_HOST,
+                    node: 1,
+                    id: ids[0],
+                };
+                // Its stderr is already the instance's .err: no tail to copy.
+                super::external::spawn(settings, scenario, &start).map(|c| (c, None))
+            }
+            _ => spawn_instances(
+                &exe,
+                &run_dir,
+                sync,
+                &prepared.token,
+                LOCAL_HOST,
+                1,
+                process,
+                ids,
+            )
+            .map(|(c, p)| (c, Some(p))),
+        };
+        match spawned {
             Ok((child, stderr_path)) => {
                 let pid = child.id().unwrap_or(0);
                 live.lock().unwrap_or_else(|e| e.into_inner()).insert(pid);
@@ -130,7 +162,7 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
                         exit_code,
                         how,
                         clean,
-                        stderr: Some(stderr_path),
+                        stderr: stderr_path,
                     });
                 });
             }
@@ -210,7 +242,7 @@ pub fn spawn_instances(
 /// Linux sends the signal when the *thread* that forked the child ends, so
 /// spawn from a thread that lives as long as the run (the runners spawn
 /// from the thread that drives them).
-fn die_with_parent(cmd: &mut tokio::process::Command) {
+pub(super) fn die_with_parent(cmd: &mut tokio::process::Command) {
     #[cfg(target_os = "linux")]
     {
         let parent = std::process::id() as libc::pid_t;

@@ -8,15 +8,18 @@
 //! do that ([`crate::runtime`]).
 
 pub mod capacity;
+pub mod external;
 pub mod finish;
 pub mod folder;
 pub mod interrupt;
 pub mod local;
+pub mod peers;
 pub mod sim;
 pub mod slurm;
 pub mod status;
 pub mod supervise;
 pub mod tail;
+pub mod tracker;
 pub mod verdict_choice;
 pub mod verdicts;
 
@@ -46,6 +49,8 @@ pub struct RunSettings {
     pub plugin_path: Vec<PathBuf>,
     /// The modules the scenario loads, as written (for the record).
     pub modules: Vec<String>,
+    /// What the loaded modules declared (`run.json`'s `metrics`).
+    pub metrics: Vec<peerlab_run::metrics::MetricDecl>,
     /// TCP port of the sync server; 0 picks a free one.
     pub sync_port: u16,
     /// Draw a progress bar (on a terminal) instead of log lines.
@@ -53,6 +58,8 @@ pub struct RunSettings {
     /// Every file the experiment was read from (absolute path, text as
     /// read), copied into the run folder and hashed in `run.json`.
     pub sources: Vec<(PathBuf, std::sync::Arc<str>)>,
+    /// The plugin libraries the run loads, hashed (`run.json`'s `plugins`).
+    pub plugins: Vec<peerlab_run::PluginRecord>,
 }
 
 /// Run a planned experiment to its end with the runner it names (or in

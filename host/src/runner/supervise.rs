@@ -23,8 +23,8 @@ use super::folder::{self, Placement, RunRecord};
 use super::interrupt::Interrupt;
 use super::status::{End, EndStatus, Phase, Tracker};
 use crate::progress::Progress;
-use crate::sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 use peerlab_run::layout;
+use peerlab_sync::server::{Admission, ServerConfig, ServerEvent, SyncServer};
 
 /// Environment variable carrying the run token to instance processes (not
 /// on the command line, where `ps` would show it).
@@ -147,6 +147,7 @@ pub fn prepare_folder(
         runner: runner.into(),
         time_scale: settings.time_scale,
         peerlab_version: env!("CARGO_PKG_VERSION").into(),
+        peerlab_commit: crate::provenance::commit().map(String::from),
         created_at: folder::timestamp(SystemTime::now()),
         modules: settings.modules.clone(),
         config_path: settings.config_path.clone(),
@@ -155,6 +156,8 @@ pub fn prepare_folder(
         config: settings.config.clone(),
         placement,
         sources: source_records(settings),
+        metrics: settings.metrics.clone(),
+        plugins: settings.plugins.clone(),
     };
     write_inputs(&run_dir, settings, &record)?;
     Ok((run_id, run_dir, record))
@@ -192,10 +195,18 @@ fn write_inputs(run_dir: &Path, settings: &RunSettings, record: &RunRecord) -> a
             format!("cannot copy {} into the run folder", source.path.display())
         })?;
     }
+    // It names the scenario's copy beside it, so the run folder alone can
+    // run again (`peerlab rerun`).
     let mut conf = String::from("# the resolved experiment config of this run\n");
     for (k, v) in &settings.config {
-        conf.push_str(&format!("{k} = {v}\n"));
+        if k != "scenario_file" {
+            conf.push_str(&format!("{k} = {v}\n"));
+        }
     }
+    conf.push_str(&format!(
+        "scenario_file = {}\n",
+        layout::EXPERIMENT_SCENARIO
+    ));
     fs::write(run_dir.join(layout::EXPERIMENT_CONF), conf)?;
     // Read and write (not fs::copy, which would keep the original's mode):
     // files in the run folder are owner-only.
@@ -272,7 +283,8 @@ pub async fn supervise(
                     }
                 }
                 ServerEvent::Ready { id } => tracker.ready(id),
-                ServerEvent::Started { start_unix_ms: start } => {
+                ServerEvent::Started { start_unix_ms: start, peers } => {
+                    super::peers::record(&run_dir, start, &peers, &settings.external_ids());
                     start_unix_ms = Some(start);
                     let until_start = Duration::from_millis(start.saturating_sub(unix_ms_now()));
                     run_deadline = Some(Instant::now() + until_start + settings.timeout);
@@ -615,8 +627,8 @@ fn new_token(seed: u64) -> String {
 mod tests {
     use super::*;
     use crate::runner::interrupt::StopSignal;
-    use crate::sync::client::{Hello, SyncClient};
-    use crate::sync::protocol::ClientMsg;
+    use peerlab_sync::client::{Hello, SyncClient};
+    use peerlab_sync::protocol::ClientMsg;
 
     /// A launcher whose processes never show up (or have all gone).
     struct Nothing;
@@ -646,8 +658,10 @@ mod tests {
             output_root: dir.join("output"),
             plugin_path: Vec::new(),
             modules: Vec::new(),
+            metrics: Vec::new(),
             sync_port: 0,
             progress: false,
+            plugins: Vec::new(),
             sources: Vec::new(),
         }
     }

@@ -21,12 +21,12 @@ use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
-use super::record::Record;
+use super::record::create_record;
 use super::resources::ResourceLog;
-use crate::sync::client::{Hello, SyncClient};
-use crate::sync::protocol::{ClientMsg, ServerMsg};
 use peerlab_run::layout as folder;
 use peerlab_run::{EndStatus, InstancePaths, RunRecord};
+use peerlab_sync::client::{Hello, SyncClient};
+use peerlab_sync::protocol::{ClientMsg, ServerMsg};
 
 /// What the runner told this process.
 #[derive(Debug, Clone)]
@@ -99,9 +99,13 @@ pub async fn run(
     .map(|s| s.into_iter().map(Some).collect::<Vec<_>>())
     .unwrap_or_else(|_| ids.iter().map(|_| None).collect());
     let now = Instant::now();
+    // `instance_port_base`: fixed ports for firewalled clusters (else a free one each).
+    let port_base = peerlab_lang::RuntimeKeys::from_strings(&record.config)
+        .0
+        .instance_port_base;
     let mut instances = Vec::with_capacity(ids.len());
     for (i, &id) in ids.iter().enumerate() {
-        let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, 0))
+        let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, port_of(port_base, id)))
             .await
             .with_context(|| {
                 format!(
@@ -111,19 +115,23 @@ pub async fn run(
             })?;
         let addr = driver.local_addr()?;
         let paths = InstancePaths::new(&args.host, args.node, id);
-        let mut rec = Record::create(&args.run_dir, &paths)
+        let rec = create_record(&args.run_dir, &paths, slots[i].take())
             .with_context(|| format!("instance {id}: cannot create its output files"))?;
-        if let Some(slot) = slots[i].take() {
-            rec.attach_in_flight(slot);
-        }
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), EarlyPhase::Load);
         inst.run_phase(Instant::now(), EarlyPhase::Setup);
+        let public_key = inst.public_key_hex();
+        // Addresses are outputs: the instance's own events say where it listened.
+        let mut event = peerlab_run::EventLine::new(0.0, peerlab_run::schema::event_kind::ADDRESS);
+        let addr_text = addr.to_string();
+        event.text = Some(addr_text.as_str().into());
+        event.key = Some(public_key.as_str().into());
+        inst.record_mut().event(&event);
         client.send(&ClientMsg::Ready {
             id,
-            addr: addr.to_string(),
-            public_key: inst.public_key_hex(),
+            addr: addr_text.clone(),
+            public_key,
         });
         instances.push((inst, driver));
     }
@@ -204,6 +212,12 @@ pub async fn run(
     Ok(all_ok)
 }
 
+/// The UDP port instance `id` binds: `base + id - 1`, or 0 (a free one).
+fn port_of(base: Option<u16>, id: u32) -> u16 {
+    base.and_then(|b| u16::try_from(u32::from(b) + id - 1).ok())
+        .unwrap_or(0)
+}
+
 /// Drive one instance over its socket until it finishes or the run aborts.
 async fn drive(
     inst: &mut Instance,
@@ -269,11 +283,9 @@ async fn drive(
             counted = now_fired;
         }
     }
-    let outcome = inst.outcome();
-    inst.shut_down(Instant::now(), outcome.status().0);
+    let outcome = inst.end(Instant::now());
     flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
-    // Output lost to the very last writes counts too.
-    inst.with_losses(outcome)
+    outcome
 }
 
 /// A datagram held back by `set_network delay=…`.
@@ -333,7 +345,7 @@ fn resources_interval(record: &RunRecord) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
-fn build_directory(peers: &[crate::sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
+fn build_directory(peers: &[peerlab_sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
     let mut rows = Vec::with_capacity(peers.len());
     for p in peers {
         let addr: SocketAddr = p

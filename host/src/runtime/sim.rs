@@ -26,7 +26,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, derive_seed, overlay_config};
-use super::record::Record;
+use super::record::create_record;
 use peerlab_run::{EndStatus, InstancePaths};
 
 /// The network every link has unless a fault changes it: the overlay's
@@ -182,7 +182,7 @@ pub fn run(
         }
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
-        let record = Record::create(run_dir, &paths)?;
+        let record = create_record(run_dir, &paths, None)?;
         let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
         inst.run_phase(origin, EarlyPhase::Load);
@@ -354,12 +354,10 @@ impl Sim {
         let next = if finished { None } else { inst.poll_timeout() };
         if finished {
             let mut inst = self.instances[i].take().expect("checked");
-            let outcome = inst.outcome();
-            inst.shut_down(now, outcome.status().0);
+            let outcome = inst.end(now);
             self.lost += drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
             self.commands_of_ended += inst.commands_fired();
-            self.outcomes
-                .push((inst.id(), Some(inst.with_losses(outcome))));
+            self.outcomes.push((inst.id(), Some(outcome)));
         }
         for (dest, extra, data) in out.drain(..) {
             self.send(now, from, dest, data, extra);

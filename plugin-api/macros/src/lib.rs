@@ -8,6 +8,8 @@
 
 #![warn(missing_docs)]
 
+mod metrics;
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
@@ -69,6 +71,9 @@ fn export_tokens(ty: &Type) -> TokenStream2 {
 /// (default: the crate's version), `about = "..."` (default: the first doc
 /// line on the `impl` block), `config = ["key: what it means", ...]` (the
 /// experiment-config keys the module reads, so `peerlab check` knows them),
+/// `metrics = [counter(name, unit = "..", "what"), gauge(..),
+/// observation(name, unit = "s", headline, "what")]` (the metrics the
+/// module records, since api 1.4),
 /// `export = false` (do not export a root module, e.g. for built-in modules
 /// linked into the host).
 ///
@@ -94,6 +99,8 @@ struct ModArgs {
     export: bool,
     /// `config = ["key: help", ...]`: the config keys the module reads.
     config: Vec<(String, String)>,
+    /// `metrics = [counter(..), ...]`: the metrics the module records.
+    metrics: Vec<metrics::MetricDecl>,
 }
 
 /// `["modulus: the modulus M", ...]` -> `[("modulus", "the modulus M"), ...]`.
@@ -131,6 +138,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
     let mut about = None;
     let mut export = true;
     let mut config = Vec::new();
+    let mut metrics = Vec::new();
     for m in metas {
         let Meta::NameValue(nv) = &m else {
             return Err(syn::Error::new(
@@ -148,6 +156,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
             "version" => version = Some(nv.value.clone()),
             "about" => about = Some(lit_str(&nv.value)?),
             "config" => config = config_keys(&nv.value)?,
+            "metrics" => metrics = metrics::parse(&nv.value)?,
             "export" => match &nv.value {
                 Expr::Lit(l) => match &l.lit {
                     Lit::Bool(b) => export = b.value,
@@ -159,7 +168,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
                 return Err(syn::Error::new(
                     nv.path.span(),
                     format!(
-                        "unknown module argument `{key}`: use name, version, about, config or export"
+                        "unknown module argument `{key}`: use name, version, about, config, metrics or export"
                     ),
                 ));
             }
@@ -187,6 +196,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
         version,
         export,
         config,
+        metrics,
     })
 }
 
@@ -621,6 +631,7 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
     };
     let config_names: Vec<&str> = args.config.iter().map(|(n, _)| n.as_str()).collect();
     let config_helps: Vec<&str> = args.config.iter().map(|(_, h)| h.as_str()).collect();
+    let metrics = metrics::tokens(&args.metrics, &api);
 
     // describe()
     let specs = callbacks.iter().map(|cb| {
@@ -788,6 +799,7 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
             const VERSION: &'static str = #version;
             const ABOUT: &'static str = #about;
             const CONFIG_KEYS: &'static [(&'static str, &'static str)] = &[ #((#config_names, #config_helps)),* ];
+            #metrics
 
             fn describe() -> ::std::vec::Vec<#api::CallbackSpec> {
                 ::std::vec![ #(#specs),* ]

@@ -36,6 +36,9 @@ pub const DEFAULT_FANOUT: u32 = 10;
 /// becomes known (`peerlab bench benaloh` measures the protocol's wall time
 /// up to the last of these).
 pub const TOTAL_KNOWN: &str = "benaloh: total known";
+/// The observation recorded with [`TOTAL_KNOWN`]: scenario seconds from
+/// the instance's first `share_local` to knowing the total.
+pub const TIME_TO_TOTAL: &str = "time_to_total";
 
 /// The Benaloh module of one instance.
 #[derive(Debug)]
@@ -45,6 +48,8 @@ pub struct Benaloh {
     secret_given: bool,
     /// The [`TOTAL_KNOWN`] annotation was recorded.
     total_noted: bool,
+    /// Scenario time of the first `share_local`, for `time_to_total`.
+    shared_at: Option<f64>,
     /// Messages refused so far (all counted in `benaloh_rejected`; only
     /// some logged, so a flood of junk cannot flood the log).
     rejections: u64,
@@ -117,6 +122,7 @@ impl Benaloh {
                 Action::BroadcastSubsetSum { value } => {
                     host.log(format!("broadcasting subset sum {value}"));
                     host.stat_add("benaloh_subset_sums_out", 1.0);
+                    host.counter_add("broadcast_shares_out", 1.0);
                     (BROADCAST_SHARE, Kind::SubsetSum, value, Vec::new())
                 }
             };
@@ -130,7 +136,8 @@ impl Benaloh {
             );
             match host.overlay().send(message, bytes, &to) {
                 Ok(()) if kind == Kind::LocalShare => {
-                    host.stat_add("benaloh_local_shares_out", 1.0)
+                    host.stat_add("benaloh_local_shares_out", 1.0);
+                    host.counter_add("local_shares_out", 1.0);
                 }
                 Ok(()) => {}
                 // the host's error usually names the message and receiver already
@@ -166,6 +173,11 @@ impl Benaloh {
         if self.proto.total().is_ok() {
             self.total_noted = true;
             host.annotate(TOTAL_KNOWN);
+            // The total needs every other instance's subset sum, and theirs
+            // need this instance's local share: share_local ran before.
+            if let Some(at) = self.shared_at {
+                host.observe(TIME_TO_TOTAL, (host.now() - at).max(0.0));
+            }
         }
     }
 
@@ -206,6 +218,14 @@ impl Benaloh {
         "modulus: the modulus M of every sum (default 2^31-1)",
         "secret: this instance's secret, instead of a seeded random one",
         "broadcast_fanout: peers each subset-sum broadcast is sent to first; catch-up sync brings it to the rest (default 10)",
+    ],
+    metrics = [
+        observation(time_to_total, unit = "s", headline,
+            "scenario time from this instance's share_local to knowing the total"),
+        counter(local_shares_out, unit = "shares", "local shares sent"),
+        counter(broadcast_shares_out, unit = "shares", "subset sums broadcast"),
+        counter(local_shares_in, unit = "shares", "local shares accepted"),
+        counter(broadcast_shares_in, unit = "shares", "subset sums accepted"),
     ]
 )]
 impl Benaloh {
@@ -247,6 +267,7 @@ impl Benaloh {
             proto,
             secret_given: given.is_some(),
             total_noted: false,
+            shared_at: None,
             rejections: 0,
         })
     }
@@ -263,6 +284,7 @@ impl Benaloh {
         secret: Option<i64>,
         #[kw(help = "broadcast the subset sum as soon as it is complete")] auto: Option<bool>,
     ) -> Result<(), String> {
+        self.shared_at.get_or_insert(host.now());
         self.apply_kwargs(host, modulus, secret)?;
         let me = self.proto.me();
         let mut draw = |m: u64| host.random_below(m);
@@ -345,13 +367,12 @@ impl Benaloh {
         };
         match receipt {
             Receipt::Accepted => {
-                host.stat_add(
-                    match kind {
-                        Kind::LocalShare => "benaloh_local_shares_in",
-                        Kind::SubsetSum => "benaloh_subset_sums_in",
-                    },
-                    1.0,
-                );
+                let (stat, metric) = match kind {
+                    Kind::LocalShare => ("benaloh_local_shares_in", "local_shares_in"),
+                    Kind::SubsetSum => ("benaloh_subset_sums_in", "broadcast_shares_in"),
+                };
+                host.stat_add(stat, 1.0);
+                host.counter_add(metric, 1.0);
                 self.note_total(host);
             }
             Receipt::Duplicate => host.stat_add("benaloh_duplicates", 1.0),

@@ -55,7 +55,7 @@ impl Net {
     fn new(n: u64, config: &[(&str, &str)]) -> Net {
         let mut hosts: Vec<TestHost> = (1..=n)
             .map(|i| {
-                let mut h = TestHost::new(i, n);
+                let mut h = TestHost::new(i, n).with_metrics(Benaloh::METRICS);
                 for (k, v) in config {
                     h = h.with_config(k, v);
                 }
@@ -288,6 +288,8 @@ fn tutorial(n: u64, config: &[(&str, &str)]) -> Net {
 fn assert_correct(net: &Net, m: u64) {
     let total = net.expected_total(m);
     for i in 1..=net.n() {
+        let errors = &net.hosts[i as usize - 1].metric_errors;
+        assert!(errors.is_empty(), "instance {i}: {errors:?}");
         assert_eq!(
             net.prints(i).last().unwrap(),
             &format!("My computed sum is {total}"),
@@ -937,4 +939,59 @@ fn the_check_hook_reads_outputs_through_the_api() {
     let out = net.outputs(&[]);
     let v = Benaloh::verdicts(&Outputs::from_impl(&out));
     assert!(all_pass(&v), "{v:?}");
+}
+
+// ---------------------------------------------------------------- metrics
+
+#[test]
+fn time_to_total_and_share_counters_are_recorded_as_declared() {
+    let n = 4;
+    let mut net = Net::new(n, &[]);
+    // Instance k shares at scenario time 10 + k; everything is delivered
+    // at 20, except what instance 1 needs last, at 25.
+    for i in 1..=n {
+        net.hosts[i as usize - 1].now = 10.0 + i as f64;
+        net.call(i, "share_local", &["auto=true"]).unwrap();
+    }
+    for h in &mut net.hosts {
+        h.now = 20.0;
+    }
+    let (to_one, rest): (Vec<Packet>, Vec<Packet>) = net
+        .flight
+        .drain(..)
+        .partition(|p| p.to == 1 && p.name == LOCAL_SHARE);
+    net.flight = rest;
+    net.run(|_| 0);
+    for i in 2..=n {
+        assert!(
+            net.hosts[i as usize - 1]
+                .observations(TIME_TO_TOTAL)
+                .is_empty()
+        );
+    }
+    for h in &mut net.hosts {
+        h.now = 25.0;
+    }
+    for p in to_one {
+        net.deliver(&p);
+    }
+    net.run(|_| 0);
+    for i in 1..=n {
+        let h = &net.hosts[i as usize - 1];
+        assert!(h.metric_errors.is_empty(), "{:?}", h.metric_errors);
+        // Everyone learns the total once instance 1's broadcast arrives, at 25.
+        assert_eq!(h.observations(TIME_TO_TOTAL), [25.0 - (10.0 + i as f64)]);
+        assert_eq!(h.counter("local_shares_out"), (n - 1) as f64);
+        assert_eq!(h.counter("local_shares_in"), (n - 1) as f64);
+        assert_eq!(h.counter("broadcast_shares_out"), 1.0);
+        assert_eq!(h.counter("broadcast_shares_in"), (n - 1) as f64);
+        // The old statistics still count the same.
+        assert_eq!(h.stat("benaloh_local_shares_out"), Some((n - 1) as f64));
+    }
+    let decl = Benaloh::METRICS
+        .iter()
+        .find(|m| m.name.as_str() == TIME_TO_TOTAL)
+        .unwrap();
+    assert!(decl.headline && decl.kind == peerlab_plugin_api::MetricKind::OBSERVATION);
+    assert_eq!(decl.unit.as_str(), "s");
 }

@@ -28,6 +28,7 @@ pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod table;
+pub mod tracker;
 #[cfg(feature = "tokio")]
 pub mod udp;
 pub mod wire;

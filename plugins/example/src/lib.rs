@@ -1,7 +1,8 @@
 //! `example`: a small peerlab plugin that exercises the plugin ABI: typed
 //! positional, keyword, defaulted and variadic arguments, return values,
-//! timers, config keys, statistics, the verdict hook, and a callback that
-//! panics on purpose. The end-to-end tests load it by name and by path.
+//! timers, config keys, statistics, metrics of each kind (and one call
+//! that records an undeclared metric on purpose), the verdict hook, and a
+//! callback that panics on purpose. The end-to-end tests load it by name and by path.
 //!
 //! It does no I/O of its own; everything goes through the host context.
 
@@ -18,7 +19,16 @@ pub struct Example {
 }
 
 /// Exercises the plugin ABI: typed arguments, timers, verdicts, panics.
-#[module(name = "example", config = ["example_start: the sum `add` starts from (default 0)"])]
+#[module(
+    name = "example",
+    config = ["example_start: the sum `add` starts from (default 0)"],
+    metrics = [
+        counter(bumps, unit = "bumps", "what `bump` added up"),
+        gauge(level, unit = "units", "the last `level` set"),
+        observation(latency, unit = "ms", headline, "each `sample` recorded"),
+        counter("per_peer/*", unit = "calls", "`bump_peer N` calls, one counter per N"),
+    ]
+)]
 impl Example {
     /// Make the instance; reads the optional config key `example_start`.
     #[create]
@@ -95,6 +105,38 @@ impl Example {
             v.map(|v| v.to_string()).unwrap_or_default()
         ));
         Ok(())
+    }
+
+    /// Add to the counter metric `bumps`: `bump [BY]` (default 1).
+    #[callback]
+    fn bump(&mut self, host: &mut Host, #[arg(default = 1.0)] by: f64) {
+        host.counter_add("bumps", by);
+    }
+
+    /// Count one call in the family member `per_peer/N`: `bump_peer N`.
+    #[callback]
+    fn bump_peer(&mut self, host: &mut Host, peer: i64) {
+        host.counter_add(&format!("per_peer/{peer}"), 1.0);
+    }
+
+    /// Set the gauge metric `level`: `level VALUE`.
+    #[callback]
+    fn level(&mut self, host: &mut Host, value: f64) {
+        host.gauge_set("level", value);
+    }
+
+    /// Record samples of the observation metric `latency`: `sample MS...`.
+    #[callback]
+    fn sample(&mut self, host: &mut Host, #[rest] values: Vec<f64>) {
+        for v in values {
+            host.observe("latency", v);
+        }
+    }
+
+    /// Record a metric that was never declared (tests that the host says so).
+    #[callback]
+    fn misrecord(&mut self, host: &mut Host) {
+        host.counter_add("bumsp", 1.0);
     }
 
     /// Panic on purpose (tests that the host survives a panicking plugin).
@@ -284,6 +326,34 @@ mod tests {
         let mut m = Example::default();
         m.call(&mut th.host(), "greet", &args).unwrap();
         assert_eq!(th.prints, ["HELLO ANN FROM 1"]);
+    }
+
+    #[test]
+    fn metrics_of_each_kind_are_declared_and_recorded() {
+        let mut th = TestHost::new(1, 2).with_metrics(Example::METRICS);
+        let mut m = Example::default();
+        m.bump(&mut th.host(), 2.5);
+        m.bump(&mut th.host(), 1.0);
+        m.bump_peer(&mut th.host(), 7);
+        m.level(&mut th.host(), 4.0);
+        m.level(&mut th.host(), -1.5);
+        m.sample(&mut th.host(), vec![3.0, 12.5]);
+        assert!(th.metric_errors.is_empty(), "{:?}", th.metric_errors);
+        assert_eq!(th.counter("bumps"), 3.5);
+        assert_eq!(th.counter("per_peer/7"), 1.0);
+        assert_eq!(th.gauge("level"), Some(-1.5));
+        assert_eq!(th.observations("latency"), [3.0, 12.5]);
+        m.misrecord(&mut th.host());
+        m.bump(&mut th.host(), -1.0);
+        m.sample(&mut th.host(), vec![f64::NAN]);
+        assert_eq!(
+            th.metric_errors,
+            [
+                "metric `bumsp` is not declared",
+                "counter_add(`bumps`, -1): counter values must be finite and >= 0",
+                "observe(`latency`, NaN): observation values must be finite and >= 0",
+            ]
+        );
     }
 
     #[test]

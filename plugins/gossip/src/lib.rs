@@ -24,6 +24,13 @@ pub struct Gossip {
     published: u64,
     /// (author instance, sequence number) of every rumor held.
     seen: BTreeSet<(u64, u64)>,
+    /// Rumors the experiment publishes in all (config key `gossip_rumors`,
+    /// default one per instance), for `time_to_all_rumors`.
+    expected: u64,
+    /// Scenario time this instance first held a rumor.
+    first_at: Option<f64>,
+    /// `time_to_all_rumors` was recorded.
+    all_noted: bool,
 }
 
 /// A rumor's payload (a typed payload, encoded with the api's helper).
@@ -68,7 +75,16 @@ fn parse_published(line: &str) -> Option<u64> {
 /// FullSync gossip: publish rumors, count what arrives, check that everyone got everything.
 #[module(
     name = "gossip",
-    config = ["gossip_fanout: peers each rumor is sent to first; catch-up sync brings it to the rest (default 10)"]
+    config = [
+        "gossip_fanout: peers each rumor is sent to first; catch-up sync brings it to the rest (default 10)",
+        "gossip_rumors: rumors the experiment publishes in all, for the time_to_all_rumors metric (default: one per instance)",
+    ],
+    metrics = [
+        observation(time_to_all_rumors, unit = "s", headline,
+            "scenario time from holding a first rumor to holding all gossip_rumors of them"),
+        counter(rumors_received, unit = "rumors", "new rumors received"),
+        gauge(rumors, unit = "rumors", "distinct rumors held"),
+    ]
 )]
 impl Gossip {
     #[create]
@@ -85,7 +101,15 @@ impl Gossip {
                 Destination::Community { fanout },
             ))
             .map_err(|e| format!("cannot define `{RUMOR}`: {e}"))?;
-        Ok(Gossip::default())
+        let expected = match host.config_parse::<u64>("gossip_rumors")? {
+            Some(0) => return Err("config key `gossip_rumors` = 0: at least one rumor".into()),
+            Some(n) => n,
+            None => host.instance_count(),
+        };
+        Ok(Gossip {
+            expected,
+            ..Gossip::default()
+        })
     }
 
     /// Publish `count` rumors (FullSync, signed), spread by gossip and sync.
@@ -103,6 +127,7 @@ impl Gossip {
         }
         host.print(published_line(self.published));
         host.stat_set("rumors_held", self.seen.len() as f64);
+        self.held(host);
         Ok(())
     }
 
@@ -125,6 +150,8 @@ impl Gossip {
         };
         if self.seen.insert((author, seq)) {
             host.stat_set("rumors_held", self.seen.len() as f64);
+            host.counter_add("rumors_received", 1.0);
+            self.held(host);
         }
         Ok(())
     }
@@ -134,6 +161,20 @@ impl Gossip {
     #[check]
     fn verdicts(outputs: &Outputs) -> Vec<Verdict> {
         vec![judge(outputs)]
+    }
+}
+
+impl Gossip {
+    /// The rumors held changed: the gauge, and `time_to_all_rumors` the
+    /// first time every expected rumor is here.
+    fn held(&mut self, host: &mut Host) {
+        let now = host.now();
+        let first = *self.first_at.get_or_insert(now);
+        host.gauge_set("rumors", self.seen.len() as f64);
+        if !self.all_noted && self.seen.len() as u64 >= self.expected {
+            self.all_noted = true;
+            host.observe("time_to_all_rumors", now - first);
+        }
     }
 }
 
@@ -393,5 +434,37 @@ mod tests {
             "duplicates count once"
         );
         assert!(ga.publish(&mut a.host(), 0).is_err(), "count=0 is refused");
+    }
+
+    #[test]
+    fn time_to_all_rumors_is_recorded_once_when_the_last_one_arrives() {
+        use peerlab_plugin_api::Module;
+        let mut b = TestHost::new(2, 3)
+            .with_config("gossip_rumors", "3")
+            .with_metrics(Gossip::METRICS);
+        let mut gb = Gossip::new(&mut b.host()).unwrap();
+        b.now = 4.0;
+        gb.publish(&mut b.host(), 1).unwrap();
+        for (at, author) in [(5.5, 1), (7.25, 3), (9.0, 3)] {
+            b.now = at;
+            let msg = IncomingMessage {
+                name: RUMOR.into(),
+                sender: author,
+                author: Vec::new().into(),
+                global_time: 1,
+                payload: encode(author, 1).into(),
+                author_instance: Some(author).into(),
+            };
+            gb.message(&mut b.host(), &msg).unwrap();
+        }
+        assert!(b.metric_errors.is_empty(), "{:?}", b.metric_errors);
+        // First rumor (its own) at 4, the third distinct one at 7.25; the
+        // duplicate at 9 changes nothing.
+        assert_eq!(b.observations("time_to_all_rumors"), [3.25]);
+        assert_eq!(b.counter("rumors_received"), 2.0);
+        assert_eq!(b.gauge("rumors"), Some(3.0));
+        let bad = TestHost::new(1, 3).with_config("gossip_rumors", "0");
+        let mut bad = bad;
+        assert!(Gossip::new(&mut bad.host()).is_err());
     }
 }

@@ -506,8 +506,10 @@ mod tests {
             output_root: "output".into(),
             plugin_path: Vec::new(),
             modules: Vec::new(),
+            metrics: Vec::new(),
             sync_port: 0,
             progress: false,
+            plugins: Vec::new(),
             sources: Vec::new(),
         }
     }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use peerlab_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use peerlab_plugin_api::abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 use peerlab_plugin_api::{
-    HostContext, HostContext_TO, IncomingMessage, Invocation, MessageSpec, ModuleInstanceBox,
-    Value, Value_NE,
+    HostContext, HostContext_TO, IncomingMessage, Invocation, MessageSpec, MetricKind,
+    ModuleInstanceBox, Value, Value_NE,
 };
 
 use super::BoundCall;
@@ -123,6 +123,18 @@ pub trait Services {
     fn crash(&mut self) -> Result<(), String> {
         Err("crash needs a real or simulated run".into())
     }
+    /// Metric (api 1.4): `module` records `value` for its metric `name`.
+    /// The runtime checks it against the module's declarations and reports
+    /// a mistake itself; the error is only informative to the module.
+    fn record_metric(
+        &mut self,
+        _module: usize,
+        _kind: MetricKind,
+        _name: &str,
+        _value: f64,
+    ) -> Result<(), String> {
+        Err("metrics need a real or simulated run".into())
+    }
 }
 
 fn no_overlay() -> String {
@@ -229,6 +241,17 @@ impl HostContext for Context<'_> {
     }
     fn stat_set(&mut self, name: RStr<'_>, value: f64) {
         self.services.stat_set(self.module, name.as_str(), value)
+    }
+    fn record_metric(
+        &mut self,
+        kind: MetricKind,
+        name: RStr<'_>,
+        value: f64,
+    ) -> RResult<(), RString> {
+        self.services
+            .record_metric(self.module, kind, name.as_str(), value)
+            .map_err(RString::from)
+            .into()
     }
     fn set_timer(&mut self, delay: f64, token: u64) {
         let delay = if delay.is_finite() && delay > 0.0 {

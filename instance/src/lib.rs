@@ -1,11 +1,14 @@
-//! One experiment instance as a state machine: its modules, its overlay
-//! core, its share of the scenario, its timers and its output files.
+//! peerlab's instance runtime: one experiment instance as a state machine,
+//! its modules, its overlay core, its share of the scenario, its timers
+//! and its output records.
 //!
-//! Like the overlay core it drives, an [`Instance`] does no socket I/O and
-//! reads no clock (quinn-proto style): datagrams and time come in as
-//! arguments, datagrams and deadlines go out. A driver (real UDP in
-//! `runtime::process`, the simulated network in `runtime::sim`) only
-//! carries bytes and time:
+//! Like the overlay core it drives, an [`Instance`] does no socket I/O,
+//! reads no clock and touches no file (quinn-proto style; this crate has
+//! no async runtime and no socket): datagrams and time come in as
+//! arguments, datagrams and deadlines go out, and its output records go
+//! to the [`record::Storage`] its driver gave it. A driver (real UDP in
+//! the host's `runtime::process`, the simulated network in its
+//! `runtime::sim`) only carries bytes and time:
 //!
 //! ```text
 //! inst.handle_datagram(now, from, bytes);       // or handle_datagrams(now, batch)
@@ -22,14 +25,22 @@
 //! event delivery, failures and the instance's end. Around it, one job
 //! each: [`shared`] (what every instance of a process shares), [`seed`]
 //! (seed derivation and overlay settings), [`faults`] (the network
-//! conditions and what they do to a datagram) and `services` (the host
-//! services behind the module API, including the api-to-overlay adapter).
-//! Must not: touch sockets, read the clock, sleep, or know its driver.
+//! conditions and what they do to a datagram), `services` (the host
+//! services behind the module API, including the api-to-overlay adapter),
+//! [`record`] (the instance's output records and what could not be
+//! written) and [`modules`] (the registry of callable modules and the
+//! dispatch to one instance's module instances).
+//! Must not: touch sockets or files, read the clock, sleep, or know its
+//! driver; nor depend on tokio, the host or the runner
+//! (`tests/tests/tidy.rs`).
 
-mod faults;
-mod seed;
+pub mod faults;
+pub mod metrics;
+pub mod modules;
+pub mod record;
+pub mod seed;
 mod services;
-mod shared;
+pub mod shared;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -49,8 +60,9 @@ use seed::scaled;
 pub use seed::{derive_seed, key_seed, overlay_config};
 pub use shared::{EarlyPhase, OverlayTuning, ScheduledCall, Shared, When};
 
-use super::record::Record;
+use crate::metrics::Metrics;
 use crate::modules::Instances;
+use crate::record::Record;
 
 /// One datagram to send, already through the fault model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +127,13 @@ struct State {
     seed: u64,
     vars: BTreeMap<String, String>,
     record: Record,
+    /// What the modules recorded through the metrics service.
+    metrics: Metrics,
+    /// The top-level callback running now (`entering`), to name it when a
+    /// module records a metric wrongly.
+    callback: String,
+    /// Scenario seconds between statistics lines (`stats_interval`).
+    stats_interval: f64,
     /// Where the scenario command running now was written (`file`, `line`),
     /// for the in-flight record.
     command: Option<(Arc<str>, u32)>,
@@ -148,6 +167,9 @@ pub struct Instance {
     cursor: usize,
     /// Scenario commands run on this instance so far.
     fired: u64,
+    /// When the next statistics line is due: every `stats_interval`
+    /// scenario seconds from the start, on a fixed grid (a late sample does
+    /// not shift the later ones).
     next_sample: Option<Instant>,
 }
 
@@ -162,6 +184,20 @@ impl Instance {
         now: Instant,
     ) -> Self {
         let seed = derive_seed(shared.run_seed, id, "modules");
+        let metrics = Metrics::new(
+            shared
+                .registry
+                .modules()
+                .iter()
+                .map(|m| (m.name.clone(), m.metrics.clone()))
+                .collect(),
+        );
+        // Typed by lang when the run was planned; a value it would not
+        // take falls back to the default, as a missing one does.
+        let stats_interval = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
+            .0
+            .stats_interval
+            .unwrap_or(1.0);
         let mut state = State {
             id,
             core: OverlayCore::new(overlay),
@@ -172,6 +208,9 @@ impl Instance {
             seed,
             vars: BTreeMap::new(),
             record,
+            metrics,
+            callback: String::new(),
+            stats_interval,
             zero: None,
             directory: None,
             stop_requested: false,
@@ -450,7 +489,7 @@ impl Instance {
         }
         if self.next_sample.is_some_and(|t| t <= now) {
             self.sample(now);
-            self.next_sample = Some(now + Duration::from_secs(1));
+            self.next_sample = self.state.next_sample_after(now);
         }
     }
 
@@ -472,9 +511,27 @@ impl Instance {
         self.sample(now);
         let t = self.state.wall_t(now);
         let mut e = EventLine::new(t, event_kind::END);
-        e.status = Some(status);
+        // Output it could not write makes a run that finished a failed one
+        // (docs/outputs.md, Lost output): the end event says so, and why.
+        let lost = self.state.record.losses_text();
+        e.status = Some(match (status, &lost) {
+            (EndStatus::Finished, Some(_)) => EndStatus::Failed,
+            (status, _) => status,
+        });
+        e.text = lost.as_deref().map(Into::into);
         self.state.record.event(&e);
         self.state.record.flush();
+    }
+
+    /// The instance is [`finished`](Self::finished) (or crashed): stop it
+    /// as [`shut_down`](Self::shut_down) does, with the status its outcome
+    /// gives, and return that outcome, failed if some of its output could
+    /// not be written (the last writes included). What a driver calls at
+    /// a normal end.
+    pub fn end(&mut self, now: Instant) -> Outcome {
+        let outcome = self.outcome();
+        self.shut_down(now, outcome.status().0);
+        self.with_losses(outcome)
     }
 
     fn module_name(&self, index: usize) -> String {
@@ -547,17 +604,34 @@ impl Instance {
 }
 
 impl State {
-    /// Write one statistics line at `now`.
+    /// Write one statistics line at `now` (`t` in scenario seconds): the
+    /// overlay's counters, the modules' metrics and statistics.
     fn sample(&mut self, now: Instant) {
-        let t = self.wall_t(now);
+        // Kept to the microsecond: 3.0, not 2.9999999999999996.
+        let t = (self.wall_t(now) / self.shared.time_scale * 1e6).round() / 1e6;
         let reset = std::mem::take(&mut self.reset_pending);
-        let counters: Vec<(String, f64)> = self
+        let mut counters: BTreeMap<String, f64> = self
             .core
             .stats()
             .counters()
             .map(|(k, v)| (k, v as f64))
             .collect();
-        self.record.sample(t, reset, counters);
+        let observations = self.metrics.sample(&mut counters);
+        self.record.sample(t, reset, counters, observations);
+    }
+
+    /// The first point of the statistics grid (every `stats_interval`
+    /// scenario seconds from the start) after `now`.
+    fn next_sample_after(&self, now: Instant) -> Option<Instant> {
+        let zero = self.zero?;
+        let scenario_now = self.wall_t(now) / self.shared.time_scale;
+        let k = (scenario_now / self.stats_interval).floor().max(0.0) + 1.0;
+        let mut at = zero + scaled(k * self.stats_interval, self.shared.time_scale);
+        if at <= now {
+            // Rounding put the grid point on `now`: take the next one.
+            at = zero + scaled((k + 1.0) * self.stats_interval, self.shared.time_scale);
+        }
+        Some(at)
     }
 
     /// Record a fault as an event (plots show them).

@@ -6,7 +6,12 @@
 //! each instance's UDP address and public key, waits at the barrier, and
 //! receives the full peer table and a common start time. At the end it
 //! reports each instance's outcome. Messages are JSON lines
-//! ([`protocol`]). This module knows nothing about scenarios or modules.
+//! ([`protocol`]).
+//!
+//! This crate knows nothing about scenarios, modules, runners or the host:
+//! the host's runners start a [`SyncServer`] and the instance processes a
+//! [`SyncClient`]; a program in another language may speak the same
+//! protocol.
 
 pub mod client;
 pub mod protocol;

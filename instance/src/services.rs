@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use peerlab_dispersy as dispersy;
 use peerlab_lang::PeerSpec;
-use peerlab_plugin_api::{MessageSpec, Value};
+use peerlab_plugin_api::{MessageSpec, MetricKind, Value};
 use rand::RngCore;
 
 use peerlab_run::EventLine;
@@ -73,6 +73,38 @@ impl Services for State {
         self.record.stat_set(name, value);
     }
 
+    /// Checked against the module's declarations; the first mistake with
+    /// each name fails the instance, naming the module, the callback and
+    /// the scenario line; every one is counted (`metric_errors`).
+    fn record_metric(
+        &mut self,
+        module: usize,
+        kind: MetricKind,
+        name: &str,
+        value: f64,
+    ) -> Result<(), String> {
+        match self.metrics.record(module, kind, name, value) {
+            Ok(()) => Ok(()),
+            Err(None) => Err(format!("metric `{name}` was refused before")),
+            Err(Some(why)) => {
+                let module_name = self.module_name(module).to_string();
+                let what = match self.callback.as_str() {
+                    "" => "a callback".to_string(),
+                    c if c == "create" || c.starts_with("on_") => format!("`{c}`"),
+                    c => format!("callback `{c}`"),
+                };
+                let at = match &self.command {
+                    Some((file, line)) => format!(" ({file}:{line})"),
+                    None => String::new(),
+                };
+                let error =
+                    format!("module `{module_name}` recorded metric `{name}` in {what}{at}: {why}");
+                self.fail(error.clone());
+                Err(error)
+            }
+        }
+    }
+
     /// `delay` is scenario seconds (scaled like every other time); a huge or
     /// infinite delay is "never" (clamped to ten years).
     fn set_timer(&mut self, module: usize, delay: f64, token: u64) {
@@ -99,6 +131,8 @@ impl Services for State {
     }
 
     fn entering(&mut self, module: usize, what: &str) {
+        self.callback.clear();
+        self.callback.push_str(what);
         let name = self
             .shared
             .registry
@@ -154,6 +188,7 @@ impl Services for State {
         self.sample(now);
         self.core.reset_statistics();
         self.record.reset_custom();
+        self.metrics.reset_counters();
         self.reset_pending = true;
         Ok(())
     }

@@ -1,0 +1,146 @@
+//! `peerlab rerun RUN_DIR`: run a finished run's experiment again from its
+//! run folder alone (its `experiment.conf`, which names the
+//! `experiment.scenario` copy beside it), with the same seed, time scale
+//! and runner, after checking that every plugin it loaded is still the same
+//! file (`run.json`'s `plugins`, [`crate::provenance`]).
+//!
+//! Must not: run anything itself: it builds `peerlab run`'s arguments and
+//! hands over to [`crate::cmd::run`].
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use peerlab_run::layout::{EXPERIMENT_CONF, EXPERIMENT_SCENARIO};
+
+use crate::cmd::run::{PlanArgs, RunArgs, RunnerArg};
+use crate::global::{EXIT_ERROR, GlobalArgs};
+use crate::provenance;
+
+/// Arguments of `peerlab rerun`.
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  peerlab rerun output/0007-benaloh
+  peerlab rerun output/latest --output reruns/
+
+The new run gets its own folder (in the run folder's output root unless --output says otherwise). \
+A simulated run repeats byte for byte. Exit status as for `peerlab run`; 2 when a plugin changed \
+(unless --allow-changed-plugins) or the folder cannot be rerun.")]
+pub struct RerunArgs {
+    /// The run folder to run again
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Output root of the new run [default: the run folder's own output root]
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// Run even when a plugin library differs from the one the run loaded
+    #[arg(long)]
+    pub allow_changed_plugins: bool,
+    /// Skip plots and report.html (summary aggregates are still computed)
+    #[arg(long)]
+    pub no_plots: bool,
+}
+
+/// Entry point of `peerlab rerun`.
+pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
+    let dir = &args.run_dir;
+    let record = peerlab_run::read::read_run_record(dir).with_context(|| {
+        format!(
+            "cannot rerun {}: its run.json cannot be read; give a run folder of `peerlab run` (OUTPUT/NNNN-name)",
+            dir.display()
+        )
+    })?;
+    let conf = dir.join(EXPERIMENT_CONF);
+    let text = std::fs::read_to_string(&conf).with_context(|| {
+        format!(
+            "cannot rerun {}: cannot read {}",
+            dir.display(),
+            conf.display()
+        )
+    })?;
+    let self_sufficient = text.lines().any(|l| {
+        l.split_once('=').is_some_and(|(k, v)| {
+            k.trim() == "scenario_file" && v.trim().trim_matches('"') == EXPERIMENT_SCENARIO
+        })
+    });
+    if !self_sufficient || !dir.join(EXPERIMENT_SCENARIO).is_file() {
+        let original = record
+            .config_path
+            .as_ref()
+            .unwrap_or(&record.scenario_path)
+            .display();
+        anyhow::bail!(
+            "cannot rerun {}: {} does not name its {EXPERIMENT_SCENARIO} copy (the folder was made before peerlab 0.1.2); \
+             run the original instead: peerlab run {original} --seed {}",
+            dir.display(),
+            conf.display(),
+            record.seed
+        );
+    }
+
+    let changed = provenance::changed_plugins(&record.plugins);
+    for c in &changed {
+        if args.allow_changed_plugins {
+            eprintln!("peerlab: warning: {c} (running anyway: --allow-changed-plugins)");
+        } else {
+            eprintln!("peerlab: error: {c}");
+        }
+    }
+    if !changed.is_empty() && !args.allow_changed_plugins {
+        eprintln!(
+            "peerlab: the run was not repeated: rebuild the plugin as it was, or pass --allow-changed-plugins to run with the plugin as it is now"
+        );
+        return Ok(EXIT_ERROR);
+    }
+
+    // The recorded libraries' folders first, so the same files load.
+    let mut plugin_path: Vec<PathBuf> = Vec::new();
+    for p in &record.plugins {
+        if let Some(parent) = p.path.parent()
+            && !plugin_path.iter().any(|q| q == parent)
+        {
+            plugin_path.push(parent.to_path_buf());
+        }
+    }
+    plugin_path.extend(record.plugin_path.iter().cloned());
+    let simulate = record.runner == "simulated";
+    let runner = match record.runner.as_str() {
+        "local" => Some(RunnerArg::Local),
+        "slurm" => Some(RunnerArg::Slurm),
+        _ => None,
+    };
+    let output = match args.output {
+        Some(o) => o,
+        None => dir
+            .canonicalize()
+            .ok()
+            .and_then(|d| d.parent().map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("output")),
+    };
+    eprintln!(
+        "peerlab: rerunning {} from {} (seed {}, {} runner)",
+        record.run_id,
+        dir.display(),
+        record.seed,
+        record.runner
+    );
+    crate::cmd::run::run(
+        global,
+        RunArgs {
+            experiment: conf,
+            plan: PlanArgs {
+                time_scale: (!simulate).then_some(record.time_scale),
+                runner: runner.filter(|_| !simulate),
+                simulate,
+                ..PlanArgs::default()
+            },
+            seed: Some(record.seed),
+            output: Some(output),
+            plugin_path,
+            no_plots: args.no_plots,
+            no_verdicts: false,
+            no_history: false,
+            follow: None,
+        },
+    )
+}

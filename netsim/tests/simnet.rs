@@ -547,3 +547,23 @@ fn a_shared_pool_holds_one_copy_per_message_and_never_vouches_for_forgeries() {
         assert_eq!(net.nodes[5].core.stored_count(), 3);
     }
 }
+
+#[test]
+fn introduce_peers_with_a_maximum_knows_exactly_that_many_others() {
+    // Few of many (drawn one by one) and most of them (a shuffle), and the
+    // same choice for the same seed.
+    for max in [1usize, 10, 24, 25, 30, 48, 49] {
+        let mut s = Setup::new(50);
+        s.directory_max = Some(Some(max));
+        let net = s.build();
+        let again = s.build();
+        for i in 0..50 {
+            let core = &net.nodes[i].core;
+            assert_eq!(core.peer_count(), max, "max {max}, peer {i}");
+            assert!(core.peer_addrs().all(|a| a != net.nodes[i].addr));
+            let mine: Vec<_> = core.peer_addrs().collect();
+            let theirs: Vec<_> = again.nodes[i].core.peer_addrs().collect();
+            assert_eq!(mine, theirs, "max {max}, peer {i}: same seed, same peers");
+        }
+    }
+}

@@ -6,6 +6,8 @@
 //! - [`OverlayCore`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
 //! - [`module`]: the built-in `dispersy` module (scenario callbacks, config keys) over
 //!   plugin-api, and the mapping between plugin-api's message types and the overlay's.
+//! - [`store`] and [`table`]: the FullSync store of each overlay, over a table of
+//!   messages shared by the overlays of a process.
 //! - The simulated network (`SimNet`, the link model) is the crate `peerlab-netsim`
 //!   (`netsim/`), shared with the host's simulated runner; the overlay's
 //!   simulated tests live there too.
@@ -15,6 +17,7 @@
 
 pub mod bloom;
 mod core;
+mod counts;
 pub mod crypto;
 pub mod error;
 pub mod module;
@@ -22,6 +25,7 @@ pub mod peers;
 pub mod pool;
 pub mod stats;
 pub mod store;
+pub mod table;
 pub mod tracker;
 #[cfg(feature = "tokio")]
 pub mod udp;

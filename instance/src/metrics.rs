@@ -13,17 +13,19 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use peerlab_plugin_api::{MetricKind, MetricSpec, check_metric_name};
 use peerlab_run::metrics::Histogram;
 
-/// The built-in overlay module, whose metrics keep the names the
-/// statistics files always had (`msg_in/<type>`, `drop/<reason>`, `peers`).
-pub const OVERLAY_MODULE: &str = "dispersy";
+/// The built-in modules whose metrics keep the names the statistics files
+/// always had: the overlay's (`msg_in/<type>`, `drop/<reason>`, `peers`)
+/// and the host's own `core` ([`METRIC_ERRORS`]).
+pub const UNPREFIXED_MODULES: [&str; 2] = ["core", "dispersy"];
 
-/// Counted (every refused record) in each statistics line that follows one.
+/// Counted (every refused record) in each statistics line that follows one;
+/// declared by the built-in `core` module, which every instance loads.
 pub const METRIC_ERRORS: &str = "metric_errors";
 
 /// A metric's name in the statistics files and `run.json`:
-/// `<module>.<metric>`, except the built-in overlay's.
+/// `<module>.<metric>`, except the built-in modules' ([`UNPREFIXED_MODULES`]).
 pub fn full_name(module: &str, metric: &str) -> String {
-    if module == OVERLAY_MODULE {
+    if UNPREFIXED_MODULES.contains(&module) {
         metric.to_string()
     } else {
         format!("{module}.{metric}")

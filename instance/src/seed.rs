@@ -59,7 +59,24 @@ pub fn overlay_config(
     cfg.walk_interval = scaled_interval(cfg.walk_interval, shared.time_scale);
     cfg.sync_interval = scaled_interval(cfg.sync_interval, shared.time_scale);
     cfg.pool = pool;
+    cfg.bootstrap = tracker_bootstrap(&shared.config, addr);
     cfg
+}
+
+/// With `tracker_cmd` set the runner runs the built-in tracker on this
+/// host's `tracker_port` (resolved when the run started): the walker's
+/// bootstrap address while it knows no peer.
+fn tracker_bootstrap(
+    config: &std::collections::BTreeMap<String, String>,
+    addr: std::net::SocketAddr,
+) -> Vec<std::net::SocketAddr> {
+    let wanted = config
+        .get("tracker_cmd")
+        .is_some_and(|c| !c.trim().is_empty());
+    match config.get("tracker_port").map(|p| p.trim().parse::<u16>()) {
+        Some(Ok(port)) if wanted => vec![std::net::SocketAddr::new(addr.ip(), port)],
+        _ => Vec::new(),
+    }
 }
 
 /// An overlay interval in wall time: scaled, never below [`MIN_INTERVAL`].

@@ -380,6 +380,11 @@ pub const KEYS: &[KeyDoc] = &[
         "the sync server's TCP port, or __unique_port__ for a free one (the default)",
     ),
     typed(
+        "tracker_cmd",
+        "string",
+        "any value starts peerlab's built-in tracker on tracker_port (instead of this command); walkers bootstrap from it while they know no peer (local runner)",
+    ),
+    typed(
         "tracker_port",
         "port",
         "the bootstrap/tracker UDP port, or __unique_port__ for a free one (the default)",
@@ -510,10 +515,6 @@ pub const KEYS: &[KeyDoc] = &[
     gumby(
         "das_node_command",
         "peerlab runs its own instance command on every node",
-    ),
-    gumby(
-        "tracker_cmd",
-        "no tracker process is started: instances bootstrap from the sync server's peer table",
     ),
     gumby(
         "experiment_server_cmd",

@@ -200,7 +200,6 @@ fn tutorial_das5_conf() {
             exp/t.conf:9:1: note[gumby-key]: `local_setup_cmd` is a Gumby helper setting, ignored: no setup script runs: peerlab is one binary and needs no build or virtualenv step
             exp/t.conf:10:1: note[gumby-key]: `local_instance_cmd` is a Gumby helper setting, ignored: peerlab starts the instances itself (local runner: processes here; slurm runner: srun)
             exp/t.conf:11:1: note[gumby-key]: `das4_node_command` is a Gumby helper setting, ignored: peerlab runs its own instance command on every node
-            exp/t.conf:12:1: note[gumby-key]: `tracker_cmd` is a Gumby helper setting, ignored: no tracker process is started: instances bootstrap from the sync server's peer table
             exp/t.conf:14:1: note[gumby-key]: `experiment_server_cmd` is a Gumby helper setting, ignored: peerlab runs its built-in sync server
             exp/t.conf:17:1: note[gumby-key]: `use_local_venv` is a Gumby helper setting, ignored: peerlab is one binary; there is no Python virtualenv
             exp/t.conf:18:1: note[gumby-key]: `with_systemtap` is a Gumby helper setting, ignored: systemtap probes are not supported; CPU and memory are sampled from procfs
@@ -217,7 +216,6 @@ fn tutorial_local_conf() {
             sync_host=Some("127.0.0.1") sync_port=Unique tracker_port=Unique start_delay=1s seed=None time_scale=None network=Real
             slurm=Slurm { partition: None, sbatch_options: [], immediate: false } output_dir=output
             exp/t.conf:7:1: note[gumby-key]: `local_instance_cmd` is a Gumby helper setting, ignored: peerlab starts the instances itself (local runner: processes here; slurm runner: srun)
-            exp/t.conf:12:1: note[gumby-key]: `tracker_cmd` is a Gumby helper setting, ignored: no tracker process is started: instances bootstrap from the sync server's peer table
             exp/t.conf:14:1: note[gumby-key]: `experiment_server_cmd` is a Gumby helper setting, ignored: peerlab runs its built-in sync server
             exp/t.conf:18:1: note[gumby-key]: `use_local_venv` is a Gumby helper setting, ignored: peerlab is one binary; there is no Python virtualenv
         "#]],

@@ -99,6 +99,10 @@ pub struct Aggregator {
     /// The latest statistics line of any instance.
     last_stats_t: Option<f64>,
     metrics: MetricsAcc,
+    /// Multiplies the wall-clock `t` of events and resources to put them
+    /// on the statistics' time base (1 / time_scale when the statistics
+    /// are in scenario seconds, else 1).
+    wall_to_stats: f64,
     warnings: Vec<Warning>,
 }
 
@@ -108,11 +112,26 @@ impl Aggregator {
         Self::with_metrics(width, Vec::new(), "")
     }
 
+    /// The aggregator of a run: folds the metrics `plan` declares and, when
+    /// it declares any (its statistics lines are then in scenario seconds,
+    /// its events and resources still wall-clock), plots events and
+    /// resources in scenario seconds too. `run` names the run in the CSVs.
+    pub fn for_run(width: f64, plan: Option<&RunRecord>, run: &str) -> Self {
+        let decls = plan.map(|p| p.metrics.clone()).unwrap_or_default();
+        let scale = plan.map_or(1.0, |p| p.time_scale);
+        let mut agg = Self::with_metrics(width, decls, run);
+        if !agg.metrics.is_empty() && scale > 0.0 && scale.is_finite() {
+            agg.wall_to_stats = 1.0 / scale;
+        }
+        agg
+    }
+
     /// An aggregator that also folds the declared `metrics` (run.json's),
     /// naming the run `run` in the CSVs.
     pub fn with_metrics(width: f64, metrics: Vec<MetricDecl>, run: &str) -> Self {
         Aggregator {
             last_stats_t: None,
+            wall_to_stats: 1.0,
             metrics: MetricsAcc::new(width, metrics, run),
             width,
             keys: HashMap::new(),
@@ -232,7 +251,7 @@ impl Aggregator {
         }
 
         for e in &inst.events {
-            self.see_t(e.t);
+            self.see_t(e.t * self.wall_to_stats);
             if e.kind == EventKind::End {
                 totals.end_status = Some(e.text.clone());
                 continue;
@@ -311,7 +330,7 @@ impl Aggregator {
         for p in processes {
             warnings.extend(p.warnings.iter().cloned());
             for s in &p.samples {
-                self.see_t(s.t);
+                self.see_t(s.t * self.wall_to_stats);
             }
         }
         // A scale of 0 is none written (a field older folders may lack).
@@ -529,14 +548,14 @@ impl Aggregator {
 
         // Declared metrics: counter rates are per scenario second from the
         // common start (scenario time 0) to the last statistics line.
-        let scenario_t = plan.is_some_and(|p| !p.metrics.is_empty());
+        let scenario_t = plan.is_some_and(|p| !p.metrics.is_empty()) && !self.metrics.is_empty();
         let metrics = std::mem::replace(&mut self.metrics, MetricsAcc::new(1.0, vec![], ""))
             .finish(self.last_stats_t.map(|t| t.max(0.0)), grid.as_ref());
 
         // Time series.
         let over_time = grid.map(|g| self.over_time(&g));
         let resources = grid
-            .map(|g| resource_series(&g, processes))
+            .map(|g| resource_series(&g, processes, self.wall_to_stats))
             .unwrap_or_default();
 
         let skipped_lines = crate::load::skipped_lines(&warnings);
@@ -589,6 +608,7 @@ impl Aggregator {
             grid,
             time_scale,
             scenario_t,
+            wall_to_plot: self.wall_to_stats,
             metrics,
             warnings,
         }
@@ -632,7 +652,9 @@ pub struct ProcessSeries {
     pub rss_kb: Vec<Option<f64>>,
 }
 
-fn resource_series(g: &Grid, processes: &[ProcessData]) -> ResourceSeries {
+/// `k` puts the samples' wall-clock `t` on the grid's time base; CPU stays
+/// in cores (CPU seconds per wall second).
+fn resource_series(g: &Grid, processes: &[ProcessData], k: f64) -> ResourceSeries {
     let width = g.width;
     let mut out = Vec::new();
     for p in processes {
@@ -644,17 +666,17 @@ fn resource_series(g: &Grid, processes: &[ProcessData]) -> ResourceSeries {
         let mut prev = 0.0;
         for s in &p.samples {
             let c = s.cpu_user_s + s.cpu_system_s;
-            let k = bin_of(s.t, width);
-            cpu.add(k, (c - prev).max(0.0));
+            let bin = bin_of(s.t * k, width);
+            cpu.add(bin, (c - prev).max(0.0));
             prev = c;
-            rss.observe(k, s.rss_kb);
+            rss.observe(bin, s.rss_kb);
         }
         let (first, last) = cpu.range().unwrap_or((0, 0));
         let (pa, pb) = (
             g.point_of(first as f64 * width + width / 2.0),
             g.point_of(last as f64 * width + width / 2.0),
         );
-        let rates = g.rates(&cpu);
+        let rates: Vec<f64> = g.rates(&cpu).into_iter().map(|r| r * k).collect();
         let gauge = g.gauge(&rss);
         let label = match p.instances.as_slice() {
             [] => format!("process {}", p.process),
@@ -696,6 +718,9 @@ pub struct Analysis {
     /// Whether `t` is in scenario seconds (a run that declares metrics was
     /// sampled on scenario time); older folders have wall-clock `t`.
     pub scenario_t: bool,
+    /// Multiplies a wall-clock `t` (events: `aggregates.events`) to put it
+    /// on the plots' time axis.
+    pub wall_to_plot: f64,
     /// Every declared metric, headline ones first, and the CSVs.
     pub metrics: Metrics,
     /// Every warning (the aggregates list only the first few).

@@ -314,6 +314,9 @@ fn y_axis(y_max: f64, integer: bool) -> (f64, usize) {
     }
 }
 
+/// Lines with at most this many points also mark each point.
+const SPARSE_POINTS: usize = 30;
+
 /// Lines with the same points drawn once: (names joined, points, index of
 /// the first, for its style).
 fn distinct_lines(c: &LineChart) -> Vec<Distinct<'_>> {
@@ -470,6 +473,15 @@ fn draw_lines<DB: DrawingBackend>(
                 col.stroke_width(2),
             ))
             .map_err(e)?;
+        if b.points.len() <= SPARSE_POINTS {
+            chart
+                .draw_series(
+                    b.points
+                        .iter()
+                        .map(|p| Circle::new((p.0, p.2), (cv.tick / 5) as i32, col.filled())),
+                )
+                .map_err(e)?;
+        }
         lines_entries.push((b.name.clone(), Swatch::Block(col, 0.5)));
         lines_entries.push((b.middle.clone(), Swatch::Line(col, None)));
     }
@@ -477,6 +489,18 @@ fn draw_lines<DB: DrawingBackend>(
         let k = i + c.bands.len();
         let col = PALETTE[k % PALETTE.len()];
         let dash = DASHES[k % DASHES.len()];
+        // A sparse line shows its points (a single point is no line).
+        let finite = points.iter().filter(|p| p.1.is_finite()).count();
+        if finite <= SPARSE_POINTS {
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .filter(|p| p.1.is_finite())
+                        .map(|&p| Circle::new(p, (cv.tick / 5) as i32, col.filled())),
+                )
+                .map_err(e)?;
+        }
         for seg in points.split(|p| !p.1.is_finite()).filter(|s| !s.is_empty()) {
             let style = col.stroke_width(3);
             match dash {

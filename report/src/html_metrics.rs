@@ -73,7 +73,7 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
             let _ = writeln!(
                 h,
                 "<tr><td><a href=\"#{}\">{}</a>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                anchor(&m.name),
+                section_of(m),
                 esc(&m.name),
                 badge(m),
                 kind(m),
@@ -95,7 +95,7 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
             let _ = writeln!(
                 h,
                 "<tr><td><a href=\"#{}\">{}</a>{}</td><td>{}</td><td class=\"num\">{}</td>{}</tr>",
-                anchor(&m.name),
+                section_of(m),
                 esc(&m.name),
                 badge(m),
                 esc(&s.unit),
@@ -106,7 +106,17 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
         h.push_str("</table>\n");
     }
 
+    let mut families_done: Vec<&str> = Vec::new();
     for m in ms {
+        if crate::plot_metrics::is_member(m) {
+            // A family's members share one section.
+            if families_done.contains(&m.decl.name.as_str()) {
+                continue;
+            }
+            families_done.push(&m.decl.name);
+            family_section(h, p, m);
+            continue;
+        }
         let _ = writeln!(
             h,
             "<section class=\"metric\" id=\"{}\">\n<h3>{}{} <span class=\"muted\">({}, {}, module {})</span></h3>",
@@ -148,6 +158,57 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
     per_instance_table(h, p);
 }
 
+/// Where a metric's section is: its own, or its family's.
+fn section_of(m: &MetricData) -> String {
+    if crate::plot_metrics::is_member(m) {
+        anchor(&m.decl.name)
+    } else {
+        anchor(&m.name)
+    }
+}
+
+/// The section of a family: its figure and its members.
+fn family_section(h: &mut String, p: &Page<'_>, first: &MetricData) {
+    let family = &first.decl.name;
+    let _ = writeln!(
+        h,
+        "<section class=\"metric\" id=\"{}\">\n<h3>{}{} <span class=\"muted\">(a family of {}s, module {})</span></h3>",
+        anchor(family),
+        esc(family),
+        badge(first),
+        kind(first),
+        esc(&first.decl.module)
+    );
+    if !first.decl.description.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&first.decl.description));
+    }
+    let figs: Vec<_> = p
+        .figures
+        .iter()
+        .filter(|f| f.0.metric.as_deref() == Some(family.as_str()))
+        .collect();
+    if !figs.is_empty() {
+        h.push_str("<div class=\"gallery\">\n");
+        for (fig, png, _) in figs {
+            figure(h, fig, png);
+        }
+        h.push_str("</div>\n");
+    }
+    let members: Vec<&str> = p
+        .metrics
+        .metrics
+        .iter()
+        .filter(|m| &m.decl.name == family && m.name != *family)
+        .map(|m| m.name.as_str())
+        .collect();
+    let _ = writeln!(
+        h,
+        "<p class=\"muted\">{} members: {}.</p>\n</section>",
+        members.len(),
+        esc(&members.join(", "))
+    );
+}
+
 fn badge(m: &MetricData) -> &'static str {
     if m.decl.headline {
         " <span class=\"badge\">headline</span>"
@@ -156,13 +217,29 @@ fn badge(m: &MetricData) -> &'static str {
     }
 }
 
+/// At most this many metrics get columns in the per-instance table.
+const TABLE_METRICS: usize = 40;
+
 /// Every instance with each metric's value, sortable by any column.
 fn per_instance_table(h: &mut String, p: &Page<'_>) {
-    let ms = &p.metrics.metrics;
-    h.push_str("<h2 id=\"per-instance\">Metrics per instance</h2>\n<p class=\"muted\">Click a column to sort. Counters and gauges: the last value; observations: the instance's sample count and median.</p>\n<div class=\"scroll\"><table class=\"sortable\" id=\"per-instance-table\">\n<thead><tr><th data-type=\"num\">Instance</th><th>Status</th>");
+    let all = &p.metrics.metrics;
+    let ms: Vec<&MetricData> = all.iter().take(TABLE_METRICS).collect();
+    let more = if all.len() > ms.len() {
+        format!(
+            " The first {} of {} metrics; timeseries.csv has them all.",
+            ms.len(),
+            all.len()
+        )
+    } else {
+        String::new()
+    };
+    let _ = write!(
+        h,
+        "<h2 id=\"per-instance\">Metrics per instance</h2>\n<p class=\"muted\">Click a column to sort. Counters and gauges: the last value; observations: the instance's sample count and median.{more}</p>\n<div class=\"scroll\"><table class=\"sortable\" id=\"per-instance-table\">\n<thead><tr><th data-type=\"num\">Instance</th><th>Status</th>"
+    );
     let mut finals: Vec<HashMap<u32, f64>> = Vec::with_capacity(ms.len());
     let mut hists: Vec<HashMap<u32, (u64, f64)>> = Vec::with_capacity(ms.len());
-    for m in ms {
+    for m in &ms {
         if m.summary.kind == Some(MetricKind::Observation) {
             let _ = write!(
                 h,

@@ -96,7 +96,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         .map(|p| p.metrics.clone())
         .unwrap_or_default();
     let run_name = run_name(run_dir, &index);
-    let fresh = || Aggregator::with_metrics(1.0, decls.clone(), &run_name);
+    let fresh = || Aggregator::for_run(1.0, index.plan.as_ref(), &run_name);
     let next = AtomicUsize::new(0);
     let threads = opts.threads.clamp(1, index.instances.len().max(1));
     let results = Mutex::new(Vec::new());

@@ -499,18 +499,19 @@ pub(crate) fn markers(an: &Analysis) -> Vec<Marker> {
     // Markers at the same times share one line and one label.
     let mut out: Vec<Marker> = Vec::new();
     for (kind, e) in ev {
-        match out
-            .iter_mut()
-            .find(|m| m.kind == kind && m.from == e.first_t && m.to == e.last_t)
-        {
+        match out.iter_mut().find(|m| {
+            m.kind == kind
+                && m.from == e.first_t * an.wall_to_plot
+                && m.to == e.last_t * an.wall_to_plot
+        }) {
             Some(m) => {
                 m.label.push_str(", ");
                 m.label.push_str(&e.text);
             }
             None => out.push(Marker {
                 label: e.text.clone(),
-                from: e.first_t,
-                to: e.last_t,
+                from: e.first_t * an.wall_to_plot,
+                to: e.last_t * an.wall_to_plot,
                 kind,
             }),
         }

@@ -69,7 +69,7 @@ pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
         .metrics
         .metrics
         .iter()
-        .filter(|m| !own(&m.name))
+        .filter(|m| !own(&m.name) && !is_member(m))
         .take(MAX_METRIC_FIGURES)
     {
         let mut stem = format!("metric-{}", slug(&m.name));
@@ -171,6 +171,75 @@ pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
                 });
             }
         }
+    }
+    out.extend(family_figures(an, frame, &mut used));
+    out
+}
+
+/// Whether `m` is a member of a family (`mod.hits/*` declared it).
+pub fn is_member(m: &MetricData) -> bool {
+    m.decl.name != m.name && m.decl.name.ends_with("/*")
+}
+
+/// One figure per declared family of counters or gauges: a line per
+/// member (its mean over instances), the biggest first; observations of a
+/// family are in summary.json and the CSVs only.
+fn family_figures(an: &Analysis, frame: &LineChart, used: &mut BTreeSet<String>) -> Vec<Figure> {
+    let mut families: Vec<(&str, Vec<&MetricData>)> = Vec::new();
+    for m in an.metrics.metrics.iter().filter(|m| is_member(m)) {
+        if m.summary.kind == Some(MetricKind::Observation)
+            || !matches!(
+                crate::analyse::classify(&m.name).0,
+                crate::analyse::Category::Other | crate::analyse::Category::Stat
+            )
+        {
+            continue;
+        }
+        match families.iter_mut().find(|f| f.0 == m.decl.name) {
+            Some(f) => f.1.push(m),
+            None => families.push((&m.decl.name, vec![m])),
+        }
+    }
+    let mut out = Vec::new();
+    for (family, mut members) in families.into_iter().take(MAX_METRIC_FIGURES) {
+        members.sort_by(|a, b| b.summary.total.total_cmp(&a.summary.total));
+        let shown = members.len().min(crate::plot_metrics::MAX_INSTANCE_LINES);
+        let mut chart = LineChart {
+            y_label: y_label(members[0]),
+            empty: format!("no data: no instance recorded a member of {family}"),
+            ..frame.clone()
+        };
+        for m in &members[..shown] {
+            chart.lines.push(Line {
+                name: m.name.clone(),
+                points: m
+                    .reduced
+                    .times
+                    .iter()
+                    .zip(&m.reduced.spread)
+                    .map(|(&t, v)| (t, v.map_or(f64::NAN, |(_, mean, _)| mean)))
+                    .collect(),
+            });
+        }
+        let mut stem = format!("metric-{}", slug(family.trim_end_matches("/*")));
+        while !used.insert(stem.clone()) {
+            stem.push_str("-family");
+        }
+        out.push(Figure {
+            file: format!("{stem}.png"),
+            metric: Some(family.to_string()),
+            title: format!("{family} (mean over instances)"),
+            caption: format!(
+                "Each member of {family}: its mean over instances over time; {} members{}.",
+                members.len(),
+                if shown < members.len() {
+                    format!(", the {shown} biggest shown")
+                } else {
+                    String::new()
+                }
+            ),
+            chart: Chart::Lines(chart),
+        });
     }
     out
 }

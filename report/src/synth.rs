@@ -44,6 +44,13 @@ pub struct SynthSpec {
     /// Module metrics declared in run.json and recorded in every
     /// statistics line (see [`SynthSpec::with_module_metrics`]).
     pub metrics: Vec<MetricDecl>,
+    /// With module metrics: also a family, `synth.by_parity/*` (counters
+    /// `synth.by_parity/even` and `synth.by_parity/odd`).
+    pub metric_family: bool,
+    /// run.json's `time_scale`: events and resources are written in wall
+    /// seconds (`t` × this), statistics lines in scenario seconds when the
+    /// run declares metrics (as peerlab writes them), else in wall seconds.
+    pub time_scale: f64,
 }
 
 impl SynthSpec {
@@ -71,6 +78,8 @@ impl SynthSpec {
             garbage_line: false,
             verdict_passes: true,
             metrics: vec![],
+            metric_family: false,
+            time_scale: 1.0,
         }
     }
 
@@ -193,12 +202,25 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
             nodes: spec.nodes,
             instances_per_process: spec.instances_per_process,
             runner: "local".into(),
-            time_scale: 1.0,
+            time_scale: spec.time_scale,
             peerlab_version: "synthetic".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             modules: vec!["dispersy".into()],
             placement,
-            metrics: spec.metrics.clone(),
+            metrics: {
+                let mut m = spec.metrics.clone();
+                if spec.metric_family && !m.is_empty() {
+                    m.push(MetricDecl {
+                        name: "synth.by_parity/*".into(),
+                        module: "synth".into(),
+                        kind: Some(MetricKind::Counter),
+                        unit: "shares".into(),
+                        description: "Shares sent to even and to odd instances".into(),
+                        headline: false,
+                    });
+                }
+                m
+            },
             ..RunRecord::default()
         },
     )?;
@@ -266,7 +288,7 @@ pub fn write_run(dir: &Path, spec: &SynthSpec) -> io::Result<()> {
         instances: spec.instances,
         nodes: spec.nodes,
         runner: "local".into(),
-        time_scale: 1.0,
+        time_scale: spec.time_scale,
         started_at: "2026-01-01T00:00:00Z".into(),
         ended_at: "2026-01-01T00:01:00Z".into(),
         duration_s: end_t + spec.setup_s as f64,
@@ -359,7 +381,12 @@ fn write_instance(
         }
         let peers = ((t + spec.setup_s as i64).max(0) as u64 * 2).min(max_peers);
         line.clear();
-        let _ = write!(line, "{{\"t\": {t}.0, ");
+        let stats_t = if spec.metrics.is_empty() {
+            t as f64 * spec.time_scale
+        } else {
+            t as f64
+        };
+        let _ = write!(line, "{{\"t\": {stats_t:?}, ");
         if reset {
             line.push_str("\"reset\": true, ");
         }
@@ -392,9 +419,18 @@ fn write_instance(
             m.pending = rng.below(5 + id as u64 % 3);
             let _ = write!(
                 line,
-                ", \"synth.shares\": {}, \"synth.retries\": {}, \"synth.pending\": {}}}",
+                ", \"synth.shares\": {}, \"synth.retries\": {}, \"synth.pending\": {}",
                 m.shares, m.retries, m.pending
             );
+            if spec.metric_family {
+                let even = m.shares / 2;
+                let _ = write!(
+                    line,
+                    ", \"synth.by_parity/even\": {even}, \"synth.by_parity/odd\": {}",
+                    m.shares - even
+                );
+            }
+            line.push('}');
             let mut obs = Vec::new();
             if t > 0 {
                 let mut rtt = Histogram::new();
@@ -439,7 +475,7 @@ fn write_instance(
     let mut ev = String::new();
     let mut push = |t: f64, body: String| {
         if crash_at.is_none_or(|c| t <= c) {
-            let _ = writeln!(ev, "{{\"t\": {t:.3}, {body}}}");
+            let _ = writeln!(ev, "{{\"t\": {:.3}, {body}}}", t * spec.time_scale);
         }
     };
     push(-(spec.setup_s as f64) + 0.5, "\"kind\": \"command\", \"callback\": \"isolate_community\", \"module\": \"dispersy\", \"file\": \"synthetic.scenario\", \"line\": 2".into());
@@ -496,7 +532,8 @@ fn write_process(
             + rng.below(500) as f64;
         let _ = writeln!(
             out,
-            "{{\"t\": {t}.0, \"pid\": {}, \"instances\": [{}], \"cpu_user_s\": {user:.3}, \"cpu_system_s\": {system:.3}, \"rss_kb\": {rss:.0}, \"read_bytes\": 0, \"write_bytes\": {}}}",
+            "{{\"t\": {:?}, \"pid\": {}, \"instances\": [{}], \"cpu_user_s\": {user:.3}, \"cpu_system_s\": {system:.3}, \"rss_kb\": {rss:.0}, \"read_bytes\": 0, \"write_bytes\": {}}}",
+            t as f64 * spec.time_scale,
             4000 + p,
             list.join(", "),
             (t + spec.setup_s as i64) * 4096

@@ -219,3 +219,89 @@ fn runs_without_declared_metrics_get_no_metric_outputs() {
     let html = fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(!html.contains("<script>"));
 }
+
+/// A declared family (`synth.by_parity/*`): each member has its summary
+/// and its rows, and the family one figure and one section.
+#[test]
+fn a_family_gets_a_summary_per_member_and_one_figure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("0001-synthetic");
+    let mut spec = SynthSpec::new(4).with_module_metrics();
+    spec.duration_s = 20;
+    spec.metric_family = true;
+    write_run(&dir, &spec).unwrap();
+    let s = process_run(&dir, &ReportOptions::default()).unwrap();
+    let raw = check_metrics(&dir).unwrap_or_else(|p| panic!("{p:#?}"));
+    assert!(raw.series.contains_key("synth.by_parity/even"));
+    assert!(raw.series.contains_key("synth.by_parity/odd"));
+    let family: Vec<_> = s
+        .plots
+        .iter()
+        .filter(|p| p.to_string_lossy().contains("by_parity"))
+        .collect();
+    assert_eq!(family.len(), 1, "{:?}", s.plots);
+    let html = fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(html.matches("id=\"metric-synth-by-parity--\"").count(), 1);
+    assert!(html.contains("2 members: synth.by_parity/even, synth.by_parity/odd."));
+}
+
+/// A time-scaled run: the statistics are in scenario seconds, the events
+/// and resources in wall seconds; the plots put all on scenario time (the
+/// annotations where the scenario put them), and rates are per scenario
+/// second.
+#[test]
+fn a_time_scaled_run_is_plotted_on_scenario_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("0001-synthetic");
+    let mut spec = SynthSpec::new(4).with_module_metrics();
+    spec.duration_s = 30;
+    spec.time_scale = 0.25;
+    write_run(&dir, &spec).unwrap();
+    process_run(&dir, &ReportOptions::default()).unwrap();
+    check_metrics(&dir).unwrap_or_else(|p| panic!("{p:#?}"));
+
+    let index = load::index(&dir).unwrap();
+    let plan = index.plan.clone().unwrap();
+    let mut agg = Aggregator::for_run(1.0, Some(&plan), &plan.run_id);
+    for files in &index.instances {
+        agg.add_instance(&load::instance(&dir, files));
+    }
+    let processes: Vec<_> = index
+        .processes
+        .iter()
+        .map(|p| load::process(&dir, p))
+        .collect();
+    let an = agg.finish(Some(&plan), index.summary.as_ref(), &processes, vec![], 300);
+    let figs = figures(&an, &FigureOptions::default());
+    let Chart::Lines(c) = &figs
+        .iter()
+        .find(|f| f.file == "metric-synth.shares.png")
+        .unwrap()
+        .chart
+    else {
+        panic!("not lines")
+    };
+    // share_local ran at scenario 0:05 (wall 1.25 s).
+    let share = c
+        .markers
+        .iter()
+        .find(|m| m.label.contains("share_local"))
+        .unwrap();
+    assert_eq!(share.from, 5.0);
+    // The x axis spans the scenario's 30 s, not the wall clock's 7.5 s.
+    let (a, b) = c.x_range.unwrap();
+    assert!(a <= -2.0 && b >= 30.0, "{a}..{b}");
+    // CPU is still in % of a core: each synthetic resources line adds
+    // 0.025-0.075 CPU seconds, and the lines are 0.25 wall seconds apart
+    // (10-30% of a core; per scenario second it would read 2.5-7.5%).
+    let Chart::Lines(cpu) = &figs.iter().find(|f| f.file == "cpu.png").unwrap().chart else {
+        panic!("not lines")
+    };
+    let peak = cpu
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    assert!((12.0..=30.0).contains(&peak), "cpu peak {peak}%");
+}

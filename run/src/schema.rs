@@ -425,7 +425,8 @@ pub struct PeerRecord {
     pub addr: String,
     /// Hex of the public key (py-ipv8's `LibNaCLPK:` key bytes).
     pub public_key: String,
-    /// `peerlab`, or `external` for an instance that is another program.
+    /// `peerlab`, `external` for an instance that is another program, or
+    /// `tracker` (id 0) for the built-in tracker.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
 }

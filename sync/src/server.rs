@@ -156,6 +156,7 @@ pub enum ServerEvent {
 
 enum Control {
     Abort(String),
+    Peer(PeerEntry),
 }
 
 /// A serialised server message; shared so that one peer table is encoded
@@ -267,6 +268,12 @@ impl SyncServer {
     /// The next thing that happened; `None` once the server has stopped.
     pub async fn next_event(&mut self) -> Option<ServerEvent> {
         self.events.recv().await
+    }
+
+    /// Add a peer that is not an instance (a tracker, id 0) to the peer
+    /// table the start hands out. Call it before any instance registers.
+    pub fn add_peer(&self, peer: PeerEntry) {
+        let _ = self.control.send(Control::Peer(peer));
     }
 
     /// Tell every connected process to stop now.
@@ -472,6 +479,8 @@ struct State {
     started: bool,
     /// Commands fired, as each process last reported.
     commands: HashMap<ConnId, u64>,
+    /// Peers that are not instances (a tracker), first in the peer table.
+    extra: Vec<PeerEntry>,
 }
 
 /// Which refusals are reported one by one: the first [`LOG_BURST`] of each
@@ -535,6 +544,7 @@ async fn state_loop(
         done: BTreeMap::new(),
         started: false,
         commands: HashMap::new(),
+        extra: Vec::new(),
     };
     // Every connection's receiver is merged into one stream tagged with its id.
     let (merged_tx, mut merged) = mpsc::unbounded_channel::<(ConnId, FromConn)>();
@@ -561,12 +571,17 @@ async fn state_loop(
                 }
             }
             Some((conn, msg)) = merged.recv() => state.on_message(conn, msg),
-            Some(Control::Abort(reason)) = control.recv() => {
-                let out = Outgoing::new(&ServerMsg::Abort { reason });
-                for reg in state.conns.values() {
-                    let _ = reg.to_conn.send(out.clone());
+            Some(control) = control.recv() => match control {
+                Control::Abort(reason) => {
+                    let out = Outgoing::new(&ServerMsg::Abort { reason });
+                    for reg in state.conns.values() {
+                        let _ = reg.to_conn.send(out.clone());
+                    }
                 }
-            }
+                Control::Peer(peer) => {
+                    state.extra.push(peer);
+                }
+            },
             else => return,
         }
     }
@@ -759,7 +774,12 @@ impl State {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let peers: Vec<PeerEntry> = self.ready.values().cloned().collect();
+        let peers: Vec<PeerEntry> = self
+            .extra
+            .iter()
+            .chain(self.ready.values())
+            .cloned()
+            .collect();
         let info = StartInfo {
             start_unix_ms,
             peers: peers.clone(),

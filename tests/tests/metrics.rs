@@ -200,6 +200,13 @@ fn check_recorded_metrics(run: &Path, host: &str) {
     assert_eq!(find("example.bumps")["kind"], "counter");
     assert_eq!(find("example.level")["kind"], "gauge");
     assert_eq!(find("example.per_peer/*")["kind"], "counter");
+    // The host's own and the overlay's, under their historic names: every
+    // run declares metrics, so readers know `t` is scenario time.
+    assert_eq!(find("metric_errors")["module"], "core");
+    assert!(
+        decls.iter().all(|d| d["name"] != "bytes_in/*"),
+        "no overlay loaded"
+    );
 }
 
 fn run_metrics(dir: &Dir, extra: &[&str]) -> PathBuf {
@@ -344,6 +351,17 @@ fn walker_rates_per_scenario_second_do_not_depend_on_the_time_scale() {
             .run()
             .expect_code(0);
         let run = dir.latest_run();
+        let decls = json(&run.join("run.json"))["metrics"].clone();
+        let overlay = decls
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == "msg_out/*")
+            .unwrap_or_else(|| panic!("the overlay's counters are declared: {decls:#}"));
+        assert_eq!(
+            (&overlay["module"], &overlay["kind"]),
+            (&Value::from("dispersy"), &Value::from("counter"))
+        );
         let (rate, last_ts) = walker_rate(&run, "localhost", 4);
         // x values are scenario seconds: the last line is at the stop, 12.
         for t in &last_ts {
@@ -364,6 +382,7 @@ fn walker_rates_per_scenario_second_do_not_depend_on_the_time_scale() {
         );
         rates.push(rate);
     }
+    eprintln!("introduction requests per scenario second at scale 1.0 and 0.1: {rates:?}");
     assert!(rates[0] > 0.5, "the walker walked: {rates:?}");
     let ratio = rates[1] / rates[0];
     assert!(

@@ -22,19 +22,23 @@ fn json_lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// A base port unlikely to be taken: three free consecutive UDP ports.
-fn free_port_base() -> u16 {
-    let start = 20000 + (std::process::id() % 20000) as u16;
+/// A base port unlikely to be taken: `n` free consecutive UDP ports (each
+/// call of this test process searches from a different place: tests run
+/// in parallel, and a port found free is not bound until the run starts).
+fn free_port_base(n: u16) -> u16 {
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let start = 20000 + (std::process::id() % 20000) as u16 + call * 2000 % 20000;
     (start..start + 2000)
-        .step_by(3)
-        .find(|&b| (b..b + 3).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()))
-        .expect("three free consecutive UDP ports")
+        .step_by(usize::from(n))
+        .find(|&b| (b..b + n).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()))
+        .expect("free consecutive UDP ports")
 }
 
 #[test]
 fn peers_json_and_each_instances_events_record_its_address_on_the_fixed_ports() {
     let dir = Dir::new("open-addresses");
-    let base = free_port_base();
+    let base = free_port_base(3);
     dir.write(
         "a.scenario",
         "&module dispersy\n@0 start_session\n@0 introduce_peers\n@1 stop\n",
@@ -337,4 +341,102 @@ fn a_python_client_instance_runs_its_callbacks_and_writes_an_instances_files() {
         2.0,
         "{stats:#?}"
     );
+}
+
+/// A gossip run of `n` instances on fixed ports whose scenario has no
+/// `introduce_peers`: peers meet only as `discovery` lets them.
+fn discovery_run(dir: &Dir, n: u16, discovery: &str) -> peerlab_e2e::Run {
+    discovery_run_with(dir, n, discovery, "")
+}
+
+/// As [`discovery_run`], with more config lines.
+fn discovery_run_with(dir: &Dir, n: u16, discovery: &str, conf: &str) -> peerlab_e2e::Run {
+    let base = free_port_base(n);
+    dir.write(
+        "d.scenario",
+        format!(
+            "&module dispersy\n&module gossip\n@@ isolate_community Discovery\n{discovery}\
+             @0 start_session\n@3 publish\n@12 report\n@13 stop\n"
+        ),
+    );
+    dir.write(
+        "d.conf",
+        format!(
+            "scenario_file = d.scenario\ninstances_to_run = {n}\ninstance_port_base = {base}\n{conf}"
+        ),
+    );
+    dir.peerlab()
+        .args(["run", "d.conf", "--time-scale", "0.5", "--no-plots"])
+        .run()
+}
+
+#[test]
+fn instances_bootstrap_to_an_address_given_in_the_scenario() {
+    let dir = Dir::new("open-bootstrap");
+    // Instance 1 listens on the base port; the others know only that.
+    discovery_run(
+        &dir,
+        4,
+        "@0 set_bootstrap 127.0.0.1:$INSTANCE_PORT_BASE {2-4}\n",
+    )
+    .expect_code(0)
+    .stderr_has(
+        "verdict gossip/everyone holds every rumor: PASS — all 4 instances hold all 4 rumors",
+    );
+    // The control: without it nobody meets anybody.
+    let dir = Dir::new("open-bootstrap-control");
+    discovery_run(&dir, 4, "")
+        .expect_code(1)
+        .stderr_has("4 of 4 instances miss rumors");
+}
+
+#[test]
+fn walk_to_introduces_an_instance_to_an_address_given_in_the_scenario() {
+    let dir = Dir::new("open-walk-to");
+    // No walker at all: the one introduction request is the only contact.
+    discovery_run(
+        &dir,
+        2,
+        "@0 set_walker enabled=false\n@1 walk_to 127.0.0.1:$INSTANCE_PORT_BASE {2}\n",
+    )
+    .expect_code(0)
+    .stderr_has(
+        "verdict gossip/everyone holds every rumor: PASS — all 2 instances hold all 2 rumors",
+    );
+}
+
+#[test]
+fn peers_find_each_other_only_through_the_built_in_tracker() {
+    let dir = Dir::new("open-tracker");
+    // No introduce_peers, no set_bootstrap: Gumby's tracker keys alone.
+    discovery_run_with(
+        &dir,
+        4,
+        "",
+        "tracker_cmd = run_tracker.sh\ntracker_port = __unique_port__\n",
+    )
+    .expect_code(0)
+    .stderr_has(
+        "verdict gossip/everyone holds every rumor: PASS — all 4 instances hold all 4 rumors",
+    );
+    let run_dir = dir.latest_run();
+    let peers = json(&run_dir.join("peers.json"));
+    let tracker = &peers["peers"][0];
+    assert_eq!(tracker["id"], 0, "{peers:#}");
+    assert_eq!(tracker["kind"], "tracker", "{peers:#}");
+    // The resolved port is the run's tracker_port, as the instances read it.
+    let run = json(&run_dir.join("run.json"));
+    let port = run["config"]["tracker_port"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(tracker["addr"], format!("127.0.0.1:{port}"), "{run:#}");
+    // Every instance learnt its peers from the tracker's introductions:
+    // each one's walker talked to it.
+    for id in 1..=4u64 {
+        let stats = json_lines(&run_dir.join(format!("localhost/node001/{id:05}.stats.jsonl")));
+        let last = &stats.last().unwrap()["counters"];
+        assert_eq!(last["drop/unknown_author"], 0.0, "instance {id}: {last:#}");
+    }
+    // (Without the tracker nobody meets: see the bootstrap test's control run.)
 }

@@ -84,6 +84,9 @@ impl Launcher for LocalLauncher {
 pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     // Before anything starts: a stop from now on ends the run as interrupted.
     let interrupt = Interrupt::listen().context("cannot listen for stop signals")?;
+    // `tracker_cmd`: the built-in tracker, its port in the settings from now on.
+    let (settings, tracker) = super::tracker::start(settings, [127, 0, 0, 1].into()).await?;
+    let settings: &RunSettings = &settings;
     // External instances (other programs) take the last ids, one process each.
     let external = settings.external_ids();
     let mut groups = plan_processes(
@@ -98,6 +101,9 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     let placement = placement(&groups);
     let bind: SocketAddr = ([127, 0, 0, 1], settings.sync_port).into();
     let prepared = supervise::prepare(settings, "local", 1, placement.clone(), bind).await?;
+    if let Some(t) = &tracker {
+        prepared.server.add_peer(t.entry.clone());
+    }
     let run_dir = prepared.run_dir.clone();
     fs::create_dir_all(run_dir.join(folder::instance_dir(LOCAL_HOST, 1)))?;
 

@@ -19,6 +19,7 @@ pub mod slurm;
 pub mod status;
 pub mod supervise;
 pub mod tail;
+pub mod tracker;
 pub mod verdict_choice;
 pub mod verdicts;
 

@@ -23,7 +23,9 @@ pub fn record(run_dir: &Path, start_unix_ms: u64, peers: &[PeerEntry], external:
                 id: p.id,
                 addr: p.addr.clone(),
                 public_key: p.public_key.clone(),
-                kind: if external.contains(&p.id) {
+                kind: if p.id == 0 {
+                    "tracker".into()
+                } else if external.contains(&p.id) {
                     "external".into()
                 } else {
                     "peerlab".into()

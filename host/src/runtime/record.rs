@@ -136,7 +136,7 @@ mod tests {
             1.0,
             peerlab_run::schema::event_kind::ANNOTATION,
         ));
-        rec.sample(1.0, false, Vec::new());
+        rec.sample(1.0, false, Default::default(), Default::default());
         rec.flush();
         let losses = rec.losses();
         assert_eq!(losses.len(), 2, "{losses:?}");

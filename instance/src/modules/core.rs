@@ -19,7 +19,17 @@ pub fn peerlab_root_module() -> ModuleRoot_Ref {
 pub struct Core;
 
 /// Gumby's client callbacks (echo, annotate, set, stop) and network faults (set_network, partition, heal, crash).
-#[module(name = "core", export = false)]
+#[module(
+    name = "core",
+    export = false,
+    // The host counts these itself (`crate::metrics`); declared here so
+    // run.json lists it like any metric, under its own name.
+    metrics = [counter(
+        metric_errors,
+        unit = "records",
+        "metric records the host refused: an undeclared name, another kind's method, a bad value"
+    )]
+)]
 impl Core {
     /// Print the words to the instance's output: `echo WORD...`.
     #[callback]

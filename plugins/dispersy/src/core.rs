@@ -657,8 +657,13 @@ impl OverlayCore {
     pub fn introduce_from_directory(&mut self, dir: Arc<PeerDirectory>, max_peers: Option<usize>) {
         let me = dir.index_of_key(self.keypair.public().ed25519_bytes());
         let n = dir.len();
+        // Rows with instance id 0 are not instances (the run's tracker):
+        // the walker meets them, introduce_peers does not.
+        let wanted: Vec<bool> = (0..n as u32)
+            .map(|i| Some(i) != me && dir.entries()[i as usize].instance_id != 0)
+            .collect();
+        let others = wanted.iter().filter(|w| **w).count();
         self.set_directory(dir);
-        let others = n - usize::from(me.is_some());
         match max_peers {
             Some(k) if k < others => {
                 let mut chosen = 0;
@@ -666,14 +671,14 @@ impl OverlayCore {
                     if chosen == k {
                         break;
                     }
-                    if Some(i as u32) != me && self.peers.know_directory_row(i as u32) {
+                    if wanted[i] && self.peers.know_directory_row(i as u32) {
                         chosen += 1;
                     }
                 }
             }
             _ => {
                 for i in 0..n as u32 {
-                    if Some(i) != me {
+                    if wanted[i as usize] {
                         self.peers.know_directory_row(i);
                     }
                 }
@@ -1542,7 +1547,11 @@ impl OverlayCore {
         if resp.destination != wire::NO_ADDRESS {
             self.my_wan = resp.destination;
         }
-        self.discovered(from, author, now);
+        // A bootstrap address (a tracker) introduces peers but is not one,
+        // as py-ipv8 blacklists its bootstrap servers.
+        if !self.cfg.bootstrap.contains(&from) {
+            self.discovered(from, author, now);
+        }
         let intro = if resp.wan_introduction != wire::NO_ADDRESS {
             resp.wan_introduction
         } else {

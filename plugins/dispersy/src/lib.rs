@@ -24,6 +24,7 @@ pub mod pool;
 pub mod sim;
 pub mod stats;
 pub mod store;
+pub mod tracker;
 #[cfg(feature = "tokio")]
 pub mod udp;
 pub mod wire;

@@ -3,7 +3,7 @@
 //!
 //! Owns the scenario callbacks of Gumby's DispersyModule (isolate_community,
 //! start_session, stop_session, introduce_peers, reset_dispersy_statistics,
-//! walker settings) and the config keys the overlay reads, each a thin call
+//! walker settings, and the IPv8 module's set_bootstrap and walk_to) and the config keys the overlay reads, each a thin call
 //! into plugin-api's host context (`Host::overlay`); and, for the host's
 //! overlay services behind that context, what they mean for an
 //! [`OverlayCore`]: the mapping between plugin-api's message types and the
@@ -120,6 +120,26 @@ pub fn set_walker(
     let cfg = core.config();
     let (mut interval, mut targets) = (cfg.walk_interval, cfg.target_peers);
     match (name, value) {
+        // `set_bootstrap`: where the walker goes while it knows no peer.
+        ("bootstrap", Value::Str(list)) => {
+            let addrs = list
+                .split(',')
+                .map(|a| parse_addr(a.trim()))
+                .collect::<Result<Vec<_>, _>>()?;
+            core.set_bootstrap(addrs);
+            return Ok(());
+        }
+        // `walk_to`: one introduction request, now.
+        ("walk_to", Value::Str(addr)) => {
+            let addr = parse_addr(addr.trim())?;
+            if !core.is_started() {
+                return Err(format!(
+                    "walk_to {addr}: the session has not started: call start_session first"
+                ));
+            }
+            core.send_introduction_request(addr);
+            return Ok(());
+        }
         ("interval", Value::Duration(d)) => {
             let d: Duration = (*d).into();
             if d.is_zero() {
@@ -147,6 +167,17 @@ pub fn set_walker(
     }
     core.set_walker(interval, targets);
     Ok(())
+}
+
+/// An overlay address as scenarios write it: `IP:PORT`, `[IPv6]:PORT` or
+/// `localhost:PORT` (no name lookups: the overlay does no I/O).
+pub fn parse_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    let text = text
+        .strip_prefix("localhost:")
+        .map_or_else(|| text.to_string(), |port| format!("127.0.0.1:{port}"));
+    text.parse().map_err(|_| {
+        format!("`{text}` is not an address: write IP:PORT (e.g. 10.0.0.5:6421) or localhost:PORT")
+    })
 }
 
 /// `send`: a message of a defined type to the given experiment instances.
@@ -250,6 +281,47 @@ impl Dispersy {
             None => None,
         };
         host.overlay().introduce_peers(max)
+    }
+
+    /// Walk to these addresses while no peer is known (Gumby's IPv8 module:
+    /// bootstrap servers, a tracker): `set_bootstrap ADDR[:PORT]...`; a
+    /// bare address takes the config's `tracker_port`.
+    #[callback]
+    fn set_bootstrap(
+        &mut self,
+        host: &mut Host,
+        #[rest] addresses: Vec<String>,
+    ) -> Result<(), String> {
+        if addresses.is_empty() {
+            return Err("set_bootstrap needs at least one address (IP:PORT)".into());
+        }
+        let port = host.config("tracker_port");
+        let with_port = |a: &String| -> Result<String, String> {
+            if a.contains(':') && !a.ends_with(']') {
+                return Ok(a.clone());
+            }
+            match port.as_deref().map(str::trim) {
+                Some(p) if p.parse::<u16>().is_ok() => Ok(format!("{a}:{p}")),
+                _ => Err(format!(
+                    "`{a}` has no port and the config's tracker_port is not a number: write {a}:PORT"
+                )),
+            }
+        };
+        let list = addresses
+            .iter()
+            .map(with_port)
+            .collect::<Result<Vec<_>, _>>()?
+            .join(",");
+        host.overlay()
+            .set_walker("bootstrap", Value::Str(list.into()))
+    }
+
+    /// Send one introduction request to ADDR now (the session must have
+    /// started): `walk_to ADDR`.
+    #[callback]
+    fn walk_to(&mut self, host: &mut Host, address: String) -> Result<(), String> {
+        host.overlay()
+            .set_walker("walk_to", Value::Str(address.into()))
     }
 
     /// Reset the overlay's message and byte counters.

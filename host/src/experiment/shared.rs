@@ -47,18 +47,17 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         external: external_count(record),
     };
     let scenario = &ids.peerlab_share(scenario);
-    let names = run_folder_names(record);
+    let base = experiment_dir
+        .as_deref()
+        .and_then(|d| std::fs::canonicalize(d).ok());
     let mut commands = Vec::with_capacity(scenario.commands.len());
     for cmd in &scenario.commands {
         let bound = registry.bind_command(cmd).map_err(|diags| {
             anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
         })?;
         let mut call = crate::runtime::instance::ScheduledCall::new(cmd, bound);
-        if let Some(name) = std::fs::canonicalize(&*call.file)
-            .ok()
-            .and_then(|p| names.get(&p))
-        {
-            call.file = name.clone();
+        if let Some(name) = relative_name(&call.file, base.as_deref()) {
+            call.file = name;
         }
         commands.push(call);
     }
@@ -77,22 +76,15 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
     }))
 }
 
-/// Each source file of the run (canonical path) by the name the run folder
-/// holds its copy under: the scenario is `experiment.scenario`, an include
-/// its `sources/NN-name`. Events and errors name commands' files so, which
-/// a reader finds in the run folder, and which read the same wherever the
-/// experiment was run from (`peerlab rerun` repeats them byte for byte).
-fn run_folder_names(record: &RunRecord) -> BTreeMap<std::path::PathBuf, Arc<str>> {
-    let mut names = BTreeMap::new();
-    for s in &record.sources {
-        if let Ok(p) = std::fs::canonicalize(&s.path) {
-            names.insert(p, Arc::from(s.copy.as_str()));
-        }
-    }
-    if let Ok(p) = std::fs::canonicalize(&record.scenario_path) {
-        names.insert(p, Arc::from(peerlab_run::layout::EXPERIMENT_SCENARIO));
-    }
-    names
+/// A command's file named relative to the experiment's folder (the
+/// config's), as the researcher wrote it (`benaloh.scenario`,
+/// `inc/more.scenario`); `None` for a file outside it (named as it is).
+/// Events and errors name files so: they read the same wherever the
+/// experiment folder lies, and `peerlab rerun` repeats them byte for byte.
+fn relative_name(file: &str, base: Option<&std::path::Path>) -> Option<Arc<str>> {
+    let path = std::fs::canonicalize(file).ok()?;
+    let rel = path.strip_prefix(base?).ok()?;
+    Some(Arc::from(rel.to_string_lossy().as_ref()))
 }
 
 /// Refuse to run an experiment whose files differ from what `peerlab run`

@@ -329,6 +329,7 @@ fn settings(
         progress: true,
         plugins: Vec::new(),
         sources,
+        source_names: Default::default(),
     })
 }
 

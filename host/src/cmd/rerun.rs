@@ -166,6 +166,23 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
             no_verdicts: false,
             no_history: false,
             follow: None,
+            // The copies' names are the original files' (events and errors
+            // name the files as the first run did).
+            source_names: record
+                .sources
+                .iter()
+                .map(|s| {
+                    let name = if s.name.is_empty() {
+                        s.path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    } else {
+                        s.name.clone()
+                    };
+                    (s.sha256.clone(), name)
+                })
+                .collect(),
         },
     );
     let _ = std::fs::remove_dir_all(&staging);

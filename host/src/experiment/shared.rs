@@ -47,17 +47,18 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         external: external_count(record),
     };
     let scenario = &ids.peerlab_share(scenario);
-    let base = experiment_dir
-        .as_deref()
-        .and_then(|d| std::fs::canonicalize(d).ok());
+    let names = run_folder_names(record);
     let mut commands = Vec::with_capacity(scenario.commands.len());
     for cmd in &scenario.commands {
         let bound = registry.bind_command(cmd).map_err(|diags| {
             anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
         })?;
         let mut call = crate::runtime::instance::ScheduledCall::new(cmd, bound);
-        if let Some(name) = relative_name(&call.file, base.as_deref()) {
-            call.file = name;
+        if let Some(name) = std::fs::canonicalize(&*call.file)
+            .ok()
+            .and_then(|p| names.get(&p))
+        {
+            call.file = name.clone();
         }
         commands.push(call);
     }
@@ -76,15 +77,20 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
     }))
 }
 
-/// A command's file named relative to the experiment's folder (the
-/// config's), as the researcher wrote it (`benaloh.scenario`,
-/// `inc/more.scenario`); `None` for a file outside it (named as it is).
-/// Events and errors name files so: they read the same wherever the
-/// experiment folder lies, and `peerlab rerun` repeats them byte for byte.
-fn relative_name(file: &str, base: Option<&std::path::Path>) -> Option<Arc<str>> {
-    let path = std::fs::canonicalize(file).ok()?;
-    let rel = path.strip_prefix(base?).ok()?;
-    Some(Arc::from(rel.to_string_lossy().as_ref()))
+/// Each source file of the run (canonical path) by the name events and
+/// errors give it: its file name where the experiment was first read
+/// (`SourceRecord::name`; a rerun's copies carry the original names), so
+/// they read the same wherever the experiment was run from and `peerlab
+/// rerun` repeats them byte for byte. Folders made before names were
+/// recorded keep the loader's names.
+fn run_folder_names(record: &RunRecord) -> BTreeMap<std::path::PathBuf, Arc<str>> {
+    let mut names = BTreeMap::new();
+    for s in record.sources.iter().filter(|s| !s.name.is_empty()) {
+        if let Ok(p) = std::fs::canonicalize(&s.path) {
+            names.insert(p, Arc::from(s.name.as_str()));
+        }
+    }
+    names
 }
 
 /// Refuse to run an experiment whose files differ from what `peerlab run`

@@ -175,10 +175,12 @@ fn source_records(settings: &RunSettings) -> Vec<folder::SourceRecord> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "source".into());
+            let sha256 = folder::source_hash(text);
             folder::SourceRecord {
                 path: path.clone(),
-                sha256: folder::source_hash(text),
                 copy: layout::source_copy(i, &name),
+                name: settings.source_names.get(&sha256).cloned().unwrap_or(name),
+                sha256,
             }
         })
         .collect()
@@ -663,6 +665,7 @@ mod tests {
             progress: false,
             plugins: Vec::new(),
             sources: Vec::new(),
+            source_names: Default::default(),
         }
     }
 

@@ -511,6 +511,7 @@ mod tests {
             progress: false,
             plugins: Vec::new(),
             sources: Vec::new(),
+            source_names: Default::default(),
         }
     }
 

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerlab_dispersy::LinkModel;
-use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, Delivered, Destination, Distribution, DropReason, Keypair,
     MetaId, MetaMessage, OverlayCore, OverlayEvent, PeerDirectory,
 };
+use peerlab_netsim::LinkModel;
+use peerlab_netsim::overlay::SimNet;
 
 fn cid() -> CommunityId {
     CommunityId::isolated("SimCommunity", b"test-run")
@@ -173,7 +173,7 @@ fn hundred_messages_from_ten_authors_reach_everyone_through_catch_up_despite_los
         .map(|n| 100 - n.core.stored_count())
         .collect();
     assert!(all, "missing messages per peer after 120 s: {missing:?}");
-    assert!(net.stats.lost > 0, "the links lost nothing");
+    assert!(net.stats().lost > 0, "the links lost nothing");
     for i in 0..50 {
         let d = delivered(&net, i);
         let own = if i % 5 == 0 && i < 50 { 10 } else { 0 };

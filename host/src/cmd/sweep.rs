@@ -468,7 +468,7 @@ fn check_swept_keys(conf: &Path, params: &[Param], args: &SweepArgs) -> anyhow::
     {
         cmd.args(["--instances", &n.to_string()]);
     }
-    for p in &args.plugin_path {
+    for p in &args.plugin.plugin_path {
         cmd.arg("--plugin-path").arg(p);
     }
     let out = cmd.output().context("cannot run peerlab check")?;

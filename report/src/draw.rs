@@ -11,7 +11,8 @@
 //! labels are numbered tags in a strip above the data, listed in the
 //! legend, so no label is drawn over data; lines differ by colour and
 //! dash pattern, and lines with identical values are drawn once and named
-//! together ("a = b (identical)"); count axes have integer ticks only.
+//! together ("3 identical: instances 1, 2, 5"); count axes have integer
+//! ticks only.
 
 use std::sync::OnceLock;
 
@@ -320,32 +321,57 @@ const SPARSE_POINTS: usize = 30;
 /// Lines with the same points drawn once: (names joined, points, index of
 /// the first, for its style).
 fn distinct_lines(c: &LineChart) -> Vec<Distinct<'_>> {
-    let mut out: Vec<Distinct<'_>> = Vec::new();
-    let mut seen: Vec<(usize, usize)> = Vec::new(); // (out index, members)
-    for (i, l) in c.lines.iter().enumerate() {
-        let same = out.iter().position(|(_, p, _)| {
-            p.len() == l.points.len()
-                && p.iter()
-                    .zip(&l.points)
-                    .all(|(a, b)| a.0 == b.0 && (a.1 == b.1 || (a.1.is_nan() && b.1.is_nan())))
-        });
-        match same {
-            Some(j) if !l.points.is_empty() => {
-                out[j].0.push_str(" = ");
-                out[j].0.push_str(&l.name);
-                if let Some(s) = seen.iter_mut().find(|s| s.0 == j) {
-                    s.1 += 1;
-                }
+    // Lines that would be drawn on top of each other: the same values,
+    // changing at the same times to within a 500th of the x axis (samples
+    // of different instances are taken at slightly different times).
+    let tol = c.x_range.map_or(0.0, |(a, b)| ((b - a) / 500.0).max(0.0));
+    let shape = |pts: &[(f64, f64)]| -> Vec<(i64, u64)> {
+        let mut out: Vec<(i64, u64)> = Vec::new();
+        let mut last: Option<u64> = None;
+        for p in pts {
+            let v = if p.1.is_nan() {
+                u64::MAX
+            } else {
+                p.1.to_bits()
+            };
+            if last != Some(v) {
+                let t = if tol > 0.0 {
+                    (p.0 / tol).round() as i64
+                } else {
+                    p.0.to_bits() as i64
+                };
+                out.push((t, v));
+                last = Some(v);
             }
-            _ => {
-                seen.push((out.len(), 1));
+        }
+        out
+    };
+    let mut shapes: Vec<Vec<(i64, u64)>> = Vec::new();
+    let mut out: Vec<Distinct<'_>> = Vec::new();
+    let mut members: Vec<Vec<&str>> = Vec::new();
+    for (i, l) in c.lines.iter().enumerate() {
+        let sh = shape(&l.points);
+        let same = (!l.points.is_empty())
+            .then(|| shapes.iter().position(|s| *s == sh))
+            .flatten();
+        match same {
+            Some(j) => members[j].push(&l.name),
+            None => {
+                shapes.push(sh);
+                members.push(vec![&l.name]);
                 out.push((l.name.clone(), &l.points, i));
             }
         }
     }
-    for (j, n) in seen {
-        if n > 1 {
-            out[j].0.push_str(" (identical)");
+    for (j, names) in members.into_iter().enumerate() {
+        if names.len() > 1 {
+            // The count first: a legend cuts long names at the end.
+            let ids: Option<Vec<&str>> =
+                names.iter().map(|n| n.strip_prefix("instance ")).collect();
+            out[j].0 = match ids {
+                Some(ids) => format!("{} identical: instances {}", names.len(), ids.join(", ")),
+                None => format!("{} identical: {}", names.len(), names.join(" = ")),
+            };
         }
     }
     out
@@ -723,8 +749,29 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![("a = c (identical)".to_string(), 0), ("b".to_string(), 1)]
+            vec![("2 identical: a = c".to_string(), 0), ("b".to_string(), 1)]
         );
+        // Sampled at slightly different times, the same steps: identical.
+        let c = LineChart {
+            x_range: Some((0.0, 100.0)),
+            lines: vec![
+                Line {
+                    name: "instance 1".into(),
+                    points: vec![(1.0, 0.0), (2.0, 4.0), (3.0, 4.0)],
+                },
+                Line {
+                    name: "instance 2".into(),
+                    points: vec![(1.05, 0.0), (2.05, 4.0), (3.05, 4.0), (4.05, 4.0)],
+                },
+                Line {
+                    name: "z".into(),
+                    points: vec![(1.0, 0.0), (9.0, 4.0)],
+                },
+            ],
+            ..LineChart::default()
+        };
+        let names: Vec<String> = distinct_lines(&c).into_iter().map(|d| d.0).collect();
+        assert_eq!(names, vec!["2 identical: instances 1, 2", "z"]);
     }
 
     /// Text sizes as readers see them: the PNG at the gallery's ~600 px,

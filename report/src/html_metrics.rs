@@ -57,8 +57,14 @@ fn stats_cells(d: &ObservationStats) -> String {
 
 /// The metrics summary, one section per metric and the per-instance table.
 pub fn metrics_section(h: &mut String, p: &Page<'_>) {
-    let ms = &p.metrics.metrics;
-    if ms.is_empty() {
+    // The overlay's own counters are in the general plots and tables: here
+    // they get a folded table only.
+    let (overlay, ms): (Vec<&MetricData>, Vec<&MetricData>) = p
+        .metrics
+        .metrics
+        .iter()
+        .partition(|m| crate::plot_metrics::is_overlay_counter(&m.name));
+    if ms.is_empty() && overlay.is_empty() {
         return;
     }
     h.push_str("<h2 id=\"metrics\">Metrics</h2>\n");
@@ -66,28 +72,7 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
     let (obs, vals): (Vec<&MetricData>, Vec<&MetricData>) = ms
         .iter()
         .partition(|m| m.summary.kind == Some(MetricKind::Observation));
-    if !vals.is_empty() {
-        h.push_str("<table id=\"metric-values\">\n<tr><th>Metric</th><th>Kind</th><th>Unit</th><th>Instances</th><th>Total</th><th>Mean</th><th>Min</th><th>Max</th><th>Per scenario second</th></tr>\n");
-        for m in &vals {
-            let s = &m.summary;
-            let _ = writeln!(
-                h,
-                "<tr><td><a href=\"#{}\">{}</a>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-                section_of(m),
-                esc(&m.name),
-                badge(m),
-                kind(m),
-                esc(&s.unit),
-                s.instances,
-                num(s.total),
-                num(s.mean),
-                num(s.min),
-                num(s.max),
-                s.rate_per_s.map(num).unwrap_or_default()
-            );
-        }
-        h.push_str("</table>\n");
-    }
+    value_table(h, "metric-values", &vals, true);
     if !obs.is_empty() {
         h.push_str("<table id=\"metric-observations\">\n<tr><th>Observation</th><th>Unit</th><th>Instances</th><th>Count</th><th>Min</th><th>p50</th><th>p90</th><th>p99</th><th>Max</th><th>Mean</th></tr>\n");
         for m in &obs {
@@ -104,6 +89,15 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
             );
         }
         h.push_str("</table>\n");
+    }
+    if !overlay.is_empty() {
+        let _ = writeln!(
+            h,
+            "<details><summary>The overlay's own counters ({}; plotted under Plots)</summary>",
+            overlay.len()
+        );
+        value_table(h, "metric-overlay", &overlay, false);
+        h.push_str("</details>\n");
     }
 
     let mut families_done: Vec<&str> = Vec::new();
@@ -156,6 +150,39 @@ pub fn metrics_section(h: &mut String, p: &Page<'_>) {
         h.push_str("</section>\n");
     }
     per_instance_table(h, p);
+}
+
+/// The table of counters and gauges: total, mean, min, max, rate.
+fn value_table(h: &mut String, id: &str, rows: &[&MetricData], links: bool) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        h,
+        "<table id=\"{id}\">\n<tr><th>Metric</th><th>Kind</th><th>Unit</th><th>Instances</th><th>Total</th><th>Mean</th><th>Min</th><th>Max</th><th>Per scenario second</th></tr>"
+    );
+    for m in rows {
+        let s = &m.summary;
+        let name = if links {
+            format!("<a href=\"#{}\">{}</a>", section_of(m), esc(&m.name))
+        } else {
+            esc(&m.name)
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{name}{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            badge(m),
+            kind(m),
+            esc(&s.unit),
+            s.instances,
+            num(s.total),
+            num(s.mean),
+            num(s.min),
+            num(s.max),
+            s.rate_per_s.map(num).unwrap_or_default()
+        );
+    }
+    h.push_str("</table>\n");
 }
 
 /// Where a metric's section is: its own, or its family's.
@@ -222,8 +249,16 @@ const TABLE_METRICS: usize = 40;
 
 /// Every instance with each metric's value, sortable by any column.
 fn per_instance_table(h: &mut String, p: &Page<'_>) {
-    let all = &p.metrics.metrics;
-    let ms: Vec<&MetricData> = all.iter().take(TABLE_METRICS).collect();
+    let all: Vec<&MetricData> = p
+        .metrics
+        .metrics
+        .iter()
+        .filter(|m| !crate::plot_metrics::is_overlay_counter(&m.name))
+        .collect();
+    if all.is_empty() {
+        return;
+    }
+    let ms: Vec<&MetricData> = all.iter().take(TABLE_METRICS).copied().collect();
     let more = if all.len() > ms.len() {
         format!(
             " The first {} of {} metrics; timeseries.csv has them all.",

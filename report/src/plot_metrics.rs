@@ -59,12 +59,7 @@ pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
     let mut used = BTreeSet::new();
     // The overlay's own counters (msg_out/*, drop/*, peers, ...) have their
     // figures already.
-    let own = |name: &str| {
-        !matches!(
-            crate::analyse::classify(name).0,
-            crate::analyse::Category::Other | crate::analyse::Category::Stat
-        )
-    };
+    let own = is_overlay_counter;
     for m in an
         .metrics
         .metrics
@@ -176,6 +171,16 @@ pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
     out
 }
 
+/// Whether `name` is one of the overlay's own counters (`msg_out/<type>`,
+/// `bytes_in/<type>`, `drop/<reason>`, `peers`, ...), which the general
+/// plots and tables already show.
+pub fn is_overlay_counter(name: &str) -> bool {
+    !matches!(
+        crate::analyse::classify(name).0,
+        crate::analyse::Category::Other | crate::analyse::Category::Stat
+    )
+}
+
 /// Whether `m` is a member of a family (`mod.hits/*` declared it).
 pub fn is_member(m: &MetricData) -> bool {
     m.decl.name != m.name && m.decl.name.ends_with("/*")
@@ -187,12 +192,7 @@ pub fn is_member(m: &MetricData) -> bool {
 fn family_figures(an: &Analysis, frame: &LineChart, used: &mut BTreeSet<String>) -> Vec<Figure> {
     let mut families: Vec<(&str, Vec<&MetricData>)> = Vec::new();
     for m in an.metrics.metrics.iter().filter(|m| is_member(m)) {
-        if m.summary.kind == Some(MetricKind::Observation)
-            || !matches!(
-                crate::analyse::classify(&m.name).0,
-                crate::analyse::Category::Other | crate::analyse::Category::Stat
-            )
-        {
+        if m.summary.kind == Some(MetricKind::Observation) || is_overlay_counter(&m.name) {
             continue;
         }
         match families.iter_mut().find(|f| f.0 == m.decl.name) {

@@ -304,6 +304,29 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             ));
         }
     }
+    // The network simulator is shared by the host's simulated runs and the
+    // overlay's tests: it may know the overlay (its SimNet drives bare
+    // cores), but not the host, the instance runtime or tokio.
+    let netsim = find("netsim");
+    for d in &netsim.ours {
+        if *d != find("plugins/dispersy").name {
+            broken.push(format!(
+                "{} depends on {d}: the network simulator knows only the overlay among our crates",
+                netsim.name
+            ));
+        }
+    }
+    for (d, default, features) in &netsim.features {
+        if d == "tokio"
+            || (*d == find("plugins/dispersy").name
+                && (*default || features.iter().any(|f| f == "tokio")))
+        {
+            broken.push(format!(
+                "{} depends on {d} with tokio: the network simulator has no async runtime",
+                netsim.name
+            ));
+        }
+    }
     // Library crates return typed errors: anyhow only in the host crate
     // (ARCHITECTURE.md, Errors) and in the end-to-end tests.
     for p in packages

@@ -330,6 +330,7 @@ fn settings(
         progress: true,
         plugins: Vec::new(),
         sources,
+        source_names: Default::default(),
     })
 }
 

@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Leave OUTPUT/index.html as it is (a sweep updates its own history)
     #[arg(long, hide = true)]
     pub no_history: bool,
+    /// Names for the sources, by the SHA-256 of their text (`peerlab
+    /// rerun`: the original run's), so events and errors repeat.
+    #[arg(skip)]
+    pub source_names: std::collections::BTreeMap<String, String>,
 }
 
 /// The flags of `peerlab run` that change what is run, and so what is
@@ -217,6 +221,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         !global.quiet,
     )?;
     plan.settings.metrics = registry.metric_decls();
+    plan.settings.source_names = args.source_names.clone();
     let choice = if args.no_verdicts {
         (VerdictChoice::None, "--no-verdicts".to_string())
     } else {

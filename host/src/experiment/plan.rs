@@ -93,7 +93,9 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
                 .with_help("set instances_to_run in the config or give --instances N"),
         );
     }
-    for why in loaded.experiment.external.check(instances) {
+    // (a bad `external_cmd` value has its own error already)
+    let cmd_given = loaded.experiment.raw.contains_key("external_cmd");
+    for why in loaded.experiment.external.check(instances, cmd_given) {
         loaded.diagnostics.push(
             Diagnostic::error(why)
                 .with_code("bad-external")
@@ -292,6 +294,8 @@ pub fn run_settings(
                 Some((path, std::sync::Arc::from(f.text())))
             })
             .collect(),
+        // `peerlab rerun` fills it with the original run's names.
+        source_names: Default::default(),
     })
 }
 

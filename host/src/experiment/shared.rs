@@ -72,20 +72,18 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> Result<Arc<Shared>
     }))
 }
 
-/// Each source file of the run (canonical path) by the name the run folder
-/// holds its copy under: the scenario is `experiment.scenario`, an include
-/// its `sources/NN-name`. Events and errors name commands' files so, which
-/// a reader finds in the run folder, and which read the same wherever the
-/// experiment was run from (`peerlab rerun` repeats them byte for byte).
+/// Each source file of the run (canonical path) by the name events and
+/// errors give it: its file name where the experiment was first read
+/// (`SourceRecord::name`; a rerun's copies carry the original names), so
+/// they read the same wherever the experiment was run from and `peerlab
+/// rerun` repeats them byte for byte. Folders made before names were
+/// recorded keep the loader's names.
 fn run_folder_names(record: &RunRecord) -> BTreeMap<std::path::PathBuf, Arc<str>> {
     let mut names = BTreeMap::new();
-    for s in &record.sources {
+    for s in record.sources.iter().filter(|s| !s.name.is_empty()) {
         if let Ok(p) = std::fs::canonicalize(&s.path) {
-            names.insert(p, Arc::from(s.copy.as_str()));
+            names.insert(p, Arc::from(s.name.as_str()));
         }
-    }
-    if let Ok(p) = std::fs::canonicalize(&record.scenario_path) {
-        names.insert(p, Arc::from(peerlab_run::layout::EXPERIMENT_SCENARIO));
     }
     names
 }

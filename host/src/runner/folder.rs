@@ -156,10 +156,12 @@ fn source_records(settings: &RunSettings) -> Vec<SourceRecord> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "source".into());
+            let sha256 = source_hash(text);
             SourceRecord {
                 path: path.clone(),
-                sha256: source_hash(text),
                 copy: layout::source_copy(i, &name),
+                name: settings.source_names.get(&sha256).cloned().unwrap_or(name),
+                sha256,
             }
         })
         .collect()

@@ -61,6 +61,10 @@ pub struct RunSettings {
     /// Every file the experiment was read from (absolute path, text as
     /// read), copied into the run folder and hashed in `run.json`.
     pub sources: Vec<(PathBuf, std::sync::Arc<str>)>,
+    /// Names that events and errors give sources, by the SHA-256 of their
+    /// text, overriding their file names (`peerlab rerun`: the original
+    /// run's names for the run folder's copies).
+    pub source_names: std::collections::BTreeMap<String, String>,
     /// The plugin libraries the run loads, hashed (`run.json`'s `plugins`).
     pub plugins: Vec<peerlab_run::PluginRecord>,
 }
@@ -91,6 +95,7 @@ impl RunSettings {
             progress: false,
             plugins: Vec::new(),
             sources: Vec::new(),
+            source_names: Default::default(),
         }
     }
 }

@@ -534,6 +534,22 @@ impl Instance {
         self.with_losses(outcome)
     }
 
+    /// The driver ends the instance before its scenario did (its socket
+    /// failed, the run was aborted): `line` goes to its error log, then it
+    /// stops as [`shut_down`](Self::shut_down) does with `status`; returns
+    /// `outcome`, failed if some of its output could not be written.
+    pub fn abort(
+        &mut self,
+        now: Instant,
+        status: EndStatus,
+        line: &str,
+        outcome: Outcome,
+    ) -> Outcome {
+        self.state.record.error(line);
+        self.shut_down(now, status);
+        self.with_losses(outcome)
+    }
+
     fn module_name(&self, index: usize) -> String {
         self.state
             .shared

@@ -70,7 +70,9 @@ impl External {
     }
 
     /// Problems between the keys (and with `instances_to_run`), as messages.
-    pub fn check(&self, instances: u32) -> Vec<String> {
+    /// `cmd_written`: the config sets `external_cmd` (if its value did not
+    /// type, that has its own diagnostic).
+    pub fn check(&self, instances: u32, cmd_written: bool) -> Vec<String> {
         let mut out = Vec::new();
         if self.instances > instances {
             out.push(format!(
@@ -78,7 +80,7 @@ impl External {
                 self.instances
             ));
         }
-        if self.instances > 0 && self.cmd.is_none() {
+        if self.instances > 0 && self.cmd.is_none() && !cmd_written {
             out.push(format!(
                 "`external_instances = {}` needs `external_cmd`, the program each of them runs",
                 self.instances
@@ -99,10 +101,11 @@ mod tests {
         e.set("external_instances", "2").unwrap();
         assert_eq!(e.ids(6), 5..=6);
         assert!(!e.is_external(4, 6) && e.is_external(5, 6) && e.is_external(6, 6));
-        assert_eq!(e.check(6).len(), 1, "no external_cmd");
+        assert_eq!(e.check(6, false).len(), 1, "no external_cmd");
+        assert!(e.check(6, true).is_empty(), "its bad value was said already");
         e.set("external_cmd", "python3 p.py").unwrap();
-        assert!(e.check(6).is_empty());
-        assert_eq!(e.check(1).len(), 1, "more external than instances");
+        assert!(e.check(6, false).is_empty());
+        assert_eq!(e.check(1, false).len(), 1, "more external than instances");
         assert!(e.set("external_instances", "-1").is_err());
         assert_eq!(e.set("other", "x"), Ok(false));
     }

@@ -157,7 +157,8 @@
 //! - Statistics are sampled every `stats_interval` scenario seconds (config
 //!   key, default 1) and when the instance ends; `host.now()` is scenario
 //!   time, so a time-to-X is in scenario seconds whatever `--time-scale`.
-//! - `run.json` lists every loaded module's declarations (`metrics`).
+//! - `run.json` lists every loaded module's declarations (`metrics`);
+//!   `peerlab modules` shows them by full name, kind and unit.
 //! - Tests: [`testing::TestHost::with_metrics`] checks names and kinds as the
 //!   host does; `counter`, `gauge` and `observations` read back what was
 //!   recorded.

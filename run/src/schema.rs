@@ -210,6 +210,12 @@ pub struct SourceRecord {
     pub sha256: String,
     /// Its copy, relative to the run folder (`sources/NN-name`).
     pub copy: String,
+    /// The name events and errors give this file: its file name where the
+    /// experiment was first read (a `peerlab rerun` keeps the original
+    /// run's names, so its outputs repeat byte for byte). Empty in folders
+    /// made before it existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// One instance's end, in `summary.json`.

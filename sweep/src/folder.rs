@@ -198,3 +198,57 @@ pub fn load_set(path: &Path) -> Result<Set> {
     }
     Err(SweepError::NotRunOrSweep(path.to_path_buf()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerlab_run::RunStatus;
+
+    fn run(id: &str, seed: u64, fanout: &str, outcome: Option<RunStatus>) -> RunValues {
+        RunValues {
+            dir: id.into(),
+            run_id: id.into(),
+            experiment: "g".into(),
+            seed,
+            config: [("fanout".to_string(), fanout.to_string())].into(),
+            outcome,
+            headline: Vec::new(),
+            values: Default::default(),
+            has_report: false,
+            started_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_job_is_done_by_a_complete_run_of_its_seed_and_values_only() {
+        let params = vec![Param::parse("fanout=1,2").unwrap()];
+        let jobs = crate::grid::jobs(&params, 1, 5);
+        let record = SweepRecord {
+            name: "s".into(),
+            experiment: "g".into(),
+            experiment_path: "/g.conf".into(),
+            params,
+            repeat: 1,
+            base_seed: 5,
+            simulate: true,
+            time_scale: None,
+            command: String::new(),
+            created_at: String::new(),
+            jobs: jobs.iter().map(|j| job_record(j, String::new())).collect(),
+        };
+        let (a, b) = (jobs[0].seed, jobs[1].seed);
+        let runs = [
+            run("0001-g", a, "1", Some(RunStatus::Interrupted)),
+            run("0002-g", a, "1", Some(RunStatus::Failed)),
+            run("0003-g", b, "1", Some(RunStatus::Passed)), // b's seed, a's value
+            run("0004-g", b, "2", None),                    // unfinished
+        ];
+        let done = completed(&record, &runs);
+        assert_eq!(done.len(), 1, "{done:?}");
+        assert_eq!(done["p01-r1"].run_id, "0002-g", "a failed run is complete");
+        let gs = groups(&record, &done);
+        assert_eq!(gs.len(), 2);
+        assert_eq!(gs[0].runs.len(), 1);
+        assert!(gs[1].runs.is_empty());
+    }
+}

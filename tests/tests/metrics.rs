@@ -4,7 +4,8 @@
 //! scenario the test writes, over real UDP and simulated; an undeclared
 //! metric fails its instance by module and callback; the walker's rate per
 //! scenario second does not depend on `--time-scale`; Benaloh's
-//! `time_to_total` observations agree with its instances' event files.
+//! `time_to_total` observations agree with its instances' event files;
+//! `peerlab modules` lists the declarations.
 //!
 //! Needs `cargo build --workspace` first (scripts/test does it).
 
@@ -179,6 +180,7 @@ fn check_recorded_metrics(run: &Path, host: &str) {
             assert!(w[1] >= w[0], "{ts:?}");
         }
     }
+    check_summary(run);
     let record = json(&run.join("run.json"));
     let decls = record["metrics"].as_array().expect("run.json has metrics");
     let find = |name: &str| {
@@ -207,6 +209,51 @@ fn check_recorded_metrics(run: &Path, host: &str) {
         decls.iter().all(|d| d["name"] != "bytes_in/*"),
         "no overlay loaded"
     );
+}
+
+/// `summary.json`'s `aggregates.metrics` (the report's) against what the
+/// instances recorded, computed from [`RECORDED`].
+fn check_summary(run: &Path) {
+    let summary = json(&run.join("summary.json"));
+    let metrics = &summary["aggregates"]["metrics"];
+    let finals: Vec<BTreeMap<String, f64>> = (1..=INSTANCES).map(|id| expected(id).0).collect();
+    for name in ["example.bumps", "example.level", "example.per_peer/4"] {
+        let values: Vec<f64> = finals.iter().filter_map(|f| f.get(name).copied()).collect();
+        let m = &metrics[name];
+        assert_eq!(m["instances"], values.len() as u64, "{name}: {m:#}");
+        let total: f64 = values.iter().sum();
+        let close = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-9;
+        assert!(close(&m["total"], total), "{name}: total {total}: {m:#}");
+        assert!(
+            close(
+                &m["min"],
+                values.iter().copied().fold(f64::INFINITY, f64::min)
+            ),
+            "{name}: {m:#}"
+        );
+        assert!(
+            close(
+                &m["max"],
+                values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+            ),
+            "{name}: {m:#}"
+        );
+    }
+    assert_eq!(metrics["example.bumps"]["kind"], "counter");
+    assert_eq!(metrics["example.level"]["kind"], "gauge");
+    let samples: Vec<f64> = (1..=INSTANCES)
+        .flat_map(|id| expected(id).1.into_iter().map(|(_, v)| v))
+        .collect();
+    let d = &metrics["example.latency"]["distribution"];
+    assert_eq!(d["count"], samples.len() as u64, "{d:#}");
+    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+    // Kept to 3 significant digits and 1/1000 of the unit.
+    let near = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() <= b * 1e-3 + 1e-3;
+    assert!(near(&d["min"], min) && near(&d["max"], max), "{d:#}");
+    assert!(near(&d["mean"], mean), "mean {mean}: {d:#}");
+    assert_eq!(metrics["example.latency"]["instances"], INSTANCES, "{d:#}");
 }
 
 fn run_metrics(dir: &Dir, extra: &[&str]) -> PathBuf {
@@ -289,7 +336,9 @@ fn an_undeclared_metric_fails_its_instance_naming_module_and_callback() {
     let error = two["error"].as_str().unwrap();
     assert!(
         error.contains("module `example` recorded metric `bumsp` in callback `misrecord` (")
-            && error.contains("u.scenario:2): metric `bumsp` is not declared (declared: bumps, level, latency, per_peer/*)"),
+            // The file the instance read the scenario from (today the run
+            // folder's copy, experiment.scenario), then its line.
+            && error.contains(".scenario:2): metric `bumsp` is not declared (declared: bumps, level, latency, per_peer/*)"),
         "{error}"
     );
     let err = std::fs::read_to_string(run.join("simulated/node001/00002.err")).unwrap();
@@ -314,7 +363,10 @@ fn walker_rate(run: &Path, host: &str, n: u64) -> (f64, Vec<f64>) {
     let mut last_ts = Vec::new();
     for id in 1..=n {
         let lines = stats(run, host, id);
-        let from = lines.iter().find(|l| l.t >= 2.0).unwrap();
+        let ts: Vec<f64> = lines.iter().map(|l| l.t).collect();
+        let from = lines.iter().find(|l| l.t >= 2.0).unwrap_or_else(|| {
+            panic!("instance {id}: no line at scenario second 2 or later: {ts:?}")
+        });
         let to = lines.last().unwrap();
         let count = |l: &Line| {
             l.counters
@@ -407,6 +459,7 @@ fn benaloh_time_to_total_matches_the_instance_event_files() {
     let run = dir.latest_run();
     let scale = json(&run.join("run.json"))["time_scale"].as_f64().unwrap();
     let mut merged = Histogram::new();
+    let mut wants = Vec::new();
     for id in 1..=5u64 {
         let ev =
             std::fs::read_to_string(run.join(format!("simulated/node001/{id:05}.events.jsonl")))
@@ -425,6 +478,7 @@ fn benaloh_time_to_total_matches_the_instance_event_files() {
         let shared = at(&|e| e["kind"] == "command" && e["callback"] == "share_local");
         let known = at(&|e| e["kind"] == "annotation" && e["text"] == "benaloh: total known");
         let want = (known - shared) / scale;
+        wants.push(want);
         let lines = stats(&run, "simulated", id);
         let hs: Vec<&Histogram> = lines
             .iter()
@@ -447,6 +501,17 @@ fn benaloh_time_to_total_matches_the_instance_event_files() {
         );
     }
     assert_eq!(merged.count(), 5);
+    // The report's aggregate: over every instance's sample.
+    let summary = json(&run.join("summary.json"));
+    let d = &summary["aggregates"]["metrics"]["benaloh.time_to_total"]["distribution"];
+    assert_eq!(d["count"], 5, "{d:#}");
+    let max = wants.iter().copied().fold(0.0, f64::max);
+    let min = wants.iter().copied().fold(f64::INFINITY, f64::min);
+    let near = |a: &Value, b: f64| (a.as_f64().unwrap() - b).abs() <= 0.002 + b * 1e-3;
+    assert!(
+        near(&d["max"], max) && near(&d["min"], min),
+        "{wants:?}: {d:#}"
+    );
 }
 
 #[test]
@@ -473,4 +538,20 @@ fn peerlab_check_refuses_a_bad_stats_interval_at_its_line() {
         .args(["check", "s.conf", "--format", "short"])
         .run()
         .expect_code(0);
+}
+
+#[test]
+fn peerlab_modules_lists_each_module_s_metrics_by_full_name() {
+    workspace_plugin("example");
+    let dir = Dir::new("metrics-modules");
+    let run = dir
+        .peerlab()
+        .args(["modules", "example", "dispersy", "--plugin-path"])
+        .arg(debug_dir())
+        .run();
+    run.expect_code(0)
+        .stdout_has("  metrics:\n")
+        .stdout_has("example.latency     observation, ms, headline  each `sample` recorded")
+        .stdout_has("example.per_peer/*  counter, calls")
+        .stdout_has("bytes_in/*   counter, bytes     bytes received, by message type");
 }

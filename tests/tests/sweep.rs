@@ -692,3 +692,19 @@ fn run_follow_streams_the_selected_instances_lines_with_their_ids() {
         .expect_code(2)
         .stderr_has("expected instance ids like 1,3-5");
 }
+
+#[test]
+fn a_sweep_of_a_key_nothing_reads_is_refused_before_any_run() {
+    let dir = Dir::new("sweep-typo");
+    gossip(&dir);
+    let run = dir
+        .peerlab()
+        .args(["sweep", "g.conf", "-p", "gosip_fanout=1,2", "--simulate", "--name", "t"])
+        .run();
+    run.expect_code(2)
+        .stderr_has("--param gosip_fanout: `gosip_fanout` is a key neither peerlab nor a loaded module reads");
+    assert!(
+        run_dirs(&dir.path().join("output/sweeps/t/runs")).is_empty(),
+        "nothing ran"
+    );
+}

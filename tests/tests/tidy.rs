@@ -226,6 +226,21 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             lang.name
         ));
     }
+    // The plugin loader finds, checks and opens plugin files: plugin-api is
+    // all it knows of ours, and it runs no async runtime.
+    let loader = find("loader");
+    for d in loader.ours.iter().filter(|d| **d != api.name) {
+        broken.push(format!(
+            "{} depends on {d}: the loader depends only on {} among our crates",
+            loader.name, api.name
+        ));
+    }
+    if loader.normal.iter().any(|d| d == "tokio") {
+        broken.push(format!(
+            "{} depends on tokio: loading a plugin needs no async runtime",
+            loader.name
+        ));
+    }
     // The sync protocol knows no scenario, module or runner: of ours it
     // depends on the run folder's types (the end statuses) alone.
     let sync = find("sync");
@@ -286,6 +301,29 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             broken.push(format!(
                 "{} uses {d} with its tokio UDP driver: depend on it with default-features = false",
                 instance.name
+            ));
+        }
+    }
+    // The network simulator is shared by the host's simulated runs and the
+    // overlay's tests: it may know the overlay (its SimNet drives bare
+    // cores), but not the host, the instance runtime or tokio.
+    let netsim = find("netsim");
+    for d in &netsim.ours {
+        if *d != find("plugins/dispersy").name {
+            broken.push(format!(
+                "{} depends on {d}: the network simulator knows only the overlay among our crates",
+                netsim.name
+            ));
+        }
+    }
+    for (d, default, features) in &netsim.features {
+        if d == "tokio"
+            || (*d == find("plugins/dispersy").name
+                && (*default || features.iter().any(|f| f == "tokio")))
+        {
+            broken.push(format!(
+                "{} depends on {d} with tokio: the network simulator has no async runtime",
+                netsim.name
             ));
         }
     }
@@ -391,6 +429,61 @@ fn lines_matching(
         }
     }
     found
+}
+
+/// The runners, `peerlab bench` and the experiment planner return typed
+/// errors (`thiserror` enums: what, where, what to do); `anyhow` is the
+/// subcommands' edge (`host/src/cmd/`, `cli.rs`), where errors are only
+/// passed up and printed.
+#[test]
+fn runners_and_bench_return_typed_errors() {
+    let mut found = Vec::new();
+    for (dir, min_files) in [
+        ("host/src/runner", 10),
+        ("host/src/bench", 3),
+        ("host/src/experiment", 3),
+    ] {
+        found.extend(lines_matching(dir, min_files, |line| {
+            names_module(line, "anyhow").then(|| "anyhow".to_string())
+        }));
+    }
+    assert!(
+        found.is_empty(),
+        "runners, bench and the planner return thiserror enums, anyhow is for host/src/cmd/ (ARCHITECTURE.md, Errors):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+/// Files stay under ~800 lines (one job per file) in the host, the
+/// instance runtime and the loader; a longer one says why in its opening
+/// `//!` comment, with a line that starts `//! Long because`.
+#[test]
+fn files_stay_short_or_say_why() {
+    const LIMIT: usize = 800;
+    let root = workspace_root();
+    let mut files = Vec::new();
+    for dir in ["host", "instance", "loader"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() >= 40, "{files:?}");
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let lines = text.lines().count();
+        let says_why = text
+            .lines()
+            .take_while(|l| l.starts_with("//!"))
+            .any(|l| l.starts_with("//! Long because"));
+        if lines > LIMIT && !says_why {
+            let rel = file.strip_prefix(&root).unwrap_or(file);
+            long.push(format!("{}: {lines} lines", rel.display()));
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "these files are over {LIMIT} lines without a `//! Long because …` line saying why (split them by job):\n  {}",
+        long.join("\n  ")
+    );
 }
 
 /// The instance runtime (`host/src/runtime/`) does not import the runner

@@ -16,6 +16,7 @@
 //! for people; tests only check that they are produced and correct), or
 //! name a plugin's commands, annotations or messages outside [`workload`].
 
+mod error;
 pub mod machine;
 pub mod measure;
 pub mod table;
@@ -26,13 +27,13 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use peerlab_report::model::{InstanceData, ProcessData};
 
 use crate::modules::{LoadModules, Registry, SearchPaths};
 use crate::runner::verdict_choice::VerdictChoice;
 use crate::runner::{self, RunSettings};
 
+pub use error::BenchError;
 pub use measure::Measurement;
 pub use table::table;
 pub use workload::{BENALOH, BenchWorkload, SHARE_AT, default_deadline};
@@ -67,27 +68,23 @@ pub struct BenchOptions {
 
 impl BenchOptions {
     /// Refuse what cannot be measured.
-    pub fn check(&self) -> anyhow::Result<()> {
-        anyhow::ensure!(
-            !self.peers.is_empty(),
-            "--peers needs at least one instance count"
-        );
-        if let Some(&n) = self.peers.iter().find(|&&n| n < 2) {
-            anyhow::bail!(
-                "--peers {n}: {} needs at least 2 instances",
-                self.workload.protocol
-            );
+    pub fn check(&self) -> Result<(), BenchError> {
+        if self.peers.is_empty() {
+            return Err(BenchError::NoPeers);
         }
-        anyhow::ensure!(
-            self.processes >= 1,
-            "--processes must be 1 or more (N for one process per instance)"
-        );
-        if let Some(d) = self.deadline {
-            anyhow::ensure!(
-                d.is_finite() && d > SHARE_AT + 1.0,
-                "--deadline {d}: give more than {} scenario seconds (shares are sent at {SHARE_AT} s)",
-                SHARE_AT + 1.0
-            );
+        if let Some(&n) = self.peers.iter().find(|&&n| n < 2) {
+            return Err(BenchError::TooFewPeers {
+                n,
+                protocol: self.workload.protocol,
+            });
+        }
+        if self.processes < 1 {
+            return Err(BenchError::NoProcesses);
+        }
+        if let Some(d) = self.deadline
+            && !(d.is_finite() && d > SHARE_AT + 1.0)
+        {
+            return Err(BenchError::Deadline { deadline: d });
         }
         Ok(())
     }
@@ -97,21 +94,23 @@ impl BenchOptions {
 /// with each measurement as soon as it is made; progress goes to stderr.
 pub fn run(
     opts: &BenchOptions,
-    mut each: impl FnMut(&Measurement) -> anyhow::Result<()>,
-) -> anyhow::Result<Vec<Measurement>> {
+    mut each: impl FnMut(&Measurement) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
+) -> Result<Vec<Measurement>, BenchError> {
     let quiet = opts.quiet;
     let workload = opts.workload;
     opts.check()?;
     let plugin_path: Vec<PathBuf> = opts.plugin_path.iter().map(|p| absolute(p)).collect();
     let registry = load_plugin(workload, &plugin_path)?;
-    std::fs::create_dir_all(&opts.output)
-        .with_context(|| format!("cannot create the output root {}", opts.output.display()))?;
+    std::fs::create_dir_all(&opts.output).map_err(|source| BenchError::OutputRoot {
+        path: opts.output.clone(),
+        source,
+    })?;
     let output = absolute(&opts.output);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .map_err(BenchError::AsyncRuntime)?;
     let plans: Vec<(u32, Option<&str>)> = opts
         .peers
         .iter()
@@ -167,7 +166,7 @@ pub fn run(
         // The generated scenario was needed only while the run ran; a kept
         // run folder has its copy in sources/.
         let _ = std::fs::remove_file(&settings.scenario_path);
-        let outcome = outcome.with_context(|| format!("the run with N={n} could not run"))?;
+        let outcome = outcome.map_err(|source| BenchError::Run { n, source })?;
         let run_wall = started.elapsed().as_secs_f64();
         let others = (busy_before, machine::machine_busy_s());
         let own = machine::own_cpu_s() - own_before;
@@ -202,7 +201,7 @@ pub fn run(
         } else {
             eprintln!("      run folder: {}", m.run_dir);
         }
-        each(&m)?;
+        each(&m).map_err(BenchError::Each)?;
         results.push(m);
     }
     Ok(results)
@@ -225,7 +224,7 @@ fn progress(quiet: bool, line: String) {
 }
 
 /// Find and load the plugins the scenario needs, or say how to build them.
-fn load_plugin(workload: &BenchWorkload, plugin_path: &[PathBuf]) -> anyhow::Result<Registry> {
+fn load_plugin(workload: &BenchWorkload, plugin_path: &[PathBuf]) -> Result<Registry, BenchError> {
     let paths = SearchPaths::standard(plugin_path, None);
     let plugin = workload.plugin;
     if paths.find(plugin).0.is_none() {
@@ -234,22 +233,22 @@ fn load_plugin(workload: &BenchWorkload, plugin_path: &[PathBuf]) -> anyhow::Res
             .iter()
             .map(|d| d.display().to_string())
             .collect();
-        anyhow::bail!(
-            "the {plugin} plugin is not built (no lib{plugin}.so in {}): run cargo build --release --workspace first",
-            dirs.join(", ")
-        );
+        return Err(BenchError::NotBuilt { plugin, dirs });
     }
-    let (registry, errors) = Registry::load_partial(workload.modules, &paths);
-    if let Some((_, e)) = errors.first() {
-        anyhow::bail!(
-            "cannot load the {plugin} plugin: {e}: run cargo build --release --workspace first"
-        );
+    let (registry, mut errors) = Registry::load_partial(workload.modules, &paths);
+    if !errors.is_empty() {
+        let (_, error) = errors.swap_remove(0);
+        return Err(BenchError::CannotLoad {
+            plugin,
+            error: Box::new(error),
+        });
     }
-    if let Err(e) = declared(workload, &registry) {
-        anyhow::bail!(
-            "the {plugin} plugin does not fit `peerlab bench {}`: {e}",
-            workload.name
-        );
+    if let Err(why) = declared(workload, &registry) {
+        return Err(BenchError::DoesNotFit {
+            plugin,
+            bench: workload.name,
+            why,
+        });
     }
     Ok(registry)
 }
@@ -287,13 +286,15 @@ fn settings(
     per_process: u32,
     pool: Option<&str>,
     deadline: f64,
-) -> anyhow::Result<RunSettings> {
+) -> Result<RunSettings, BenchError> {
     let workload = opts.workload;
     let experiment = format!("bench-{}-{n}", workload.name);
     let scenario_path = output.join(format!("{experiment}.scenario"));
     let text = workload.scenario_text(deadline);
-    std::fs::write(&scenario_path, &text)
-        .with_context(|| format!("cannot write {}", scenario_path.display()))?;
+    std::fs::write(&scenario_path, &text).map_err(|source| BenchError::WriteScenario {
+        path: scenario_path.clone(),
+        source,
+    })?;
     let sources = std::fs::canonicalize(&scenario_path)
         .map(|p| vec![(p, std::sync::Arc::from(text.as_str()))])
         .unwrap_or_default();
@@ -329,6 +330,7 @@ fn settings(
         progress: true,
         plugins: Vec::new(),
         sources,
+        source_names: Default::default(),
     })
 }
 
@@ -341,7 +343,7 @@ fn judge_and_measure(
     settings: &RunSettings,
     outcome: runner::RunOutcome,
     processes: u32,
-) -> anyhow::Result<(Measurement, f64)> {
+) -> Result<(Measurement, f64), BenchError> {
     let judged = runner::finish::judge_and_write(
         outcome,
         registry,
@@ -350,13 +352,15 @@ fn judge_and_measure(
         "",
     );
     if !judged.unwritten.is_empty() {
-        anyhow::bail!("{}", judged.unwritten.join("; "));
+        return Err(BenchError::Unwritten {
+            unwritten: judged.unwritten,
+        });
     }
     let (run_dir, summary) = (judged.run_dir, judged.summary);
     for v in summary.verdicts.iter().filter(|v| !v.passed) {
         eprintln!("      {}", runner::finish::verdict_line(v));
     }
-    let record = peerlab_run::read::read_run_record(&run_dir).context("cannot read run.json")?;
+    let record = peerlab_run::read::read_run_record(&run_dir).map_err(BenchError::RunRecord)?;
     let (instances, processes_data) = load_run(&run_dir)?;
     let aggregates = measure::aggregate(&instances, &processes_data);
     let passed = summary.passed() && !summary.verdicts.is_empty();
@@ -381,10 +385,12 @@ fn judge_and_measure(
 
 /// Every instance's events and statistics, and every process's resources,
 /// through the report's loader.
-fn load_run(run_dir: &Path) -> anyhow::Result<(Vec<InstanceData>, Vec<ProcessData>)> {
+fn load_run(run_dir: &Path) -> Result<(Vec<InstanceData>, Vec<ProcessData>), BenchError> {
     use peerlab_report::load;
-    let index = load::index(run_dir)
-        .map_err(|e| anyhow::anyhow!("cannot read the run folder {}: {e}", run_dir.display()))?;
+    let index = load::index(run_dir).map_err(|error| BenchError::RunFolder {
+        dir: run_dir.to_path_buf(),
+        error,
+    })?;
     let instances = index
         .instances
         .iter()

@@ -11,6 +11,11 @@
 //! fanout key is one of its config keys); the annotation and message types
 //! cannot be checked yet.
 //!
+//! The subcommand's help (`cmd/bench.rs` takes [`BENALOH_HELP`] from here)
+//! describes the protocol in the same names. What is left in `cmd/bench.rs`
+//! is the subcommand's name and its flags' one-line helps (`--fanout` names
+//! the config key), which `peerlab bench --help` shows.
+//!
 //! Must not: run, time or measure anything.
 
 /// A protocol `peerlab bench` can measure, as a generated scenario and the
@@ -63,6 +68,20 @@ pub const BENALOH: BenchWorkload = BenchWorkload {
     message_types: &["local-share", "broadcast-share"],
     fanout_key: "broadcast_fanout",
 };
+
+/// `peerlab bench benaloh --help`'s closing text: examples, and what the
+/// figures mean in the protocol's own terms (its commands and messages).
+pub const BENALOH_HELP: &str = "Examples:
+  peerlab bench benaloh                                  # N = 100, 400, 1000, all in one process
+  peerlab bench benaloh --peers 100 --processes 100      # one process per instance
+  peerlab bench benaloh --peers 400 --shared-verification both --json
+
+Each instance sends its subset sum to every peer (--fanout N-1), as the py-ipv8 reference does.
+The protocol wall time runs from the first `share_local` to the moment the last instance knows its total.
+Messages are the local-share and broadcast-share datagrams sent; CPU is the instance processes' user+system
+time within that window; peak RSS is summed over the instance processes.
+Needs the benaloh plugin: run `cargo build --release --workspace` first.
+Exit status: 0 when every run computed the right total, 1 when one did not, 2 when it could not run.";
 
 /// Scenario time of the start command: every instance has its peers by then.
 pub const SHARE_AT: f64 = 1.0;

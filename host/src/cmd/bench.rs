@@ -25,17 +25,7 @@ pub enum BenchCommand {
 
 /// Arguments of `peerlab bench benaloh`.
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:
-  peerlab bench benaloh                                  # N = 100, 400, 1000, all in one process
-  peerlab bench benaloh --peers 100 --processes 100      # one process per instance
-  peerlab bench benaloh --peers 400 --shared-verification both --json
-
-Each instance sends its subset sum to every peer (--fanout N-1), as the py-ipv8 reference does.
-The protocol wall time runs from the first `share_local` to the moment the last instance knows its total.
-Messages are the local-share and broadcast-share datagrams sent; CPU is the instance processes' user+system
-time within that window; peak RSS is summed over the instance processes.
-Needs the benaloh plugin: run `cargo build --release --workspace` first.
-Exit status: 0 when every run computed the right total, 1 when one did not, 2 when it could not run.")]
+#[command(after_help = bench::workload::BENALOH_HELP)]
 pub struct BenalohArgs {
     /// Instance counts to measure, in order (comma-separated or repeated)
     #[arg(short = 'n', long = "peers", value_name = "N", value_delimiter = ',',
@@ -69,14 +59,8 @@ pub struct BenalohArgs {
     /// Keep every run folder (by default only runs that were not correct are kept)
     #[arg(long)]
     pub keep: bool,
-    /// Extra directories to search for plugins (also PEERLAB_PLUGIN_PATH, ':'-separated)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PEERLAB_PLUGIN_PATH",
-        value_delimiter = ':'
-    )]
-    pub plugin_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub plugin: super::PluginPathArg,
 }
 
 /// `--shared-verification`.
@@ -126,7 +110,7 @@ fn measure(
         fanout: args.fanout,
         output: args.output,
         keep: args.keep,
-        plugin_path: args.plugin_path,
+        plugin_path: args.plugin.plugin_path,
         // Progress lines (not warnings or failures) are left out with --quiet.
         quiet: global.quiet,
     };

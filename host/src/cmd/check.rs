@@ -14,7 +14,7 @@ use peerlab_lang::{Diagnostic, Format, KEYS, KeyKind, PhaseKind, Severity};
 use serde::Serialize;
 
 use crate::experiment::load::display;
-use crate::experiment::{self, Loaded, check_capacity, check_host_keys, load, resolve_modules};
+use crate::experiment::{self, Loaded, check_capacity, check_host_keys, load};
 use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 
 /// What `peerlab check --help` says about input limits.
@@ -38,14 +38,8 @@ pub struct CheckArgs {
     /// Colour in human output
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
-    /// Directories searched for plugin modules (also PEERLAB_PLUGIN_PATH, `:`-separated)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PEERLAB_PLUGIN_PATH",
-        value_delimiter = ':'
-    )]
-    pub plugin_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub plugin: super::PluginPathArg,
     /// List every config key peerlab knows, with a line on each, and exit
     #[arg(long)]
     pub explain_keys: bool,
@@ -275,12 +269,14 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
         let mut loaded = load(path, &env);
         experiment::check_plan(&mut loaded, &args.plan.overrides(), false);
         if !args.syntax_only
-            && let Some(scenario) = &loaded.scenario
+            && let Some(scenario) = loaded.scenario.clone()
         {
-            let (registry, more) =
-                resolve_modules(&loaded, scenario, &args.plugin_path, global.verbose > 0);
-            crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
-            loaded.diagnostics.extend(more);
+            let registry = experiment::check_modules(
+                &mut loaded,
+                &scenario,
+                &args.plugin.plugin_path,
+                global.verbose > 0,
+            );
             loaded
                 .diagnostics
                 .extend(crate::runner::verdict_choice::check_choice(

@@ -36,7 +36,7 @@ pub struct CompareArgs {
     /// Write the comparison page (overlaid charts and the table) here
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Show every metric, not only those that changed
+    /// Show every metric, not only those that changed (and per-type families)
     #[arg(long)]
     pub all: bool,
     /// Print the rows as a JSON array instead of the table
@@ -140,7 +140,9 @@ fn print_table(rows: &[Row], failing: &[bool], all: bool) {
     let shown: Vec<(usize, &Row)> = rows
         .iter()
         .enumerate()
-        .filter(|(i, r)| all || failing[*i] || r.diff != 0.0)
+        // Family members (`bytes_in/<type>`, `msg_out/<type>` ...) only with
+        // --all: one line per message type drowns the results.
+        .filter(|(i, r)| all || failing[*i] || (r.diff != 0.0 && !r.metric.contains('/')))
         .collect();
     let results = rows.iter().filter(|r| !compare::is_timing(&r.metric));
     let changed = results.clone().filter(|r| r.diff != 0.0).count();

@@ -139,6 +139,28 @@ fn print_module(m: &LoadedModule) {
             println!("    {key:width$}  {help}");
         }
     }
+    if !m.metrics.is_empty() {
+        // As the statistics files and run.json name them.
+        println!("  metrics:");
+        let rows: Vec<(String, String, &str)> = m
+            .metrics
+            .iter()
+            .map(|d| {
+                let kind = d.kind.name().unwrap_or("?");
+                let headline = if d.headline { ", headline" } else { "" };
+                (
+                    peerlab_instance::metrics::full_name(&m.name, d.name.as_str()),
+                    format!("{kind}, {}{headline}", d.unit),
+                    d.description.as_str(),
+                )
+            })
+            .collect();
+        let w1 = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let w2 = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+        for (name, kind, what) in &rows {
+            println!("    {name:w1$}  {kind:w2$}  {what}");
+        }
+    }
     println!();
 }
 

@@ -117,6 +117,31 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
             .and_then(|d| d.parent().map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from("output")),
     };
+    // Stage the experiment as it was laid out: the config and the scenario
+    // under their original names (so events and errors name the same
+    // files), from the run folder's copies.
+    let (conf_name, scenario_rel) = original_names(&record);
+    let staging = output.join(format!(".rerun-{}-{}", record.run_id, std::process::id()));
+    let staged_conf = staging.join(&conf_name);
+    let stage = || -> anyhow::Result<()> {
+        let scenario = staging.join(&scenario_rel);
+        std::fs::create_dir_all(scenario.parent().unwrap_or(&staging))?;
+        std::fs::copy(dir.join(EXPERIMENT_SCENARIO), &scenario)?;
+        // The run's own name too (a run of a bare .scenario had no config).
+        let mut conf_text = format!("experiment_name = \"{}\"\n", record.experiment);
+        for l in text.lines() {
+            match l.split_once('=').map(|(k, _)| k.trim()) {
+                Some("scenario_file") => {
+                    conf_text.push_str(&format!("scenario_file = \"{}\"\n", scenario_rel.display()))
+                }
+                Some("experiment_name") => {}
+                _ => conf_text.push_str(&format!("{l}\n")),
+            }
+        }
+        std::fs::write(&staged_conf, conf_text)?;
+        Ok(())
+    };
+    stage().with_context(|| format!("cannot stage the rerun in {}", staging.display()))?;
     eprintln!(
         "peerlab: rerunning {} from {} (seed {}, {} runner)",
         record.run_id,
@@ -124,10 +149,10 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
         record.seed,
         record.runner
     );
-    crate::cmd::run::run(
+    let result = crate::cmd::run::run(
         global,
         RunArgs {
-            experiment: conf,
+            experiment: staged_conf,
             plan: PlanArgs {
                 time_scale: (!simulate).then_some(record.time_scale),
                 runner: runner.filter(|_| !simulate),
@@ -136,11 +161,58 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
             },
             seed: Some(record.seed),
             output: Some(output),
-            plugin_path,
+            plugin: crate::cmd::PluginPathArg { plugin_path },
             no_plots: args.no_plots,
             no_verdicts: false,
             no_history: false,
             follow: None,
+            // The copies' names are the original files' (events and errors
+            // name the files as the first run did).
+            source_names: record
+                .sources
+                .iter()
+                .map(|s| {
+                    let name = if s.name.is_empty() {
+                        s.path
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default()
+                    } else {
+                        s.name.clone()
+                    };
+                    (s.sha256.clone(), name)
+                })
+                .collect(),
         },
-    )
+    );
+    let _ = std::fs::remove_dir_all(&staging);
+    result
+}
+
+/// The config's file name and the scenario's path relative to it, as the
+/// original run had them (`experiment.conf` and `experiment.scenario` when
+/// the record does not say).
+fn original_names(record: &peerlab_run::RunRecord) -> (String, PathBuf) {
+    let conf = record
+        .config_path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && !n.ends_with(".scenario"))
+        .unwrap_or_else(|| EXPERIMENT_CONF.to_string());
+    let base = record
+        .config_path
+        .as_ref()
+        .and_then(|p| p.parent())
+        .or_else(|| record.scenario_path.parent());
+    let rel = base
+        .and_then(|b| record.scenario_path.strip_prefix(b).ok())
+        .filter(|r| {
+            !r.as_os_str().is_empty()
+                && r.components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(EXPERIMENT_SCENARIO));
+    (conf, rel)
 }

@@ -36,14 +36,8 @@ pub struct RunArgs {
     /// Output root; each run gets its own numbered folder in it [default: output]
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// Extra directories to search for plugins (also PEERLAB_PLUGIN_PATH, ':'-separated)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PEERLAB_PLUGIN_PATH",
-        value_delimiter = ':'
-    )]
-    pub plugin_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub plugin: super::PluginPathArg,
     /// Skip plots and report.html (summary aggregates are still computed)
     #[arg(long)]
     pub no_plots: bool,
@@ -58,6 +52,10 @@ pub struct RunArgs {
     /// Leave OUTPUT/index.html as it is (a sweep updates its own history)
     #[arg(long, hide = true)]
     pub no_history: bool,
+    /// Names for the sources, by the SHA-256 of their text (`peerlab
+    /// rerun`: the original run's), so events and errors repeat.
+    #[arg(skip)]
+    pub source_names: std::collections::BTreeMap<String, String>,
 }
 
 /// The flags of `peerlab run` that change what is run, and so what is
@@ -157,10 +155,12 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
 
     // Everything that `peerlab check` would catch stops the run here, and
     // everything it warns about is shown.
-    let (registry, problems) =
-        experiment::resolve_modules(&loaded, &scenario, &args.plugin_path, global.verbose > 0);
-    crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
-    loaded.diagnostics.extend(problems);
+    let registry = experiment::check_modules(
+        &mut loaded,
+        &scenario,
+        &args.plugin.plugin_path,
+        global.verbose > 0,
+    );
     loaded
         .diagnostics
         .extend(experiment::check_host_keys(&loaded.experiment));
@@ -216,11 +216,12 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         &RunChoices {
             seed: args.seed,
             output: args.output.clone(),
-            plugin_path: args.plugin_path.clone(),
+            plugin_path: args.plugin.plugin_path.clone(),
         },
         !global.quiet,
     )?;
     plan.settings.metrics = registry.metric_decls();
+    plan.settings.source_names = args.source_names.clone();
     let choice = if args.no_verdicts {
         (VerdictChoice::None, "--no-verdicts".to_string())
     } else {

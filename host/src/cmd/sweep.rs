@@ -65,14 +65,8 @@ pub struct SweepArgs {
     /// Runs at once [default: the cores when simulated, else 1]
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Extra directories to search for plugins (also PEERLAB_PLUGIN_PATH, ':'-separated)
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PEERLAB_PLUGIN_PATH",
-        value_delimiter = ':'
-    )]
-    pub plugin_path: Vec<PathBuf>,
+    #[command(flatten)]
+    pub plugin: super::PluginPathArg,
     /// Skip each run's plots and report.html (the sweep's own report is still made)
     #[arg(long)]
     pub no_plots: bool,
@@ -239,6 +233,12 @@ pub fn run(global: &GlobalArgs, args: SweepArgs) -> anyhow::Result<u8> {
     };
     folder::write_record(&dir, &record)?;
 
+    // A swept key no module reads would make every point the same run:
+    // `peerlab check` the first point's config and refuse such a key.
+    if let Some(first) = record.jobs.first() {
+        check_swept_keys(&dir.join(&first.conf), &params, &args)?;
+    }
+
     let (runs, problems) = folder::read_runs(&dir);
     for p in problems {
         eprintln!("peerlab: warning: {p} (that run folder is ignored)");
@@ -302,7 +302,7 @@ pub fn run(global: &GlobalArgs, args: SweepArgs) -> anyhow::Result<u8> {
             {
                 a.extend(["--instances".into(), n.to_string().into()]);
             }
-            for p in &args.plugin_path {
+            for p in &args.plugin.plugin_path {
                 a.extend(["--plugin-path".into(), p.clone().into_os_string()]);
             }
             if args.no_plots {
@@ -452,6 +452,46 @@ pub fn run(global: &GlobalArgs, args: SweepArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_FAILED
     })
+}
+
+/// Run `peerlab check` on a point's config: its errors stop the sweep, and
+/// so does a swept key it calls unknown (a typo would sweep nothing).
+fn check_swept_keys(conf: &Path, params: &[Param], args: &SweepArgs) -> anyhow::Result<()> {
+    let program = std::env::current_exe().context("cannot find the peerlab binary")?;
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg("check").arg(conf).env("NO_COLOR", "1");
+    if args.simulate {
+        cmd.arg("--simulate");
+    }
+    if let Some(n) = args.instances
+        && !params.iter().any(|p| p.key == "instances_to_run")
+    {
+        cmd.args(["--instances", &n.to_string()]);
+    }
+    for p in &args.plugin.plugin_path {
+        cmd.arg("--plugin-path").arg(p);
+    }
+    let out = cmd.output().context("cannot run peerlab check")?;
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        anyhow::bail!(
+            "the sweep's first grid point does not check ({}):\n{text}",
+            conf.display()
+        );
+    }
+    for p in params {
+        if text.contains(&format!("unknown key `{}`", p.key)) {
+            anyhow::bail!(
+                "--param {}: `{}` is a key neither peerlab nor a loaded module reads, so sweeping it would change nothing; \
+                 `peerlab check --explain-keys {}` lists the keys",
+                p.key,
+                p.key,
+                conf.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The experiment's own config sets `network = simulated`.

@@ -268,6 +268,22 @@ pub fn resolve_modules(
     (registry, diags)
 }
 
+/// [`resolve_modules`] for `loaded` itself, as `peerlab check` and
+/// `peerlab run` both check an experiment: the modules' problems join its
+/// diagnostics, and "unknown key" warnings about keys a module reads are
+/// dropped. Returns the modules that could be loaded.
+pub fn check_modules(
+    loaded: &mut Loaded,
+    scenario: &Scenario,
+    plugin_path: &[PathBuf],
+    verbose: bool,
+) -> crate::modules::Registry {
+    let (registry, problems) = resolve_modules(loaded, scenario, plugin_path, verbose);
+    crate::modules::forget_known_keys(&mut loaded.diagnostics, &registry.config_keys());
+    loaded.diagnostics.extend(problems);
+    registry
+}
+
 /// `--plugin-path` directories, then the config's `plugin_path` ones
 /// (relative to the config file's directory).
 pub fn with_config_plugin_path(cli: &[PathBuf], loaded: &Loaded) -> Vec<PathBuf> {

@@ -6,12 +6,14 @@
 //!
 //! No subcommand's argument parsing lives here, and nothing here prints.
 
+mod error;
 pub mod external;
 pub mod load;
 pub mod plan;
 pub mod shared;
 
-pub use load::{Loaded, load, read_source, resolve_modules};
+pub use error::ExperimentError;
+pub use load::{Loaded, check_modules, load, read_source, resolve_modules};
 pub use plan::{
     Overrides, Plan, RunChoices, check_capacity, check_host_keys, check_plan, plan_run,
     run_settings,

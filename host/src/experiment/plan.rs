@@ -11,9 +11,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use peerlab_lang::{Diagnostic, Location, Port, Runner};
 
+use super::ExperimentError;
 use super::load::{Loaded, with_config_plugin_path};
 use crate::runner::RunSettings;
 
@@ -93,7 +93,9 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
                 .with_help("set instances_to_run in the config or give --instances N"),
         );
     }
-    for why in loaded.experiment.external.check(instances) {
+    // (a bad `external_cmd` value has its own error already)
+    let cmd_given = loaded.experiment.raw.contains_key("external_cmd");
+    for why in loaded.experiment.external.check(instances, cmd_given) {
         loaded.diagnostics.push(
             Diagnostic::error(why)
                 .with_code("bad-external")
@@ -234,10 +236,10 @@ pub fn run_settings(
     plan: &Overrides,
     choices: &RunChoices,
     simulate: bool,
-) -> anyhow::Result<RunSettings> {
+) -> Result<RunSettings, ExperimentError> {
     let exp = &loaded.experiment;
     let (time_scale, timeout) =
-        run_limit(plan, exp, scenario, simulate).map_err(anyhow::Error::msg)?;
+        run_limit(plan, exp, scenario, simulate).map_err(ExperimentError::RunLimit)?;
     let seed = choices
         .seed
         .or(exp.seed)
@@ -248,7 +250,7 @@ pub fn run_settings(
         loaded
             .scenario_path
             .as_deref()
-            .context("the experiment has no scenario file")?,
+            .ok_or(ExperimentError::NoScenarioFile)?,
     );
     let config_path =
         (loaded.path.extension().is_some_and(|e| e == "conf")).then(|| absolute(&loaded.path));
@@ -292,6 +294,8 @@ pub fn run_settings(
                 Some((path, std::sync::Arc::from(f.text())))
             })
             .collect(),
+        // `peerlab rerun` fills it with the original run's names.
+        source_names: Default::default(),
     })
 }
 
@@ -370,7 +374,7 @@ pub fn plan_run(
     plan: &Overrides,
     choices: &RunChoices,
     progress: bool,
-) -> anyhow::Result<Plan> {
+) -> Result<Plan, ExperimentError> {
     let simulate = plan.simulate || loaded.experiment.network == peerlab_lang::Network::Simulated;
     let mut settings = run_settings(loaded, scenario, plan, choices, simulate)?;
     settings.plugin_path = with_config_plugin_path(&choices.plugin_path, loaded)
@@ -388,7 +392,7 @@ pub fn plan_run(
 
 /// Refuse an output root that cannot hold run folders before anything
 /// starts: one that is a file (or lies under one).
-pub fn check_output_root(root: &Path) -> anyhow::Result<()> {
+pub fn check_output_root(root: &Path) -> Result<(), ExperimentError> {
     let mut p = Some(root);
     while let Some(dir) = p {
         if dir.exists() {
@@ -402,7 +406,7 @@ pub fn check_output_root(root: &Path) -> anyhow::Result<()> {
                         dir.display()
                     )
                 };
-                anyhow::bail!("{what}: choose another --output (or output_dir in the config)");
+                return Err(ExperimentError::OutputRoot { what });
             }
             return Ok(());
         }

@@ -10,16 +10,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::Context;
 use peerlab_lang::{Format, render_all};
 
+use super::ExperimentError;
 use crate::modules::{LoadModules, Registry, SearchPaths};
 use crate::runner::folder::RunRecord;
 use crate::runtime::instance::Shared;
 
 /// Parse the scenario and load the modules exactly as `peerlab run` checked
 /// them, and bind every command.
-pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc<Shared>> {
+pub fn load_shared(record: &RunRecord, run_identity: &str) -> Result<Arc<Shared>, ExperimentError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let source = record
         .config_path
@@ -28,19 +28,18 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
     let loaded = super::load::load(&source, &env);
     unchanged_since_the_run_started(record, &loaded.sources)?;
     if peerlab_lang::has_errors(&loaded.diagnostics) {
-        anyhow::bail!(
-            "the experiment no longer parses:\n{}",
-            render_all(&loaded.diagnostics, &loaded.sources, Format::Short)
-        );
+        return Err(ExperimentError::NoLongerParses {
+            rendered: render_all(&loaded.diagnostics, &loaded.sources, Format::Short),
+        });
     }
     let scenario = loaded
         .scenario
         .as_ref()
-        .context("the experiment has no scenario")?;
+        .ok_or(ExperimentError::NoScenario)?;
     let experiment_dir = source.parent().map(|p| p.to_path_buf());
     let paths = SearchPaths::standard(&record.plugin_path, experiment_dir.as_deref());
-    let registry = Registry::resolve(&scenario.modules, &paths)
-        .map_err(|e| anyhow::anyhow!("cannot load the modules: {e}"))?;
+    let registry =
+        Registry::resolve(&scenario.modules, &paths).map_err(ExperimentError::Modules)?;
     // Commands only external instances run are not peerlab's to bind.
     let ids = super::external::ExternalIds {
         instances: record.instances,
@@ -51,7 +50,7 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
     let mut commands = Vec::with_capacity(scenario.commands.len());
     for cmd in &scenario.commands {
         let bound = registry.bind_command(cmd).map_err(|diags| {
-            anyhow::anyhow!("{}", render_all(&diags, &loaded.sources, Format::Short))
+            ExperimentError::Bind(render_all(&diags, &loaded.sources, Format::Short))
         })?;
         let mut call = crate::runtime::instance::ScheduledCall::new(cmd, bound);
         if let Some(name) = std::fs::canonicalize(&*call.file)
@@ -73,24 +72,22 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> anyhow::Result<Arc
         pool: shared_verification(record)
             .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
         overlay: crate::runtime::instance::OverlayTuning::from_config(&record.config)
-            .map_err(|e| anyhow::anyhow!(e))?,
+            .map_err(ExperimentError::Overlay)?,
     }))
 }
 
-/// Each source file of the run (canonical path) by the name the run folder
-/// holds its copy under: the scenario is `experiment.scenario`, an include
-/// its `sources/NN-name`. Events and errors name commands' files so, which
-/// a reader finds in the run folder, and which read the same wherever the
-/// experiment was run from (`peerlab rerun` repeats them byte for byte).
+/// Each source file of the run (canonical path) by the name events and
+/// errors give it: its file name where the experiment was first read
+/// (`SourceRecord::name`; a rerun's copies carry the original names), so
+/// they read the same wherever the experiment was run from and `peerlab
+/// rerun` repeats them byte for byte. Folders made before names were
+/// recorded keep the loader's names.
 fn run_folder_names(record: &RunRecord) -> BTreeMap<std::path::PathBuf, Arc<str>> {
     let mut names = BTreeMap::new();
-    for s in &record.sources {
+    for s in record.sources.iter().filter(|s| !s.name.is_empty()) {
         if let Ok(p) = std::fs::canonicalize(&s.path) {
-            names.insert(p, Arc::from(s.copy.as_str()));
+            names.insert(p, Arc::from(s.name.as_str()));
         }
-    }
-    if let Ok(p) = std::fs::canonicalize(&record.scenario_path) {
-        names.insert(p, Arc::from(peerlab_run::layout::EXPERIMENT_SCENARIO));
     }
     names
 }
@@ -101,7 +98,7 @@ fn run_folder_names(record: &RunRecord) -> BTreeMap<std::path::PathBuf, Arc<str>
 fn unchanged_since_the_run_started(
     record: &RunRecord,
     sources: &peerlab_lang::diag::SourceMap,
-) -> anyhow::Result<()> {
+) -> Result<(), ExperimentError> {
     if record.sources.is_empty() {
         // A run folder from before sources were recorded.
         return Ok(());
@@ -122,9 +119,7 @@ fn unchanged_since_the_run_started(
                 path.display()
             ),
         };
-        anyhow::bail!(
-            "{what}; instances run exactly what `peerlab run` checked: restore the file or start a new run"
-        );
+        return Err(ExperimentError::Changed { what });
     }
     Ok(())
 }

@@ -4,8 +4,9 @@
 //!
 //! - [`LoadModules::resolve`] (on [`Registry`]) turns a scenario's
 //!   `&module` lines into loaded modules (built-in name, Gumby alias, plugin
-//!   file on the search path, or a path), collecting every failure
-//!   ([`loader`], after [`elf`] checked the file).
+//!   file on the search path, or a path), collecting every failure;
+//!   finding, checking and opening plugin files is `peerlab_loader`'s
+//!   ([`loader`]).
 //! - [`load_and_check`]: the one procedure behind `peerlab check` and the
 //!   checks `peerlab run` makes before starting anything.
 //! - [`harness`]: `peerlab modules --call`, modules run without a network.
@@ -13,10 +14,10 @@
 //! Invariant: no function here panics on bad input (a scenario, a plugin's
 //! table, a plugin's error); plugin panics are caught on the plugin side.
 
-pub mod alias;
-pub mod elf;
 pub mod harness;
-pub mod loader;
+
+pub use peerlab_loader as loader;
+pub use peerlab_loader::alias;
 
 use std::path::{Path, PathBuf};
 

@@ -17,11 +17,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use anyhow::Context;
 use peerlab_lang::External;
 use peerlab_run::InstancePaths;
 
 use super::RunSettings;
+use super::error::RunError;
 use super::supervise::TOKEN_ENV;
 
 impl RunSettings {
@@ -59,7 +59,7 @@ pub struct Start<'a> {
 
 /// The scenario of the run, read again as `peerlab run` checked it, for
 /// the external instances' schedules.
-pub fn scenario(settings: &RunSettings) -> anyhow::Result<peerlab_lang::Scenario> {
+pub fn scenario(settings: &RunSettings) -> Result<peerlab_lang::Scenario, RunError> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let source = settings
         .config_path
@@ -68,7 +68,7 @@ pub fn scenario(settings: &RunSettings) -> anyhow::Result<peerlab_lang::Scenario
     let loaded = crate::experiment::load(&source, &env);
     loaded
         .scenario
-        .with_context(|| format!("cannot read the scenario of {}", source.display()))
+        .ok_or(RunError::ScenarioUnreadable { path: source })
 }
 
 /// The folder external commands run in: the config's (or the lone
@@ -88,16 +88,13 @@ pub fn spawn(
     settings: &RunSettings,
     scenario: &peerlab_lang::Scenario,
     start: &Start<'_>,
-) -> anyhow::Result<tokio::process::Child> {
+) -> Result<tokio::process::Child, RunError> {
     let ext = settings.external();
-    let cmd_line = ext
-        .cmd
-        .as_deref()
-        .context("external_instances is set but external_cmd is not")?;
+    let cmd_line = ext.cmd.as_deref().ok_or(RunError::NoExternalCmd)?;
     let paths = InstancePaths::new(start.host, start.node, start.id);
     let abs = |p: &Path| start.run_dir.join(p);
     if let Some(dir) = abs(&paths.out).parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(RunError::create(dir))?;
     }
     let schedule_path = abs(&paths.out).with_extension("schedule.json");
     let schedule = crate::experiment::external::schedule(
@@ -107,11 +104,9 @@ pub fn spawn(
         settings.time_scale,
     );
     peerlab_run::write::write_json(&schedule_path, &schedule)
-        .with_context(|| format!("cannot write {}", schedule_path.display()))?;
-    let out = fs::File::create(abs(&paths.out))
-        .with_context(|| format!("cannot create {}", abs(&paths.out).display()))?;
-    let err = fs::File::create(abs(&paths.err))
-        .with_context(|| format!("cannot create {}", abs(&paths.err).display()))?;
+        .map_err(RunError::write(&schedule_path))?;
+    let out = fs::File::create(abs(&paths.out)).map_err(RunError::create(abs(&paths.out)))?;
+    let err = fs::File::create(abs(&paths.err)).map_err(RunError::create(abs(&paths.err)))?;
     let port = peerlab_lang::RuntimeKeys::from_strings(&settings.config)
         .0
         .instance_port_base
@@ -142,10 +137,9 @@ pub fn spawn(
         .process_group(0)
         .kill_on_drop(true);
     super::local::die_with_parent(&mut cmd);
-    cmd.spawn().with_context(|| {
-        format!(
-            "cannot start external instance {}: sh -c {cmd_line:?}",
-            start.id
-        )
+    cmd.spawn().map_err(|source| RunError::SpawnExternal {
+        id: start.id,
+        cmd: cmd_line.to_string(),
+        source,
     })
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use crate::modules::Registry;
 use crate::runner::verdict_choice::VerdictChoice;
-use crate::runner::{RunOutcome, folder};
+use crate::runner::{RunError, RunOutcome, folder};
 
 /// A judged run whose records were written (as far as they could be).
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub fn conclude(
     choice: &VerdictChoice,
     why: &str,
     plots: bool,
-) -> anyhow::Result<bool> {
+) -> Result<bool, RunError> {
     let Judged {
         run_dir,
         summary,
@@ -160,10 +160,7 @@ pub fn conclude(
         None => eprintln!("peerlab: outputs: {}", run_dir.display()),
     }
     if !unwritten.is_empty() {
-        anyhow::bail!(
-            "the run ended but its results are incomplete: {}",
-            unwritten.join("; ")
-        );
+        return Err(RunError::Incomplete { unwritten });
     }
     Ok(summary.passed())
 }

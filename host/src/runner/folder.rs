@@ -1,6 +1,7 @@
 //! The run folder on this machine: choosing its number, its permissions
-//! (owner-only), the `latest` link, and the runner's `summary.json` record
-//! from what the runner saw. The folder's layout, its records' types and
+//! (owner-only), the `latest` link, what a run starts it with (`run.json`,
+//! the experiment's sources, its resolved config and scenario), and the
+//! runner's `summary.json` record from what the runner saw. The folder's layout, its records' types and
 //! their one writer and reader are peerlab-run's (re-exported here for the
 //! runners); docs/outputs.md is the contract.
 
@@ -8,6 +9,10 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
+
+use super::RunSettings;
+use super::error::RunError;
+use peerlab_run::layout;
 
 pub use peerlab_run::layout::{
     InstancePaths, instance_dir, instance_stem, process_inflight, process_resources, process_stderr,
@@ -98,6 +103,113 @@ fn slug(name: &str) -> String {
         })
         .collect();
     if s.is_empty() { "run".into() } else { s }
+}
+
+/// Create the run folder and write `run.json` and the inputs (no server:
+/// the simulated runner needs none).
+pub fn prepare_folder(
+    settings: &RunSettings,
+    runner: &str,
+    nodes: u32,
+    placement: Vec<Placement>,
+) -> Result<(String, PathBuf, RunRecord), RunError> {
+    let (run_id, run_dir) = create_run_folder(&settings.output_root, &settings.experiment)
+        .map_err(|source| RunError::RunFolder {
+            root: settings.output_root.clone(),
+            source,
+        })?;
+    let record = RunRecord {
+        run_id: run_id.clone(),
+        experiment: settings.experiment.clone(),
+        seed: settings.seed,
+        instances: settings.instances,
+        nodes,
+        instances_per_process: settings.instances_per_process,
+        runner: runner.into(),
+        time_scale: settings.time_scale,
+        peerlab_version: env!("CARGO_PKG_VERSION").into(),
+        peerlab_commit: crate::provenance::commit().map(String::from),
+        created_at: timestamp(SystemTime::now()),
+        modules: settings.modules.clone(),
+        config_path: settings.config_path.clone(),
+        scenario_path: settings.scenario_path.clone(),
+        plugin_path: settings.plugin_path.clone(),
+        config: settings.config.clone(),
+        placement,
+        sources: source_records(settings),
+        metrics: settings.metrics.clone(),
+        plugins: settings.plugins.clone(),
+    };
+    write_inputs(&run_dir, settings, &record)?;
+    Ok((run_id, run_dir, record))
+}
+
+/// Name and hash the run's source files (their copies are written by
+/// [`write_inputs`]).
+fn source_records(settings: &RunSettings) -> Vec<SourceRecord> {
+    settings
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, (path, text))| {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "source".into());
+            let sha256 = source_hash(text);
+            SourceRecord {
+                path: path.clone(),
+                copy: layout::source_copy(i, &name),
+                name: settings.source_names.get(&sha256).cloned().unwrap_or(name),
+                sha256,
+            }
+        })
+        .collect()
+}
+
+/// Copy what the run was made from into the run folder.
+fn write_inputs(
+    run_dir: &Path,
+    settings: &RunSettings,
+    record: &RunRecord,
+) -> Result<(), RunError> {
+    peerlab_run::write::write_run_record(run_dir, record)
+        .map_err(RunError::write(run_dir.join(layout::RUN_JSON)))?;
+    if !record.sources.is_empty() {
+        let dir = run_dir.join(layout::SOURCES_DIR);
+        fs::create_dir_all(&dir).map_err(RunError::create(dir))?;
+    }
+    for (source, (_, text)) in record.sources.iter().zip(&settings.sources) {
+        fs::write(run_dir.join(&source.copy), text.as_bytes()).map_err(|e| {
+            RunError::CopyInput {
+                path: source.path.clone(),
+                source: e,
+            }
+        })?;
+    }
+    // It names the scenario's copy beside it, so the run folder alone can
+    // run again (`peerlab rerun`).
+    let mut conf = String::from("# the resolved experiment config of this run\n");
+    for (k, v) in &settings.config {
+        if k != "scenario_file" {
+            conf.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    conf.push_str(&format!(
+        "scenario_file = {}\n",
+        layout::EXPERIMENT_SCENARIO
+    ));
+    let conf_path = run_dir.join(layout::EXPERIMENT_CONF);
+    fs::write(&conf_path, conf).map_err(RunError::write(conf_path))?;
+    // Read and write (not fs::copy, which would keep the original's mode):
+    // files in the run folder are owner-only.
+    fs::read(&settings.scenario_path)
+        .and_then(|bytes| fs::write(run_dir.join(layout::EXPERIMENT_SCENARIO), bytes))
+        .map_err(|source| RunError::CopyInput {
+            path: settings.scenario_path.clone(),
+            source,
+        })?;
+    Ok(())
 }
 
 /// RFC 3339 in UTC, seconds precision.

@@ -14,9 +14,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Context;
 use tokio::sync::mpsc;
 
+use super::error::RunError;
 use super::folder::{self, Placement};
 use super::interrupt::Interrupt;
 use super::status::describe_exit;
@@ -81,9 +81,9 @@ impl Launcher for LocalLauncher {
 }
 
 /// Run the experiment locally and return its outcome.
-pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
+pub async fn run(settings: &RunSettings) -> Result<RunOutcome, RunError> {
     // Before anything starts: a stop from now on ends the run as interrupted.
-    let interrupt = Interrupt::listen().context("cannot listen for stop signals")?;
+    let interrupt = Interrupt::listen().map_err(RunError::Signals)?;
     // `tracker_cmd`: the built-in tracker, its port in the settings from now on.
     let (settings, tracker) = super::tracker::start(settings, [127, 0, 0, 1].into()).await?;
     let settings: &RunSettings = &settings;
@@ -100,17 +100,18 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
     };
     let placement = placement(&groups);
     let bind: SocketAddr = ([127, 0, 0, 1], settings.sync_port).into();
-    let prepared = supervise::prepare(settings, "local", 1, placement.clone(), bind).await?;
+    let prepared = supervise::prepare(settings, "local", 1, placement, bind).await?;
     if let Some(t) = &tracker {
         prepared.server.add_peer(t.entry.clone());
     }
     let run_dir = prepared.run_dir.clone();
-    fs::create_dir_all(run_dir.join(folder::instance_dir(LOCAL_HOST, 1)))?;
+    let instance_dir = run_dir.join(folder::instance_dir(LOCAL_HOST, 1));
+    fs::create_dir_all(&instance_dir).map_err(RunError::create(instance_dir))?;
 
     let (tx, events) = mpsc::unbounded_channel();
     let live = Arc::new(Mutex::new(HashSet::new()));
     let mut launcher = LocalLauncher { live: live.clone() };
-    let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
+    let exe = std::env::current_exe().map_err(RunError::Executable)?;
     let sync = prepared.server.local_addr();
     for (p, ids) in groups.iter().enumerate() {
         let process = p as u32 + 1;
@@ -167,23 +168,14 @@ pub async fn run(settings: &RunSettings) -> anyhow::Result<RunOutcome> {
                 });
             }
             Err(err) => {
-                let _ = tx.send(LaunchEvent::Failed(format!("{err:#}")));
+                let _ = tx.send(LaunchEvent::Failed(crate::util::chain(&err)));
                 break;
             }
         }
     }
     drop(tx);
-    let summary = supervise::supervise(
-        settings,
-        "local",
-        1,
-        prepared,
-        &placement,
-        &mut launcher,
-        events,
-        &interrupt,
-    )
-    .await?;
+    let summary =
+        supervise::supervise(settings, prepared, &mut launcher, events, &interrupt).await?;
     Ok(RunOutcome { run_dir, summary })
 }
 
@@ -201,13 +193,12 @@ pub fn spawn_instances(
     node: u32,
     process: u32,
     ids: &[u32],
-) -> anyhow::Result<(tokio::process::Child, std::path::PathBuf)> {
+) -> Result<(tokio::process::Child, std::path::PathBuf), RunError> {
     let stderr_path = run_dir.join(folder::process_stderr(host, node, process));
     if let Some(dir) = stderr_path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(RunError::create(dir))?;
     }
-    let stderr = fs::File::create(&stderr_path)
-        .with_context(|| format!("cannot create {}", stderr_path.display()))?;
+    let stderr = fs::File::create(&stderr_path).map_err(RunError::create(&stderr_path))?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("instance")
         .arg("--run-dir")
@@ -231,7 +222,7 @@ pub fn spawn_instances(
     die_with_parent(&mut cmd);
     let child = cmd
         .spawn()
-        .with_context(|| format!("cannot start instance process {process}"))?;
+        .map_err(|source| RunError::Spawn { process, source })?;
     Ok((child, stderr_path))
 }
 

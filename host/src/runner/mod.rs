@@ -8,6 +8,7 @@
 //! do that ([`crate::runtime`]).
 
 pub mod capacity;
+pub mod error;
 pub mod external;
 pub mod finish;
 pub mod folder;
@@ -26,6 +27,8 @@ pub mod verdicts;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use error::RunError;
 
 /// Everything a runner needs, already validated.
 #[derive(Debug, Clone)]
@@ -58,6 +61,10 @@ pub struct RunSettings {
     /// Every file the experiment was read from (absolute path, text as
     /// read), copied into the run folder and hashed in `run.json`.
     pub sources: Vec<(PathBuf, std::sync::Arc<str>)>,
+    /// Names that events and errors give sources, by the SHA-256 of their
+    /// text, overriding their file names (`peerlab rerun`: the original
+    /// run's names for the run folder's copies).
+    pub source_names: std::collections::BTreeMap<String, String>,
     /// The plugin libraries the run loads, hashed (`run.json`'s `plugins`).
     pub plugins: Vec<peerlab_run::PluginRecord>,
 }
@@ -71,18 +78,17 @@ pub fn start(
     simulate: bool,
     runner: peerlab_lang::Runner,
     exp: &peerlab_lang::Experiment,
-) -> anyhow::Result<RunOutcome> {
-    use anyhow::Context;
+) -> Result<RunOutcome, RunError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .map_err(RunError::AsyncRuntime)?;
     if simulate {
         // The simulation runs on this thread; the runtime's workers listen
         // for stop signals meanwhile.
         let interrupt = {
             let _in_runtime = rt.enter();
-            interrupt::Interrupt::listen().context("cannot listen for stop signals")?
+            interrupt::Interrupt::listen().map_err(RunError::Signals)?
         };
         return sim::run(settings, &interrupt);
     }

@@ -6,11 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use anyhow::Context;
-
-use super::folder::{self, EndStatus, InstanceStatus, Placement};
+use super::error::RunError;
+use super::folder::{self, EndStatus, InstanceStatus, Placement, prepare_folder};
 use super::interrupt::{Interrupt, StopSignal};
-use super::supervise::prepare_folder;
 use super::{RunOutcome, RunSettings};
 use crate::runtime::instance::Outcome;
 use crate::runtime::resources::ResourceLog;
@@ -21,10 +19,10 @@ pub const SIM_HOST: &str = "simulated";
 
 /// The link model from the config keys `network_delay`, `network_jitter`
 /// and `network_loss` as lang types them (defaults: 5 ms, 1 ms, 0).
-pub fn link_model(config: &BTreeMap<String, String>) -> anyhow::Result<LinkModel> {
+pub fn link_model(config: &BTreeMap<String, String>) -> Result<LinkModel, RunError> {
     let (keys, errors) = peerlab_lang::RuntimeKeys::from_strings(config);
     if let Some(e) = errors.into_iter().find(|e| e.contains("`network_")) {
-        anyhow::bail!(e);
+        return Err(RunError::BadKey(e));
     }
     let mut link = LinkModel::default();
     if let Some(d) = keys.network_delay {
@@ -43,7 +41,7 @@ pub fn link_model(config: &BTreeMap<String, String>) -> anyhow::Result<LinkModel
 /// signal (`interrupt`) ends the simulation where it is: the instances
 /// still running end as interrupted, and the run folder is completed as
 /// for any other end.
-pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunOutcome> {
+pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, RunError> {
     let link = link_model(&settings.config)?;
     let placement: Vec<Placement> = (1..=settings.instances)
         .map(|id| Placement {
@@ -85,7 +83,10 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> anyhow::Result<RunO
         },
         &mut |p| progress.update_simulated(&p),
     )
-    .with_context(|| format!("the simulation could not write to {}", run_dir.display()))?;
+    .map_err(|source| RunError::Simulation {
+        dir: run_dir.clone(),
+        source,
+    })?;
     progress.finish(crate::runner::status::Counts {
         registered: settings.instances,
         ready: settings.instances,

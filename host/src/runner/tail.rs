@@ -97,44 +97,56 @@ impl Line {
     }
 }
 
+/// What [`read`] keeps of the lines it has read.
+struct Collected {
+    keep: usize,
+    lines: VecDeque<String>,
+    cause: Vec<String>,
+    /// Whether the cause is complete (its message ended).
+    cause_done: bool,
+    /// Lines read since the cause started (to know if it is still in `lines`).
+    since_cause: usize,
+}
+
+impl Collected {
+    /// Take one whole line: the first cause's, and the last `keep`.
+    fn push(&mut self, text: String) {
+        if self.cause.is_empty() {
+            if is_cause(&text) {
+                self.cause.push(text.clone());
+                self.since_cause = 0;
+            }
+        } else {
+            self.since_cause += 1;
+            if !self.cause_done {
+                if ends_cause(&text) || self.cause.len() >= CAUSE_LINES {
+                    self.cause_done = true;
+                } else {
+                    self.cause.push(text.clone());
+                }
+            }
+        }
+        self.lines.push_back(text);
+        if self.lines.len() > self.keep {
+            self.lines.pop_front();
+        }
+    }
+}
+
 /// Read `r` to its end keeping the last `keep` lines and the first cause;
 /// `partial_first`: the first line is the end of a line cut by a seek
 /// (dropped).
 pub fn read(mut r: impl Read, keep: usize, partial_first: bool) -> io::Result<Tail> {
-    let mut lines: VecDeque<String> = VecDeque::with_capacity(keep + 1);
-    let mut cause: Vec<String> = Vec::new();
-    // Whether the cause is complete (its message ended).
-    let mut cause_done = false;
-    // Lines read since the cause started (to know if it is still in `lines`).
-    let mut since_cause = 0usize;
+    let mut kept = Collected {
+        keep,
+        lines: VecDeque::with_capacity(keep + 1),
+        cause: Vec::new(),
+        cause_done: false,
+        since_cause: 0,
+    };
     let mut skip_line = partial_first;
     let mut line = Line::default();
     let mut buf = vec![0u8; 64 << 10];
-    let finish = |text: String,
-                  lines: &mut VecDeque<String>,
-                  cause: &mut Vec<String>,
-                  cause_done: &mut bool,
-                  since_cause: &mut usize| {
-        if cause.is_empty() {
-            if is_cause(&text) {
-                cause.push(text.clone());
-                *since_cause = 0;
-            }
-        } else {
-            *since_cause += 1;
-            if !*cause_done {
-                if ends_cause(&text) || cause.len() >= CAUSE_LINES {
-                    *cause_done = true;
-                } else {
-                    cause.push(text.clone());
-                }
-            }
-        }
-        lines.push_back(text);
-        if lines.len() > keep {
-            lines.pop_front();
-        }
-    };
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => break,
@@ -150,26 +162,19 @@ pub fn read(mut r: impl Read, keep: usize, partial_first: bool) -> io::Result<Ta
             if std::mem::take(&mut skip_line) {
                 continue;
             }
-            finish(
-                text,
-                &mut lines,
-                &mut cause,
-                &mut cause_done,
-                &mut since_cause,
-            );
+            kept.push(text);
         }
         line.push(chunk);
     }
     if line.len > 0 && !skip_line {
-        let text = line.take();
-        finish(
-            text,
-            &mut lines,
-            &mut cause,
-            &mut cause_done,
-            &mut since_cause,
-        );
+        kept.push(line.take());
     }
+    let Collected {
+        lines,
+        mut cause,
+        since_cause,
+        ..
+    } = kept;
     // A cause still within the tail needs no repeating.
     if !cause.is_empty() && since_cause < lines.len() {
         cause.clear();

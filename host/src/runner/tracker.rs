@@ -13,12 +13,12 @@ use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use anyhow::Context;
 use peerlab_dispersy::tracker::Tracker;
 use peerlab_sync::PeerEntry;
 use tokio::net::UdpSocket;
 
 use super::RunSettings;
+use super::error::RunError;
 
 /// A running tracker; dropping it stops it.
 pub struct Running {
@@ -46,7 +46,7 @@ pub fn wanted(settings: &RunSettings) -> bool {
 pub async fn start(
     settings: &RunSettings,
     ip: IpAddr,
-) -> anyhow::Result<(Cow<'_, RunSettings>, Option<Running>)> {
+) -> Result<(Cow<'_, RunSettings>, Option<Running>), RunError> {
     if !wanted(settings) {
         return Ok((Cow::Borrowed(settings), None));
     }
@@ -57,8 +57,14 @@ pub async fn start(
         .unwrap_or(0);
     let socket = UdpSocket::bind(SocketAddr::new(ip, port))
         .await
-        .with_context(|| format!("cannot start the tracker on {ip}:{port} (tracker_port)"))?;
-    let addr = socket.local_addr()?;
+        .map_err(|source| RunError::Tracker {
+            addr: SocketAddr::new(ip, port),
+            source,
+        })?;
+    let addr = socket.local_addr().map_err(|source| RunError::Tracker {
+        addr: SocketAddr::new(ip, port),
+        source,
+    })?;
     let mut tracker = Tracker::new(rand::random(), settings.seed, addr);
     let entry = PeerEntry {
         id: 0,

@@ -256,24 +256,23 @@ async fn drive(
                 Ok(Wake::Readable) => {
                     let now = Instant::now();
                     if let Err(e) = driver.recv_with(|batch| inst.handle_datagrams(now, batch)) {
-                        inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
-                        inst.shut_down(Instant::now(), EndStatus::Failed);
-                        return inst.with_losses(Outcome::Failed(format!("socket error: {e}")));
+                        return socket_failed(inst, &e);
                     }
                 }
                 // The deadline passed: `handle_timeout` below fires what is due.
                 Ok(Wake::Timeout) => {}
                 Err(e) => {
-                    inst.record_mut().error(&format!("error: the instance's socket failed: {e}"));
-                    inst.shut_down(Instant::now(), EndStatus::Failed);
-                    return inst.with_losses(Outcome::Failed(format!("socket error: {e}")));
+                    return socket_failed(inst, &e);
                 }
             },
             _ = abort.changed() => {
                 let why = abort.borrow().clone().unwrap_or_default();
-                inst.record_mut().error(&format!("peerlab: stopped: {why}"));
-                inst.shut_down(Instant::now(), EndStatus::Interrupted);
-                return inst.with_losses(Outcome::Failed(format!("stopped: {why}")));
+                return inst.abort(
+                    Instant::now(),
+                    EndStatus::Interrupted,
+                    &format!("peerlab: stopped: {why}"),
+                    Outcome::Failed(format!("stopped: {why}")),
+                );
             }
         }
         inst.handle_timeout(Instant::now());
@@ -286,6 +285,16 @@ async fn drive(
     let outcome = inst.end(Instant::now());
     flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
     outcome
+}
+
+/// The instance's socket failed: it ends, failed, saying so in its `.err`.
+fn socket_failed(inst: &mut Instance, e: &std::io::Error) -> Outcome {
+    inst.abort(
+        Instant::now(),
+        EndStatus::Failed,
+        &format!("error: the instance's socket failed: {e}"),
+        Outcome::Failed(format!("socket error: {e}")),
+    )
 }
 
 /// A datagram held back by `set_network delay=…`.

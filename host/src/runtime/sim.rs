@@ -1,6 +1,7 @@
-//! The simulated network: every instance of a run in this process, on a
-//! virtual clock, over an in-memory network of [`LinkModel`] links (delay,
-//! jitter, loss, MTU).
+//! The simulated runner's driver: every instance of a run in this process,
+//! on a virtual clock, over the simulated network (`peerlab_netsim`'s
+//! [`Network`] of [`LinkModel`] links: delay, jitter, loss, MTU; the same
+//! network the overlay's tests run bare cores on).
 //!
 //! The instances are the same [`Instance`] state machines the UDP driver
 //! runs (same modules, plugins and overlay core); only the carriage of
@@ -13,8 +14,6 @@
 //! exception is the progress callback's pacing, which reads the wall clock
 //! but never feeds anything back into the simulation.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,17 +21,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use peerlab_netsim::{Event, Network, Sent};
 
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, derive_seed, overlay_config};
 use super::record::create_record;
 use peerlab_run::{EndStatus, InstancePaths};
 
-/// The network every link has unless a fault changes it: the overlay's
-/// link model, one type for this simulator and the overlay's `SimNet`
-/// (default [`LinkModel::SIMULATED_RUN`]).
-pub use peerlab_dispersy::LinkModel;
+/// The network every link has unless a fault changes it: the simulated
+/// network's link model, one type for this driver and the overlay's
+/// `SimNet` (default [`LinkModel::SIMULATED_RUN`]).
+pub use peerlab_netsim::LinkModel;
 
 /// What a simulation is told.
 #[derive(Debug, Clone)]
@@ -89,38 +87,20 @@ pub fn sim_addr(id: u32) -> SocketAddr {
     SocketAddr::V4(SocketAddrV4::new(ip, 7000))
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum What {
-    /// Wake instance `usize` for its timers.
-    Wake(usize),
-    /// Hand a datagram to instance `to`.
-    Deliver {
-        to: usize,
-        from: SocketAddr,
-        data: Vec<u8>,
-    },
-}
-
 struct Sim {
-    /// Ordered by (time, sequence); the event itself waits in `slots`, so
-    /// the heap moves and compares small entries only.
-    queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
-    slots: Vec<Option<What>>,
-    free_slots: Vec<u32>,
-    /// Datagram buffers to reuse.
-    spare: Vec<Vec<u8>>,
+    /// The network; its wake-ups name the instance to wake.
+    net: Network<usize>,
     /// Transmits of the instance being handled (kept to reuse its capacity).
     scratch: Vec<(SocketAddr, Duration, Vec<u8>)>,
-    seq: u64,
     instances: Vec<Option<Instance>>,
     /// The deadline each instance is queued for (others in the queue are stale).
     scheduled: Vec<Option<Instant>>,
-    by_addr: HashMap<SocketAddr, usize>,
-    link: LinkModel,
-    rng: ChaCha8Rng,
     buf: Vec<u8>,
     outcomes: Vec<(u32, Option<Outcome>)>,
+    /// Datagrams handed to a live instance (the network's own count also
+    /// has those that arrived after their instance ended).
     delivered: u64,
+    /// Datagrams lost: on the network, or dropped by an instance's fault model.
     lost: u64,
     /// Commands fired by instances that have ended (the live ones are asked).
     commands_of_ended: u64,
@@ -132,13 +112,12 @@ struct Sim {
 fn drain_transmits(
     inst: &mut Instance,
     buf: &mut [u8],
-    spare: &mut Vec<Vec<u8>>,
+    net: &mut Network<usize>,
     out: &mut Vec<(SocketAddr, Duration, Vec<u8>)>,
 ) -> u64 {
     let dropped = inst.dropped_by_faults();
     while let Some(t) = inst.poll_transmit(buf) {
-        let mut data = spare.pop().unwrap_or_default();
-        data.clear();
+        let mut data = net.buffer();
         data.extend_from_slice(&buf[..t.size]);
         out.push((t.destination, t.delay, data));
     }
@@ -157,17 +136,13 @@ pub fn run(
     let mut last_progress = Instant::now();
     let n = shared.instances;
     let mut sim = Sim {
-        queue: BinaryHeap::new(),
-        slots: Vec::new(),
-        free_slots: Vec::new(),
-        spare: Vec::new(),
+        net: Network::new(
+            derive_seed(shared.run_seed, 0, "simulated network"),
+            settings.link,
+        ),
         scratch: Vec::new(),
-        seq: 0,
         instances: Vec::with_capacity(n as usize),
         scheduled: vec![None; n as usize],
-        by_addr: HashMap::with_capacity(n as usize),
-        link: settings.link,
-        rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, 0, "simulated network")),
         buf: vec![0; MAX_DATAGRAM.max(2048)],
         outcomes: Vec::new(),
         delivered: 0,
@@ -188,7 +163,7 @@ pub fn run(
         inst.run_phase(origin, EarlyPhase::Load);
         inst.run_phase(origin, EarlyPhase::Setup);
         rows.push((addr, *inst.core().public_key(), id));
-        sim.by_addr.insert(addr, sim.instances.len());
+        sim.net.attach(addr, sim.instances.len());
         sim.instances.push(Some(inst));
         if id.is_multiple_of(64) && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
@@ -215,8 +190,8 @@ pub fn run(
     let end = zero + settings.limit;
     let mut now = origin;
     let mut events: u64 = 0;
-    while let Some(Reverse((at, _, _))) = sim.queue.peek() {
-        if *at > end || interrupted {
+    while let Some(at) = sim.net.next_at() {
+        if at > end || interrupted {
             break;
         }
         events += 1;
@@ -226,16 +201,12 @@ pub fn run(
         }
         if events.is_multiple_of(4096) && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
-            progress(sim.progress(n, *at, zero));
+            progress(sim.progress(n, at, zero));
         }
-        let Reverse((at, _, slot)) = sim.queue.pop().expect("peeked");
-        let what = sim.slots[slot as usize]
-            .take()
-            .expect("queued events have a slot");
-        sim.free_slots.push(slot);
+        let (at, event) = sim.net.pop().expect("peeked");
         now = at;
-        match what {
-            What::Wake(i) => {
+        match event {
+            Event::Wake(i) => {
                 if sim.scheduled[i] != Some(at) {
                     continue;
                 }
@@ -245,13 +216,14 @@ pub fn run(
                 }
                 sim.after(i, at);
             }
-            What::Deliver { to, from, data } => {
+            Event::Deliver { to, from, data } => {
                 let Some(inst) = sim.instances[to].as_mut() else {
+                    sim.net.recycle(data);
                     continue;
                 };
                 sim.delivered += 1;
                 inst.handle_datagram(at, from, &data);
-                sim.recycle(data);
+                sim.net.recycle(data);
                 sim.after(to, at);
             }
         }
@@ -311,27 +283,6 @@ impl Sim {
         }
     }
 
-    fn push(&mut self, at: Instant, what: What) {
-        self.seq += 1;
-        let slot = match self.free_slots.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some(what);
-                i
-            }
-            None => {
-                self.slots.push(Some(what));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        self.queue.push(Reverse((at, self.seq, slot)));
-    }
-
-    fn recycle(&mut self, v: Vec<u8>) {
-        if self.spare.len() < 4096 {
-            self.spare.push(v);
-        }
-    }
-
     /// After instance `i` handled something at `now`: carry its datagrams,
     /// end it if it finished, and queue its next wake-up.
     fn after(&mut self, i: usize, now: Instant) {
@@ -348,14 +299,14 @@ impl Sim {
             return;
         }
         let mut out = std::mem::take(&mut self.scratch);
-        self.lost += drain_transmits(inst, &mut self.buf, &mut self.spare, &mut out);
+        self.lost += drain_transmits(inst, &mut self.buf, &mut self.net, &mut out);
         let from = inst.core().config().local_addr;
         let finished = inst.finished();
         let next = if finished { None } else { inst.poll_timeout() };
         if finished {
             let mut inst = self.instances[i].take().expect("checked");
             let outcome = inst.end(now);
-            self.lost += drain_transmits(&mut inst, &mut self.buf, &mut self.spare, &mut out);
+            self.lost += drain_transmits(&mut inst, &mut self.buf, &mut self.net, &mut out);
             self.commands_of_ended += inst.commands_fired();
             self.outcomes.push((inst.id(), Some(outcome)));
         }
@@ -367,7 +318,7 @@ impl Sim {
             && self.scheduled[i] != Some(at)
         {
             self.scheduled[i] = Some(at.max(now));
-            self.push(at.max(now), What::Wake(i));
+            self.net.wake_at(at.max(now), i);
         }
     }
 
@@ -379,35 +330,18 @@ impl Sim {
         data: Vec<u8>,
         extra: Duration,
     ) {
-        let Some(&to) = self.by_addr.get(&dest) else {
-            self.lost += 1;
-            self.recycle(data);
-            return;
-        };
-        // Over the MTU (never, with the default link's unlimited one) is lost
-        // before the loss draw, so the draws stay as they were.
-        if data.len() > self.link.mtu {
-            self.lost += 1;
-            self.recycle(data);
-            return;
-        }
-        if self.link.loss > 0.0 && self.rng.random::<f64>() < self.link.loss {
-            self.lost += 1;
-            self.recycle(data);
-            // The sender's statistics show the simulated network's loss too.
-            if let Some(&i) = self.by_addr.get(&from)
-                && let Some(inst) = self.instances[i].as_mut()
-            {
-                inst.lost_in_network();
+        match self.net.send(now, from, dest, data, extra) {
+            Sent::InFlight(_) => {}
+            Sent::TooBig | Sent::Undeliverable => self.lost += 1,
+            Sent::Lost => {
+                self.lost += 1;
+                // The sender's statistics show the simulated network's loss too.
+                if let Some(i) = self.net.endpoint(&from)
+                    && let Some(inst) = self.instances[i].as_mut()
+                {
+                    inst.lost_in_network();
+                }
             }
-            return;
         }
-        let jitter = if self.link.jitter.is_zero() {
-            Duration::ZERO
-        } else {
-            self.link.jitter.mul_f64(self.rng.random::<f64>())
-        };
-        let at = now + self.link.delay + jitter + extra;
-        self.push(at, What::Deliver { to, from, data });
     }
 }

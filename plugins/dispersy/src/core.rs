@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::bloom;
+use crate::counts::AuthorCounts;
 use crate::crypto::{self, CommunityId, Keypair, PublicKey};
 use crate::error::{CommandError, DecodeError};
 use crate::peers::{PeerDirectory, PeerKey, PeerRef, PeerTable};
@@ -347,46 +349,6 @@ pub struct OverlayCore {
     outstanding: VecDeque<u16>,
 }
 
-/// FullSync messages stored per author: one counter per directory row
-/// (allocated at the first message from a directory author), a map for
-/// authors outside the directory.
-#[derive(Debug, Default)]
-struct AuthorCounts {
-    rows: Vec<u16>,
-    others: HashMap<u64, u16>,
-}
-
-impl AuthorCounts {
-    fn get(&self, row: Option<u32>, author: &[u8; 32]) -> usize {
-        match row {
-            Some(r) => self.rows.get(r as usize).copied().unwrap_or(0) as usize,
-            None => self.others.get(&prefix(author)).copied().unwrap_or(0) as usize,
-        }
-    }
-
-    fn add(&mut self, row: Option<u32>, author: &[u8; 32], rows: usize) {
-        match row {
-            Some(r) => {
-                if self.rows.len() < rows {
-                    self.rows.resize(rows, 0);
-                }
-                if let Some(c) = self.rows.get_mut(r as usize) {
-                    *c = c.saturating_add(1);
-                }
-            }
-            None => {
-                let c = self.others.entry(prefix(author)).or_default();
-                *c = c.saturating_add(1);
-            }
-        }
-    }
-}
-
-/// The first 8 bytes of an ed25519 key (how the store tells authors apart).
-fn prefix(author: &[u8; 32]) -> u64 {
-    u64::from_be_bytes(author[..8].try_into().expect("8 bytes"))
-}
-
 impl OverlayCore {
     /// A stopped core with no community; define messages, set the community, then `start`.
     pub fn new(cfg: Config) -> Self {
@@ -570,6 +532,15 @@ impl OverlayCore {
     /// Sets the community id (`isolate_community`: use [`CommunityId::isolated`]).
     pub fn set_community(&mut self, id: CommunityId) {
         self.community = Some(id);
+        self.attach_store();
+    }
+
+    /// Keeps the store's messages by directory authors in the directory's
+    /// shared table, once both the directory and the community are known.
+    fn attach_store(&mut self) {
+        if let (Some(c), Some(d)) = (self.community, self.peers.directory()) {
+            self.store.attach(d.messages().community(&c));
+        }
     }
 
     /// Sets the address advertised to peers (e.g. after binding the socket).
@@ -646,9 +617,10 @@ impl OverlayCore {
     pub fn set_directory(&mut self, dir: Arc<PeerDirectory>) {
         if !self.peers.directory().is_some_and(|d| Arc::ptr_eq(d, &dir)) {
             // Counts by row mean nothing in another directory.
-            self.author_counts.rows.clear();
+            self.author_counts.clear_rows();
         }
         self.peers.set_directory(dir);
+        self.attach_store();
         self.stats.peers = self.peers.known_count() as u64;
     }
 
@@ -666,13 +638,26 @@ impl OverlayCore {
         self.set_directory(dir);
         match max_peers {
             Some(k) if k < others => {
+                // A few of many (50 of 100,000): draw rows until k new ones,
+                // a bounded number of times, instead of shuffling every row
+                // for every member (O(n) each, O(n²) for a run).
                 let mut chosen = 0;
-                for i in rand::seq::index::sample(&mut self.rng, n, n) {
-                    if chosen == k {
-                        break;
-                    }
-                    if wanted[i] && self.peers.know_directory_row(i as u32) {
+                let mut draws = 4 * k + 64;
+                while chosen < k && draws > 0 && k * 2 <= others {
+                    draws -= 1;
+                    let i = self.rng.random_range(0..n as u32);
+                    if wanted[i as usize] && self.peers.know_directory_row(i) {
                         chosen += 1;
+                    }
+                }
+                if chosen < k {
+                    for i in rand::seq::index::sample(&mut self.rng, n, n) {
+                        if chosen == k {
+                            break;
+                        }
+                        if wanted[i] && self.peers.know_directory_row(i as u32) {
+                            chosen += 1;
+                        }
                     }
                 }
             }
@@ -1681,11 +1666,11 @@ impl OverlayCore {
         // keys go in, and reading each key touches its packet.
         BLOOM_KEYS.with_borrow_mut(|keys| {
             keys.clear();
-            keys.extend(
-                self.store
-                    .class(low, high, modulo, offset)
-                    .map(|s| s.bloom_key()),
-            );
+            self.store
+                .visit_class(low, high, (modulo, offset), None, |m| {
+                    keys.push(m.bloom_key);
+                    ControlFlow::Continue(())
+                });
             self.queue_sync_request(dest, (low, high), (modulo, offset), keys, max_bloom);
         });
     }
@@ -1748,20 +1733,24 @@ impl OverlayCore {
         let time = self.rng.random_range(lo..=hi);
         let pivot: u64 = self.rng.random();
         let mut sent = 0;
-        let start = (time, pivot);
-        for s in self.store.class_from(lo, hi, req.modulo, req.offset, start) {
-            if sent >= self.cfg.sync_response_limit {
-                break;
-            }
-            if !bloom::contains(req.bloom, &s.bloom_key(), req.salt, req.functions) {
-                self.out.push_back(Out {
-                    dest: from,
-                    msg_id: s.msg_id,
-                    bytes: OutBytes::Shared(s.packet.clone()),
-                });
-                sent += 1;
-            }
-        }
+        let limit = self.cfg.sync_response_limit;
+        let out = &mut self.out;
+        let class = (req.modulo, req.offset);
+        self.store
+            .visit_class(lo, hi, class, Some((time, pivot)), |m| {
+                if sent >= limit {
+                    return ControlFlow::Break(());
+                }
+                if !bloom::contains(req.bloom, &m.bloom_key, req.salt, req.functions) {
+                    out.push_back(Out {
+                        dest: from,
+                        msg_id: m.msg_id,
+                        bytes: OutBytes::Shared(m.packet.clone()),
+                    });
+                    sent += 1;
+                }
+                ControlFlow::Continue(())
+            });
         if sent > 0 {
             // A peer lacked something: the community has not converged, so
             // this peer should not back off its own requests either.

@@ -6,24 +6,26 @@
 //! - [`OverlayCore`]: the sans-IO protocol core (packets and time in; packets, events and deadlines out).
 //! - [`module`]: the built-in `dispersy` module (scenario callbacks, config keys) over
 //!   plugin-api, and the mapping between plugin-api's message types and the overlay's.
-//! - [`sim`]: `SimNet`, N cores on a virtual clock over a lossy in-memory network.
-//! - [`LinkModel`]: what a simulated link does to a datagram, for `SimNet` and the host's
-//!   simulated runner alike.
+//! - [`store`] and [`table`]: the FullSync store of each overlay, over a table of
+//!   messages shared by the overlays of a process.
+//! - The simulated network (`SimNet`, the link model) is the crate `peerlab-netsim`
+//!   (`netsim/`), shared with the host's simulated runner; the overlay's
+//!   simulated tests live there too.
 //! - `udp` (feature `tokio`, on by default): helpers that run a core over a tokio UDP socket.
 //!
 //! **Invariant:** the core never touches a socket, a clock or a thread RNG.
 
 pub mod bloom;
 mod core;
+mod counts;
 pub mod crypto;
 pub mod error;
-pub mod link;
 pub mod module;
 pub mod peers;
 pub mod pool;
-pub mod sim;
 pub mod stats;
 pub mod store;
+pub mod table;
 pub mod tracker;
 #[cfg(feature = "tokio")]
 pub mod udp;
@@ -35,7 +37,6 @@ pub use crate::core::{
 };
 pub use crate::crypto::{CommunityId, Keypair, MemberId, PublicKey};
 pub use crate::error::{CommandError, DecodeError, EncodeError};
-pub use crate::link::LinkModel;
 pub use crate::peers::{PeerDirectory, PeerKey};
 pub use crate::pool::SharedPool;
 pub use crate::stats::{DropReason, Stats, TypeStats};

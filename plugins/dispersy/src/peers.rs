@@ -5,7 +5,8 @@
 //! server's table: address, key, instance id, with keys decompressed once) is
 //! immutable and shared by `Arc` between all overlays of a process, so an
 //! overlay that knows 999 directory peers pays a bitset and a 4-byte index per
-//! peer, not a copy of each entry. Peers found by the walker live in the
+//! peer, not a copy of each entry. The directory also carries the process's
+//! table of FullSync messages by its authors ([`MessageTable`]). Peers found by the walker live in the
 //! overlay's own small table. Must not: do I/O or read clocks (times are given).
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use ed25519_dalek::VerifyingKey;
 
 use crate::crypto::PublicKey;
 use crate::error::DecodeError;
+use crate::table::MessageTable;
 
 /// A public key with its decompressed ed25519 key, shared between tables.
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct PeerDirectory {
     by_addr: HashMap<SocketAddr, u32>,
     by_key: HashMap<[u8; 32], u32>,
     by_instance: HashMap<u32, u32>,
+    /// The FullSync messages the overlays using this directory share.
+    messages: MessageTable,
 }
 
 impl PeerDirectory {
@@ -80,7 +84,17 @@ impl PeerDirectory {
                 instance_id,
             });
         }
+        dir.messages = MessageTable::new(dir.entries.iter().map(|e| {
+            let k = e.key.public_key.ed25519_bytes();
+            u64::from_be_bytes(k[..8].try_into().expect("8 bytes"))
+        }));
         Ok(dir)
+    }
+
+    /// The FullSync messages of this directory's authors, shared by the
+    /// stores of every overlay that uses it ([`crate::store::Store::attach`]).
+    pub fn messages(&self) -> &MessageTable {
+        &self.messages
     }
 
     /// Number of rows.

@@ -22,10 +22,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context;
 use tokio::sync::mpsc;
 
 use super::{AgentExit, SLURM_DIR, exits_file, node_share};
+use crate::runner::RunError;
 use crate::runner::folder;
 use crate::runner::local::{plan_processes, spawn_instances};
 use crate::runner::status::describe_exit;
@@ -46,6 +46,42 @@ const PROBE_EVERY: Duration = Duration::from_secs(5);
 /// refusal is the server's host saying nothing listens on the port; a
 /// timeout proves nothing and is not counted).
 const PROBE_REFUSALS: u32 = 2;
+
+/// Why a node agent could not run its share: its identity, its token,
+/// the sync server's address, or its folders and processes.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error("{TOKEN_ENV} is not set: the slurm runner passes it through sbatch's environment")]
+    NoToken(#[source] std::env::VarError),
+    #[error(
+        "cannot resolve the sync server {sync}: set sync_host to a name or address the nodes can reach"
+    )]
+    Resolve {
+        sync: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the sync server name {sync} has no address")]
+    NoAddress { sync: String },
+    #[error("cannot prepare the node-local folder {}", path.display())]
+    LocalFolder {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot open {}", path.display())]
+    OpenExits {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot listen for stop signals")]
+    Signals(#[source] io::Error),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
 
 /// Who this agent is, from SLURM's variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,11 +170,9 @@ pub struct AgentArgs {
 /// Run this node's agent to its end: who it is from SLURM's variables,
 /// the token from the environment, then its share of the instances.
 /// Whether every one of its instance processes ended cleanly.
-pub fn run(args: AgentArgs) -> anyhow::Result<bool> {
+pub fn run(args: AgentArgs) -> Result<bool, AgentError> {
     let id = Identity::from_vars(|k| std::env::var(k).ok())?;
-    let token = std::env::var(TOKEN_ENV).with_context(|| {
-        format!("{TOKEN_ENV} is not set: the slurm runner passes it through sbatch's environment")
-    })?;
+    let token = std::env::var(TOKEN_ENV).map_err(AgentError::NoToken)?;
     let sync = resolve(&args.sync)?;
     let bind = local_ip_towards(sync).unwrap_or(IpAddr::from([127, 0, 0, 1]));
     // SAFETY: no other thread exists yet (the runtime starts below).
@@ -146,7 +180,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
+        .map_err(RunError::AsyncRuntime)?;
     rt.block_on(agent(args, id, token, sync, bind))
 }
 
@@ -156,7 +190,7 @@ async fn agent(
     token: String,
     sync: SocketAddr,
     bind: IpAddr,
-) -> anyhow::Result<bool> {
+) -> Result<bool, AgentError> {
     let share: Vec<u32> = node_share(args.instances, args.nodes, id.node_index).collect();
     let node = id.node();
     let host = id.node_name.clone();
@@ -180,8 +214,9 @@ async fn agent(
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "run".into());
             let local = dir.join(format!("peerlab-{run_name}-{host}"));
-            copy_inputs(&args.run_dir, &local).with_context(|| {
-                format!("cannot prepare the node-local folder {}", local.display())
+            copy_inputs(&args.run_dir, &local).map_err(|source| AgentError::LocalFolder {
+                path: local.clone(),
+                source,
             })?;
             Some(local)
         }
@@ -189,14 +224,18 @@ async fn agent(
     };
     let out_dir = local.clone().unwrap_or_else(|| args.run_dir.clone());
     let exits_path = args.run_dir.join(exits_file(node));
-    fs::create_dir_all(args.run_dir.join(SLURM_DIR))?;
+    let slurm_dir = args.run_dir.join(SLURM_DIR);
+    fs::create_dir_all(&slurm_dir).map_err(RunError::create(slurm_dir))?;
     let mut exits = fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&exits_path)
-        .with_context(|| format!("cannot open {}", exits_path.display()))?;
+        .map_err(|source| AgentError::OpenExits {
+            path: exits_path.clone(),
+            source,
+        })?;
 
-    let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
+    let exe = std::env::current_exe().map_err(RunError::Executable)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Process groups of the instance processes still running, by process
     // number (a reaped leader's id may belong to someone else already).
@@ -224,7 +263,10 @@ async fn agent(
                     &AgentExit {
                         ids,
                         exit_code: None,
-                        how: format!("could not be started on {host}: {err:#}"),
+                        how: format!(
+                            "could not be started on {host}: {}",
+                            crate::util::chain(&err)
+                        ),
                         clean: false,
                         stderr: None,
                     },
@@ -234,8 +276,9 @@ async fn agent(
     }
     drop(tx);
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    let signal = |kind| tokio::signal::unix::signal(kind).map_err(AgentError::Signals);
+    let mut term = signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut stopping = false;
     let kill_at = tokio::time::sleep(Duration::MAX);
     tokio::pin!(kill_at);
@@ -351,12 +394,13 @@ fn signal_all(pgids: &BTreeMap<u32, u32>, signal: i32) {
 }
 
 /// Resolve `host:port`, preferring IPv4.
-fn resolve(sync: &str) -> anyhow::Result<SocketAddr> {
+fn resolve(sync: &str) -> Result<SocketAddr, AgentError> {
     use std::net::ToSocketAddrs;
     let addrs: Vec<SocketAddr> = sync
         .to_socket_addrs()
-        .with_context(|| {
-            format!("cannot resolve the sync server {sync}: set sync_host to a name or address the nodes can reach")
+        .map_err(|source| AgentError::Resolve {
+            sync: sync.into(),
+            source,
         })?
         .collect();
     addrs
@@ -364,7 +408,7 @@ fn resolve(sync: &str) -> anyhow::Result<SocketAddr> {
         .find(|a| a.is_ipv4())
         .or(addrs.first())
         .copied()
-        .with_context(|| format!("the sync server name {sync} has no address"))
+        .ok_or_else(|| AgentError::NoAddress { sync: sync.into() })
 }
 
 /// The local address this node uses to reach `peer` (no packet is sent).
@@ -401,12 +445,9 @@ pub fn copy_process_files(from: &Path, to: &Path, process: u32, ids: &[u32]) -> 
         .map(|&id| format!("{}.", folder::instance_stem(id)))
         .collect();
     prefixes.push(format!("process{process:03}."));
-    let entries = match fs::read_dir(from) {
-        Ok(e) => e,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(err) => return Err(err),
+    let Some(entries) = entries_to_copy(from, to)? else {
+        return Ok(0);
     };
-    fs::create_dir_all(to)?;
     let mut n = 0;
     for entry in entries {
         let entry = entry?;
@@ -419,16 +460,25 @@ pub fn copy_process_files(from: &Path, to: &Path, process: u32, ids: &[u32]) -> 
     Ok(n)
 }
 
+/// The entries of `from`, with `to` created to receive them; `None` when
+/// `from` does not exist (nothing was written there).
+fn entries_to_copy(from: &Path, to: &Path) -> io::Result<Option<fs::ReadDir>> {
+    let entries = match fs::read_dir(from) {
+        Ok(e) => e,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    fs::create_dir_all(to)?;
+    Ok(Some(entries))
+}
+
 /// Copy every file under `from` that `to` does not have yet (never
 /// overwriting what is there: the supervisor may have appended to it).
 /// Returns how many files were copied.
 pub fn copy_missing(from: &Path, to: &Path) -> io::Result<usize> {
-    let entries = match fs::read_dir(from) {
-        Ok(e) => e,
-        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(err) => return Err(err),
+    let Some(entries) = entries_to_copy(from, to)? else {
+        return Ok(0);
     };
-    fs::create_dir_all(to)?;
     let mut n = 0;
     for entry in entries {
         let entry = entry?;

@@ -34,11 +34,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use anyhow::Context;
 use peerlab_lang::experiment::Experiment;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::error::RunError;
 use super::folder::Placement;
 use super::interrupt::Interrupt;
 use super::local::plan_processes;
@@ -87,6 +87,57 @@ pub struct SlurmSettings {
     pub poll_interval: Duration,
     /// How long the job may wait in the queue.
     pub queue_timeout: Duration,
+}
+
+/// Why the SLURM client could not do what the runner asked: the commands
+/// missing, not answering, failing, or refusing the job. (Its config
+/// errors are [`SlurmConfigError`], found before anything starts.)
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    #[error(
+        "`{program}` is not on PATH: the slurm runner needs SLURM's client commands \
+         (run peerlab on a host that submits jobs, or install slurm-client)"
+    )]
+    NotOnPath { program: &'static str },
+    #[error("`{program}` did not answer within {after:?}")]
+    NoAnswer {
+        program: String,
+        after: Duration,
+        #[source]
+        source: tokio::time::error::Elapsed,
+    },
+    #[error("cannot run `{program}`: is SLURM's client installed?")]
+    CannotRun {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The command ran and failed; `stderr` is what it said (trimmed).
+    #[error("`{command}` failed ({status}): {stderr}")]
+    Failed {
+        command: String,
+        status: std::process::ExitStatus,
+        stderr: String,
+    },
+    #[error("cannot write {}", path.display())]
+    WriteScript {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+    #[error("`sbatch` did not answer within a minute: is slurmctld reachable?")]
+    SbatchNoAnswer(#[source] tokio::time::error::Elapsed),
+    #[error(
+        "cannot run `sbatch`: the slurm runner needs SLURM's client commands (sbatch, squeue, scancel) on PATH"
+    )]
+    SbatchCannotRun(#[source] std::io::Error),
+    /// sbatch refused the job; `why` is its error lines, joined.
+    #[error("SLURM refused the job ({}): {why}", script.display())]
+    Refused { script: PathBuf, why: String },
+    #[error("sbatch printed no job id: {stdout:?}")]
+    NoJobId { stdout: String },
 }
 
 /// Config errors of the slurm runner.
@@ -239,7 +290,10 @@ impl Launcher for SlurmLauncher {
             args.push(job.clone());
             match slurm_command("scancel", &args).await {
                 Ok(_) => tracing::info!(job = %job, force, "scancel sent"),
-                Err(err) => tracing::warn!("cannot cancel SLURM job {job}: {err:#}"),
+                Err(err) => tracing::warn!(
+                    "cannot cancel SLURM job {job}: {}",
+                    crate::util::chain(&err)
+                ),
             }
             if force {
                 // The signal ends the processes; this ends the job itself.
@@ -258,32 +312,46 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Run a SLURM client command and return its stdout; an error carries its
 /// stderr.
-pub(super) async fn slurm_command(program: &str, args: &[String]) -> anyhow::Result<String> {
+pub(super) async fn slurm_command(program: &str, args: &[String]) -> Result<String, SlurmError> {
     let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+    cmd.args(args);
+    let output = client_output(&mut cmd)
         .await
-        .with_context(|| format!("`{program}` did not answer within {COMMAND_TIMEOUT:?}"))?
-        .with_context(|| format!("cannot run `{program}`: is SLURM's client installed?"))?;
+        .map_err(|source| SlurmError::NoAnswer {
+            program: program.into(),
+            after: COMMAND_TIMEOUT,
+            source,
+        })?
+        .map_err(|source| SlurmError::CannotRun {
+            program: program.into(),
+            source,
+        })?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         let err = String::from_utf8_lossy(&output.stderr);
-        anyhow::bail!(
-            "`{program} {}` failed ({}): {}",
-            args.join(" "),
-            output.status,
-            err.trim()
-        )
+        Err(SlurmError::Failed {
+            command: format!("{program} {}", args.join(" ")),
+            status: output.status,
+            stderr: err.trim().to_string(),
+        })
     }
 }
 
+/// Run a SLURM client command to its end, its output captured, for at
+/// most [`COMMAND_TIMEOUT`] (killed if it takes longer).
+async fn client_output(
+    cmd: &mut tokio::process::Command,
+) -> Result<std::io::Result<std::process::Output>, tokio::time::error::Elapsed> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    tokio::time::timeout(COMMAND_TIMEOUT, cmd.output()).await
+}
+
 /// Run the experiment as one SLURM job and return its outcome.
-pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Result<RunOutcome> {
+pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOutcome, RunError> {
     // The job may wait in the queue before anything registers: the poller
     // stops the registration clock while the job is pending (LaunchEvent::
     // Waiting / Running) and ends the run when the queue wait is over.
@@ -292,30 +360,28 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
     // folder exists.
     for program in ["sbatch", "squeue", "scancel"] {
         if find_on_path(program).is_none() {
-            anyhow::bail!(
-                "`{program}` is not on PATH: the slurm runner needs SLURM's client commands \
-                 (run peerlab on a host that submits jobs, or install slurm-client)"
-            );
+            return Err(SlurmError::NotOnPath { program }.into());
         }
     }
     // Before the job is submitted: a stop from now on cancels it and ends
     // the run as interrupted.
-    let interrupt = Interrupt::listen().context("cannot listen for stop signals")?;
-    let exe = std::env::current_exe().context("cannot find the peerlab executable")?;
+    let interrupt = Interrupt::listen().map_err(RunError::Signals)?;
+    let exe = std::env::current_exe().map_err(RunError::Executable)?;
     let placement = plan(
         settings.instances,
         slurm.nodes,
         settings.instances_per_process,
     );
     let bind: SocketAddr = ([0, 0, 0, 0], settings.sync_port).into();
-    let prepared =
-        supervise::prepare(settings, RUNNER, slurm.nodes, placement.clone(), bind).await?;
+    let prepared = supervise::prepare(settings, RUNNER, slurm.nodes, placement, bind).await?;
     // The nodes see the run folder by its absolute path (on the shared file system).
-    let run_dir = fs::canonicalize(&prepared.run_dir)
-        .with_context(|| format!("cannot find the run folder {}", prepared.run_dir.display()))?;
+    let run_dir =
+        fs::canonicalize(&prepared.run_dir).map_err(|source| RunError::FindRunFolder {
+            path: prepared.run_dir.clone(),
+            source,
+        })?;
     let slurm_dir = run_dir.join(SLURM_DIR);
-    fs::create_dir_all(&slurm_dir)
-        .with_context(|| format!("cannot create {}", slurm_dir.display()))?;
+    fs::create_dir_all(&slurm_dir).map_err(RunError::create(&slurm_dir))?;
     let sync = format!(
         "{}:{}",
         bracket_ipv6(&slurm.sync_host),
@@ -358,21 +424,12 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> anyhow::Resul
             tokio::spawn(poller.run());
         }
         Err(err) => {
-            let _ = tx.send(LaunchEvent::Failed(format!("{err:#}")));
+            let _ = tx.send(LaunchEvent::Failed(crate::util::chain(&err)));
         }
     }
     drop(tx);
-    let summary = supervise::supervise(
-        settings,
-        RUNNER,
-        slurm.nodes,
-        prepared,
-        &placement,
-        &mut launcher,
-        events,
-        &interrupt,
-    )
-    .await?;
+    let summary =
+        supervise::supervise(settings, prepared, &mut launcher, events, &interrupt).await?;
     Ok(RunOutcome { run_dir, summary })
 }
 
@@ -397,24 +454,19 @@ fn bracket_ipv6(host: &str) -> String {
 }
 
 /// Write the batch script into the run folder and submit it; the job id.
-async fn submit(job: &JobSpec, token: &str) -> anyhow::Result<String> {
+async fn submit(job: &JobSpec, token: &str) -> Result<String, SlurmError> {
     let script = render_script(job)?;
     let path = job.run_dir.join(SLURM_DIR).join("job.sh");
-    fs::write(&path, &script).with_context(|| format!("cannot write {}", path.display()))?;
+    fs::write(&path, &script).map_err(|source| SlurmError::WriteScript {
+        path: path.clone(),
+        source,
+    })?;
     let mut cmd = tokio::process::Command::new("sbatch");
-    cmd.arg("--parsable")
-        .arg(&path)
-        .env(TOKEN_ENV, token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let output = tokio::time::timeout(COMMAND_TIMEOUT, cmd.output())
+    cmd.arg("--parsable").arg(&path).env(TOKEN_ENV, token);
+    let output = client_output(&mut cmd)
         .await
-        .context("`sbatch` did not answer within a minute: is slurmctld reachable?")?
-        .context(
-            "cannot run `sbatch`: the slurm runner needs SLURM's client commands (sbatch, squeue, scancel) on PATH",
-        )?;
+        .map_err(SlurmError::SbatchNoAnswer)?
+        .map_err(SlurmError::SbatchCannotRun)?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
@@ -424,16 +476,16 @@ async fn submit(job: &JobSpec, token: &str) -> anyhow::Result<String> {
             .filter(|l| !l.is_empty())
             .collect::<Vec<_>>()
             .join("; ");
-        anyhow::bail!(
-            "SLURM refused the job ({}): {why}",
-            path.strip_prefix(&job.run_dir).unwrap_or(&path).display()
-        );
+        return Err(SlurmError::Refused {
+            script: path
+                .strip_prefix(&job.run_dir)
+                .unwrap_or(&path)
+                .to_path_buf(),
+            why,
+        });
     }
-    let id = parse_sbatch_id(&stdout).with_context(|| {
-        format!(
-            "sbatch printed no job id: {:?}",
-            stdout.trim().chars().take(200).collect::<String>()
-        )
+    let id = parse_sbatch_id(&stdout).ok_or_else(|| SlurmError::NoJobId {
+        stdout: stdout.trim().chars().take(200).collect(),
     })?;
     let _ = fs::write(
         job.run_dir.join(SLURM_DIR).join("job_id"),
@@ -511,6 +563,7 @@ mod tests {
             progress: false,
             plugins: Vec::new(),
             sources: Vec::new(),
+            source_names: Default::default(),
         }
     }
 

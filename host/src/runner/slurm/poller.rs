@@ -17,7 +17,7 @@ use super::queue::{
     JobRow, JobState, SACCT_FIELDS, SQUEUE_FORMAT, cannot_place, describe_end, parse_sacct,
     parse_scontrol, parse_squeue,
 };
-use super::{AgentExit, SLURM_DIR, exits_file, slurm_command};
+use super::{AgentExit, SLURM_DIR, SlurmError, exits_file, slurm_command};
 use crate::runner::supervise::LaunchEvent;
 
 /// Follows one job until it ends, turning what SLURM and the agents say
@@ -52,7 +52,11 @@ impl Poller {
                 Err(err) => {
                     query_errors += 1;
                     if query_errors == 1 || query_errors.is_multiple_of(30) {
-                        tracing::warn!("cannot ask SLURM about job {}: {err:#}", self.job);
+                        tracing::warn!(
+                            "cannot ask SLURM about job {}: {}",
+                            self.job,
+                            crate::util::chain(&err)
+                        );
                     }
                     tokio::time::sleep(self.poll_interval).await;
                     continue;
@@ -122,13 +126,13 @@ impl Poller {
     }
 
     /// The job's row in `squeue`, `None` once SLURM no longer knows it.
-    async fn query_queue(&self) -> anyhow::Result<Option<JobRow>> {
+    async fn query_queue(&self) -> Result<Option<JobRow>, SlurmError> {
         let args: Vec<String> = ["-h", "-t", "all", "-j", &self.job, "-o", SQUEUE_FORMAT]
             .map(String::from)
             .to_vec();
         match slurm_command("squeue", &args).await {
             Ok(out) => Ok(parse_squeue(&out, &self.job)),
-            Err(err) if format!("{err:#}").contains("Invalid job id") => Ok(None),
+            Err(SlurmError::Failed { stderr, .. }) if stderr.contains("Invalid job id") => Ok(None),
             Err(err) => Err(err),
         }
     }

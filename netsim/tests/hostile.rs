@@ -9,14 +9,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerlab_dispersy::LinkModel;
-use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::wire::{self, IntroductionRequest, IntroductionResponse, Style};
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, DEFAULT_MAX_MESSAGES_PER_AUTHOR, Delivered, Destination,
     Distribution, DropReason, Keypair, MetaId, MetaMessage, OverlayCore, OverlayEvent,
     PeerDirectory,
 };
+use peerlab_netsim::LinkModel;
+use peerlab_netsim::overlay::SimNet;
 
 fn cid() -> CommunityId {
     CommunityId::isolated("Hostile", b"test-run")

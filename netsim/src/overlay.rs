@@ -1,23 +1,22 @@
-//! SimNet: many overlay cores on a virtual clock over an in-memory network.
+//! SimNet: many overlay cores on a virtual clock over the simulated
+//! [`Network`], for the overlay's tests.
 //!
-//! Owns: moving datagrams between cores over links of the shared
-//! [`LinkModel`] (delay, jitter that reorders, loss, MTU), one per direction; the virtual clock; stepping to the next
-//! deadline. Like quinn-proto's test `Pair`, but for N cores. Seeded, so a
-//! run is repeated exactly. It is the same loop as the UDP driver (handle,
-//! drain transmits, fire timeouts, collect events) and makes no protocol
-//! decisions. Must not: use real sockets, sleep, or read the clock more than
-//! once (the start instant; every later time is start + offset).
+//! Owns: driving bare cores over the network (links of [`LinkModel`]:
+//! delay, jitter that reorders, loss, MTU, one per direction, carried and
+//! drawn by [`Network`], the same network the host's simulated runs use);
+//! the virtual clock; stepping to the next deadline. Like quinn-proto's
+//! test `Pair`, but for N cores. Seeded, so a run is repeated exactly. It
+//! is the same loop as the UDP driver (handle, drain transmits, fire
+//! timeouts, collect events) and makes no protocol decisions. Must not:
+//! use real sockets, sleep, or read the clock more than once (the start
+//! instant; every later time is start + offset).
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use peerlab_dispersy::{OverlayCore, OverlayEvent};
 
-use crate::core::{OverlayCore, OverlayEvent};
-use crate::link::LinkModel;
+use crate::{Event, LinkModel, NetStats, Network};
 
 /// One simulated member.
 #[derive(Debug)]
@@ -30,28 +29,6 @@ pub struct SimNode {
     pub events: Vec<OverlayEvent>,
 }
 
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct InFlight {
-    at: Instant,
-    seq: u64,
-    to: usize,
-    from: SocketAddr,
-    data: Vec<u8>,
-}
-
-/// Counters of the simulated network itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NetStats {
-    /// Datagrams handed to a core.
-    pub delivered: u64,
-    /// Datagrams lost on a link.
-    pub lost: u64,
-    /// Datagrams over the link's MTU.
-    pub too_big: u64,
-    /// Datagrams to an address no node has.
-    pub undeliverable: u64,
-}
-
 /// The simulated network; see the module docs.
 #[derive(Debug)]
 pub struct SimNet {
@@ -59,15 +36,8 @@ pub struct SimNet {
     pub nodes: Vec<SimNode>,
     start: Instant,
     now: Instant,
-    rng: ChaCha8Rng,
-    link: LinkModel,
-    links: HashMap<(usize, usize), LinkModel>,
-    by_addr: HashMap<SocketAddr, usize>,
-    queue: BinaryHeap<Reverse<InFlight>>,
-    seq: u64,
+    net: Network<()>,
     buf: Vec<u8>,
-    /// Network counters.
-    pub stats: NetStats,
 }
 
 impl SimNet {
@@ -78,15 +48,14 @@ impl SimNet {
             nodes: Vec::new(),
             start,
             now: start,
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            link,
-            links: HashMap::new(),
-            by_addr: HashMap::new(),
-            queue: BinaryHeap::new(),
-            seq: 0,
+            net: Network::new(seed, link),
             buf: vec![0; 65536],
-            stats: NetStats::default(),
         }
+    }
+
+    /// Network counters.
+    pub fn stats(&self) -> NetStats {
+        self.net.stats
     }
 
     /// The address node `i` gets (loopback addresses; no real traffic is sent).
@@ -98,7 +67,7 @@ impl SimNet {
     pub fn add_node(&mut self, make: impl FnOnce(SocketAddr) -> OverlayCore) -> usize {
         let i = self.nodes.len();
         let addr = Self::addr_of(i);
-        self.by_addr.insert(addr, i);
+        self.net.attach(addr, i);
         self.nodes.push(SimNode {
             core: make(addr),
             addr,
@@ -109,12 +78,12 @@ impl SimNet {
 
     /// Overrides the link from `a` to `b`.
     pub fn set_link(&mut self, a: usize, b: usize, link: LinkModel) {
-        self.links.insert((a, b), link);
+        self.net.set_link(a, b, link);
     }
 
     /// Sets every link's properties (overrides stay).
     pub fn set_default_link(&mut self, link: LinkModel) {
-        self.link = link;
+        self.net.set_default_link(link);
     }
 
     /// The virtual time now.
@@ -129,20 +98,14 @@ impl SimNet {
 
     /// Datagrams in flight.
     pub fn in_flight(&self) -> usize {
-        self.queue.len()
+        self.net.in_flight()
     }
 
     /// Delivers raw bytes to node `to` as if sent by `from`, after the default link's delay
     /// (for forged, replayed or truncated packets).
     pub fn inject(&mut self, from: SocketAddr, to: usize, data: &[u8]) {
-        self.seq += 1;
-        self.queue.push(Reverse(InFlight {
-            at: self.now + self.link.delay,
-            seq: self.seq,
-            to,
-            from,
-            data: data.to_vec(),
-        }));
+        let at = self.now + self.net.default_link().delay;
+        self.net.deliver_at(at, to, from, data.to_vec());
     }
 
     /// Runs `f` on node `i`'s core at the current time, then moves its output onto the network.
@@ -157,32 +120,10 @@ impl SimNet {
     fn flush(&mut self, i: usize) {
         let from = self.nodes[i].addr;
         while let Some(t) = self.nodes[i].core.poll_transmit(&mut self.buf) {
-            let Some(&to) = self.by_addr.get(&t.destination) else {
-                self.stats.undeliverable += 1;
-                continue;
-            };
-            let link = self.links.get(&(i, to)).copied().unwrap_or(self.link);
-            if t.size > link.mtu {
-                self.stats.too_big += 1;
-                continue;
-            }
-            if link.loss > 0.0 && self.rng.random_bool(link.loss.min(1.0)) {
-                self.stats.lost += 1;
-                continue;
-            }
-            let jitter = if link.jitter.is_zero() {
-                Duration::ZERO
-            } else {
-                Duration::from_nanos(self.rng.random_range(0..link.jitter.as_nanos() as u64))
-            };
-            self.seq += 1;
-            self.queue.push(Reverse(InFlight {
-                at: self.now + link.delay + jitter,
-                seq: self.seq,
-                to,
-                from,
-                data: self.buf[..t.size].to_vec(),
-            }));
+            let mut data = self.net.buffer();
+            data.extend_from_slice(&self.buf[..t.size]);
+            self.net
+                .send(self.now, from, t.destination, data, Duration::ZERO);
         }
     }
 
@@ -194,7 +135,7 @@ impl SimNet {
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        let net = self.queue.peek().map(|Reverse(p)| p.at);
+        let net = self.net.next_at();
         let timers = self
             .nodes
             .iter()
@@ -224,24 +165,23 @@ impl SimNet {
         };
         self.now = self.now.max(next);
         let now = self.now;
-        // Datagrams due now, delivered per node as one batch (exercising batch verification).
-        let mut due: Vec<InFlight> = Vec::new();
-        while self.queue.peek().is_some_and(|Reverse(p)| p.at <= now) {
-            due.push(self.queue.pop().expect("peeked").0);
-        }
-        due.sort_by_key(|p| (p.to, p.seq));
-        let mut i = 0;
-        while i < due.len() {
-            let to = due[i].to;
-            let mut j = i;
-            while j < due.len() && due[j].to == to {
-                j += 1;
+        // Datagrams due now, delivered per node as one batch (exercising
+        // batch verification), each node's in the order they were sent.
+        let mut due: Vec<(usize, SocketAddr, Vec<u8>)> = Vec::new();
+        while self.net.next_at().is_some_and(|at| at <= now) {
+            if let Some((_, Event::Deliver { to, from, data })) = self.net.pop() {
+                due.push((to, from, data));
             }
-            self.stats.delivered += (j - i) as u64;
+        }
+        due.sort_by_key(|(to, _, _)| *to);
+        for batch in due.chunk_by(|a, b| a.0 == b.0) {
+            let to = batch[0].0;
             self.nodes[to]
                 .core
-                .handle_batch(now, due[i..j].iter().map(|p| (p.from, p.data.as_slice())));
-            i = j;
+                .handle_batch(now, batch.iter().map(|(_, from, d)| (*from, d.as_slice())));
+        }
+        for (_, _, data) in due {
+            self.net.recycle(data);
         }
         for n in &mut self.nodes {
             if n.core.poll_timeout().is_some_and(|t| t <= now) {
@@ -282,12 +222,12 @@ impl SimNet {
     pub fn run_until_idle(&mut self, max_steps: usize) -> bool {
         for _ in 0..max_steps {
             self.flush_all();
-            if self.queue.is_empty() {
+            if self.net.queued() == 0 {
                 return true;
             }
             self.step();
         }
         self.flush_all();
-        self.queue.is_empty()
+        self.net.queued() == 0
     }
 }

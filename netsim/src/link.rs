@@ -2,13 +2,14 @@
 //! (one direction): a fixed delay, a uniform jitter, a loss probability and
 //! an MTU.
 //!
-//! One type for both simulators: [`crate::sim::SimNet`] (overlay cores in
-//! the overlay's tests) and the host's simulated runner (whole instances,
-//! `network = simulated`), which re-exports it. Each names the values it
-//! starts from ([`LinkModel::TEST_LAN`], [`LinkModel::SIMULATED_RUN`]).
-//! Must not: draw random numbers or know a clock. Each simulator samples
-//! loss and jitter with its own seeded RNG, in its own order, because that
-//! order is part of what makes each one's runs repeat byte for byte.
+//! One type for the one network ([`crate::Network`]), whoever drives it:
+//! [`crate::overlay::SimNet`] (overlay cores in the overlay's tests) and the
+//! host's simulated runner (whole instances, `network = simulated`), which
+//! re-exports it. Each names the values it starts from
+//! ([`LinkModel::TEST_LAN`], [`LinkModel::SIMULATED_RUN`]).
+//! Must not: draw random numbers or know a clock ([`crate::Network::send`]
+//! samples loss and jitter with the network's seeded RNG, in one order,
+//! part of what makes a run repeat byte for byte).
 
 use std::time::Duration;
 

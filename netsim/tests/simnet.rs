@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use peerlab_dispersy::LinkModel;
-use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, Delivered, Destination, Distribution, DropReason, Keypair,
     MetaId, MetaMessage, OverlayCore, OverlayEvent, PeerDirectory,
 };
+use peerlab_netsim::LinkModel;
+use peerlab_netsim::overlay::SimNet;
 
 fn cid() -> CommunityId {
     CommunityId::isolated("SimCommunity", b"test-run")
@@ -173,7 +173,7 @@ fn hundred_messages_from_ten_authors_reach_everyone_through_catch_up_despite_los
         .map(|n| 100 - n.core.stored_count())
         .collect();
     assert!(all, "missing messages per peer after 120 s: {missing:?}");
-    assert!(net.stats.lost > 0, "the links lost nothing");
+    assert!(net.stats().lost > 0, "the links lost nothing");
     for i in 0..50 {
         let d = delivered(&net, i);
         let own = if i % 5 == 0 && i < 50 { 10 } else { 0 };
@@ -545,5 +545,25 @@ fn a_shared_pool_holds_one_copy_per_message_and_never_vouches_for_forgeries() {
             1
         );
         assert_eq!(net.nodes[5].core.stored_count(), 3);
+    }
+}
+
+#[test]
+fn introduce_peers_with_a_maximum_knows_exactly_that_many_others() {
+    // Few of many (drawn one by one) and most of them (a shuffle), and the
+    // same choice for the same seed.
+    for max in [1usize, 10, 24, 25, 30, 48, 49] {
+        let mut s = Setup::new(50);
+        s.directory_max = Some(Some(max));
+        let net = s.build();
+        let again = s.build();
+        for i in 0..50 {
+            let core = &net.nodes[i].core;
+            assert_eq!(core.peer_count(), max, "max {max}, peer {i}");
+            assert!(core.peer_addrs().all(|a| a != net.nodes[i].addr));
+            let mine: Vec<_> = core.peer_addrs().collect();
+            let theirs: Vec<_> = again.nodes[i].core.peer_addrs().collect();
+            assert_eq!(mine, theirs, "max {max}, peer {i}: same seed, same peers");
+        }
     }
 }

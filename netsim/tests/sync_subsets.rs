@@ -5,14 +5,14 @@
 
 use std::time::{Duration, Instant};
 
-use peerlab_dispersy::LinkModel;
-use peerlab_dispersy::sim::SimNet;
 use peerlab_dispersy::store;
 use peerlab_dispersy::wire;
 use peerlab_dispersy::{
     Authentication, CommunityId, Config, Destination, Distribution, Keypair, MetaMessage,
     OverlayCore,
 };
+use peerlab_netsim::LinkModel;
+use peerlab_netsim::overlay::SimNet;
 
 /// A core whose filters hold about 275 messages (small datagrams), so a
 /// thousand messages at one global time need subsets of the range.

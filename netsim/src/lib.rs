@@ -1,0 +1,342 @@
+//! peerlab's network simulator: one in-memory network on a virtual clock,
+//! for the host's simulated runs (whole instances) and the overlay's tests
+//! (bare cores, [`overlay::SimNet`]).
+//!
+//! Owns: [`LinkModel`] (what a link does to a datagram), [`Network`] (the
+//! endpoints' addresses, the links between them, the seeded draws of loss
+//! and jitter, and one queue of timed events ordered by time, then by when
+//! they were queued: datagrams in flight and the driver's own wake-ups),
+//! and [`NetStats`]. A driver pops the next event, hands it to its
+//! endpoint (a core, an instance) and sends what the endpoint gives back
+//! through [`Network::send`]; time jumps from event to event.
+//!
+//! Must not: read the clock, sleep, touch a socket, or know what an
+//! endpoint is (the drivers do: `overlay.rs` here, the host's
+//! `runtime/sim.rs`); nor depend on tokio, the host or the instance
+//! runtime (`tests/tests/tidy.rs`).
+
+pub mod link;
+pub mod overlay;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub use link::LinkModel;
+
+/// Counters of the network itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Datagrams handed to an endpoint.
+    pub delivered: u64,
+    /// Datagrams lost on a link (its `loss`).
+    pub lost: u64,
+    /// Datagrams over the link's MTU.
+    pub too_big: u64,
+    /// Datagrams to an address no endpoint has.
+    pub undeliverable: u64,
+}
+
+impl NetStats {
+    /// Every datagram sent that never arrives: lost, too big or undeliverable.
+    pub fn dropped(&self) -> u64 {
+        self.lost + self.too_big + self.undeliverable
+    }
+}
+
+/// What [`Network::send`] did with a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// On its way; it arrives at this instant.
+    InFlight(Instant),
+    /// The link lost it (its `loss`).
+    Lost,
+    /// Larger than the link's MTU.
+    TooBig,
+    /// No endpoint has its destination address.
+    Undeliverable,
+}
+
+/// One timed event of the queue.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event<W> {
+    /// A datagram arrives at endpoint `to` (its index), sent from `from`.
+    Deliver {
+        to: usize,
+        from: SocketAddr,
+        data: Vec<u8>,
+    },
+    /// A wake-up the driver queued ([`Network::wake_at`]).
+    Wake(W),
+}
+
+/// The network; see the module docs. `W` is what the driver queues to be
+/// woken with.
+#[derive(Debug)]
+pub struct Network<W> {
+    /// Ordered by (time, sequence); the event itself waits in `slots`, so
+    /// the heap moves and compares small entries only.
+    queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    slots: Vec<Option<Event<W>>>,
+    free_slots: Vec<u32>,
+    seq: u64,
+    /// Datagrams in the queue.
+    in_flight: usize,
+    /// Datagram buffers to reuse.
+    spare: Vec<Vec<u8>>,
+    by_addr: HashMap<SocketAddr, usize>,
+    link: LinkModel,
+    links: HashMap<(usize, usize), LinkModel>,
+    rng: ChaCha8Rng,
+    /// Network counters.
+    pub stats: NetStats,
+}
+
+/// Spare datagram buffers kept for reuse, at most.
+const SPARE_BUFFERS: usize = 4096;
+
+impl<W> Network<W> {
+    /// An empty network whose links all have `link`'s properties; loss and
+    /// jitter are drawn from a generator seeded with `seed`.
+    pub fn new(seed: u64, link: LinkModel) -> Self {
+        Self {
+            queue: BinaryHeap::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
+            seq: 0,
+            in_flight: 0,
+            spare: Vec::new(),
+            by_addr: HashMap::new(),
+            link,
+            links: HashMap::new(),
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            stats: NetStats::default(),
+        }
+    }
+
+    /// Give endpoint `index` the address `addr` (datagrams to it arrive as
+    /// [`Event::Deliver`] with `to: index`).
+    pub fn attach(&mut self, addr: SocketAddr, index: usize) {
+        self.by_addr.insert(addr, index);
+    }
+
+    /// The endpoint at `addr`.
+    pub fn endpoint(&self, addr: &SocketAddr) -> Option<usize> {
+        self.by_addr.get(addr).copied()
+    }
+
+    /// Overrides the link from endpoint `a` to endpoint `b`.
+    pub fn set_link(&mut self, a: usize, b: usize, link: LinkModel) {
+        self.links.insert((a, b), link);
+    }
+
+    /// Sets every link's properties (overrides stay).
+    pub fn set_default_link(&mut self, link: LinkModel) {
+        self.link = link;
+    }
+
+    /// The link every pair of endpoints has unless overridden.
+    pub fn default_link(&self) -> LinkModel {
+        self.link
+    }
+
+    /// A buffer for a datagram (a reused one when there is one).
+    pub fn buffer(&mut self) -> Vec<u8> {
+        let mut b = self.spare.pop().unwrap_or_default();
+        b.clear();
+        b
+    }
+
+    /// Give a datagram's buffer back for reuse.
+    pub fn recycle(&mut self, data: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS {
+            self.spare.push(data);
+        }
+    }
+
+    /// Send `data` from `from` to `to` at `now`, held `extra` longer than
+    /// the link's delay (a fault model's delay). Over the MTU is dropped
+    /// before the loss draw; then the loss is drawn, then the jitter (each
+    /// only when the link has some), so a run's draws repeat from its seed.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        to: SocketAddr,
+        data: Vec<u8>,
+        extra: Duration,
+    ) -> Sent {
+        let Some(&dest) = self.by_addr.get(&to) else {
+            self.stats.undeliverable += 1;
+            self.recycle(data);
+            return Sent::Undeliverable;
+        };
+        let link = match self.by_addr.get(&from) {
+            Some(&src) if !self.links.is_empty() => {
+                self.links.get(&(src, dest)).copied().unwrap_or(self.link)
+            }
+            _ => self.link,
+        };
+        if data.len() > link.mtu {
+            self.stats.too_big += 1;
+            self.recycle(data);
+            return Sent::TooBig;
+        }
+        if link.loss > 0.0 && self.rng.random::<f64>() < link.loss {
+            self.stats.lost += 1;
+            self.recycle(data);
+            return Sent::Lost;
+        }
+        let jitter = if link.jitter.is_zero() {
+            Duration::ZERO
+        } else {
+            link.jitter.mul_f64(self.rng.random::<f64>())
+        };
+        let at = now + link.delay + jitter + extra;
+        self.deliver_at(at, dest, from, data);
+        Sent::InFlight(at)
+    }
+
+    /// Deliver raw bytes to endpoint `to` at `at`, as if sent by `from`,
+    /// past every link (forged, replayed or truncated packets in tests).
+    pub fn deliver_at(&mut self, at: Instant, to: usize, from: SocketAddr, data: Vec<u8>) {
+        self.in_flight += 1;
+        self.push(at, Event::Deliver { to, from, data });
+    }
+
+    /// Queue a wake-up at `at`.
+    pub fn wake_at(&mut self, at: Instant, what: W) {
+        self.push(at, Event::Wake(what));
+    }
+
+    fn push(&mut self, at: Instant, event: Event<W>) {
+        self.seq += 1;
+        let slot = match self.free_slots.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(event);
+                i
+            }
+            None => {
+                self.slots.push(Some(event));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.queue.push(Reverse((at, self.seq, slot)));
+    }
+
+    /// When the next event is due.
+    pub fn next_at(&self) -> Option<Instant> {
+        self.queue.peek().map(|Reverse((at, _, _))| *at)
+    }
+
+    /// The next event and when it is due (a delivery is counted as
+    /// delivered here).
+    pub fn pop(&mut self) -> Option<(Instant, Event<W>)> {
+        let Reverse((at, _, slot)) = self.queue.pop()?;
+        let event = self.slots[slot as usize]
+            .take()
+            .expect("queued events have a slot");
+        self.free_slots.push(slot);
+        if matches!(event, Event::Deliver { .. }) {
+            self.in_flight -= 1;
+            self.stats.delivered += 1;
+        }
+        Some((at, event))
+    }
+
+    /// Datagrams in flight.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+
+    /// Events queued (datagrams and wake-ups).
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, i], 7000))
+    }
+
+    #[test]
+    fn a_link_delays_drops_oversize_and_unknown_and_orders_by_time_then_queueing() {
+        let t0 = Instant::now();
+        let mut net: Network<&str> = Network::new(1, LinkModel::TEST_LAN);
+        net.attach(addr(1), 0);
+        net.attach(addr(2), 1);
+        assert_eq!(
+            net.send(t0, addr(1), addr(2), vec![1], Duration::ZERO),
+            Sent::InFlight(t0 + Duration::from_millis(10))
+        );
+        assert_eq!(
+            net.send(t0, addr(1), addr(9), vec![2], Duration::ZERO),
+            Sent::Undeliverable
+        );
+        assert_eq!(
+            net.send(t0, addr(1), addr(2), vec![0; 1501], Duration::ZERO),
+            Sent::TooBig
+        );
+        net.wake_at(t0 + Duration::from_millis(10), "tick");
+        net.wake_at(t0 + Duration::from_millis(5), "first");
+        assert_eq!(net.in_flight(), 1);
+        let order: Vec<String> = std::iter::from_fn(|| net.pop())
+            .map(|(at, e)| match e {
+                Event::Wake(w) => format!("{:?} {w}", at - t0),
+                Event::Deliver { to, data, .. } => format!("{:?} to {to} {data:?}", at - t0),
+            })
+            .collect();
+        assert_eq!(order, ["5ms first", "10ms to 1 [1]", "10ms tick"]);
+        assert_eq!(
+            net.stats,
+            NetStats {
+                delivered: 1,
+                lost: 0,
+                too_big: 1,
+                undeliverable: 1
+            }
+        );
+    }
+
+    #[test]
+    fn loss_and_jitter_repeat_from_the_seed_and_a_link_can_be_overridden() {
+        let t0 = Instant::now();
+        let lossy = LinkModel {
+            delay: Duration::from_millis(5),
+            jitter: Duration::from_millis(3),
+            loss: 0.5,
+            mtu: usize::MAX,
+        };
+        let fates = |seed| {
+            let mut net: Network<()> = Network::new(seed, lossy);
+            net.attach(addr(1), 0);
+            net.attach(addr(2), 1);
+            (0..64)
+                .map(|_| net.send(t0, addr(1), addr(2), vec![0], Duration::ZERO))
+                .collect::<Vec<_>>()
+        };
+        let a = fates(3);
+        assert_eq!(a, fates(3));
+        assert_ne!(a, fates(4));
+        assert!(a.contains(&Sent::Lost));
+        assert!(a.iter().any(|s| matches!(s, Sent::InFlight(_))));
+        let mut net: Network<()> = Network::new(3, lossy);
+        net.attach(addr(1), 0);
+        net.attach(addr(2), 1);
+        net.set_link(0, 1, LinkModel::TEST_LAN);
+        assert_eq!(
+            net.send(t0, addr(1), addr(2), vec![0], Duration::from_millis(1)),
+            Sent::InFlight(t0 + Duration::from_millis(11))
+        );
+        // The other direction keeps the default, lossy link.
+        assert_eq!(net.default_link(), lossy);
+    }
+}

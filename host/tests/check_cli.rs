@@ -51,11 +51,16 @@ fn tutorial_files_check_ok() {
     );
     assert!(text.contains("modules: gumby.modules.dispersy_module.DispersyModule, experiments.benaloh.benaloh_module.BenalohModule"));
     assert!(
-        text.contains("note[gumby-key]: `experiment_server_cmd` is a Gumby helper setting, ignored"),
+        text.contains(
+            "note[gumby-key]: `experiment_server_cmd` is a Gumby helper setting, ignored"
+        ),
         "{text}"
     );
     // tracker_cmd is no longer ignored: it starts the built-in tracker (#20).
-    assert!(!text.contains("`tracker_cmd` is a Gumby helper setting"), "{text}");
+    assert!(
+        !text.contains("`tracker_cmd` is a Gumby helper setting"),
+        "{text}"
+    );
     assert!(
         text.contains("checked 3 files: 0 errors, 0 warnings\n"),
         "{text}"

@@ -102,7 +102,10 @@ mod tests {
         assert_eq!(e.ids(6), 5..=6);
         assert!(!e.is_external(4, 6) && e.is_external(5, 6) && e.is_external(6, 6));
         assert_eq!(e.check(6, false).len(), 1, "no external_cmd");
-        assert!(e.check(6, true).is_empty(), "its bad value was said already");
+        assert!(
+            e.check(6, true).is_empty(),
+            "its bad value was said already"
+        );
         e.set("external_cmd", "python3 p.py").unwrap();
         assert!(e.check(6, false).is_empty());
         assert_eq!(e.check(1, false).len(), 1, "more external than instances");

@@ -399,6 +399,11 @@ fn parse_events(rel: &str, text: &str, data: &mut InstanceData) {
             continue;
         }
         let kind = raw.kind();
+        // Where the instance listened is not a moment of the timeline, and
+        // its text differs per instance: peers.json has every address.
+        if kind == EventKind::Address {
+            continue;
+        }
         let text = match kind {
             EventKind::Command => raw.callback.or(raw.text).map(|c| c.into_owned()),
             EventKind::End => raw

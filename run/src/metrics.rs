@@ -256,6 +256,8 @@ pub struct MetricSummary {
     pub kind: Option<MetricKind>,
     pub unit: String,
     pub module: String,
+    /// Written only when true (summary.json lists dozens of metrics).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub headline: bool,
     /// Instances that recorded it.
     pub instances: u32,
@@ -264,9 +266,11 @@ pub struct MetricSummary {
     pub mean: f64,
     pub min: f64,
     pub max: f64,
-    /// Counters: `total` per scenario second of the run.
+    /// Counters: `total` per scenario second of the run (absent for others).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_per_s: Option<f64>,
-    /// Observations: the merged distribution's statistics.
+    /// Observations: the merged distribution's statistics (absent for others).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub distribution: Option<ObservationStats>,
 }
 

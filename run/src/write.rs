@@ -181,7 +181,14 @@ fn pretty(v: &Value, indent: usize, out: &mut String) {
                 out.push_str(&" ".repeat(indent + 2));
                 compact(&Value::String((*k).clone()), out);
                 out.push_str(": ");
-                pretty(&map[k.as_str()], indent + 2, out);
+                match &map[k.as_str()] {
+                    // `aggregates.metrics`: one metric per line (a run
+                    // declares dozens; each is a flat record).
+                    Value::Object(rows) if indent == 2 && k.as_str() == "metrics" => {
+                        one_per_line(rows, indent + 2, out)
+                    }
+                    v => pretty(v, indent + 2, out),
+                }
                 if i + 1 < keys.len() {
                     out.push(',');
                 }
@@ -205,6 +212,29 @@ fn pretty(v: &Value, indent: usize, out: &mut String) {
         }
         other => compact(other, out),
     }
+}
+
+/// An object with each entry compact on its own line, keys sorted.
+fn one_per_line(map: &serde_json::Map<String, Value>, indent: usize, out: &mut String) {
+    if map.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push_str("{\n");
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for (i, k) in keys.iter().enumerate() {
+        out.push_str(&" ".repeat(indent + 2));
+        compact(&Value::String((*k).clone()), out);
+        out.push_str(": ");
+        compact(&map[k.as_str()], out);
+        if i + 1 < keys.len() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str(&" ".repeat(indent));
+    out.push('}');
 }
 
 /// One-line JSON with sorted keys.
@@ -289,6 +319,23 @@ mod tests {
         assert_eq!(again, out);
         let parsed: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(parsed["duration_s"], json!(1.5));
+    }
+
+    #[test]
+    fn each_metric_of_the_aggregates_is_one_line() {
+        let agg = json!({"metrics": {"b.x": {"kind": "counter", "total": 2.0}, "a.y": {"kind": "gauge"}},
+                         "time": {"first_t": 1.0}});
+        let text = complete(None, &agg).unwrap();
+        assert!(
+            text.contains("    \"metrics\": {\n      \"a.y\": {\"kind\": \"gauge\"},\n      \"b.x\": {\"kind\": \"counter\", \"total\": 2.0}\n    },\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    \"time\": {\n      \"first_t\": 1.0\n    }\n"),
+            "{text}"
+        );
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["aggregates"], agg);
     }
 
     #[test]

@@ -699,10 +699,19 @@ fn a_sweep_of_a_key_nothing_reads_is_refused_before_any_run() {
     gossip(&dir);
     let run = dir
         .peerlab()
-        .args(["sweep", "g.conf", "-p", "gosip_fanout=1,2", "--simulate", "--name", "t"])
+        .args([
+            "sweep",
+            "g.conf",
+            "-p",
+            "gosip_fanout=1,2",
+            "--simulate",
+            "--name",
+            "t",
+        ])
         .run();
-    run.expect_code(2)
-        .stderr_has("--param gosip_fanout: `gosip_fanout` is a key neither peerlab nor a loaded module reads");
+    run.expect_code(2).stderr_has(
+        "--param gosip_fanout: `gosip_fanout` is a key neither peerlab nor a loaded module reads",
+    );
     assert!(
         run_dirs(&dir.path().join("output/sweeps/t/runs")).is_empty(),
         "nothing ran"

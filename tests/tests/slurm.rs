@@ -585,3 +585,60 @@ fn killing_peerlab_run_ends_the_job_even_with_an_instance_stuck_in_a_callback() 
     );
     assert_nothing_left(&folder);
 }
+
+#[test]
+fn a_sweep_runs_each_point_as_a_slurm_job() {
+    let Some(_cluster) = cluster("a_sweep_runs_each_point_as_a_slurm_job") else {
+        return;
+    };
+    let dir = Dir::new("slurm-sweep");
+    dir.write("echo.scenario", ECHO_SCENARIO);
+    dir.write(
+        "echo.conf",
+        "experiment_name = echo\nscenario_file = echo.scenario\nrunner = slurm\n\
+         node_amount = 3\ninstances_to_run = 3\nexperiment_time = 60\n",
+    );
+    let run = dir
+        .peerlab()
+        .args([
+            "sweep",
+            "echo.conf",
+            "--param",
+            "instances_to_run=3,4",
+            "--time-scale",
+            "0.05",
+            "--no-plots",
+            "--name",
+            "sl",
+        ])
+        .run();
+    run.expect_code(0).stderr_has("sweep 2/2 done");
+    let runs_root = dir.path().join("output/sweeps/sl/runs");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&runs_root).expect("the sweep's runs") {
+        let entry = entry.unwrap();
+        let folder = entry.path();
+        // `latest` is a link to one of them.
+        if entry.file_type().unwrap().is_symlink() || !folder.join("run.json").is_file() {
+            continue;
+        }
+        let record = json(&folder.join("run.json"));
+        let summary = json(&folder.join("summary.json"));
+        assert_eq!(summary["runner"], "slurm", "{summary:#}");
+        assert_eq!(summary["outcome"], "passed", "{summary:#}");
+        // A job of SLURM's ran it: its instances are on SLURM's nodes.
+        let hosts: std::collections::BTreeSet<String> = statuses(&summary)
+            .into_iter()
+            .map(|(_, host, _, status, _)| {
+                assert_eq!(status, "finished");
+                host
+            })
+            .collect();
+        assert!(hosts.iter().all(|h| h.starts_with('n')), "{hosts:?}");
+        assert!(!job_id(&folder).is_empty());
+        seen.push(record["instances"].as_u64().unwrap());
+        assert_nothing_left(&folder);
+    }
+    seen.sort();
+    assert_eq!(seen, vec![3, 4], "one SLURM run per grid point");
+}

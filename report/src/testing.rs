@@ -51,39 +51,13 @@ pub const EXPECTED_PLOTS: [&str; 8] = [
 /// from a line counts as 0; malformed lines are skipped.
 pub fn raw_totals(run_dir: &Path) -> Result<RawTotals, String> {
     let mut out = RawTotals::default();
-    for host in read_dir_sorted(run_dir)? {
-        if !host.is_dir() || host.file_name().is_some_and(|n| n == "plots") {
-            continue;
+    for (id, file) in stats_files(run_dir)? {
+        let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let totals = file_totals(&text);
+        for (k, v) in &totals {
+            *out.counters.entry(k.clone()).or_default() += v;
         }
-        for node in read_dir_sorted(&host)? {
-            let is_node = node
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("node"));
-            if !is_node || !node.is_dir() {
-                continue;
-            }
-            for file in read_dir_sorted(&node)? {
-                let name = file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let Some(id) = name
-                    .strip_suffix(".stats.jsonl")
-                    .and_then(|i| i.parse::<u32>().ok())
-                else {
-                    continue;
-                };
-                let text =
-                    fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-                let totals = file_totals(&text);
-                for (k, v) in &totals {
-                    *out.counters.entry(k.clone()).or_default() += v;
-                }
-                out.per_instance.insert(id, totals);
-            }
-        }
+        out.per_instance.insert(id, totals);
     }
     Ok(out)
 }
@@ -128,6 +102,38 @@ fn file_totals(text: &str) -> BTreeMap<String, u64> {
     sum.into_iter()
         .map(|(k, v)| (k, v.round() as u64))
         .collect()
+}
+
+/// Every instance's statistics file, `<host>/node<NNN>/<ID>.stats.jsonl`,
+/// by id, in path order (named as peerlab-run's layout names them).
+fn stats_files(run_dir: &Path) -> Result<Vec<(u32, std::path::PathBuf)>, String> {
+    let mut files = Vec::new();
+    for host in read_dir_sorted(run_dir)? {
+        if !host.is_dir() || host.file_name().is_some_and(|n| n == "plots") {
+            continue;
+        }
+        for node in read_dir_sorted(&host)? {
+            let is_node = node
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("node"));
+            if !is_node || !node.is_dir() {
+                continue;
+            }
+            for file in read_dir_sorted(&node)? {
+                let name = file
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or_default();
+                if let Some((id, peerlab_run::layout::InstanceFile::Stats)) =
+                    peerlab_run::layout::instance_file(name)
+                {
+                    files.push((id, file));
+                }
+            }
+        }
+    }
+    Ok(files)
 }
 
 fn read_dir_sorted(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
@@ -391,87 +397,65 @@ pub fn raw_metrics(run_dir: &Path) -> Result<RawMetrics, String> {
             .map(|(_, k)| k.clone())
     };
     let mut out = RawMetrics::default();
-    for host in read_dir_sorted(run_dir)? {
-        if !host.is_dir() || host.file_name().is_some_and(|n| n == "plots") {
-            continue;
-        }
-        for node in read_dir_sorted(&host)? {
-            if !node.is_dir() {
+    for (id, file) in stats_files(run_dir)? {
+        let text = fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut base: BTreeMap<String, f64> = BTreeMap::new();
+        let mut last: BTreeMap<String, f64> = BTreeMap::new();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<Value>(line) else {
+                continue;
+            };
+            let Some(t) = v.get("t").and_then(Value::as_f64) else {
+                continue;
+            };
+            let Some(counters) = v.get("counters").and_then(Value::as_object) else {
+                continue;
+            };
+            if counters.values().any(|x| !x.is_number()) {
                 continue;
             }
-            for file in read_dir_sorted(&node)? {
-                let name = file
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let Some(id) = name
-                    .strip_suffix(".stats.jsonl")
-                    .and_then(|i| i.parse::<u32>().ok())
-                else {
-                    continue;
+            out.last_t = out.last_t.max(t);
+            if v.get("reset").and_then(Value::as_bool) == Some(true) {
+                for (k, l) in last.iter_mut() {
+                    *base.entry(k.clone()).or_default() += *l;
+                    *l = 0.0;
+                }
+            }
+            for (k, x) in counters {
+                let Some(kind) = kind_of(k) else { continue };
+                let x = x.as_f64().unwrap_or(0.0);
+                let value = if kind == "counter" {
+                    let before = last.get(k).copied().unwrap_or(0.0);
+                    if x < before {
+                        *base.entry(k.clone()).or_default() += before;
+                    }
+                    last.insert(k.clone(), x);
+                    base.get(k).copied().unwrap_or(0.0) + x
+                } else {
+                    x
                 };
-                let text =
-                    fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-                let mut base: BTreeMap<String, f64> = BTreeMap::new();
-                let mut last: BTreeMap<String, f64> = BTreeMap::new();
-                for line in text.lines() {
-                    let Ok(v) = serde_json::from_str::<Value>(line) else {
-                        continue;
-                    };
-                    let Some(t) = v.get("t").and_then(Value::as_f64) else {
-                        continue;
-                    };
-                    let Some(counters) = v.get("counters").and_then(Value::as_object) else {
-                        continue;
-                    };
-                    if counters.values().any(|x| !x.is_number()) {
-                        continue;
-                    }
-                    out.last_t = out.last_t.max(t);
-                    if v.get("reset").and_then(Value::as_bool) == Some(true) {
-                        for (k, l) in last.iter_mut() {
-                            *base.entry(k.clone()).or_default() += *l;
-                            *l = 0.0;
-                        }
-                    }
-                    for (k, x) in counters {
-                        let Some(kind) = kind_of(k) else { continue };
-                        let x = x.as_f64().unwrap_or(0.0);
-                        let value = if kind == "counter" {
-                            let before = last.get(k).copied().unwrap_or(0.0);
-                            if x < before {
-                                *base.entry(k.clone()).or_default() += before;
-                            }
-                            last.insert(k.clone(), x);
-                            base.get(k).copied().unwrap_or(0.0) + x
-                        } else {
-                            x
-                        };
-                        out.kinds.insert(k.clone(), kind);
-                        out.series
-                            .entry(k.clone())
-                            .or_default()
-                            .entry(id)
-                            .or_default()
-                            .push((t, value));
-                    }
-                    if let Some(obs) = v.get("observations").and_then(Value::as_object) {
-                        for (k, h) in obs {
-                            let Some(kind) = kind_of(k) else { continue };
-                            let h = peerlab_run::metrics::Histogram::from_base64(
-                                h.as_str().unwrap_or_default(),
-                            )
-                            .map_err(|e| format!("{}: {k}: {e}", file.display()))?;
-                            out.kinds.insert(k.clone(), kind);
-                            out.observations
-                                .entry(k.clone())
-                                .or_default()
-                                .entry(id)
-                                .or_default()
-                                .merge(&h);
-                        }
-                    }
+                out.kinds.insert(k.clone(), kind);
+                out.series
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(id)
+                    .or_default()
+                    .push((t, value));
+            }
+            if let Some(obs) = v.get("observations").and_then(Value::as_object) {
+                for (k, h) in obs {
+                    let Some(kind) = kind_of(k) else { continue };
+                    let h = peerlab_run::metrics::Histogram::from_base64(
+                        h.as_str().unwrap_or_default(),
+                    )
+                    .map_err(|e| format!("{}: {k}: {e}", file.display()))?;
+                    out.kinds.insert(k.clone(), kind);
+                    out.observations
+                        .entry(k.clone())
+                        .or_default()
+                        .entry(id)
+                        .or_default()
+                        .merge(&h);
                 }
             }
         }

@@ -40,5 +40,5 @@ pub mod modules;
 pub mod progress;
 pub mod provenance;
 pub mod runner;
-pub mod runtime;
+
 pub mod util;

@@ -75,7 +75,7 @@ impl Progress {
 
     /// Refresh with where a simulated run is: virtual time and datagrams
     /// instead of registrations (a simulation has no processes to wait for).
-    pub fn update_simulated(&mut self, p: &crate::runtime::sim::SimProgress) {
+    pub fn update_simulated(&mut self, p: &peerlab_runtime::sim::SimProgress) {
         self.commands = p.commands;
         let msg = simulated_message(p, self.started.elapsed());
         self.show(msg, p.ended, true);
@@ -128,7 +128,7 @@ impl Progress {
 
 /// The simulated run's line: `simulated · set up 64/10000 · wall 0:03.0` while
 /// instances are created, then the virtual clock, ends and datagrams.
-fn simulated_message(p: &crate::runtime::sim::SimProgress, wall: Duration) -> String {
+fn simulated_message(p: &peerlab_runtime::sim::SimProgress, wall: Duration) -> String {
     let wall = clock_text(wall.as_secs_f64());
     match p.clock {
         None => format!(
@@ -185,7 +185,7 @@ mod tests {
 
     #[test]
     fn the_simulated_line_says_virtual_time_and_datagrams() {
-        use crate::runtime::sim::SimProgress;
+        use peerlab_runtime::sim::SimProgress;
         let setting_up = SimProgress {
             set_up: 64,
             instances: 10_000,

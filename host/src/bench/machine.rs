@@ -28,7 +28,7 @@ pub fn proc_stat_busy_ticks(text: &str) -> Option<u64> {
 
 /// This process's CPU seconds (the sync server and supervision of a run).
 pub fn own_cpu_s() -> f64 {
-    let r = crate::runtime::resources::read_self();
+    let r = peerlab_runtime::resources::read_self();
     r.cpu_user_s + r.cpu_system_s
 }
 

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::runner::folder::RunRecord;
 use crate::runner::supervise::TOKEN_ENV;
-use crate::runtime::process::{self, ProcessArgs};
+use peerlab_runtime::process::{self, ProcessArgs};
 
 /// Arguments of `peerlab instance`.
 #[derive(Args, Debug)]

@@ -335,12 +335,12 @@ pub fn check_capacity(exp: &peerlab_lang::Experiment, for_run: bool) -> Vec<Diag
 /// and before `peerlab run` starts anything.
 pub fn check_host_keys(exp: &peerlab_lang::Experiment) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    for key in crate::runtime::instance::OverlayTuning::KEYS {
+    for key in peerlab_runtime::instance::OverlayTuning::KEYS {
         let Some(v) = exp.raw.get(key) else {
             continue;
         };
         let one = BTreeMap::from([(key.to_string(), v.value.to_string())]);
-        if let Err(why) = crate::runtime::instance::OverlayTuning::from_config(&one) {
+        if let Err(why) = peerlab_runtime::instance::OverlayTuning::from_config(&one) {
             let d = Diagnostic::error(why).with_code("bad-value");
             out.push(match &v.origin {
                 peerlab_lang::experiment::Origin::File(at) => d.at(at.clone()),

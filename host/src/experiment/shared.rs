@@ -15,7 +15,7 @@ use peerlab_lang::{Format, render_all};
 use super::ExperimentError;
 use crate::modules::{LoadModules, Registry, SearchPaths};
 use crate::runner::folder::RunRecord;
-use crate::runtime::instance::Shared;
+use peerlab_runtime::instance::Shared;
 
 /// Parse the scenario and load the modules exactly as `peerlab run` checked
 /// them, and bind every command.
@@ -48,7 +48,7 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> Result<Arc<Shared>
         let bound = registry.bind_command(cmd).map_err(|diags| {
             ExperimentError::Bind(render_all(&diags, &loaded.sources, Format::Short))
         })?;
-        let mut call = crate::runtime::instance::ScheduledCall::new(cmd, bound);
+        let mut call = peerlab_runtime::instance::ScheduledCall::new(cmd, bound);
         if let Some(name) = std::fs::canonicalize(&*call.file)
             .ok()
             .and_then(|p| names.get(&p))
@@ -67,7 +67,7 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> Result<Arc<Shared>
         run_identity: run_identity.as_bytes().to_vec(),
         pool: shared_verification(record)
             .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
-        overlay: crate::runtime::instance::OverlayTuning::from_config(&record.config)
+        overlay: peerlab_runtime::instance::OverlayTuning::from_config(&record.config)
             .map_err(ExperimentError::Overlay)?,
     }))
 }

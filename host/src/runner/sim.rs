@@ -10,9 +10,9 @@ use super::error::RunError;
 use super::folder::{self, EndStatus, InstanceStatus, Placement, prepare_folder};
 use super::interrupt::{Interrupt, StopSignal};
 use super::{RunOutcome, RunSettings};
-use crate::runtime::instance::Outcome;
-use crate::runtime::resources::ResourceLog;
-use crate::runtime::sim::{self, LinkModel, SimSettings};
+use peerlab_runtime::instance::Outcome;
+use peerlab_runtime::resources::ResourceLog;
+use peerlab_runtime::sim::{self, LinkModel, SimSettings};
 
 /// The host name simulated runs use in the output layout.
 pub const SIM_HOST: &str = "simulated";
@@ -56,13 +56,12 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
     // Community ids derive from the seed alone, so a run repeats byte for byte.
     let identity = format!("simulated/{}/{}", settings.experiment, settings.seed);
     let shared = crate::experiment::shared::load_shared(&record, &identity)?;
-    let mut resources = ResourceLog::create(
+    let mut resources = ResourceLog::create_or_warn(
         &run_dir.join(folder::process_resources(SIM_HOST, 1, 1)),
         (1..=settings.instances).collect(),
-    )
-    .ok();
+    );
     if let Some(r) = resources.as_mut() {
-        let _ = r.sample(0.0);
+        r.record(0.0);
     }
     let wall = std::time::Instant::now();
     // Virtual time costs nothing, so simulated runs keep time scale 1 and
@@ -98,7 +97,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
             .count() as u32,
     });
     if let Some(r) = resources.as_mut() {
-        let _ = r.sample(wall.elapsed().as_secs_f64());
+        r.record(wall.elapsed().as_secs_f64());
     }
     tracing::info!(
         delivered = report.delivered,

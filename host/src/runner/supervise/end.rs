@@ -181,6 +181,6 @@ fn in_flight(
     let path = run_dir.join(folder::process_inflight(&p.host, p.node, p.process));
     files
         .entry(path)
-        .or_insert_with_key(|path| crate::runtime::inflight::read_all(path))
+        .or_insert_with_key(|path| peerlab_runtime::inflight::read_all(path))
         .remove(&id)
 }

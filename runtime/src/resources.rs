@@ -98,11 +98,24 @@ fn parse_io(io: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// A line on stderr that never panics (stderr may be a closed pipe or a
+/// file on a full disk; `eprintln!` would panic).
+fn warn(line: std::fmt::Arguments) {
+    let _ = writeln!(io::stderr(), "{line}");
+}
+
 /// Appends readings of this process to its resources file.
+///
+/// A write that fails is not silent: [`ResourceLog::record`] says once on
+/// stderr (the process's `.err` file) which file could not be written and
+/// stops sampling, so the run goes on and its folder says why the series
+/// ends early.
 pub struct ResourceLog {
     out: BufWriter<fs::File>,
+    path: std::path::PathBuf,
     pid: u32,
     instances: Vec<u32>,
+    stopped: bool,
 }
 
 impl ResourceLog {
@@ -112,9 +125,45 @@ impl ResourceLog {
         }
         Ok(Self {
             out: BufWriter::new(fs::File::create(path)?),
+            path: path.to_path_buf(),
             pid: std::process::id(),
             instances,
+            stopped: false,
         })
+    }
+
+    /// [`ResourceLog::create`], or `None` after saying on stderr why not.
+    pub fn create_or_warn(path: &Path, instances: Vec<u32>) -> Option<Self> {
+        match Self::create(path, instances) {
+            Ok(log) => Some(log),
+            Err(e) => {
+                warn(format_args!(
+                    "peerlab: cannot create the resources file {}: {e}; this process's CPU and memory are not recorded",
+                    path.display()
+                ));
+                None
+            }
+        }
+    }
+
+    /// Take and write a reading at time `t`; after the first failed write,
+    /// say so once on stderr and record nothing more. Returns whether the
+    /// reading was written.
+    pub fn record(&mut self, t: f64) -> bool {
+        if self.stopped {
+            return false;
+        }
+        match self.sample(t) {
+            Ok(_) => true,
+            Err(e) => {
+                self.stopped = true;
+                warn(format_args!(
+                    "peerlab: cannot write the resources file {}: {e}; resource sampling stopped at t = {t:.1} s",
+                    self.path.display()
+                ));
+                false
+            }
+        }
     }
 
     /// Take a reading now and write it with time `t`.
@@ -140,6 +189,20 @@ impl ResourceLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_write_stops_sampling_instead_of_being_ignored() {
+        // /dev/full accepts the open and fails every write with ENOSPC.
+        let mut log = ResourceLog::create(Path::new("/dev/full"), vec![1]).unwrap();
+        assert!(!log.record(0.0), "the first write fails");
+        assert!(log.stopped, "and sampling stops");
+        assert!(!log.record(1.0));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.jsonl");
+        let mut ok = ResourceLog::create(&path, vec![1]).unwrap();
+        assert!(ok.record(0.0) && ok.record(1.0));
+        assert_eq!(fs::read_to_string(&path).unwrap().lines().count(), 2);
+    }
 
     #[test]
     fn stat_fields_are_counted_after_the_command_name() {

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use peerlab_dispersy::udp::{UdpDriver, Wake};
 use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
@@ -42,6 +41,36 @@ pub struct ProcessArgs {
     pub bind_ip: IpAddr,
 }
 
+/// Why an instance process could not run its instances. Each says what
+/// failed and for which instance; the runner reports it with the process's
+/// `.err` file.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot register with the sync server: {0}")]
+    Register(#[source] peerlab_sync::client::SyncError),
+    #[error(
+        "instance {id}: cannot bind a UDP socket on {ip}: {source} (each instance needs one open file: if this is 'too many open files', raise `ulimit -n` or use fewer instances per process)"
+    )]
+    Bind {
+        id: u32,
+        ip: IpAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("instance {id}: cannot create its output files: {source}")]
+    Outputs {
+        id: u32,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the run did not start: {0}")]
+    NotStarted(#[source] peerlab_sync::client::SyncError),
+    #[error("the sync server's peer table: instance {id} reported {why}")]
+    PeerTable { id: u32, why: String },
+    #[error("the sync server's peer table is not usable: {0}")]
+    Directory(String),
+}
+
 /// Packets the process-wide store pool remembers (a few hundred bytes each).
 const STORE_POOL_CAPACITY: usize = 1 << 16;
 
@@ -54,7 +83,7 @@ pub async fn run(
     args: ProcessArgs,
     shared: Arc<Shared>,
     record: &RunRecord,
-) -> anyhow::Result<bool> {
+) -> Result<bool, ProcessError> {
     let mut client = SyncClient::connect(
         args.sync,
         Hello {
@@ -67,18 +96,17 @@ pub async fn run(
         CONNECT_TIMEOUT,
     )
     .await
-    .context("cannot register with the sync server")?;
+    .map_err(ProcessError::Register)?;
     let ids = client.ids.clone();
 
-    let mut resources = ResourceLog::create(
+    let mut resources = ResourceLog::create_or_warn(
         &args.run_dir.join(folder::process_resources(
             &args.host,
             args.node,
             args.process,
         )),
         ids.clone(),
-    )
-    .ok();
+    );
 
     // Instances of one process that verify every signature themselves still
     // keep one copy of each stored packet between them (memory only: every
@@ -107,16 +135,19 @@ pub async fn run(
     for (i, &id) in ids.iter().enumerate() {
         let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, port_of(port_base, id)))
             .await
-            .with_context(|| {
-                format!(
-                    "instance {id}: cannot bind a UDP socket on {} (each instance needs one open file: if this is 'too many open files', raise `ulimit -n` or use fewer instances per process)",
-                    args.bind_ip
-                )
+            .map_err(|source| ProcessError::Bind {
+                id,
+                ip: args.bind_ip,
+                source,
             })?;
-        let addr = driver.local_addr()?;
+        let addr = driver.local_addr().map_err(|source| ProcessError::Bind {
+            id,
+            ip: args.bind_ip,
+            source,
+        })?;
         let paths = InstancePaths::new(&args.host, args.node, id);
         let rec = create_record(&args.run_dir, &paths, slots[i].take())
-            .with_context(|| format!("instance {id}: cannot create its output files"))?;
+            .map_err(|source| ProcessError::Outputs { id, source })?;
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
         inst.run_phase(Instant::now(), EarlyPhase::Load);
@@ -142,7 +173,7 @@ pub async fn run(
             for (mut inst, _) in instances {
                 inst.shut_down(Instant::now(), EndStatus::Interrupted);
             }
-            return Err(err).context("the run did not start");
+            return Err(ProcessError::NotStarted(err));
         }
     };
     let directory = Arc::new(build_directory(&start.peers)?);
@@ -195,7 +226,7 @@ pub async fn run(
             _ = tick.tick() => {
                 if let Some(r) = resources.as_mut() {
                     let t = signed_secs(Instant::now(), process_zero);
-                    let _ = r.sample(t);
+                    r.record(t);
                 }
                 let commands = fired.load(Ordering::Relaxed);
                 if commands != reported {
@@ -206,7 +237,7 @@ pub async fn run(
         }
     }
     if let Some(r) = resources.as_mut() {
-        let _ = r.sample(signed_secs(Instant::now(), process_zero));
+        r.record(signed_secs(Instant::now(), process_zero));
     }
     client.close().await;
     Ok(all_ok)
@@ -354,20 +385,20 @@ fn resources_interval(record: &RunRecord) -> Duration {
         .unwrap_or(Duration::from_secs(1))
 }
 
-fn build_directory(peers: &[peerlab_sync::PeerEntry]) -> anyhow::Result<PeerDirectory> {
+fn build_directory(peers: &[peerlab_sync::PeerEntry]) -> Result<PeerDirectory, ProcessError> {
     let mut rows = Vec::with_capacity(peers.len());
     for p in peers {
+        let bad = |why: String| ProcessError::PeerTable { id: p.id, why };
         let addr: SocketAddr = p
             .addr
             .parse()
-            .with_context(|| format!("instance {} reported a bad address {:?}", p.id, p.addr))?;
+            .map_err(|e| bad(format!("a bad address {:?}: {e}", p.addr)))?;
         let bytes = dispersy::crypto::unhex(&p.public_key)
-            .with_context(|| format!("instance {} reported a key that is not hex", p.id))?;
-        let key = PublicKey::from_bin(&bytes)
-            .map_err(|e| anyhow::anyhow!("instance {} reported a bad key: {e}", p.id))?;
+            .ok_or_else(|| bad("a public key that is not hex".into()))?;
+        let key = PublicKey::from_bin(&bytes).map_err(|e| bad(format!("a bad public key: {e}")))?;
         rows.push((addr, key, p.id));
     }
-    PeerDirectory::new(rows).map_err(|e| anyhow::anyhow!("bad peer table: {e}"))
+    PeerDirectory::new(rows).map_err(|e| ProcessError::Directory(e.to_string()))
 }
 
 /// The local instant at which the wall clock reads `unix_ms`.

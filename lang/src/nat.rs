@@ -208,7 +208,10 @@ fn parse_nat(text: &str) -> Result<Vec<(NatType, Option<IdSet>)>, String> {
         };
         let ids = match selector {
             None => {
-                if groups.iter().any(|(_, ids): &(NatType, Option<IdSet>)| ids.is_none()) {
+                if groups
+                    .iter()
+                    .any(|(_, ids): &(NatType, Option<IdSet>)| ids.is_none())
+                {
                     return Err(format!(
                         "bad value for `nat`: two types for every other instance (`{item}`); give all but one of them instance ids, e.g. `symmetric {{3-10}}`"
                     ));
@@ -242,8 +245,11 @@ mod tests {
     #[test]
     fn groups_pick_the_first_type_naming_an_instance_and_a_bare_type_is_the_rest() {
         let mut k = NatKeys::default();
-        k.set("nat", "symmetric {3-5,9}, Port-Restricted_Cone {5-6}, full_cone")
-            .unwrap();
+        k.set(
+            "nat",
+            "symmetric {3-5,9}, Port-Restricted_Cone {5-6}, full_cone",
+        )
+        .unwrap();
         let types: Vec<&str> = (1..=9).map(|i| k.of(i).name()).collect();
         assert_eq!(
             types,

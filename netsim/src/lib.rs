@@ -241,7 +241,15 @@ impl<W> Network<W> {
         };
         let at = now + link.delay + jitter + extra;
         self.in_flight += 1;
-        self.push_via(at, Event::Deliver { to: dest, from, data }, nat_dest);
+        self.push_via(
+            at,
+            Event::Deliver {
+                to: dest,
+                from,
+                data,
+            },
+            nat_dest,
+        );
         Sent::InFlight(at)
     }
 

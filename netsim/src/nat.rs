@@ -357,7 +357,10 @@ mod tests {
             .iter()
             .map(|d| sym.outbound(t0, *d).unwrap().port())
             .collect();
-        assert_eq!(ports, [FIRST_PORT, FIRST_PORT + 1, FIRST_PORT + 2, FIRST_PORT]);
+        assert_eq!(
+            ports,
+            [FIRST_PORT, FIRST_PORT + 1, FIRST_PORT + 2, FIRST_PORT]
+        );
         let mut adm = NatBox::new(
             NatModel::of(
                 Dependence::AddressDependent,
@@ -389,7 +392,10 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert_eq!(verdicts(NatModel::full_cone(T)), [true, true, true, true]);
-        assert_eq!(verdicts(NatModel::restricted_cone(T)), [true, true, false, true]);
+        assert_eq!(
+            verdicts(NatModel::restricted_cone(T)),
+            [true, true, false, true]
+        );
         assert_eq!(
             verdicts(NatModel::port_restricted_cone(T)),
             [true, false, false, true]
@@ -405,10 +411,7 @@ mod tests {
         let to_tracker = nat.outbound(t0, tracker).unwrap().port();
         nat.outbound(t0, peer).unwrap();
         // The peer learned the tracker's mapping from the tracker: refused.
-        assert_eq!(
-            nat.inbound(t0, to_tracker, peer),
-            Err(Refused::Filtered)
-        );
+        assert_eq!(nat.inbound(t0, to_tracker, peer), Err(Refused::Filtered));
     }
 
     #[test]

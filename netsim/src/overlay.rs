@@ -73,7 +73,8 @@ impl SimNet {
     /// [`public_ip_of`](Self::public_ip_of)): others reach it only through
     /// the NAT's mappings, as its filter allows.
     pub fn set_nat(&mut self, i: usize, model: NatModel) {
-        self.net.set_nat(i, NatBox::new(model, Self::public_ip_of(i)));
+        self.net
+            .set_nat(i, NatBox::new(model, Self::public_ip_of(i)));
     }
 
     /// Adds a node built by `make` from its address; returns its index.

@@ -10,8 +10,8 @@
 use std::time::Duration;
 
 use peerlab_dispersy::{
-    Authentication, CommunityId, Config, Destination, Distribution, MetaMessage,
-    OverlayCore, OverlayEvent,
+    Authentication, CommunityId, Config, Destination, Distribution, MetaMessage, OverlayCore,
+    OverlayEvent,
 };
 use peerlab_netsim::overlay::SimNet;
 use peerlab_netsim::{LinkModel, NatModel, nat};
@@ -150,7 +150,11 @@ fn behind_a_restricted_nat_a_member_is_reachable_only_after_a_puncture() {
     let mapped = std::net::SocketAddr::new(SimNet::public_ip_of(1), nat::FIRST_PORT);
     net.with_core(0, |c, _| c.send_introduction_request(mapped));
     net.run_for(Duration::from_secs(1));
-    assert_eq!(net.nodes[1].core.peer_count(), 0, "the NAT let an unsolicited request in");
+    assert_eq!(
+        net.nodes[1].core.peer_count(),
+        0,
+        "the NAT let an unsolicited request in"
+    );
     assert_eq!(net.stats().nat_filtered, 1);
     // Node 1 punctures towards node 0 (as a puncture request would make it
     // do); node 0's next request passes and is answered.

@@ -17,7 +17,10 @@ use peerlab_netsim::overlay::SimNet;
 use peerlab_netsim::{LinkModel, NatModel, nat};
 
 /// The NAT types, by the names docs/network.md uses.
-const TYPES: [(&str, Option<fn(Duration) -> NatModel>); 5] = [
+/// A NAT type's model for a mapping timeout; `None`: no NAT.
+type Make = Option<fn(Duration) -> NatModel>;
+
+const TYPES: [(&str, Make); 5] = [
     ("none", None),
     ("full_cone", Some(NatModel::full_cone)),
     ("restricted_cone", Some(NatModel::restricted_cone)),

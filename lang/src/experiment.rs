@@ -835,6 +835,13 @@ impl Experiment {
                 .at(Location::file_only(raw.name.clone())),
             );
         }
+        if let Some(m) = exp.nat.beyond(exp.instances) {
+            let mut d = Diagnostic::warning(m).with_code("nat-ids");
+            if let Some(l) = key_locs.get("nat").map(|l| (*l).clone()) {
+                d = d.at(l);
+            }
+            diags.push(d);
+        }
         if exp.runner == Runner::Local && exp.nodes > 1 {
             let key = chosen.get("node_amount").copied().unwrap_or("node_amount");
             let mut d = Diagnostic::note(format!(

@@ -154,6 +154,21 @@ impl NatKeys {
         self.groups.iter().any(|(t, _)| *t != NatType::None)
     }
 
+    /// What to warn about when a type names instance ids beyond the
+    /// experiment's `instances` (a typo, or a count changed since).
+    pub fn beyond(&self, instances: u32) -> Option<String> {
+        let (t, max) = self
+            .groups
+            .iter()
+            .filter_map(|(t, ids)| Some((t, ids.as_ref()?.max()?)))
+            .find(|(_, max)| *max > instances)?;
+        Some(format!(
+            "`nat` puts instance {max} behind a {} NAT, but the experiment runs {instances} instance{}",
+            t.name(),
+            if instances == 1 { "" } else { "s" }
+        ))
+    }
+
     /// The mapping timeout (`nat_timeout`, default [`DEFAULT_NAT_TIMEOUT`]).
     pub fn timeout(&self) -> Duration {
         self.timeout.unwrap_or(DEFAULT_NAT_TIMEOUT)
@@ -273,6 +288,14 @@ mod tests {
         assert_eq!(k.timeout(), DEFAULT_NAT_TIMEOUT);
         k.set("nat_timeout", "30s").unwrap();
         assert_eq!(k.timeout(), Duration::from_secs(30));
+        k.set("nat", "full_cone {2}, symmetric {4-12}").unwrap();
+        assert_eq!(
+            k.beyond(10).as_deref(),
+            Some(
+                "`nat` puts instance 12 behind a symmetric NAT, but the experiment runs 10 instances"
+            )
+        );
+        assert_eq!(k.beyond(12), None);
     }
 
     #[test]

@@ -159,8 +159,22 @@ fn peerlab_check_refuses_an_unknown_nat_type_at_its_line() {
         "s.conf",
         "scenario_file = s.scenario\ninstances_to_run = 4\nnat = symmetric {2-3}, full_cone\nnat_timeout = 30s\n",
     );
+    let ok = dir
+        .peerlab()
+        .args(["check", "s.conf", "--format", "short"])
+        .run();
+    ok.expect_code(0);
+    assert!(!ok.stdout.contains("nat"), "{}", ok.stdout);
+    dir.write(
+        "s.conf",
+        "scenario_file = s.scenario\ninstances_to_run = 4\nnat = symmetric {2-9}\n",
+    );
     dir.peerlab()
         .args(["check", "s.conf", "--format", "short"])
         .run()
-        .expect_code(0);
+        .expect_code(0)
+        .stdout_has("s.conf:3:")
+        .stdout_has(
+            "`nat` puts instance 9 behind a symmetric NAT, but the experiment runs 4 instances",
+        );
 }

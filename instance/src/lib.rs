@@ -157,6 +157,8 @@ struct State {
     /// Datagrams the fault model dropped so far.
     fault_drops: u64,
     crashed: bool,
+    /// Its driver captures its datagrams (`capture` key or command).
+    capture: bool,
 }
 
 /// One experiment instance. See the module docs.
@@ -194,10 +196,8 @@ impl Instance {
         );
         // Typed by lang when the run was planned; a value it would not
         // take falls back to the default, as a missing one does.
-        let stats_interval = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
-            .0
-            .stats_interval
-            .unwrap_or(1.0);
+        let keys = peerlab_lang::RuntimeKeys::from_strings(&shared.config).0;
+        let stats_interval = keys.stats_interval.unwrap_or(1.0);
         let mut state = State {
             id,
             core: OverlayCore::new(overlay),
@@ -223,6 +223,7 @@ impl Instance {
             net: NetConditions::default(),
             fault_drops: 0,
             crashed: false,
+            capture: keys.capture.unwrap_or(false),
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
         };
@@ -307,6 +308,12 @@ impl Instance {
     /// fault's drop, so the statistics show it.
     pub fn lost_in_network(&mut self) {
         self.state.core.count_fault_drop();
+    }
+
+    /// Whether its driver should capture its datagrams (the `capture`
+    /// config key, or a `capture` command ran): it stays so once set.
+    pub fn capturing(&self) -> bool {
+        self.state.capture
     }
 
     /// The network conditions now in force.

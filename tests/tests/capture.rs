@@ -212,3 +212,24 @@ fn a_real_udp_capture_of_one_instance_counts_what_its_statistics_count() {
         );
     }
 }
+
+#[test]
+fn peerlab_check_refuses_bad_capture_settings_at_their_line() {
+    let dir = Dir::new("capture-check");
+    dir.write(
+        "c.scenario",
+        "&module dispersy\n@@ capture now {2}\n@1 stop\n",
+    );
+    dir.write(
+        "c.conf",
+        "scenario_file = c.scenario\ninstances_to_run = 3\ncapture_limit = 10\n",
+    );
+    dir.peerlab()
+        .args(["check", "c.conf"])
+        .run()
+        .expect_code(1)
+        .stdout_has("bad value for `capture_limit`: expected at least 64KiB")
+        .stdout_has("c.conf:3:17")
+        .stdout_has("`capture` takes 0 positional arguments")
+        .stdout_has("c.scenario:2:12");
+}

@@ -6,9 +6,10 @@
 //! (or IPv6) and UDP headers carrying the two instances' addresses and
 //! ports (checksums computed, MACs `02:00:` + the IP's last four bytes),
 //! its payload the datagram's bytes unchanged (py-ipv8's wire format). The
-//! timestamp is what the driver passes: virtual time in a simulation,
-//! the wall clock over real UDP ([`wall_clock`]); docs/network.md says
-//! which, and what is and is not in a capture.
+//! timestamp is virtual time in a simulation (the driver passes it) and
+//! the wall clock over real UDP ([`Capture::wire_sent`],
+//! [`Capture::wire_received`]); docs/network.md says what is and is not
+//! in a capture.
 //!
 //! Owns: the file's format (classic pcap, nanosecond timestamps, little
 //! endian, link type Ethernet), holding a sent datagram until its wire time
@@ -18,10 +19,10 @@
 //! process with thousands of instances holds no descriptors for them).
 //!
 //! Must not: decide what is captured (the drivers call it where a datagram
-//! meets the wire), read the clock itself (times are arguments;
-//! [`wall_clock`] is the real driver's source), or fail the instance: a
-//! capture that cannot be written stops, and [`Capture::finish`] says why
-//! in a line for the instance's `.err`.
+//! meets the wire), read any clock but the wall clock of the real driver's
+//! `wire_*` calls (a simulation passes its virtual times), or fail the
+//! instance: a capture that cannot be written stops, and
+//! [`Capture::finish`] says why in a line for the instance's `.err`.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -55,7 +56,7 @@ const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const RECORD_HEADER: u64 = 16;
 
 /// The wall clock as the real driver's captures count time: since the Unix epoch.
-pub fn wall_clock() -> Duration {
+fn wall_clock() -> Duration {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -189,6 +190,21 @@ impl Capture {
         self.write(at, from, self.local, bytes);
     }
 
+    /// The real driver handed `bytes` to its socket for `to`, now (wall clock).
+    pub fn wire_sent(&mut self, to: SocketAddr, bytes: &[u8]) {
+        if self.is_on() {
+            let now = wall_clock();
+            self.sent(now, now, to, bytes);
+        }
+    }
+
+    /// The real driver took `bytes` from `from` off its socket, now (wall clock).
+    pub fn wire_received(&mut self, from: SocketAddr, bytes: &[u8]) {
+        if self.is_on() {
+            self.received(wall_clock(), from, bytes);
+        }
+    }
+
     /// Write the held datagrams whose wire time has come.
     fn release(&mut self, now: Duration) {
         while self.held.peek().is_some_and(|Reverse(h)| h.at <= now) {
@@ -236,10 +252,14 @@ impl Capture {
         }
     }
 
-    /// [`flush`](Self::flush) if the last one is more than a second of
-    /// `now` ago (the real driver calls it before it waits).
-    pub fn flush_if_due(&mut self, now: Duration) {
-        if !self.pending.is_empty() && now.saturating_sub(self.last_flush) >= FLUSH_EVERY {
+    /// [`flush`](Self::flush) if the last one is more than a second ago
+    /// by the wall clock (the real driver calls it before it waits).
+    pub fn flush_if_due(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let now = wall_clock();
+        if now.saturating_sub(self.last_flush) >= FLUSH_EVERY {
             self.last_flush = now;
             self.flush();
         }

@@ -19,7 +19,7 @@ use peerlab_dispersy::udp::{UdpDriver, Wake};
 use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
-use super::capture::{Capture, wall_clock};
+use super::capture::Capture;
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
 use super::record::create_record;
 use super::resources::ResourceLog;
@@ -285,7 +285,7 @@ async fn drive(
         if inst.finished() {
             break;
         }
-        cap.flush_if_due(wall_clock());
+        cap.flush_if_due();
         let deadline = [inst.poll_timeout(), delayed.peek().map(|Reverse(d)| d.at)]
             .into_iter()
             .flatten()
@@ -294,14 +294,9 @@ async fn drive(
             wake = driver.wait(deadline) => match wake {
                 Ok(Wake::Readable) => {
                     let now = Instant::now();
-                    let got = if cap.is_on() {
-                        let at = wall_clock();
-                        driver.recv_with(|batch| {
-                            inst.handle_datagrams(now, batch.inspect(|(from, bytes)| cap.received(at, *from, bytes)))
-                        })
-                    } else {
-                        driver.recv_with(|batch| inst.handle_datagrams(now, batch))
-                    };
+                    let got = driver.recv_with(|batch| {
+                        inst.handle_datagrams(now, batch.inspect(|(from, bytes)| cap.wire_received(*from, bytes)))
+                    });
                     if let Err(e) = got {
                         return socket_failed(inst, &e);
                     }
@@ -368,32 +363,21 @@ fn flush(
     let now = Instant::now();
     while delayed.peek().is_some_and(|Reverse(d)| d.at <= now) {
         let Reverse(d) = delayed.pop().expect("peeked");
-        if cap.is_on() {
-            let at = wall_clock();
-            cap.sent(at, at, d.dest, &d.bytes);
-        }
+        cap.wire_sent(d.dest, &d.bytes);
         driver.send_now(d.dest, &d.bytes);
     }
     if inst.net_conditions().is_clean() {
         // Nothing is dropped or delayed: send in batches.
-        if cap.is_on() {
-            driver.flush_with(|buf| {
-                let t = inst.poll_transmit(buf)?;
-                let at = wall_clock();
-                cap.sent(at, at, t.destination, &buf[..t.size]);
-                Some((t.destination, t.size))
-            });
-        } else {
-            driver.flush_with(|buf| inst.poll_transmit(buf).map(|t| (t.destination, t.size)));
-        }
+        driver.flush_with(|buf| {
+            let t = inst.poll_transmit(buf)?;
+            cap.wire_sent(t.destination, &buf[..t.size]);
+            Some((t.destination, t.size))
+        });
         return;
     }
     while let Some(t) = inst.poll_transmit(buf) {
         if t.delay.is_zero() {
-            if cap.is_on() {
-                let at = wall_clock();
-                cap.sent(at, at, t.destination, &buf[..t.size]);
-            }
+            cap.wire_sent(t.destination, &buf[..t.size]);
             driver.send_now(t.destination, &buf[..t.size]);
         } else {
             *seq += 1;

@@ -113,6 +113,8 @@ pub struct RuntimeKeys {
 
 /// The smallest `capture_limit` taken (64 KiB).
 pub const CAPTURE_LIMIT_MIN: u64 = 64 * 1024;
+/// `capture_limit` when the config does not set it (64 MB).
+pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.

@@ -39,7 +39,7 @@ use pcap_file::{DataLink, Endianness, TsResolution};
 use peerlab_instance::record::Record;
 
 /// `capture_limit`'s default: most bytes of one instance's pcap file.
-pub const DEFAULT_LIMIT: u64 = 64_000_000;
+pub const DEFAULT_LIMIT: u64 = peerlab_lang::CAPTURE_LIMIT_DEFAULT;
 
 /// The file's snapshot length: larger than any datagram plus its headers,
 /// so no frame is ever cut.

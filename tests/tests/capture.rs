@@ -233,3 +233,26 @@ fn peerlab_check_refuses_bad_capture_settings_at_their_line() {
         .stdout_has("`capture` takes 0 positional arguments")
         .stdout_has("c.scenario:2:12");
 }
+
+#[test]
+fn peerlab_check_warns_when_capturing_every_instance_may_fill_a_disk() {
+    let dir = Dir::new("capture-size");
+    dir.write("c.scenario", "&module dispersy\n@1 stop\n");
+    dir.write(
+        "c.conf",
+        "scenario_file = c.scenario\ninstances_to_run = 2000\ncapture = true\n",
+    );
+    dir.peerlab()
+        .args(["check", "c.conf"])
+        .run()
+        .expect_code(0)
+        .stdout_has("`capture = true` on 2000 instances may write up to 128 GB")
+        .stdout_has("c.conf:3");
+    dir.write(
+        "small.conf",
+        "scenario_file = c.scenario\ninstances_to_run = 2000\ncapture = true\ncapture_limit = 1MB\n",
+    );
+    let run = dir.peerlab().args(["check", "small.conf"]).run();
+    run.expect_code(0);
+    assert!(!run.stdout.contains("capture-size"), "{}", run.stdout);
+}

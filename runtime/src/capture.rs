@@ -420,6 +420,14 @@ mod tests {
         };
         assert_eq!((udp.source_port(), udp.destination_port()), (7000, 7001));
         assert_eq!(udp.payload(), b"hello");
+        // Checksums are right (Wireshark's checks pass, so tools do not flag every frame).
+        let iph = ip.header().to_header();
+        assert_eq!(iph.header_checksum, iph.calc_header_checksum());
+        let udph = udp.to_header();
+        assert_eq!(
+            udph.checksum,
+            udph.calc_checksum_ipv4(&iph, udp.payload()).expect("small")
+        );
         assert_eq!(packets[1].0, Duration::from_millis(1500));
         assert!(packets[1].1.ends_with(b"hi"));
     }

@@ -2,7 +2,9 @@
 //! Debian's `tcpdump -r` reads an instance's `<ID>.pcap` and counts as
 //! many datagrams, each way, as the instance's own statistics, in a
 //! simulated run (config key `capture`) and over real UDP (the scenario's
-//! `capture {2}`), with a fault model dropping some of what is sent.
+//! `capture {2}`), with a fault model dropping some of what is sent; a
+//! capture stops whole at `capture_limit` and says so; `peerlab check`
+//! refuses bad capture settings and warns about huge ones.
 //!
 //! Needs tcpdump (`apt-get install tcpdump`; .ci/run installs it), or
 //! PEERLAB_SKIP_TCPDUMP=1 to skip these tests.
@@ -255,4 +257,39 @@ fn peerlab_check_warns_when_capturing_every_instance_may_fill_a_disk() {
     let run = dir.peerlab().args(["check", "small.conf"]).run();
     run.expect_code(0);
     assert!(!run.stdout.contains("capture-size"), "{}", run.stdout);
+}
+
+#[test]
+fn a_capture_stops_at_its_limit_whole_and_says_so_and_the_run_goes_on() {
+    if skipped() {
+        return;
+    }
+    let dir = Dir::new("capture-limit");
+    dir.write(
+        "c.scenario",
+        gossip("CaptureLimit", "").replace("@8 report\n@9 stop\n", "@40 report\n@41 stop\n"),
+    );
+    dir.write(
+        "c.conf",
+        "scenario_file = c.scenario\ninstances_to_run = 5\ncapture = true\ncapture_limit = 64KiB\n",
+    );
+    dir.peerlab()
+        .args(["run", "c.conf", "--simulate", "--seed", "7", "--no-plots"])
+        .run()
+        .expect_code(0);
+    let run = dir.latest_run();
+    let pcap = run.join("simulated/node001/00001.pcap");
+    let size = std::fs::metadata(&pcap).unwrap().len();
+    assert!(size <= 64 * 1024, "{size} bytes");
+    let captured = tcpdump(&pcap).len();
+    let err = std::fs::read_to_string(run.join("simulated/node001/00001.err")).unwrap();
+    let (sent, received) = counted(&last_counters(&run, "simulated", 1));
+    let missing = sent + received - captured as u64;
+    assert!(missing > 0, "the run outgrew the limit: {err}");
+    assert!(
+        err.contains(&format!(
+            "it reached capture_limit (65536 bytes) after {captured} datagrams: {missing} more were not written"
+        )),
+        "{err}"
+    );
 }

@@ -333,7 +333,10 @@ pub fn parse_command(callback: &str, words: &[Word<'_>]) -> Result<Action, (Opti
                 ));
             }
             let dist = |name: &str| match kw(name) {
-                Some((i, v)) => parse_dist(v).map_err(|e| (Some(i), format!("{name}={v}: {e}"))),
+                Some((i, v)) => parse_dist(v).map_err(|e| {
+                    let e = e.strip_prefix(&format!("`{}`: ", v.trim())).unwrap_or(&e);
+                    (Some(i), format!("{name}={v}: {e}"))
+                }),
                 None => Err((
                     None,
                     format!(

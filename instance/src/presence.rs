@@ -317,14 +317,18 @@ pub fn check_command(
             let loc = at
                 .and_then(|i| locs.get(i).copied())
                 .unwrap_or(&cmd.callback_loc);
+            let about_dist = (why.starts_with("session=") || why.starts_with("downtime="))
+                && !why.contains(churn::DIST_FORMS);
+            let help = if about_dist {
+                format!("give {}; docs/network.md, \"Churn\"", churn::DIST_FORMS)
+            } else {
+                "docs/network.md, \"Churn\"".to_string()
+            };
             vec![
                 peerlab_lang::Diagnostic::error(format!("core.{}: {why}", call.callback))
                     .with_code("bad-argument")
                     .at(loc.clone())
-                    .with_help(format!(
-                        "distributions: {}; docs/network.md, \"Churn\"",
-                        churn::DIST_FORMS
-                    )),
+                    .with_help(help),
             ]
         }
     }

@@ -71,6 +71,8 @@ pub fn series(an: &Analysis) -> Option<Vec<(f64, f64)>> {
             _ => out.push((t, count)),
         }
     }
+    // One leaving as another returns is no change.
+    out.dedup_by(|later, earlier| later.1 == earlier.1);
     if let Some(&(_, c)) = out.last()
         && out.last().is_some_and(|l| l.0 < run_end)
     {
@@ -175,14 +177,17 @@ mod tests {
             (2, vec![(0.0, 1.0), (1.0, 1.0), (2.0, 0.0), (5.0, 1.0), (10.0, 1.0)]),
             // ended (crashed) at 4
             (3, vec![(0.0, 1.0), (4.0, 1.0)]),
+            // away from 7 to 8 while 4 returns at 7: no change at 7
+            (4, vec![(0.0, 1.0), (6.0, 0.0), (7.0, 1.0), (10.0, 1.0)]),
+            (5, vec![(0.0, 1.0), (7.0, 0.0), (8.0, 1.0), (10.0, 1.0)]),
         ]);
         assert_eq!(
             series(&an).unwrap(),
-            vec![(0.0, 3.0), (2.0, 2.0), (4.0, 1.0), (5.0, 2.0), (10.0, 2.0)]
+            vec![(0.0, 5.0), (2.0, 4.0), (4.0, 3.0), (5.0, 4.0), (6.0, 3.0), (8.0, 4.0), (10.0, 4.0)]
         );
         assert_eq!(
             csv(&series(&an).unwrap()),
-            "t,online\n0,3\n2,2\n4,1\n5,2\n10,2\n"
+            "t,online\n0,5\n2,4\n4,3\n5,4\n6,3\n8,4\n10,4\n"
         );
         let fig = figure(&an, &LineChart::default()).unwrap();
         assert_eq!(fig.file, FIGURE_FILE);

@@ -52,7 +52,10 @@ pub(crate) struct Presence {
     next_change: Option<Instant>,
     /// How a churn departure comes back.
     pending_return: Option<(Return, StoreChoice)>,
-    rng: ChaCha8Rng,
+    /// The seed of its churn draws, and the stream once churn first draws
+    /// (kept small: most runs never churn).
+    seed: u64,
+    rng: Option<Box<ChaCha8Rng>>,
 }
 
 /// Whether `call` is a presence command (run by the instance, not `core`).
@@ -74,7 +77,8 @@ impl Presence {
             model: None,
             next_change: None,
             pending_return: None,
-            rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "churn")),
+            seed: derive_seed(shared.run_seed, id, "churn"),
+            rng: None,
         }
     }
 
@@ -90,7 +94,11 @@ impl Presence {
 
     fn draw(&mut self, which: fn(&Model) -> churn::Dist, time_scale: f64) -> Option<std::time::Duration> {
         let model = self.model?;
-        Some(scaled(which(&model).sample(&mut self.rng), time_scale))
+        let seed = self.seed;
+        let rng = self
+            .rng
+            .get_or_insert_with(|| Box::new(ChaCha8Rng::seed_from_u64(seed)));
+        Some(scaled(which(&model).sample(rng.as_mut()), time_scale))
     }
 }
 

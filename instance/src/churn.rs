@@ -174,7 +174,10 @@ pub fn parse_dist(text: &str) -> Result<Dist, String> {
     match name {
         "fixed" => {
             want(1, "fixed(DURATION)")?;
-            Ok(Dist::Fixed(positive(duration(args[0], "the duration")?, args[0])?))
+            Ok(Dist::Fixed(positive(
+                duration(args[0], "the duration")?,
+                args[0],
+            )?))
         }
         "exp" => {
             want(1, "exp(MEAN), e.g. exp(10m)")?;
@@ -300,7 +303,10 @@ pub type Word<'a> = (Option<&'a str>, &'a str);
 
 /// Check a presence command's words; on error, the index of the word at
 /// fault (`None`: the command as a whole) and why.
-pub fn parse_command(callback: &str, words: &[Word<'_>]) -> Result<Action, (Option<usize>, String)> {
+pub fn parse_command(
+    callback: &str,
+    words: &[Word<'_>],
+) -> Result<Action, (Option<usize>, String)> {
     let kw = |name: &str| {
         words
             .iter()
@@ -372,15 +378,24 @@ mod tests {
         assert_eq!(parse_dist("fixed(1:30)"), Ok(Dist::Fixed(90.0)));
         assert_eq!(
             parse_dist("uniform(0, 5m)"),
-            Ok(Dist::Uniform { low: 0.0, high: 300.0 })
+            Ok(Dist::Uniform {
+                low: 0.0,
+                high: 300.0
+            })
         );
         assert_eq!(
             parse_dist("weibull(0.5,10m)"),
-            Ok(Dist::Weibull { shape: 0.5, scale: 600.0 })
+            Ok(Dist::Weibull {
+                shape: 0.5,
+                scale: 600.0
+            })
         );
         assert_eq!(
             parse_dist("pareto(1.5,2m)"),
-            Ok(Dist::Pareto { shape: 1.5, min: 120.0 })
+            Ok(Dist::Pareto {
+                shape: 1.5,
+                min: 120.0
+            })
         );
         for (bad, says) in [
             ("exp(-1m)", "not a duration"),
@@ -408,9 +423,18 @@ mod tests {
         let n = 20_000;
         for dist in [
             Dist::Exp { mean: 60.0 },
-            Dist::Uniform { low: 10.0, high: 20.0 },
-            Dist::Weibull { shape: 2.0, scale: 100.0 },
-            Dist::Pareto { shape: 3.0, min: 10.0 },
+            Dist::Uniform {
+                low: 10.0,
+                high: 20.0,
+            },
+            Dist::Weibull {
+                shape: 2.0,
+                scale: 100.0,
+            },
+            Dist::Pareto {
+                shape: 3.0,
+                min: 10.0,
+            },
         ] {
             let draws: Vec<f64> = (0..n).map(|_| dist.sample(&mut rng)).collect();
             let mean = draws.iter().sum::<f64>() / n as f64;
@@ -419,15 +443,23 @@ mod tests {
                 (mean - want).abs() < 0.05 * want,
                 "{dist}: mean of {n} draws {mean}, expected {want}"
             );
-            assert!(draws.iter().all(|d| (MIN_SECONDS..=MAX_SECONDS).contains(d)));
+            assert!(
+                draws
+                    .iter()
+                    .all(|d| (MIN_SECONDS..=MAX_SECONDS).contains(d))
+            );
         }
         let a: Vec<f64> = {
             let mut r = ChaCha8Rng::seed_from_u64(3);
-            (0..5).map(|_| Dist::Exp { mean: 1.0 }.sample(&mut r)).collect()
+            (0..5)
+                .map(|_| Dist::Exp { mean: 1.0 }.sample(&mut r))
+                .collect()
         };
         let b: Vec<f64> = {
             let mut r = ChaCha8Rng::seed_from_u64(3);
-            (0..5).map(|_| Dist::Exp { mean: 1.0 }.sample(&mut r)).collect()
+            (0..5)
+                .map(|_| Dist::Exp { mean: 1.0 }.sample(&mut r))
+                .collect()
         };
         assert_eq!(a, b);
         assert_eq!(Dist::Fixed(0.0).sample(&mut rng), MIN_SECONDS);
@@ -446,8 +478,11 @@ mod tests {
             }))
         );
         assert_eq!(churn(&[(None, "off")]), Ok(Action::ChurnOff));
-        let (at, e) = churn(&[(Some("session"), "exp(10m)"), (Some("downtime"), "exp(-2m)")])
-            .unwrap_err();
+        let (at, e) = churn(&[
+            (Some("session"), "exp(10m)"),
+            (Some("downtime"), "exp(-2m)"),
+        ])
+        .unwrap_err();
         assert_eq!(at, Some(1));
         assert!(e.starts_with("downtime=exp(-2m): "), "{e}");
         let (at, e) = churn(&[(Some("session"), "exp(10m)")]).unwrap_err();

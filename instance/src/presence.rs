@@ -92,7 +92,11 @@ impl Presence {
         (self.tracked && self.away).then_some(false)
     }
 
-    fn draw(&mut self, which: fn(&Model) -> churn::Dist, time_scale: f64) -> Option<std::time::Duration> {
+    fn draw(
+        &mut self,
+        which: fn(&Model) -> churn::Dist,
+        time_scale: f64,
+    ) -> Option<std::time::Duration> {
         let model = self.model?;
         let seed = self.seed;
         let rng = self
@@ -208,7 +212,9 @@ impl Instance {
         }
         let scale = self.state.shared.time_scale;
         if p.away {
-            let (how, store) = p.pending_return.unwrap_or((Return::Restart, StoreChoice::Kept));
+            let (how, store) = p
+                .pending_return
+                .unwrap_or((Return::Restart, StoreChoice::Kept));
             p.next_change = p.draw(|m| m.session, scale).map(|d| now + d);
             self.come_back(how, store, " (churn)");
         } else {
@@ -253,7 +259,11 @@ impl Instance {
         if self.state.presence.session_was_started {
             self.state.core.start(now);
         }
-        self.presence_event(&format!("{} store={}{suffix}", how.as_str(), store.as_str()));
+        self.presence_event(&format!(
+            "{} store={}{suffix}",
+            how.as_str(),
+            store.as_str()
+        ));
         self.set_online_gauge();
         if how == Return::Restart {
             self.restart_modules();

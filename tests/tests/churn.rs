@@ -194,7 +194,14 @@ fn a_restarted_instance_keeps_its_identity_over_udp() {
     let dir = Dir::new("churn-restart-udp");
     dir.write("r.scenario", RESTART);
     dir.peerlab()
-        .args(["run", "r.scenario", "--instances", "3", "--time-scale", "0.2"])
+        .args([
+            "run",
+            "r.scenario",
+            "--instances",
+            "3",
+            "--time-scale",
+            "0.2",
+        ])
         .args(["--no-plots"])
         .run()
         .expect_code(0)

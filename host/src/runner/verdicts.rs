@@ -171,8 +171,9 @@ fn online_at_end(path: &Path) -> bool {
         return true;
     };
     !text.lines().rev().any(|line| {
-        serde_json::from_str::<peerlab_run::EventLine<'_>>(line)
-            .is_ok_and(|e| e.kind() == peerlab_run::schema::EventKind::End && e.online == Some(false))
+        serde_json::from_str::<peerlab_run::EventLine<'_>>(line).is_ok_and(|e| {
+            e.kind() == peerlab_run::schema::EventKind::End && e.online == Some(false)
+        })
     })
 }
 

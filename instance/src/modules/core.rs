@@ -128,7 +128,9 @@ impl Core {
     fn join(
         &mut self,
         _host: &mut Host,
-        #[kw(help = "kept (default): the overlay store it left with; empty: catch up like a new peer")]
+        #[kw(
+            help = "kept (default): the overlay store it left with; empty: catch up like a new peer"
+        )]
         store: Option<String>,
     ) -> Result<(), String> {
         outside_a_run("join", &[(Some("store"), store)])
@@ -139,7 +141,9 @@ impl Core {
     fn restart(
         &mut self,
         _host: &mut Host,
-        #[kw(help = "kept (default): the overlay store it left with; empty: catch up like a new peer")]
+        #[kw(
+            help = "kept (default): the overlay store it left with; empty: catch up like a new peer"
+        )]
         store: Option<String>,
     ) -> Result<(), String> {
         outside_a_run("restart", &[(Some("store"), store)])
@@ -150,7 +154,9 @@ impl Core {
     fn churn(
         &mut self,
         _host: &mut Host,
-        #[kw(help = "how long the instance stays: exp(MEAN), uniform(LOW,HIGH), weibull(SHAPE,SCALE), pareto(SHAPE,MIN) or a duration")]
+        #[kw(
+            help = "how long the instance stays: exp(MEAN), uniform(LOW,HIGH), weibull(SHAPE,SCALE), pareto(SHAPE,MIN) or a duration"
+        )]
         session: Option<String>,
         #[kw(help = "how long it stays away, same forms as session")] downtime: Option<String>,
         #[kw(help = "kept (default) or empty: the store it comes back with")] store: Option<String>,

@@ -199,8 +199,7 @@ fn judge(outputs: &Outputs) -> Verdict {
             "not judged: the run has no instances",
         );
     }
-    let (ids, away): (Vec<u64>, Vec<u64>) =
-        all.iter().partition(|&&id| outputs.online_at_end(id));
+    let (ids, away): (Vec<u64>, Vec<u64>) = all.iter().partition(|&&id| outputs.online_at_end(id));
     if ids.is_empty() {
         return Verdict::fail(
             EVERYONE_HOLDS_EVERY_RUMOR,
@@ -285,7 +284,11 @@ fn judge(outputs: &Outputs) -> Verdict {
             if away.len() > MAX_NAMED { ", ..." } else { "" }
         )
     };
-    let online = if away.is_empty() { "" } else { " online at the end" };
+    let online = if away.is_empty() {
+        ""
+    } else {
+        " online at the end"
+    };
     if problems.is_empty() {
         Verdict::pass(
             EVERYONE_HOLDS_EVERY_RUMOR,

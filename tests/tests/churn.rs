@@ -38,27 +38,19 @@ fn faults(events: &[Value]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Instances 3-16 churn (exponential sessions, short downtimes, back with
-/// an empty store and fresh modules) until 40; instances 17-20 leave once,
-/// between 5 and 30 s, and stay away (ten-minute downtimes).
-const CHURN: &str = "\
-&module dispersy
-&module gossip
-@@ isolate_community ChurnTest
-@0 start_session
-@0 introduce_peers
-@1 publish
-@2 churn session=exp(15s) downtime=uniform(2s,8s) store=empty {3-16}
-@2 churn session=uniform(5s,30s) downtime=fixed(10m) {17-20}
-@40 churn off {3-16}
-@60 report
-@61 stop
-";
+/// `scenarios/churn/gossip.scenario`: instances 3-16 churn (exponential
+/// sessions, short downtimes, back with an empty store and fresh modules)
+/// until 40; instances 17-20 leave once, between 7 and 32 s, and stay away
+/// (ten-minute downtimes).
+fn churn_scenario() -> String {
+    let path = peerlab_e2e::workspace_root().join("scenarios/churn/gossip.scenario");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
 
 #[test]
 fn gossip_under_churn_reaches_every_instance_online_at_the_end() {
     let dir = Dir::new("churn-gossip");
-    dir.write("c.scenario", CHURN);
+    dir.write("c.scenario", churn_scenario());
     let args = ["run", "c.scenario", "--instances", "20", "--simulate"];
     let run = dir.peerlab().args(args).args(["--seed", "4"]).run();
     run.expect_code(0).stderr_has(

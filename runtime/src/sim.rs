@@ -157,7 +157,8 @@ pub fn run(
         }
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
-        let record = create_record(run_dir, &paths, None)?;
+        let mut record = create_record(run_dir, &paths, None)?;
+        record.batch_statistics(super::record::SIMULATED_STATS_BATCH);
         let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
         inst.run_phase(origin, EarlyPhase::Load);

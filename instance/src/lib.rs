@@ -165,6 +165,8 @@ struct State {
     nat: (peerlab_lang::NatType, Duration),
     nat_filter: Option<nat::NatFilter>,
     crashed: bool,
+    /// Its driver captures its datagrams (`capture` key or command).
+    capture: bool,
     /// Online or away, and the churn model (`presence`).
     presence: presence::Presence,
     /// `restart` is making the modules again: a message they define is
@@ -207,10 +209,8 @@ impl Instance {
         );
         // Typed by lang when the run was planned; a value it would not
         // take falls back to the default, as a missing one does.
-        let stats_interval = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
-            .0
-            .stats_interval
-            .unwrap_or(1.0);
+        let keys = peerlab_lang::RuntimeKeys::from_strings(&shared.config).0;
+        let stats_interval = keys.stats_interval.unwrap_or(1.0);
         let mut state = State {
             id,
             core: OverlayCore::new(overlay),
@@ -241,6 +241,7 @@ impl Instance {
             },
             nat_filter: None,
             crashed: false,
+            capture: keys.capture.unwrap_or(false),
             presence: presence::Presence::new(&shared, id),
             restarting: false,
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
@@ -350,6 +351,12 @@ impl Instance {
     /// its NAT: counted as `drop/nat_filtered`.
     pub fn nat_filtered(&mut self) {
         self.state.core.count_nat_drop();
+    }
+
+    /// Whether its driver should capture its datagrams (the `capture`
+    /// config key, or a `capture` command ran): it stays so once set.
+    pub fn capturing(&self) -> bool {
+        self.state.capture
     }
 
     /// The network conditions now in force.

@@ -1,7 +1,7 @@
 //! The built-in `core` module: Gumby's client callbacks (`echo`,
 //! `annotate`, `set`, `stop`) and the fault commands (`set_network`,
-//! `partition`, `heal`, `crash`) and the presence commands (`leave`,
-//! `join`, `restart`, `churn`), always loaded. Written with the same
+//! `partition`, `heal`, `crash`), `capture` and the presence commands
+//! (`leave`, `join`, `restart`, `churn`), always loaded. Written with the same
 //! `#[module]` macro as any plugin; everything it does goes through the host
 //! context, except the presence commands: they change the instance itself
 //! (its modules, its overlay session), so the instance runs them
@@ -22,7 +22,7 @@ pub fn peerlab_root_module() -> ModuleRoot_Ref {
 #[derive(Debug, Default)]
 pub struct Core;
 
-/// Gumby's client callbacks (echo, annotate, set, stop), network faults (set_network, partition, heal, crash) and presence (leave, join, restart, churn).
+/// Gumby's client callbacks (echo, annotate, set, stop), network faults (set_network, partition, heal, crash), presence (leave, join, restart, churn) and packet capture (capture).
 #[module(
     name = "core",
     export = false,
@@ -115,6 +115,12 @@ impl Core {
     #[callback]
     fn crash(&mut self, host: &mut Host) -> Result<(), String> {
         host.crash()
+    }
+
+    /// Write this instance's datagrams from now on to `<ID>.pcap` in the run folder: `capture {3}`.
+    #[callback]
+    fn capture(&mut self, host: &mut Host) -> Result<(), String> {
+        host.capture()
     }
 
     /// Leave gracefully (stop_session, then gone; same identity when it comes back): `leave {2}`.

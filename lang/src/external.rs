@@ -142,10 +142,16 @@ mod tests {
     fn the_registration_timeout_is_a_positive_duration_up_to_a_day() {
         assert_eq!(registration_timeout("3"), Ok(Duration::from_secs(3)));
         assert_eq!(registration_timeout("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(registration_timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(
+            registration_timeout("500ms"),
+            Ok(Duration::from_millis(500))
+        );
         for bad in ["0", "0ms", "25h", "soon", "-1", ""] {
             let err = registration_timeout(bad).unwrap_err();
-            assert!(err.contains("expected a duration from 1ms to 24h"), "{bad}: {err}");
+            assert!(
+                err.contains("expected a duration from 1ms to 24h"),
+                "{bad}: {err}"
+            );
         }
     }
 }

@@ -208,7 +208,10 @@ fn an_external_instance_that_never_registers_times_the_registration_out() {
     assert_eq!(summary["outcome"], "timed_out", "{summary:#}");
     let (st, why) = status(&summary, 2);
     assert_eq!(st, "never_started", "{summary:#}");
-    assert_eq!(why, "instances 2 never registered within 2.0 s", "{summary:#}");
+    assert_eq!(
+        why, "instances 2 never registered within 2.0 s",
+        "{summary:#}"
+    );
     // (a bound, not a speed figure: with the default it would take 30 s)
     assert!(took < std::time::Duration::from_secs(25), "{took:?}");
 }

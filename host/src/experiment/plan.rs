@@ -105,7 +105,12 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
     if loaded.experiment.external.instances > 0
         && loaded.experiment.network == peerlab_lang::Network::Simulated
     {
-        let at = match loaded.experiment.raw.get("external_instances").map(|v| &v.origin) {
+        let at = match loaded
+            .experiment
+            .raw
+            .get("external_instances")
+            .map(|v| &v.origin)
+        {
             Some(peerlab_lang::experiment::Origin::File(at)) => at.clone(),
             _ => file.clone(),
         };
@@ -240,9 +245,9 @@ pub fn run_settings(
         .unwrap_or_else(|| rand::random::<u64>() >> 12);
     // `registration_timeout`, wall-clock (starting a process does not
     // speed up with the scenario's time scale).
-    let registration_timeout = exp.registration_timeout.unwrap_or(
-        Duration::from_secs(30) + Duration::from_millis(50 * u64::from(exp.instances)),
-    );
+    let registration_timeout = exp
+        .registration_timeout
+        .unwrap_or(Duration::from_secs(30) + Duration::from_millis(50 * u64::from(exp.instances)));
     let scenario_path = absolute(
         loaded
             .scenario_path

@@ -41,9 +41,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::error::RunError;
+use super::external::process_groups;
 use super::folder::Placement;
 use super::interrupt::Interrupt;
-use super::external::process_groups;
 use super::supervise::{self, LaunchEvent, Launcher, TOKEN_ENV};
 use super::{RunOutcome, RunSettings};
 
@@ -527,7 +527,6 @@ mod tests {
             rows,
             vec![(1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 1), (5, 2, 2)]
         );
-
     }
 
     fn run_settings(instances: u32) -> RunSettings {

@@ -43,13 +43,10 @@ impl NodeProcesses {
             )
         })?;
         let external = external_keys(&record.config);
-        let groups = process_groups(share, per_process, |id| {
-            external.is_external(id, instances)
-        });
+        let groups = process_groups(share, per_process, |id| external.is_external(id, instances));
         let any_external = share.iter().any(|&id| external.is_external(id, instances));
-        let run = any_external.then(|| {
-            ExternalRun::from_record(&record).map_err(|err| crate::util::chain(&err))
-        });
+        let run = any_external
+            .then(|| ExternalRun::from_record(&record).map_err(|err| crate::util::chain(&err)));
         Ok(Self {
             groups,
             external,

@@ -81,3 +81,50 @@ impl NodeProcesses {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    #[test]
+    fn a_node_reads_its_external_instances_from_the_run_record() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = NodeProcesses::plan(tmp.path(), &[1, 2], 2, 1)
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("cannot read ") && err.contains("run.json"),
+            "{err}"
+        );
+
+        // 5 instances, the last 2 external; this node runs 3 and 4.
+        fs::write(tmp.path().join("x.scenario"), "@0 echo up\n@1 stop\n").unwrap();
+        let record = peerlab_run::RunRecord {
+            instances: 5,
+            scenario_path: tmp.path().join("x.scenario"),
+            config: [
+                ("external_instances", "2"),
+                ("external_cmd", "exec true"),
+                ("instance_port_base", "7000"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+            ..Default::default()
+        };
+        peerlab_run::write::write_run_record(tmp.path(), &record).unwrap();
+        let p = NodeProcesses::plan(tmp.path(), &[3, 4], 5, 2).unwrap();
+        assert_eq!(p.groups, vec![vec![3], vec![4]]);
+        assert!(!p.is_external(3) && p.is_external(4));
+        let run = p.run.as_ref().unwrap().as_ref().unwrap();
+        assert_eq!(
+            (run.cmd.as_str(), run.instances, run.port_base),
+            ("exec true", 5, Some(7000))
+        );
+        // A node with peerlab instances only does not read the scenario.
+        let p = NodeProcesses::plan(tmp.path(), &[1, 2], 5, 2).unwrap();
+        assert_eq!(p.groups, vec![vec![1, 2]]);
+        assert!(p.run.is_none());
+    }
+}

@@ -22,7 +22,7 @@ use crate::diag::{Diagnostic, Location};
 use crate::scenario::{Scenario, Vars};
 use crate::shell::expand_vars;
 use crate::suggest::suggest;
-use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_uint};
+use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_size, parse_uint};
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "PEERLAB_";
@@ -106,11 +106,20 @@ pub struct RuntimeKeys {
     pub stats_interval: Option<f64>,
     /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
     pub instance_port_base: Option<u16>,
+    /// `capture`: every instance writes a pcap of its datagrams.
+    pub capture: Option<bool>,
+    /// `capture_limit`: most bytes of one instance's pcap file.
+    pub capture_limit: Option<u64>,
 }
+
+/// The smallest `capture_limit` taken (64 KiB).
+pub const CAPTURE_LIMIT_MIN: u64 = 64 * 1024;
+/// `capture_limit` when the config does not set it (64 MB).
+pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 7] = [
+    pub const KEYS: [&'static str; 9] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -118,6 +127,8 @@ impl RuntimeKeys {
         "resources_interval",
         "stats_interval",
         "instance_port_base",
+        "capture",
+        "capture_limit",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -166,6 +177,16 @@ impl RuntimeKeys {
                     ));
                 }
             },
+            "capture" => self.capture = Some(parse_bool(text).map_err(bad)?),
+            "capture_limit" => {
+                let n = parse_size(text).map_err(bad)?;
+                if n < CAPTURE_LIMIT_MIN {
+                    return Err(format!(
+                        "bad value for `capture_limit`: expected at least 64KiB (the file's header and a few datagrams), found `{text}`"
+                    ));
+                }
+                self.capture_limit = Some(n);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -460,6 +481,16 @@ pub const KEYS: &[KeyDoc] = &[
         "nat_timeout",
         "duration",
         "how long a NAT mapping (and each of its filter's permissions) lives after its last outgoing datagram (default 2m)",
+    ),
+    typed(
+        "capture",
+        "bool",
+        "every instance writes a pcap of the datagrams it sends and receives, <ID>.pcap beside its other files (docs/network.md, Packet capture; `capture {3}` in the scenario captures some; default off)",
+    ),
+    typed(
+        "capture_limit",
+        "size",
+        "most bytes of one instance's pcap file, e.g. 64MB or 1GiB, at least 64KiB; datagrams past it are counted, not written (default 64MB)",
     ),
     typed(
         "external_instances",
@@ -996,7 +1027,9 @@ impl Experiment {
             | "shared_verification"
             | "resources_interval"
             | "stats_interval"
-            | "instance_port_base" => {
+            | "instance_port_base"
+            | "capture"
+            | "capture_limit" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "nat" | "nat_timeout" => {

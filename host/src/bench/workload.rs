@@ -157,8 +157,8 @@ impl BenchWorkload {
             s.push('\n');
         }
         s.push_str(&format!(
-            "The protocol wall time runs from the first `{start}` to the moment the last instance is done \
-             (its `{done}` observation).\n\
+            "The protocol wall time runs from the first `{start}` to the moment the last instance\n\
+             is done (its own first `{start}` plus its `{done}` observation).\n\
              Messages are the {messages} datagrams sent; CPU is the instance processes' user+system\n\
              time within that window; peak RSS is summed over the instance processes.\n\
              Needs the {name} plugin: run `cargo build --release --workspace` first.\n",
@@ -263,6 +263,6 @@ pub mod tests {
         let help = w.explain();
         assert!(help.contains("first `ping_all`"), "{help}");
         assert!(help.contains("ping and pong datagrams"), "{help}");
-        assert!(help.contains("(its `ring.ring_time` observation)"), "{help}");
+        assert!(help.contains("plus its `ring.ring_time` observation"), "{help}");
     }
 }

@@ -15,17 +15,18 @@ use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 /// The generic help's closing text; `peerlab bench NAME --help` adds the
 /// workload's own ([`bench::BenchWorkload::explain`]).
 const AFTER_HELP: &str = "Examples:
-  peerlab bench --list                                 # the plugins that declare a workload
-  peerlab bench NAME                                   # N = 100, 400, 1000, all in one process
-  peerlab bench NAME --peers 100 --processes 100       # one process per instance
+  peerlab bench --list                              # the plugins that declare a workload
+  peerlab bench NAME                                # N = 100, 400, 1000, all in one process
+  peerlab bench NAME --peers 100 --processes 100    # one process per instance
   peerlab bench NAME --peers 400 --shared-verification both --json
-  peerlab bench NAME --help                            # what NAME's workload measures
+  peerlab bench NAME --help                         # what NAME's workload measures
 
-A plugin declares the workload it is benchmarked with in its #[module(bench(...))] (plugin-api 1.5):
-the scenario line that starts the protocol, the commands run at the deadline, the observation that
-times each instance, the messages counted, the fanout config key. bench writes the scenario from it
-(@0 start_session, @0 introduce_peers, the start line at 1 s, the end commands at the deadline), runs
-it with the runner and instance runtime `peerlab run` uses, and reads every figure from the run folder.
+A plugin declares the workload it is benchmarked with in its #[module(bench(...))]
+(plugin-api 1.5): the scenario line that starts the protocol, the commands run at the
+deadline, the observation that times each instance, the messages counted, the fanout
+config key. bench writes the scenario from it (@0 start_session, @0 introduce_peers,
+the start line at 1 s, the end commands at the deadline), runs it with the runner and
+instance runtime `peerlab run` uses, and reads every figure from the run folder.
 Exit status: 0 when every run was correct, 1 when one was not, 2 when it could not run.";
 
 /// Arguments of `peerlab bench`.
@@ -104,10 +105,11 @@ impl PoolArg {
 
 /// `peerlab bench` as a command of its own, for its help and tests.
 fn command() -> clap::Command {
-    let cmd = clap::Command::new("bench")
-        .bin_name("peerlab bench")
-        .about("Benchmark a protocol a plugin declares, through the real host, plugin and UDP overlay");
-    GlobalArgs::augment_args(BenchArgs::augment_args(cmd))
+    let cmd = GlobalArgs::augment_args(BenchArgs::augment_args(clap::Command::new("bench")));
+    // After the flattened structs, whose doc comments would be the about.
+    cmd.bin_name("peerlab bench")
+        .about("Benchmark a protocol a plugin declares, through the real host, plugin and UDP overlay")
+        .long_about(None)
 }
 
 /// Entry point of `peerlab bench`.

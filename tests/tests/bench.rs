@@ -189,7 +189,10 @@ fn bench_runs_the_workload_a_plugin_declares_and_refuses_one_without() {
              #[module(bench("
         ));
         run.stderr_has("`peerlab bench --list` shows the plugins that do");
-        assert!(!dir.path().join("output").exists(), "nothing may run\n{run}");
+        assert!(
+            !dir.path().join("output").exists(),
+            "nothing may run\n{run}"
+        );
     }
 }
 

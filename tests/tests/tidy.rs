@@ -639,7 +639,11 @@ fn the_host_names_no_plugin_protocol() {
     let mut found = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap_or_default();
-        let rel = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         for (n, line) in text.lines().enumerate() {
             for name in BENALOH_NAMES.iter().filter(|name| line.contains(*name)) {
                 found.push(format!("{rel}:{}: `{name}`: {}", n + 1, line.trim()));

@@ -342,7 +342,10 @@ fn the_declared_window_is_the_window_bench_measured_before() {
     assert_eq!(messages_sent(&agg, &ring().message_types), expected);
     // One instance that never recorded its observation: no end, as before.
     let mut short = instances.clone();
-    short[3].stats.iter_mut().for_each(|s| s.observations.clear());
+    short[3]
+        .stats
+        .iter_mut()
+        .for_each(|s| s.observations.clear());
     short[3].events.retain(|e| e.kind != EventKind::Annotation);
     let (now, before) = (
         protocol_window(&ring(), &short, 1.0),

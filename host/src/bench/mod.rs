@@ -146,7 +146,16 @@ pub fn run(
         let per = n.div_ceil(opts.processes.min(n));
         let processes = n.div_ceil(per);
         let deadline = opts.deadline.unwrap_or_else(|| default_deadline(n));
-        let mut settings = settings(opts, workload, &output, &plugin_path, n, per, pool, deadline)?;
+        let mut settings = settings(
+            opts,
+            workload,
+            &output,
+            &plugin_path,
+            n,
+            per,
+            pool,
+            deadline,
+        )?;
         settings.progress = !quiet;
         progress(
             quiet,

@@ -263,6 +263,9 @@ pub mod tests {
         let help = w.explain();
         assert!(help.contains("first `ping_all`"), "{help}");
         assert!(help.contains("ping and pong datagrams"), "{help}");
-        assert!(help.contains("plus its `ring.ring_time` observation"), "{help}");
+        assert!(
+            help.contains("plus its `ring.ring_time` observation"),
+            "{help}"
+        );
     }
 }

@@ -108,7 +108,9 @@ fn command() -> clap::Command {
     let cmd = GlobalArgs::augment_args(BenchArgs::augment_args(clap::Command::new("bench")));
     // After the flattened structs, whose doc comments would be the about.
     cmd.bin_name("peerlab bench")
-        .about("Benchmark a protocol a plugin declares, through the real host, plugin and UDP overlay")
+        .about(
+            "Benchmark a protocol a plugin declares, through the real host, plugin and UDP overlay",
+        )
         .long_about(None)
 }
 

@@ -143,7 +143,9 @@ pub fn check(
         Some(_) => {
             return Err(syn::Error::new(
                 *at,
-                format!("bench: `done = {done}` must name an observation, and `{done}` is declared as another kind"),
+                format!(
+                    "bench: `done = {done}` must name an observation, and `{done}` is declared as another kind"
+                ),
             ));
         }
         None => {

@@ -40,7 +40,7 @@ pub struct Measurement {
     pub peak_rss_mb: f64,
     pub kib_per_instance: f64,
     /// Instances that were done (recorded the workload's `done` observation;
-    /// the name is the one users know from the first workload, Benaloh's totals).
+    /// the JSON field keeps the name users know).
     pub totals_known: u32,
     /// CPU cores other processes of this machine used on average during the
     /// run (`None` where /proc/stat cannot be read): above zero, the figures

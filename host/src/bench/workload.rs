@@ -6,8 +6,8 @@
 //! the fanout config key, the modules and community it needs.
 //!
 //! The host names no plugin's commands, annotations, metrics or messages:
-//! every name here comes from a loaded module (tests/tests/tidy.rs checks
-//! that `host/src` holds none of the benaloh plugin's). The scenario this
+//! every name here comes from a loaded module
+//! (`tests/tests/tidy.rs::the_host_names_no_plugin_protocol`). The scenario this
 //! generates and the help it writes are made of those names alone.
 //!
 //! Must not: load plugins ([`super::find`] does), run, time or measure
@@ -24,7 +24,7 @@ pub struct BenchWorkload {
     /// (`lib<name>.so`), the experiment name prefix, and the module whose
     /// observation `done` is.
     pub name: String,
-    /// The protocol in error messages (`the Benaloh protocol`).
+    /// The protocol in error messages (`--peers 1: <protocol> needs at least 2 instances`).
     pub protocol: String,
     /// What the generated scenario runs, for its header line and the help.
     pub about: String,

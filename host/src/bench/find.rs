@@ -79,12 +79,7 @@ pub fn check(workload: &BenchWorkload, registry: &Registry) -> Result<(), String
             .lookup(command)
             .map_err(|e| format!("command `{command}`: {e}"))?;
     }
-    if !workload.fanout_key.is_empty()
-        && !registry
-            .config_keys()
-            .iter()
-            .any(|k| *k == workload.fanout_key)
-    {
+    if !workload.fanout_key.is_empty() && !registry.config_keys().contains(&workload.fanout_key) {
         return Err(format!(
             "no module declares the config key `{}`",
             workload.fanout_key

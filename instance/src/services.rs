@@ -4,7 +4,7 @@
 //! `peerlab_dispersy::module`'s; the adapter lives here because it needs
 //! the instance's core, the peer table it got at the barrier, the time
 //! scale, which module defined which message, and its records), plus the
-//! fault commands (`set_network`, `partition`, `crash`).
+//! fault commands (`set_network`, `partition`, `crash`) and `capture`.
 //!
 //! Must not: drive the instance (no polling, no datagram carriage) or read
 //! the clock: time is the instant the current input is handled at.
@@ -265,6 +265,12 @@ impl Services for State {
         self.fault_event("crash");
         self.crashed = true;
         self.stop_requested = true;
+        Ok(())
+    }
+
+    fn capture(&mut self) -> Result<(), String> {
+        // The driver sees the flag and opens the capture (its own file I/O).
+        self.capture = true;
         Ok(())
     }
 }

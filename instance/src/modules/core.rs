@@ -1,6 +1,6 @@
 //! The built-in `core` module: Gumby's client callbacks (`echo`,
 //! `annotate`, `set`, `stop`) and the fault commands (`set_network`,
-//! `partition`, `heal`, `crash`), always loaded. Written with the same
+//! `partition`, `heal`, `crash`) and `capture`, always loaded. Written with the same
 //! `#[module]` macro as any plugin; everything it does goes through the host
 //! context.
 
@@ -18,7 +18,7 @@ pub fn peerlab_root_module() -> ModuleRoot_Ref {
 #[derive(Debug, Default)]
 pub struct Core;
 
-/// Gumby's client callbacks (echo, annotate, set, stop) and network faults (set_network, partition, heal, crash).
+/// Gumby's client callbacks (echo, annotate, set, stop), network faults (set_network, partition, heal, crash) and packet capture (capture).
 #[module(
     name = "core",
     export = false,
@@ -104,6 +104,12 @@ impl Core {
     #[callback]
     fn crash(&mut self, host: &mut Host) -> Result<(), String> {
         host.crash()
+    }
+
+    /// Write this instance's datagrams from now on to `<ID>.pcap` in the run folder: `capture {3}`.
+    #[callback]
+    fn capture(&mut self, host: &mut Host) -> Result<(), String> {
+        host.capture()
     }
 }
 

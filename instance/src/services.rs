@@ -194,6 +194,15 @@ impl Services for State {
     }
 
     fn define_message(&mut self, module: usize, spec: MessageSpec) -> Result<(), String> {
+        if self.restarting
+            && let Some(id) = self.core.meta_id(spec.name.as_str())
+        {
+            // `restart`: the module made again defines what it defined
+            // before; the core keeps the definition, the new instance gets
+            // the deliveries.
+            self.message_owner.insert(id, module);
+            return Ok(());
+        }
         let meta = dispersy::module::meta_message(&spec)?;
         let id = self.core.define_message(meta).map_err(|e| e.to_string())?;
         self.message_owner.insert(id, module);

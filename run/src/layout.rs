@@ -24,6 +24,10 @@ pub const EXPERIMENT_SCENARIO: &str = "experiment.scenario";
 pub const PLOTS_DIR: &str = "plots";
 /// Post-processing's page.
 pub const REPORT_HTML: &str = "report.html";
+/// Post-processing's "peers online" series (`t,online`: how many instances
+/// were online from each change on), in runs whose scenario uses `leave`,
+/// `join`, `restart` or `churn`.
+pub const PEERS_ONLINE_CSV: &str = "peers_online.csv";
 
 /// Where one node's files go, relative to the run folder.
 pub fn instance_dir(host: &str, node: u32) -> PathBuf {

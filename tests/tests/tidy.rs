@@ -599,3 +599,61 @@ fn names_module_sees_paths_and_groups() {
         "crate::runner"
     ));
 }
+
+/// The host names no plugin's protocol: `peerlab bench` reads the workload
+/// a plugin declares (plugin-api 1.5, `#[module(bench(..))]`) and measures
+/// it through the declared metrics, so none of the benaloh plugin's
+/// commands, messages, config keys, annotations or counters may appear in
+/// `host/src` (code, comments and help texts alike). Each name is checked
+/// to still be the plugin's, so the list cannot go stale unnoticed.
+#[test]
+fn the_host_names_no_plugin_protocol() {
+    const BENALOH_NAMES: [&str; 14] = [
+        "share_local",
+        "share_subset_sum",
+        "auto_share",
+        "print_local_value",
+        "print_total_sum",
+        "broadcast_fanout",
+        "local-share",
+        "broadcast-share",
+        "benaloh: total known",
+        "BenalohCommunity",
+        "local_shares_out",
+        "broadcast_shares_out",
+        "subset sum",
+        "TOTAL_KNOWN",
+    ];
+    let root = workspace_root();
+    let plugin = std::fs::read_to_string(root.join("plugins/benaloh/src/lib.rs"))
+        .expect("plugins/benaloh/src/lib.rs");
+    for name in BENALOH_NAMES {
+        assert!(
+            plugin.contains(name),
+            "`{name}` is no longer the benaloh plugin's: update this list"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&root.join("host/src"), &mut files);
+    assert!(files.len() >= 40, "{files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        for (n, line) in text.lines().enumerate() {
+            for name in BENALOH_NAMES.iter().filter(|name| line.contains(*name)) {
+                found.push(format!("{rel}:{}: `{name}`: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the host names the benaloh plugin's protocol; read it from the plugin's declarations \
+         instead (its bench(..) workload, its metrics):\n  {}",
+        found.join("\n  ")
+    );
+}

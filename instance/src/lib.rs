@@ -25,7 +25,8 @@
 //! event delivery, failures and the instance's end. Around it, one job
 //! each: [`shared`] (what every instance of a process shares), [`seed`]
 //! (seed derivation and overlay settings), [`faults`] (the network
-//! conditions and what they do to a datagram), `services` (the host
+//! conditions and what they do to a datagram), [`nat`] (the NAT filter
+//! the real driver emulates), `services` (the host
 //! services behind the module API, including the api-to-overlay adapter),
 //! [`record`] (the instance's output records and what could not be
 //! written; `stats_line` writes its statistics lines) and [`modules`] (the registry of callable modules and the
@@ -34,9 +35,12 @@
 //! driver; nor depend on tokio, the host or the runner
 //! (`tests/tests/tidy.rs`).
 
+pub mod churn;
 pub mod faults;
 pub mod metrics;
 pub mod modules;
+pub mod nat;
+mod presence;
 pub mod record;
 pub mod seed;
 mod services;
@@ -159,7 +163,18 @@ struct State {
     net_rng: ChaCha8Rng,
     /// Datagrams the fault model dropped so far.
     fault_drops: u64,
+    /// The NAT this instance sits behind (`nat`, `nat_timeout`), and its
+    /// filter when the driver emulates it ([`Instance::emulate_nat_filter`]).
+    nat: (peerlab_lang::NatType, Duration),
+    nat_filter: Option<nat::NatFilter>,
     crashed: bool,
+    /// Its driver captures its datagrams (`capture` key or command).
+    capture: bool,
+    /// Online or away, and the churn model (`presence`).
+    presence: presence::Presence,
+    /// `restart` is making the modules again: a message they define is
+    /// already defined, and goes to the new instance.
+    restarting: bool,
 }
 
 /// One experiment instance. See the module docs.
@@ -197,10 +212,8 @@ impl Instance {
         );
         // Typed by lang when the run was planned; a value it would not
         // take falls back to the default, as a missing one does.
-        let stats_interval = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
-            .0
-            .stats_interval
-            .unwrap_or(1.0);
+        let keys = peerlab_lang::RuntimeKeys::from_strings(&shared.config).0;
+        let stats_interval = keys.stats_interval.unwrap_or(1.0);
         let mut state = State {
             id,
             core: OverlayCore::new(overlay),
@@ -226,7 +239,15 @@ impl Instance {
             now,
             net: NetConditions::default(),
             fault_drops: 0,
+            nat: {
+                let keys = peerlab_lang::NatKeys::from_strings(&shared.config).0;
+                (keys.of(id), keys.timeout())
+            },
+            nat_filter: None,
             crashed: false,
+            capture: keys.capture.unwrap_or(false),
+            presence: presence::Presence::new(&shared, id),
+            restarting: false,
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
         };
@@ -273,6 +294,10 @@ impl Instance {
         loop {
             let t = self.state.core.poll_transmit(buf)?;
             let state = &mut self.state;
+            if let Some(f) = state.nat_filter.as_mut() {
+                // Through the NAT before any loss on the way.
+                f.outbound(state.now, t.destination);
+            }
             let route = if state.net.is_clean() {
                 // What `route` gives for clean conditions, without asking.
                 Route::After(Duration::ZERO)
@@ -313,6 +338,31 @@ impl Instance {
         self.state.core.count_fault_drop();
     }
 
+    /// The NAT this instance sits behind and its mapping timeout (the
+    /// simulated driver gives it one on the simulated network).
+    pub fn nat(&self) -> (peerlab_lang::NatType, Duration) {
+        self.state.nat
+    }
+
+    /// The driver cannot model the NAT in its network (real UDP): filter
+    /// inbound datagrams here, as the NAT's filtering would ([`nat`]).
+    pub fn emulate_nat_filter(&mut self) {
+        let (t, timeout) = self.state.nat;
+        self.state.nat_filter = nat::NatFilter::new(t, timeout);
+    }
+
+    /// The driver's network model dropped a datagram to this instance at
+    /// its NAT: counted as `drop/nat_filtered`.
+    pub fn nat_filtered(&mut self) {
+        self.state.core.count_nat_drop();
+    }
+
+    /// Whether its driver should capture its datagrams (the `capture`
+    /// config key, or a `capture` command ran): it stays so once set.
+    pub fn capturing(&self) -> bool {
+        self.state.capture
+    }
+
     /// The network conditions now in force.
     pub fn net_conditions(&self) -> &NetConditions {
         &self.state.net
@@ -343,6 +393,8 @@ impl Instance {
         self.state.core.set_directory(directory.clone());
         self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
+        self.state.nat_event();
+        self.presence_started();
         if let Some(m) = self.modules.as_mut() {
             for e in m.on_start(&mut self.state) {
                 self.state.fail(e);
@@ -407,12 +459,17 @@ impl Instance {
             return None;
         }
         let command = self.next_command_at();
-        let timer = self.state.timers.peek().map(|Reverse(t)| t.at);
+        // An instance away holds its module timers until it is back.
+        let timer = match self.state.presence.away {
+            true => None,
+            false => self.state.timers.peek().map(|Reverse(t)| t.at),
+        };
         [
             command,
             timer,
             self.state.core.poll_timeout(),
             self.next_sample,
+            self.state.presence.next_change(),
         ]
         .into_iter()
         .flatten()
@@ -445,7 +502,27 @@ impl Instance {
         datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
     ) {
         self.state.now = now;
-        self.state.core.handle_batch(now, datagrams);
+        if self.state.presence.away {
+            // Away: what reaches its address is lost (docs/network.md, Churn).
+            return;
+        }
+        if let Some(f) = self.state.nat_filter.as_ref() {
+            let mut filtered = 0;
+            let passed: Vec<_> = datagrams
+                .into_iter()
+                .filter(|(from, _)| {
+                    let pass = f.allows(now, *from);
+                    filtered += u64::from(!pass);
+                    pass
+                })
+                .collect();
+            for _ in 0..filtered {
+                self.state.core.count_nat_drop();
+            }
+            self.state.core.handle_batch(now, passed);
+        } else {
+            self.state.core.handle_batch(now, datagrams);
+        }
         self.deliver_events();
     }
 
@@ -473,8 +550,11 @@ impl Instance {
                 self.state.stop_requested = true;
             }
         }
+        if !self.state.stop_requested {
+            self.presence_due(now);
+        }
         while let Some(Reverse(t)) = self.state.timers.peek() {
-            if t.at > now || self.state.stop_requested {
+            if t.at > now || self.state.stop_requested || self.state.presence.away {
                 break;
             }
             let Reverse(t) = self.state.timers.pop().expect("peeked");
@@ -523,6 +603,7 @@ impl Instance {
             (status, _) => status,
         });
         e.text = lost.as_deref().map(Into::into);
+        e.online = self.state.presence.online_at_end();
         self.state.record.event(&e);
         self.state.record.flush();
     }
@@ -578,10 +659,23 @@ impl Instance {
         e.module = Some(cmd.call.module_name.as_str().into());
         e.file = Some(cmd.file[..].into());
         e.line = Some(cmd.line);
+        let skipped = self.state.presence.away && !presence::runs_while_away(&cmd.call);
+        if skipped {
+            e.text = Some("skipped: the instance is away".into());
+        }
         self.state.record.event(&e);
         // On disk before it runs: if it hangs or aborts the process, the
         // events still name it.
         self.state.record.flush_events();
+        if skipped {
+            return;
+        }
+        if presence::is_presence(&cmd.call) {
+            if let Err(err) = self.run_presence(&cmd.call) {
+                self.state.fail(format!("{}:{}: {err}", cmd.file, cmd.line));
+            }
+            return;
+        }
         let Some(m) = self.modules.as_mut() else {
             return;
         };
@@ -659,6 +753,16 @@ impl State {
             at = zero + scaled((k + 1.0) * self.stats_interval, self.shared.time_scale);
         }
         Some(at)
+    }
+
+    /// Record the NAT this instance sits behind as a `network` event.
+    fn nat_event(&mut self) {
+        let (t, timeout) = self.nat;
+        if let Some(text) = nat::describe(t, timeout) {
+            let mut e = EventLine::new(self.wall_t(self.now), event_kind::NETWORK);
+            e.text = Some(text.as_str().into());
+            self.record.event(&e);
+        }
     }
 
     /// Record a fault as an event (plots show them).

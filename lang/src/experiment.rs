@@ -21,7 +21,7 @@ use crate::diag::{Diagnostic, Location};
 use crate::scenario::{Scenario, Vars};
 use crate::shell::expand_vars;
 use crate::suggest::suggest;
-use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_uint};
+use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_size, parse_uint};
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "PEERLAB_";
@@ -105,11 +105,20 @@ pub struct RuntimeKeys {
     pub stats_interval: Option<f64>,
     /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
     pub instance_port_base: Option<u16>,
+    /// `capture`: every instance writes a pcap of its datagrams.
+    pub capture: Option<bool>,
+    /// `capture_limit`: most bytes of one instance's pcap file.
+    pub capture_limit: Option<u64>,
 }
+
+/// The smallest `capture_limit` taken (64 KiB).
+pub const CAPTURE_LIMIT_MIN: u64 = 64 * 1024;
+/// `capture_limit` when the config does not set it (64 MB).
+pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 7] = [
+    pub const KEYS: [&'static str; 9] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -117,6 +126,8 @@ impl RuntimeKeys {
         "resources_interval",
         "stats_interval",
         "instance_port_base",
+        "capture",
+        "capture_limit",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -165,6 +176,16 @@ impl RuntimeKeys {
                     ));
                 }
             },
+            "capture" => self.capture = Some(parse_bool(text).map_err(bad)?),
+            "capture_limit" => {
+                let n = parse_size(text).map_err(bad)?;
+                if n < CAPTURE_LIMIT_MIN {
+                    return Err(format!(
+                        "bad value for `capture_limit`: expected at least 64KiB (the file's header and a few datagrams), found `{text}`"
+                    ));
+                }
+                self.capture_limit = Some(n);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -242,6 +263,8 @@ pub struct Experiment {
     pub network: Network,
     /// The instance runtime's settings (see [`RuntimeKeys`]).
     pub runtime: RuntimeKeys,
+    /// Which NAT each instance sits behind (`nat`, `nat_timeout`).
+    pub nat: crate::nat::NatKeys,
     /// Instances that are other programs (see [`External`]).
     pub external: External,
     /// SLURM settings.
@@ -440,6 +463,26 @@ pub const KEYS: &[KeyDoc] = &[
         "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
     ),
     typed(
+        "nat",
+        "nat types",
+        "the NAT each instance sits behind: none, full_cone, restricted_cone, port_restricted_cone or symmetric, each optionally for some instances, e.g. `symmetric {3-10}, full_cone` (default none; docs/network.md, NAT)",
+    ),
+    typed(
+        "nat_timeout",
+        "duration",
+        "how long a NAT mapping (and each of its filter's permissions) lives after its last outgoing datagram (default 2m)",
+    ),
+    typed(
+        "capture",
+        "bool",
+        "every instance writes a pcap of the datagrams it sends and receives, <ID>.pcap beside its other files (docs/network.md, Packet capture; `capture {3}` in the scenario captures some; default off)",
+    ),
+    typed(
+        "capture_limit",
+        "size",
+        "most bytes of one instance's pcap file, e.g. 64MB or 1GiB, at least 64KiB; datagrams past it are counted, not written (default 64MB)",
+    ),
+    typed(
         "external_instances",
         "integer",
         "how many of instances_to_run are other programs (the last ids), started with external_cmd (default 0)",
@@ -635,6 +678,7 @@ impl Experiment {
             time_scale: None,
             network: Network::Real,
             runtime: RuntimeKeys::default(),
+            nat: Default::default(),
             external: External::default(),
             slurm: Slurm::default(),
             output_dir: "output".to_string(),
@@ -822,6 +866,13 @@ impl Experiment {
                 .at(Location::file_only(raw.name.clone())),
             );
         }
+        if let Some(m) = exp.nat.beyond(exp.instances) {
+            let mut d = Diagnostic::warning(m).with_code("nat-ids");
+            if let Some(l) = key_locs.get("nat").map(|l| (*l).clone()) {
+                d = d.at(l);
+            }
+            diags.push(d);
+        }
         if exp.runner == Runner::Local && exp.nodes > 1 {
             let key = chosen.get("node_amount").copied().unwrap_or("node_amount");
             let mut d = Diagnostic::note(format!(
@@ -961,8 +1012,15 @@ impl Experiment {
             | "shared_verification"
             | "resources_interval"
             | "stats_interval"
-            | "instance_port_base" => {
+            | "instance_port_base"
+            | "capture"
+            | "capture_limit" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
+            }
+            "nat" | "nat_timeout" => {
+                // A comma list (`symmetric {3-10}, full_cone`) is one value here.
+                let s = v.value.to_string();
+                self.nat.set(canon, &s).map_err(|m| v.diag(m))?;
             }
             "external_instances" | "external_cmd" | "external_callbacks" => {
                 self.external.set(canon, &text()?).map_err(|m| v.diag(m))?;

@@ -369,6 +369,36 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_whose_end_event_says_it_was_away_is_not_online_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        for id in 1..=3 {
+            fs::write(dir.path().join(format!("0000{id}.out")), "ok\n").unwrap();
+        }
+        let end = |online: &str| {
+            format!(
+                "{{\"t\":1.0,\"kind\":\"fault\",\"text\":\"leave\"}}\n{{\"t\":9.0,\"kind\":\"end\",\"status\":\"finished\"{online}}}\n"
+            )
+        };
+        fs::write(dir.path().join("00001.events.jsonl"), end("")).unwrap();
+        fs::write(
+            dir.path().join("00002.events.jsonl"),
+            end(",\"online\":false"),
+        )
+        .unwrap();
+        // 3 has no events file: nothing says it was away.
+        let s = summary(&[(1, "finished"), (2, "finished"), (3, "finished")]);
+        let o = FolderOutputs::load(dir.path(), &s, &BTreeMap::new());
+        let view = Outputs::from_impl(&o);
+        assert!(view.online_at_end(1));
+        assert!(!view.online_at_end(2));
+        assert!(view.online_at_end(3));
+        assert!(
+            view.online_at_end(9),
+            "an unknown id says nothing either way"
+        );
+    }
+
+    #[test]
     fn no_verdict_passes_when_no_instance_ran() {
         let dir = tempfile::tempdir().unwrap();
         let never = summary(&[(1, "never_started"), (2, "never_started")]);

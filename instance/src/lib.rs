@@ -724,21 +724,8 @@ impl State {
         // Kept to the microsecond: 3.0, not 2.9999999999999996.
         let t = (self.wall_t(now) / self.shared.time_scale * 1e6).round() / 1e6;
         let reset = std::mem::take(&mut self.reset_pending);
-        // The overlay's counters, then the metrics, then the module
-        // statistics: a name given twice keeps its last value.
-        let w = &mut self.stats_line;
-        w.begin();
-        self.core
-            .stats()
-            .visit_counters(|p, n, v| w.push(p, n, v as f64));
-        self.metrics.visit_values(|n, v| w.push("", n, v));
-        let observations = self.metrics.take_observations();
-        self.record.sample_with(|buf, custom| {
-            for (k, v) in custom {
-                w.push("stat/", k, *v);
-            }
-            w.write(buf, t, reset, &observations);
-        });
+        let (w, stats) = (&mut self.stats_line, self.core.stats());
+        w.sample(t, reset, stats, &mut self.metrics, &mut self.record);
     }
 
     /// The first point of the statistics grid (every `stats_interval`

@@ -36,6 +36,29 @@ pub struct LineWriter {
 }
 
 impl LineWriter {
+    /// Write one statistics line into `record`: the overlay's counters,
+    /// then the metrics, then the module statistics (`stat/<name>`); a
+    /// name given twice keeps its last value.
+    pub fn sample(
+        &mut self,
+        t: f64,
+        reset: bool,
+        overlay: &peerlab_dispersy::stats::Stats,
+        metrics: &mut crate::metrics::Metrics,
+        record: &mut crate::record::Record,
+    ) {
+        self.begin();
+        overlay.visit_counters(|p, n, v| self.push(p, n, v as f64));
+        metrics.visit_values(|n, v| self.push("", n, v));
+        let observations = metrics.take_observations();
+        record.sample_with(|buf, custom| {
+            for (k, v) in custom {
+                self.push("stat/", k, *v);
+            }
+            self.write(buf, t, reset, &observations);
+        });
+    }
+
     /// Start gathering a line.
     pub fn begin(&mut self) {
         self.given = 0;

@@ -310,6 +310,30 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             ));
         }
     }
+    // Verdicts judge the run folder through the modules' hooks: the
+    // registry, the plugin api, lang and the run folder's types, nothing
+    // that starts or supervises instances.
+    let verdicts = find("verdicts");
+    let allowed: Vec<&str> = ["lang", "instance", "plugin-api", "run"]
+        .iter()
+        .map(|d| find(d).name.as_str())
+        .collect();
+    for d in verdicts
+        .ours
+        .iter()
+        .filter(|d| !allowed.contains(&d.as_str()))
+    {
+        broken.push(format!(
+            "{} depends on {d}: verdicts know only {allowed:?} among our crates",
+            verdicts.name
+        ));
+    }
+    if verdicts.normal.iter().any(|d| d == "tokio") {
+        broken.push(format!(
+            "{} depends on tokio: judging a run folder needs no async runtime",
+            verdicts.name
+        ));
+    }
     // The instance runtime is a pure state machine (the quinn-proto half of
     // a quinn-proto/quinn split): no async runtime, not the host (so not
     // the runner), and the overlay without its tokio UDP driver.

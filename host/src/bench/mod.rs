@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 use peerlab_report::model::{InstanceData, ProcessData};
 
 use crate::modules::Registry;
-use crate::runner::verdict_choice::VerdictChoice;
 use crate::runner::{self, RunSettings};
+use peerlab_verdicts::choice::VerdictChoice;
 
 pub use error::BenchError;
 pub use measure::Measurement;

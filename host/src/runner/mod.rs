@@ -21,8 +21,6 @@ pub mod status;
 pub mod supervise;
 pub mod tail;
 pub mod tracker;
-pub mod verdict_choice;
-pub mod verdicts;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -20,8 +20,8 @@ use peerlab_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use peerlab_plugin_api::abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 use peerlab_plugin_api::{RunOutputsRef, Verdict};
 
-use super::folder::{EndStatus, Summary, VerdictRecord};
-use crate::modules::Registry;
+use peerlab_instance::modules::Registry;
+use peerlab_run::{EndStatus, Summary, VerdictRecord};
 
 /// What every "not judged" verdict message starts with.
 pub const NOT_JUDGED: &str = "not judged";
@@ -192,7 +192,7 @@ pub fn collect(
 }
 
 /// [`collect`] from the modules whose name `judges` accepts (config key
-/// `verdicts`, see [`super::verdict_choice`]).
+/// `verdicts`, see [`crate::choice`]).
 pub fn collect_some(
     registry: &Registry,
     run_dir: &Path,
@@ -252,7 +252,7 @@ mod tests {
     use peerlab_plugin_api::Outputs;
 
     use super::*;
-    use crate::runner::folder::InstanceStatus;
+    use peerlab_run::InstanceStatus;
 
     /// A summary of instances `(id, status)`, outputs at `NNNNN.out`.
     fn summary(instances: &[(u32, &str)]) -> Summary {

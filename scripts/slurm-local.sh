@@ -22,6 +22,7 @@
 #   scripts/slurm-local.sh [--netns] env      print `export SLURM_CONF=...` for eval
 #   scripts/slurm-local.sh --netns kill-node N  kill every process in node nN's namespace (its slurmd,
 #                                             job steps and instances): a node failure, for tests
+#   scripts/slurm-local.sh --netns restart-node N  start nN's slurmd again, wait until every node is idle
 #
 # Clients (sbatch, squeue, peerlab run --runner slurm) find the cluster through
 # SLURM_CONF=$PEERLAB_SLURM_DIR/slurm.conf.
@@ -260,6 +261,19 @@ netns_down() {
     rm -f "$MADE"
 }
 
+# Start node nN's slurmd again after kill-node and wait until every node is
+# idle (a node SLURM set down for not responding returns by itself).
+cmd_restart_node() { # <N>
+    [[ "$NETNS" == 1 ]] || die "restart-node is for the netns cluster (--netns)"
+    local n="${1:-}"
+    [[ "$n" =~ ^[0-9]+$ ]] || die "usage: $0 --netns restart-node N"
+    made netns "plns-n$n" || die "no node n$n in this netns cluster ($DIR)"
+    start_daemons
+    scontrol update "NodeName=n$n" State=RESUME >/dev/null 2>&1 || true
+    wait_idle
+    say "node n$n is back"
+}
+
 cmd_kill_node() { # <N>
     [[ "$NETNS" == 1 ]] || die "kill-node is for the netns cluster (--netns)"
     local n="${1:-}"
@@ -393,8 +407,9 @@ stop) cmd_stop ;;
 status) cmd_status ;;
 env) echo "export SLURM_CONF=$CONF" ;;
 kill-node) cmd_kill_node "${2:-}" ;;
+restart-node) cmd_restart_node "${2:-}" ;;
 *)
-    echo "usage: $0 [--netns] start|stop|status|env, or $0 --netns kill-node N" >&2
+    echo "usage: $0 [--netns] start|stop|status|env, or $0 --netns kill-node|restart-node N" >&2
     exit 2
     ;;
 esac

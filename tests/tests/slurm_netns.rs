@@ -179,7 +179,15 @@ fn assert_nothing_left(cluster: &Cluster, run: &Path) {
     let job = job_id(run);
     wait_for("the job to end", Duration::from_secs(60), || {
         let state = cluster.job_state(&job);
-        ["COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", ""].contains(&state.as_str())
+        [
+            "COMPLETED",
+            "CANCELLED",
+            "FAILED",
+            "TIMEOUT",
+            "NODE_FAIL",
+            "",
+        ]
+        .contains(&state.as_str())
     });
     let needle = run.to_string_lossy().into_owned();
     wait_for(
@@ -202,7 +210,9 @@ fn counter(link: &str, which: &str) -> u64 {
 /// Packets the bridge forwarded from one node's link to another's: what
 /// the node links received minus what the bridge delivered to the head.
 fn forwarded_between_nodes() -> u64 {
-    let from_nodes: u64 = (1..=3).map(|n| counter(&format!("plnsv{n}"), "rx_packets")).sum();
+    let from_nodes: u64 = (1..=3)
+        .map(|n| counter(&format!("plnsv{n}"), "rx_packets"))
+        .sum();
     from_nodes.saturating_sub(counter("plnsbr0", "rx_packets"))
 }
 
@@ -286,10 +296,7 @@ fn a_node_that_dies_is_reported_lost_with_slurms_reason() {
         return;
     };
     let dir = Dir::new("slurm-netns-nodefail");
-    dir.write(
-        "d.scenario",
-        "@0 echo up\n@5:00 echo later\n@5:10 stop\n",
-    );
+    dir.write("d.scenario", "@0 echo up\n@5:00 echo later\n@5:10 stop\n");
     dir.write(
         "d.conf",
         "experiment_name = d\nscenario_file = d.scenario\nrunner = slurm\n\

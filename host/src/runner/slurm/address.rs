@@ -125,7 +125,11 @@ fn resolve(addr: &str) -> Option<SocketAddr> {
         return Some(SocketAddr::new(ip, 9));
     }
     let addrs: Vec<SocketAddr> = (addr, 9).to_socket_addrs().ok()?.collect();
-    addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied()
+    addrs
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(addrs.first())
+        .copied()
 }
 
 /// This host's interfaces with an IPv4 address, in the kernel's order.

@@ -25,8 +25,8 @@ pub use peerlab_slurm::nodes;
 pub use peerlab_slurm::queue::{self, *};
 pub use peerlab_slurm::script::{self, *};
 pub use peerlab_slurm::{
-    DEFAULT_QUEUE_TIMEOUT, LOCAL_DIR_KEY, NODE_FAILURE_KEY, NodeFailure, SLURM_DIR,
-    SlurmSettings, TIME_MARGIN,
+    DEFAULT_QUEUE_TIMEOUT, LOCAL_DIR_KEY, NODE_FAILURE_KEY, NodeFailure, SLURM_DIR, SlurmSettings,
+    TIME_MARGIN,
 };
 use poller::Poller;
 
@@ -577,7 +577,9 @@ mod tests {
         assert_eq!(s.local_dir, None);
         let mut keyed = run_settings(9);
         keyed.config.insert("sync_interface".into(), "ib0".into());
-        keyed.config.insert(NODE_FAILURE_KEY.into(), "Continue".into());
+        keyed
+            .config
+            .insert(NODE_FAILURE_KEY.into(), "Continue".into());
         let s = settings_from(&exp, &keyed).unwrap();
         assert_eq!(s.sync_interface.as_deref(), Some("ib0"));
         assert_eq!(s.on_node_failure, NodeFailure::Continue);

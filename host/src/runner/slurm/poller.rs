@@ -163,7 +163,11 @@ impl Poller {
         let rows: Vec<NodeRow> = match slurm_command("sinfo", &args).await {
             Ok(out) => parse_sinfo_nodes(&out),
             Err(err) => {
-                tracing::debug!("cannot ask sinfo about {}: {}", nodes.list, crate::util::chain(&err));
+                tracing::debug!(
+                    "cannot ask sinfo about {}: {}",
+                    nodes.list,
+                    crate::util::chain(&err)
+                );
                 return;
             }
         };

@@ -44,7 +44,8 @@ impl Watch<'_> {
         );
         for &id in &ids {
             super::end::note_abnormal_end(self.run_dir, &self.placement, id, &lost, None);
-            self.tracker.end(id, EndStatus::Lost, None, Some(lost.clone()));
+            self.tracker
+                .end(id, EndStatus::Lost, None, Some(lost.clone()));
         }
         self.lost_nodes.push(host.to_string());
         if stop && self.stopping_since.is_none() {

@@ -366,6 +366,32 @@ fn a_node_that_dies_is_reported_lost_with_slurms_reason() {
         "job {job}"
     );
     drop(restart);
+    // Nothing of the run is left in any node's namespace: only slurmd.
+    for n in 1..=3 {
+        wait_for(
+            &format!("node n{n}'s namespace to hold only its slurmd"),
+            Duration::from_secs(60),
+            || {
+                netns_programs(&format!("plns-n{n}"))
+                    .iter()
+                    .all(|p| p == "slurmd")
+            },
+        );
+    }
+}
+
+/// The program names of the processes in network namespace `ns`.
+fn netns_programs(ns: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "pids", ns])
+        .output()
+        .expect("running ip netns pids");
+    assert!(out.status.success(), "ip netns pids {ns}: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+        .map(|c| c.trim().to_string())
+        .collect()
 }
 
 /// 1,000 instances on the three namespace nodes, 100 per process: they

@@ -25,7 +25,8 @@
 //! event delivery, failures and the instance's end. Around it, one job
 //! each: [`shared`] (what every instance of a process shares), [`seed`]
 //! (seed derivation and overlay settings), [`faults`] (the network
-//! conditions and what they do to a datagram), `services` (the host
+//! conditions and what they do to a datagram), [`nat`] (the NAT filter
+//! the real driver emulates), `services` (the host
 //! services behind the module API, including the api-to-overlay adapter),
 //! [`record`] (the instance's output records and what could not be
 //! written) and [`modules`] (the registry of callable modules and the
@@ -37,6 +38,7 @@
 pub mod faults;
 pub mod metrics;
 pub mod modules;
+pub mod nat;
 pub mod record;
 pub mod seed;
 mod services;
@@ -156,6 +158,10 @@ struct State {
     net_rng: ChaCha8Rng,
     /// Datagrams the fault model dropped so far.
     fault_drops: u64,
+    /// The NAT this instance sits behind (`nat`, `nat_timeout`), and its
+    /// filter when the driver emulates it ([`Instance::emulate_nat_filter`]).
+    nat: (peerlab_lang::NatType, Duration),
+    nat_filter: Option<nat::NatFilter>,
     crashed: bool,
 }
 
@@ -222,6 +228,11 @@ impl Instance {
             now,
             net: NetConditions::default(),
             fault_drops: 0,
+            nat: {
+                let keys = peerlab_lang::NatKeys::from_strings(&shared.config).0;
+                (keys.of(id), keys.timeout())
+            },
+            nat_filter: None,
             crashed: false,
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
@@ -269,6 +280,10 @@ impl Instance {
         loop {
             let t = self.state.core.poll_transmit(buf)?;
             let state = &mut self.state;
+            if let Some(f) = state.nat_filter.as_mut() {
+                // Through the NAT before any loss on the way.
+                f.outbound(state.now, t.destination);
+            }
             let route = if state.net.is_clean() {
                 // What `route` gives for clean conditions, without asking.
                 Route::After(Duration::ZERO)
@@ -309,6 +324,25 @@ impl Instance {
         self.state.core.count_fault_drop();
     }
 
+    /// The NAT this instance sits behind and its mapping timeout (the
+    /// simulated driver gives it one on the simulated network).
+    pub fn nat(&self) -> (peerlab_lang::NatType, Duration) {
+        self.state.nat
+    }
+
+    /// The driver cannot model the NAT in its network (real UDP): filter
+    /// inbound datagrams here, as the NAT's filtering would ([`nat`]).
+    pub fn emulate_nat_filter(&mut self) {
+        let (t, timeout) = self.state.nat;
+        self.state.nat_filter = nat::NatFilter::new(t, timeout);
+    }
+
+    /// The driver's network model dropped a datagram to this instance at
+    /// its NAT: counted as `drop/nat_filtered`.
+    pub fn nat_filtered(&mut self) {
+        self.state.core.count_nat_drop();
+    }
+
     /// The network conditions now in force.
     pub fn net_conditions(&self) -> &NetConditions {
         &self.state.net
@@ -339,6 +373,7 @@ impl Instance {
         self.state.core.set_directory(directory.clone());
         self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
+        self.state.nat_event();
         if let Some(m) = self.modules.as_mut() {
             for e in m.on_start(&mut self.state) {
                 self.state.fail(e);
@@ -441,7 +476,23 @@ impl Instance {
         datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
     ) {
         self.state.now = now;
-        self.state.core.handle_batch(now, datagrams);
+        if let Some(f) = self.state.nat_filter.as_ref() {
+            let mut filtered = 0;
+            let passed: Vec<_> = datagrams
+                .into_iter()
+                .filter(|(from, _)| {
+                    let pass = f.allows(now, *from);
+                    filtered += u64::from(!pass);
+                    pass
+                })
+                .collect();
+            for _ in 0..filtered {
+                self.state.core.count_nat_drop();
+            }
+            self.state.core.handle_batch(now, passed);
+        } else {
+            self.state.core.handle_batch(now, datagrams);
+        }
         self.deliver_events();
     }
 
@@ -648,6 +699,16 @@ impl State {
             at = zero + scaled((k + 1.0) * self.stats_interval, self.shared.time_scale);
         }
         Some(at)
+    }
+
+    /// Record the NAT this instance sits behind as a `network` event.
+    fn nat_event(&mut self) {
+        let (t, timeout) = self.nat;
+        if let Some(text) = nat::describe(t, timeout) {
+            let mut e = EventLine::new(self.wall_t(self.now), event_kind::NETWORK);
+            e.text = Some(text.as_str().into());
+            self.record.event(&e);
+        }
     }
 
     /// Record a fault as an event (plots show them).

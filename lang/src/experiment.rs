@@ -242,6 +242,8 @@ pub struct Experiment {
     pub network: Network,
     /// The instance runtime's settings (see [`RuntimeKeys`]).
     pub runtime: RuntimeKeys,
+    /// Which NAT each instance sits behind (`nat`, `nat_timeout`).
+    pub nat: crate::nat::NatKeys,
     /// Instances that are other programs (see [`External`]).
     pub external: External,
     /// SLURM settings.
@@ -438,6 +440,16 @@ pub const KEYS: &[KeyDoc] = &[
         "instance_port_base",
         "port",
         "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
+    ),
+    typed(
+        "nat",
+        "nat types",
+        "the NAT each instance sits behind: none, full_cone, restricted_cone, port_restricted_cone or symmetric, each optionally for some instances, e.g. `symmetric {3-10}, full_cone` (default none; docs/network.md, NAT)",
+    ),
+    typed(
+        "nat_timeout",
+        "duration",
+        "how long a NAT mapping (and each of its filter's permissions) lives after its last outgoing datagram (default 2m)",
     ),
     typed(
         "external_instances",
@@ -645,6 +657,7 @@ impl Experiment {
             time_scale: None,
             network: Network::Real,
             runtime: RuntimeKeys::default(),
+            nat: Default::default(),
             external: External::default(),
             slurm: Slurm::default(),
             output_dir: "output".to_string(),
@@ -832,6 +845,13 @@ impl Experiment {
                 .at(Location::file_only(raw.name.clone())),
             );
         }
+        if let Some(m) = exp.nat.beyond(exp.instances) {
+            let mut d = Diagnostic::warning(m).with_code("nat-ids");
+            if let Some(l) = key_locs.get("nat").map(|l| (*l).clone()) {
+                d = d.at(l);
+            }
+            diags.push(d);
+        }
         if exp.runner == Runner::Local && exp.nodes > 1 {
             let key = chosen.get("node_amount").copied().unwrap_or("node_amount");
             let mut d = Diagnostic::note(format!(
@@ -973,6 +993,11 @@ impl Experiment {
             | "stats_interval"
             | "instance_port_base" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
+            }
+            "nat" | "nat_timeout" => {
+                // A comma list (`symmetric {3-10}, full_cone`) is one value here.
+                let s = v.value.to_string();
+                self.nat.set(canon, &s).map_err(|m| v.diag(m))?;
             }
             "external_instances" | "external_cmd" | "external_callbacks" => {
                 self.external.set(canon, &text()?).map_err(|m| v.diag(m))?;

@@ -23,6 +23,7 @@ pub mod config;
 pub mod diag;
 pub mod experiment;
 pub mod external;
+pub mod nat;
 pub mod peerspec;
 pub mod scenario;
 pub mod shell;
@@ -38,6 +39,7 @@ pub use experiment::{
     ConfigValue, Experiment, External, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner,
     RuntimeKeys, Slurm, key_doc, unknown_key_of,
 };
+pub use nat::{NatKeys, NatType};
 pub use peerspec::{IdSet, PeerSpec};
 pub use scenario::{
     Arg, Command, IncludeLoader, KwArg, MemoryLoader, ModuleRef, NoIncludes, Phase, PhaseKind,

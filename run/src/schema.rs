@@ -331,6 +331,9 @@ pub mod event_kind {
     /// Where the instance's overlay listens (`text`: `host:port`) and its
     /// public key (`key`, hex), written once before the start.
     pub const ADDRESS: &str = "address";
+    /// The instance's network model at the start (`text`, e.g. its NAT:
+    /// `nat=symmetric mapping=… filtering=… timeout=120s`).
+    pub const NETWORK: &str = "network";
 }
 
 /// What an event line says (its `kind`).

@@ -4,7 +4,7 @@
 //!
 //! They meet the other instances at the sync server's barrier, then carry
 //! datagrams and time to and from each instance ([`process`] over real
-//! UDP, [`sim`] over the simulated network), store its records
+//! UDP, [`sim`] over the simulated network, with [`sim_nat`] its NATs), store its records
 //! ([`record`], [`inflight`]) and the process's CPU and memory
 //! ([`resources`]).
 //!
@@ -18,6 +18,7 @@ pub mod process;
 pub mod record;
 pub mod resources;
 pub mod sim;
+pub mod sim_nat;
 
 /// The instance state machine, a crate of its own (no tokio, no I/O).
 pub use peerlab_instance as instance;

@@ -150,6 +150,8 @@ pub async fn run(
             .map_err(|source| ProcessError::Outputs { id, source })?;
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
+        // A user-space driver cannot map addresses: it filters (instance/src/nat.rs).
+        inst.emulate_nat_filter();
         inst.run_phase(Instant::now(), EarlyPhase::Load);
         inst.run_phase(Instant::now(), EarlyPhase::Setup);
         let public_key = inst.public_key_hex();

@@ -150,6 +150,8 @@ pub fn run(
         commands_of_ended: 0,
     };
     let stopped = || settings.stop.load(Ordering::Relaxed);
+    // Behind NATs a member sends from its NAT's address, not its own.
+    let nats = peerlab_lang::NatKeys::from_strings(&shared.config).0.any();
     let mut rows = Vec::with_capacity(n as usize);
     for id in 1..=n {
         if stopped() {
@@ -158,12 +160,17 @@ pub fn run(
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
         let record = create_record(run_dir, &paths, None)?;
-        let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
+        let mut cfg = overlay_config(&shared, id, addr, shared.pool.clone());
+        cfg.check_directory_address = !nats;
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
         inst.run_phase(origin, EarlyPhase::Load);
         inst.run_phase(origin, EarlyPhase::Setup);
         rows.push((addr, *inst.core().public_key(), id));
         sim.net.attach(addr, sim.instances.len());
+        let (nat, timeout) = inst.nat();
+        if let Some(nat) = super::sim_nat::nat_box(id, nat, timeout) {
+            sim.net.set_nat(sim.instances.len(), nat);
+        }
         sim.instances.push(Some(inst));
         if id.is_multiple_of(64) && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
@@ -225,6 +232,12 @@ pub fn run(
                 inst.handle_datagram(at, from, &data);
                 sim.net.recycle(data);
                 sim.after(to, at);
+            }
+            Event::Filtered { to, .. } => {
+                sim.lost += 1;
+                if let Some(inst) = sim.instances[to].as_mut() {
+                    inst.nat_filtered();
+                }
             }
         }
     }

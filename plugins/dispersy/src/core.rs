@@ -157,6 +157,11 @@ pub struct Config {
     /// key cannot grow every member's store without bound. At most
     /// [`MAX_MESSAGES_PER_AUTHOR`]: larger values act as that.
     pub max_messages_per_author: usize,
+    /// A discovery packet signed by a directory member's key must come
+    /// from that member's directory address (else `drop/wrong_address`).
+    /// Off when members sit behind NATs: a NAT'd member sends from its
+    /// NAT's mapped address, not the address it has in the directory.
+    pub check_directory_address: bool,
 }
 
 /// The default of [`Config::max_messages_per_author`]: far above what an
@@ -186,6 +191,7 @@ impl Config {
             pool: None,
             drop_unknown_authors: false,
             max_messages_per_author: DEFAULT_MAX_MESSAGES_PER_AUTHOR,
+            check_directory_address: true,
         }
     }
 }
@@ -432,6 +438,12 @@ impl OverlayCore {
     /// the core never saw it leave, but its statistics should say so.
     pub fn count_fault_drop(&mut self) {
         self.stats.count_drop(DropReason::NetworkFault);
+    }
+
+    /// Counts a datagram to this member that its NAT did not let in
+    /// (`drop/nat_filtered`; the driver or network modelling the NAT calls this).
+    pub fn count_nat_drop(&mut self) {
+        self.stats.count_drop(DropReason::NatFiltered);
     }
 
     /// Statistics (the `peers` gauge is current).
@@ -1052,7 +1064,9 @@ impl OverlayCore {
             Some(d.entries()[i as usize].addr)
         });
         match row {
-            Some(addr) if addr != from => Err(DropReason::WrongAddress),
+            Some(addr) if addr != from && self.cfg.check_directory_address => {
+                Err(DropReason::WrongAddress)
+            }
             Some(_) => Ok(()),
             None if self.cfg.drop_unknown_authors => Err(DropReason::UnknownAuthor),
             None => Ok(()),

@@ -35,11 +35,15 @@ pub enum DropReason {
     WrongAddress,
     /// An introduction response answering no request of ours (a replay).
     Unsolicited,
+    /// Not let in by the instance's NAT (its `nat` type's filtering: no
+    /// datagram of ours went to the sender yet); counted by the driver or
+    /// network that models the NAT.
+    NatFiltered,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         Self::Malformed,
         Self::ForeignCommunity,
         Self::BadSignature,
@@ -52,6 +56,7 @@ impl DropReason {
         Self::AuthorLimit,
         Self::WrongAddress,
         Self::Unsolicited,
+        Self::NatFiltered,
     ];
 
     /// The name in `drop/<reason>`.
@@ -69,6 +74,7 @@ impl DropReason {
             Self::AuthorLimit => "author_limit",
             Self::WrongAddress => "wrong_address",
             Self::Unsolicited => "unsolicited",
+            Self::NatFiltered => "nat_filtered",
         }
     }
 

@@ -178,7 +178,7 @@ pub fn run(args: AgentArgs) -> Result<bool, AgentError> {
     let id = Identity::from_vars(|k| std::env::var(k).ok())?;
     let token = std::env::var(TOKEN_ENV).map_err(AgentError::NoToken)?;
     let sync = resolve(&args.sync)?;
-    let bind = local_ip_towards(sync).ok_or_else(|| AgentError::NoRoute { sync })?;
+    let bind = local_ip_towards(sync).ok_or(AgentError::NoRoute { sync })?;
     // SAFETY: no other thread exists yet (the runtime starts below).
     unsafe { std::env::set_var(BIND_IP_ENV, bind.to_string()) };
     let rt = tokio::runtime::Builder::new_current_thread()

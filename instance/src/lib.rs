@@ -29,20 +29,23 @@
 //! the real driver emulates), `services` (the host
 //! services behind the module API, including the api-to-overlay adapter),
 //! [`record`] (the instance's output records and what could not be
-//! written) and [`modules`] (the registry of callable modules and the
+//! written; `stats_line` writes its statistics lines) and [`modules`] (the registry of callable modules and the
 //! dispatch to one instance's module instances).
 //! Must not: touch sockets or files, read the clock, sleep, or know its
 //! driver; nor depend on tokio, the host or the runner
 //! (`tests/tests/tidy.rs`).
 
+pub mod churn;
 pub mod faults;
 pub mod metrics;
 pub mod modules;
 pub mod nat;
+mod presence;
 pub mod record;
 pub mod seed;
 mod services;
 pub mod shared;
+mod stats_line;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -131,6 +134,8 @@ struct State {
     record: Record,
     /// What the modules recorded through the metrics service.
     metrics: Metrics,
+    /// Writes the statistics lines (keeps the last line's names).
+    stats_line: stats_line::LineWriter,
     /// The top-level callback running now (`entering`), to name it when a
     /// module records a metric wrongly.
     callback: String,
@@ -163,6 +168,13 @@ struct State {
     nat: (peerlab_lang::NatType, Duration),
     nat_filter: Option<nat::NatFilter>,
     crashed: bool,
+    /// Its driver captures its datagrams (`capture` key or command).
+    capture: bool,
+    /// Online or away, and the churn model (`presence`).
+    presence: presence::Presence,
+    /// `restart` is making the modules again: a message they define is
+    /// already defined, and goes to the new instance.
+    restarting: bool,
 }
 
 /// One experiment instance. See the module docs.
@@ -200,10 +212,8 @@ impl Instance {
         );
         // Typed by lang when the run was planned; a value it would not
         // take falls back to the default, as a missing one does.
-        let stats_interval = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
-            .0
-            .stats_interval
-            .unwrap_or(1.0);
+        let keys = peerlab_lang::RuntimeKeys::from_strings(&shared.config).0;
+        let stats_interval = keys.stats_interval.unwrap_or(1.0);
         let mut state = State {
             id,
             core: OverlayCore::new(overlay),
@@ -215,6 +225,7 @@ impl Instance {
             vars: BTreeMap::new(),
             record,
             metrics,
+            stats_line: Default::default(),
             callback: String::new(),
             stats_interval,
             zero: None,
@@ -234,6 +245,9 @@ impl Instance {
             },
             nat_filter: None,
             crashed: false,
+            capture: keys.capture.unwrap_or(false),
+            presence: presence::Presence::new(&shared, id),
+            restarting: false,
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
         };
@@ -343,6 +357,12 @@ impl Instance {
         self.state.core.count_nat_drop();
     }
 
+    /// Whether its driver should capture its datagrams (the `capture`
+    /// config key, or a `capture` command ran): it stays so once set.
+    pub fn capturing(&self) -> bool {
+        self.state.capture
+    }
+
     /// The network conditions now in force.
     pub fn net_conditions(&self) -> &NetConditions {
         &self.state.net
@@ -374,6 +394,7 @@ impl Instance {
         self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
         self.state.nat_event();
+        self.presence_started();
         if let Some(m) = self.modules.as_mut() {
             for e in m.on_start(&mut self.state) {
                 self.state.fail(e);
@@ -438,12 +459,17 @@ impl Instance {
             return None;
         }
         let command = self.next_command_at();
-        let timer = self.state.timers.peek().map(|Reverse(t)| t.at);
+        // An instance away holds its module timers until it is back.
+        let timer = match self.state.presence.away {
+            true => None,
+            false => self.state.timers.peek().map(|Reverse(t)| t.at),
+        };
         [
             command,
             timer,
             self.state.core.poll_timeout(),
             self.next_sample,
+            self.state.presence.next_change(),
         ]
         .into_iter()
         .flatten()
@@ -476,6 +502,10 @@ impl Instance {
         datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
     ) {
         self.state.now = now;
+        if self.state.presence.away {
+            // Away: what reaches its address is lost (docs/network.md, Churn).
+            return;
+        }
         if let Some(f) = self.state.nat_filter.as_ref() {
             let mut filtered = 0;
             let passed: Vec<_> = datagrams
@@ -520,8 +550,11 @@ impl Instance {
                 self.state.stop_requested = true;
             }
         }
+        if !self.state.stop_requested {
+            self.presence_due(now);
+        }
         while let Some(Reverse(t)) = self.state.timers.peek() {
-            if t.at > now || self.state.stop_requested {
+            if t.at > now || self.state.stop_requested || self.state.presence.away {
                 break;
             }
             let Reverse(t) = self.state.timers.pop().expect("peeked");
@@ -570,6 +603,7 @@ impl Instance {
             (status, _) => status,
         });
         e.text = lost.as_deref().map(Into::into);
+        e.online = self.state.presence.online_at_end();
         self.state.record.event(&e);
         self.state.record.flush();
     }
@@ -625,10 +659,23 @@ impl Instance {
         e.module = Some(cmd.call.module_name.as_str().into());
         e.file = Some(cmd.file[..].into());
         e.line = Some(cmd.line);
+        let skipped = self.state.presence.away && !presence::runs_while_away(&cmd.call);
+        if skipped {
+            e.text = Some("skipped: the instance is away".into());
+        }
         self.state.record.event(&e);
         // On disk before it runs: if it hangs or aborts the process, the
         // events still name it.
         self.state.record.flush_events();
+        if skipped {
+            return;
+        }
+        if presence::is_presence(&cmd.call) {
+            if let Err(err) = self.run_presence(&cmd.call) {
+                self.state.fail(format!("{}:{}: {err}", cmd.file, cmd.line));
+            }
+            return;
+        }
         let Some(m) = self.modules.as_mut() else {
             return;
         };
@@ -677,14 +724,21 @@ impl State {
         // Kept to the microsecond: 3.0, not 2.9999999999999996.
         let t = (self.wall_t(now) / self.shared.time_scale * 1e6).round() / 1e6;
         let reset = std::mem::take(&mut self.reset_pending);
-        let mut counters: BTreeMap<String, f64> = self
-            .core
+        // The overlay's counters, then the metrics, then the module
+        // statistics: a name given twice keeps its last value.
+        let w = &mut self.stats_line;
+        w.begin();
+        self.core
             .stats()
-            .counters()
-            .map(|(k, v)| (k, v as f64))
-            .collect();
-        let observations = self.metrics.sample(&mut counters);
-        self.record.sample(t, reset, counters, observations);
+            .visit_counters(|p, n, v| w.push(p, n, v as f64));
+        self.metrics.visit_values(|n, v| w.push("", n, v));
+        let observations = self.metrics.take_observations();
+        self.record.sample_with(|buf, custom| {
+            for (k, v) in custom {
+                w.push("stat/", k, *v);
+            }
+            w.write(buf, t, reset, &observations);
+        });
     }
 
     /// The first point of the statistics grid (every `stats_interval`

@@ -15,13 +15,14 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use crate::external::External;
+use crate::external::registration_timeout;
 
 use crate::config::{Entry, RawConfig, RawValue};
 use crate::diag::{Diagnostic, Location};
 use crate::scenario::{Scenario, Vars};
 use crate::shell::expand_vars;
 use crate::suggest::suggest;
-use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_uint};
+use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_size, parse_uint};
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "PEERLAB_";
@@ -105,11 +106,20 @@ pub struct RuntimeKeys {
     pub stats_interval: Option<f64>,
     /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
     pub instance_port_base: Option<u16>,
+    /// `capture`: every instance writes a pcap of its datagrams.
+    pub capture: Option<bool>,
+    /// `capture_limit`: most bytes of one instance's pcap file.
+    pub capture_limit: Option<u64>,
 }
+
+/// The smallest `capture_limit` taken (64 KiB).
+pub const CAPTURE_LIMIT_MIN: u64 = 64 * 1024;
+/// `capture_limit` when the config does not set it (64 MB).
+pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 7] = [
+    pub const KEYS: [&'static str; 9] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -117,6 +127,8 @@ impl RuntimeKeys {
         "resources_interval",
         "stats_interval",
         "instance_port_base",
+        "capture",
+        "capture_limit",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -165,6 +177,16 @@ impl RuntimeKeys {
                     ));
                 }
             },
+            "capture" => self.capture = Some(parse_bool(text).map_err(bad)?),
+            "capture_limit" => {
+                let n = parse_size(text).map_err(bad)?;
+                if n < CAPTURE_LIMIT_MIN {
+                    return Err(format!(
+                        "bad value for `capture_limit`: expected at least 64KiB (the file's header and a few datagrams), found `{text}`"
+                    ));
+                }
+                self.capture_limit = Some(n);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -233,6 +255,10 @@ pub struct Experiment {
     pub tracker_port: Port,
     /// Delay between the barrier and the common start (default 1 s).
     pub sync_experiment_start_delay: Duration,
+    /// How long, in wall-clock time, every instance (peerlab's or
+    /// external) has to register with the sync server
+    /// (`registration_timeout`; default: 30 s + 50 ms per instance).
+    pub registration_timeout: Option<Duration>,
     /// Seed of every random choice (default: a fresh one per run).
     pub seed: Option<u64>,
     /// Every scenario time and timeout is multiplied by this (0.05 runs a
@@ -397,6 +423,11 @@ pub const KEYS: &[KeyDoc] = &[
         "delay between everyone reaching the barrier and the common start (default 1s)",
     ),
     typed(
+        "registration_timeout",
+        "duration",
+        "wall-clock time every instance, peerlab's or external, has to register with the sync server and finish its setup (@! and @@) before the run ends as timed out; not scaled by time_scale, 1ms to 24h (default 30s + 50ms per instance)",
+    ),
+    typed(
         "seed",
         "integer",
         "seed of every random choice, so a run can be repeated (default: a fresh seed)",
@@ -450,6 +481,16 @@ pub const KEYS: &[KeyDoc] = &[
         "nat_timeout",
         "duration",
         "how long a NAT mapping (and each of its filter's permissions) lives after its last outgoing datagram (default 2m)",
+    ),
+    typed(
+        "capture",
+        "bool",
+        "every instance writes a pcap of the datagrams it sends and receives, <ID>.pcap beside its other files (docs/network.md, Packet capture; `capture {3}` in the scenario captures some; default off)",
+    ),
+    typed(
+        "capture_limit",
+        "size",
+        "most bytes of one instance's pcap file, e.g. 64MB or 1GiB, at least 64KiB; datagrams past it are counted, not written (default 64MB)",
     ),
     typed(
         "external_instances",
@@ -653,6 +694,7 @@ impl Experiment {
             sync_port: Port::Unique,
             tracker_port: Port::Unique,
             sync_experiment_start_delay: Duration::from_secs(1),
+            registration_timeout: None,
             seed: None,
             time_scale: None,
             network: Network::Real,
@@ -974,6 +1016,10 @@ impl Experiment {
             "sync_port" => self.sync_port = port(&text()?)?,
             "tracker_port" => self.tracker_port = port(&text()?)?,
             "sync_experiment_start_delay" => self.sync_experiment_start_delay = duration(&text()?)?,
+            "registration_timeout" => {
+                let s = text()?;
+                self.registration_timeout = Some(registration_timeout(&s).map_err(|m| v.diag(m))?);
+            }
             "seed" => self.seed = Some(parse_uint(&text()?).map_err(bad)?),
             "time_scale" => {
                 let s = text()?;
@@ -991,7 +1037,9 @@ impl Experiment {
             | "shared_verification"
             | "resources_interval"
             | "stats_interval"
-            | "instance_port_base" => {
+            | "instance_port_base"
+            | "capture"
+            | "capture_limit" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "nat" | "nat_timeout" => {

@@ -36,8 +36,8 @@ pub use diag::{
     Diagnostic, Format, Location, Severity, SourceFile, SourceMap, has_errors, render_all,
 };
 pub use experiment::{
-    ConfigValue, Experiment, External, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner,
-    RuntimeKeys, Slurm, key_doc, unknown_key_of,
+    CAPTURE_LIMIT_DEFAULT, ConfigValue, Experiment, External, KEYS, KeyDoc, KeyKind, Network,
+    Origin, Port, Runner, RuntimeKeys, Slurm, key_doc, unknown_key_of,
 };
 pub use nat::{NatKeys, NatType};
 pub use peerspec::{IdSet, PeerSpec};

@@ -395,6 +395,10 @@ pub struct EventLine<'a> {
     /// An `address` event's public key (hex of py-ipv8's key bytes).
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Cow<'a, str>>,
+    /// An `end` event's `false` when the instance was away (after `leave`
+    /// or a churn departure) at its end; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
 }
 
 impl<'a> EventLine<'a> {
@@ -410,6 +414,7 @@ impl<'a> EventLine<'a> {
             line: None,
             status: None,
             key: None,
+            online: None,
         }
     }
 

@@ -105,21 +105,20 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
     if loaded.experiment.external.instances > 0
         && loaded.experiment.network == peerlab_lang::Network::Simulated
     {
+        let at = match loaded
+            .experiment
+            .raw
+            .get("external_instances")
+            .map(|v| &v.origin)
+        {
+            Some(peerlab_lang::experiment::Origin::File(at)) => at.clone(),
+            _ => file.clone(),
+        };
         loaded.diagnostics.push(
-            Diagnostic::error("external instances cannot run on the simulated network: they are other programs with their own sockets")
+            Diagnostic::error("external instances cannot run on the simulated network: they are other programs, with their own sockets and the real clock, and a simulated run's instances live on a virtual clock inside peerlab")
                 .with_code("bad-external")
-                .at(file.clone())
-                .with_help("run over the real network (network = real, no --simulate), or set external_instances = 0"),
-        );
-    }
-    if loaded.experiment.external.instances > 0
-        && loaded.experiment.runner == peerlab_lang::Runner::Slurm
-    {
-        loaded.diagnostics.push(
-            Diagnostic::error("external instances run with the local runner only, so far")
-                .with_code("bad-external")
-                .at(file.clone())
-                .with_help("use runner = local, or set external_instances = 0"),
+                .at(at)
+                .with_help("run over the real network (network = real, no --simulate; locally or under SLURM), or set external_instances = 0"),
         );
     }
     if let Some(base) = loaded.experiment.runtime.instance_port_base
@@ -134,6 +133,7 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
             .with_help("choose a lower base"),
         );
     }
+    capture_size(loaded, &file);
     let Some(scenario) = &loaded.scenario else {
         return;
     };
@@ -244,8 +244,11 @@ pub fn run_settings(
         .seed
         .or(exp.seed)
         .unwrap_or_else(|| rand::random::<u64>() >> 12);
-    let registration_timeout =
-        Duration::from_secs(30) + Duration::from_millis(50 * u64::from(exp.instances));
+    // `registration_timeout`, wall-clock (starting a process does not
+    // speed up with the scenario's time scale).
+    let registration_timeout = exp
+        .registration_timeout
+        .unwrap_or(Duration::from_secs(30) + Duration::from_millis(50 * u64::from(exp.instances)));
     let scenario_path = absolute(
         loaded
             .scenario_path
@@ -418,4 +421,38 @@ pub fn check_output_root(root: &Path) -> Result<(), ExperimentError> {
 /// `p` made absolute against the current directory (as it is when that fails).
 pub fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// What `capture = true` may write beyond which `peerlab check` warns.
+const CAPTURE_WARN_BYTES: u64 = 10_000_000_000;
+
+/// `capture = true` writes one pcap per instance, each up to
+/// `capture_limit`: warn when that may add up to more than 10 GB.
+fn capture_size(loaded: &mut Loaded, file: &Location) {
+    let runtime = &loaded.experiment.runtime;
+    if runtime.capture != Some(true) {
+        return;
+    }
+    let limit = runtime
+        .capture_limit
+        .unwrap_or(peerlab_lang::CAPTURE_LIMIT_DEFAULT);
+    let instances = u64::from(loaded.experiment.instances);
+    let total = instances.saturating_mul(limit);
+    if total <= CAPTURE_WARN_BYTES {
+        return;
+    }
+    let at = match loaded.experiment.raw.get("capture").map(|v| &v.origin) {
+        Some(peerlab_lang::Origin::File(loc)) => loc.clone(),
+        _ => file.clone(),
+    };
+    loaded.diagnostics.push(
+        Diagnostic::warning(format!(
+            "`capture = true` on {instances} instances may write up to {} GB of packet captures ({} MB each at most, capture_limit)",
+            total / 1_000_000_000,
+            limit / 1_000_000
+        ))
+        .with_code("capture-size")
+        .at(at)
+        .with_help("capture a few instances with the scenario's `capture {..}`, or lower capture_limit"),
+    );
 }

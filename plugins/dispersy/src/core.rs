@@ -595,6 +595,16 @@ impl OverlayCore {
         self.next_sync = None;
     }
 
+    /// Forgets every stored FullSync message (a member that comes back with
+    /// an empty store, as after a fresh install): it catches up from its
+    /// peers again. Key, community, definitions, peers and global time stay
+    /// (so its new messages never reuse an old global time).
+    pub fn clear_store(&mut self) {
+        self.store = Store::default();
+        self.attach_store();
+        self.author_counts = AuthorCounts::default();
+    }
+
     /// Zeroes the counters (`reset_dispersy_statistics`).
     pub fn reset_statistics(&mut self) {
         self.stats.reset();

@@ -528,6 +528,16 @@ pub const KEYS: &[KeyDoc] = &[
         "an absolute directory on each node's local disk for instance outputs, copied back to the run folder at the end (slurm runner; default: write to the shared run folder)",
     ),
     typed(
+        "slurm_node_failure",
+        "stop|continue",
+        "what the run does when SLURM reports one of its nodes down: `stop` every other instance (the default) or let them `continue`; the node's instances end `lost` either way (slurm runner)",
+    ),
+    typed(
+        "sync_interface",
+        "string",
+        "an interface of this host (e.g. `ib0`) whose IPv4 address the sync server listens on and the nodes connect to (slurm runner; default: the address that routes to the nodes)",
+    ),
+    typed(
         "slurm_immediate",
         "boolean",
         "fail at once when the cluster cannot give the nodes now (slurm runner; default false)",
@@ -1051,6 +1061,14 @@ impl Experiment {
                 }
             }
             "slurm_immediate" => self.slurm.immediate = parse_bool(&text()?).map_err(bad)?,
+            "slurm_node_failure" => {
+                let s = text()?.to_ascii_lowercase();
+                if s != "stop" && s != "continue" {
+                    return Err(v.diag(format!(
+                        "bad value for `slurm_node_failure`: expected `stop` or `continue`, found `{s}`"
+                    )));
+                }
+            }
             "slurm_local_output_dir" => {
                 let s = text()?;
                 if !s.starts_with('/') {

@@ -29,6 +29,9 @@ pub enum EndStatus {
     TimedOut,
     NeverStarted,
     Interrupted,
+    /// The node it ran on failed (the SLURM runner: SLURM reports the node
+    /// down); its `error` names the node and SLURM's state and reason.
+    Lost,
     /// Read only: a status this version does not know, or none.
     #[default]
     #[serde(other)]
@@ -45,6 +48,7 @@ impl EndStatus {
             EndStatus::TimedOut => "timed_out",
             EndStatus::NeverStarted => "never_started",
             EndStatus::Interrupted => "interrupted",
+            EndStatus::Lost => "lost",
             EndStatus::Unknown => "unknown",
         }
     }
@@ -58,6 +62,7 @@ impl EndStatus {
             "timed_out" => EndStatus::TimedOut,
             "never_started" => EndStatus::NeverStarted,
             "interrupted" => EndStatus::Interrupted,
+            "lost" => EndStatus::Lost,
             _ => return None,
         })
     }

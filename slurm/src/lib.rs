@@ -10,6 +10,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub mod nodes;
 pub mod queue;
 pub mod script;
 
@@ -39,8 +40,12 @@ pub struct SlurmSettings {
     pub nodes: u32,
     /// The job's `--time`: the run's time budget plus [`TIME_MARGIN`].
     pub time_limit: Duration,
-    /// The name or address the node agents reach the sync server at.
-    pub sync_host: String,
+    /// The name or address the node agents reach the sync server at
+    /// (`sync_host`); `None`: the runner picks (see `sync_interface`).
+    pub sync_host: Option<String>,
+    /// The submitting host's interface the sync server listens on
+    /// (`sync_interface`): its IPv4 address is what the nodes connect to.
+    pub sync_interface: Option<String>,
     /// Fail as soon as SLURM says it cannot start the job now.
     pub immediate: bool,
     /// A node-local directory for instance outputs, copied back by the agents.
@@ -49,4 +54,32 @@ pub struct SlurmSettings {
     pub poll_interval: Duration,
     /// How long the job may wait in the queue.
     pub queue_timeout: Duration,
+    /// What the run does when a node fails (`slurm_node_failure`).
+    pub on_node_failure: NodeFailure,
+}
+
+/// The config key saying what a run does when one of its nodes fails.
+pub const NODE_FAILURE_KEY: &str = "slurm_node_failure";
+
+/// What a run does when SLURM reports one of its nodes down: either way the
+/// instances on it end `lost`, and SLURM itself never ends the job for it
+/// (the job and its step run with `--no-kill`, so peerlab decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NodeFailure {
+    /// Stop every other instance and cancel the job (the default).
+    #[default]
+    Stop,
+    /// Let the instances on the other nodes run to their end.
+    Continue,
+}
+
+impl NodeFailure {
+    /// The config value (`stop`, `continue`), case-insensitive.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "stop" => Some(Self::Stop),
+            "continue" => Some(Self::Continue),
+            _ => None,
+        }
+    }
 }

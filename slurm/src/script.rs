@@ -73,6 +73,10 @@ pub fn render_script(job: &JobSpec) -> Result<String, ScriptError> {
     directive(format!("--time={}", format_time_limit(s.time_limit)));
     directive(format!("--output={}", out.display()));
     directive(format!("--chdir={}", job.run_dir.display()));
+    // A failed node never ends or requeues the job by itself: peerlab
+    // names the node's instances and stops or goes on as the run says.
+    directive("--no-kill".into());
+    directive("--no-requeue".into());
     if let Some(partition) = &s.partition {
         directive(format!("--partition={partition}"));
     }
@@ -108,7 +112,7 @@ pub fn render_script(job: &JobSpec) -> Result<String, ScriptError> {
     text.push_str("export NO_COLOR=1\n");
     let _ = writeln!(
         text,
-        "exec srun --nodes={} --ntasks-per-node=1 --kill-on-bad-exit=0 \\\n    {}",
+        "exec srun --nodes={} --ntasks-per-node=1 --kill-on-bad-exit=0 --no-kill \\\n    {}",
         s.nodes,
         agent.join(" ")
     );
@@ -156,11 +160,13 @@ mod tests {
                 sbatch_options: vec!["--constraint=cpunode".into(), "--time=00:15:00".into()],
                 nodes: 3,
                 time_limit: Duration::from_secs(165 + 60 + 1 + 120),
-                sync_host: "fs0.das5".into(),
+                sync_host: Some("fs0.das5".into()),
+                sync_interface: None,
                 immediate: false,
                 local_dir: Some("/local/peerlab".into()),
                 poll_interval: Duration::from_secs(1),
                 queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+                on_node_failure: crate::NodeFailure::Stop,
             },
         }
     }
@@ -175,13 +181,15 @@ mod tests {
             #SBATCH --time=00:06:00
             #SBATCH --output=/shared/exp/output/0003-benaloh/slurm/job.out
             #SBATCH --chdir=/shared/exp/output/0003-benaloh
+            #SBATCH --no-kill
+            #SBATCH --no-requeue
             #SBATCH --partition=defq
             #SBATCH --constraint=cpunode
             #SBATCH --time=00:15:00
             # Written by peerlab for run 0003-benaloh: one node agent per node, each starting its
             # share of the 9 instances. The run token comes in $PEERLAB_RUN_TOKEN.
             export NO_COLOR=1
-            exec srun --nodes=3 --ntasks-per-node=1 --kill-on-bad-exit=0 \
+            exec srun --nodes=3 --ntasks-per-node=1 --kill-on-bad-exit=0 --no-kill \
                 /shared/peerlab/bin/peerlab -v node-agent --run-dir /shared/exp/output/0003-benaloh --sync fs0.das5:41234 --instances 9 --nodes 3 --instances-per-process 1 --local-dir /local/peerlab
         "#]]
         .assert_eq(&render_script(&spec()).unwrap());

@@ -66,6 +66,10 @@ pub enum AgentError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "this node has no route to the sync server at {sync}: set sync_host or sync_interface to an address the nodes reach"
+    )]
+    NoRoute { sync: SocketAddr },
     #[error("the sync server name {sync} has no address")]
     NoAddress { sync: String },
     #[error("cannot prepare the node-local folder {}", path.display())]
@@ -177,7 +181,7 @@ pub fn run(args: AgentArgs) -> Result<bool, AgentError> {
     let id = Identity::from_vars(|k| std::env::var(k).ok())?;
     let token = std::env::var(TOKEN_ENV).map_err(AgentError::NoToken)?;
     let sync = resolve(&args.sync)?;
-    let bind = local_ip_towards(sync).unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let bind = local_ip_towards(sync).ok_or(AgentError::NoRoute { sync })?;
     // SAFETY: no other thread exists yet (the runtime starts below).
     unsafe { std::env::set_var(BIND_IP_ENV, bind.to_string()) };
     let rt = tokio::runtime::Builder::new_current_thread()

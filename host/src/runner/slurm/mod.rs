@@ -17,14 +17,17 @@
 //! agents' log lines) and `slurm/node<NNN>.exits.jsonl` (one line per
 //! instance process that ended on node NNN, written by its agent).
 
+pub mod address;
 pub mod agent;
 mod node_processes;
 mod poller;
 
+pub use peerlab_slurm::nodes;
 pub use peerlab_slurm::queue::{self, *};
 pub use peerlab_slurm::script::{self, *};
 pub use peerlab_slurm::{
-    DEFAULT_QUEUE_TIMEOUT, LOCAL_DIR_KEY, SLURM_DIR, SlurmSettings, TIME_MARGIN,
+    DEFAULT_QUEUE_TIMEOUT, LOCAL_DIR_KEY, NODE_FAILURE_KEY, NodeFailure, SLURM_DIR, SlurmSettings,
+    TIME_MARGIN,
 };
 use poller::Poller;
 
@@ -102,6 +105,8 @@ pub enum SlurmError {
     Refused { script: PathBuf, why: String },
     #[error("sbatch printed no job id: {stdout:?}")]
     NoJobId { stdout: String },
+    #[error(transparent)]
+    SyncAddress(#[from] address::AddressError),
 }
 
 /// Config errors of the slurm runner.
@@ -117,8 +122,8 @@ pub enum SlurmConfigError {
     MoreNodesThanInstances { nodes: u32, instances: u32 },
     #[error("`{LOCAL_DIR_KEY}` must be an absolute path on the nodes, found `{0}`")]
     RelativeLocalDir(String),
-    #[error("cannot find this host's name for `sync_host`: set sync_host in the config")]
-    NoHostName,
+    #[error("bad value for `{NODE_FAILURE_KEY}`: expected `stop` or `continue`, found `{0}`")]
+    BadNodeFailure(String),
 }
 
 /// The SLURM settings of `exp` for a run planned as `run`.
@@ -136,9 +141,23 @@ pub fn settings_from(
             instances: run.instances,
         });
     }
-    let sync_host = match &exp.sync_host {
-        Some(h) if !h.trim().is_empty() => h.trim().to_string(),
-        _ => this_host_name().ok_or(SlurmConfigError::NoHostName)?,
+    let sync_host = exp
+        .sync_host
+        .as_deref()
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string);
+    let sync_interface = run
+        .config
+        .get(address::SYNC_INTERFACE_KEY)
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let on_node_failure = match run.config.get(NODE_FAILURE_KEY).map(|s| s.trim()) {
+        None | Some("") => NodeFailure::default(),
+        Some(s) => {
+            NodeFailure::parse(s).ok_or_else(|| SlurmConfigError::BadNodeFailure(s.into()))?
+        }
     };
     let local_dir = match run.config.get(LOCAL_DIR_KEY).map(|s| s.trim()) {
         None | Some("") => None,
@@ -151,10 +170,12 @@ pub fn settings_from(
         nodes,
         time_limit: job_time_limit(run),
         sync_host,
+        sync_interface,
         immediate: exp.slurm.immediate,
         local_dir,
         poll_interval: Duration::from_secs(1),
         queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+        on_node_failure,
     })
 }
 
@@ -346,7 +367,15 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOut
         settings.instances_per_process,
         &settings.external(),
     );
-    let bind: SocketAddr = ([0, 0, 0, 0], settings.sync_port).into();
+    let place = address::choose(
+        slurm.sync_host.as_deref(),
+        slurm.sync_interface.as_deref(),
+        slurm.partition.as_deref(),
+    )
+    .await
+    .map_err(|e| RunError::Slurm(SlurmError::SyncAddress(e)))?;
+    tracing::info!(bind = %place.bind, nodes_connect_to = %place.advertise, "sync server address: {}", place.how);
+    let bind = SocketAddr::new(place.bind, settings.sync_port);
     let prepared = supervise::prepare(settings, RUNNER, slurm.nodes, placement, bind).await?;
     // The nodes see the run folder by its absolute path (on the shared file system).
     let run_dir =
@@ -358,7 +387,7 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOut
     fs::create_dir_all(&slurm_dir).map_err(RunError::create(&slurm_dir))?;
     let sync = format!(
         "{}:{}",
-        bracket_ipv6(&slurm.sync_host),
+        bracket_ipv6(&place.advertise),
         prepared.server.local_addr().port()
     );
 
@@ -394,6 +423,7 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOut
                 queue_timeout: slurm.queue_timeout,
                 running: running.clone(),
                 tx: tx.clone(),
+                on_node_failure: slurm.on_node_failure,
             };
             tokio::spawn(poller.run());
         }
@@ -553,7 +583,8 @@ mod tests {
             .insert(LOCAL_DIR_KEY.into(), "/local/scratch".into());
         let s = settings_from(&exp, &run).unwrap();
         assert_eq!(s.nodes, 3);
-        assert_eq!(s.sync_host, "fs0");
+        assert_eq!(s.sync_host.as_deref(), Some("fs0"));
+        assert_eq!(s.on_node_failure, NodeFailure::Stop);
         assert_eq!(s.partition.as_deref(), Some("defq"));
         assert_eq!(s.sbatch_options, vec!["--constraint=cpunode".to_string()]);
         assert!(s.immediate);
@@ -561,11 +592,25 @@ mod tests {
         // 30 s registration + 1 s start delay + 13 s run + the margin.
         assert_eq!(s.time_limit, Duration::from_secs(44) + TIME_MARGIN);
 
-        // Defaults: this host's name, no partition, no node-local folder.
+        // Defaults: the runner picks the sync address, no node-local folder.
         exp.sync_host = None;
         let s = settings_from(&exp, &run_settings(9)).unwrap();
-        assert_eq!(Some(s.sync_host), this_host_name());
+        assert_eq!(s.sync_host, None);
+        assert_eq!(s.sync_interface, None);
         assert_eq!(s.local_dir, None);
+        let mut keyed = run_settings(9);
+        keyed.config.insert("sync_interface".into(), "ib0".into());
+        keyed
+            .config
+            .insert(NODE_FAILURE_KEY.into(), "Continue".into());
+        let s = settings_from(&exp, &keyed).unwrap();
+        assert_eq!(s.sync_interface.as_deref(), Some("ib0"));
+        assert_eq!(s.on_node_failure, NodeFailure::Continue);
+        keyed.config.insert(NODE_FAILURE_KEY.into(), "retry".into());
+        assert_eq!(
+            settings_from(&exp, &keyed),
+            Err(SlurmConfigError::BadNodeFailure("retry".into()))
+        );
 
         exp.nodes = 10;
         assert_eq!(

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
+use super::nodes::{NodeRow, SINFO_NODE_FORMAT, parse_hostnames, parse_sinfo_nodes};
 use super::queue::{
     JobRow, JobState, SACCT_FIELDS, SQUEUE_FORMAT, cannot_place, describe_end, parse_sacct,
     parse_scontrol, parse_squeue,
 };
-use super::{AgentExit, SLURM_DIR, SlurmError, exits_file, slurm_command};
+use super::{AgentExit, NodeFailure, SLURM_DIR, SlurmError, exits_file, slurm_command};
 use crate::runner::supervise::LaunchEvent;
 
 /// Follows one job until it ends, turning what SLURM and the agents say
@@ -32,6 +33,16 @@ pub(super) struct Poller {
     pub(super) queue_timeout: Duration,
     pub(super) running: Arc<AtomicBool>,
     pub(super) tx: mpsc::UnboundedSender<LaunchEvent>,
+    pub(super) on_node_failure: NodeFailure,
+}
+
+/// The job's nodes, once it runs: their names in `SLURM_NODEID` order and
+/// which were reported lost.
+#[derive(Default)]
+struct JobNodes {
+    list: String,
+    names: Vec<String>,
+    lost: Vec<String>,
 }
 
 impl Poller {
@@ -42,6 +53,7 @@ impl Poller {
         let mut started = false;
         let mut failed = false;
         let mut query_errors = 0u32;
+        let mut nodes = JobNodes::default();
         let end = loop {
             self.read_exits(&mut offsets);
             let row = match self.query_queue().await {
@@ -72,6 +84,9 @@ impl Poller {
                 started = true;
                 let _ = self.tx.send(LaunchEvent::Running);
             }
+            if row.state == JobState::Running {
+                self.check_nodes(&row, &mut nodes).await;
+            }
             let state = self.describe(&row);
             if state != last_state {
                 let _ = self.tx.send(LaunchEvent::State(state.clone()));
@@ -98,6 +113,10 @@ impl Poller {
             tokio::time::sleep(self.poll_interval).await;
         };
         self.read_exits(&mut offsets);
+        if let Some(row) = end.as_ref().filter(|r| r.state == JobState::NodeFail) {
+            // SLURM ended the job for a node failure: name the node first.
+            self.check_nodes(row, &mut nodes).await;
+        }
         let how = match &end {
             Some(row) => describe_end(&self.job, row),
             None => format!("SLURM job {} left the queue (its end is unknown)", self.job),
@@ -112,6 +131,61 @@ impl Poller {
             clean,
             stderr: Some(self.run_dir.join(SLURM_DIR).join("job.out")),
         });
+    }
+
+    /// Ask SLURM for the state of the job's nodes and report each newly
+    /// lost one (down or failed) with its instances' node number.
+    async fn check_nodes(&self, row: &JobRow, nodes: &mut JobNodes) {
+        if nodes.names.is_empty() && !row.nodes.is_empty() {
+            // The list as the job started: SLURM drops failed nodes from it.
+            let args: Vec<String> = vec!["show".into(), "hostnames".into(), row.nodes.clone()];
+            match slurm_command("scontrol", &args).await {
+                Ok(out) => {
+                    nodes.names = parse_hostnames(&out);
+                    nodes.list = row.nodes.clone();
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "cannot list the nodes of job {}: {}",
+                        self.job,
+                        crate::util::chain(&err)
+                    );
+                    return;
+                }
+            }
+        }
+        if nodes.names.is_empty() {
+            return;
+        }
+        let args: Vec<String> = ["-h", "-N", "-n", &nodes.list, "-o", SINFO_NODE_FORMAT]
+            .map(String::from)
+            .to_vec();
+        let rows: Vec<NodeRow> = match slurm_command("sinfo", &args).await {
+            Ok(out) => parse_sinfo_nodes(&out),
+            Err(err) => {
+                tracing::debug!(
+                    "cannot ask sinfo about {}: {}",
+                    nodes.list,
+                    crate::util::chain(&err)
+                );
+                return;
+            }
+        };
+        for row in rows.iter().filter(|r| r.lost()) {
+            if nodes.lost.contains(&row.name) {
+                continue;
+            }
+            let Some(index) = nodes.names.iter().position(|n| *n == row.name) else {
+                continue;
+            };
+            nodes.lost.push(row.name.clone());
+            let _ = self.tx.send(LaunchEvent::NodeLost {
+                host: row.name.clone(),
+                node: index as u32 + 1,
+                why: format!("SLURM reports it {}", row.describe()),
+                stop: self.on_node_failure == NodeFailure::Stop,
+            });
+        }
     }
 
     fn describe(&self, row: &JobRow) -> String {

@@ -13,6 +13,7 @@
 //! itself is [`super::folder`]'s.
 
 mod end;
+mod lost;
 mod watch;
 
 use std::net::SocketAddr;
@@ -71,6 +72,15 @@ pub enum LaunchEvent {
     Waiting,
     /// The processes are starting now: the registration clock starts again.
     Running,
+    /// Node `node` (1-based; named `host`) failed, in the launcher's words
+    /// `why` (SLURM's state and reason): its open instances end `lost`;
+    /// with `stop` every other instance is stopped and the run ends.
+    NodeLost {
+        host: String,
+        node: u32,
+        why: String,
+        stop: bool,
+    },
     /// The launch cannot go on (e.g. the scheduler cannot place the job):
     /// every instance not ended yet ends with this reason.
     Failed(String),

@@ -37,13 +37,19 @@ pub(super) struct Watch<'a> {
     pub(super) timed_out: bool,
     /// Set with the stop signal's words ("stopped by SIGTERM").
     pub(super) interrupted: Option<String>,
-    stopping_since: Option<Instant>,
+    pub(super) stopping_since: Option<Instant>,
     forced: bool,
     pub(super) launcher_done: bool,
     /// Process exits waiting for their reports (see [`Watch::on_launch`]).
     pending_exits: Vec<(Instant, LaunchEvent)>,
     /// Instances whose process's connection to the sync server has closed.
     closed: HashSet<u32>,
+    /// Nodes the launcher reported lost (`lost.rs`).
+    pub(super) lost_nodes: Vec<String>,
+    /// When every instance had ended, after a node loss (`lost.rs`).
+    pub(super) all_ended_at: Option<Instant>,
+    /// When the first instance registered (for the barrier's log line).
+    first_registration: Option<Instant>,
 }
 
 impl<'a> Watch<'a> {
@@ -71,6 +77,9 @@ impl<'a> Watch<'a> {
             launcher_done: false,
             pending_exits: Vec::new(),
             closed: HashSet::new(),
+            lost_nodes: Vec::new(),
+            all_ended_at: None,
+            first_registration: None,
         }
     }
 
@@ -81,7 +90,7 @@ impl<'a> Watch<'a> {
     }
 
     /// Stop every process politely; the tick forces them after [`GRACE`].
-    fn begin_stop(&mut self, launcher: &mut dyn Launcher, now: Instant) {
+    pub(super) fn begin_stop(&mut self, launcher: &mut dyn Launcher, now: Instant) {
         launcher.stop(false);
         self.stopping_since = Some(now);
     }
@@ -91,6 +100,7 @@ impl<'a> Watch<'a> {
             ServerEvent::Registered {
                 ids, host, node, ..
             } => {
+                self.first_registration.get_or_insert_with(Instant::now);
                 for &id in &ids {
                     self.tracker.registered(id);
                     match self.placement.iter_mut().find(|p| p.id == id) {
@@ -118,6 +128,13 @@ impl<'a> Watch<'a> {
                     &peers,
                     &self.settings.external_ids(),
                 );
+                if let Some(first) = self.first_registration {
+                    tracing::info!(
+                        "barrier opened: {} instances registered and ready {:.2} s after the first registration",
+                        peers.len(),
+                        first.elapsed().as_secs_f64()
+                    );
+                }
                 self.start_unix_ms = Some(start);
                 let until_start = Duration::from_millis(start.saturating_sub(unix_ms_now()));
                 self.run_deadline = Some(Instant::now() + until_start + self.settings.timeout);
@@ -173,6 +190,12 @@ impl<'a> Watch<'a> {
                     self.begin_stop(launcher, Instant::now());
                 }
             }
+            Some(LaunchEvent::NodeLost {
+                host,
+                node,
+                why,
+                stop,
+            }) => self.on_node_lost(&host, node, &why, stop, launcher),
             Some(exit @ LaunchEvent::Exited { .. }) => {
                 // The process's last reports may still be on their way
                 // through the sync server: judge the exit once its
@@ -187,6 +210,7 @@ impl<'a> Watch<'a> {
     pub(super) fn on_tick(&mut self, launcher: &mut dyn Launcher) {
         let now = Instant::now();
         self.judge_exits(now);
+        self.stop_after_node_loss(now, launcher);
         if self.stopping_since.is_none() {
             if let Some(why) = self.deadline_passed(now) {
                 tracing::error!("{why}");

@@ -7,6 +7,9 @@
 //! one reader of them ([`read`]), used alike by the host, `peerlab bench`
 //! and peerlab-report.
 //!
+//! [`tail`] reads the end of a process's stderr file in the folder, with
+//! bounded memory, for the notes an abnormal end leaves.
+//!
 //! [`metrics`] spells metric declarations, observation histograms
 //! (HdrHistogram, base64 V2) and per-run metric summaries.
 //!
@@ -19,6 +22,7 @@ pub mod junit;
 pub mod layout;
 pub mod metrics;
 pub mod read;
+pub mod tail;
 pub mod schema;
 pub mod write;
 

@@ -19,7 +19,6 @@ pub mod sim;
 pub mod slurm;
 pub mod status;
 pub mod supervise;
-pub mod tail;
 pub mod tracker;
 
 use std::collections::BTreeMap;

@@ -137,7 +137,7 @@ pub(super) fn note_abnormal_end(
     };
     let _ = writeln!(f, "peerlab: instance {id} ended abnormally: {why}");
     // Bounded: a process may have written gigabytes.
-    let Some(tail) = stderr.and_then(|p| crate::runner::tail::of_file(p, 20).ok()) else {
+    let Some(tail) = stderr.and_then(|p| peerlab_run::tail::of_file(p, 20).ok()) else {
         return;
     };
     if !tail.cause.is_empty() {

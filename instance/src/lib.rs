@@ -25,7 +25,9 @@
 //! event delivery, failures and the instance's end. Around it, one job
 //! each: [`shared`] (what every instance of a process shares), [`seed`]
 //! (seed derivation and overlay settings), [`faults`] (the network
-//! conditions and what they do to a datagram), `services` (the host
+//! conditions and what they do to a datagram), [`topology`] and
+//! [`bandwidth`] (per-link latency and the upload and download queues),
+//! `services` (the host
 //! services behind the module API, including the api-to-overlay adapter),
 //! [`record`] (the instance's output records and what could not be
 //! written) and [`modules`] (the registry of callable modules and the
@@ -34,6 +36,7 @@
 //! driver; nor depend on tokio, the host or the runner
 //! (`tests/tests/tidy.rs`).
 
+pub mod bandwidth;
 pub mod faults;
 pub mod metrics;
 pub mod modules;
@@ -41,6 +44,7 @@ pub mod record;
 pub mod seed;
 mod services;
 pub mod shared;
+pub mod topology;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -156,6 +160,8 @@ struct State {
     net_rng: ChaCha8Rng,
     /// Datagrams the fault model dropped so far.
     fault_drops: u64,
+    /// The topology's latencies and this instance's bandwidth.
+    links: topology::NetModel,
     crashed: bool,
 }
 
@@ -194,10 +200,8 @@ impl Instance {
         );
         // Typed by lang when the run was planned; a value it would not
         // take falls back to the default, as a missing one does.
-        let stats_interval = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
-            .0
-            .stats_interval
-            .unwrap_or(1.0);
+        let keys = peerlab_lang::RuntimeKeys::from_strings(&shared.config).0;
+        let stats_interval = keys.stats_interval.unwrap_or(1.0);
         let mut state = State {
             id,
             core: OverlayCore::new(overlay),
@@ -222,6 +226,7 @@ impl Instance {
             now,
             net: NetConditions::default(),
             fault_drops: 0,
+            links: topology::NetModel::new(shared.topology.clone(), &keys, shared.time_scale),
             crashed: false,
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
@@ -269,7 +274,7 @@ impl Instance {
         loop {
             let t = self.state.core.poll_transmit(buf)?;
             let state = &mut self.state;
-            let route = if state.net.is_clean() {
+            let route = if state.net.is_clean() && !state.links.shapes_outgoing() {
                 // What `route` gives for clean conditions, without asking.
                 Route::After(Duration::ZERO)
             } else {
@@ -285,7 +290,20 @@ impl Instance {
                     state.core.count_fault_drop();
                     state.fault_drops += 1;
                 }
-                Route::After(delay) => {
+                Route::After(mut delay) => {
+                    if state.links.shapes_outgoing() {
+                        let to = state.directory.as_deref().and_then(|d| {
+                            d.index_of_addr(&t.destination)
+                                .map(|i| d.entries()[i as usize].instance_id)
+                        });
+                        match state.links.outgoing(state.now, state.id, to, t.size) {
+                            Some(extra) => delay += extra,
+                            None => {
+                                state.core.count_queue_full_drop();
+                                continue;
+                            }
+                        }
+                    }
                     return Some(Transmit {
                         destination: t.destination,
                         size: t.size,
@@ -294,6 +312,12 @@ impl Instance {
                 }
             }
         }
+    }
+
+    /// The instant of the input or timeout handled last: what a
+    /// [`Transmit::delay`] counts from (the datagram was made then).
+    pub fn now(&self) -> Instant {
+        self.state.now
     }
 
     /// Datagrams the network conditions dropped so far (each also counted
@@ -307,6 +331,12 @@ impl Instance {
     /// fault's drop, so the statistics show it.
     pub fn lost_in_network(&mut self) {
         self.state.core.count_fault_drop();
+    }
+
+    /// Whether every datagram leaves at once and none is dropped (no
+    /// fault, topology or upload limit): the driver may send in batches.
+    pub fn sends_at_once(&self) -> bool {
+        self.state.net.is_clean() && !self.state.links.shapes_outgoing()
     }
 
     /// The network conditions now in force.
@@ -339,6 +369,7 @@ impl Instance {
         self.state.core.set_directory(directory.clone());
         self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
+        self.state.network_event();
         if let Some(m) = self.modules.as_mut() {
             for e in m.on_start(&mut self.state) {
                 self.state.fail(e);
@@ -409,6 +440,7 @@ impl Instance {
             timer,
             self.state.core.poll_timeout(),
             self.next_sample,
+            self.state.links.next_incoming(),
         ]
         .into_iter()
         .flatten()
@@ -441,6 +473,15 @@ impl Instance {
         datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
     ) {
         self.state.now = now;
+        if self.state.links.holds_incoming() {
+            // They wait for the download link (handle_timeout releases them).
+            for (from, bytes) in datagrams {
+                if !self.state.links.arrive(now, from, bytes) {
+                    self.state.core.count_queue_full_drop();
+                }
+            }
+            return;
+        }
         self.state.core.handle_batch(now, datagrams);
         self.deliver_events();
     }
@@ -481,6 +522,12 @@ impl Instance {
                 self.state
                     .fail(format!("module `{name}` failed in on_timer: {e}"));
             }
+            self.deliver_events();
+        }
+        if self.state.links.next_incoming().is_some_and(|t| t <= now) {
+            let due = self.state.links.incoming_due(now);
+            let batch = due.iter().map(|(from, bytes)| (*from, bytes.as_slice()));
+            self.state.core.handle_batch(now, batch);
             self.deliver_events();
         }
         if self.state.core.poll_timeout().is_some_and(|t| t <= now) {
@@ -655,6 +702,21 @@ impl State {
         let t = self.wall_t(self.now);
         let mut e = EventLine::new(t, event_kind::FAULT);
         e.text = Some(text.into());
+        self.record.event(&e);
+    }
+
+    /// Record this instance's links (its topology group, its capacities)
+    /// as a `network` event, at the start and when `set_network` changes
+    /// them, so plots and readers see the model in force.
+    fn network_event(&mut self) {
+        let group = self.links.group_name(self.id).map(|g| format!("group={g} "));
+        if group.is_none() && !self.links.holds_incoming() && !self.links.shapes_outgoing() {
+            return;
+        }
+        let t = self.wall_t(self.now);
+        let mut e = EventLine::new(t, event_kind::NETWORK);
+        let text = format!("{}{}", group.unwrap_or_default(), self.links.describe_bandwidth());
+        e.text = Some(text.as_str().into());
         self.record.event(&e);
     }
 

@@ -326,6 +326,9 @@ pub mod event_kind {
     /// Where the instance's overlay listens (`text`: `host:port`) and its
     /// public key (`key`, hex), written once before the start.
     pub const ADDRESS: &str = "address";
+    /// The instance's links at the start and after each change
+    /// (`text`: `group=<topology group> up=<bandwidth> down=<bandwidth>`).
+    pub const NETWORK: &str = "network";
 }
 
 /// What an event line says (its `kind`).

@@ -434,6 +434,12 @@ impl OverlayCore {
         self.stats.count_drop(DropReason::NetworkFault);
     }
 
+    /// Counts a datagram an instance's bandwidth model dropped because its
+    /// upload or download queue was full (`drop/queue_full`).
+    pub fn count_queue_full_drop(&mut self) {
+        self.stats.count_drop(DropReason::QueueFull);
+    }
+
     /// Statistics (the `peers` gauge is current).
     pub fn stats(&self) -> &Stats {
         &self.stats

@@ -35,11 +35,14 @@ pub enum DropReason {
     WrongAddress,
     /// An introduction response answering no request of ours (a replay).
     Unsolicited,
+    /// An instance's upload or download queue was full (its bandwidth
+    /// model, `network_up`/`network_down`); counted by the instance.
+    QueueFull,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 13] = [
         Self::Malformed,
         Self::ForeignCommunity,
         Self::BadSignature,
@@ -52,6 +55,7 @@ impl DropReason {
         Self::AuthorLimit,
         Self::WrongAddress,
         Self::Unsolicited,
+        Self::QueueFull,
     ];
 
     /// The name in `drop/<reason>`.
@@ -69,6 +73,7 @@ impl DropReason {
             Self::AuthorLimit => "author_limit",
             Self::WrongAddress => "wrong_address",
             Self::Unsolicited => "unsolicited",
+            Self::QueueFull => "queue_full",
         }
     }
 

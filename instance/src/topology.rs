@@ -1,0 +1,128 @@
+//! The per-link network model of one instance: the topology's latency
+//! between its group and the destination's, its upload link (a
+//! serialisation queue) and its download link (an inbound queue), with
+//! the capacities `network_up`/`network_down` give and `set_network
+//! up=/down=` changes.
+//!
+//! Owns: [`NetModel`], what it adds to an outgoing datagram's delay and
+//! which datagrams it holds or drops (`drop/queue_full`). The topology
+//! itself (files, built-in models, assignment) is `peerlab_lang::network`'s.
+//! Must not: read a clock, carry datagrams, or know its driver; every time
+//! it computes is scenario time scaled like every other (`--time-scale`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peerlab_lang::network::{Topology, format_bandwidth};
+
+use crate::bandwidth::{DEFAULT_QUEUE, Inbound, Link};
+
+/// One instance's links. See the module docs.
+#[derive(Debug)]
+pub struct NetModel {
+    topology: Option<Arc<Topology>>,
+    up: Option<Link>,
+    down: Option<Inbound>,
+    /// `network_up`, `network_down` (bits per scenario second).
+    default_up: Option<f64>,
+    default_down: Option<f64>,
+    queue: u64,
+    scale: f64,
+}
+
+impl NetModel {
+    /// The model from the run's topology and the typed config keys.
+    pub fn new(
+        topology: Option<Arc<Topology>>,
+        keys: &peerlab_lang::RuntimeKeys,
+        time_scale: f64,
+    ) -> Self {
+        let mut m = Self {
+            topology,
+            up: None,
+            down: None,
+            default_up: keys.network_up.filter(|r| r.is_finite()),
+            default_down: keys.network_down.filter(|r| r.is_finite()),
+            queue: keys.network_queue.unwrap_or(DEFAULT_QUEUE),
+            scale: time_scale,
+        };
+        m.set_bandwidth(None, None);
+        m
+    }
+
+    /// Whether it delays outgoing datagrams at all.
+    pub fn shapes_outgoing(&self) -> bool {
+        self.topology.is_some() || self.up.is_some()
+    }
+
+    /// The capacities in force: `None` is the run's default, infinity is
+    /// unlimited.
+    pub fn set_bandwidth(&mut self, up: Option<f64>, down: Option<f64>) {
+        let up = up.or(self.default_up).filter(|r| r.is_finite());
+        let down = down.or(self.default_down).filter(|r| r.is_finite());
+        self.up = up.map(|r| Link::new(r, self.queue, self.scale));
+        match (down, self.down.as_mut()) {
+            (Some(r), Some(q)) => q.set_link(Link::new(r, self.queue, self.scale)),
+            (Some(r), None) => self.down = Some(Inbound::new(Link::new(r, self.queue, self.scale))),
+            // Unlimited again: what is held is still released at its instant.
+            (None, Some(q)) => q.set_link(Link::new(f64::MAX, self.queue, self.scale)),
+            (None, None) => {}
+        }
+    }
+
+    /// `up=… down=…` as an event says it.
+    pub fn describe_bandwidth(&self) -> String {
+        let rate = |l: Option<&Link>| format_bandwidth(l.map_or(f64::INFINITY, Link::rate));
+        let down = self.down.as_ref().map(|q| &q.link).filter(|l| l.rate() < f64::MAX);
+        format!("up={} down={}", rate(self.up.as_ref()), rate(down))
+    }
+
+    /// The group of instance `id` in the topology, by name.
+    pub fn group_name(&self, id: u32) -> Option<&str> {
+        let t = self.topology.as_ref()?;
+        Some(t.spec.groups[t.group_of(id)?].as_str())
+    }
+
+    /// What the links add to a datagram of `size` bytes that instance
+    /// `from` hands to the network at `now` for instance `to` (`None`: not
+    /// an instance of the run, so no topology latency): the wait for and
+    /// time on its upload link, then its link's latency. `None` when the
+    /// upload queue is full (the datagram is dropped).
+    pub fn outgoing(&mut self, now: Instant, from: u32, to: Option<u32>, size: usize) -> Option<Duration> {
+        let mut delay = Duration::ZERO;
+        if let Some(up) = self.up.as_mut() {
+            delay = up.admit(now, size)?.saturating_duration_since(now);
+        }
+        if let Some(t) = &self.topology
+            && let Some(latency) = to.and_then(|to| t.latency(from, to))
+        {
+            delay += latency.mul_f64(self.scale);
+        }
+        Some(delay)
+    }
+
+    /// Whether arriving datagrams wait for a download link.
+    pub fn holds_incoming(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// A datagram arrived: held for the download link; `false` when its
+    /// queue is full (dropped).
+    pub fn arrive(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> bool {
+        match self.down.as_mut() {
+            Some(q) => q.arrive(now, from, bytes),
+            None => true,
+        }
+    }
+
+    /// When the next held datagram is through the download link.
+    pub fn next_incoming(&self) -> Option<Instant> {
+        self.down.as_ref().and_then(Inbound::next_at)
+    }
+
+    /// The held datagrams through by `now`.
+    pub fn incoming_due(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.down.as_mut().map(|q| q.due(now)).unwrap_or_default()
+    }
+}

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Environment variable carrying the run token to instance processes (not
+/// on the command line, where `ps` would show it).
+pub const TOKEN_ENV: &str = "PEERLAB_RUN_TOKEN";
+
 /// The longest line either side accepts; a peer table of 10,000 instances
 /// fits comfortably.
 pub const MAX_LINE: usize = 16 * 1024 * 1024;

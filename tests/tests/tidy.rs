@@ -284,6 +284,32 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             ));
         }
     }
+    // SLURM's words are pure text: of ours only the sync protocol (the run
+    // token's variable), no async runtime, and nothing but the host uses it.
+    let slurm = find("slurm");
+    for d in slurm.ours.iter().filter(|d| **d != sync.name) {
+        broken.push(format!(
+            "{} depends on {d}: SLURM's script and parsers know only {} among our crates",
+            slurm.name, sync.name
+        ));
+    }
+    if slurm.normal.iter().any(|d| d == "tokio" || d == "libc") {
+        broken.push(format!(
+            "{} depends on tokio or libc: it renders and parses text, running nothing",
+            slurm.name
+        ));
+    }
+    for p in packages
+        .iter()
+        .filter(|p| p.dir != "host" && p.dir != "tests")
+    {
+        if p.ours.contains(&slurm.name) {
+            broken.push(format!(
+                "{} ({}/) depends on {}: only the host's SLURM runner may",
+                p.name, p.dir, slurm.name
+            ));
+        }
+    }
     // The instance runtime is a pure state machine (the quinn-proto half of
     // a quinn-proto/quinn split): no async runtime, not the host (so not
     // the runner), and the overlay without its tokio UDP driver.

@@ -126,7 +126,7 @@ pub fn start(
     match runner {
         peerlab_lang::Runner::Local => rt.block_on(local::run(settings)),
         peerlab_lang::Runner::Slurm => {
-            let slurm = slurm::SlurmSettings::from_experiment(exp, settings)?;
+            let slurm = slurm::settings_from(exp, settings)?;
             rt.block_on(slurm::run(settings, &slurm))
         }
     }

@@ -9,8 +9,8 @@
 //! `scancel` on stop. Supervision (timeouts, Ctrl-C, summary) is
 //! [`super::supervise`]'s; starting instance processes on a node is the
 //! agent's ([`agent`]). The parsers ([`queue`]) and the script renderer
-//! ([`script`]) are pure functions; only [`run`] and the poller (`poller.rs`) run
-//! commands.
+//! ([`script`]) are pure functions of the `peerlab-slurm` crate; only
+//! [`run`] and the poller (`poller.rs`) run commands.
 //!
 //! Files it adds to the run folder: `slurm/job.sh` (the batch script),
 //! `slurm/job_id`, `slurm/job.out` (the job's stdout and stderr: the
@@ -19,12 +19,13 @@
 
 pub mod agent;
 mod poller;
-pub mod queue;
-pub mod script;
 
+pub use peerlab_slurm::queue::{self, *};
+pub use peerlab_slurm::script::{self, *};
+pub use peerlab_slurm::{
+    DEFAULT_QUEUE_TIMEOUT, LOCAL_DIR_KEY, SLURM_DIR, SlurmSettings, TIME_MARGIN,
+};
 use poller::Poller;
-pub use queue::*;
-pub use script::*;
 
 use std::fs;
 use std::net::SocketAddr;
@@ -50,44 +51,6 @@ pub const RUNNER: &str = "slurm";
 
 /// The host name recorded for instances until their node registers them.
 pub const UNPLACED_HOST: &str = "unplaced";
-
-/// Added to the run's own time budget to get the job's time limit: room
-/// for starting the agents and copying outputs back.
-pub const TIME_MARGIN: Duration = Duration::from_secs(120);
-
-/// The config key naming a node-local directory for instance outputs
-/// (copied back into the run folder by the agents).
-pub const LOCAL_DIR_KEY: &str = "slurm_local_output_dir";
-
-/// How long a job may wait in the queue (for legitimate reasons such as
-/// busy nodes) before the run gives up.
-pub const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// The run folder's subfolder for the job's files.
-pub const SLURM_DIR: &str = "slurm";
-
-/// What the slurm runner needs beyond [`RunSettings`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct SlurmSettings {
-    /// `--partition`, if any.
-    pub partition: Option<String>,
-    /// Extra `sbatch` options, one word each, after peerlab's own (so they win).
-    pub sbatch_options: Vec<String>,
-    /// Nodes to reserve: one node agent each.
-    pub nodes: u32,
-    /// The job's `--time`: the run's time budget plus [`TIME_MARGIN`].
-    pub time_limit: Duration,
-    /// The name or address the node agents reach the sync server at.
-    pub sync_host: String,
-    /// Fail as soon as SLURM says it cannot start the job now.
-    pub immediate: bool,
-    /// A node-local directory for instance outputs, copied back by the agents.
-    pub local_dir: Option<PathBuf>,
-    /// How often `squeue` is asked.
-    pub poll_interval: Duration,
-    /// How long the job may wait in the queue.
-    pub queue_timeout: Duration,
-}
 
 /// Why the SLURM client could not do what the runner asked: the commands
 /// missing, not answering, failing, or refusing the job. (Its config
@@ -157,40 +120,41 @@ pub enum SlurmConfigError {
     NoHostName,
 }
 
-impl SlurmSettings {
-    /// The settings of `exp` for a run planned as `run`.
-    pub fn from_experiment(exp: &Experiment, run: &RunSettings) -> Result<Self, SlurmConfigError> {
-        let nodes = exp.nodes;
-        if nodes == 0 {
-            return Err(SlurmConfigError::NoNodes);
-        }
-        if nodes > run.instances {
-            return Err(SlurmConfigError::MoreNodesThanInstances {
-                nodes,
-                instances: run.instances,
-            });
-        }
-        let sync_host = match &exp.sync_host {
-            Some(h) if !h.trim().is_empty() => h.trim().to_string(),
-            _ => this_host_name().ok_or(SlurmConfigError::NoHostName)?,
-        };
-        let local_dir = match run.config.get(LOCAL_DIR_KEY).map(|s| s.trim()) {
-            None | Some("") => None,
-            Some(dir) if Path::new(dir).is_absolute() => Some(PathBuf::from(dir)),
-            Some(dir) => return Err(SlurmConfigError::RelativeLocalDir(dir.into())),
-        };
-        Ok(Self {
-            partition: exp.slurm.partition.clone(),
-            sbatch_options: exp.slurm.sbatch_options.clone(),
-            nodes,
-            time_limit: job_time_limit(run),
-            sync_host,
-            immediate: exp.slurm.immediate,
-            local_dir,
-            poll_interval: Duration::from_secs(1),
-            queue_timeout: DEFAULT_QUEUE_TIMEOUT,
-        })
+/// The SLURM settings of `exp` for a run planned as `run`.
+pub fn settings_from(
+    exp: &Experiment,
+    run: &RunSettings,
+) -> Result<SlurmSettings, SlurmConfigError> {
+    let nodes = exp.nodes;
+    if nodes == 0 {
+        return Err(SlurmConfigError::NoNodes);
     }
+    if nodes > run.instances {
+        return Err(SlurmConfigError::MoreNodesThanInstances {
+            nodes,
+            instances: run.instances,
+        });
+    }
+    let sync_host = match &exp.sync_host {
+        Some(h) if !h.trim().is_empty() => h.trim().to_string(),
+        _ => this_host_name().ok_or(SlurmConfigError::NoHostName)?,
+    };
+    let local_dir = match run.config.get(LOCAL_DIR_KEY).map(|s| s.trim()) {
+        None | Some("") => None,
+        Some(dir) if Path::new(dir).is_absolute() => Some(PathBuf::from(dir)),
+        Some(dir) => return Err(SlurmConfigError::RelativeLocalDir(dir.into())),
+    };
+    Ok(SlurmSettings {
+        partition: exp.slurm.partition.clone(),
+        sbatch_options: exp.slurm.sbatch_options.clone(),
+        nodes,
+        time_limit: job_time_limit(run),
+        sync_host,
+        immediate: exp.slurm.immediate,
+        local_dir,
+        poll_interval: Duration::from_secs(1),
+        queue_timeout: DEFAULT_QUEUE_TIMEOUT,
+    })
 }
 
 /// The job's time limit: registration, start delay and the run's timeout
@@ -564,7 +528,7 @@ mod tests {
         let mut run = run_settings(9);
         run.config
             .insert(LOCAL_DIR_KEY.into(), "/local/scratch".into());
-        let s = SlurmSettings::from_experiment(&exp, &run).unwrap();
+        let s = settings_from(&exp, &run).unwrap();
         assert_eq!(s.nodes, 3);
         assert_eq!(s.sync_host, "fs0");
         assert_eq!(s.partition.as_deref(), Some("defq"));
@@ -576,27 +540,24 @@ mod tests {
 
         // Defaults: this host's name, no partition, no node-local folder.
         exp.sync_host = None;
-        let s = SlurmSettings::from_experiment(&exp, &run_settings(9)).unwrap();
+        let s = settings_from(&exp, &run_settings(9)).unwrap();
         assert_eq!(Some(s.sync_host), this_host_name());
         assert_eq!(s.local_dir, None);
 
         exp.nodes = 10;
         assert_eq!(
-            SlurmSettings::from_experiment(&exp, &run),
+            settings_from(&exp, &run),
             Err(SlurmConfigError::MoreNodesThanInstances {
                 nodes: 10,
                 instances: 9
             })
         );
         exp.nodes = 0;
-        assert_eq!(
-            SlurmSettings::from_experiment(&exp, &run),
-            Err(SlurmConfigError::NoNodes)
-        );
+        assert_eq!(settings_from(&exp, &run), Err(SlurmConfigError::NoNodes));
         exp.nodes = 1;
         run.config.insert(LOCAL_DIR_KEY.into(), "scratch".into());
         assert_eq!(
-            SlurmSettings::from_experiment(&exp, &run),
+            settings_from(&exp, &run),
             Err(SlurmConfigError::RelativeLocalDir("scratch".into()))
         );
     }

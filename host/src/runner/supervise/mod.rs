@@ -28,9 +28,9 @@ use super::interrupt::Interrupt;
 use peerlab_sync::server::{Admission, ServerConfig, SyncServer};
 use watch::Watch;
 
-/// Environment variable carrying the run token to instance processes (not
-/// on the command line, where `ps` would show it).
-pub const TOKEN_ENV: &str = "PEERLAB_RUN_TOKEN";
+/// Environment variable carrying the run token to instance processes
+/// (the sync protocol's).
+pub use peerlab_sync::protocol::TOKEN_ENV;
 
 /// How long a process's reports may trail its exit when its connection's
 /// close is not seen (normally the close settles it at once).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn corpus_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/gumby-corpus");
+    let root = peerlab_e2e::workspace_root().join("tests/data/gumby-corpus");
     assert!(
         root.join("MANIFEST.tsv").is_file(),
         "the Gumby corpus is missing at {}: it is part of the repository (tests/data/gumby-corpus)",
@@ -92,7 +92,7 @@ fn corpus_checks_with_exactly_the_documented_failures() {
         "the corpus changed: update this test and docs/compat.md"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_peerlab"))
+    let out = Command::new(peerlab_e2e::peerlab_bin())
         .current_dir(&root)
         .env_remove("PEERLAB_PLUGIN_PATH")
         .args(["check", "--syntax-only", "--format", "short"])

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn peerlab(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_peerlab"))
+    Command::new(peerlab_e2e::peerlab_bin())
         .current_dir(dir)
         .env_remove("PEERLAB_PLUGIN_PATH")
         .env("NO_COLOR", "1")

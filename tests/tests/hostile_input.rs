@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 /// Run `peerlab` in `dir`; a run still going after a minute is killed and
 /// fails the test (the old code hung forever on a FIFO).
 fn peerlab(dir: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_peerlab"))
+    let mut child = Command::new(peerlab_e2e::peerlab_bin())
         .current_dir(dir)
         .env_remove("PEERLAB_PLUGIN_PATH")
         .env("NO_COLOR", "1")

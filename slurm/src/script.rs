@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{SLURM_DIR, SlurmSettings};
-use crate::runner::supervise::TOKEN_ENV;
+use crate::{SLURM_DIR, SlurmSettings};
+use peerlab_sync::protocol::TOKEN_ENV;
 
 /// SLURM's `--time` text for a duration, rounded up to whole minutes
 /// (`[D-]HH:MM:SS`).
@@ -130,7 +130,7 @@ fn shell_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::slurm::DEFAULT_QUEUE_TIMEOUT;
+    use crate::DEFAULT_QUEUE_TIMEOUT;
     use expect_test::expect;
     #[test]
     fn time_limits_round_up_to_minutes() {

@@ -10,7 +10,7 @@ use peerlab_report::synth::{SynthSpec, write_run};
 use peerlab_report::testing::check_processed_run;
 
 fn peerlab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_peerlab"))
+    Command::new(peerlab_e2e::peerlab_bin())
         .args(args)
         .output()
         .expect("cannot run the peerlab binary")

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    peerlab_e2e::workspace_root()
 }
 
 fn peerlab(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_peerlab"))
+    Command::new(peerlab_e2e::peerlab_bin())
         .current_dir(dir)
         .env_remove("PEERLAB_PLUGIN_PATH")
         .env("NO_COLOR", "1")
@@ -229,7 +229,7 @@ fn environment_overrides_are_checked() {
         "exp.conf",
         "experiment_name = demo\ninstances_to_run = 2\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_peerlab"))
+    let out = Command::new(peerlab_e2e::peerlab_bin())
         .current_dir(dir.path())
         .env("PEERLAB_INSTANCES_TO_RUN", "lots")
         .args(["check", "--format", "short", "exp.conf"])
@@ -239,7 +239,7 @@ fn environment_overrides_are_checked() {
     assert!(stdout(&out).starts_with(
         "error[bad-value]: PEERLAB_INSTANCES_TO_RUN: bad value for `instances_to_run`: expected an integer, found `lots`\n"
     ));
-    let ok = Command::new(env!("CARGO_BIN_EXE_peerlab"))
+    let ok = Command::new(peerlab_e2e::peerlab_bin())
         .current_dir(dir.path())
         .env("PEERLAB_INSTANCES_TO_RUN", "12")
         .args(["check", "--format", "json", "exp.conf"])

@@ -709,13 +709,20 @@ impl State {
     /// as a `network` event, at the start and when `set_network` changes
     /// them, so plots and readers see the model in force.
     fn network_event(&mut self) {
-        let group = self.links.group_name(self.id).map(|g| format!("group={g} "));
+        let group = self
+            .links
+            .group_name(self.id)
+            .map(|g| format!("group={g} "));
         if group.is_none() && !self.links.holds_incoming() && !self.links.shapes_outgoing() {
             return;
         }
         let t = self.wall_t(self.now);
         let mut e = EventLine::new(t, event_kind::NETWORK);
-        let text = format!("{}{}", group.unwrap_or_default(), self.links.describe_bandwidth());
+        let text = format!(
+            "{}{}",
+            group.unwrap_or_default(),
+            self.links.describe_bandwidth()
+        );
         e.text = Some(text.as_str().into());
         self.record.event(&e);
     }

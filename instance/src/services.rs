@@ -246,7 +246,11 @@ impl Services for State {
         up: Option<f64>,
         down: Option<f64>,
     ) -> Result<(), String> {
-        if [up, down].into_iter().flatten().any(|r| r.is_nan() || r <= 0.0) {
+        if [up, down]
+            .into_iter()
+            .flatten()
+            .any(|r| r.is_nan() || r <= 0.0)
+        {
             return Err(format!(
                 "set_network up={up:?} down={down:?}: a bandwidth is above 0 bits per second"
             ));

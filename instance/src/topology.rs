@@ -74,7 +74,11 @@ impl NetModel {
     /// `up=… down=…` as an event says it.
     pub fn describe_bandwidth(&self) -> String {
         let rate = |l: Option<&Link>| format_bandwidth(l.map_or(f64::INFINITY, Link::rate));
-        let down = self.down.as_ref().map(|q| &q.link).filter(|l| l.rate() < f64::MAX);
+        let down = self
+            .down
+            .as_ref()
+            .map(|q| &q.link)
+            .filter(|l| l.rate() < f64::MAX);
         format!("up={} down={}", rate(self.up.as_ref()), rate(down))
     }
 
@@ -89,7 +93,13 @@ impl NetModel {
     /// an instance of the run, so no topology latency): the wait for and
     /// time on its upload link, then its link's latency. `None` when the
     /// upload queue is full (the datagram is dropped).
-    pub fn outgoing(&mut self, now: Instant, from: u32, to: Option<u32>, size: usize) -> Option<Duration> {
+    pub fn outgoing(
+        &mut self,
+        now: Instant,
+        from: u32,
+        to: Option<u32>,
+        size: usize,
+    ) -> Option<Duration> {
         let mut delay = Duration::ZERO;
         if let Some(up) = self.up.as_mut() {
             delay = up.admit(now, size)?.saturating_duration_since(now);

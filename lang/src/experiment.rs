@@ -18,11 +18,11 @@ pub use crate::external::External;
 
 use crate::config::{Entry, RawConfig, RawValue};
 use crate::diag::{Diagnostic, Location};
+use crate::network::{Assignment, parse_bandwidth, parse_bytes};
 use crate::scenario::{Scenario, Vars};
 use crate::shell::expand_vars;
 use crate::suggest::suggest;
 use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_uint};
-use crate::network::{Assignment, parse_bandwidth, parse_bytes};
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "PEERLAB_";

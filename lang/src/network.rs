@@ -183,7 +183,11 @@ pub fn parse_topology(file: &SourceFile) -> (Option<TopologySpec>, Vec<Diagnosti
 /// duration with its unit (`40ms`, `0.04s`).
 pub(crate) fn latency_value(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    let bad = || format!("expected a latency in milliseconds (`40`, `2.5`) or with a unit (`40ms`), found `{t}`");
+    let bad = || {
+        format!(
+            "expected a latency in milliseconds (`40`, `2.5`) or with a unit (`40ms`), found `{t}`"
+        )
+    };
     if t.starts_with('-') {
         return Err(format!("a latency cannot be negative, found `{t}`"));
     }
@@ -221,7 +225,8 @@ fn parse_csv(file: &SourceFile) -> (Option<TopologySpec>, Vec<Diagnostic>) {
         );
         return (None, diags);
     };
-    let cells = |line: &str| -> Vec<String> { line.split(',').map(|c| c.trim().to_string()).collect() };
+    let cells =
+        |line: &str| -> Vec<String> { line.split(',').map(|c| c.trim().to_string()).collect() };
     let groups: Vec<String> = cells(header).into_iter().skip(1).collect();
     let head_loc = file.location(head_at..head_at + header.len());
     if groups.is_empty() || groups.iter().any(String::is_empty) {
@@ -258,10 +263,13 @@ fn parse_csv(file: &SourceFile) -> (Option<TopologySpec>, Vec<Diagnostic>) {
         let row = cells(line);
         let Some(from) = groups.iter().position(|g| *g == row[0]) else {
             diags.push(
-                Diagnostic::error(format!("row for `{}`, a group the header does not name", row[0]))
-                    .with_code("bad-topology")
-                    .at(loc)
-                    .with_help(format!("the header names: {}", groups.join(", "))),
+                Diagnostic::error(format!(
+                    "row for `{}`, a group the header does not name",
+                    row[0]
+                ))
+                .with_code("bad-topology")
+                .at(loc)
+                .with_help(format!("the header names: {}", groups.join(", "))),
             );
             continue;
         };
@@ -305,10 +313,14 @@ fn parse_csv(file: &SourceFile) -> (Option<TopologySpec>, Vec<Diagnostic>) {
     for (g, seen) in groups.iter().zip(&row_seen) {
         if !seen {
             diags.push(
-                Diagnostic::error(format!("no row for group `{g}`: its latencies to the others are missing"))
-                    .with_code("topology-missing-pair")
-                    .at(file.location(head_at..head_at + header.len()))
-                    .with_help(format!("add a row `{g},...` with its latency to every group")),
+                Diagnostic::error(format!(
+                    "no row for group `{g}`: its latencies to the others are missing"
+                ))
+                .with_code("topology-missing-pair")
+                .at(file.location(head_at..head_at + header.len()))
+                .with_help(format!(
+                    "add a row `{g},...` with its latency to every group"
+                )),
             );
         }
     }
@@ -348,11 +360,15 @@ impl Assignment {
             return Ok(Assignment::RoundRobin);
         }
         let bad = |why: &str| {
-            format!("bad value for `topology_assign`: {why}; expected `round_robin` or fractions like `europe:0.5, asia:0.3, north_america:0.2`, found `{t}`")
+            format!(
+                "bad value for `topology_assign`: {why}; expected `round_robin` or fractions like `europe:0.5, asia:0.3, north_america:0.2`, found `{t}`"
+            )
         };
         let mut out: Vec<(String, f64)> = Vec::new();
         for part in t.split(',') {
-            let (name, frac) = part.split_once(':').ok_or_else(|| bad("a group without its fraction"))?;
+            let (name, frac) = part
+                .split_once(':')
+                .ok_or_else(|| bad("a group without its fraction"))?;
             let name = name.trim();
             let f = parse_float(frac).map_err(|_| bad("a fraction that is not a number"))?;
             if name.is_empty() || !(0.0..=1.0).contains(&f) {
@@ -406,7 +422,9 @@ impl Topology {
                 let mut counts: Vec<usize> = exact.iter().map(|e| e.floor() as usize).collect();
                 let mut left = n.saturating_sub(counts.iter().sum());
                 let mut order: Vec<usize> = (0..parts.len()).collect();
-                order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+                order.sort_by(|&a, &b| {
+                    (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor()))
+                });
                 for &i in order.iter().cycle().take(parts.len() * 2) {
                     if left == 0 {
                         break;

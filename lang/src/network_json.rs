@@ -41,7 +41,9 @@ fn json_latency(v: &Value) -> Result<Duration, String> {
     match v {
         Value::Number(n) => latency_value(&n.to_string()),
         Value::String(s) => latency_value(s),
-        other => Err(format!("expected a latency in milliseconds, found `{other}`")),
+        other => Err(format!(
+            "expected a latency in milliseconds, found `{other}`"
+        )),
     }
 }
 
@@ -65,7 +67,13 @@ pub(crate) fn parse_json(file: &SourceFile) -> (Option<TopologySpec>, Vec<Diagno
     };
     let top = file.location(0..0);
     let Some(obj) = value.as_object() else {
-        return (None, vec![err("expected a JSON object with `latency_ms` or `coordinates`".into(), top)]);
+        return (
+            None,
+            vec![err(
+                "expected a JSON object with `latency_ms` or `coordinates`".into(),
+                top,
+            )],
+        );
     };
     if let Some(m) = obj.get("latency_ms") {
         matrix(file, m)
@@ -74,8 +82,13 @@ pub(crate) fn parse_json(file: &SourceFile) -> (Option<TopologySpec>, Vec<Diagno
     } else {
         (
             None,
-            vec![err("expected `latency_ms` (a matrix) or `coordinates`".into(), top)
-                .with_help("see docs/network.md, Topology files")],
+            vec![
+                err(
+                    "expected `latency_ms` (a matrix) or `coordinates`".into(),
+                    top,
+                )
+                .with_help("see docs/network.md, Topology files"),
+            ],
         )
     }
 }
@@ -84,11 +97,26 @@ pub(crate) fn parse_json(file: &SourceFile) -> (Option<TopologySpec>, Vec<Diagno
 fn matrix(file: &SourceFile, m: &Value) -> (Option<TopologySpec>, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let Some(rows) = m.as_object() else {
-        return (None, vec![err("`latency_ms` must be an object of rows".into(), key_loc(file, "latency_ms", 0))]);
+        return (
+            None,
+            vec![err(
+                "`latency_ms` must be an object of rows".into(),
+                key_loc(file, "latency_ms", 0),
+            )],
+        );
     };
     let groups: Vec<String> = rows.keys().cloned().collect();
     if groups.is_empty() || groups.len() > MAX_GROUPS {
-        return (None, vec![err(format!("`latency_ms` has {} groups: from 1 to {MAX_GROUPS}", groups.len()), key_loc(file, "latency_ms", 0))]);
+        return (
+            None,
+            vec![err(
+                format!(
+                    "`latency_ms` has {} groups: from 1 to {MAX_GROUPS}",
+                    groups.len()
+                ),
+                key_loc(file, "latency_ms", 0),
+            )],
+        );
     }
     let n = groups.len();
     let mut latency = vec![None; n * n];
@@ -96,7 +124,10 @@ fn matrix(file: &SourceFile, m: &Value) -> (Option<TopologySpec>, Vec<Diagnostic
     for (from, g) in groups.iter().enumerate() {
         let loc = key_loc(file, g, body);
         let Some(row) = rows[g].as_object() else {
-            diags.push(err(format!("the row of `{g}` must be an object: {{\"{g}\": 10, ...}}"), loc));
+            diags.push(err(
+                format!("the row of `{g}` must be an object: {{\"{g}\": 10, ...}}"),
+                loc,
+            ));
             continue;
         };
         for (to, h) in groups.iter().enumerate() {
@@ -116,7 +147,10 @@ fn matrix(file: &SourceFile, m: &Value) -> (Option<TopologySpec>, Vec<Diagnostic
             }
         }
         for k in row.keys().filter(|k| !rows.contains_key(*k)) {
-            diags.push(err(format!("the row of `{g}` names `{k}`, which has no row of its own"), loc.clone()));
+            diags.push(err(
+                format!("the row of `{g}` names `{k}`, which has no row of its own"),
+                loc.clone(),
+            ));
         }
     }
     finish(groups, latency, diags)
@@ -136,7 +170,10 @@ fn coordinates(
         Some(v) => match v.as_f64() {
             Some(f) if f >= 0.0 && f.is_finite() => f,
             _ => {
-                diags.push(err(format!("`{key}` must be a number of milliseconds, not negative"), key_loc(file, key, 0)));
+                diags.push(err(
+                    format!("`{key}` must be a number of milliseconds, not negative"),
+                    key_loc(file, key, 0),
+                ));
                 default
             }
         },
@@ -144,12 +181,24 @@ fn coordinates(
     let per_unit = number("ms_per_unit", 1.0, &mut diags);
     let intra = number("intra_ms", 0.0, &mut diags);
     let Some(points) = c.as_object() else {
-        return (None, vec![err("`coordinates` must be an object: {\"europe\": [x, y], ...}".into(), key_loc(file, "coordinates", 0))]);
+        return (
+            None,
+            vec![err(
+                "`coordinates` must be an object: {\"europe\": [x, y], ...}".into(),
+                key_loc(file, "coordinates", 0),
+            )],
+        );
     };
     let body = file.text().find("\"coordinates\"").unwrap_or(0);
     let groups: Vec<String> = points.keys().cloned().collect();
     if groups.is_empty() || groups.len() > MAX_GROUPS {
-        diags.push(err(format!("`coordinates` has {} groups: from 1 to {MAX_GROUPS}", groups.len()), key_loc(file, "coordinates", 0)));
+        diags.push(err(
+            format!(
+                "`coordinates` has {} groups: from 1 to {MAX_GROUPS}",
+                groups.len()
+            ),
+            key_loc(file, "coordinates", 0),
+        ));
         return (None, diags);
     }
     let mut xy = Vec::with_capacity(groups.len());
@@ -158,9 +207,16 @@ fn coordinates(
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_f64).collect());
         match p {
-            Some(p) if !p.is_empty() && p.len() == points[g].as_array().map_or(0, Vec::len) => xy.push(p),
+            Some(p) if !p.is_empty() && p.len() == points[g].as_array().map_or(0, Vec::len) => {
+                xy.push(p)
+            }
             _ => {
-                diags.push(err(format!("the coordinates of `{g}` must be a list of numbers, e.g. [52.5, 13.4]"), key_loc(file, g, body)));
+                diags.push(err(
+                    format!(
+                        "the coordinates of `{g}` must be a list of numbers, e.g. [52.5, 13.4]"
+                    ),
+                    key_loc(file, g, body),
+                ));
                 xy.push(Vec::new());
             }
         }
@@ -172,10 +228,22 @@ fn coordinates(
             let ms = if a == b {
                 intra
             } else if xy[a].len() != xy[b].len() {
-                diags.push(err(format!("`{}` and `{}` have coordinates of different dimensions", groups[a], groups[b]), key_loc(file, &groups[b], body)));
+                diags.push(err(
+                    format!(
+                        "`{}` and `{}` have coordinates of different dimensions",
+                        groups[a], groups[b]
+                    ),
+                    key_loc(file, &groups[b], body),
+                ));
                 continue;
             } else {
-                xy[a].iter().zip(&xy[b]).map(|(p, q)| (p - q) * (p - q)).sum::<f64>().sqrt() * per_unit
+                xy[a]
+                    .iter()
+                    .zip(&xy[b])
+                    .map(|(p, q)| (p - q) * (p - q))
+                    .sum::<f64>()
+                    .sqrt()
+                    * per_unit
             };
             latency[a * n + b] = Duration::try_from_secs_f64(ms / 1000.0).ok();
         }

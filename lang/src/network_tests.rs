@@ -56,7 +56,10 @@ fn a_csv_matrix_reads_and_a_missing_pair_is_refused_at_its_line() {
     let no_row = "from\\to,a,b\na,5,20\n";
     let (spec, diags) = parse_topology(&file("t.csv", no_row));
     assert!(spec.is_none());
-    assert!(diags[0].message.contains("no row for group `b`"), "{diags:?}");
+    assert!(
+        diags[0].message.contains("no row for group `b`"),
+        "{diags:?}"
+    );
 
     let negative = "x,a\na,-3\n";
     let (_, diags) = parse_topology(&file("t.csv", negative));
@@ -72,7 +75,8 @@ fn json_matrix_and_coordinates() {
     assert_eq!(diags[0].code, Some("topology-missing-pair"));
     assert_eq!(diags[0].location.as_ref().unwrap().line, 4);
 
-    let c = "{\"coordinates\": {\"a\": [0, 0], \"b\": [3, 4]}, \"ms_per_unit\": 10, \"intra_ms\": 2}";
+    let c =
+        "{\"coordinates\": {\"a\": [0, 0], \"b\": [3, 4]}, \"ms_per_unit\": 10, \"intra_ms\": 2}";
     let (spec, diags) = parse_topology(&file("t.json", c));
     assert!(diags.is_empty(), "{diags:?}");
     let spec = spec.unwrap();

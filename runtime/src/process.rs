@@ -278,11 +278,10 @@ async fn drive(
         if inst.finished() {
             break;
         }
-        let held = delayed.peek().map(|Reverse(d)| d.at.checked_sub(HOLD_SLACK).unwrap_or(d.at));
-        let deadline = [inst.poll_timeout(), held]
-            .into_iter()
-            .flatten()
-            .min();
+        let held = delayed
+            .peek()
+            .map(|Reverse(d)| d.at.checked_sub(HOLD_SLACK).unwrap_or(d.at));
+        let deadline = [inst.poll_timeout(), held].into_iter().flatten().min();
         tokio::select! {
             wake = driver.wait(deadline) => match wake {
                 Ok(Wake::Readable) => {
@@ -358,7 +357,10 @@ fn flush(
     buf: &mut [u8],
 ) {
     let now = Instant::now();
-    while delayed.peek().is_some_and(|Reverse(d)| d.at <= now + HOLD_SLACK) {
+    while delayed
+        .peek()
+        .is_some_and(|Reverse(d)| d.at <= now + HOLD_SLACK)
+    {
         let Reverse(d) = delayed.pop().expect("peeked");
         driver.send_now(d.dest, &d.bytes);
     }

@@ -68,7 +68,10 @@ fn probes(run: &Path, host: &str, id: u64) -> Vec<(u64, u64, f64, f64)> {
     let out = std::fs::read_to_string(run.join(format!("{host}/node001/{id:05}.out"))).unwrap();
     out.lines()
         .filter_map(|l| {
-            let w: Vec<&str> = l.strip_prefix("netprobe: probe from ")?.split(' ').collect();
+            let w: Vec<&str> = l
+                .strip_prefix("netprobe: probe from ")?
+                .split(' ')
+                .collect();
             // A seq K sent T1 at T2 bytes B
             Some((
                 w[0].parse().ok()?,
@@ -107,7 +110,10 @@ fn latencies(run: &Path, host: &str) -> BTreeMap<(usize, usize), Vec<f64>> {
 fn burst_datagram_bytes(run: &Path, host: &str, id: u64) -> f64 {
     let text =
         std::fs::read_to_string(run.join(format!("{host}/node001/{id:05}.stats.jsonl"))).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let at = |pred: &dyn Fn(f64) -> bool| {
         lines
             .iter()
@@ -134,7 +140,11 @@ fn transfer_ms(run: &Path, host: &str, from: u64, to: u64) -> f64 {
         .into_iter()
         .filter(|p| p.0 == from && p.2 >= 4.0)
         .collect();
-    assert_eq!(burst.len(), BURST as usize, "every probe of the burst arrived");
+    assert_eq!(
+        burst.len(),
+        BURST as usize,
+        "every probe of the burst arrived"
+    );
     let sent = burst[0].2;
     let last = burst.iter().map(|p| p.3).fold(f64::MIN, f64::max);
     (last - sent) * 1000.0 - configured_ms(region(from), region(to))
@@ -142,7 +152,11 @@ fn transfer_ms(run: &Path, host: &str, from: u64, to: u64) -> f64 {
 
 fn check_run(run: &Path, host: &str, latency_tolerance_ms: f64, rate_tolerance: f64) {
     let by_pair = latencies(run, host);
-    assert_eq!(by_pair.len(), 9, "every pair of regions measured: {by_pair:?}");
+    assert_eq!(
+        by_pair.len(),
+        9,
+        "every pair of regions measured: {by_pair:?}"
+    );
     for (&(a, b), samples) in &by_pair {
         // The smallest sample: the machine's scheduler only ever adds
         // delay (a loaded machine wakes a process late), the model's
@@ -167,7 +181,9 @@ fn check_run(run: &Path, host: &str, latency_tolerance_ms: f64, rate_tolerance: 
         let bytes = burst_datagram_bytes(run, host, from);
         let want = BURST * bytes * 8.0 / RATE * 1000.0;
         let got = transfer_ms(run, host, from, to);
-        eprintln!("{host}: {from} to {to}: {BURST} x {bytes} bytes through 1 Mbit/s: {got:.3} ms, size/rate {want:.3} ms");
+        eprintln!(
+            "{host}: {from} to {to}: {BURST} x {bytes} bytes through 1 Mbit/s: {got:.3} ms, size/rate {want:.3} ms"
+        );
         assert!(
             (got - want).abs() <= want * rate_tolerance,
             "{host}: {BURST} datagrams of {bytes} bytes from {from} to {to} took {got:.3} ms through 1 Mbit/s; size/rate is {want:.3} ms"

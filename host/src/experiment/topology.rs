@@ -48,7 +48,10 @@ fn read_file(loaded: &mut Loaded, value: &str, at: Option<Location>) -> Option<T
     let text = match text {
         Ok(t) => t,
         Err(e) => {
-            let names: Vec<&str> = peerlab_lang::network::BUILTIN.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = peerlab_lang::network::BUILTIN
+                .iter()
+                .map(|(n, _)| *n)
+                .collect();
             let d = Diagnostic::error(format!("cannot read the topology file `{name}`: {e}"))
                 .with_code("bad-topology")
                 .with_help(format!(

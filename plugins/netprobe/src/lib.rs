@@ -92,8 +92,8 @@ impl NetProbe {
         if message.name.as_str() != PROBE {
             return Ok(());
         }
-        let p: Probe = payload::from_bytes(&message.payload)
-            .map_err(|e| format!("a malformed probe: {e}"))?;
+        let p: Probe =
+            payload::from_bytes(&message.payload).map_err(|e| format!("a malformed probe: {e}"))?;
         let at = host.now();
         host.print(probe_line(p.from, p.seq, p.sent, at, message.payload.len()));
         Ok(())

@@ -43,6 +43,12 @@ impl Link {
         self.rate
     }
 
+    /// A new rate for what is admitted from now on; what was admitted
+    /// keeps its instant, and later datagrams still queue behind it.
+    pub fn set_rate(&mut self, rate: f64) {
+        self.rate = rate;
+    }
+
     /// A datagram of `size` bytes is handed to the link at `now`: the
     /// instant its last bit has left (after what waits before it, plus
     /// `size * 8 / rate`), or `None` when the bytes already waiting and it
@@ -106,8 +112,8 @@ impl Inbound {
         out
     }
 
-    /// Replace the link (a new rate); what is held keeps its instants.
-    pub fn set_link(&mut self, link: Link) {
-        self.link = link;
+    /// A new rate; what is held keeps its instants.
+    pub fn set_rate(&mut self, rate: f64) {
+        self.link.set_rate(rate);
     }
 }

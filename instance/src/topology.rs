@@ -61,12 +61,16 @@ impl NetModel {
     pub fn set_bandwidth(&mut self, up: Option<f64>, down: Option<f64>) {
         let up = up.or(self.default_up).filter(|r| r.is_finite());
         let down = down.or(self.default_down).filter(|r| r.is_finite());
-        self.up = up.map(|r| Link::new(r, self.queue, self.scale));
+        match (up, self.up.as_mut()) {
+            (Some(r), Some(l)) => l.set_rate(r),
+            (Some(r), None) => self.up = Some(Link::new(r, self.queue, self.scale)),
+            (None, _) => self.up = None,
+        }
         match (down, self.down.as_mut()) {
-            (Some(r), Some(q)) => q.set_link(Link::new(r, self.queue, self.scale)),
+            (Some(r), Some(q)) => q.set_rate(r),
             (Some(r), None) => self.down = Some(Inbound::new(Link::new(r, self.queue, self.scale))),
             // Unlimited again: what is held is still released at its instant.
-            (None, Some(q)) => q.set_link(Link::new(f64::MAX, self.queue, self.scale)),
+            (None, Some(q)) => q.set_rate(f64::MAX),
             (None, None) => {}
         }
     }
@@ -114,7 +118,10 @@ impl NetModel {
 
     /// Whether arriving datagrams wait for a download link.
     pub fn holds_incoming(&self) -> bool {
-        self.down.is_some()
+        // Unlimited again and nothing held: straight through once more.
+        self.down
+            .as_ref()
+            .is_some_and(|q| q.link.rate() < f64::MAX || q.next_at().is_some())
     }
 
     /// A datagram arrived: held for the download link; `false` when its

@@ -38,9 +38,17 @@ const SCENARIO: &str = "\
 @@ isolate_community NetProbe
 @0 start_session
 @1 ping
+@1.25 ping
+@1.5 ping
+@1.75 ping
 @2 ping
+@2.25 ping
+@2.5 ping
+@2.75 ping
 @3 ping
+@3.25 ping
 @3.5 ping
+@3.75 ping
 @4 set_network up=1Mbit {1}
 @4 set_network down=1Mbit {5}
 @5 burst 4 count=50 size=1000 {1}
@@ -257,4 +265,37 @@ fn check_refuses_bad_network_values_at_their_line() {
         .expect_code(1)
         .stdout_has("w.conf:4")
         .stdout_has("group `mars`");
+}
+
+#[test]
+fn a_full_upload_queue_drops_and_counts_what_does_not_fit() {
+    let dir = Dir::new("net-queue");
+    dir.write(
+        "q.scenario",
+        "&module dispersy\n&module netprobe\n@@ isolate_community NetQueue\n@0 start_session\n\
+         @1 burst 2 count=50 size=1000 {1}\n@3 stop\n",
+    );
+    // 1 Mbit/s up, 5 kB of queue: datagrams of 1043 bytes handed over at
+    // once fit while the bytes waiting and the next stay within 5000: four
+    // (the first goes on an idle link), and the other 46 are dropped.
+    dir.write(
+        "q.conf",
+        "scenario_file = q.scenario\ninstances_to_run = 2\nnetwork = simulated\nseed = 1\n\
+         network_up = 1Mbit\nnetwork_queue = 5kB\n",
+    );
+    dir.peerlab()
+        .args(["run", "q.conf", "--no-plots"])
+        .run()
+        .expect_code(0);
+    let run = dir.latest_run();
+    let got = probes(&run, "simulated", 2).len();
+    let stats =
+        std::fs::read_to_string(run.join("simulated/node001/00001.stats.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(stats.lines().last().unwrap()).unwrap();
+    let dropped = last["counters"]["drop/queue_full"].as_f64().unwrap();
+    let bytes = last["counters"]["bytes_out/probe"].as_f64().unwrap()
+        / last["counters"]["msg_out/probe"].as_f64().unwrap();
+    let fit = 1 + ((5000.0 - bytes) / bytes).floor() as usize;
+    assert_eq!(got, fit, "probes of {bytes} bytes through a 5 kB queue");
+    assert_eq!(dropped as usize, 50 - got, "the rest counted as drop/queue_full");
 }

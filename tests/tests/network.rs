@@ -38,17 +38,9 @@ const SCENARIO: &str = "\
 @@ isolate_community NetProbe
 @0 start_session
 @1 ping
-@1.25 ping
-@1.5 ping
-@1.75 ping
 @2 ping
-@2.25 ping
-@2.5 ping
-@2.75 ping
 @3 ping
-@3.25 ping
 @3.5 ping
-@3.75 ping
 @4 set_network up=1Mbit {1}
 @4 set_network down=1Mbit {5}
 @5 burst 4 count=50 size=1000 {1}

@@ -27,7 +27,7 @@
 //! (seed derivation and overlay settings), [`faults`] (the network
 //! conditions and what they do to a datagram), [`topology`] and
 //! [`bandwidth`] (per-link latency and the upload and download queues),
-//! `services` (the host
+//! [`nat`] (the NAT filter the real driver emulates), `services` (the host
 //! services behind the module API, including the api-to-overlay adapter),
 //! [`record`] (the instance's output records and what could not be
 //! written) and [`modules`] (the registry of callable modules and the
@@ -37,9 +37,12 @@
 //! (`tests/tests/tidy.rs`).
 
 pub mod bandwidth;
+pub mod churn;
 pub mod faults;
 pub mod metrics;
 pub mod modules;
+pub mod nat;
+mod presence;
 pub mod record;
 pub mod seed;
 mod services;
@@ -162,7 +165,18 @@ struct State {
     fault_drops: u64,
     /// The topology's latencies and this instance's bandwidth.
     links: topology::NetModel,
+    /// The NAT this instance sits behind (`nat`, `nat_timeout`), and its
+    /// filter when the driver emulates it ([`Instance::emulate_nat_filter`]).
+    nat: (peerlab_lang::NatType, Duration),
+    nat_filter: Option<nat::NatFilter>,
     crashed: bool,
+    /// Its driver captures its datagrams (`capture` key or command).
+    capture: bool,
+    /// Online or away, and the churn model (`presence`).
+    presence: presence::Presence,
+    /// `restart` is making the modules again: a message they define is
+    /// already defined, and goes to the new instance.
+    restarting: bool,
 }
 
 /// One experiment instance. See the module docs.
@@ -227,7 +241,15 @@ impl Instance {
             net: NetConditions::default(),
             fault_drops: 0,
             links: topology::NetModel::new(shared.topology.clone(), &keys, shared.time_scale),
+            nat: {
+                let keys = peerlab_lang::NatKeys::from_strings(&shared.config).0;
+                (keys.of(id), keys.timeout())
+            },
+            nat_filter: None,
             crashed: false,
+            capture: keys.capture.unwrap_or(false),
+            presence: presence::Presence::new(&shared, id),
+            restarting: false,
             net_rng: ChaCha8Rng::seed_from_u64(derive_seed(shared.run_seed, id, "network")),
             shared: shared.clone(),
         };
@@ -274,6 +296,10 @@ impl Instance {
         loop {
             let t = self.state.core.poll_transmit(buf)?;
             let state = &mut self.state;
+            if let Some(f) = state.nat_filter.as_mut() {
+                // Through the NAT before any loss on the way.
+                f.outbound(state.now, t.destination);
+            }
             let route = if state.net.is_clean() && !state.links.shapes_outgoing() {
                 // What `route` gives for clean conditions, without asking.
                 Route::After(Duration::ZERO)
@@ -339,6 +365,31 @@ impl Instance {
         self.state.net.is_clean() && !self.state.links.shapes_outgoing()
     }
 
+    /// The NAT this instance sits behind and its mapping timeout (the
+    /// simulated driver gives it one on the simulated network).
+    pub fn nat(&self) -> (peerlab_lang::NatType, Duration) {
+        self.state.nat
+    }
+
+    /// The driver cannot model the NAT in its network (real UDP): filter
+    /// inbound datagrams here, as the NAT's filtering would ([`nat`]).
+    pub fn emulate_nat_filter(&mut self) {
+        let (t, timeout) = self.state.nat;
+        self.state.nat_filter = nat::NatFilter::new(t, timeout);
+    }
+
+    /// The driver's network model dropped a datagram to this instance at
+    /// its NAT: counted as `drop/nat_filtered`.
+    pub fn nat_filtered(&mut self) {
+        self.state.core.count_nat_drop();
+    }
+
+    /// Whether its driver should capture its datagrams (the `capture`
+    /// config key, or a `capture` command ran): it stays so once set.
+    pub fn capturing(&self) -> bool {
+        self.state.capture
+    }
+
     /// The network conditions now in force.
     pub fn net_conditions(&self) -> &NetConditions {
         &self.state.net
@@ -370,6 +421,8 @@ impl Instance {
         self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
         self.state.network_event();
+        self.state.nat_event();
+        self.presence_started();
         if let Some(m) = self.modules.as_mut() {
             for e in m.on_start(&mut self.state) {
                 self.state.fail(e);
@@ -434,13 +487,18 @@ impl Instance {
             return None;
         }
         let command = self.next_command_at();
-        let timer = self.state.timers.peek().map(|Reverse(t)| t.at);
+        // An instance away holds its module timers until it is back.
+        let timer = match self.state.presence.away {
+            true => None,
+            false => self.state.timers.peek().map(|Reverse(t)| t.at),
+        };
         [
             command,
             timer,
             self.state.core.poll_timeout(),
             self.next_sample,
             self.state.links.next_incoming(),
+            self.state.presence.next_change(),
         ]
         .into_iter()
         .flatten()
@@ -473,16 +531,34 @@ impl Instance {
         datagrams: impl IntoIterator<Item = (SocketAddr, &'a [u8])>,
     ) {
         self.state.now = now;
-        if self.state.links.holds_incoming() {
-            // They wait for the download link (handle_timeout releases them).
-            for (from, bytes) in datagrams {
-                if !self.state.links.arrive(now, from, bytes) {
-                    self.state.core.count_queue_full_drop();
-                }
-            }
+        if self.state.presence.away {
+            // Away: what reaches its address is lost (docs/network.md, Churn).
             return;
         }
-        self.state.core.handle_batch(now, datagrams);
+        let nat = self.state.nat_filter.as_ref();
+        let mut filtered = 0u64;
+        let passed = datagrams.into_iter().filter(|(from, _)| {
+            let pass = nat.is_none_or(|f| f.allows(now, *from));
+            filtered += u64::from(!pass);
+            pass
+        });
+        if self.state.links.holds_incoming() {
+            // They wait for the download link (handle_timeout releases them).
+            let mut full = 0u64;
+            for (from, bytes) in passed {
+                if !self.state.links.arrive(now, from, bytes) {
+                    full += 1;
+                }
+            }
+            for _ in 0..full {
+                self.state.core.count_queue_full_drop();
+            }
+        } else {
+            self.state.core.handle_batch(now, passed);
+        }
+        for _ in 0..filtered {
+            self.state.core.count_nat_drop();
+        }
         self.deliver_events();
     }
 
@@ -510,8 +586,11 @@ impl Instance {
                 self.state.stop_requested = true;
             }
         }
+        if !self.state.stop_requested {
+            self.presence_due(now);
+        }
         while let Some(Reverse(t)) = self.state.timers.peek() {
-            if t.at > now || self.state.stop_requested {
+            if t.at > now || self.state.stop_requested || self.state.presence.away {
                 break;
             }
             let Reverse(t) = self.state.timers.pop().expect("peeked");
@@ -525,7 +604,11 @@ impl Instance {
             self.deliver_events();
         }
         if self.state.links.next_incoming().is_some_and(|t| t <= now) {
-            let due = self.state.links.incoming_due(now);
+            let mut due = self.state.links.incoming_due(now);
+            if self.state.presence.away {
+                // Lost with the instance's departure, as arrivals are.
+                due.clear();
+            }
             let batch = due.iter().map(|(from, bytes)| (*from, bytes.as_slice()));
             self.state.core.handle_batch(now, batch);
             self.deliver_events();
@@ -566,6 +649,7 @@ impl Instance {
             (status, _) => status,
         });
         e.text = lost.as_deref().map(Into::into);
+        e.online = self.state.presence.online_at_end();
         self.state.record.event(&e);
         self.state.record.flush();
     }
@@ -621,10 +705,23 @@ impl Instance {
         e.module = Some(cmd.call.module_name.as_str().into());
         e.file = Some(cmd.file[..].into());
         e.line = Some(cmd.line);
+        let skipped = self.state.presence.away && !presence::runs_while_away(&cmd.call);
+        if skipped {
+            e.text = Some("skipped: the instance is away".into());
+        }
         self.state.record.event(&e);
         // On disk before it runs: if it hangs or aborts the process, the
         // events still name it.
         self.state.record.flush_events();
+        if skipped {
+            return;
+        }
+        if presence::is_presence(&cmd.call) {
+            if let Err(err) = self.run_presence(&cmd.call) {
+                self.state.fail(format!("{}:{}: {err}", cmd.file, cmd.line));
+            }
+            return;
+        }
         let Some(m) = self.modules.as_mut() else {
             return;
         };
@@ -695,6 +792,16 @@ impl State {
             at = zero + scaled((k + 1.0) * self.stats_interval, self.shared.time_scale);
         }
         Some(at)
+    }
+
+    /// Record the NAT this instance sits behind as a `network` event.
+    fn nat_event(&mut self) {
+        let (t, timeout) = self.nat;
+        if let Some(text) = nat::describe(t, timeout) {
+            let mut e = EventLine::new(self.wall_t(self.now), event_kind::NETWORK);
+            e.text = Some(text.as_str().into());
+            self.record.event(&e);
+        }
     }
 
     /// Record a fault as an event (plots show them).

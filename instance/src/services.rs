@@ -4,7 +4,7 @@
 //! `peerlab_dispersy::module`'s; the adapter lives here because it needs
 //! the instance's core, the peer table it got at the barrier, the time
 //! scale, which module defined which message, and its records), plus the
-//! fault commands (`set_network`, `partition`, `crash`).
+//! fault commands (`set_network`, `partition`, `crash`) and `capture`.
 //!
 //! Must not: drive the instance (no polling, no datagram carriage) or read
 //! the clock: time is the instant the current input is handled at.
@@ -194,6 +194,15 @@ impl Services for State {
     }
 
     fn define_message(&mut self, module: usize, spec: MessageSpec) -> Result<(), String> {
+        if self.restarting
+            && let Some(id) = self.core.meta_id(spec.name.as_str())
+        {
+            // `restart`: the module made again defines what it defined
+            // before; the core keeps the definition, the new instance gets
+            // the deliveries.
+            self.message_owner.insert(id, module);
+            return Ok(());
+        }
         let meta = dispersy::module::meta_message(&spec)?;
         let id = self.core.define_message(meta).map_err(|e| e.to_string())?;
         self.message_owner.insert(id, module);
@@ -288,6 +297,12 @@ impl Services for State {
         self.fault_event("crash");
         self.crashed = true;
         self.stop_requested = true;
+        Ok(())
+    }
+
+    fn capture(&mut self) -> Result<(), String> {
+        // The driver sees the flag and opens the capture (its own file I/O).
+        self.capture = true;
         Ok(())
     }
 }

@@ -22,7 +22,7 @@ use crate::network::{Assignment, parse_bandwidth, parse_bytes};
 use crate::scenario::{Scenario, Vars};
 use crate::shell::expand_vars;
 use crate::suggest::suggest;
-use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_uint};
+use crate::value::{ValueError, parse_bool, parse_duration, parse_float, parse_size, parse_uint};
 
 /// The prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "PEERLAB_";
@@ -113,11 +113,20 @@ pub struct RuntimeKeys {
     /// `network_queue`: bytes that may wait for an instance's upload or
     /// download link before more are dropped (`drop/queue_full`).
     pub network_queue: Option<u64>,
+    /// `capture`: every instance writes a pcap of its datagrams.
+    pub capture: Option<bool>,
+    /// `capture_limit`: most bytes of one instance's pcap file.
+    pub capture_limit: Option<u64>,
 }
+
+/// The smallest `capture_limit` taken (64 KiB).
+pub const CAPTURE_LIMIT_MIN: u64 = 64 * 1024;
+/// `capture_limit` when the config does not set it (64 MB).
+pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 12] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -128,6 +137,8 @@ impl RuntimeKeys {
         "network_up",
         "network_down",
         "network_queue",
+        "capture",
+        "capture_limit",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -179,6 +190,16 @@ impl RuntimeKeys {
                     ));
                 }
             },
+            "capture" => self.capture = Some(parse_bool(text).map_err(bad)?),
+            "capture_limit" => {
+                let n = parse_size(text).map_err(bad)?;
+                if n < CAPTURE_LIMIT_MIN {
+                    return Err(format!(
+                        "bad value for `capture_limit`: expected at least 64KiB (the file's header and a few datagrams), found `{text}`"
+                    ));
+                }
+                self.capture_limit = Some(n);
+            }
             _ => return Ok(false),
         }
         Ok(true)
@@ -261,6 +282,8 @@ pub struct Experiment {
     pub topology: Option<String>,
     /// `topology_assign`: how instances join the topology's groups.
     pub topology_assign: Assignment,
+    /// Which NAT each instance sits behind (`nat`, `nat_timeout`).
+    pub nat: crate::nat::NatKeys,
     /// Instances that are other programs (see [`External`]).
     pub external: External,
     /// SLURM settings.
@@ -484,6 +507,26 @@ pub const KEYS: &[KeyDoc] = &[
         "instance N's overlay binds UDP port base + N - 1 (for firewalled clusters; default: a free port each, recorded in peers.json)",
     ),
     typed(
+        "nat",
+        "nat types",
+        "the NAT each instance sits behind: none, full_cone, restricted_cone, port_restricted_cone or symmetric, each optionally for some instances, e.g. `symmetric {3-10}, full_cone` (default none; docs/network.md, NAT)",
+    ),
+    typed(
+        "nat_timeout",
+        "duration",
+        "how long a NAT mapping (and each of its filter's permissions) lives after its last outgoing datagram (default 2m)",
+    ),
+    typed(
+        "capture",
+        "bool",
+        "every instance writes a pcap of the datagrams it sends and receives, <ID>.pcap beside its other files (docs/network.md, Packet capture; `capture {3}` in the scenario captures some; default off)",
+    ),
+    typed(
+        "capture_limit",
+        "size",
+        "most bytes of one instance's pcap file, e.g. 64MB or 1GiB, at least 64KiB; datagrams past it are counted, not written (default 64MB)",
+    ),
+    typed(
         "external_instances",
         "integer",
         "how many of instances_to_run are other programs (the last ids), started with external_cmd (default 0)",
@@ -681,6 +724,7 @@ impl Experiment {
             runtime: RuntimeKeys::default(),
             topology: None,
             topology_assign: Assignment::default(),
+            nat: Default::default(),
             external: External::default(),
             slurm: Slurm::default(),
             output_dir: "output".to_string(),
@@ -868,6 +912,13 @@ impl Experiment {
                 .at(Location::file_only(raw.name.clone())),
             );
         }
+        if let Some(m) = exp.nat.beyond(exp.instances) {
+            let mut d = Diagnostic::warning(m).with_code("nat-ids");
+            if let Some(l) = key_locs.get("nat").map(|l| (*l).clone()) {
+                d = d.at(l);
+            }
+            diags.push(d);
+        }
         if exp.runner == Runner::Local && exp.nodes > 1 {
             let key = chosen.get("node_amount").copied().unwrap_or("node_amount");
             let mut d = Diagnostic::note(format!(
@@ -1010,7 +1061,9 @@ impl Experiment {
             | "instance_port_base"
             | "network_up"
             | "network_down"
-            | "network_queue" => {
+            | "network_queue"
+            | "capture"
+            | "capture_limit" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "topology" => {
@@ -1024,6 +1077,11 @@ impl Experiment {
                     RawValue::Str(_) => text()?,
                 };
                 self.topology_assign = Assignment::parse(&s).map_err(|m| v.diag(m))?;
+            }
+            "nat" | "nat_timeout" => {
+                // A comma list (`symmetric {3-10}, full_cone`) is one value here.
+                let s = v.value.to_string();
+                self.nat.set(canon, &s).map_err(|m| v.diag(m))?;
             }
             "external_instances" | "external_cmd" | "external_callbacks" => {
                 self.external.set(canon, &text()?).map_err(|m| v.diag(m))?;

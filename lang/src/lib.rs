@@ -25,6 +25,7 @@ pub mod config;
 pub mod diag;
 pub mod experiment;
 pub mod external;
+pub mod nat;
 pub mod network;
 mod network_json;
 pub mod peerspec;
@@ -39,9 +40,10 @@ pub use diag::{
     Diagnostic, Format, Location, Severity, SourceFile, SourceMap, has_errors, render_all,
 };
 pub use experiment::{
-    ConfigValue, Experiment, External, KEYS, KeyDoc, KeyKind, Network, Origin, Port, Runner,
-    RuntimeKeys, Slurm, key_doc, unknown_key_of,
+    CAPTURE_LIMIT_DEFAULT, ConfigValue, Experiment, External, KEYS, KeyDoc, KeyKind, Network,
+    Origin, Port, Runner, RuntimeKeys, Slurm, key_doc, unknown_key_of,
 };
+pub use nat::{NatKeys, NatType};
 pub use peerspec::{IdSet, PeerSpec};
 pub use scenario::{
     Arg, Command, IncludeLoader, KwArg, MemoryLoader, ModuleRef, NoIncludes, Phase, PhaseKind,

@@ -1,5 +1,5 @@
 //! Typed conversion of the strings scenarios and configs hold: integers,
-//! floats, booleans, durations and `[[h:]m:]s` clock times.
+//! floats, booleans, durations, sizes in bytes and `[[h:]m:]s` clock times.
 //!
 //! Each function takes the text as written and returns the value or a
 //! [`ValueError`] whose message says what was expected; callers attach the
@@ -33,6 +33,9 @@ pub enum ValueError {
     /// Not a `[[h:]m:]s` time.
     #[error("expected a time `[[h:]m:]s` like `90`, `1:30` or `0:10.5`, found `{0}`")]
     Clock(String),
+    /// Not a size in bytes.
+    #[error("expected a size like `64MB`, `512KiB`, `1GB` or `1000000` (bytes), found `{0}`")]
+    Size(String),
     /// A number outside the allowed range.
     #[error("`{value}` is out of range: {why}")]
     Range {
@@ -151,9 +154,50 @@ pub fn parse_duration(s: &str) -> Result<Duration, ValueError> {
     Duration::try_from_secs_f64(secs).map_err(|_| err())
 }
 
+/// A size in bytes: a whole number of bytes (`1000000`), or a number with
+/// a unit: `B`, `kB`/`KB`, `MB`, `GB` (powers of 1000) or `KiB`, `MiB`,
+/// `GiB` (powers of 1024); `1.5MB` is 1,500,000 bytes.
+pub fn parse_size(s: &str) -> Result<u64, ValueError> {
+    let t = s.trim();
+    let err = || ValueError::Size(s.to_string());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n = plain_decimal(num).ok_or_else(err)?;
+    let scale: f64 = match unit.trim() {
+        "" | "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(err()),
+    };
+    let bytes = (n * scale).round();
+    if bytes.is_finite() && bytes < u64::MAX as f64 {
+        Ok(bytes as u64)
+    } else {
+        Err(err())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("1000000"), Ok(1_000_000));
+        assert_eq!(parse_size("64MB"), Ok(64_000_000));
+        assert_eq!(parse_size("1.5 MB"), Ok(1_500_000));
+        assert_eq!(parse_size("2KiB"), Ok(2048));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        for bad in ["", "MB", "-1MB", "1XB", "1e3", "1.2.3"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ints() {

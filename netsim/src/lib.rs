@@ -6,7 +6,8 @@
 //! endpoints' addresses, the links between them, the seeded draws of loss
 //! and jitter, and one queue of timed events ordered by time, then by when
 //! they were queued: datagrams in flight and the driver's own wake-ups),
-//! and [`NetStats`]. A driver pops the next event, hands it to its
+//! and [`NetStats`]; NATs (RFC 4787 mapping and filtering, one box per
+//! NAT'd endpoint) are [`nat`]'s, asked by `send` and `pop`. A driver pops the next event, hands it to its
 //! endpoint (a core, an instance) and sends what the endpoint gives back
 //! through [`Network::send`]; time jumps from event to event.
 //!
@@ -16,6 +17,7 @@
 //! runtime (`tests/tests/tidy.rs`).
 
 pub mod link;
+pub mod nat;
 pub mod overlay;
 
 use std::cmp::Reverse;
@@ -27,6 +29,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use link::LinkModel;
+pub use nat::{NatBox, NatModel};
 
 /// Counters of the network itself.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -37,14 +40,17 @@ pub struct NetStats {
     pub lost: u64,
     /// Datagrams over the link's MTU.
     pub too_big: u64,
-    /// Datagrams to an address no endpoint has.
+    /// Datagrams to an address no endpoint has (a NAT'd endpoint's
+    /// private address, its own NAT's public address: no hairpinning).
     pub undeliverable: u64,
+    /// Datagrams a NAT did not let in (no mapping, or its filter).
+    pub nat_filtered: u64,
 }
 
 impl NetStats {
     /// Every datagram sent that never arrives: lost, too big or undeliverable.
     pub fn dropped(&self) -> u64 {
-        self.lost + self.too_big + self.undeliverable
+        self.lost + self.too_big + self.undeliverable + self.nat_filtered
     }
 }
 
@@ -72,6 +78,10 @@ pub enum Event<W> {
     },
     /// A wake-up the driver queued ([`Network::wake_at`]).
     Wake(W),
+    /// A datagram from `from` that endpoint `to`'s NAT did not let in
+    /// (counted in [`NetStats::nat_filtered`]; the driver may count it on
+    /// the endpoint too).
+    Filtered { to: usize, from: SocketAddr },
 }
 
 /// The network; see the module docs. `W` is what the driver queues to be
@@ -81,7 +91,9 @@ pub struct Network<W> {
     /// Ordered by (time, sequence); the event itself waits in `slots`, so
     /// the heap moves and compares small entries only.
     queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
-    slots: Vec<Option<Event<W>>>,
+    /// Each event, with the public address a datagram to a NAT'd endpoint
+    /// was sent to (its NAT filters it when it arrives).
+    slots: Vec<Option<(Event<W>, Option<SocketAddr>)>>,
     free_slots: Vec<u32>,
     seq: u64,
     /// Datagrams in the queue.
@@ -92,6 +104,7 @@ pub struct Network<W> {
     link: LinkModel,
     links: HashMap<(usize, usize), LinkModel>,
     rng: ChaCha8Rng,
+    nats: nat::Nats,
     /// Network counters.
     pub stats: NetStats,
 }
@@ -114,6 +127,7 @@ impl<W> Network<W> {
             link,
             links: HashMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
+            nats: nat::Nats::default(),
             stats: NetStats::default(),
         }
     }
@@ -127,6 +141,19 @@ impl<W> Network<W> {
     /// The endpoint at `addr`.
     pub fn endpoint(&self, addr: &SocketAddr) -> Option<usize> {
         self.by_addr.get(addr).copied()
+    }
+
+    /// Put endpoint `index` behind its own NAT: its datagrams leave from
+    /// the NAT's mapped public addresses, and datagrams to them arrive
+    /// only through the NAT's filter; its own address is no longer
+    /// reachable from outside.
+    pub fn set_nat(&mut self, index: usize, nat: NatBox) {
+        self.nats.insert(index, nat);
+    }
+
+    /// The NAT of endpoint `index`, if it has one.
+    pub fn nat_mut(&mut self, index: usize) -> Option<&mut NatBox> {
+        self.nats.get_mut(index)
     }
 
     /// Overrides the link from endpoint `a` to endpoint `b`.
@@ -170,13 +197,29 @@ impl<W> Network<W> {
         data: Vec<u8>,
         extra: Duration,
     ) -> Sent {
-        let Some(&dest) = self.by_addr.get(&to) else {
+        let direct = self.by_addr.get(&to).copied();
+        let src = self.by_addr.get(&from).copied();
+        let (dest, from, nat_dest) = if self.nats.is_empty() {
+            (direct, from, None)
+        } else {
+            // Translated at send time; filtered at arrival (`pop`).
+            let (dest, nat_dest) = match self.nats.route(to, direct) {
+                nat::Route::Nat(e) => (Some(e), Some(to)),
+                nat::Route::Direct(e) => (Some(e), None),
+                nat::Route::Nowhere => (None, None),
+            };
+            match self.nats.outbound(now, src, from, to) {
+                Ok(seen) if dest.is_some() => (dest, seen, nat_dest),
+                _ => (None, from, None),
+            }
+        };
+        let Some(dest) = dest else {
             self.stats.undeliverable += 1;
             self.recycle(data);
             return Sent::Undeliverable;
         };
-        let link = match self.by_addr.get(&from) {
-            Some(&src) if !self.links.is_empty() => {
+        let link = match src {
+            Some(src) if !self.links.is_empty() => {
                 self.links.get(&(src, dest)).copied().unwrap_or(self.link)
             }
             _ => self.link,
@@ -197,7 +240,16 @@ impl<W> Network<W> {
             link.jitter.mul_f64(self.rng.random::<f64>())
         };
         let at = now + link.delay + jitter + extra;
-        self.deliver_at(at, dest, from, data);
+        self.in_flight += 1;
+        self.push_via(
+            at,
+            Event::Deliver {
+                to: dest,
+                from,
+                data,
+            },
+            nat_dest,
+        );
         Sent::InFlight(at)
     }
 
@@ -214,14 +266,18 @@ impl<W> Network<W> {
     }
 
     fn push(&mut self, at: Instant, event: Event<W>) {
+        self.push_via(at, event, None);
+    }
+
+    fn push_via(&mut self, at: Instant, event: Event<W>, nat_dest: Option<SocketAddr>) {
         self.seq += 1;
         let slot = match self.free_slots.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some(event);
+                self.slots[i as usize] = Some((event, nat_dest));
                 i
             }
             None => {
-                self.slots.push(Some(event));
+                self.slots.push(Some((event, nat_dest)));
                 (self.slots.len() - 1) as u32
             }
         };
@@ -237,13 +293,21 @@ impl<W> Network<W> {
     /// delivered here).
     pub fn pop(&mut self) -> Option<(Instant, Event<W>)> {
         let Reverse((at, _, slot)) = self.queue.pop()?;
-        let event = self.slots[slot as usize]
+        let (event, nat_dest) = self.slots[slot as usize]
             .take()
             .expect("queued events have a slot");
         self.free_slots.push(slot);
-        if matches!(event, Event::Deliver { .. }) {
+        if let Event::Deliver { to, from, data } = event {
             self.in_flight -= 1;
+            if let Some(public) = nat_dest
+                && self.nats.inbound(at, to, public, from).is_err()
+            {
+                self.stats.nat_filtered += 1;
+                self.recycle(data);
+                return Some((at, Event::Filtered { to, from }));
+            }
             self.stats.delivered += 1;
+            return Some((at, Event::Deliver { to, from, data }));
         }
         Some((at, event))
     }
@@ -292,6 +356,7 @@ mod tests {
             .map(|(at, e)| match e {
                 Event::Wake(w) => format!("{:?} {w}", at - t0),
                 Event::Deliver { to, data, .. } => format!("{:?} to {to} {data:?}", at - t0),
+                Event::Filtered { to, .. } => format!("{:?} filtered at {to}", at - t0),
             })
             .collect();
         assert_eq!(order, ["5ms first", "10ms to 1 [1]", "10ms tick"]);
@@ -301,7 +366,8 @@ mod tests {
                 delivered: 1,
                 lost: 0,
                 too_big: 1,
-                undeliverable: 1
+                undeliverable: 1,
+                nat_filtered: 0,
             }
         );
     }

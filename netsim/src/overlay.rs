@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use peerlab_dispersy::{OverlayCore, OverlayEvent};
 
-use crate::{Event, LinkModel, NetStats, Network};
+use crate::{Event, LinkModel, NatBox, NatModel, NetStats, Network};
 
 /// One simulated member.
 #[derive(Debug)]
@@ -61,6 +61,20 @@ impl SimNet {
     /// The address node `i` gets (loopback addresses; no real traffic is sent).
     pub fn addr_of(i: usize) -> SocketAddr {
         SocketAddr::from(([127, 1, (i >> 8) as u8, (i & 0xff) as u8], 7000))
+    }
+
+    /// The public IP address of node `i`'s NAT (`100.64.0.0/10`, the
+    /// shared address space of carrier-grade NATs).
+    pub fn public_ip_of(i: usize) -> std::net::IpAddr {
+        std::net::IpAddr::from([100, 64, (i >> 8) as u8, (i & 0xff) as u8])
+    }
+
+    /// Puts node `i` behind its own NAT of `model` (public IP
+    /// [`public_ip_of`](Self::public_ip_of)): others reach it only through
+    /// the NAT's mappings, as its filter allows.
+    pub fn set_nat(&mut self, i: usize, model: NatModel) {
+        self.net
+            .set_nat(i, NatBox::new(model, Self::public_ip_of(i)));
     }
 
     /// Adds a node built by `make` from its address; returns its index.

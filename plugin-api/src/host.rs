@@ -151,6 +151,15 @@ pub trait HostContext {
             "this host cannot limit bandwidth (it is older than plugin-api 1.5)",
         ))
     }
+    /// Network (since 1.5): from now on, this instance's driver writes
+    /// every datagram it sends and receives to the instance's packet
+    /// capture (a pcap file in the run folder, docs/network.md). Calling
+    /// it again changes nothing.
+    fn capture(&mut self) -> RResult<(), RString> {
+        RResult::RErr(RString::from(
+            "this host cannot capture packets (it is older than plugin-api 1.5)",
+        ))
+    }
 }
 
 /// The ABI form of a borrowed host context, as passed to every call.
@@ -420,6 +429,12 @@ impl Host<'_> {
     /// Fault: stop this instance at once, without a goodbye (since api 1.2).
     pub fn crash(&mut self) -> Result<(), String> {
         res(self.ctx.crash())
+    }
+
+    /// Network: capture this instance's datagrams from now on, into its
+    /// pcap file in the run folder (since api 1.5).
+    pub fn capture(&mut self) -> Result<(), String> {
+        res(self.ctx.capture())
     }
 }
 

@@ -87,6 +87,11 @@
 //! 2^31-1)"])]`, so `peerlab check` does not call them unknown and `peerlab
 //! modules` lists them (since 1.2).
 //!
+//! Churn: under `leave` or a churn model some instances are away at the
+//! end of a run, and cannot have taken part in its last commands. A verdict
+//! about the end judges the others: `outputs.online_at_end(id)` (since 1.5)
+//! says which were online (docs/network.md, "Churn").
+//!
 //! # Metrics
 //!
 //! A module's results belong in metrics (since 1.4): declare each once, with

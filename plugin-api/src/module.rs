@@ -96,6 +96,13 @@ pub trait RunOutputs {
     /// All config keys that are set.
     #[sabi(last_prefix_field)]
     fn config_keys(&self) -> RVec<RString>;
+    /// Since 1.5: whether the instance was online at its end (`false`:
+    /// away after `leave` or a churn departure, so it could not take part
+    /// at the end; a verdict about the end judges it apart). Hosts before
+    /// 1.5 know no churn: every instance was online.
+    fn online_at_end(&self, _instance: u64) -> bool {
+        true
+    }
 }
 
 /// A borrowed [`RunOutputs`] object.
@@ -228,6 +235,12 @@ impl<'a> Outputs<'a> {
     /// A config key.
     pub fn config(&self, key: &str) -> Option<String> {
         self.raw.config(key.into()).into_option().map(String::from)
+    }
+
+    /// Whether the instance was online at its end (since 1.5; see
+    /// [`RunOutputs::online_at_end`]).
+    pub fn online_at_end(&self, instance: u64) -> bool {
+        self.raw.online_at_end(instance)
     }
 
     /// All config keys that are set.

@@ -88,6 +88,8 @@ pub struct TestHost {
     pub stopped: bool,
     /// Faults asked for (`set_network`, `partition`, `crash`), in order.
     pub faults: Vec<String>,
+    /// Whether `capture` was called (since 1.5).
+    pub capturing: bool,
     /// The community name or hex id last joined.
     pub community: Option<String>,
     /// Whether a session is running.
@@ -131,6 +133,7 @@ impl TestHost {
             vars: BTreeMap::new(),
             stopped: false,
             faults: Vec::new(),
+            capturing: false,
             community: None,
             session_started: false,
             introductions: Vec::new(),
@@ -386,6 +389,10 @@ impl HostContext for TestHost {
     fn crash(&mut self) -> RResult<(), RString> {
         self.faults.push("crash".into());
         self.stopped = true;
+        ok()
+    }
+    fn capture(&mut self) -> RResult<(), RString> {
+        self.capturing = true;
         ok()
     }
     fn record_metric(

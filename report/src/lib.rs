@@ -29,6 +29,7 @@ pub mod html_metrics;
 pub mod load;
 pub mod metrics;
 pub mod model;
+pub mod online;
 pub mod plot;
 pub mod plot_metrics;
 pub mod series;

@@ -121,6 +121,10 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
                 let Some((id, kind)) = layout::instance_file(&file) else {
                     continue;
                 };
+                if kind == InstanceFile::Capture {
+                    // Packet captures are for tcpdump and Wireshark, not the report.
+                    continue;
+                }
                 let entry = instances.entry(id).or_insert_with(|| InstanceFiles {
                     id,
                     host: host.clone(),
@@ -145,6 +149,7 @@ pub fn index(run_dir: &Path) -> Result<RunIndex, ReportError> {
                     InstanceFile::Events => &mut entry.events,
                     InstanceFile::Out => &mut entry.out,
                     InstanceFile::Err => &mut entry.err,
+                    InstanceFile::Capture => continue,
                 };
                 *slot = Some(rel);
             }

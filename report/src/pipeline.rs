@@ -179,6 +179,13 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         }
     }
 
+    // Who was up when, in runs with presence commands.
+    if let Some(points) = crate::online::series(&analysis) {
+        let path = run_dir.join(peerlab_run::layout::PEERS_ONLINE_CSV);
+        write_atomic(&path, crate::online::csv(&points).as_bytes())?;
+        csv.push(path);
+    }
+
     let mut plots = Vec::new();
     let mut svgs = Vec::new();
     let mut report_html = None;

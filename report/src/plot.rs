@@ -400,6 +400,7 @@ pub fn figures(an: &Analysis, opts: &FigureOptions) -> Vec<Figure> {
         caption: "Total messages each instance sent and received over the whole run.".into(),
         chart: Chart::Bars(bars),
     });
+    out.extend(crate::online::figure(an, &frame));
     out.extend(crate::plot_metrics::figures(an, &frame));
     out
 }

@@ -1,5 +1,6 @@
 //! Where every file of a run folder goes, relative to the folder: the fixed
-//! names at its top and Gumby's `<host>/node<NNN>/` layout below. No I/O
+//! names at its top and Gumby's `<host>/node<NNN>/` layout below (with an
+//! instance's packet capture, `<ID>.pcap`, beside its other files). No I/O
 //! here: names in, paths out (and back: [`instance_file`] and
 //! [`process_file`] recognise a name found on disk).
 
@@ -23,6 +24,10 @@ pub const EXPERIMENT_SCENARIO: &str = "experiment.scenario";
 pub const PLOTS_DIR: &str = "plots";
 /// Post-processing's page.
 pub const REPORT_HTML: &str = "report.html";
+/// Post-processing's "peers online" series (`t,online`: how many instances
+/// were online from each change on), in runs whose scenario uses `leave`,
+/// `join`, `restart` or `churn`.
+pub const PEERS_ONLINE_CSV: &str = "peers_online.csv";
 
 /// Where one node's files go, relative to the run folder.
 pub fn instance_dir(host: &str, node: u32) -> PathBuf {
@@ -51,6 +56,9 @@ pub enum InstanceFile {
     Err,
     Stats,
     Events,
+    /// The datagrams it sent and received, when captured (`capture`): a
+    /// pcap file (docs/network.md, Packet capture).
+    Capture,
 }
 
 impl InstanceFile {
@@ -61,6 +69,7 @@ impl InstanceFile {
             InstanceFile::Err => "err",
             InstanceFile::Stats => "stats.jsonl",
             InstanceFile::Events => "events.jsonl",
+            InstanceFile::Capture => "pcap",
         }
     }
 
@@ -86,6 +95,7 @@ pub fn instance_file(name: &str) -> Option<(u32, InstanceFile)> {
         InstanceFile::Events,
         InstanceFile::Out,
         InstanceFile::Err,
+        InstanceFile::Capture,
     ]
     .into_iter()
     .find(|k| k.suffix() == rest)?;
@@ -146,6 +156,8 @@ pub struct InstancePaths {
     pub err: PathBuf,
     pub stats: PathBuf,
     pub events: PathBuf,
+    /// Its packet capture (written only when capture is on).
+    pub capture: PathBuf,
 }
 
 impl InstancePaths {
@@ -156,6 +168,7 @@ impl InstancePaths {
             err: path(InstanceFile::Err),
             stats: path(InstanceFile::Stats),
             events: path(InstanceFile::Events),
+            capture: path(InstanceFile::Capture),
         }
     }
 }
@@ -201,6 +214,10 @@ mod tests {
             Some((1, InstanceFile::Stats))
         );
         assert_eq!(instance_file("00042.err"), Some((42, InstanceFile::Err)));
+        assert_eq!(
+            instance_file("00003.pcap"),
+            Some((3, InstanceFile::Capture))
+        );
         assert_eq!(instance_file("process001.resources.jsonl"), None);
         assert_eq!(instance_file("notes.txt"), None);
         assert_eq!(instance_file("00001.stats.jsonl.bak"), None);

@@ -326,8 +326,10 @@ pub mod event_kind {
     /// Where the instance's overlay listens (`text`: `host:port`) and its
     /// public key (`key`, hex), written once before the start.
     pub const ADDRESS: &str = "address";
-    /// The instance's links at the start and after each change
-    /// (`text`: `group=<topology group> up=<bandwidth> down=<bandwidth>`).
+    /// The instance's network model at the start and after each change
+    /// (`text`, e.g. its NAT: `nat=symmetric mapping=… filtering=…
+    /// timeout=120s`; its topology group and capacities: `group=<group>
+    /// up=<bandwidth> down=<bandwidth>`).
     pub const NETWORK: &str = "network";
 }
 
@@ -390,6 +392,10 @@ pub struct EventLine<'a> {
     /// An `address` event's public key (hex of py-ipv8's key bytes).
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub key: Option<Cow<'a, str>>,
+    /// An `end` event's `false` when the instance was away (after `leave`
+    /// or a churn departure) at its end; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<bool>,
 }
 
 impl<'a> EventLine<'a> {
@@ -405,6 +411,7 @@ impl<'a> EventLine<'a> {
             line: None,
             status: None,
             key: None,
+            online: None,
         }
     }
 

@@ -19,6 +19,7 @@ use peerlab_dispersy::udp::{UdpDriver, Wake};
 use peerlab_dispersy::{self as dispersy, PeerDirectory, PublicKey};
 use tokio::sync::{mpsc, watch};
 
+use super::capture::Capture;
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, overlay_config};
 use super::record::create_record;
 use super::resources::ResourceLog;
@@ -128,9 +129,8 @@ pub async fn run(
     .unwrap_or_else(|_| ids.iter().map(|_| None).collect());
     let now = Instant::now();
     // `instance_port_base`: fixed ports for firewalled clusters (else a free one each).
-    let port_base = peerlab_lang::RuntimeKeys::from_strings(&record.config)
-        .0
-        .instance_port_base;
+    let keys = peerlab_lang::RuntimeKeys::from_strings(&record.config).0;
+    let port_base = keys.instance_port_base;
     let mut instances = Vec::with_capacity(ids.len());
     for (i, &id) in ids.iter().enumerate() {
         let driver = UdpDriver::bind(SocketAddr::new(args.bind_ip, port_of(port_base, id)))
@@ -150,6 +150,8 @@ pub async fn run(
             .map_err(|source| ProcessError::Outputs { id, source })?;
         let overlay = overlay_config(&shared, id, addr, pool.clone());
         let mut inst = Instance::new(id, shared.clone(), overlay, rec, now);
+        // A user-space driver cannot map addresses: it filters (instance/src/nat.rs).
+        inst.emulate_nat_filter();
         inst.run_phase(Instant::now(), EarlyPhase::Load);
         inst.run_phase(Instant::now(), EarlyPhase::Setup);
         let public_key = inst.public_key_hex();
@@ -159,19 +161,22 @@ pub async fn run(
         event.text = Some(addr_text.as_str().into());
         event.key = Some(public_key.as_str().into());
         inst.record_mut().event(&event);
+        let mut capture = Capture::new(&args.run_dir, &paths.capture, addr, keys.capture_limit);
+        capture.follow(inst.capturing());
         client.send(&ClientMsg::Ready {
             id,
             addr: addr_text.clone(),
             public_key,
         });
-        instances.push((inst, driver));
+        instances.push((inst, driver, capture));
     }
 
     let start = match client.wait_start().await {
         Ok(start) => start,
         Err(err) => {
-            for (mut inst, _) in instances {
+            for (mut inst, _, mut capture) in instances {
                 inst.shut_down(Instant::now(), EndStatus::Interrupted);
+                capture.end(inst.record_mut());
             }
             return Err(ProcessError::NotStarted(err));
         }
@@ -184,14 +189,15 @@ pub async fn run(
     let alone = ids.len() == 1;
     // Scenario commands fired by this process's instances, for the runner's progress line.
     let fired = Arc::new(AtomicU64::new(0));
-    for (mut inst, driver) in instances {
+    for (mut inst, driver, mut capture) in instances {
         inst.start(Instant::now(), zero, directory.clone());
         let abort = abort_rx.clone();
         let done = done_tx.clone();
         let fired = fired.clone();
         tokio::spawn(async move {
             let id = inst.id();
-            let outcome = drive(&mut inst, driver, abort, alone, &fired).await;
+            let outcome = drive(&mut inst, driver, &mut capture, abort, alone, &fired).await;
+            capture.end(inst.record_mut());
             let _ = done.send((id, outcome));
         });
     }
@@ -253,6 +259,7 @@ fn port_of(base: Option<u16>, id: u32) -> u16 {
 async fn drive(
     inst: &mut Instance,
     mut driver: UdpDriver,
+    cap: &mut Capture,
     mut abort: watch::Receiver<Option<String>>,
     alone: bool,
     fired: &AtomicU64,
@@ -266,6 +273,7 @@ async fn drive(
             // No goodbye: nothing more is sent, no module hears of it.
             inst.record_mut().flush();
             if alone {
+                cap.end(inst.record_mut());
                 // The process is the instance: die as a crashed process does.
                 // SAFETY: signalling ourselves has no memory-safety preconditions.
                 unsafe {
@@ -274,10 +282,12 @@ async fn drive(
             }
             return Outcome::Crashed;
         }
-        flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
+        cap.follow(inst.capturing());
+        flush(inst, &mut driver, cap, &mut delayed, &mut seq, &mut buf);
         if inst.finished() {
             break;
         }
+        cap.flush_if_due();
         let held = delayed
             .peek()
             .map(|Reverse(d)| d.at.checked_sub(HOLD_SLACK).unwrap_or(d.at));
@@ -286,7 +296,10 @@ async fn drive(
             wake = driver.wait(deadline) => match wake {
                 Ok(Wake::Readable) => {
                     let now = Instant::now();
-                    if let Err(e) = driver.recv_with(|batch| inst.handle_datagrams(now, batch)) {
+                    let got = driver.recv_with(|batch| {
+                        inst.handle_datagrams(now, batch.inspect(|(from, bytes)| cap.wire_received(*from, bytes)))
+                    });
+                    if let Err(e) = got {
                         return socket_failed(inst, &e);
                     }
                 }
@@ -314,7 +327,7 @@ async fn drive(
         }
     }
     let outcome = inst.end(Instant::now());
-    flush(inst, &mut driver, &mut delayed, &mut seq, &mut buf);
+    flush(inst, &mut driver, cap, &mut delayed, &mut seq, &mut buf);
     outcome
 }
 
@@ -348,10 +361,11 @@ struct Delayed {
 /// Send what the instance queued, already through its fault model.
 /// Without network faults the driver's batched flush (with its would-block
 /// handling) sends it; with them, each datagram is sent at once or held
-/// until its delay passes.
+/// until its delay passes. The capture sees each as it is handed to the socket.
 fn flush(
     inst: &mut Instance,
     driver: &mut UdpDriver,
+    cap: &mut Capture,
     delayed: &mut BinaryHeap<Reverse<Delayed>>,
     seq: &mut u64,
     buf: &mut [u8],
@@ -362,11 +376,16 @@ fn flush(
         .is_some_and(|Reverse(d)| d.at <= now + HOLD_SLACK)
     {
         let Reverse(d) = delayed.pop().expect("peeked");
+        cap.wire_sent(d.dest, &d.bytes);
         driver.send_now(d.dest, &d.bytes);
     }
     if inst.sends_at_once() {
         // Nothing is dropped or delayed: send in batches.
-        driver.flush_with(|buf| inst.poll_transmit(buf).map(|t| (t.destination, t.size)));
+        driver.flush_with(|buf| {
+            let t = inst.poll_transmit(buf)?;
+            cap.wire_sent(t.destination, &buf[..t.size]);
+            Some((t.destination, t.size))
+        });
         return;
     }
     // Delays count from when the instance made the datagrams, not from
@@ -374,6 +393,7 @@ fn flush(
     let made = inst.now();
     while let Some(t) = inst.poll_transmit(buf) {
         if t.delay.is_zero() || made + t.delay <= now {
+            cap.wire_sent(t.destination, &buf[..t.size]);
             driver.send_now(t.destination, &buf[..t.size]);
         } else {
             *seq += 1;

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
 use peerlab_netsim::{Event, Network, Sent};
 
+use super::capture::Capture;
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, derive_seed, overlay_config};
 use super::record::create_record;
 use peerlab_run::{EndStatus, InstancePaths};
@@ -104,6 +105,10 @@ struct Sim {
     lost: u64,
     /// Commands fired by instances that have ended (the live ones are asked).
     commands_of_ended: u64,
+    /// Each instance's packet capture (off unless it asks), timed in
+    /// virtual time since `origin`.
+    captures: Vec<Capture>,
+    origin: Instant,
 }
 
 /// Move an instance's queued datagrams into `out`, each in a reused buffer
@@ -148,8 +153,15 @@ pub fn run(
         delivered: 0,
         lost: 0,
         commands_of_ended: 0,
+        captures: Vec::with_capacity(n as usize),
+        origin,
     };
+    let capture_limit = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
+        .0
+        .capture_limit;
     let stopped = || settings.stop.load(Ordering::Relaxed);
+    // Behind NATs a member sends from its NAT's address, not its own.
+    let nats = peerlab_lang::NatKeys::from_strings(&shared.config).0.any();
     let mut rows = Vec::with_capacity(n as usize);
     for id in 1..=n {
         if stopped() {
@@ -158,12 +170,20 @@ pub fn run(
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
         let record = create_record(run_dir, &paths, None)?;
-        let cfg = overlay_config(&shared, id, addr, shared.pool.clone());
+        let mut cfg = overlay_config(&shared, id, addr, shared.pool.clone());
+        cfg.check_directory_address = !nats;
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);
         inst.run_phase(origin, EarlyPhase::Load);
         inst.run_phase(origin, EarlyPhase::Setup);
         rows.push((addr, *inst.core().public_key(), id));
+        let mut capture = Capture::new(run_dir, &paths.capture, addr, capture_limit);
+        capture.follow(inst.capturing());
+        sim.captures.push(capture);
         sim.net.attach(addr, sim.instances.len());
+        let (nat, timeout) = inst.nat();
+        if let Some(nat) = super::sim_nat::nat_box(id, nat, timeout) {
+            sim.net.set_nat(sim.instances.len(), nat);
+        }
         sim.instances.push(Some(inst));
         if id.is_multiple_of(64) && last_progress.elapsed() >= PROGRESS_EVERY {
             last_progress = Instant::now();
@@ -222,9 +242,16 @@ pub fn run(
                     continue;
                 };
                 sim.delivered += 1;
+                sim.captures[to].received(at.saturating_duration_since(origin), from, &data);
                 inst.handle_datagram(at, from, &data);
                 sim.net.recycle(data);
                 sim.after(to, at);
+            }
+            Event::Filtered { to, .. } => {
+                sim.lost += 1;
+                if let Some(inst) = sim.instances[to].as_mut() {
+                    inst.nat_filtered();
+                }
             }
         }
     }
@@ -237,6 +264,7 @@ pub fn run(
     for i in 0..sim.instances.len() {
         if let Some(mut inst) = sim.instances[i].take() {
             inst.shut_down(at, why);
+            sim.captures[i].end(inst.record_mut());
             sim.commands_of_ended += inst.commands_fired();
             sim.outcomes.push((inst.id(), None));
         }
@@ -293,25 +321,36 @@ impl Sim {
             // Gone without a goodbye: what it queued is never sent.
             let mut inst = self.instances[i].take().expect("checked");
             inst.record_mut().flush();
+            self.captures[i].end(inst.record_mut());
             self.commands_of_ended += inst.commands_fired();
             self.outcomes.push((inst.id(), Some(Outcome::Crashed)));
             self.scheduled[i] = None;
             return;
         }
+        self.captures[i].follow(inst.capturing());
         let mut out = std::mem::take(&mut self.scratch);
         self.lost += drain_transmits(inst, &mut self.buf, &mut self.net, &mut out);
         let from = inst.core().config().local_addr;
         let finished = inst.finished();
         let next = if finished { None } else { inst.poll_timeout() };
+        let mut ended = None;
         if finished {
             let mut inst = self.instances[i].take().expect("checked");
             let outcome = inst.end(now);
             self.lost += drain_transmits(&mut inst, &mut self.buf, &mut self.net, &mut out);
             self.commands_of_ended += inst.commands_fired();
             self.outcomes.push((inst.id(), Some(outcome)));
+            ended = Some(inst);
         }
+        let origin = self.origin;
+        let since = |t: Instant| t.saturating_duration_since(origin);
         for (dest, extra, data) in out.drain(..) {
+            // On the instance's wire after its fault model's delay.
+            self.captures[i].sent(since(now), since(now + extra), dest, &data);
             self.send(now, from, dest, data, extra);
+        }
+        if let Some(mut inst) = ended {
+            self.captures[i].end(inst.record_mut());
         }
         self.scratch = out;
         if let Some(at) = next

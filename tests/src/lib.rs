@@ -116,7 +116,8 @@ fn assert_workspace_fresh() {
 /// `Err` naming the first source that changed after `artifact` was built,
 /// from cargo's dep-info file beside it (`<artifact without extension>.d`,
 /// `target: source source ...` lines, spaces escaped with `\`). An artifact
-/// without one is taken as fresh.
+/// without one is taken as fresh. Git's own files (`.git/HEAD`, refs) are
+/// not sources: a commit alone leaves the binary current.
 pub fn stale_source(artifact: &Path) -> Result<(), String> {
     let built = std::fs::metadata(artifact)
         .and_then(|m| m.modified())
@@ -139,7 +140,11 @@ pub fn stale_source(artifact: &Path) -> Result<(), String> {
             }
         }
         words.push(word);
-        for source in words.iter().filter(|w| !w.is_empty()).map(Path::new) {
+        // The host's build script reads git's HEAD and refs to embed the
+        // commit in `peerlab --version`: a commit changes no code, so it
+        // does not make the binary stale.
+        let code = |w: &&String| !w.is_empty() && !w.contains("/.git/");
+        for source in words.iter().filter(code).map(Path::new) {
             match std::fs::metadata(source).and_then(|m| m.modified()) {
                 Ok(changed) if changed > built => {
                     return Err(format!(
@@ -448,5 +453,30 @@ mod tests {
         // Without dep-info there is nothing to compare with.
         std::fs::remove_file(dir.path().join("libx.d")).unwrap();
         assert_eq!(stale_source(&lib), Ok(()));
+        // A commit after the build (git's refs, read by the host's build
+        // script for `--version`) does not make it stale; code does.
+        let git = dir.path().join(".git/refs/heads");
+        std::fs::create_dir_all(&git).unwrap();
+        let head = git.join("main");
+        std::fs::write(&head, "").unwrap();
+        std::fs::write(&other, "").unwrap();
+        set_mtime(&other, t0);
+        set_mtime(&head, t0 + Duration::from_secs(30));
+        std::fs::write(
+            dir.path().join("libx.d"),
+            format!(
+                "{}: {} {}\n",
+                lib.display(),
+                head.display(),
+                other.display()
+            ),
+        )
+        .unwrap();
+        assert_eq!(stale_source(&lib), Ok(()));
+        set_mtime(&other, t0 + Duration::from_secs(30));
+        assert!(
+            stale_source(&lib).is_err(),
+            "a source newer than the build still counts"
+        );
     }
 }

@@ -281,13 +281,16 @@ fn a_full_upload_queue_drops_and_counts_what_does_not_fit() {
         .expect_code(0);
     let run = dir.latest_run();
     let got = probes(&run, "simulated", 2).len();
-    let stats =
-        std::fs::read_to_string(run.join("simulated/node001/00001.stats.jsonl")).unwrap();
+    let stats = std::fs::read_to_string(run.join("simulated/node001/00001.stats.jsonl")).unwrap();
     let last: Value = serde_json::from_str(stats.lines().last().unwrap()).unwrap();
     let dropped = last["counters"]["drop/queue_full"].as_f64().unwrap();
     let bytes = last["counters"]["bytes_out/probe"].as_f64().unwrap()
         / last["counters"]["msg_out/probe"].as_f64().unwrap();
     let fit = 1 + ((5000.0 - bytes) / bytes).floor() as usize;
     assert_eq!(got, fit, "probes of {bytes} bytes through a 5 kB queue");
-    assert_eq!(dropped as usize, 50 - got, "the rest counted as drop/queue_full");
+    assert_eq!(
+        dropped as usize,
+        50 - got,
+        "the rest counted as drop/queue_full"
+    );
 }

@@ -134,6 +134,7 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
             .with_help("choose a lower base"),
         );
     }
+    capture_size(loaded, &file);
     let Some(scenario) = &loaded.scenario else {
         return;
     };
@@ -418,4 +419,38 @@ pub fn check_output_root(root: &Path) -> Result<(), ExperimentError> {
 /// `p` made absolute against the current directory (as it is when that fails).
 pub fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// What `capture = true` may write beyond which `peerlab check` warns.
+const CAPTURE_WARN_BYTES: u64 = 10_000_000_000;
+
+/// `capture = true` writes one pcap per instance, each up to
+/// `capture_limit`: warn when that may add up to more than 10 GB.
+fn capture_size(loaded: &mut Loaded, file: &Location) {
+    let runtime = &loaded.experiment.runtime;
+    if runtime.capture != Some(true) {
+        return;
+    }
+    let limit = runtime
+        .capture_limit
+        .unwrap_or(peerlab_lang::CAPTURE_LIMIT_DEFAULT);
+    let instances = u64::from(loaded.experiment.instances);
+    let total = instances.saturating_mul(limit);
+    if total <= CAPTURE_WARN_BYTES {
+        return;
+    }
+    let at = match loaded.experiment.raw.get("capture").map(|v| &v.origin) {
+        Some(peerlab_lang::Origin::File(loc)) => loc.clone(),
+        _ => file.clone(),
+    };
+    loaded.diagnostics.push(
+        Diagnostic::warning(format!(
+            "`capture = true` on {instances} instances may write up to {} GB of packet captures ({} MB each at most, capture_limit)",
+            total / 1_000_000_000,
+            limit / 1_000_000
+        ))
+        .with_code("capture-size")
+        .at(at)
+        .with_help("capture a few instances with the scenario's `capture {..}`, or lower capture_limit"),
+    );
 }

@@ -36,6 +36,8 @@ struct Instance {
     status: String,
     /// Its status in `summary.json` (`finished`, `never_started`, ...).
     end: EndStatus,
+    /// Online at its end (its `end` event does not say `"online": false`).
+    online_at_end: bool,
 }
 
 /// The run folder as the verdict hook sees it.
@@ -66,9 +68,11 @@ impl FolderOutputs {
                     None
                 }
             };
+            let online_at_end = online_at_end(&run_dir.join(s.out.with_extension("events.jsonl")));
             instances.insert(
                 u64::from(s.id),
                 Instance {
+                    online_at_end,
                     succeeded: s.status == EndStatus::Finished && lines.is_some(),
                     end: s.status,
                     lines,
@@ -151,6 +155,26 @@ impl RunOutputs for FolderOutputs {
             .map(|k| RString::from(k.as_str()))
             .collect()
     }
+
+    fn online_at_end(&self, instance: u64) -> bool {
+        self.instances
+            .get(&instance)
+            .is_none_or(|i| i.online_at_end)
+    }
+}
+
+/// Whether an instance's events (`path`) end with it online: only an `end`
+/// event saying `"online": false` (it was away after `leave` or churn)
+/// says it was not. Events that cannot be read say nothing either way.
+fn online_at_end(path: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(path) else {
+        return true;
+    };
+    !text.lines().rev().any(|line| {
+        serde_json::from_str::<peerlab_run::EventLine<'_>>(line).is_ok_and(|e| {
+            e.kind() == peerlab_run::schema::EventKind::End && e.online == Some(false)
+        })
+    })
 }
 
 /// A module's verdict hook.

@@ -1,8 +1,12 @@
 //! The built-in `core` module: Gumby's client callbacks (`echo`,
 //! `annotate`, `set`, `stop`) and the fault commands (`set_network`,
-//! `partition`, `heal`, `crash`), always loaded. Written with the same
+//! `partition`, `heal`, `crash`), `capture` and the presence commands
+//! (`leave`, `join`, `restart`, `churn`), always loaded. Written with the same
 //! `#[module]` macro as any plugin; everything it does goes through the host
-//! context.
+//! context, except the presence commands: they change the instance itself
+//! (its modules, its overlay session), so the instance runs them
+//! (`crate::presence`) and their bodies here only answer calls made outside
+//! a run (`peerlab modules --call`, `TestHost`).
 
 use std::time::Duration;
 
@@ -20,17 +24,24 @@ pub fn peerlab_root_module() -> ModuleRoot_Ref {
 #[derive(Debug, Default)]
 pub struct Core;
 
-/// Gumby's client callbacks (echo, annotate, set, stop) and network faults (set_network, partition, heal, crash).
+/// Gumby's client callbacks (echo, annotate, set, stop), network faults (set_network, partition, heal, crash) and packet capture (capture).
 #[module(
     name = "core",
     export = false,
     // The host counts these itself (`crate::metrics`); declared here so
     // run.json lists it like any metric, under its own name.
-    metrics = [counter(
-        metric_errors,
-        unit = "records",
-        "metric records the host refused: an undeclared name, another kind's method, a bad value"
-    )]
+    metrics = [
+        counter(
+            metric_errors,
+            unit = "records",
+            "metric records the host refused: an undeclared name, another kind's method, a bad value"
+        ),
+        gauge(
+            online,
+            unit = "instances",
+            "1 while the instance is online, 0 while it is away (leave, churn); recorded in runs whose scenario uses leave, join, restart or churn"
+        ),
+    ]
 )]
 impl Core {
     /// Print the words to the instance's output: `echo WORD...`.
@@ -126,6 +137,81 @@ impl Core {
     fn crash(&mut self, host: &mut Host) -> Result<(), String> {
         host.crash()
     }
+
+    /// Write this instance's datagrams from now on to `<ID>.pcap` in the run folder: `capture {3}`.
+    #[callback]
+    fn capture(&mut self, host: &mut Host) -> Result<(), String> {
+        host.capture()
+    }
+
+    /// Leave gracefully (stop_session, then gone; same identity when it comes back): `leave {2}`.
+    #[callback]
+    fn leave(&mut self, _host: &mut Host) -> Result<(), String> {
+        outside_a_run("leave", &[])
+    }
+
+    /// Come back after `leave`, as it was (modules' memory and timers kept): `join store=kept {2}`.
+    #[callback]
+    fn join(
+        &mut self,
+        _host: &mut Host,
+        #[kw(
+            help = "kept (default): the overlay store it left with; empty: catch up like a new peer"
+        )]
+        store: Option<String>,
+    ) -> Result<(), String> {
+        outside_a_run("join", &[(Some("store"), store)])
+    }
+
+    /// Come back as a restarted process with the same key (fresh modules): `restart store=empty {2}`.
+    #[callback]
+    fn restart(
+        &mut self,
+        _host: &mut Host,
+        #[kw(
+            help = "kept (default): the overlay store it left with; empty: catch up like a new peer"
+        )]
+        store: Option<String>,
+    ) -> Result<(), String> {
+        outside_a_run("restart", &[(Some("store"), store)])
+    }
+
+    /// Churn: sessions and downtimes drawn from the run seed: `churn session=exp(10m) downtime=exp(2m) {3-100}`; `churn off`.
+    #[callback]
+    fn churn(
+        &mut self,
+        _host: &mut Host,
+        #[kw(
+            help = "how long the instance stays: exp(MEAN), uniform(LOW,HIGH), weibull(SHAPE,SCALE), pareto(SHAPE,MIN) or a duration"
+        )]
+        session: Option<String>,
+        #[kw(help = "how long it stays away, same forms as session")] downtime: Option<String>,
+        #[kw(help = "kept (default) or empty: the store it comes back with")] store: Option<String>,
+        #[kw(help = "restart (default: fresh modules) or join (as it was)")] rejoin: Option<String>,
+        #[rest] words: Vec<String>,
+    ) -> Result<(), String> {
+        let mut all = vec![
+            (Some("session"), session),
+            (Some("downtime"), downtime),
+            (Some("store"), store),
+            (Some("rejoin"), rejoin),
+        ];
+        all.extend(words.into_iter().map(|w| (None, Some(w))));
+        outside_a_run("churn", &all)
+    }
+}
+
+/// A presence command called outside a run: its arguments are checked as
+/// the instance checks them, then it says it needs a run.
+fn outside_a_run(callback: &str, args: &[(Option<&str>, Option<String>)]) -> Result<(), String> {
+    let words: Vec<crate::churn::Word<'_>> = args
+        .iter()
+        .filter_map(|(k, v)| Some((*k, v.as_deref()?)))
+        .collect();
+    crate::churn::parse_command(callback, &words).map_err(|(_, e)| e)?;
+    Err(format!(
+        "`{callback}` changes a running instance: it needs a run (peerlab run, simulated or not)"
+    ))
 }
 
 /// What binding cannot see in a `core` command: the units and ranges of

@@ -135,6 +135,11 @@ pub trait Services {
     fn crash(&mut self) -> Result<(), String> {
         Err("crash needs a real or simulated run".into())
     }
+    /// Network: capture this instance's datagrams from now on (its driver
+    /// writes them).
+    fn capture(&mut self) -> Result<(), String> {
+        Err("packet capture needs a real or simulated run".into())
+    }
     /// Metric (api 1.4): `module` records `value` for its metric `name`.
     /// The runtime checks it against the module's declarations and reports
     /// a mistake itself; the error is only informative to the module.
@@ -398,6 +403,9 @@ impl HostContext for Context<'_> {
     }
     fn crash(&mut self) -> RResult<(), RString> {
         r(self.services.crash())
+    }
+    fn capture(&mut self) -> RResult<(), RString> {
+        r(self.services.capture())
     }
 }
 

@@ -478,7 +478,11 @@ impl Registry {
 
     /// Every problem with one scenario command (empty when it will bind).
     pub fn check_command(&self, cmd: &Command) -> Vec<Diagnostic> {
-        self.bind_command(cmd).err().unwrap_or_default()
+        match self.bind_command(cmd) {
+            // The presence commands' words have a grammar of their own.
+            Ok(call) => crate::presence::check_command(&call, cmd),
+            Err(diags) => diags,
+        }
     }
 
     fn call_diagnostics(&self, cmd: &Command, locs: &[Location], e: CallError) -> Vec<Diagnostic> {

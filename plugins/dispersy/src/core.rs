@@ -157,6 +157,11 @@ pub struct Config {
     /// key cannot grow every member's store without bound. At most
     /// [`MAX_MESSAGES_PER_AUTHOR`]: larger values act as that.
     pub max_messages_per_author: usize,
+    /// A discovery packet signed by a directory member's key must come
+    /// from that member's directory address (else `drop/wrong_address`).
+    /// Off when members sit behind NATs: a NAT'd member sends from its
+    /// NAT's mapped address, not the address it has in the directory.
+    pub check_directory_address: bool,
 }
 
 /// The default of [`Config::max_messages_per_author`]: far above what an
@@ -186,6 +191,7 @@ impl Config {
             pool: None,
             drop_unknown_authors: false,
             max_messages_per_author: DEFAULT_MAX_MESSAGES_PER_AUTHOR,
+            check_directory_address: true,
         }
     }
 }
@@ -440,6 +446,12 @@ impl OverlayCore {
         self.stats.count_drop(DropReason::QueueFull);
     }
 
+    /// Counts a datagram to this member that its NAT did not let in
+    /// (`drop/nat_filtered`; the driver or network modelling the NAT calls this).
+    pub fn count_nat_drop(&mut self) {
+        self.stats.count_drop(DropReason::NatFiltered);
+    }
+
     /// Statistics (the `peers` gauge is current).
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -587,6 +599,16 @@ impl OverlayCore {
         self.started = false;
         self.next_walk = None;
         self.next_sync = None;
+    }
+
+    /// Forgets every stored FullSync message (a member that comes back with
+    /// an empty store, as after a fresh install): it catches up from its
+    /// peers again. Key, community, definitions, peers and global time stay
+    /// (so its new messages never reuse an old global time).
+    pub fn clear_store(&mut self) {
+        self.store = Store::default();
+        self.attach_store();
+        self.author_counts = AuthorCounts::default();
     }
 
     /// Zeroes the counters (`reset_dispersy_statistics`).
@@ -1058,7 +1080,9 @@ impl OverlayCore {
             Some(d.entries()[i as usize].addr)
         });
         match row {
-            Some(addr) if addr != from => Err(DropReason::WrongAddress),
+            Some(addr) if addr != from && self.cfg.check_directory_address => {
+                Err(DropReason::WrongAddress)
+            }
             Some(_) => Ok(()),
             None if self.cfg.drop_unknown_authors => Err(DropReason::UnknownAuthor),
             None => Ok(()),

@@ -35,6 +35,10 @@ pub enum DropReason {
     WrongAddress,
     /// An introduction response answering no request of ours (a replay).
     Unsolicited,
+    /// Not let in by the instance's NAT (its `nat` type's filtering: no
+    /// datagram of ours went to the sender yet); counted by the driver or
+    /// network that models the NAT.
+    NatFiltered,
     /// An instance's upload or download queue was full (its bandwidth
     /// model, `network_up`/`network_down`); counted by the instance.
     QueueFull,
@@ -42,7 +46,7 @@ pub enum DropReason {
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         Self::Malformed,
         Self::ForeignCommunity,
         Self::BadSignature,
@@ -55,6 +59,7 @@ impl DropReason {
         Self::AuthorLimit,
         Self::WrongAddress,
         Self::Unsolicited,
+        Self::NatFiltered,
         Self::QueueFull,
     ];
 
@@ -74,6 +79,7 @@ impl DropReason {
             Self::WrongAddress => "wrong_address",
             Self::Unsolicited => "unsolicited",
             Self::QueueFull => "queue_full",
+            Self::NatFiltered => "nat_filtered",
         }
     }
 

@@ -156,8 +156,10 @@ impl Gossip {
         Ok(())
     }
 
-    /// Every instance holds every rumor that was published; an instance
-    /// without a report (silent, or its output missing) fails, by name.
+    /// Every instance online at the end holds every rumor that was
+    /// published; an instance without a report (silent, or its output
+    /// missing) fails, by name. Instances away at the end (`leave`, churn)
+    /// are not judged, and the verdict says how many.
     #[check]
     fn verdicts(outputs: &Outputs) -> Vec<Verdict> {
         vec![judge(outputs)]
@@ -184,28 +186,42 @@ pub const EVERYONE_HOLDS_EVERY_RUMOR: &str = "everyone holds every rumor";
 /// How many instances a message names before it says `...`.
 const MAX_NAMED: usize = 20;
 
-/// Judge every instance id of the run, not only those that reported: each
-/// must have printed a `report` line holding every published rumor. The
-/// published total is the sum of the `published` lines, but never less
-/// than what some instance holds (a missing output cannot lower it).
+/// Judge every instance id of the run online at its end, not only those
+/// that reported: each must have printed a `report` line holding every
+/// published rumor. The published total is the sum of the `published`
+/// lines of every instance (one away at the end published too), but never
+/// less than what some instance holds (a missing output cannot lower it).
 fn judge(outputs: &Outputs) -> Verdict {
-    let ids = outputs.instance_ids();
-    if ids.is_empty() {
+    let all = outputs.instance_ids();
+    if all.is_empty() {
         return Verdict::fail(
             EVERYONE_HOLDS_EVERY_RUMOR,
             "not judged: the run has no instances",
         );
     }
+    let (ids, away): (Vec<u64>, Vec<u64>) = all.iter().partition(|&&id| outputs.online_at_end(id));
+    if ids.is_empty() {
+        return Verdict::fail(
+            EVERYONE_HOLDS_EVERY_RUMOR,
+            format!(
+                "not judged: none of the {} instances was online at the end",
+                all.len()
+            ),
+        );
+    }
     let mut printed_published = 0u64;
     let mut held: Vec<(u64, u64)> = Vec::new();
     let mut silent: Vec<(u64, String)> = Vec::new();
-    for &id in &ids {
+    for &id in &all {
         let lines = outputs.lines(id);
         printed_published += lines
             .iter()
             .rev()
             .find_map(|l| parse_published(l))
             .unwrap_or(0);
+        if away.contains(&id) {
+            continue;
+        }
         match lines.iter().rev().find_map(|l| parse_report(l)) {
             Some(h) => held.push((id, h as u64)),
             None if outputs.succeeded(id) => silent.push((id, "no `report` line".into())),
@@ -257,13 +273,35 @@ fn judge(outputs: &Outputs) -> Verdict {
             if short.len() > MAX_NAMED { ", ..." } else { "" }
         ));
     }
+    let away_note = if away.is_empty() {
+        String::new()
+    } else {
+        let named: Vec<String> = away.iter().take(MAX_NAMED).map(u64::to_string).collect();
+        format!(
+            " ({} away at the end, not judged: {}{})",
+            away.len(),
+            named.join(", "),
+            if away.len() > MAX_NAMED { ", ..." } else { "" }
+        )
+    };
+    let online = if away.is_empty() {
+        ""
+    } else {
+        " online at the end"
+    };
     if problems.is_empty() {
         Verdict::pass(
             EVERYONE_HOLDS_EVERY_RUMOR,
-            format!("all {} instances hold all {published} rumors", ids.len()),
+            format!(
+                "all {} instances{online} hold all {published} rumors{away_note}",
+                ids.len()
+            ),
         )
     } else {
-        Verdict::fail(EVERYONE_HOLDS_EVERY_RUMOR, problems.join("; "))
+        Verdict::fail(
+            EVERYONE_HOLDS_EVERY_RUMOR,
+            format!("{}{away_note}", problems.join("; ")),
+        )
     }
 }
 
@@ -307,6 +345,65 @@ mod tests {
         fn config_keys(&self) -> RVec<RString> {
             RVec::new()
         }
+    }
+
+    /// [`FakeOutputs`] with some instances away at their end.
+    struct WithAway(FakeOutputs, Vec<u64>);
+
+    impl RunOutputs for WithAway {
+        fn instance_ids(&self) -> RVec<u64> {
+            self.0.instance_ids()
+        }
+        fn lines(&self, instance: u64) -> RVec<RString> {
+            self.0.lines(instance)
+        }
+        fn succeeded(&self, instance: u64) -> bool {
+            self.0.succeeded(instance)
+        }
+        fn status(&self, instance: u64) -> RString {
+            self.0.status(instance)
+        }
+        fn config(&self, key: RStr<'_>) -> ROption<RString> {
+            self.0.config(key)
+        }
+        fn config_keys(&self) -> RVec<RString> {
+            self.0.config_keys()
+        }
+        fn online_at_end(&self, instance: u64) -> bool {
+            !self.1.contains(&instance)
+        }
+    }
+
+    #[test]
+    fn instances_away_at_the_end_are_not_judged_but_their_rumors_count() {
+        // 3 published and left before the report: 1 and 2 must hold its rumor too.
+        let run = |held: &'static str| {
+            let fake = WithAway(
+                FakeOutputs(vec![
+                    (1, Some(vec![PUBLISHED_1, held])),
+                    (2, Some(vec![PUBLISHED_1, HOLDING_3])),
+                    (3, Some(vec![PUBLISHED_1])),
+                ]),
+                vec![3],
+            );
+            Gossip::verdicts(&Outputs::from_impl(&fake)).remove(0)
+        };
+        let v = run(HOLDING_3);
+        assert!(v.passed, "{v:?}");
+        assert_eq!(
+            v.message.as_str(),
+            "all 2 instances online at the end hold all 3 rumors (1 away at the end, not judged: 3)"
+        );
+        let v = run("gossip: holding 2 rumors");
+        assert!(!v.passed, "{v:?}");
+        assert_eq!(
+            v.message.as_str(),
+            "1 of 2 instances miss rumors (of 3): 1 (2) (1 away at the end, not judged: 3)"
+        );
+        let fake = WithAway(FakeOutputs(vec![(1, Some(vec![PUBLISHED_1]))]), vec![1]);
+        let v = Gossip::verdicts(&Outputs::from_impl(&fake)).remove(0);
+        assert!(!v.passed);
+        assert!(v.message.contains("none of the 1 instances"), "{v:?}");
     }
 
     fn judged(instances: Vec<(u64, Option<Vec<&'static str>>)>) -> Verdict {

@@ -316,34 +316,19 @@ impl Instance {
                     state.core.count_fault_drop();
                     state.fault_drops += 1;
                 }
-                Route::After(mut delay) => {
-                    if state.links.shapes_outgoing() {
-                        let to = state.directory.as_deref().and_then(|d| {
-                            d.index_of_addr(&t.destination)
-                                .map(|i| d.entries()[i as usize].instance_id)
-                        });
-                        match state.links.outgoing(state.now, state.id, to, t.size) {
-                            Some(extra) => delay += extra,
-                            None => {
-                                state.core.count_queue_full_drop();
-                                continue;
-                            }
-                        }
-                    }
+                Route::After(delay) => {
+                    // The topology's latency and the upload link (None: its queue is full).
+                    let Some(extra) = state.through_links(t.destination, t.size) else {
+                        continue;
+                    };
                     return Some(Transmit {
                         destination: t.destination,
                         size: t.size,
-                        delay,
+                        delay: delay + extra,
                     });
                 }
             }
         }
-    }
-
-    /// The instant of the input or timeout handled last: what a
-    /// [`Transmit::delay`] counts from (the datagram was made then).
-    pub fn now(&self) -> Instant {
-        self.state.now
     }
 
     /// Datagrams the network conditions dropped so far (each also counted
@@ -357,31 +342,6 @@ impl Instance {
     /// fault's drop, so the statistics show it.
     pub fn lost_in_network(&mut self) {
         self.state.core.count_fault_drop();
-    }
-
-    /// Whether every datagram leaves at once and none is dropped (no
-    /// fault, topology or upload limit): the driver may send in batches.
-    pub fn sends_at_once(&self) -> bool {
-        self.state.net.is_clean() && !self.state.links.shapes_outgoing()
-    }
-
-    /// The NAT this instance sits behind and its mapping timeout (the
-    /// simulated driver gives it one on the simulated network).
-    pub fn nat(&self) -> (peerlab_lang::NatType, Duration) {
-        self.state.nat
-    }
-
-    /// The driver cannot model the NAT in its network (real UDP): filter
-    /// inbound datagrams here, as the NAT's filtering would ([`nat`]).
-    pub fn emulate_nat_filter(&mut self) {
-        let (t, timeout) = self.state.nat;
-        self.state.nat_filter = nat::NatFilter::new(t, timeout);
-    }
-
-    /// The driver's network model dropped a datagram to this instance at
-    /// its NAT: counted as `drop/nat_filtered`.
-    pub fn nat_filtered(&mut self) {
-        self.state.core.count_nat_drop();
     }
 
     /// Whether its driver should capture its datagrams (the `capture`
@@ -544,15 +504,7 @@ impl Instance {
         });
         if self.state.links.holds_incoming() {
             // They wait for the download link (handle_timeout releases them).
-            let mut full = 0u64;
-            for (from, bytes) in passed {
-                if !self.state.links.arrive(now, from, bytes) {
-                    full += 1;
-                }
-            }
-            for _ in 0..full {
-                self.state.core.count_queue_full_drop();
-            }
+            topology::hold_arrivals(&mut self.state.links, &mut self.state.core, now, passed);
         } else {
             self.state.core.handle_batch(now, passed);
         }
@@ -603,12 +555,7 @@ impl Instance {
             }
             self.deliver_events();
         }
-        if self.state.links.next_incoming().is_some_and(|t| t <= now) {
-            let mut due = self.state.links.incoming_due(now);
-            if self.state.presence.away {
-                // Lost with the instance's departure, as arrivals are.
-                due.clear();
-            }
+        if let Some(due) = self.state.arrivals_due(now) {
             let batch = due.iter().map(|(from, bytes)| (*from, bytes.as_slice()));
             self.state.core.handle_batch(now, batch);
             self.deliver_events();
@@ -809,28 +756,6 @@ impl State {
         let t = self.wall_t(self.now);
         let mut e = EventLine::new(t, event_kind::FAULT);
         e.text = Some(text.into());
-        self.record.event(&e);
-    }
-
-    /// Record this instance's links (its topology group, its capacities)
-    /// as a `network` event, at the start and when `set_network` changes
-    /// them, so plots and readers see the model in force.
-    fn network_event(&mut self) {
-        let group = self
-            .links
-            .group_name(self.id)
-            .map(|g| format!("group={g} "));
-        if group.is_none() && !self.links.holds_incoming() && !self.links.shapes_outgoing() {
-            return;
-        }
-        let t = self.wall_t(self.now);
-        let mut e = EventLine::new(t, event_kind::NETWORK);
-        let text = format!(
-            "{}{}",
-            group.unwrap_or_default(),
-            self.links.describe_bandwidth()
-        );
-        e.text = Some(text.as_str().into());
         self.record.event(&e);
     }
 

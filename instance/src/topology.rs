@@ -16,6 +16,11 @@ use std::time::{Duration, Instant};
 
 use peerlab_lang::network::{Topology, format_bandwidth};
 
+use peerlab_dispersy::OverlayCore;
+use peerlab_run::EventLine;
+use peerlab_run::schema::event_kind;
+
+use crate::State;
 use crate::bandwidth::{DEFAULT_QUEUE, Inbound, Link};
 
 /// One instance's links. See the module docs.
@@ -141,5 +146,93 @@ impl NetModel {
     /// The held datagrams through by `now`.
     pub fn incoming_due(&mut self, now: Instant) -> Vec<(SocketAddr, Vec<u8>)> {
         self.down.as_mut().map(|q| q.due(now)).unwrap_or_default()
+    }
+}
+
+/// Hand arrivals to the download link; those its queue cannot take are
+/// counted as `drop/queue_full`.
+pub(crate) fn hold_arrivals<'a>(
+    links: &mut NetModel,
+    core: &mut OverlayCore,
+    now: Instant,
+    datagrams: impl Iterator<Item = (SocketAddr, &'a [u8])>,
+) {
+    for (from, bytes) in datagrams {
+        if !links.arrive(now, from, bytes) {
+            core.count_queue_full_drop();
+        }
+    }
+}
+
+/// What a driver asks of the model.
+impl crate::Instance {
+    /// The instant of the input or timeout handled last: what a
+    /// [`Transmit::delay`] counts from (the datagram was made then).
+    pub fn now(&self) -> Instant {
+        self.state.now
+    }
+
+    /// Whether every datagram leaves at once and none is dropped (no
+    /// fault, topology or upload limit): the driver may send in batches.
+    pub fn sends_at_once(&self) -> bool {
+        self.state.net.is_clean() && !self.state.links.shapes_outgoing()
+    }
+}
+
+/// The instance's side of the model: what the state machine asks of it.
+impl State {
+    /// What the links add to a datagram to `dest` of `size` bytes: the
+    /// upload link's wait and the topology's latency to the destination's
+    /// group; `None` when the upload queue is full (counted as
+    /// `drop/queue_full`).
+    pub(crate) fn through_links(&mut self, dest: SocketAddr, size: usize) -> Option<Duration> {
+        if !self.links.shapes_outgoing() {
+            return Some(Duration::ZERO);
+        }
+        let to = self.directory.as_deref().and_then(|d| {
+            d.index_of_addr(&dest)
+                .map(|i| d.entries()[i as usize].instance_id)
+        });
+        let extra = self.links.outgoing(self.now, self.id, to, size);
+        if extra.is_none() {
+            self.core.count_queue_full_drop();
+        }
+        extra
+    }
+
+    /// The held arrivals the download link has carried by `now`, if any
+    /// are due (none reach an instance that is away: they are lost, as
+    /// arrivals are).
+    pub(crate) fn arrivals_due(&mut self, now: Instant) -> Option<Vec<(SocketAddr, Vec<u8>)>> {
+        if !self.links.next_incoming().is_some_and(|t| t <= now) {
+            return None;
+        }
+        let mut due = self.links.incoming_due(now);
+        if self.presence.away {
+            due.clear();
+        }
+        Some(due)
+    }
+
+    /// Record this instance's links (its topology group, its capacities)
+    /// as a `network` event, at the start and when `set_network` changes
+    /// them, so plots and readers see the model in force.
+    pub(crate) fn network_event(&mut self) {
+        let group = self
+            .links
+            .group_name(self.id)
+            .map(|g| format!("group={g} "));
+        if group.is_none() && !self.links.holds_incoming() && !self.links.shapes_outgoing() {
+            return;
+        }
+        let t = self.wall_t(self.now);
+        let mut e = EventLine::new(t, event_kind::NETWORK);
+        let text = format!(
+            "{}{}",
+            group.unwrap_or_default(),
+            self.links.describe_bandwidth()
+        );
+        e.text = Some(text.as_str().into());
+        self.record.event(&e);
     }
 }

@@ -30,7 +30,7 @@
 //! [`nat`] (the NAT filter the real driver emulates), `services` (the host
 //! services behind the module API, including the api-to-overlay adapter),
 //! [`record`] (the instance's output records and what could not be
-//! written) and [`modules`] (the registry of callable modules and the
+//! written; `stats_line` writes its statistics lines) and [`modules`] (the registry of callable modules and the
 //! dispatch to one instance's module instances).
 //! Must not: touch sockets or files, read the clock, sleep, or know its
 //! driver; nor depend on tokio, the host or the runner
@@ -47,6 +47,7 @@ pub mod record;
 pub mod seed;
 mod services;
 pub mod shared;
+mod stats_line;
 pub mod topology;
 
 use std::cmp::Reverse;
@@ -136,6 +137,8 @@ struct State {
     record: Record,
     /// What the modules recorded through the metrics service.
     metrics: Metrics,
+    /// Writes the statistics lines (keeps the last line's names).
+    stats_line: stats_line::LineWriter,
     /// The top-level callback running now (`entering`), to name it when a
     /// module records a metric wrongly.
     callback: String,
@@ -227,6 +230,7 @@ impl Instance {
             vars: BTreeMap::new(),
             record,
             metrics,
+            stats_line: Default::default(),
             callback: String::new(),
             stats_interval,
             zero: None,
@@ -717,14 +721,8 @@ impl State {
         // Kept to the microsecond: 3.0, not 2.9999999999999996.
         let t = (self.wall_t(now) / self.shared.time_scale * 1e6).round() / 1e6;
         let reset = std::mem::take(&mut self.reset_pending);
-        let mut counters: BTreeMap<String, f64> = self
-            .core
-            .stats()
-            .counters()
-            .map(|(k, v)| (k, v as f64))
-            .collect();
-        let observations = self.metrics.sample(&mut counters);
-        self.record.sample(t, reset, counters, observations);
+        let (w, stats) = (&mut self.stats_line, self.core.stats());
+        w.sample(t, reset, stats, &mut self.metrics, &mut self.record);
     }
 
     /// The first point of the statistics grid (every `stats_interval`

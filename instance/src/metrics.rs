@@ -175,21 +175,36 @@ impl Metrics {
     /// `counters` by full name (and `metric_errors` once there were any);
     /// the observations since the previous line, taken out.
     pub fn sample(&mut self, counters: &mut BTreeMap<String, f64>) -> BTreeMap<String, Histogram> {
-        let mut observations = BTreeMap::new();
-        for s in &mut self.slots {
-            match s.kind {
-                MetricKind::OBSERVATION => {
-                    if let Some(h) = s.samples.take().filter(|h| !h.is_empty()) {
-                        observations.insert(s.full.clone(), h);
-                    }
-                }
-                _ => {
-                    counters.insert(s.full.clone(), s.value);
-                }
+        self.visit_values(|name, v| {
+            counters.insert(name.to_string(), v);
+        });
+        self.take_observations()
+    }
+
+    /// Counters and gauges by full name, in the order [`Metrics::sample`]
+    /// inserts them (`metric_errors` last, once there were any), without
+    /// building a name.
+    pub fn visit_values(&self, mut f: impl FnMut(&str, f64)) {
+        for s in &self.slots {
+            if s.kind != MetricKind::OBSERVATION {
+                f(&s.full, s.value);
             }
         }
         if self.errors > 0 {
-            counters.insert(METRIC_ERRORS.to_string(), self.errors as f64);
+            f(METRIC_ERRORS, self.errors as f64);
+        }
+    }
+
+    /// The observations since the previous line, taken out, by full name
+    /// (an empty map, which allocates nothing, when there were none).
+    pub fn take_observations(&mut self) -> BTreeMap<String, Histogram> {
+        let mut observations = BTreeMap::new();
+        for s in &mut self.slots {
+            if s.kind == MetricKind::OBSERVATION
+                && let Some(h) = s.samples.take().filter(|h| !h.is_empty())
+            {
+                observations.insert(s.full.clone(), h);
+            }
         }
         observations
     }

@@ -20,6 +20,10 @@
 //!   every sample (once a second) and at the end, and the events also
 //!   before each scenario command runs: at most the last second's events
 //!   since the last command, and the last second's statistics line.
+//!   A simulated run (all instances in one process, which a kill ends
+//!   together) hands statistics over in batches instead
+//!   ([`Record::batch_statistics`]): a kill loses up to a batch of lines
+//!   per instance, a stop (`Ctrl-C`, the time limit) nothing.
 //!
 //! A hand-over that fails (a full disk) never stops the instance: what
 //! could not be stored is counted per file ([`Record::losses`]) and
@@ -115,6 +119,9 @@ pub struct Record {
     /// the prefix is added per sample, not per update, which modules make
     /// for every message).
     custom: BTreeMap<String, f64>,
+    /// Statistics are handed over once this many bytes are buffered (0:
+    /// at every sample).
+    stats_batch: usize,
 }
 
 impl Record {
@@ -127,7 +134,16 @@ impl Record {
             events: Sink::new(OutputFile::Events),
             storage,
             custom: BTreeMap::new(),
+            stats_batch: 0,
         }
+    }
+
+    /// Hand statistics lines over once `bytes` of them are buffered, not
+    /// at every sample: fewer writes (and, for the host's files, opens)
+    /// where thousands of instances share one process and a kill ends them
+    /// all. The end hands over the rest.
+    pub fn batch_statistics(&mut self, bytes: usize) {
+        self.stats_batch = bytes;
     }
 
     /// A module callback starts: say which (before it runs).
@@ -240,6 +256,17 @@ impl Record {
         );
         self.stats.buf.push(b'\n');
         self.stats.flush(self.storage.as_mut());
+        self.events.flush(self.storage.as_mut());
+    }
+
+    /// Write one sample the caller formats into the statistics buffer
+    /// (`write(buf, module statistics)`: see `stats_line.rs`), then hand
+    /// the statistics and events over, as [`Record::sample`] does.
+    pub fn sample_with(&mut self, write: impl FnOnce(&mut Vec<u8>, &BTreeMap<String, f64>)) {
+        write(&mut self.stats.buf, &self.custom);
+        if self.stats.buf.len() >= self.stats_batch {
+            self.stats.flush(self.storage.as_mut());
+        }
         self.events.flush(self.storage.as_mut());
     }
 

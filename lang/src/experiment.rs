@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use crate::external::External;
+use crate::external::registration_timeout;
 
 use crate::config::{Entry, RawConfig, RawValue};
 use crate::diag::{Diagnostic, Location};
@@ -268,6 +269,10 @@ pub struct Experiment {
     pub tracker_port: Port,
     /// Delay between the barrier and the common start (default 1 s).
     pub sync_experiment_start_delay: Duration,
+    /// How long, in wall-clock time, every instance (peerlab's or
+    /// external) has to register with the sync server
+    /// (`registration_timeout`; default: 30 s + 50 ms per instance).
+    pub registration_timeout: Option<Duration>,
     /// Seed of every random choice (default: a fresh one per run).
     pub seed: Option<u64>,
     /// Every scenario time and timeout is multiplied by this (0.05 runs a
@@ -435,6 +440,11 @@ pub const KEYS: &[KeyDoc] = &[
         "sync_experiment_start_delay",
         "duration",
         "delay between everyone reaching the barrier and the common start (default 1s)",
+    ),
+    typed(
+        "registration_timeout",
+        "duration",
+        "wall-clock time every instance, peerlab's or external, has to register with the sync server and finish its setup (@! and @@) before the run ends as timed out; not scaled by time_scale, 1ms to 24h (default 30s + 50ms per instance)",
     ),
     typed(
         "seed",
@@ -718,6 +728,7 @@ impl Experiment {
             sync_port: Port::Unique,
             tracker_port: Port::Unique,
             sync_experiment_start_delay: Duration::from_secs(1),
+            registration_timeout: None,
             seed: None,
             time_scale: None,
             network: Network::Real,
@@ -1041,6 +1052,10 @@ impl Experiment {
             "sync_port" => self.sync_port = port(&text()?)?,
             "tracker_port" => self.tracker_port = port(&text()?)?,
             "sync_experiment_start_delay" => self.sync_experiment_start_delay = duration(&text()?)?,
+            "registration_timeout" => {
+                let s = text()?;
+                self.registration_timeout = Some(registration_timeout(&s).map_err(|m| v.diag(m))?);
+            }
             "seed" => self.seed = Some(parse_uint(&text()?).map_err(bad)?),
             "time_scale" => {
                 let s = text()?;

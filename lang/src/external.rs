@@ -1,10 +1,15 @@
 //! The config keys of external instances: instances of a run that are
 //! other programs (a py-ipv8 peer through peerlab's Python client, say),
 //! started and supervised like peerlab's own (`external_instances`,
-//! `external_cmd`, `external_callbacks`).
+//! `external_cmd`, `external_callbacks`), and the registration timeout
+//! they are the first to need (`registration_timeout`: a Python program
+//! importing py-ipv8 starts slower than a peerlab instance; the key holds
+//! for every instance of the run).
 //!
 //! Typing only, like the rest of lang: no I/O. The host starts the
 //! programs and reads the callback manifest.
+
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -90,6 +95,26 @@ impl External {
     }
 }
 
+/// The longest `registration_timeout` (a day): beyond it a run waiting
+/// for an instance is a mistake, and deadlines stay far from overflowing.
+pub const MAX_REGISTRATION_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+
+/// Type `registration_timeout`: a duration above 0, at most
+/// [`MAX_REGISTRATION_TIMEOUT`]; the error is a diagnostic's message.
+pub fn registration_timeout(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "bad value for `registration_timeout`: expected a duration from 1ms to 24h (`20`, `90s`, `2m`), found `{}`",
+            text.trim()
+        )
+    };
+    let d = crate::value::parse_duration(text).map_err(|_| bad())?;
+    if d < Duration::from_millis(1) || d > MAX_REGISTRATION_TIMEOUT {
+        return Err(bad());
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +136,22 @@ mod tests {
         assert_eq!(e.check(1, false).len(), 1, "more external than instances");
         assert!(e.set("external_instances", "-1").is_err());
         assert_eq!(e.set("other", "x"), Ok(false));
+    }
+
+    #[test]
+    fn the_registration_timeout_is_a_positive_duration_up_to_a_day() {
+        assert_eq!(registration_timeout("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(registration_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(
+            registration_timeout("500ms"),
+            Ok(Duration::from_millis(500))
+        );
+        for bad in ["0", "0ms", "25h", "soon", "-1", ""] {
+            let err = registration_timeout(bad).unwrap_err();
+            assert!(
+                err.contains("expected a duration from 1ms to 24h"),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -170,6 +170,83 @@
 //! - The older `host.stat_add` / `host.stat_set` still work (undeclared,
 //!   written as `stat/<name>`), for plugins built against 1.0 to 1.3.
 //!
+//! # Benchmark workload
+//!
+//! A module can declare the workload `peerlab bench <module>` measures it
+//! with (since 1.5): `bench(..)` in its `#[module]`, next to the metrics
+//! that time it. The host generates the scenario from it, runs it through
+//! the real runner, instance runtime and UDP overlay, and reads every
+//! figure from the run folder; it names nothing of the protocol itself.
+//!
+//! ```
+//! use peerlab_plugin_api::{module, Host, Module};
+//!
+//! #[derive(Default)]
+//! pub struct Ring {
+//!     started: Option<f64>,
+//! }
+//!
+//! #[module(
+//!     name = "ring",
+//!     config = ["ring_fanout: peers each ping goes to (default 3)"],
+//!     metrics = [observation(ring_time, unit = "s", headline, "first ping_all to every pong back")],
+//!     bench(
+//!         about = "pings around the ring",            // the scenario's header, the help
+//!         protocol = "the ring protocol",             // in errors: `.. needs at least 2 instances`
+//!         modules = ["dispersy"],                     // loaded before this module
+//!         community = "RingCommunity",                // @@ isolate_community (optional)
+//!         start = "ping_all rounds=2",                // run at scenario second 1
+//!         end = ["print_rtt"],                        // run at the deadline
+//!         done = ring_time,                           // this module's observation
+//!         messages = ["ping", "pong"],                // the message types counted
+//!         fanout = "ring_fanout",                     // set to N-1 or --fanout (optional)
+//!         help = "Each peer pings every other peer.", // more for `peerlab bench ring --help`
+//!     )
+//! )]
+//! impl Ring {
+//!     /// Ping every peer.
+//!     #[callback]
+//!     fn ping_all(&mut self, host: &mut Host, #[kw(default = 1)] rounds: i64) {
+//!         self.started.get_or_insert(host.now());
+//!         host.log(format!("{rounds} rounds"));
+//!     }
+//!
+//!     /// Print the round-trip time.
+//!     #[callback]
+//!     fn print_rtt(&mut self, host: &mut Host) {
+//!         // ... when the last pong is in:
+//!         if let Some(at) = self.started {
+//!             host.observe("ring_time", host.now() - at);
+//!         }
+//!     }
+//! }
+//!
+//! let bench = Ring::BENCH.unwrap();
+//! assert_eq!(bench.start_command(), "ping_all");
+//! ```
+//!
+//! - `start`: the scenario line (command and arguments) that starts the
+//!   protocol; the window starts at the earliest such command of any
+//!   instance (its `command` event).
+//! - `done`: an observation of this module (checked at compile time) that
+//!   each instance records once, when it is done: the scenario seconds from
+//!   its own first `start` command. The window ends at the last instance's
+//!   start plus its observation (kept to the millisecond); an instance that
+//!   never records it did not finish, and the measurement is not correct.
+//! - `messages`: the message types (the names given to `define_message`)
+//!   whose datagrams count as the protocol's (`msg_out/<type>`, resends
+//!   included).
+//! - `fanout`: a config key of this module (checked at compile time) that
+//!   `peerlab bench` sets to N-1, or to `--fanout F`.
+//! - The generated scenario: `&module` of `modules` and then this module,
+//!   `@@ isolate_community` (when given), `@0 start_session`, `@0
+//!   introduce_peers`, `@1 <start>`, and each of `end` at the deadline
+//!   (`--deadline`, default 6 + N/50 s). The run passes when every instance
+//!   finished, every instance was done and every verdict passed.
+//! - `peerlab bench --list` shows the plugins that declare a workload;
+//!   `peerlab bench <module> --help` shows what it measures. A plugin
+//!   built against 1.0 to 1.4 declares none (`peerlab bench` says so).
+//!
 //! Who sent a message: `message.verified_author()` (since 1.3) is the
 //! experiment instance whose key, as the run's peer table gives it, signed
 //! the message, checked by the overlay; `None` for unsigned messages and
@@ -208,6 +285,7 @@
 #![allow(non_local_definitions)]
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod host;
 pub mod metrics;
 pub mod module;
@@ -225,6 +303,7 @@ pub use abi_stable;
 /// `#[derive(Serialize, Deserialize)] #[serde(crate = "peerlab_plugin_api::serde")]`.
 pub use serde;
 
+pub use bench::{Bench, BenchSpec, BenchSpec_Ref};
 pub use host::{Host, HostContext, HostContext_TO, HostMut, Overlay};
 pub use metrics::{MetricKind, MetricSpec, check_metric_name};
 pub use module::{

@@ -23,6 +23,7 @@ use abi_stable::sabi_types::VersionStrings;
 use abi_stable::std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec};
 use abi_stable::{StableAbi, declare_root_module_statics, package_version_strings};
 
+use crate::bench::{Bench, BenchSpec_Ref};
 use crate::host::{Host, HostMut};
 use crate::metrics::MetricSpec;
 use crate::overlay::{IncomingMessage, v1};
@@ -170,6 +171,9 @@ pub struct ModuleRoot {
     /// and records the declarations in `run.json` (`None` from the
     /// accessor before 1.4).
     pub metrics: RSlice<'static, MetricSpec>,
+    /// Since 1.5: the benchmark workload the module declares, for `peerlab
+    /// bench <module>` (`RNone`: none; `None` from the accessor before 1.5).
+    pub bench: ROption<BenchSpec_Ref>,
 }
 
 /// An experiment-config key a module reads (since 1.2).
@@ -267,6 +271,8 @@ pub trait Module: Send + Sized + 'static {
     const CONFIG_KEYS: &'static [(&'static str, &'static str)] = &[];
     /// The metrics the module records (since 1.4).
     const METRICS: &'static [MetricSpec] = &[];
+    /// The benchmark workload `peerlab bench <module>` runs (since 1.5).
+    const BENCH: Option<Bench> = None;
     /// The callback table.
     fn describe() -> Vec<CallbackSpec>;
     /// Make the instance for one experiment instance.
@@ -489,6 +495,7 @@ pub fn root_module_for<M: Module>() -> ModuleRoot_Ref {
                 .into_boxed_slice(),
         )),
         metrics: RSlice::from_slice(M::METRICS),
+        bench: M::BENCH.map(|b| b.to_spec()).into(),
     }
     .leak_into_prefix()
 }

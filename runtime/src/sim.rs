@@ -169,7 +169,8 @@ pub fn run(
         }
         let addr = sim_addr(id);
         let paths = InstancePaths::new(&settings.host, settings.node, id);
-        let record = create_record(run_dir, &paths, None)?;
+        let mut record = create_record(run_dir, &paths, None)?;
+        record.batch_statistics(super::record::SIMULATED_STATS_BATCH);
         let mut cfg = overlay_config(&shared, id, addr, shared.pool.clone());
         cfg.check_directory_address = !nats;
         let mut inst = Instance::new(id, shared.clone(), cfg, record, origin);

@@ -1,12 +1,17 @@
 //! End-to-end tests of `peerlab bench benaloh`: small runs through the real
 //! runner, instance runtime, UDP overlay and `target/debug/libbenaloh.so`,
-//! whose JSON lines must carry every field and a correct protocol; and the
-//! clear failure when the plugin is not built. Speed is never asserted here
-//! (the benchmark's output is for people).
+//! whose JSON lines must carry every field and a correct protocol; the
+//! clear failure when the plugin is not built; and the workload as the
+//! plugin declares it (plugin-api 1.5): `--list`, `NAME --help`, and the
+//! clear failure for a plugin that declares none (a current one, and one
+//! built against the frozen api 1.0). Speed is never asserted here (the
+//! benchmark's output is for people).
 //!
 //! Needs `cargo build --workspace` first (scripts/test does it).
 
-use peerlab_e2e::{Dir, Run, debug_dir, peerlab_bin, target_dir, workspace_plugin};
+use peerlab_e2e::{
+    Dir, Run, debug_dir, fixture_plugins, peerlab_bin, target_dir, workspace_plugin,
+};
 use serde_json::Value;
 
 fn bench(dir: &Dir, extra: &[&str]) -> Run {
@@ -131,6 +136,64 @@ fn bench_benaloh_says_to_build_the_plugin_when_it_is_missing() {
         "{stderr}"
     );
     assert!(!tmp.path().join("output").exists(), "nothing may run");
+}
+
+#[test]
+fn bench_runs_the_workload_a_plugin_declares_and_refuses_one_without() {
+    workspace_plugin("benaloh");
+    workspace_plugin("gossip");
+    let fixtures = fixture_plugins();
+    let dir = Dir::new("bench-declared");
+    let path = std::env::join_paths([debug_dir(), fixtures.clone()]).unwrap();
+    let list = dir
+        .peerlab()
+        .args(["bench", "--list", "--plugin-path"])
+        .arg(&path)
+        .run();
+    list.expect_code(0);
+    let names: Vec<&str> = list
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["benaloh"], "{list}");
+    assert!(
+        list.stdout
+            .contains("the Benaloh protocol in automatic mode  ("),
+        "{list}"
+    );
+    // NAME --help: the workload in the plugin's own names.
+    dir.peerlab()
+        .args(["bench", "benaloh", "--help", "--plugin-path"])
+        .arg(debug_dir())
+        .run()
+        .expect_code(0)
+        .stdout_has("Usage: peerlab bench")
+        .stdout_has("from the first `share_local`")
+        .stdout_has("plus its `benaloh.time_to_total` observation")
+        .stdout_has("Messages are the local-share and broadcast-share datagrams sent");
+    // A current plugin without a workload, and one built against api 1.0.
+    for (name, api, plugin_dir) in [
+        ("gossip", peerlab_e2e::host_api_version(), debug_dir()),
+        ("frozen", "1.0.0".to_string(), fixtures.clone()),
+    ] {
+        let run = dir
+            .peerlab()
+            .args(["bench", name, "--peers", "4", "--output"])
+            .arg(dir.path().join("output"))
+            .arg("--plugin-path")
+            .arg(&plugin_dir)
+            .run();
+        run.expect_code(2).stderr_has(&format!(
+            "the {name} plugin (plugin-api {api}) declares no benchmark workload: declare one with \
+             #[module(bench("
+        ));
+        run.stderr_has("`peerlab bench --list` shows the plugins that do");
+        assert!(
+            !dir.path().join("output").exists(),
+            "nothing may run\n{run}"
+        );
+    }
 }
 
 #[test]

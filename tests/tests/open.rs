@@ -197,16 +197,52 @@ fn an_external_instance_that_hangs_is_stopped_by_the_run_timeout() {
 fn an_external_instance_that_never_registers_times_the_registration_out() {
     let dir = Dir::new("open-external-silent");
     one_and_one(&dir, "exec sleep 600", "1");
+    // The configured registration timeout, not the default 30 s.
+    let conf = dir.read("x.conf");
+    dir.write("x.conf", format!("{conf}registration_timeout = 2\n"));
+    let began = std::time::Instant::now();
     let run = dir.peerlab().args(["run", "x.conf", "--no-plots"]).run();
     run.expect_code(1);
+    let took = began.elapsed();
     let summary = json(&dir.latest_run().join("summary.json"));
     assert_eq!(summary["outcome"], "timed_out", "{summary:#}");
     let (st, why) = status(&summary, 2);
     assert_eq!(st, "never_started", "{summary:#}");
-    assert!(
-        why.starts_with("instances 2 never registered within"),
-        "{why}"
+    assert_eq!(
+        why, "instances 2 never registered within 2.0 s",
+        "{summary:#}"
     );
+    // (a bound, not a speed figure: with the default it would take 30 s)
+    assert!(took < std::time::Duration::from_secs(25), "{took:?}");
+}
+
+#[test]
+fn check_refuses_a_bad_registration_timeout_and_external_instances_on_a_virtual_clock() {
+    let dir = Dir::new("open-external-refused");
+    one_and_one(&dir, "exec python3 peer.py", "1");
+    let conf = dir.read("x.conf");
+    dir.write("x.conf", format!("{conf}registration_timeout = 0\n"));
+    dir.peerlab()
+        .args(["check", "x.conf"])
+        .run()
+        .expect_code(1)
+        .stdout_has("x.conf:6:")
+        .stdout_has("bad value for `registration_timeout`: expected a duration from 1ms to 24h");
+    dir.write("x.conf", format!("{conf}registration_timeout = 2m\n"));
+    dir.peerlab().args(["check", "x.conf"]).run().expect_code(0);
+    // Simulated: refused at the external_instances line, saying why.
+    dir.peerlab()
+        .args(["check", "x.conf", "--simulate"])
+        .run()
+        .expect_code(1)
+        .stdout_has("x.conf:3:")
+        .stdout_has("external instances cannot run on the simulated network")
+        .stdout_has("a simulated run's instances live on a virtual clock");
+    // Under SLURM they are accepted like any instance.
+    dir.peerlab()
+        .args(["check", "x.conf", "--runner", "slurm"])
+        .run()
+        .expect_code(0);
 }
 
 #[test]

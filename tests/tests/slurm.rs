@@ -642,3 +642,194 @@ fn a_sweep_runs_each_point_as_a_slurm_job() {
     seen.sort();
     assert_eq!(seen, vec![3, 4], "one SLURM run per grid point");
 }
+
+/// A Python experiment module on peerlab's Python client (python/peerlab),
+/// as an external instance (tests/tests/open.rs runs the same locally).
+const PYTHON_PEER: &str = r#"
+from peerlab import ExperimentModule, experiment_callback, run
+
+class Greeter(ExperimentModule):
+    @experiment_callback
+    def greet(self, name: str):
+        self.print(f"hello {name} from {self.instance_id} of {self.instances}")
+        self.stat("greetings", 1)
+
+    @experiment_callback
+    def census(self):
+        self.print("peers: " + ",".join(str(p.id) for p in self.peers))
+
+if __name__ == "__main__":
+    run(Greeter)
+"#;
+
+#[test]
+fn external_instances_run_on_the_nodes_and_their_outputs_come_back() {
+    if std::env::var("PEERLAB_SKIP_IPV8").as_deref() == Ok("1") {
+        eprintln!("skipped: PEERLAB_SKIP_IPV8=1 (the Python client's tests)");
+        return;
+    }
+    let Some(_cluster) = cluster("external_instances_run_on_the_nodes") else {
+        return;
+    };
+    let dir = Dir::new("slurm-external");
+    let local = Dir::new("slurm-external-node-local");
+    let python = workspace_root().join("python");
+    dir.write("peer.py", PYTHON_PEER);
+    dir.write(
+        "cb.json",
+        r#"{"callbacks": {"greet": {"params": [{"name": "name", "type": "str"}]}, "census": {}}}"#,
+    );
+    dir.write(
+        "x.scenario",
+        "@@ greet setup {4-5}\n@0 echo up {1-3}\n@1 greet world {4-5}\n@2 census {4-5}\n@3 stop\n",
+    );
+    // 5 instances on 3 nodes (1-2, 3-4, 5), the last two external: node 2
+    // runs a peerlab instance and an external one, node 3 an external one.
+    dir.write(
+        "x.conf",
+        format!(
+            "experiment_name = x\nscenario_file = x.scenario\nrunner = slurm\nnode_amount = 3\n\
+             instances_to_run = 5\nexternal_instances = 2\nexternal_callbacks = cb.json\n\
+             external_cmd = PYTHONPATH={} exec python3 peer.py\nexperiment_time = 60\n\
+             slurm_local_output_dir = {}\n",
+            python.display(),
+            local.path().display()
+        ),
+    );
+    dir.peerlab().args(["check", "x.conf"]).run().expect_code(0);
+    let run = dir
+        .peerlab()
+        .args(["run", "x.conf", "--time-scale", "0.2", "--no-plots"])
+        .run();
+    run.expect_code(0);
+    let folder = dir.latest_run();
+    let summary = json(&folder.join("summary.json"));
+    assert_eq!(summary["outcome"], "passed", "{summary:#}");
+    let placed: Vec<(u64, String, u64, String)> = statuses(&summary)
+        .into_iter()
+        .map(|(id, host, node, status, _)| (id, host, node, status))
+        .collect();
+    let at = |id: u64, node: u64| (id, format!("n{node}"), node, "finished".to_string());
+    assert_eq!(
+        placed,
+        vec![at(1, 1), at(2, 1), at(3, 2), at(4, 2), at(5, 3)],
+        "{summary:#}"
+    );
+    // Their stdout in the node's folder, copied back from the node-local one.
+    for (id, node) in [(4, 2), (5, 3)] {
+        let node_dir = folder.join(format!("n{node}/node{node:03}"));
+        let out = std::fs::read_to_string(node_dir.join(format!("{id:05}.out")))
+            .unwrap_or_else(|e| panic!("{}: {e}", node_dir.display()));
+        assert_eq!(
+            out,
+            format!("hello setup from {id} of 5\nhello world from {id} of 5\npeers: 1,2,3,4,5\n")
+        );
+        assert!(node_dir.join(format!("{id:05}.schedule.json")).is_file());
+        assert!(node_dir.join(format!("{id:05}.events.jsonl")).is_file());
+    }
+    let peers = json(&folder.join("peers.json"));
+    let kinds: Vec<&str> = peers["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["peerlab", "peerlab", "peerlab", "external", "external"]
+    );
+    // Node 3's agent started instance 5 alone, as a process of its own,
+    // and reported its clean end.
+    let exits = std::fs::read_to_string(folder.join("slurm/node003.exits.jsonl")).expect("exits");
+    let exit: Value = serde_json::from_str(exits.trim()).expect("one exit line");
+    assert_eq!(exit["ids"], serde_json::json!([5]), "{exits}");
+    assert_eq!(exit["clean"], true, "{exits}");
+    let left: Vec<_> = std::fs::read_dir(local.path())
+        .expect("local dir")
+        .collect();
+    assert!(left.is_empty(), "node-local folders left behind: {left:?}");
+    assert_nothing_left(&folder);
+}
+
+#[test]
+fn an_external_instance_that_crashes_on_a_node_is_reported_with_its_status() {
+    let Some(_cluster) = cluster("an_external_instance_that_crashes_on_a_node") else {
+        return;
+    };
+    let dir = Dir::new("slurm-external-crash");
+    dir.write("x.scenario", "@0 echo peerlab up {1}\n@1 stop {1}\n");
+    dir.write(
+        "x.conf",
+        "experiment_name = x\nscenario_file = x.scenario\nrunner = slurm\nnode_amount = 2\n\
+         instances_to_run = 2\nexternal_instances = 1\n\
+         external_cmd = echo external up; echo it broke >&2; exit 3\nexperiment_time = 4\n",
+    );
+    let run = run_slurm(&dir, "x.conf", &["--no-plots"]);
+    run.expect_code(1);
+    let folder = dir.latest_run();
+    let summary = json(&folder.join("summary.json"));
+    let st = statuses(&summary);
+    // It never registered, yet it is placed where it ran: node 2.
+    assert_eq!(
+        (
+            st[1].0,
+            st[1].1.as_str(),
+            st[1].2,
+            st[1].3.as_str(),
+            st[1].4.as_str()
+        ),
+        (2, "n2", 2, "crashed", "its process ended: exit code 3"),
+        "{summary:#}"
+    );
+    assert_eq!(
+        st[0].4, "instances 2 ended before the start, so the run cannot begin",
+        "{summary:#}"
+    );
+    let node = folder.join("n2/node002");
+    assert_eq!(
+        std::fs::read_to_string(node.join("00002.out")).expect("00002.out"),
+        "external up\n"
+    );
+    let err = std::fs::read_to_string(node.join("00002.err")).expect("00002.err");
+    assert!(err.starts_with("it broke\n"), "{err}");
+    assert!(
+        err.contains("peerlab: instance 2 ended abnormally: its process ended: exit code 3"),
+        "{err}"
+    );
+    let exits = std::fs::read_to_string(folder.join("slurm/node002.exits.jsonl")).expect("exits");
+    assert!(exits.contains("exit code 3"), "{exits}");
+    assert_nothing_left(&folder);
+}
+
+#[test]
+fn an_external_instance_that_never_registers_is_reported_within_registration_timeout() {
+    let Some(_cluster) = cluster("an_external_instance_that_never_registers") else {
+        return;
+    };
+    let dir = Dir::new("slurm-external-silent");
+    dir.write("x.scenario", "@0 echo peerlab up {1}\n@1 stop {1}\n");
+    dir.write(
+        "x.conf",
+        "experiment_name = x\nscenario_file = x.scenario\nrunner = slurm\nnode_amount = 2\n\
+         instances_to_run = 2\nexternal_instances = 1\nexternal_cmd = exec sleep 617\n\
+         experiment_time = 60\nregistration_timeout = 3\n",
+    );
+    let run = run_slurm(&dir, "x.conf", &["--no-plots"]);
+    run.expect_code(1);
+    let folder = dir.latest_run();
+    let summary = json(&folder.join("summary.json"));
+    assert_eq!(summary["outcome"], "timed_out", "{summary:#}");
+    let st = statuses(&summary);
+    assert_eq!(
+        (st[1].3.as_str(), st[1].4.as_str()),
+        ("never_started", "instances 2 never registered within 3.0 s"),
+        "{summary:#}"
+    );
+    // The job was cancelled and the program stopped with it.
+    assert_nothing_left(&folder);
+    wait_for(
+        "the silent program to be stopped",
+        Duration::from_secs(30),
+        || processes_mentioning("sleep 617").is_empty(),
+    );
+}

@@ -310,6 +310,30 @@ fn crates_depend_only_on_what_their_boundary_allows() {
             ));
         }
     }
+    // Verdicts judge the run folder through the modules' hooks: the
+    // registry, the plugin api, lang and the run folder's types, nothing
+    // that starts or supervises instances.
+    let verdicts = find("verdicts");
+    let allowed: Vec<&str> = ["lang", "instance", "plugin-api", "run"]
+        .iter()
+        .map(|d| find(d).name.as_str())
+        .collect();
+    for d in verdicts
+        .ours
+        .iter()
+        .filter(|d| !allowed.contains(&d.as_str()))
+    {
+        broken.push(format!(
+            "{} depends on {d}: verdicts know only {allowed:?} among our crates",
+            verdicts.name
+        ));
+    }
+    if verdicts.normal.iter().any(|d| d == "tokio") {
+        broken.push(format!(
+            "{} depends on tokio: judging a run folder needs no async runtime",
+            verdicts.name
+        ));
+    }
     // The instance runtime is a pure state machine (the quinn-proto half of
     // a quinn-proto/quinn split): no async runtime, not the host (so not
     // the runner), and the overlay without its tokio UDP driver.
@@ -598,4 +622,62 @@ fn names_module_sees_paths_and_groups() {
         "use crate::{runner::folder, util};",
         "crate::runner"
     ));
+}
+
+/// The host names no plugin's protocol: `peerlab bench` reads the workload
+/// a plugin declares (plugin-api 1.5, `#[module(bench(..))]`) and measures
+/// it through the declared metrics, so none of the benaloh plugin's
+/// commands, messages, config keys, annotations or counters may appear in
+/// `host/src` (code, comments and help texts alike). Each name is checked
+/// to still be the plugin's, so the list cannot go stale unnoticed.
+#[test]
+fn the_host_names_no_plugin_protocol() {
+    const BENALOH_NAMES: [&str; 14] = [
+        "share_local",
+        "share_subset_sum",
+        "auto_share",
+        "print_local_value",
+        "print_total_sum",
+        "broadcast_fanout",
+        "local-share",
+        "broadcast-share",
+        "benaloh: total known",
+        "BenalohCommunity",
+        "local_shares_out",
+        "broadcast_shares_out",
+        "subset sum",
+        "TOTAL_KNOWN",
+    ];
+    let root = workspace_root();
+    let plugin = std::fs::read_to_string(root.join("plugins/benaloh/src/lib.rs"))
+        .expect("plugins/benaloh/src/lib.rs");
+    for name in BENALOH_NAMES {
+        assert!(
+            plugin.contains(name),
+            "`{name}` is no longer the benaloh plugin's: update this list"
+        );
+    }
+    let mut files = Vec::new();
+    rust_files(&root.join("host/src"), &mut files);
+    assert!(files.len() >= 40, "{files:?}");
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
+        for (n, line) in text.lines().enumerate() {
+            for name in BENALOH_NAMES.iter().filter(|name| line.contains(*name)) {
+                found.push(format!("{rel}:{}: `{name}`: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the host names the benaloh plugin's protocol; read it from the plugin's declarations \
+         instead (its bench(..) workload, its metrics):\n  {}",
+        found.join("\n  ")
+    );
 }

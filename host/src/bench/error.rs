@@ -16,11 +16,11 @@ pub enum BenchError {
     #[error("--peers needs at least one instance count")]
     NoPeers,
     #[error("--peers {n}: {protocol} needs at least 2 instances")]
-    TooFewPeers { n: u32, protocol: &'static str },
+    TooFewPeers { n: u32, protocol: String },
     #[error("--processes must be 1 or more (N for one process per instance)")]
     NoProcesses,
     #[error(
-        "--deadline {deadline}: give more than {} scenario seconds (shares are sent at {SHARE_AT} s)",
+        "--deadline {deadline}: give more than {} scenario seconds (the workload starts at {SHARE_AT} s)",
         SHARE_AT + 1.0
     )]
     Deadline { deadline: f64 },
@@ -28,24 +28,29 @@ pub enum BenchError {
         "the {plugin} plugin is not built (no lib{plugin}.so in {}): run cargo build --release --workspace first",
         dirs.join(", ")
     )]
-    NotBuilt {
-        plugin: &'static str,
-        dirs: Vec<String>,
-    },
+    NotBuilt { plugin: String, dirs: Vec<String> },
     #[error(
         "cannot load the {plugin} plugin: {error}: run cargo build --release --workspace first"
     )]
     CannotLoad {
-        plugin: &'static str,
+        plugin: String,
         error: Box<LoadError>,
     },
-    /// The plugin lacks a command or config key the workload names.
-    #[error("the {plugin} plugin does not fit `peerlab bench {bench}`: {why}")]
-    DoesNotFit {
-        plugin: &'static str,
-        bench: &'static str,
-        why: String,
-    },
+    /// The module loaded but declares no workload (plugin-api before 1.5,
+    /// or no `bench(..)` in its `#[module]`).
+    #[error(
+        "the {plugin} plugin (plugin-api {api_version}) declares no benchmark workload: \
+         declare one with #[module(bench(start = .., done = .., messages = [..]))] (plugin-api 1.5); \
+         `peerlab bench --list` shows the plugins that do"
+    )]
+    NoWorkload { plugin: String, api_version: String },
+    /// The workload names a command, config key or metric its modules do
+    /// not declare.
+    #[error("the {plugin} plugin's benchmark workload does not fit its modules: {why}")]
+    DoesNotFit { plugin: String, why: String },
+    /// `--fanout` for a workload without a fanout config key.
+    #[error("--fanout: the {plugin} plugin's benchmark workload has no fanout config key")]
+    NoFanout { plugin: String },
     #[error("cannot create the output root {}", path.display())]
     OutputRoot {
         path: PathBuf,

@@ -1,6 +1,8 @@
 //! The arithmetic of one bench measurement, over what a run folder holds:
-//! the protocol window from the instances' events (the first start command
-//! to the last done annotation of the [`BenchWorkload`]), the messages and
+//! the protocol window from the instances' events and statistics (the first
+//! start command of the [`BenchWorkload`] to the moment the last instance
+//! was done: its own first start command plus its `done` observation), the
+//! messages of the workload's types and
 //! peak memory from the report's aggregation (its reset-aware counter
 //! totals and per-process peaks, [`peerlab_report::analyse`]), and the CPU
 //! within the window from the processes' resources samples.
@@ -24,11 +26,12 @@ pub struct Measurement {
     pub processes: u32,
     /// Whether the processes shared signature verifications (the pool).
     pub shared_verification: bool,
-    /// Peers each subset sum was sent to directly.
+    /// Peers each broadcast was sent to directly (the workload's fanout
+    /// config key; 0 when it has none).
     pub fanout: u32,
-    /// First local share sent until the last instance had its total (`None`: some never had it).
+    /// First start command until the last instance was done (`None`: some never were).
     pub protocol_wall_s: Option<f64>,
-    /// local-share and broadcast-share datagrams sent by all instances.
+    /// Datagrams of the workload's message types sent by all instances.
     pub messages: u64,
     pub msgs_per_s: Option<f64>,
     /// User + system CPU of the instance processes within the protocol window.
@@ -36,13 +39,14 @@ pub struct Measurement {
     /// Peak resident memory, summed over the instance processes.
     pub peak_rss_mb: f64,
     pub kib_per_instance: f64,
-    /// Instances that recorded their total.
+    /// Instances that were done (recorded the workload's `done` observation;
+    /// the JSON field keeps the name users know).
     pub totals_known: u32,
     /// CPU cores other processes of this machine used on average during the
     /// run (`None` where /proc/stat cannot be read): above zero, the figures
     /// are slower than on an idle machine.
     pub other_load: Option<f64>,
-    /// Every instance finished, knew its total, and every verdict passed.
+    /// Every instance finished, was done, and every verdict passed.
     pub correct: bool,
     /// Where the run's files are (deleted unless kept).
     pub run_dir: String,
@@ -66,6 +70,9 @@ pub struct MeasureInput<'a> {
     pub processes: u32,
     pub shared_verification: bool,
     pub fanout: u32,
+    /// The run's `--time-scale` (events are in wall seconds, observations
+    /// in scenario seconds).
+    pub time_scale: f64,
     /// Every instance finished and every verdict passed.
     pub passed: bool,
     pub instances: &'a [InstanceData],
@@ -77,9 +84,9 @@ pub struct MeasureInput<'a> {
 
 /// The figures of one run, from its files.
 pub fn measure(input: &MeasureInput<'_>) -> Measurement {
-    let window = protocol_window(input.workload, input.instances);
+    let window = protocol_window(input.workload, input.instances, input.time_scale);
     let wall = window.wall();
-    let messages = messages_sent(input.aggregates, input.workload.message_types);
+    let messages = messages_sent(input.aggregates, &input.workload.message_types);
     let cpu = match (window.start, window.end) {
         (Some(a), Some(b)) => Some(
             input
@@ -116,14 +123,15 @@ pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// The protocol's window over all instances.
+/// The protocol's window over all instances (times as the events file
+/// has them: seconds since the start of the run).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Window {
     /// The earliest start command.
     pub start: Option<f64>,
-    /// The latest done annotation, once every instance has one.
+    /// The moment the last instance was done, once every instance was.
     pub end: Option<f64>,
-    /// Instances with a done annotation.
+    /// Instances that were done.
     pub known: usize,
 }
 
@@ -133,30 +141,37 @@ impl Window {
     }
 }
 
-/// First start command to last done annotation (each instance's first);
-/// `end` only when every instance recorded it.
-pub fn protocol_window(workload: &BenchWorkload, instances: &[InstanceData]) -> Window {
+/// First start command to the moment the last instance was done; `end`
+/// only when every instance was. An instance was done at its own first
+/// start command plus the first `done` observation it recorded (scenario
+/// seconds, times `time_scale` in the events' seconds); one that recorded
+/// none, or never ran the start command, was not done.
+///
+/// The observation is kept to the millisecond (peerlab-run's histograms:
+/// 3 significant digits of milliseconds), so `end` is within 1 ms (or 0.1%)
+/// of the moment the instance recorded it.
+pub fn protocol_window(
+    workload: &BenchWorkload,
+    instances: &[InstanceData],
+    time_scale: f64,
+) -> Window {
+    let done = workload.done_metric();
     let mut start: Option<f64> = None;
     let mut end: Option<f64> = None;
     let mut known = 0;
     for inst in instances {
-        let shared = inst
+        let started = inst
             .events
             .iter()
-            .filter(|e| e.kind == EventKind::Command && e.text == workload.start_command)
+            .filter(|e| e.kind == EventKind::Command && e.text == workload.start_command())
             .map(|e| e.t)
             .reduce(f64::min);
-        if let Some(t) = shared {
+        if let Some(t) = started {
             start = Some(start.map_or(t, |s| s.min(t)));
         }
-        let total = inst
-            .events
-            .iter()
-            .filter(|e| e.kind == EventKind::Annotation && e.text == workload.done_annotation)
-            .map(|e| e.t)
-            .reduce(f64::min);
-        if let Some(t) = total {
+        if let (Some(s), Some(took)) = (started, first_observation(inst, &done)) {
             known += 1;
+            let t = s + took * time_scale;
             end = Some(end.map_or(t, |e| e.max(t)));
         }
     }
@@ -167,12 +182,24 @@ pub fn protocol_window(workload: &BenchWorkload, instances: &[InstanceData]) -> 
     }
 }
 
+/// The first sample of observation `name` an instance recorded (the
+/// smallest of the first statistics line that has any).
+pub fn first_observation(inst: &InstanceData, name: &str) -> Option<f64> {
+    let index = inst.observation_names.iter().position(|n| n == name)? as u32;
+    inst.stats.iter().find_map(|s| {
+        s.observations
+            .iter()
+            .find(|(i, h)| *i == index && !h.is_empty())
+            .map(|(_, h)| h.min())
+    })
+}
+
 /// Messages of the given types sent by all instances (the report's totals:
 /// counters restarted by a reset are added up across the reset).
-pub fn messages_sent(aggregates: &Aggregates, types: &[&str]) -> u64 {
+pub fn messages_sent(aggregates: &Aggregates, types: &[String]) -> u64 {
     types
         .iter()
-        .filter_map(|t| aggregates.messages.sent.by_type.get(*t))
+        .filter_map(|t| aggregates.messages.sent.by_type.get(t.as_str()))
         .map(|c| c.messages)
         .sum()
 }
@@ -216,196 +243,5 @@ pub fn cpu_between(samples: &[ResourceSample], t0: f64, t1: f64) -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bench::workload::BENALOH;
-    use peerlab_report::model::{Event, StatsSample};
-
-    fn ev(t: f64, kind: EventKind, text: &str) -> Event {
-        Event {
-            t,
-            kind,
-            text: text.into(),
-        }
-    }
-
-    fn instance(
-        id: u32,
-        share: f64,
-        total: Option<f64>,
-        msgs: &[(f64, bool, f64, f64)],
-    ) -> InstanceData {
-        let mut events = vec![
-            ev(0.0, EventKind::Command, "start_session"),
-            ev(share, EventKind::Command, "share_local"),
-        ];
-        if let Some(t) = total {
-            events.push(ev(t, EventKind::Annotation, BENALOH.done_annotation));
-        }
-        events.push(ev(9.0, EventKind::Annotation, "something else"));
-        InstanceData {
-            id,
-            counter_names: vec![
-                "msg_in/local-share".into(),
-                "msg_out/local-share".into(),
-                "msg_out/broadcast-share".into(),
-            ],
-            stats: msgs
-                .iter()
-                .map(|&(t, reset, local, bcast)| StatsSample {
-                    t,
-                    reset,
-                    values: vec![(0, 1000.0), (1, local), (2, bcast)],
-                    observations: Vec::new(),
-                })
-                .collect(),
-            events,
-            warnings: Vec::new(),
-            observation_names: Vec::new(),
-        }
-    }
-
-    fn res(t: f64, cpu: f64, rss: f64) -> ResourceSample {
-        ResourceSample {
-            t,
-            pid: Some(1),
-            cpu_user_s: cpu * 0.75,
-            cpu_system_s: cpu * 0.25,
-            rss_kb: rss,
-            read_bytes: 0.0,
-            write_bytes: 0.0,
-        }
-    }
-
-    fn process(samples: Vec<ResourceSample>) -> ProcessData {
-        ProcessData {
-            samples,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn the_window_runs_from_the_first_share_to_the_last_total() {
-        let insts = [
-            instance(1, 1.002, Some(1.5), &[]),
-            instance(2, 1.001, Some(1.75), &[]),
-            instance(3, 1.010, Some(1.25), &[]),
-        ];
-        let w = protocol_window(&BENALOH, &insts);
-        assert_eq!(w.start, Some(1.001));
-        assert_eq!(w.end, Some(1.75));
-        assert_eq!(w.known, 3);
-        assert!((w.wall().unwrap() - 0.749).abs() < 1e-9);
-        // One instance never knew its total: no end, and it is counted.
-        let insts = [
-            instance(1, 1.0, Some(1.5), &[]),
-            instance(2, 1.0, None, &[]),
-        ];
-        let w = protocol_window(&BENALOH, &insts);
-        assert_eq!((w.end, w.known, w.wall()), (None, 1, None));
-    }
-
-    #[test]
-    fn messages_add_the_last_sample_of_every_counter_segment() {
-        let insts = [
-            instance(
-                1,
-                1.0,
-                None,
-                &[(1.0, false, 5.0, 10.0), (2.0, false, 9.0, 20.0)],
-            ),
-            // Reset at t=2: 4+8 before it, 1+2 after.
-            instance(
-                2,
-                1.0,
-                None,
-                &[
-                    (1.0, false, 4.0, 8.0),
-                    (2.0, true, 0.0, 0.0),
-                    (3.0, false, 1.0, 2.0),
-                ],
-            ),
-            instance(3, 1.0, None, &[]),
-        ];
-        let agg = aggregate(&insts, &[]);
-        assert_eq!(messages_sent(&agg, BENALOH.message_types), 29 + 12 + 3);
-    }
-
-    #[test]
-    fn cpu_is_interpolated_between_samples() {
-        let s = [
-            res(0.0, 1.0, 100.0),
-            res(1.0, 2.0, 300.0),
-            res(2.0, 4.0, 200.0),
-        ];
-        assert!((cpu_between(&s, 0.5, 1.5) - 1.5).abs() < 1e-9);
-        assert!((cpu_between(&s, -1.0, 9.0) - 3.0).abs() < 1e-9);
-        assert_eq!(cpu_between(&[], 0.0, 1.0), 0.0);
-        assert_eq!(peak_rss_kb(&aggregate(&[], &[process(s.to_vec())])), 300.0);
-    }
-
-    #[test]
-    fn a_measurement_sums_processes_and_judges_correctness() {
-        let insts = [
-            instance(1, 1.0, Some(2.0), &[(3.0, false, 1.0, 10.0)]),
-            instance(2, 1.0, Some(3.0), &[(3.0, false, 1.0, 10.0)]),
-        ];
-        let procs = [
-            process(vec![res(0.0, 0.0, 1024.0), res(4.0, 4.0, 2048.0)]),
-            process(vec![res(0.0, 0.0, 1024.0), res(4.0, 2.0, 1024.0)]),
-        ];
-        let aggregates = aggregate(&insts, &procs);
-        let input = MeasureInput {
-            workload: &BENALOH,
-            peers: 2,
-            processes: 2,
-            shared_verification: false,
-            fanout: 1,
-            passed: true,
-            instances: &insts,
-            processes_data: &procs,
-            aggregates: &aggregates,
-            run_dir: Path::new("/tmp/run"),
-        };
-        let m = measure(&input);
-        assert_eq!(m.protocol_wall_s, Some(2.0));
-        assert_eq!(m.messages, 22);
-        assert_eq!(m.msgs_per_s, Some(11.0));
-        assert_eq!(m.cpu_s, Some(3.0));
-        assert_eq!(m.peak_rss_mb, 3.0);
-        assert_eq!(m.kib_per_instance, 1536.0);
-        assert!(m.correct);
-        let json: serde_json::Value = serde_json::to_value(&m).unwrap();
-        for field in [
-            "peers",
-            "protocol_wall_s",
-            "messages",
-            "msgs_per_s",
-            "cpu_s",
-            "peak_rss_mb",
-            "correct",
-        ] {
-            assert!(json.get(field).is_some(), "{field} missing in {json}");
-        }
-        // Failed verdicts or a missing total make it incorrect.
-        assert!(
-            !measure(&MeasureInput {
-                passed: false,
-                ..input
-            })
-            .correct
-        );
-        let one_short = [insts[0].clone(), instance(2, 1.0, None, &[])];
-        let aggregates = aggregate(&one_short, &procs);
-        let m = measure(&MeasureInput {
-            instances: &one_short,
-            aggregates: &aggregates,
-            ..input
-        });
-        assert!(!m.correct);
-        assert_eq!(
-            (m.protocol_wall_s, m.cpu_s, m.totals_known),
-            (None, None, 1)
-        );
-    }
-}
+#[path = "measure_tests.rs"]
+mod tests;

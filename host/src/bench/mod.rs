@@ -1,6 +1,6 @@
-//! `peerlab bench`'s measuring: a protocol ([`BenchWorkload`]) through the
-//! real host, the real plugin and the UDP overlay, measured from the run
-//! folder.
+//! `peerlab bench`'s measuring: a protocol ([`BenchWorkload`], the
+//! workload a module declares, found by [`find`]) through the real host,
+//! the real plugin and the UDP overlay, measured from the run folder.
 //!
 //! Each measurement is an ordinary local run: a generated scenario handed
 //! to [`runner::local::run`], the runner and instance runtime `peerlab run`
@@ -14,9 +14,11 @@
 //!
 //! Must not: run or time instances itself, assert speed (the numbers are
 //! for people; tests only check that they are produced and correct), or
-//! name a plugin's commands, annotations or messages outside [`workload`].
+//! name a plugin's commands, metrics or messages: every such name comes
+//! from the module's declaration ([`workload`]).
 
 mod error;
+pub mod find;
 pub mod machine;
 pub mod measure;
 pub mod table;
@@ -29,14 +31,14 @@ use std::time::{Duration, Instant};
 
 use peerlab_report::model::{InstanceData, ProcessData};
 
-use crate::modules::{LoadModules, Registry, SearchPaths};
-use crate::runner::verdict_choice::VerdictChoice;
+use crate::modules::Registry;
 use crate::runner::{self, RunSettings};
+use peerlab_verdicts::choice::VerdictChoice;
 
 pub use error::BenchError;
 pub use measure::Measurement;
 pub use table::table;
-pub use workload::{BENALOH, BenchWorkload, SHARE_AT, default_deadline};
+pub use workload::{BenchWorkload, SHARE_AT, default_deadline};
 
 /// Seconds between resource samples in bench runs (config key `resources_interval`).
 pub const RESOURCES_INTERVAL: f64 = 0.1;
@@ -44,7 +46,8 @@ pub const RESOURCES_INTERVAL: f64 = 0.1;
 /// What to measure and how.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    pub workload: &'static BenchWorkload,
+    /// The module whose declared workload to run (`peerlab bench <name>`).
+    pub name: String,
     /// Instance counts to measure, in order.
     pub peers: Vec<u32>,
     /// OS processes to spread the instances over.
@@ -67,16 +70,10 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    /// Refuse what cannot be measured.
+    /// Refuse what cannot be measured, before anything is loaded.
     pub fn check(&self) -> Result<(), BenchError> {
         if self.peers.is_empty() {
             return Err(BenchError::NoPeers);
-        }
-        if let Some(&n) = self.peers.iter().find(|&&n| n < 2) {
-            return Err(BenchError::TooFewPeers {
-                n,
-                protocol: self.workload.protocol,
-            });
         }
         if self.processes < 1 {
             return Err(BenchError::NoProcesses);
@@ -85,6 +82,22 @@ impl BenchOptions {
             && !(d.is_finite() && d > SHARE_AT + 1.0)
         {
             return Err(BenchError::Deadline { deadline: d });
+        }
+        Ok(())
+    }
+
+    /// Refuse what the workload cannot measure.
+    pub fn check_for(&self, workload: &BenchWorkload) -> Result<(), BenchError> {
+        if let Some(&n) = self.peers.iter().find(|&&n| n < 2) {
+            return Err(BenchError::TooFewPeers {
+                n,
+                protocol: workload.protocol.clone(),
+            });
+        }
+        if self.fanout.is_some() && workload.fanout_key.is_empty() {
+            return Err(BenchError::NoFanout {
+                plugin: workload.name.clone(),
+            });
         }
         Ok(())
     }
@@ -97,10 +110,11 @@ pub fn run(
     mut each: impl FnMut(&Measurement) -> Result<(), Box<dyn std::error::Error + Send + Sync>>,
 ) -> Result<Vec<Measurement>, BenchError> {
     let quiet = opts.quiet;
-    let workload = opts.workload;
     opts.check()?;
     let plugin_path: Vec<PathBuf> = opts.plugin_path.iter().map(|p| absolute(p)).collect();
-    let registry = load_plugin(workload, &plugin_path)?;
+    let (workload, registry) = find::load(&opts.name, &plugin_path)?;
+    opts.check_for(&workload)?;
+    let workload = &workload;
     std::fs::create_dir_all(&opts.output).map_err(|source| BenchError::OutputRoot {
         path: opts.output.clone(),
         source,
@@ -132,7 +146,16 @@ pub fn run(
         let per = n.div_ceil(opts.processes.min(n));
         let processes = n.div_ceil(per);
         let deadline = opts.deadline.unwrap_or_else(|| default_deadline(n));
-        let mut settings = settings(opts, &output, &plugin_path, n, per, pool, deadline)?;
+        let mut settings = settings(
+            opts,
+            workload,
+            &output,
+            &plugin_path,
+            n,
+            per,
+            pool,
+            deadline,
+        )?;
         settings.progress = !quiet;
         progress(
             quiet,
@@ -223,63 +246,12 @@ fn progress(quiet: bool, line: String) {
     }
 }
 
-/// Find and load the plugins the scenario needs, or say how to build them.
-fn load_plugin(workload: &BenchWorkload, plugin_path: &[PathBuf]) -> Result<Registry, BenchError> {
-    let paths = SearchPaths::standard(plugin_path, None);
-    let plugin = workload.plugin;
-    if paths.find(plugin).0.is_none() {
-        let dirs: Vec<String> = paths
-            .dirs()
-            .iter()
-            .map(|d| d.display().to_string())
-            .collect();
-        return Err(BenchError::NotBuilt { plugin, dirs });
-    }
-    let (registry, mut errors) = Registry::load_partial(workload.modules, &paths);
-    if !errors.is_empty() {
-        let (_, error) = errors.swap_remove(0);
-        return Err(BenchError::CannotLoad {
-            plugin,
-            error: Box::new(error),
-        });
-    }
-    if let Err(why) = declared(workload, &registry) {
-        return Err(BenchError::DoesNotFit {
-            plugin,
-            bench: workload.name,
-            why,
-        });
-    }
-    Ok(registry)
-}
-
-/// The workload's commands and config key, checked against what the
-/// loaded modules declare (their callbacks and config keys), so a renamed
-/// one is a clear error instead of a measurement of nothing.
-fn declared(workload: &BenchWorkload, registry: &Registry) -> Result<(), String> {
-    let start = std::iter::once(workload.start_command);
-    for command in start.chain(workload.end_commands.iter().copied()) {
-        registry
-            .lookup(command)
-            .map_err(|e| format!("command `{command}`: {e}"))?;
-    }
-    if !registry
-        .config_keys()
-        .iter()
-        .any(|k| k == workload.fanout_key)
-    {
-        return Err(format!(
-            "no module declares the config key `{}`",
-            workload.fanout_key
-        ));
-    }
-    Ok(())
-}
-
 /// The run of `n` instances: its generated scenario (written to the output
 /// root) and settings.
+#[allow(clippy::too_many_arguments)]
 fn settings(
     opts: &BenchOptions,
+    workload: &BenchWorkload,
     output: &Path,
     plugin_path: &[PathBuf],
     n: u32,
@@ -287,7 +259,6 @@ fn settings(
     pool: Option<&str>,
     deadline: f64,
 ) -> Result<RunSettings, BenchError> {
-    let workload = opts.workload;
     let experiment = format!("bench-{}-{n}", workload.name);
     let scenario_path = output.join(format!("{experiment}.scenario"));
     let text = workload.scenario_text(deadline);
@@ -308,8 +279,10 @@ fn settings(
     if let Some(p) = pool {
         config.insert("shared_verification".to_string(), p.to_string());
     }
-    let fanout = opts.fanout.unwrap_or(n - 1).max(1);
-    config.insert(workload.fanout_key.to_string(), fanout.to_string());
+    if !workload.fanout_key.is_empty() {
+        let fanout = opts.fanout.unwrap_or(n - 1).max(1);
+        config.insert(workload.fanout_key.clone(), fanout.to_string());
+    }
     Ok(RunSettings {
         experiment,
         config_path: None,
@@ -324,7 +297,7 @@ fn settings(
         start_delay: Duration::from_secs(1),
         output_root: output.to_path_buf(),
         plugin_path: plugin_path.to_vec(),
-        modules: workload.modules.iter().map(|m| m.to_string()).collect(),
+        modules: workload.all_modules(),
         metrics: Vec::new(),
         sync_port: 0,
         progress: true,
@@ -369,9 +342,10 @@ fn judge_and_measure(
         peers: settings.instances,
         processes,
         shared_verification: crate::experiment::shared::shared_verification(&record),
+        time_scale: settings.time_scale,
         fanout: settings
             .config
-            .get(workload.fanout_key)
+            .get(&workload.fanout_key)
             .and_then(|f| f.parse().ok())
             .unwrap_or(0),
         passed,
@@ -406,15 +380,4 @@ fn load_run(run_dir: &Path) -> Result<(Vec<InstanceData>, Vec<ProcessData>), Ben
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_workload_the_modules_do_not_declare_is_refused() {
-        let e = declared(&BENALOH, &Registry::core_only()).unwrap_err();
-        assert!(e.contains("share_local"), "{e}");
-    }
 }

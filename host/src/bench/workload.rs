@@ -1,89 +1,56 @@
-//! [`BenchWorkload`]: what `peerlab bench` needs to know about the protocol
-//! it measures, and the ONE place in the host that names a plugin's
-//! commands, annotations and messages ([`BENALOH`]).
+//! [`BenchWorkload`]: what `peerlab bench <module>` needs to know about the
+//! protocol it measures, read from the module's own declaration
+//! (plugin-api 1.5, `#[module(bench(...))]`, `peerlab_plugin_api::Bench`):
+//! the scenario line that starts the protocol, the commands run at the
+//! end, the observation that times each instance, the messages counted,
+//! the fanout config key, the modules and community it needs.
 //!
-//! Why the names are here and not read from the plugin: a plugin declares
-//! its callbacks and config keys, but not yet the annotations it records or
-//! the messages it counts (module metrics, issue #16). Until it does, the
-//! workload description carries them; everything else in [`crate::bench`]
-//! reads only this description and the run folder. What the plugin does
-//! declare is checked against it before measuring (the commands bind, the
-//! fanout key is one of its config keys); the annotation and message types
-//! cannot be checked yet.
+//! The host names no plugin's commands, annotations, metrics or messages:
+//! every name here comes from a loaded module
+//! (`tests/tests/tidy.rs::the_host_names_no_plugin_protocol`). The scenario this
+//! generates and the help it writes are made of those names alone.
 //!
-//! The subcommand's help (`cmd/bench.rs` takes [`BENALOH_HELP`] from here)
-//! describes the protocol in the same names. What is left in `cmd/bench.rs`
-//! is the subcommand's name and its flags' one-line helps (`--fanout` names
-//! the config key), which `peerlab bench --help` shows.
-//!
-//! Must not: run, time or measure anything.
+//! Must not: load plugins ([`super::find`] does), run, time or measure
+//! anything.
 
-/// A protocol `peerlab bench` can measure, as a generated scenario and the
-/// names that delimit and count it in the run folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use peerlab_plugin_api::BenchSpec_Ref;
+use peerlab_plugin_api::abi_stable::std_types::{RSlice, RStr};
+
+/// A protocol `peerlab bench` can measure: the module that declares it and
+/// its declaration, as owned strings.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BenchWorkload {
-    /// `peerlab bench <name>` and the experiment name prefix.
-    pub name: &'static str,
-    /// The protocol, in messages (`the Benaloh protocol needs ...`).
-    pub protocol: &'static str,
-    /// What the generated scenario runs, for its header line.
-    pub about: &'static str,
-    /// The plugin that must be built (`lib<plugin>.so`).
-    pub plugin: &'static str,
-    /// The modules the generated scenario loads, as written in it.
-    pub modules: &'static [&'static str],
-    /// The community the scenario isolates.
-    pub community: &'static str,
-    /// The scenario command whose earliest occurrence starts the protocol window.
-    pub start_command: &'static str,
-    /// The scenario line (command and arguments) run at [`SHARE_AT`].
-    pub start_line: &'static str,
+    /// The module that declares it: `peerlab bench <name>`, the plugin
+    /// (`lib<name>.so`), the experiment name prefix, and the module whose
+    /// observation `done` is.
+    pub name: String,
+    /// The protocol in error messages (`--peers 1: <protocol> needs at least 2 instances`).
+    pub protocol: String,
+    /// What the generated scenario runs, for its header line and the help.
+    pub about: String,
+    /// The modules loaded before `name`, as `&module` names them.
+    pub modules: Vec<String>,
+    /// The community the scenario isolates (empty: none).
+    pub community: String,
+    /// The scenario line (command and arguments) run at [`SHARE_AT`]; its
+    /// command's earliest occurrence starts the protocol window.
+    pub start_line: String,
     /// Commands run at the deadline, in order.
-    pub end_commands: &'static [&'static str],
-    /// The annotation an instance records, once, when it is done; the
-    /// window ends at the last one.
-    pub done_annotation: &'static str,
-    /// The message types counted as the protocol's messages (datagrams sent,
-    /// the `msg_out/<type>` counters).
-    pub message_types: &'static [&'static str],
-    /// The config key for the number of peers each broadcast goes to.
-    pub fanout_key: &'static str,
+    pub end_commands: Vec<String>,
+    /// The observation (the module's own name for it) each instance records
+    /// once: scenario seconds from its first start command to being done.
+    pub done: String,
+    /// The message types counted as the protocol's messages (the
+    /// `msg_out/<type>` counters).
+    pub message_types: Vec<String>,
+    /// The config key for the number of peers each broadcast goes to
+    /// (empty: none).
+    pub fanout_key: String,
+    /// The module's own paragraph for the help (may be empty).
+    pub help: String,
 }
 
-/// The Benaloh protocol in automatic mode (every instance broadcasts its
-/// subset sum as soon as its local shares are in). The names are the
-/// benaloh plugin's (`plugins/benaloh/src/lib.rs`: `TOTAL_KNOWN`,
-/// `LOCAL_SHARE`, `BROADCAST_SHARE`, `broadcast_fanout`).
-pub const BENALOH: BenchWorkload = BenchWorkload {
-    name: "benaloh",
-    protocol: "the Benaloh protocol",
-    about: "the Benaloh protocol in automatic mode",
-    plugin: "benaloh",
-    modules: &["gumby.modules.dispersy_module.DispersyModule", "benaloh"],
-    community: "BenalohCommunity",
-    start_command: "share_local",
-    start_line: "share_local auto=true",
-    end_commands: &["print_local_value", "print_total_sum"],
-    done_annotation: "benaloh: total known",
-    message_types: &["local-share", "broadcast-share"],
-    fanout_key: "broadcast_fanout",
-};
-
-/// `peerlab bench benaloh --help`'s closing text: examples, and what the
-/// figures mean in the protocol's own terms (its commands and messages).
-pub const BENALOH_HELP: &str = "Examples:
-  peerlab bench benaloh                                  # N = 100, 400, 1000, all in one process
-  peerlab bench benaloh --peers 100 --processes 100      # one process per instance
-  peerlab bench benaloh --peers 400 --shared-verification both --json
-
-Each instance sends its subset sum to every peer (--fanout N-1), as the py-ipv8 reference does.
-The protocol wall time runs from the first `share_local` to the moment the last instance knows its total.
-Messages are the local-share and broadcast-share datagrams sent; CPU is the instance processes' user+system
-time within that window; peak RSS is summed over the instance processes.
-Needs the benaloh plugin: run `cargo build --release --workspace` first.
-Exit status: 0 when every run computed the right total, 1 when one did not, 2 when it could not run.";
-
-/// Scenario time of the start command: every instance has its peers by then.
+/// Scenario time of the start line: every instance has its peers by then.
 pub const SHARE_AT: f64 = 1.0;
 
 /// Scenario seconds after which instances print and end, by default.
@@ -102,7 +69,50 @@ pub fn scenario_time(secs: f64) -> String {
     }
 }
 
+fn strs(items: RSlice<'_, RStr<'_>>) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
 impl BenchWorkload {
+    /// The declaration of module `name`, as its root module hands it over.
+    pub fn from_spec(name: &str, spec: BenchSpec_Ref) -> Self {
+        let protocol = spec.protocol().to_string();
+        BenchWorkload {
+            name: name.to_string(),
+            protocol: if protocol.is_empty() {
+                format!("the {name} workload")
+            } else {
+                protocol
+            },
+            about: spec.about().to_string(),
+            modules: strs(spec.modules()),
+            community: spec.community().to_string(),
+            start_line: spec.start().to_string(),
+            end_commands: strs(spec.end()),
+            done: spec.done().to_string(),
+            message_types: strs(spec.messages()),
+            fanout_key: spec.fanout().to_string(),
+            help: spec.help().to_string(),
+        }
+    }
+
+    /// The command of the start line (its first word).
+    pub fn start_command(&self) -> &str {
+        self.start_line.split_whitespace().next().unwrap_or("")
+    }
+
+    /// The done observation's full name in the run folder (`<module>.<done>`).
+    pub fn done_metric(&self) -> String {
+        format!("{}.{}", self.name, self.done)
+    }
+
+    /// Every module the scenario loads, in order (`name` last).
+    pub fn all_modules(&self) -> Vec<String> {
+        let mut v = self.modules.clone();
+        v.push(self.name.clone());
+        v
+    }
+
     /// The generated scenario: the start line at [`SHARE_AT`], the end
     /// commands at `deadline`.
     pub fn scenario_text(&self, deadline: f64) -> String {
@@ -111,32 +121,81 @@ impl BenchWorkload {
             "# Generated by `peerlab bench {}`: {}.\n",
             self.name, self.about
         );
-        for m in self.modules {
+        for m in self.all_modules() {
             s.push_str(&format!("&module {m}\n"));
         }
-        s.push_str(&format!("@@ isolate_community {}\n", self.community));
+        if !self.community.is_empty() {
+            s.push_str(&format!("@@ isolate_community {}\n", self.community));
+        }
         s.push_str("@0 start_session\n@0 introduce_peers\n");
         s.push_str(&format!(
             "@{} {}\n",
             scenario_time(SHARE_AT),
             self.start_line
         ));
-        for c in self.end_commands {
+        for c in &self.end_commands {
             s.push_str(&format!("@{end} {c}\n"));
         }
+        s
+    }
+
+    /// What `peerlab bench <name> --help` and `--list` say about it:
+    /// examples, and what the figures mean in the workload's own names.
+    pub fn explain(&self) -> String {
+        let name = &self.name;
+        let messages = self.message_types.join(" and ");
+        let mut s = format!(
+            "`peerlab bench {name}`: {about}.\n\
+             Examples:\n  \
+             peerlab bench {name}                                  # N = 100, 400, 1000, all in one process\n  \
+             peerlab bench {name} --peers 100 --processes 100      # one process per instance\n  \
+             peerlab bench {name} --peers 400 --shared-verification both --json\n\n",
+            about = self.about,
+        );
+        if !self.help.is_empty() {
+            s.push_str(self.help.trim_end());
+            s.push('\n');
+        }
+        s.push_str(&format!(
+            "The protocol wall time runs from the first `{start}` to the moment the last instance\n\
+             is done (its own first `{start}` plus its `{done}` observation).\n\
+             Messages are the {messages} datagrams sent; CPU is the instance processes' user+system\n\
+             time within that window; peak RSS is summed over the instance processes.\n\
+             Needs the {name} plugin: run `cargo build --release --workspace` first.\n",
+            start = self.start_command(),
+            done = self.done_metric(),
+        ));
         s
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
+    /// A workload of a made-up ring protocol (the host's tests name no
+    /// real plugin's commands or messages).
+    pub fn ring() -> BenchWorkload {
+        BenchWorkload {
+            name: "ring".into(),
+            protocol: "the ring protocol".into(),
+            about: "the ring protocol, every peer at once".into(),
+            modules: vec!["gumby.modules.dispersy_module.DispersyModule".into()],
+            community: "RingCommunity".into(),
+            start_line: "ping_all rounds=2".into(),
+            end_commands: vec!["print_rounds".into(), "print_rtt".into()],
+            done: "ring_time".into(),
+            message_types: vec!["ping".into(), "pong".into()],
+            fanout_key: "ring_fanout".into(),
+            help: "Each peer pings every other peer (--fanout N-1).".into(),
+        }
+    }
+
     #[test]
-    fn the_scenario_shares_early_and_ends_at_the_deadline() {
-        let s = BENALOH.scenario_text(75.0);
-        assert!(s.contains("@1 share_local auto=true\n"), "{s}");
-        assert!(s.contains("@1:15 print_total_sum\n"), "{s}");
+    fn the_scenario_starts_early_and_ends_at_the_deadline() {
+        let s = ring().scenario_text(75.0);
+        assert!(s.contains("@1 ping_all rounds=2\n"), "{s}");
+        assert!(s.contains("@1:15 print_rtt\n"), "{s}");
         assert_eq!(scenario_time(8.5), "8.5");
         assert_eq!(scenario_time(65.0), "1:05");
         let (scenario, diags) = peerlab_lang::parse_scenario(
@@ -152,25 +211,61 @@ mod tests {
 
     #[test]
     fn the_start_line_runs_the_start_command() {
-        assert_eq!(
-            BENALOH.start_line.split_whitespace().next(),
-            Some(BENALOH.start_command)
-        );
+        assert_eq!(ring().start_command(), "ping_all");
+        assert_eq!(ring().done_metric(), "ring.ring_time");
     }
 
+    /// The layout every bench scenario had before workloads were declared
+    /// by plugins: header, modules (the workload's last), community, the
+    /// session, the start line at 1 s, the end commands at the deadline.
     #[test]
     fn the_scenario_text_is_the_one_bench_always_generated() {
         assert_eq!(
-            BENALOH.scenario_text(14.0),
-            "# Generated by `peerlab bench benaloh`: the Benaloh protocol in automatic mode.\n\
+            ring().scenario_text(14.0),
+            "# Generated by `peerlab bench ring`: the ring protocol, every peer at once.\n\
              &module gumby.modules.dispersy_module.DispersyModule\n\
-             &module benaloh\n\
-             @@ isolate_community BenalohCommunity\n\
+             &module ring\n\
+             @@ isolate_community RingCommunity\n\
              @0 start_session\n\
              @0 introduce_peers\n\
-             @1 share_local auto=true\n\
-             @14 print_local_value\n\
-             @14 print_total_sum\n"
+             @1 ping_all rounds=2\n\
+             @14 print_rounds\n\
+             @14 print_rtt\n"
+        );
+        let mut none = ring();
+        none.community.clear();
+        assert!(!none.scenario_text(14.0).contains("isolate_community"));
+    }
+
+    #[test]
+    fn a_declaration_reads_back_as_the_module_wrote_it() {
+        let spec = peerlab_plugin_api::Bench {
+            about: "the ring protocol, every peer at once",
+            protocol: "",
+            modules: &["gumby.modules.dispersy_module.DispersyModule"],
+            community: "RingCommunity",
+            start: "ping_all rounds=2",
+            end: &["print_rounds", "print_rtt"],
+            done: "ring_time",
+            messages: &["ping", "pong"],
+            fanout: "ring_fanout",
+            help: "Each peer pings every other peer (--fanout N-1).",
+        }
+        .to_spec();
+        let w = BenchWorkload::from_spec("ring", spec);
+        assert_eq!(
+            w,
+            BenchWorkload {
+                protocol: "the ring workload".into(),
+                ..ring()
+            }
+        );
+        let help = w.explain();
+        assert!(help.contains("first `ping_all`"), "{help}");
+        assert!(help.contains("ping and pong datagrams"), "{help}");
+        assert!(
+            help.contains("plus its `ring.ring_time` observation"),
+            "{help}"
         );
     }
 }

@@ -279,7 +279,7 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
             );
             loaded
                 .diagnostics
-                .extend(crate::runner::verdict_choice::check_choice(
+                .extend(peerlab_verdicts::choice::check_choice(
                     &loaded.experiment,
                     &registry,
                 ));

@@ -229,7 +229,10 @@ pub struct {ty} {{
         counter(greetings, unit = "greetings", "greetings made"),
         gauge(last_times, unit = "greetings", "the `times` of the last hello"),
         observation(hello_at, unit = "s", headline, "scenario time of each hello"),
-    ]
+    ],
+    // A module with a protocol of its own can declare the workload `peerlab bench {name}`
+    // measures it with: bench(start = "..", done = .., messages = [..], ..); see
+    // "Benchmark workload" in the peerlab-plugin-api docs.
 )]
 impl {ty} {{
     /// Greet someone: `hello NAME [times=N]`.

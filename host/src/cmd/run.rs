@@ -12,8 +12,8 @@ use peerlab_lang::{Diagnostic, Format, Location, Runner, Severity, has_errors, r
 use crate::experiment::{self, Overrides, RunChoices};
 use crate::global::{EXIT_ERROR, EXIT_FAILED, EXIT_OK, GlobalArgs};
 use crate::modules::Registry;
-use crate::runner::verdict_choice::VerdictChoice;
 use crate::runner::{self, RunOutcome, RunSettings};
+use peerlab_verdicts::choice::VerdictChoice;
 
 /// Arguments of `peerlab run`.
 #[derive(Args, Debug)]
@@ -166,7 +166,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         .extend(experiment::check_host_keys(&loaded.experiment));
     loaded
         .diagnostics
-        .extend(crate::runner::verdict_choice::check_choice(
+        .extend(peerlab_verdicts::choice::check_choice(
             &loaded.experiment,
             &registry,
         ));

@@ -105,21 +105,20 @@ pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
     if loaded.experiment.external.instances > 0
         && loaded.experiment.network == peerlab_lang::Network::Simulated
     {
+        let at = match loaded
+            .experiment
+            .raw
+            .get("external_instances")
+            .map(|v| &v.origin)
+        {
+            Some(peerlab_lang::experiment::Origin::File(at)) => at.clone(),
+            _ => file.clone(),
+        };
         loaded.diagnostics.push(
-            Diagnostic::error("external instances cannot run on the simulated network: they are other programs with their own sockets")
+            Diagnostic::error("external instances cannot run on the simulated network: they are other programs, with their own sockets and the real clock, and a simulated run's instances live on a virtual clock inside peerlab")
                 .with_code("bad-external")
-                .at(file.clone())
-                .with_help("run over the real network (network = real, no --simulate), or set external_instances = 0"),
-        );
-    }
-    if loaded.experiment.external.instances > 0
-        && loaded.experiment.runner == peerlab_lang::Runner::Slurm
-    {
-        loaded.diagnostics.push(
-            Diagnostic::error("external instances run with the local runner only, so far")
-                .with_code("bad-external")
-                .at(file.clone())
-                .with_help("use runner = local, or set external_instances = 0"),
+                .at(at)
+                .with_help("run over the real network (network = real, no --simulate; locally or under SLURM), or set external_instances = 0"),
         );
     }
     if let Some(base) = loaded.experiment.runtime.instance_port_base
@@ -245,8 +244,11 @@ pub fn run_settings(
         .seed
         .or(exp.seed)
         .unwrap_or_else(|| rand::random::<u64>() >> 12);
-    let registration_timeout =
-        Duration::from_secs(30) + Duration::from_millis(50 * u64::from(exp.instances));
+    // `registration_timeout`, wall-clock (starting a process does not
+    // speed up with the scenario's time scale).
+    let registration_timeout = exp
+        .registration_timeout
+        .unwrap_or(Duration::from_secs(30) + Duration::from_millis(50 * u64::from(exp.instances)));
     let scenario_path = absolute(
         loaded
             .scenario_path

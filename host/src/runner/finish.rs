@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use crate::modules::Registry;
-use crate::runner::verdict_choice::VerdictChoice;
 use crate::runner::{RunError, RunOutcome, folder};
+use peerlab_verdicts::choice::VerdictChoice;
 
 /// A judged run whose records were written (as far as they could be).
 #[derive(Debug, Clone)]
@@ -42,7 +42,9 @@ pub fn judge_and_write(
         mut summary,
     } = outcome;
     let mut verdicts =
-        super::verdicts::collect_some(registry, &run_dir, &summary, config, |m| choice.judges(m));
+        peerlab_verdicts::collect::collect_some(registry, &run_dir, &summary, config, |m| {
+            choice.judges(m)
+        });
     verdicts.extend(choice.skipped(registry, why));
     summary.set_verdicts(verdicts);
     let mut unwritten = Vec::new();

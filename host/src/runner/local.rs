@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 use super::error::RunError;
+use super::external::{ExternalRun, Start, process_groups};
 use super::folder::{self, Placement};
 use super::interrupt::Interrupt;
 use super::status::describe_exit;
@@ -25,16 +26,6 @@ use super::{RunOutcome, RunSettings};
 
 /// The host name local runs use in the output layout.
 pub const LOCAL_HOST: &str = "localhost";
-
-/// Split `instances` over processes of `per_process` each, in id order.
-pub fn plan_processes(instances: u32, per_process: u32) -> Vec<Vec<u32>> {
-    let per = per_process.max(1);
-    (1..=instances)
-        .collect::<Vec<_>>()
-        .chunks(per as usize)
-        .map(|c| c.to_vec())
-        .collect()
-}
 
 /// Where each instance runs: all on this host, node 1.
 pub fn placement(groups: &[Vec<u32>]) -> Vec<Placement> {
@@ -89,14 +80,13 @@ pub async fn run(settings: &RunSettings) -> Result<RunOutcome, RunError> {
     let settings: &RunSettings = &settings;
     // External instances (other programs) take the last ids, one process each.
     let external = settings.external_ids();
-    let mut groups = plan_processes(
-        settings.instances - external.len() as u32,
-        settings.instances_per_process,
-    );
-    groups.extend(external.iter().map(|&id| vec![id]));
-    let external_scenario = match external.is_empty() {
+    let all: Vec<u32> = (1..=settings.instances).collect();
+    let groups = process_groups(&all, settings.instances_per_process, |id| {
+        external.contains(&id)
+    });
+    let external_run = match external.is_empty() {
         true => None,
-        false => Some(super::external::scenario(settings)?),
+        false => Some(ExternalRun::from_settings(settings)?),
     };
     let placement = placement(&groups);
     let bind: SocketAddr = ([127, 0, 0, 1], settings.sync_port).into();
@@ -115,18 +105,19 @@ pub async fn run(settings: &RunSettings) -> Result<RunOutcome, RunError> {
     let sync = prepared.server.local_addr();
     for (p, ids) in groups.iter().enumerate() {
         let process = p as u32 + 1;
-        let spawned = match &external_scenario {
-            Some(scenario) if external.contains(&ids[0]) => {
-                let start = super::external::Start {
+        let spawned = match &external_run {
+            Some(run) if external.contains(&ids[0]) => {
+                let start = Start {
                     run_dir: &run_dir,
                     sync,
                     token: &prepared.token,
+                    bind: sync.ip(),
                     host: LOCAL_HOST,
                     node: 1,
                     id: ids[0],
                 };
                 // Its stderr is already the instance's .err: no tail to copy.
-                super::external::spawn(settings, scenario, &start).map(|c| (c, None))
+                super::external::spawn(run, &start).map(|c| (c, None))
             }
             _ => spawn_instances(
                 &exe,
@@ -264,11 +255,12 @@ mod tests {
 
     #[test]
     fn processes_take_consecutive_ids() {
+        let groups = |n: u32, per| process_groups(&(1..=n).collect::<Vec<_>>(), per, |_| false);
         assert_eq!(
-            plan_processes(5, 1),
+            groups(5, 1),
             vec![vec![1], vec![2], vec![3], vec![4], vec![5]]
         );
-        assert_eq!(plan_processes(5, 2), vec![vec![1, 2], vec![3, 4], vec![5]]);
-        assert_eq!(plan_processes(3, 10), vec![vec![1, 2, 3]]);
+        assert_eq!(groups(5, 2), vec![vec![1, 2], vec![3, 4], vec![5]]);
+        assert_eq!(groups(3, 10), vec![vec![1, 2, 3]]);
     }
 }

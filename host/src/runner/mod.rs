@@ -21,8 +21,6 @@ pub mod status;
 pub mod supervise;
 pub mod tail;
 pub mod tracker;
-pub mod verdict_choice;
-pub mod verdicts;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -44,7 +42,8 @@ pub struct RunSettings {
     pub time_scale: f64,
     /// Wall time after the start at which the run is ended (already scaled).
     pub timeout: Duration,
-    /// How long to wait for every instance to register.
+    /// How long to wait for every instance to register (`registration_timeout`,
+    /// wall-clock, not scaled).
     pub registration_timeout: Duration,
     /// Time between the barrier and the start (already scaled).
     pub start_delay: Duration,

@@ -24,7 +24,7 @@ pub fn peerlab_root_module() -> ModuleRoot_Ref {
 #[derive(Debug, Default)]
 pub struct Core;
 
-/// Gumby's client callbacks (echo, annotate, set, stop), network faults (set_network, partition, heal, crash) and packet capture (capture).
+/// Gumby's client callbacks (echo, annotate, set, stop), network faults (set_network, partition, heal, crash), presence (leave, join, restart, churn) and packet capture (capture).
 #[module(
     name = "core",
     export = false,

@@ -8,6 +8,7 @@
 
 #![warn(missing_docs)]
 
+mod bench;
 mod metrics;
 
 use proc_macro::TokenStream;
@@ -73,7 +74,9 @@ fn export_tokens(ty: &Type) -> TokenStream2 {
 /// experiment-config keys the module reads, so `peerlab check` knows them),
 /// `metrics = [counter(name, unit = "..", "what"), gauge(..),
 /// observation(name, unit = "s", headline, "what")]` (the metrics the
-/// module records, since api 1.4),
+/// module records, since api 1.4), `bench(start = "..", done = metric,
+/// messages = [..], ..)` (the workload `peerlab bench <module>` runs,
+/// since api 1.5; see `peerlab_plugin_api::Bench`),
 /// `export = false` (do not export a root module, e.g. for built-in modules
 /// linked into the host).
 ///
@@ -101,6 +104,8 @@ struct ModArgs {
     config: Vec<(String, String)>,
     /// `metrics = [counter(..), ...]`: the metrics the module records.
     metrics: Vec<metrics::MetricDecl>,
+    /// `bench(...)`: the benchmark workload it declares.
+    bench: Option<bench::BenchDecl>,
 }
 
 /// `["modulus: the modulus M", ...]` -> `[("modulus", "the modulus M"), ...]`.
@@ -139,7 +144,14 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
     let mut export = true;
     let mut config = Vec::new();
     let mut metrics = Vec::new();
+    let mut bench = None;
     for m in metas {
+        if let Meta::List(list) = &m
+            && list.path.is_ident("bench")
+        {
+            bench = Some(bench::parse(list)?);
+            continue;
+        }
         let Meta::NameValue(nv) = &m else {
             return Err(syn::Error::new(
                 m.span(),
@@ -168,7 +180,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
                 return Err(syn::Error::new(
                     nv.path.span(),
                     format!(
-                        "unknown module argument `{key}`: use name, version, about, config, metrics or export"
+                        "unknown module argument `{key}`: use name, version, about, config, metrics, bench(..) or export"
                     ),
                 ));
             }
@@ -197,6 +209,7 @@ fn parse_mod_args(attr: TokenStream2) -> syn::Result<ModArgs> {
         export,
         config,
         metrics,
+        bench,
     })
 }
 
@@ -632,6 +645,10 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
     let config_names: Vec<&str> = args.config.iter().map(|(n, _)| n.as_str()).collect();
     let config_helps: Vec<&str> = args.config.iter().map(|(_, h)| h.as_str()).collect();
     let metrics = metrics::tokens(&args.metrics, &api);
+    if let Some(b) = &args.bench {
+        bench::check(b, &args.metrics, &args.config)?;
+    }
+    let bench = bench::tokens(args.bench.as_ref(), &api);
 
     // describe()
     let specs = callbacks.iter().map(|cb| {
@@ -800,6 +817,7 @@ fn module_impl(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStrea
             const ABOUT: &'static str = #about;
             const CONFIG_KEYS: &'static [(&'static str, &'static str)] = &[ #((#config_names, #config_helps)),* ];
             #metrics
+            #bench
 
             fn describe() -> ::std::vec::Vec<#api::CallbackSpec> {
                 ::std::vec![ #(#specs),* ]

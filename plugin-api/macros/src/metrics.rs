@@ -21,6 +21,18 @@ pub struct MetricDecl {
     headline: bool,
 }
 
+impl MetricDecl {
+    /// The declared name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `COUNTER`, `GAUGE` or `OBSERVATION` (the `MetricKind` constant).
+    pub fn kind(&self) -> &'static str {
+        self.kind
+    }
+}
+
 const USAGE: &str = "expected `metrics = [counter(name, unit = \"...\", \"what it counts\"), \
 gauge(...), observation(name, unit = \"s\", headline, \"...\")]`";
 

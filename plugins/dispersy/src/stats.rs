@@ -200,6 +200,23 @@ impl Stats {
         self.drops = [0; DropReason::ALL.len()];
     }
 
+    /// Every counter, as [`Stats::counters`] names and orders them, without
+    /// building a name: `f(prefix, name, value)`, the name being
+    /// `prefix` followed by `name` (a statistics sample every second in
+    /// every simulated instance must not allocate per counter).
+    pub fn visit_counters(&self, mut f: impl FnMut(&str, &str, u64)) {
+        for t in &self.types {
+            f("msg_in/", &t.name, t.msg_in);
+            f("bytes_in/", &t.name, t.bytes_in);
+            f("msg_out/", &t.name, t.msg_out);
+            f("bytes_out/", &t.name, t.bytes_out);
+        }
+        for r in DropReason::ALL {
+            f("drop/", r.name(), self.dropped(r));
+        }
+        f("", "peers", self.peers);
+    }
+
     /// Every counter under its docs/outputs.md name (zero counters included).
     pub fn counters(&self) -> impl Iterator<Item = (String, u64)> + '_ {
         self.types
@@ -265,6 +282,9 @@ mod tests {
         assert_eq!(c["bytes_out/introduction-request"], 200);
         assert_eq!(c["drop/bad_signature"], 1);
         assert_eq!(c["drop/future_global_time"], 0);
+        let mut visited = Vec::new();
+        s.visit_counters(|p, n, v| visited.push((format!("{p}{n}"), v)));
+        assert_eq!(visited, s.counters().collect::<Vec<_>>());
         s.reset();
         assert!(s.counters().all(|(_, v)| v == 0));
     }

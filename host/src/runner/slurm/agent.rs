@@ -1,8 +1,9 @@
 //! The SLURM runner's node half, behind the hidden `peerlab node-agent`:
 //! started by `srun` inside a SLURM job, one per node. It learns who it is from SLURM's variables (`SLURM_PROCID`,
 //! `SLURM_NODEID`, `SLURMD_NODENAME`; never `hostname`), starts its share
-//! of the run's instances as `peerlab instance` processes (the local
-//! runner's spawner), writes one line per ended process to
+//! of the run's instances as `peerlab instance` processes and external
+//! programs (the local runner's spawners; which is which:
+//! `node_processes.rs`), writes one line per ended process to
 //! `slurm/node<NNN>.exits.jsonl` for the submitting host, and, when the
 //! outputs go to a node-local directory, copies them into the run folder
 //! as each process ends and once more at the end, whatever happened.
@@ -24,10 +25,12 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::node_processes::NodeProcesses;
 use super::{AgentExit, SLURM_DIR, exits_file, node_share};
 use crate::runner::RunError;
+use crate::runner::external::Start;
 use crate::runner::folder;
-use crate::runner::local::{plan_processes, spawn_instances};
+use crate::runner::local::spawn_instances;
 use crate::runner::status::describe_exit;
 use crate::runner::supervise::TOKEN_ENV;
 
@@ -241,34 +244,70 @@ async fn agent(
     // number (a reaped leader's id may belong to someone else already).
     let mut started: BTreeMap<u32, u32> = BTreeMap::new();
     let mut all_clean = true;
-    for (p, group) in plan_processes(share.len() as u32, args.instances_per_process)
-        .iter()
-        .enumerate()
-    {
+    let processes = match NodeProcesses::plan(
+        &args.run_dir,
+        &share,
+        args.instances,
+        args.instances_per_process,
+    ) {
+        Ok(p) => p,
+        Err(why) => {
+            report(
+                &mut exits,
+                &AgentExit {
+                    ids: share.clone(),
+                    exit_code: None,
+                    how: format!("could not be started on {host}: {why}"),
+                    clean: false,
+                    stderr: None,
+                    host: Some(host.clone()),
+                },
+            );
+            all_clean = false;
+            // Nothing to start; the node-local folder is still cleaned up.
+            NodeProcesses::none()
+        }
+    };
+    for (p, ids) in processes.groups.iter().enumerate() {
         let process = p as u32 + 1;
-        let ids: Vec<u32> = group.iter().map(|&k| share[k as usize - 1]).collect();
-        match spawn_instances(&exe, &out_dir, sync, &token, &host, node, process, &ids) {
-            Ok((mut child, _)) => {
+        let ids = ids.clone();
+        // An external instance's stderr is its .err already: no process file.
+        let spawned = if processes.is_external(ids[0]) {
+            let start = Start {
+                run_dir: &out_dir,
+                sync,
+                token: &token,
+                bind,
+                host: &host,
+                node,
+                id: ids[0],
+            };
+            processes.spawn_external(&start).map(|c| (c, None))
+        } else {
+            spawn_instances(&exe, &out_dir, sync, &token, &host, node, process, &ids)
+                .map(|(c, _)| (c, Some(folder::process_stderr(&host, node, process))))
+                .map_err(|err| crate::util::chain(&err))
+        };
+        match spawned {
+            Ok((mut child, stderr)) => {
                 started.insert(process, child.id().unwrap_or(0));
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let status = child.wait().await;
-                    let _ = tx.send((process, ids, status));
+                    let _ = tx.send((process, ids, stderr, status));
                 });
             }
-            Err(err) => {
+            Err(why) => {
                 all_clean = false;
                 report(
                     &mut exits,
                     &AgentExit {
                         ids,
                         exit_code: None,
-                        how: format!(
-                            "could not be started on {host}: {}",
-                            crate::util::chain(&err)
-                        ),
+                        how: format!("could not be started on {host}: {why}"),
                         clean: false,
                         stderr: None,
+                        host: Some(host.clone()),
                     },
                 );
             }
@@ -289,7 +328,7 @@ async fn agent(
     loop {
         tokio::select! {
             ended = rx.recv() => {
-                let Some((process, ids, status)) = ended else { break };
+                let Some((process, ids, stderr, status)) = ended else { break };
                 started.remove(&process);
                 let (exit_code, how, clean) = match &status {
                     Ok(s) => {
@@ -311,7 +350,8 @@ async fn agent(
                     exit_code,
                     how,
                     clean,
-                    stderr: Some(folder::process_stderr(&host, node, process)),
+                    stderr,
+                    host: Some(host.clone()),
                 });
             }
             _ = term.recv(), if !stopping => {

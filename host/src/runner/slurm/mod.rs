@@ -18,6 +18,7 @@
 //! instance process that ended on node NNN, written by its agent).
 
 pub mod agent;
+mod node_processes;
 mod poller;
 
 pub use peerlab_slurm::queue::{self, *};
@@ -40,9 +41,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::error::RunError;
+use super::external::process_groups;
 use super::folder::Placement;
 use super::interrupt::Interrupt;
-use super::local::plan_processes;
 use super::supervise::{self, LaunchEvent, Launcher, TOKEN_ENV};
 use super::{RunOutcome, RunSettings};
 
@@ -192,19 +193,23 @@ pub fn node_share(instances: u32, nodes: u32, index: u32) -> std::ops::Range<u32
 }
 
 /// The planned placement: each node's share, split into processes of
-/// `per_process` instances. The host stays [`UNPLACED_HOST`] until the
-/// node's instances register.
-pub fn plan(instances: u32, nodes: u32, per_process: u32) -> Vec<Placement> {
+/// `per_process` instances, then one process per external instance (the
+/// last ids, spread over the nodes like the others). The host
+/// stays [`UNPLACED_HOST`] until the node's instances register.
+pub fn plan(
+    instances: u32,
+    nodes: u32,
+    per_process: u32,
+    external: &peerlab_lang::External,
+) -> Vec<Placement> {
     let mut out = Vec::new();
     for index in 0..nodes {
         let ids: Vec<u32> = node_share(instances, nodes, index).collect();
-        for (p, group) in plan_processes(ids.len() as u32, per_process)
-            .iter()
-            .enumerate()
-        {
-            for &k in group {
+        let groups = process_groups(&ids, per_process, |id| external.is_external(id, instances));
+        for (p, group) in groups.iter().enumerate() {
+            for &id in group {
                 out.push(Placement {
-                    id: ids[k as usize - 1],
+                    id,
                     host: UNPLACED_HOST.into(),
                     node: index + 1,
                     process: p as u32 + 1,
@@ -225,6 +230,10 @@ pub struct AgentExit {
     pub clean: bool,
     /// The process's stderr file, relative to the run folder.
     pub stderr: Option<PathBuf>,
+    /// The node's name (`SLURMD_NODENAME`): where the ids ran, also when
+    /// they never registered to say so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// The exit report file of node `node` (1-based), relative to the run folder.
@@ -335,6 +344,7 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOut
         settings.instances,
         slurm.nodes,
         settings.instances_per_process,
+        &settings.external(),
     );
     let bind: SocketAddr = ([0, 0, 0, 0], settings.sync_port).into();
     let prepared = supervise::prepare(settings, RUNNER, slurm.nodes, placement, bind).await?;
@@ -497,13 +507,26 @@ mod tests {
 
     #[test]
     fn the_plan_numbers_nodes_and_processes_per_node() {
-        let p = plan(5, 2, 2);
+        let none = peerlab_lang::External::default();
+        let p = plan(5, 2, 2, &none);
         let rows: Vec<(u32, u32, u32)> = p.iter().map(|p| (p.id, p.node, p.process)).collect();
         assert_eq!(
             rows,
             vec![(1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 1), (5, 2, 1)]
         );
         assert!(p.iter().all(|p| p.host == UNPLACED_HOST));
+        // External instances (the last two) spread like the others, each
+        // in a process of its own after the node's peerlab processes.
+        let two = peerlab_lang::External {
+            instances: 2,
+            ..Default::default()
+        };
+        let p = plan(5, 2, 2, &two);
+        let rows: Vec<(u32, u32, u32)> = p.iter().map(|p| (p.id, p.node, p.process)).collect();
+        assert_eq!(
+            rows,
+            vec![(1, 1, 1), (2, 1, 1), (3, 1, 2), (4, 2, 1), (5, 2, 2)]
+        );
     }
 
     fn run_settings(instances: u32) -> RunSettings {
@@ -570,6 +593,7 @@ mod tests {
             how: "exit code 101".into(),
             clean: false,
             stderr: Some("n2/node002/process001.stderr".into()),
+            host: Some("n2".into()),
         };
         let line = serde_json::to_string(&exit).unwrap();
         assert!(!line.contains('\n'));

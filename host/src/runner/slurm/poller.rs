@@ -180,6 +180,14 @@ impl Poller {
                         *offset += n as u64;
                         match serde_json::from_str::<AgentExit>(line.trim()) {
                             Ok(exit) => {
+                                // Where they ran, also for instances that never registered.
+                                if let Some(host) = exit.host {
+                                    let _ = self.tx.send(LaunchEvent::Placed {
+                                        ids: exit.ids.clone(),
+                                        host,
+                                        node: i as u32 + 1,
+                                    });
+                                }
                                 let _ = self.tx.send(LaunchEvent::Exited {
                                     ids: exit.ids,
                                     exit_code: exit.exit_code,

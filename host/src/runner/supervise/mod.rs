@@ -57,6 +57,13 @@ pub enum LaunchEvent {
         /// A file holding its stderr, whose tail is copied to each instance's `.err`.
         stderr: Option<PathBuf>,
     },
+    /// Where these instances' process ran (a SLURM node's name and number),
+    /// for instances that may never register to say so themselves.
+    Placed {
+        ids: Vec<u32>,
+        host: String,
+        node: u32,
+    },
     /// Where the launch stands, for the progress line (e.g. "job 12 pending: Resources").
     State(String),
     /// The processes wait for resources (a queued job): the registration

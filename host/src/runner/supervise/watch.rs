@@ -153,6 +153,12 @@ impl<'a> Watch<'a> {
         match event {
             None => self.launcher_done = true,
             Some(LaunchEvent::State(state)) => self.progress.set_state(state),
+            Some(LaunchEvent::Placed { ids, host, node }) => {
+                for p in self.placement.iter_mut().filter(|p| ids.contains(&p.id)) {
+                    p.host = host.clone();
+                    p.node = node;
+                }
+            }
             Some(LaunchEvent::Waiting) => self.registration_deadline = None,
             Some(LaunchEvent::Running) => {
                 self.registration_deadline =

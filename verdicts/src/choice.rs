@@ -4,15 +4,15 @@
 //! the run through its verdicts. Parsing, the diagnostics `peerlab check`
 //! and `peerlab run` show for a bad value, and the "skipped" entries the
 //! summary lists for modules left out live here; asking the modules lives
-//! in [`super::verdicts`].
+//! in [`crate::collect`].
 //!
 //! Must not: call a module or read the run folder.
 
 use peerlab_lang::Diagnostic;
 use peerlab_lang::experiment::{Experiment, Origin};
 
-use super::folder::VerdictRecord;
-use crate::modules::Registry;
+use peerlab_instance::modules::Registry;
+use peerlab_run::VerdictRecord;
 
 /// The config key.
 pub const KEY: &str = "verdicts";

@@ -20,8 +20,8 @@ use peerlab_plugin_api::abi_stable::sabi_trait::TD_Opaque;
 use peerlab_plugin_api::abi_stable::std_types::{ROption, RResult, RStr, RString, RVec};
 use peerlab_plugin_api::{RunOutputsRef, Verdict};
 
-use super::folder::{EndStatus, Summary, VerdictRecord};
-use crate::modules::Registry;
+use peerlab_instance::modules::Registry;
+use peerlab_run::{EndStatus, Summary, VerdictRecord};
 
 /// What every "not judged" verdict message starts with.
 pub const NOT_JUDGED: &str = "not judged";
@@ -192,7 +192,7 @@ pub fn collect(
 }
 
 /// [`collect`] from the modules whose name `judges` accepts (config key
-/// `verdicts`, see [`super::verdict_choice`]).
+/// `verdicts`, see [`crate::choice`]).
 pub fn collect_some(
     registry: &Registry,
     run_dir: &Path,
@@ -252,7 +252,7 @@ mod tests {
     use peerlab_plugin_api::Outputs;
 
     use super::*;
-    use crate::runner::folder::InstanceStatus;
+    use peerlab_run::InstanceStatus;
 
     /// A summary of instances `(id, status)`, outputs at `NNNNN.out`.
     fn summary(instances: &[(u32, &str)]) -> Summary {
@@ -366,6 +366,36 @@ mod tests {
         let v = run(dir.path(), &s, &[("m", all_print_ok), ("c", always_passes)]);
         assert!(v.iter().all(|v| v.passed), "{v:?}");
         assert_eq!(v[0].message, "everyone printed ok");
+    }
+
+    #[test]
+    fn an_instance_whose_end_event_says_it_was_away_is_not_online_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        for id in 1..=3 {
+            fs::write(dir.path().join(format!("0000{id}.out")), "ok\n").unwrap();
+        }
+        let end = |online: &str| {
+            format!(
+                "{{\"t\":1.0,\"kind\":\"fault\",\"text\":\"leave\"}}\n{{\"t\":9.0,\"kind\":\"end\",\"status\":\"finished\"{online}}}\n"
+            )
+        };
+        fs::write(dir.path().join("00001.events.jsonl"), end("")).unwrap();
+        fs::write(
+            dir.path().join("00002.events.jsonl"),
+            end(",\"online\":false"),
+        )
+        .unwrap();
+        // 3 has no events file: nothing says it was away.
+        let s = summary(&[(1, "finished"), (2, "finished"), (3, "finished")]);
+        let o = FolderOutputs::load(dir.path(), &s, &BTreeMap::new());
+        let view = Outputs::from_impl(&o);
+        assert!(view.online_at_end(1));
+        assert!(!view.online_at_end(2));
+        assert!(view.online_at_end(3));
+        assert!(
+            view.online_at_end(9),
+            "an unknown id says nothing either way"
+        );
     }
 
     #[test]

@@ -25,8 +25,9 @@
 //! event delivery, failures and the instance's end. Around it, one job
 //! each: [`shared`] (what every instance of a process shares), [`seed`]
 //! (seed derivation and overlay settings), [`faults`] (the network
-//! conditions and what they do to a datagram), [`nat`] (the NAT filter
-//! the real driver emulates), `services` (the host
+//! conditions and what they do to a datagram), [`topology`] and
+//! [`bandwidth`] (per-link latency and the upload and download queues),
+//! [`nat`] (the NAT filter the real driver emulates), `services` (the host
 //! services behind the module API, including the api-to-overlay adapter),
 //! [`record`] (the instance's output records and what could not be
 //! written; `stats_line` writes its statistics lines) and [`modules`] (the registry of callable modules and the
@@ -35,6 +36,7 @@
 //! driver; nor depend on tokio, the host or the runner
 //! (`tests/tests/tidy.rs`).
 
+pub mod bandwidth;
 pub mod churn;
 pub mod faults;
 pub mod metrics;
@@ -46,6 +48,7 @@ pub mod seed;
 mod services;
 pub mod shared;
 mod stats_line;
+pub mod topology;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
@@ -163,6 +166,8 @@ struct State {
     net_rng: ChaCha8Rng,
     /// Datagrams the fault model dropped so far.
     fault_drops: u64,
+    /// The topology's latencies and this instance's bandwidth.
+    links: topology::NetModel,
     /// The NAT this instance sits behind (`nat`, `nat_timeout`), and its
     /// filter when the driver emulates it ([`Instance::emulate_nat_filter`]).
     nat: (peerlab_lang::NatType, Duration),
@@ -239,6 +244,7 @@ impl Instance {
             now,
             net: NetConditions::default(),
             fault_drops: 0,
+            links: topology::NetModel::new(shared.topology.clone(), &keys, shared.time_scale),
             nat: {
                 let keys = peerlab_lang::NatKeys::from_strings(&shared.config).0;
                 (keys.of(id), keys.timeout())
@@ -298,7 +304,7 @@ impl Instance {
                 // Through the NAT before any loss on the way.
                 f.outbound(state.now, t.destination);
             }
-            let route = if state.net.is_clean() {
+            let route = if state.net.is_clean() && !state.links.shapes_outgoing() {
                 // What `route` gives for clean conditions, without asking.
                 Route::After(Duration::ZERO)
             } else {
@@ -315,10 +321,14 @@ impl Instance {
                     state.fault_drops += 1;
                 }
                 Route::After(delay) => {
+                    // The topology's latency and the upload link (None: its queue is full).
+                    let Some(extra) = state.through_links(t.destination, t.size) else {
+                        continue;
+                    };
                     return Some(Transmit {
                         destination: t.destination,
                         size: t.size,
-                        delay,
+                        delay: delay + extra,
                     });
                 }
             }
@@ -336,25 +346,6 @@ impl Instance {
     /// fault's drop, so the statistics show it.
     pub fn lost_in_network(&mut self) {
         self.state.core.count_fault_drop();
-    }
-
-    /// The NAT this instance sits behind and its mapping timeout (the
-    /// simulated driver gives it one on the simulated network).
-    pub fn nat(&self) -> (peerlab_lang::NatType, Duration) {
-        self.state.nat
-    }
-
-    /// The driver cannot model the NAT in its network (real UDP): filter
-    /// inbound datagrams here, as the NAT's filtering would ([`nat`]).
-    pub fn emulate_nat_filter(&mut self) {
-        let (t, timeout) = self.state.nat;
-        self.state.nat_filter = nat::NatFilter::new(t, timeout);
-    }
-
-    /// The driver's network model dropped a datagram to this instance at
-    /// its NAT: counted as `drop/nat_filtered`.
-    pub fn nat_filtered(&mut self) {
-        self.state.core.count_nat_drop();
     }
 
     /// Whether its driver should capture its datagrams (the `capture`
@@ -393,6 +384,7 @@ impl Instance {
         self.state.core.set_directory(directory.clone());
         self.state.directory = Some(directory);
         self.next_sample = Some(zero.max(now));
+        self.state.network_event();
         self.state.nat_event();
         self.presence_started();
         if let Some(m) = self.modules.as_mut() {
@@ -469,6 +461,7 @@ impl Instance {
             timer,
             self.state.core.poll_timeout(),
             self.next_sample,
+            self.state.links.next_incoming(),
             self.state.presence.next_change(),
         ]
         .into_iter()
@@ -506,22 +499,21 @@ impl Instance {
             // Away: what reaches its address is lost (docs/network.md, Churn).
             return;
         }
-        if let Some(f) = self.state.nat_filter.as_ref() {
-            let mut filtered = 0;
-            let passed: Vec<_> = datagrams
-                .into_iter()
-                .filter(|(from, _)| {
-                    let pass = f.allows(now, *from);
-                    filtered += u64::from(!pass);
-                    pass
-                })
-                .collect();
-            for _ in 0..filtered {
-                self.state.core.count_nat_drop();
-            }
-            self.state.core.handle_batch(now, passed);
+        let nat = self.state.nat_filter.as_ref();
+        let mut filtered = 0u64;
+        let passed = datagrams.into_iter().filter(|(from, _)| {
+            let pass = nat.is_none_or(|f| f.allows(now, *from));
+            filtered += u64::from(!pass);
+            pass
+        });
+        if self.state.links.holds_incoming() {
+            // They wait for the download link (handle_timeout releases them).
+            topology::hold_arrivals(&mut self.state.links, &mut self.state.core, now, passed);
         } else {
-            self.state.core.handle_batch(now, datagrams);
+            self.state.core.handle_batch(now, passed);
+        }
+        for _ in 0..filtered {
+            self.state.core.count_nat_drop();
         }
         self.deliver_events();
     }
@@ -565,6 +557,11 @@ impl Instance {
                 self.state
                     .fail(format!("module `{name}` failed in on_timer: {e}"));
             }
+            self.deliver_events();
+        }
+        if let Some(due) = self.state.arrivals_due(now) {
+            let batch = due.iter().map(|(from, bytes)| (*from, bytes.as_slice()));
+            self.state.core.handle_batch(now, batch);
             self.deliver_events();
         }
         if self.state.core.poll_timeout().is_some_and(|t| t <= now) {

@@ -90,3 +90,25 @@ pub fn describe(nat: NatType, timeout: Duration) -> Option<String> {
         timeout.as_secs_f64()
     ))
 }
+
+/// What a driver asks of the instance's NAT.
+impl crate::Instance {
+    /// The NAT this instance sits behind and its mapping timeout (the
+    /// simulated driver gives it one on the simulated network).
+    pub fn nat(&self) -> (peerlab_lang::NatType, Duration) {
+        self.state.nat
+    }
+
+    /// The driver cannot model the NAT in its network (real UDP): filter
+    /// inbound datagrams here, as the NAT's filtering would ([`crate::nat`]).
+    pub fn emulate_nat_filter(&mut self) {
+        let (t, timeout) = self.state.nat;
+        self.state.nat_filter = NatFilter::new(t, timeout);
+    }
+
+    /// The driver's network model dropped a datagram to this instance at
+    /// its NAT: counted as `drop/nat_filtered`.
+    pub fn nat_filtered(&mut self) {
+        self.state.core.count_nat_drop();
+    }
+}

@@ -247,6 +247,29 @@ impl Services for State {
         Ok(())
     }
 
+    fn set_network_bandwidth(
+        &mut self,
+        loss: f64,
+        delay: f64,
+        jitter: f64,
+        up: Option<f64>,
+        down: Option<f64>,
+    ) -> Result<(), String> {
+        if [up, down]
+            .into_iter()
+            .flatten()
+            .any(|r| r.is_nan() || r <= 0.0)
+        {
+            return Err(format!(
+                "set_network up={up:?} down={down:?}: a bandwidth is above 0 bits per second"
+            ));
+        }
+        self.set_network(loss, delay, jitter)?;
+        self.links.set_bandwidth(up, down);
+        self.network_event();
+        Ok(())
+    }
+
     fn partition(&mut self, groups: Vec<String>) -> Result<(), String> {
         if groups.is_empty() {
             self.net.partition = None;

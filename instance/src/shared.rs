@@ -87,6 +87,9 @@ pub struct Shared {
     pub pool: Option<Arc<peerlab_dispersy::SharedPool>>,
     /// Overlay settings from the experiment config.
     pub overlay: OverlayTuning,
+    /// The run's topology with every instance in its group (`topology`),
+    /// read and checked by the host.
+    pub topology: Option<Arc<peerlab_lang::network::Topology>>,
 }
 
 /// Overlay settings an experiment may change through config keys (the

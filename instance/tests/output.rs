@@ -67,6 +67,7 @@ fn instance(scenario: &str, storage: MemoryStorage, t0: Instant) -> Instance {
         run_identity: b"test".to_vec(),
         pool: None,
         overlay: OverlayTuning::default(),
+        topology: None,
     });
     let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
     let overlay = overlay_config(&shared, 1, addr, None);

@@ -19,6 +19,7 @@ use crate::external::registration_timeout;
 
 use crate::config::{Entry, RawConfig, RawValue};
 use crate::diag::{Diagnostic, Location};
+use crate::network::{Assignment, parse_bandwidth, parse_bytes};
 use crate::scenario::{Scenario, Vars};
 use crate::shell::expand_vars;
 use crate::suggest::suggest;
@@ -106,6 +107,13 @@ pub struct RuntimeKeys {
     pub stats_interval: Option<f64>,
     /// `instance_port_base`: instance `id` binds UDP port `base + id - 1`.
     pub instance_port_base: Option<u16>,
+    /// `network_up`: every instance's upload capacity, bits per second.
+    pub network_up: Option<f64>,
+    /// `network_down`: every instance's download capacity, bits per second.
+    pub network_down: Option<f64>,
+    /// `network_queue`: bytes that may wait for an instance's upload or
+    /// download link before more are dropped (`drop/queue_full`).
+    pub network_queue: Option<u64>,
     /// `capture`: every instance writes a pcap of its datagrams.
     pub capture: Option<bool>,
     /// `capture_limit`: most bytes of one instance's pcap file.
@@ -119,7 +127,7 @@ pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 9] = [
+    pub const KEYS: [&'static str; 12] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -127,6 +135,9 @@ impl RuntimeKeys {
         "resources_interval",
         "stats_interval",
         "instance_port_base",
+        "network_up",
+        "network_down",
+        "network_queue",
         "capture",
         "capture_limit",
     ];
@@ -169,6 +180,9 @@ impl RuntimeKeys {
                 }
                 self.stats_interval = Some(f);
             }
+            "network_up" => self.network_up = Some(parse_bandwidth(text).map_err(bad)?),
+            "network_down" => self.network_down = Some(parse_bandwidth(text).map_err(bad)?),
+            "network_queue" => self.network_queue = Some(parse_bytes(text).map_err(bad)?),
             "instance_port_base" => match parse_uint(text) {
                 Ok(p @ 1..=65535) => self.instance_port_base = Some(p as u16),
                 _ => {
@@ -268,6 +282,11 @@ pub struct Experiment {
     pub network: Network,
     /// The instance runtime's settings (see [`RuntimeKeys`]).
     pub runtime: RuntimeKeys,
+    /// `topology`: a built-in model's name or a topology file (relative to
+    /// the config's directory), read by the host (lang has no I/O).
+    pub topology: Option<String>,
+    /// `topology_assign`: how instances join the topology's groups.
+    pub topology_assign: Assignment,
     /// Which NAT each instance sits behind (`nat`, `nat_timeout`).
     pub nat: crate::nat::NatKeys,
     /// Instances that are other programs (see [`External`]).
@@ -456,6 +475,31 @@ pub const KEYS: &[KeyDoc] = &[
         "network_loss",
         "number",
         "probability that the simulated network loses a datagram (default 0)",
+    ),
+    typed(
+        "topology",
+        "name|path",
+        "per-link latency between groups of instances: a built-in model (`world`: europe, north_america, asia; `lan`) or a CSV/JSON file of latencies between groups, or coordinates (docs/network.md); both drivers delay every datagram by its link's latency",
+    ),
+    typed(
+        "topology_assign",
+        "round_robin|fractions",
+        "how instances join the topology's groups: `round_robin` (default) or consecutive blocks by fraction, e.g. `europe:0.5, asia:0.3, north_america:0.2`",
+    ),
+    typed(
+        "network_up",
+        "bandwidth",
+        "every instance's upload capacity, e.g. `10Mbit` (default unlimited; `set_network up=` changes one instance's)",
+    ),
+    typed(
+        "network_down",
+        "bandwidth",
+        "every instance's download capacity, e.g. `50Mbit` (default unlimited; `set_network down=` changes one instance's)",
+    ),
+    typed(
+        "network_queue",
+        "bytes",
+        "bytes that may wait for an instance's upload or download link; more are dropped as `drop/queue_full` (default 256kB)",
     ),
     typed(
         "resources_interval",
@@ -699,6 +743,8 @@ impl Experiment {
             time_scale: None,
             network: Network::Real,
             runtime: RuntimeKeys::default(),
+            topology: None,
+            topology_assign: Assignment::default(),
             nat: Default::default(),
             external: External::default(),
             slurm: Slurm::default(),
@@ -1038,9 +1084,24 @@ impl Experiment {
             | "resources_interval"
             | "stats_interval"
             | "instance_port_base"
+            | "network_up"
+            | "network_down"
+            | "network_queue"
             | "capture"
             | "capture_limit" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
+            }
+            "topology" => {
+                let s = text()?;
+                self.topology = (!s.trim().is_empty()).then(|| s.trim().to_string());
+            }
+            "topology_assign" => {
+                // `europe:0.5, asia:0.5` is a list to the config's grammar.
+                let s = match v.value {
+                    RawValue::List(items) => items.join(","),
+                    RawValue::Str(_) => text()?,
+                };
+                self.topology_assign = Assignment::parse(&s).map_err(|m| v.diag(m))?;
             }
             "nat" | "nat_timeout" => {
                 // A comma list (`symmetric {3-10}, full_cone`) is one value here.

@@ -12,6 +12,8 @@
 //! - [`suggest`] finds the closest name for "did you mean".
 //! - [`source`] turns a file's bytes into text (UTF-8, BOM, size limit) and
 //!   holds the [`Limits`] on what one parse reads and builds.
+//! - [`network`] types the network model: bandwidths, byte sizes,
+//!   topology files and the assignment of instances to groups.
 //! - [`value`] converts argument strings to integers, floats, booleans and
 //!   durations.
 //!
@@ -24,6 +26,8 @@ pub mod diag;
 pub mod experiment;
 pub mod external;
 pub mod nat;
+pub mod network;
+mod network_json;
 pub mod peerspec;
 pub mod scenario;
 pub mod shell;

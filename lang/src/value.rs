@@ -24,6 +24,12 @@ pub enum ValueError {
     /// Not a duration.
     #[error("expected a duration like `90`, `1.5s`, `50ms`, `2m`, `1h` or `1:30`, found `{0}`")]
     Duration(String),
+    /// Not a bandwidth.
+    #[error("expected a bandwidth like `10Mbit`, `500kbit`, `1Gbit` or `unlimited`, found `{0}`")]
+    Bandwidth(String),
+    /// Not a byte size.
+    #[error("expected a size in bytes like `1500`, `64kB`, `1MB` or `64KiB`, found `{0}`")]
+    Bytes(String),
     /// Not a `[[h:]m:]s` time.
     #[error("expected a time `[[h:]m:]s` like `90`, `1:30` or `0:10.5`, found `{0}`")]
     Clock(String),

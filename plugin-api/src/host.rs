@@ -136,6 +136,21 @@ pub trait HostContext {
             "this host does not record metrics (it is older than plugin-api 1.4)",
         ))
     }
+    /// Fault (since 1.5): as `set_network`, and the instance's upload and
+    /// download capacity in bits per scenario second: `0` keeps the run's
+    /// default (`network_up`, `network_down`), infinity is unlimited.
+    fn set_network_bandwidth(
+        &mut self,
+        _loss: f64,
+        _delay: f64,
+        _jitter: f64,
+        _up: f64,
+        _down: f64,
+    ) -> RResult<(), RString> {
+        RResult::RErr(RString::from(
+            "this host cannot limit bandwidth (it is older than plugin-api 1.5)",
+        ))
+    }
     /// Network (since 1.5): from now on, this instance's driver writes
     /// every datagram it sends and receives to the instance's packet
     /// capture (a pcap file in the run folder, docs/network.md). Calling
@@ -381,6 +396,26 @@ impl Host<'_> {
         res(self
             .ctx
             .set_network(loss, delay.as_secs_f64(), jitter.as_secs_f64()))
+    }
+
+    /// Fault: as [`Host::set_network`], and this instance's upload and
+    /// download capacity in bits per second of scenario time (`None`: the
+    /// run's default; infinity: unlimited) (since api 1.5).
+    pub fn set_network_bandwidth(
+        &mut self,
+        loss: f64,
+        delay: Duration,
+        jitter: Duration,
+        up: Option<f64>,
+        down: Option<f64>,
+    ) -> Result<(), String> {
+        res(self.ctx.set_network_bandwidth(
+            loss,
+            delay.as_secs_f64(),
+            jitter.as_secs_f64(),
+            up.unwrap_or(0.0),
+            down.unwrap_or(0.0),
+        ))
     }
 
     /// Fault: split the network into groups of ids (`"1-3"`, `"4,5"`);

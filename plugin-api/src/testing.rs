@@ -367,6 +367,19 @@ impl HostContext for TestHost {
         ));
         ok()
     }
+    fn set_network_bandwidth(
+        &mut self,
+        loss: f64,
+        delay: f64,
+        jitter: f64,
+        up: f64,
+        down: f64,
+    ) -> RResult<(), RString> {
+        self.faults.push(format!(
+            "set_network loss={loss} delay={delay} jitter={jitter} up={up} down={down}"
+        ));
+        ok()
+    }
     fn partition(&mut self, groups: RVec<RString>) -> RResult<(), RString> {
         let groups: Vec<String> = groups.into_iter().map(String::from).collect();
         self.faults

@@ -331,8 +331,10 @@ pub mod event_kind {
     /// Where the instance's overlay listens (`text`: `host:port`) and its
     /// public key (`key`, hex), written once before the start.
     pub const ADDRESS: &str = "address";
-    /// The instance's network model at the start (`text`, e.g. its NAT:
-    /// `nat=symmetric mapping=… filtering=… timeout=120s`).
+    /// The instance's network model at the start and after each change
+    /// (`text`, e.g. its NAT: `nat=symmetric mapping=… filtering=…
+    /// timeout=120s`; its topology group and capacities: `group=<group>
+    /// up=<bandwidth> down=<bandwidth>`).
     pub const NETWORK: &str = "network";
 }
 

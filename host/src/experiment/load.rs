@@ -34,6 +34,8 @@ pub struct Loaded {
     pub sources: SourceMap,
     /// Every problem found.
     pub diagnostics: Vec<Diagnostic>,
+    /// The topology the config names (`topology`), when it reads.
+    pub topology: Option<peerlab_lang::network::TopologySpec>,
 }
 
 /// Reads included files from disk.
@@ -144,6 +146,7 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Loaded {
         scenario: None,
         sources: SourceMap::new(),
         diagnostics: Vec::new(),
+        topology: None,
     };
     let is_conf = path.extension().is_some_and(|e| e == "conf");
     let limits = Limits::DEFAULT;
@@ -167,6 +170,7 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Loaded {
             diags.extend(more);
             loaded.experiment = experiment;
             loaded.diagnostics = diags;
+            super::topology::read(&mut loaded, &raw);
             if let Some(file) = loaded.experiment.scenario_file.clone() {
                 let at = raw.get("scenario_file").map(|e| e.value_loc.clone());
                 let in_dir = loaded.experiment_dir.join(&file);

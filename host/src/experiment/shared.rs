@@ -69,6 +69,17 @@ pub fn load_shared(record: &RunRecord, run_identity: &str) -> Result<Arc<Shared>
             .then(|| Arc::new(peerlab_dispersy::SharedPool::new(POOL_CAPACITY))),
         overlay: peerlab_runtime::instance::OverlayTuning::from_config(&record.config)
             .map_err(ExperimentError::Overlay)?,
+        topology: match loaded.topology.clone() {
+            Some(spec) => Some(Arc::new(
+                peerlab_lang::network::Topology::assign(
+                    spec,
+                    &loaded.experiment.topology_assign,
+                    record.instances,
+                )
+                .map_err(ExperimentError::Overlay)?,
+            )),
+            None => None,
+        },
     }))
 }
 

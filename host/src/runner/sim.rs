@@ -18,13 +18,20 @@ use peerlab_runtime::sim::{self, LinkModel, SimSettings};
 pub const SIM_HOST: &str = "simulated";
 
 /// The link model from the config keys `network_delay`, `network_jitter`
-/// and `network_loss` as lang types them (defaults: 5 ms, 1 ms, 0).
+/// and `network_loss` as lang types them (defaults: 5 ms, 1 ms, 0; with a
+/// `topology`, 0 and 0: the topology gives the latency).
 pub fn link_model(config: &BTreeMap<String, String>) -> Result<LinkModel, RunError> {
     let (keys, errors) = peerlab_lang::RuntimeKeys::from_strings(config);
     if let Some(e) = errors.into_iter().find(|e| e.contains("`network_")) {
         return Err(RunError::BadKey(e));
     }
     let mut link = LinkModel::default();
+    if config.contains_key("topology") {
+        // The topology gives each link its latency: the simulated link
+        // adds none of its own unless the config asks.
+        link.delay = std::time::Duration::ZERO;
+        link.jitter = std::time::Duration::ZERO;
+    }
     if let Some(d) = keys.network_delay {
         link.delay = d;
     }

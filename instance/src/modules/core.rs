@@ -10,6 +10,8 @@
 
 use std::time::Duration;
 
+use peerlab_lang::network::parse_bandwidth;
+use peerlab_lang::{Command, Diagnostic};
 use peerlab_plugin_api::{Host, ModuleRoot_Ref, module};
 
 /// The root module of the built-in `core` module, as a plugin's
@@ -71,7 +73,7 @@ impl Core {
         host.stop();
     }
 
-    /// Lose and delay this instance's outgoing datagrams: `set_network loss=0.1 delay=50ms jitter=10ms`.
+    /// Lose, delay and limit this instance's traffic: `set_network loss=0.1 delay=50ms jitter=10ms up=10Mbit down=50Mbit`.
     #[callback]
     fn set_network(
         &mut self,
@@ -80,11 +82,30 @@ impl Core {
         #[kw(default = Duration::ZERO, help = "extra one-way delay")] delay: Duration,
         #[kw(default = Duration::ZERO, help = "extra delay, uniform in [0, jitter)")]
         jitter: Duration,
+        #[kw(
+            default = String::new(),
+            help = "upload capacity, e.g. 10Mbit or unlimited (default: the run's network_up)"
+        )]
+        up: String,
+        #[kw(
+            default = String::new(),
+            help = "download capacity, e.g. 50Mbit or unlimited (default: the run's network_down)"
+        )]
+        down: String,
     ) -> Result<(), String> {
         if !(0.0..=1.0).contains(&loss) {
             return Err(format!("loss={loss}: a probability between 0 and 1"));
         }
-        host.set_network(loss, delay, jitter)
+        let rate = |name: &str, text: &str| -> Result<Option<f64>, String> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            parse_bandwidth(text)
+                .map(Some)
+                .map_err(|e| format!("{name}={text}: {e}"))
+        };
+        let (up, down) = (rate("up", &up)?, rate("down", &down)?);
+        host.set_network_bandwidth(loss, delay, jitter, up, down)
     }
 
     /// Split the network into groups that only reach each other: `partition {1-3} {4-5}`.
@@ -191,6 +212,37 @@ fn outside_a_run(callback: &str, args: &[(Option<&str>, Option<String>)]) -> Res
     Err(format!(
         "`{callback}` changes a running instance: it needs a run (peerlab run, simulated or not)"
     ))
+}
+
+/// What binding cannot see in a `core` command: the units and ranges of
+/// values taken as text (`set_network up=`/`down=`) and the loss range,
+/// each refused at its word (file:line:col).
+pub fn check_command(callback: &str, cmd: &Command) -> Vec<Diagnostic> {
+    if callback != "set_network" {
+        return Vec::new();
+    }
+    let mut diags = Vec::new();
+    for k in &cmd.kwargs {
+        let why = match k.name.as_str() {
+            "up" | "down" => parse_bandwidth(&k.value).err().map(|e| e.to_string()),
+            "loss" => k
+                .value
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|l| !(0.0..=1.0).contains(l))
+                .map(|_| format!("`{}` is not a probability between 0 and 1", k.value)),
+            _ => None,
+        };
+        if let Some(why) = why {
+            diags.push(
+                Diagnostic::error(format!("core.set_network: {}={}: {why}", k.name, k.value))
+                    .with_code("bad-argument")
+                    .at(k.loc.clone()),
+            );
+        }
+    }
+    diags
 }
 
 #[cfg(test)]

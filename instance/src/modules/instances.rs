@@ -115,6 +115,18 @@ pub trait Services {
     fn set_network(&mut self, _loss: f64, _delay: f64, _jitter: f64) -> Result<(), String> {
         Err("network faults need a real or simulated run".into())
     }
+    /// Fault: as `set_network`, and the upload/download capacity (bits per
+    /// scenario second; `None`: the run's default; infinity: unlimited).
+    fn set_network_bandwidth(
+        &mut self,
+        _loss: f64,
+        _delay: f64,
+        _jitter: f64,
+        _up: Option<f64>,
+        _down: Option<f64>,
+    ) -> Result<(), String> {
+        Err("network faults need a real or simulated run".into())
+    }
     /// Fault: partition the network into groups of ids; none heals.
     fn partition(&mut self, _groups: Vec<String>) -> Result<(), String> {
         Err("network faults need a real or simulated run".into())
@@ -370,6 +382,19 @@ impl HostContext for Context<'_> {
     }
     fn set_network(&mut self, loss: f64, delay: f64, jitter: f64) -> RResult<(), RString> {
         r(self.services.set_network(loss, delay, jitter))
+    }
+    fn set_network_bandwidth(
+        &mut self,
+        loss: f64,
+        delay: f64,
+        jitter: f64,
+        up: f64,
+        down: f64,
+    ) -> RResult<(), RString> {
+        let rate = |r: f64| (r != 0.0).then_some(r);
+        r(self
+            .services
+            .set_network_bandwidth(loss, delay, jitter, rate(up), rate(down)))
     }
     fn partition(&mut self, groups: RVec<RString>) -> RResult<(), RString> {
         r(self

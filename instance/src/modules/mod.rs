@@ -462,8 +462,18 @@ impl Registry {
     /// (file:line:col) it goes wrong.
     pub fn bind_command(&self, cmd: &Command) -> Result<BoundCall, Vec<Diagnostic>> {
         let (raw, locs) = command_args(cmd);
-        self.bind(&cmd.callback, &raw)
-            .map_err(|e| self.call_diagnostics(cmd, &locs, e))
+        let bound = self
+            .bind(&cmd.callback, &raw)
+            .map_err(|e| self.call_diagnostics(cmd, &locs, e))?;
+        // Values whose units and ranges the core module's own callbacks
+        // take as text (bandwidths): checked here, at their words.
+        if bound.module_name == "core" {
+            let diags = core::check_command(&bound.callback, cmd);
+            if !diags.is_empty() {
+                return Err(diags);
+            }
+        }
+        Ok(bound)
     }
 
     /// Every problem with one scenario command (empty when it will bind).

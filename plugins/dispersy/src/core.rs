@@ -440,6 +440,12 @@ impl OverlayCore {
         self.stats.count_drop(DropReason::NetworkFault);
     }
 
+    /// Counts a datagram an instance's bandwidth model dropped because its
+    /// upload or download queue was full (`drop/queue_full`).
+    pub fn count_queue_full_drop(&mut self) {
+        self.stats.count_drop(DropReason::QueueFull);
+    }
+
     /// Counts a datagram to this member that its NAT did not let in
     /// (`drop/nat_filtered`; the driver or network modelling the NAT calls this).
     pub fn count_nat_drop(&mut self) {

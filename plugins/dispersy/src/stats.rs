@@ -39,11 +39,14 @@ pub enum DropReason {
     /// datagram of ours went to the sender yet); counted by the driver or
     /// network that models the NAT.
     NatFiltered,
+    /// An instance's upload or download queue was full (its bandwidth
+    /// model, `network_up`/`network_down`); counted by the instance.
+    QueueFull,
 }
 
 impl DropReason {
     /// All reasons, in counter order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         Self::Malformed,
         Self::ForeignCommunity,
         Self::BadSignature,
@@ -57,6 +60,7 @@ impl DropReason {
         Self::WrongAddress,
         Self::Unsolicited,
         Self::NatFiltered,
+        Self::QueueFull,
     ];
 
     /// The name in `drop/<reason>`.
@@ -74,6 +78,7 @@ impl DropReason {
             Self::AuthorLimit => "author_limit",
             Self::WrongAddress => "wrong_address",
             Self::Unsolicited => "unsolicited",
+            Self::QueueFull => "queue_full",
             Self::NatFiltered => "nat_filtered",
         }
     }

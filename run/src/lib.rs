@@ -22,8 +22,8 @@ pub mod junit;
 pub mod layout;
 pub mod metrics;
 pub mod read;
-pub mod tail;
 pub mod schema;
+pub mod tail;
 pub mod write;
 
 pub use layout::InstancePaths;

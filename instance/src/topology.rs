@@ -204,7 +204,7 @@ impl State {
     /// are due (none reach an instance that is away: they are lost, as
     /// arrivals are).
     pub(crate) fn arrivals_due(&mut self, now: Instant) -> Option<Vec<(SocketAddr, Vec<u8>)>> {
-        if !self.links.next_incoming().is_some_and(|t| t <= now) {
+        if self.links.next_incoming().is_none_or(|t| t > now) {
             return None;
         }
         let mut due = self.links.incoming_due(now);

@@ -92,7 +92,7 @@ pub fn parse_bytes(s: &str) -> Result<u64, ValueError> {
         _ => return Err(err()),
     };
     let b = (n * scale).round();
-    if !b.is_finite() || b < 1.0 || b > 1e12 {
+    if !b.is_finite() || !(1.0..=1e12).contains(&b) {
         return Err(ValueError::Range {
             value: s.to_string(),
             why: "expected from 1 byte to 1 TB".into(),

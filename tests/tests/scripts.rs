@@ -68,6 +68,7 @@ fn scripts_test_without_the_tools_and_without_opt_outs_fails_naming_what_to_inst
         "or set PEERLAB_SKIP_BROWSER=1",
         "python3 with venv: apt-get install python3 python3-venv",
         "or set PEERLAB_SKIP_IPV8=1",
+        "tcpdump: apt-get install tcpdump, or set PEERLAB_SKIP_TCPDUMP=1",
     ] {
         assert!(stderr.contains(needed), "lacks {needed:?}:\n{all}");
     }
@@ -96,6 +97,7 @@ fn scripts_test_with_opt_outs_passes_the_check_and_says_what_it_skips() {
             ("PEERLAB_SKIP_BROWSER", "1"),
             ("PEERLAB_SKIP_IPV8", "1"),
             ("PEERLAB_SKIP_TMPFS", "1"),
+            ("PEERLAB_SKIP_TCPDUMP", "1"),
         ],
     );
     let all = text(&out);
@@ -105,7 +107,8 @@ fn scripts_test_with_opt_outs_passes_the_check_and_says_what_it_skips() {
         Some(
             "scripts/test: skipped: SLURM tests (PEERLAB_SKIP_SLURM=1); \
              browser test (PEERLAB_SKIP_BROWSER=1); py-ipv8 tests (PEERLAB_SKIP_IPV8=1); \
-             full-disk test (PEERLAB_SKIP_TMPFS=1)"
+             full-disk test (PEERLAB_SKIP_TMPFS=1); \
+             packet capture tests (PEERLAB_SKIP_TCPDUMP=1)"
         ),
         "{all}"
     );

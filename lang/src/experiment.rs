@@ -210,17 +210,29 @@ impl RuntimeKeys {
     /// values were checked when the run was planned). A value that does not
     /// type stays `None`, and its message is returned beside.
     pub fn from_strings(config: &BTreeMap<String, String>) -> (Self, Vec<String>) {
-        let mut keys = Self::default();
-        let mut errors = Vec::new();
-        for key in Self::KEYS {
-            if let Some(text) = config.get(key)
-                && let Err(e) = keys.set(key, text)
-            {
-                errors.push(e);
-            }
-        }
-        (keys, errors)
+        type_strings(&Self::KEYS, config, Self::set)
     }
+}
+
+/// Type a group of config keys (`keys`, each given to `set`) from a map of
+/// config strings: the group as typed, and the message of each value that
+/// did not type (that key stays at its default). One definition for every
+/// key group's `from_strings` ([`RuntimeKeys`], `NatKeys`).
+pub(crate) fn type_strings<T: Default>(
+    keys: &[&str],
+    config: &BTreeMap<String, String>,
+    set: fn(&mut T, &str, &str) -> Result<bool, String>,
+) -> (T, Vec<String>) {
+    let mut typed = T::default();
+    let mut errors = Vec::new();
+    for key in keys {
+        if let Some(text) = config.get(*key)
+            && let Err(e) = set(&mut typed, key, text)
+        {
+            errors.push(e);
+        }
+    }
+    (typed, errors)
 }
 
 /// Where a config value came from.

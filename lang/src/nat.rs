@@ -127,16 +127,7 @@ impl NatKeys {
 
     /// Type these keys from a map of config strings (a run record's).
     pub fn from_strings(config: &BTreeMap<String, String>) -> (Self, Vec<String>) {
-        let mut keys = Self::default();
-        let mut errors = Vec::new();
-        for key in Self::KEYS {
-            if let Some(text) = config.get(key)
-                && let Err(e) = keys.set(key, text)
-            {
-                errors.push(e);
-            }
-        }
-        (keys, errors)
+        crate::experiment::type_strings(&Self::KEYS, config, Self::set)
     }
 
     /// The NAT type instance `id` sits behind.

@@ -129,12 +129,22 @@ impl Progress {
 /// The simulated run's line: `simulated · set up 64/10000 · wall 0:03.0` while
 /// instances are created, then the virtual clock, ends and datagrams.
 fn simulated_message(p: &peerlab_runtime::sim::SimProgress, wall: Duration) -> String {
+    use peerlab_runtime::sim::SimStage;
     let wall = clock_text(wall.as_secs_f64());
+    let (done, n) = (p.set_up, p.instances);
     match p.clock {
-        None => format!(
-            "simulated · set up {}/{} instances · wall {wall}",
-            p.set_up, p.instances
-        ),
+        None => match p.stage {
+            SimStage::SettingUp | SimStage::Running => {
+                format!("simulated · set up {done}/{n} instances · wall {wall}")
+            }
+            SimStage::Directory => {
+                format!("simulated · peer directory {done}/{n} instances · wall {wall}")
+            }
+            SimStage::Starting => format!("simulated · started {done}/{n} instances · wall {wall}"),
+            SimStage::Ending => {
+                format!("simulated · ending: {done}/{n} instances shut down · wall {wall}")
+            }
+        },
         Some(t) => {
             let clock = if t < 0.0 {
                 format!("starting in {:.1} s", -t)
@@ -195,7 +205,26 @@ mod tests {
             simulated_message(&setting_up, Duration::from_secs(3)),
             "simulated · set up 64/10000 instances · wall 0:03.0"
         );
+        // The stages between setup and the clock, and after it, say so.
+        use peerlab_runtime::sim::SimStage;
+        let at = |stage| SimProgress {
+            stage,
+            ..setting_up
+        };
+        assert_eq!(
+            simulated_message(&at(SimStage::Directory), Duration::from_secs(3)),
+            "simulated · peer directory 64/10000 instances · wall 0:03.0"
+        );
+        assert_eq!(
+            simulated_message(&at(SimStage::Starting), Duration::from_secs(3)),
+            "simulated · started 64/10000 instances · wall 0:03.0"
+        );
+        assert_eq!(
+            simulated_message(&at(SimStage::Ending), Duration::from_secs(3)),
+            "simulated · ending: 64/10000 instances shut down · wall 0:03.0"
+        );
         let running = SimProgress {
+            stage: peerlab_runtime::sim::SimStage::Running,
             set_up: 10_000,
             instances: 10_000,
             clock: Some(90.0),

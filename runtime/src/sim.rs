@@ -65,7 +65,11 @@ pub struct SimReport {
 /// Where a simulation is, for the progress display.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct SimProgress {
-    /// Instances created and through their setup phase.
+    /// What the simulation is doing; `set_up` counts its instances so far
+    /// while setting up, starting or ending.
+    pub stage: SimStage,
+    /// Instances created and through their setup phase (or, while
+    /// starting and ending, through that stage).
     pub set_up: u32,
     pub instances: u32,
     /// Scenario time reached (negative before time 0); `None` while setting up.
@@ -77,6 +81,23 @@ pub struct SimProgress {
     pub commands: u64,
     pub delivered: u64,
     pub lost: u64,
+}
+
+/// The stage a simulation is in, for the progress display: it is called
+/// in every stage, so the line stays live at 100,000 instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SimStage {
+    /// Creating the instances (keys, record files, modules, setup phase).
+    #[default]
+    SettingUp,
+    /// Building the peer directory (a key decompressed per instance).
+    Directory,
+    /// Handing every instance the peer directory and its first deadline.
+    Starting,
+    /// The virtual clock runs.
+    Running,
+    /// The time limit or a stop: shutting down the instances still running.
+    Ending,
 }
 
 /// How often (wall clock) the progress callback is called at most.
@@ -199,6 +220,14 @@ pub fn run(
     let mut interrupted = stopped();
     let zero = origin + settings.start_delay;
     if !interrupted {
+        let mut rows_done = 0u32;
+        let rows = rows.into_iter().inspect(|_| {
+            rows_done += 1;
+            if rows_done.is_multiple_of(64) && last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                progress(staged(SimStage::Directory, rows_done, n));
+            }
+        });
         let directory =
             Arc::new(PeerDirectory::new(rows).map_err(|e| std::io::Error::other(e.to_string()))?);
         for i in 0..sim.instances.len() {
@@ -206,6 +235,10 @@ pub fn run(
                 inst.start(origin, zero, directory.clone());
             }
             sim.after(i, origin);
+            if i % 64 == 63 && last_progress.elapsed() >= PROGRESS_EVERY {
+                last_progress = Instant::now();
+                progress(staged(SimStage::Starting, i as u32 + 1, n));
+            }
         }
     }
     let end = zero + settings.limit;
@@ -263,6 +296,10 @@ pub fn run(
         (end.max(now), EndStatus::TimedOut)
     };
     for i in 0..sim.instances.len() {
+        if i % 64 == 63 && last_progress.elapsed() >= PROGRESS_EVERY {
+            last_progress = Instant::now();
+            progress(staged(SimStage::Ending, i as u32, n));
+        }
         if let Some(mut inst) = sim.instances[i].take() {
             inst.shut_down(at, why);
             sim.captures[i].end(inst.record_mut());
@@ -283,6 +320,16 @@ pub fn run(
     })
 }
 
+/// Progress through a stage other than running: `done` of `n` instances.
+fn staged(stage: SimStage, done: u32, n: u32) -> SimProgress {
+    SimProgress {
+        stage,
+        set_up: done,
+        instances: n,
+        ..SimProgress::default()
+    }
+}
+
 impl Sim {
     fn progress(&self, n: u32, at: Instant, zero: Instant) -> SimProgress {
         let clock = if at >= zero {
@@ -297,6 +344,7 @@ impl Sim {
             .map(Instance::commands_fired)
             .sum();
         SimProgress {
+            stage: SimStage::Running,
             set_up: n,
             instances: n,
             clock: Some(clock),

@@ -274,6 +274,24 @@ fn simulated_run_stops_on(signal: i32, name: &str) {
     let junit = std::fs::read_to_string(run.join("junit.xml")).expect("junit.xml written");
     assert!(junit.contains("<testsuite"), "{junit}");
     assert!(stderr.contains("INTERRUPTED"), "{stderr}");
+    // One line for the eight, not one per instance (5,000 lines at scale).
+    let about: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" interrupted: "))
+        .collect();
+    let by = if signal == libc::SIGINT {
+        "Ctrl-C"
+    } else {
+        "SIGTERM"
+    };
+    assert_eq!(about.len(), 1, "{stderr}");
+    let want = format!(
+        "peerlab: 8 instances interrupted: stopped by {by} (ids 1, 2, 3, 4, 5 and 3 more; each one's status is in "
+    );
+    assert!(
+        about[0].starts_with(&want) && about[0].ends_with("summary.json)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -65,7 +65,7 @@ pub fn judge_and_write(
 
 /// Judge and record the run ([`judge_and_write`]), post-process it (plots
 /// and report.html when `plots`), and say how it went: instances that did
-/// not finish, every verdict, one line for the run, where its report is.
+/// not finish (bounded: `unfinished.rs`), every verdict, one line for the run, where its report is.
 /// `Ok(passed)`, or an error when a record could not be written.
 pub fn conclude(
     outcome: RunOutcome,
@@ -99,23 +99,8 @@ pub fn conclude(
         }
     };
 
-    for s in summary
-        .instance_status
-        .iter()
-        .filter(|s| s.status != folder::EndStatus::Finished)
-    {
-        let err = run_dir.join(&s.err);
-        let see = if err.is_file() {
-            format!(" (see {})", err.display())
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "peerlab: instance {} {}: {}{see}",
-            s.id,
-            s.status,
-            s.error.as_deref().unwrap_or("no details"),
-        );
+    for line in super::unfinished::lines(&run_dir, &summary.instance_status, |p| p.is_file()) {
+        eprintln!("peerlab: {line}");
     }
     for v in &summary.verdicts {
         eprintln!("peerlab: {}", verdict_line(v));

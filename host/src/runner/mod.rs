@@ -20,6 +20,7 @@ pub mod slurm;
 pub mod status;
 pub mod supervise;
 pub mod tracker;
+pub mod unfinished;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

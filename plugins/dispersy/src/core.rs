@@ -659,10 +659,12 @@ impl OverlayCore {
         let n = dir.len();
         // Rows with instance id 0 are not instances (the run's tracker):
         // the walker meets them, introduce_peers does not.
-        let wanted: Vec<bool> = (0..n as u32)
-            .map(|i| Some(i) != me && dir.entries()[i as usize].instance_id != 0)
-            .collect();
-        let others = wanted.iter().filter(|w| **w).count();
+        // Asked per row, never built per member: a table of every row for
+        // each of 100,000 members is O(n²) at the start of a run.
+        let entries = Arc::clone(&dir);
+        let wanted = |i: usize| Some(i as u32) != me && entries.entries()[i].instance_id != 0;
+        let me_counted = me.is_some_and(|m| dir.entries()[m as usize].instance_id != 0);
+        let others = dir.instance_rows() - usize::from(me_counted);
         self.set_directory(dir);
         match max_peers {
             Some(k) if k < others => {
@@ -674,7 +676,7 @@ impl OverlayCore {
                 while chosen < k && draws > 0 && k * 2 <= others {
                     draws -= 1;
                     let i = self.rng.random_range(0..n as u32);
-                    if wanted[i as usize] && self.peers.know_directory_row(i) {
+                    if wanted(i as usize) && self.peers.know_directory_row(i) {
                         chosen += 1;
                     }
                 }
@@ -683,7 +685,7 @@ impl OverlayCore {
                         if chosen == k {
                             break;
                         }
-                        if wanted[i] && self.peers.know_directory_row(i as u32) {
+                        if wanted(i) && self.peers.know_directory_row(i as u32) {
                             chosen += 1;
                         }
                     }
@@ -691,7 +693,7 @@ impl OverlayCore {
             }
             _ => {
                 for i in 0..n as u32 {
-                    if wanted[i as usize] {
+                    if wanted(i as usize) {
                         self.peers.know_directory_row(i);
                     }
                 }

@@ -57,6 +57,9 @@ pub struct PeerDirectory {
     by_addr: HashMap<SocketAddr, u32>,
     by_key: HashMap<[u8; 32], u32>,
     by_instance: HashMap<u32, u32>,
+    /// Rows of instances (instance id not 0): counted once, so an overlay
+    /// that meets the directory need not walk every row.
+    instance_rows: usize,
     /// The FullSync messages the overlays using this directory share.
     messages: MessageTable,
 }
@@ -78,6 +81,7 @@ impl PeerDirectory {
             dir.by_addr.insert(addr, idx);
             dir.by_key.insert(*public_key.ed25519_bytes(), idx);
             dir.by_instance.entry(instance_id).or_insert(idx);
+            dir.instance_rows += usize::from(instance_id != 0);
             dir.entries.push(DirectoryEntry {
                 addr,
                 key,
@@ -100,6 +104,11 @@ impl PeerDirectory {
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// Number of rows of instances (the others, id 0, are the run's tracker).
+    pub fn instance_rows(&self) -> usize {
+        self.instance_rows
     }
 
     /// Whether it has no rows.

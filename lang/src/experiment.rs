@@ -746,7 +746,7 @@ impl Experiment {
     ) -> (Self, Vec<Diagnostic>) {
         let (mut exp, mut diags) = Self::from_config(&RawConfig::empty(scenario_file), env);
         // A scenario run is named after its file; that is no news here.
-        diags.retain(|d| d.code.as_deref() != Some("default-name"));
+        diags.retain(|d| d.code != Some("default-name"));
         exp.name = stem(scenario_file);
         exp.scenario_file = Some(scenario_file.to_string());
         (exp, diags)

@@ -171,7 +171,12 @@ pub fn run(
         let (done, stop) = super::sim_parallel::drive(
             sim,
             settings.threads,
-            settings.link.delay,
+            super::sim_parallel::lookahead(
+                settings.link.delay,
+                shared.topology.as_deref(),
+                shared.time_scale,
+                n,
+            ),
             (end, zero, n),
             &settings.stop,
             Display {

@@ -1,7 +1,8 @@
 //! Driving a simulation on several threads without changing its result:
-//! conservative windows of the lookahead (the smallest one-way delay any
-//! datagram can have, the simulated link's `delay`: jitter, fault-model
-//! delays, the topology's latency and bandwidth queues only add to it).
+//! conservative windows of the lookahead ([`lookahead`]: the smallest
+//! one-way delay any datagram between instances can have, the simulated
+//! link's `delay` plus the topology's smallest latency; jitter, fault-model
+//! delays and bandwidth queues only add to it).
 //!
 //! The instances are split into parts (`sim_part`, instance `i` in part
 //! `i % threads`), one per thread. A window starts at the earliest event of
@@ -49,9 +50,25 @@ pub struct Threads {
     pub single_threaded_because: Option<String>,
 }
 
+/// The smallest one-way delay a datagram from one instance to another can
+/// have: the simulated link's `delay`, plus the topology's smallest latency
+/// (scaled by `time_scale`) when every one of the `instances` is in one of
+/// its groups (an instance outside any group would add none).
+pub fn lookahead(
+    link_delay: Duration,
+    topology: Option<&peerlab_lang::network::Topology>,
+    time_scale: f64,
+    instances: u32,
+) -> Duration {
+    let least = topology
+        .filter(|t| t.of_instance.len() >= instances as usize)
+        .and_then(|t| t.spec.latency.iter().min())
+        .map_or(Duration::ZERO, |d| d.mul_f64(time_scale));
+    link_delay + least
+}
+
 /// The threads a simulation asked for `requested` threads gets, given its
-/// lookahead (the simulated link's delay) and whether any instance is
-/// behind a NAT.
+/// [`lookahead`] and whether any instance is behind a NAT.
 pub fn plan(requested: usize, lookahead: Duration, nats: bool) -> Threads {
     let single = |why: String| Threads {
         threads: 1,
@@ -68,7 +85,7 @@ pub fn plan(requested: usize, lookahead: Duration, nats: bool) -> Threads {
         ))
     } else if lookahead.is_zero() {
         single(format!(
-            "the simulated link has no minimum delay (network_delay = 0, the default with a topology), so no window can run in parallel: the simulation runs on one thread, not {requested} (set network_delay to the smallest latency to use more)"
+            "a datagram can arrive as soon as it is sent (network_delay = 0 and no topology latency above 0), so no window can run in parallel: the simulation runs on one thread, not {requested} (a network_delay above 0 lets it use more)"
         ))
     } else {
         Threads {

@@ -512,6 +512,35 @@ fn a_simulated_run_gives_the_same_bytes_on_one_two_and_three_threads() {
 }
 
 #[test]
+fn a_run_over_a_topology_with_bandwidth_limits_is_the_same_on_two_threads() {
+    // No link delay of its own: the topology's smallest latency (10 ms
+    // inside a region) is the lookahead; upload and download queues only
+    // add to it.
+    let dir = Dir::new("threads-topology");
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community W\n@0 start_session\n@0 introduce_peers max_peers=4\n\
+         @1 publish count=3\n@12 report\n@13 stop\n",
+    );
+    dir.write(
+        "d.conf",
+        "experiment_name = \"world\"\nscenario_file = d.scenario\ninstances_to_run = 12\n\
+         topology = world\nnetwork_up = 200kbit\nnetwork_down = 300kbit\n",
+    );
+    let (one, _, _) = threaded(&dir, ("8", "1"), 0);
+    let (two, record, stderr) = threaded(&dir, ("8", "2"), 0);
+    assert_eq!(record["simulation"]["threads"], 2, "{record:#}\n{stderr}");
+    assert_eq!(one.len(), 12 * 4);
+    for ((name_a, bytes_a), (name_b, bytes_b)) in one.iter().zip(&two) {
+        assert_eq!(name_a, name_b);
+        assert!(
+            bytes_a == bytes_b,
+            "{name_a} differs between --threads 1 and --threads 2"
+        );
+    }
+}
+
+#[test]
 fn a_simulation_with_nats_runs_on_one_thread_and_says_why() {
     let dir = Dir::new("threads-nat");
     dir.write(
@@ -539,4 +568,23 @@ fn a_simulation_with_nats_runs_on_one_thread_and_says_why() {
             .is_some_and(|s| s.contains("NAT")),
         "{record:#}"
     );
+}
+
+#[test]
+fn a_simulation_whose_datagrams_can_arrive_at_once_runs_on_one_thread_and_says_why() {
+    let dir = Dir::new("threads-no-delay");
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n@@ isolate_community Z\n@0 start_session\n@0 introduce_peers\n@3 stop\n",
+    );
+    dir.write(
+        "d.conf",
+        "scenario_file = d.scenario\ninstances_to_run = 3\nnetwork_delay = 0\n",
+    );
+    let (_, record, stderr) = threaded(&dir, ("4", "2"), 0);
+    assert!(
+        stderr.contains("network_delay = 0") && stderr.contains("one thread, not 2"),
+        "{stderr}"
+    );
+    assert_eq!(record["simulation"]["threads"], 1, "{record:#}");
 }

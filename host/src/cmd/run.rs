@@ -34,8 +34,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
     /// Threads of a simulated run (overrides sim_threads) [default: this machine's cores];
-    /// the outputs are byte for byte the same for any number; NATs or a link without
-    /// delay run on one thread and say so
+    /// the outputs are byte for byte the same for any number; NATs, or a network whose
+    /// datagrams can arrive at once (no delay, no topology latency), run on one thread and
+    /// say so
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub threads: Option<u32>,
     /// Output root; each run gets its own numbered folder in it [default: output]

@@ -289,7 +289,7 @@ fn per_instance_table(h: &mut String, p: &Page<'_>) {
         hists.push(
             m.per_instance
                 .iter()
-                .map(|(id, hist)| (*id, (hist.count(), hist.quantile(0.5))))
+                .map(|(id, stats)| (*id, (stats.count, stats.p50)))
                 .collect(),
         );
     }

@@ -15,6 +15,7 @@ use crate::analyse::{Aggregator, Analysis};
 use crate::error::{ReportError, Warning};
 use crate::hook::HookOutcome;
 use crate::model::{ProcessData, RunIndex};
+use crate::ordered::InOrder;
 use crate::plot::{Figure, FigureOptions};
 use crate::{hook, html, load, plot, plot_metrics};
 use peerlab_run::write::{SummaryContent, SummaryError, write_summary};
@@ -50,6 +51,31 @@ impl Default for ReportOptions {
 
 /// The time series CSV (`run,instance,t,metric,value`), in the run folder.
 pub const TIMESERIES_CSV: &str = "timeseries.csv";
+
+/// How many instances' rows of timeseries.csv may wait in memory for their
+/// turn, per loading thread.
+const ROWS_WAITING_PER_THREAD: usize = 16;
+
+/// A loading thread's instance whose rows are due: handed over by
+/// [`Turn::done`], or given up if the thread stops first (so the other
+/// threads never wait for it).
+struct Turn<'a>(&'a InOrder, Option<usize>);
+
+impl Turn<'_> {
+    fn done(mut self, chunk: String) {
+        if let Some(i) = self.1.take() {
+            self.0.put(i, chunk);
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.1.take() {
+            self.0.abandon(i);
+        }
+    }
+}
 /// The observations' percentiles CSV, in the run folder.
 pub const OBSERVATIONS_CSV: &str = "observations.csv";
 
@@ -89,7 +115,8 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     let started = Instant::now();
     let index = load::index(run_dir)?;
 
-    // Load and fold instances: each thread takes the next instance.
+    // Load and fold instances: each thread takes the next instance; the
+    // rows of timeseries.csv go to the file in instance order as they come.
     let decls = index
         .plan
         .as_ref()
@@ -99,6 +126,16 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     let fresh = || Aggregator::for_run(1.0, index.plan.as_ref(), &run_name);
     let next = AtomicUsize::new(0);
     let threads = opts.threads.clamp(1, index.instances.len().max(1));
+    let timeseries_path = run_dir.join(TIMESERIES_CSV);
+    let rows = InOrder::create(
+        (!decls.is_empty()).then_some(timeseries_path.as_path()),
+        crate::metrics::TIMESERIES_HEADER,
+        ROWS_WAITING_PER_THREAD * threads,
+    )
+    .map_err(|source| ReportError::Write {
+        path: timeseries_path.clone(),
+        source,
+    })?;
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -109,7 +146,10 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
                     let Some(files) = index.instances.get(i) else {
                         break;
                     };
-                    agg.add_instance(&load::instance(run_dir, files));
+                    rows.wait_turn(i);
+                    let turn = Turn(&rows, Some(i));
+                    let chunk = agg.fold_instance(&load::instance(run_dir, files));
+                    turn.done(chunk);
                 }
                 results.lock().unwrap_or_else(|p| p.into_inner()).push(agg);
             });
@@ -121,6 +161,11 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         .into_iter();
     let mut agg = parts.next().unwrap_or_else(fresh);
     parts.for_each(|p| agg.merge(p));
+    let mut csv = Vec::new();
+    csv.extend(
+        rows.finish()
+            .map_err(|(path, source)| ReportError::Write { path, source })?,
+    );
 
     let processes: Vec<ProcessData> = index
         .processes
@@ -166,17 +211,12 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         }
     };
 
-    // The CSVs, when the run declares metrics.
-    let mut csv = Vec::new();
+    // observations.csv, when the run declares metrics (timeseries.csv is
+    // written above, as the instances were read).
     if !decls.is_empty() {
-        for (name, text) in [
-            (TIMESERIES_CSV, &analysis.metrics.timeseries_csv),
-            (OBSERVATIONS_CSV, &analysis.metrics.observations_csv),
-        ] {
-            let path = run_dir.join(name);
-            write_atomic(&path, text.as_bytes())?;
-            csv.push(path);
-        }
+        let path = run_dir.join(OBSERVATIONS_CSV);
+        write_atomic(&path, analysis.metrics.observations_csv.as_bytes())?;
+        csv.push(path);
     }
 
     // Who was up when, in runs with presence commands.

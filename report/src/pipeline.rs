@@ -30,6 +30,10 @@ pub struct ReportOptions {
     pub plots: bool,
     /// Threads that load and fold instances (default: the machine's cores, at most 4).
     pub threads: usize,
+    /// Up to this many instances the page's per-instance table lists every
+    /// one (default 1000); a bigger run's page lists a few and
+    /// `per_instance.csv` has them all.
+    pub page_instances: usize,
     /// A command to run in the run folder after the built-in report (the
     /// config's `post_process_cmd`); `None` runs nothing.
     pub post_process_cmd: Option<String>,
@@ -44,6 +48,7 @@ impl Default for ReportOptions {
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .min(4),
+            page_instances: crate::html_metrics::PAGE_INSTANCES,
             post_process_cmd: None,
         }
     }
@@ -93,7 +98,9 @@ pub struct ReportSummary {
     pub plots: Vec<PathBuf>,
     /// The SVG beside each PNG plot.
     pub svgs: Vec<PathBuf>,
-    /// `timeseries.csv` and `observations.csv`, when the run declares metrics.
+    /// `timeseries.csv` and `observations.csv` when the run declares metrics,
+    /// `peers_online.csv`, and `per_instance.csv` when the page lists only
+    /// some instances.
     pub csv: Vec<PathBuf>,
     /// How `post_process_cmd` ended, when one ran.
     pub hook: Option<HookOutcome>,
@@ -251,9 +258,23 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
             svgs.push(path);
         }
         let path = run_dir.join(peerlab_run::layout::REPORT_HTML);
-        let page = page(run_dir, &index, &analysis, &rendered, &warnings, None, &[]);
+        let (page, table) = page(
+            run_dir,
+            &index,
+            &analysis,
+            &rendered,
+            &warnings,
+            None,
+            &[],
+            opts,
+        );
         write_atomic(&path, page.as_bytes())?;
         report_html = Some(path);
+        if let Some(table) = table {
+            let path = run_dir.join(crate::html_metrics::PER_INSTANCE_CSV);
+            write_atomic(&path, table.as_bytes())?;
+            csv.push(path);
+        }
     }
 
     // Gumby's hook, after the built-in report; then the page again, with
@@ -273,7 +294,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         }
         if let Some(path) = &report_html {
             let extras = load::extra_images(run_dir, &mut warnings);
-            let page = page(
+            let (page, _) = page(
                 run_dir,
                 &index,
                 &analysis,
@@ -281,6 +302,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
                 &warnings,
                 Some(h),
                 &extras,
+                opts,
             );
             write_atomic(path, page.as_bytes())?;
         }
@@ -407,7 +429,8 @@ fn autoplot_figures(run_dir: &Path, index: &RunIndex, warnings: &mut Vec<Warning
     out
 }
 
-/// report.html.
+/// report.html, and `per_instance.csv` when the page lists only some
+/// instances.
 fn page(
     run_dir: &Path,
     index: &RunIndex,
@@ -416,7 +439,8 @@ fn page(
     warnings: &[Warning],
     hook: Option<&HookOutcome>,
     extras: &[load::ExtraImage],
-) -> String {
+    opts: &ReportOptions,
+) -> (String, Option<String>) {
     let folder_name = folder_name(run_dir);
     let err_files: Vec<(u32, String)> = index
         .instances
@@ -437,7 +461,7 @@ fn page(
         .map(|p| (p.id, p.stderr_file()))
         .filter(|(_, rel)| run_dir.join(rel).is_file())
         .collect();
-    html::render(&html::Page {
+    let page = html::Page {
         folder_name: &folder_name,
         plan: index.plan.as_ref(),
         summary: index.summary.as_ref(),
@@ -450,7 +474,11 @@ fn page(
         process_stderr: &process_stderr,
         hook,
         extras,
-    })
+        page_instances: opts.page_instances,
+    };
+    let table = crate::html_metrics::summarised(&page)
+        .then(|| crate::html_metrics::per_instance_csv(&page));
+    (html::render(&page), table)
 }
 
 /// Writes through a temporary file and a rename (peerlab-run's

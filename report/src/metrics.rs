@@ -265,6 +265,9 @@ impl MetricsAcc {
             .iter()
             .map(|n| self.decl_of(n))
             .collect();
+        // Each line's histogram goes into its time bin and the instance's
+        // own; the instance's into the run's (one merge per instance, not
+        // per line: merging walks the whole histogram).
         let mut mine: HashMap<u32, Histogram> = HashMap::new();
         for s in &inst.stats {
             let k = bin_of(s.t, width);
@@ -273,23 +276,30 @@ impl MetricsAcc {
                     continue;
                 };
                 let name = &inst.observation_names[*idx as usize];
-                let acc = self
-                    .metrics
-                    .entry(name.clone())
-                    .or_insert_with(|| MetricAcc::new(d));
-                acc.merged.merge(h);
+                if !self.metrics.contains_key(name) {
+                    self.metrics.insert(name.clone(), MetricAcc::new(d));
+                }
+                let Some(acc) = self.metrics.get_mut(name) else {
+                    continue;
+                };
                 match acc.bin_hist.get_mut(&k) {
                     Some(b) => b.merge(h),
                     None => {
                         acc.bin_hist.insert(k, h.clone());
                     }
                 }
-                mine.entry(*idx).or_default().merge(h);
+                match mine.get_mut(idx) {
+                    Some(m) => m.merge(h),
+                    None => {
+                        mine.insert(*idx, h.clone());
+                    }
+                }
             }
         }
         for (idx, h) in mine {
             let name = &inst.observation_names[idx as usize];
             if let Some(acc) = self.metrics.get_mut(name) {
+                acc.merged.merge(&h);
                 acc.per_instance.push((inst.id, h.stats()));
             }
         }

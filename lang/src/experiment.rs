@@ -118,6 +118,9 @@ pub struct RuntimeKeys {
     pub capture: Option<bool>,
     /// `capture_limit`: most bytes of one instance's pcap file.
     pub capture_limit: Option<u64>,
+    /// `sim_threads`: threads a simulated run uses (1 to 1024; default:
+    /// the machine's cores).
+    pub sim_threads: Option<u32>,
 }
 
 /// The smallest `capture_limit` taken (64 KiB).
@@ -127,7 +130,7 @@ pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 12] = [
+    pub const KEYS: [&'static str; 13] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -140,6 +143,7 @@ impl RuntimeKeys {
         "network_queue",
         "capture",
         "capture_limit",
+        "sim_threads",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -201,6 +205,14 @@ impl RuntimeKeys {
                 }
                 self.capture_limit = Some(n);
             }
+            "sim_threads" => match parse_uint(text) {
+                Ok(n @ 1..=1024) => self.sim_threads = Some(n as u32),
+                _ => {
+                    return Err(format!(
+                        "bad value for `sim_threads`: expected a number of threads from 1 to 1024, found `{text}`"
+                    ));
+                }
+            },
             _ => return Ok(false),
         }
         Ok(true)
@@ -549,6 +561,11 @@ pub const KEYS: &[KeyDoc] = &[
         "most bytes of one instance's pcap file, e.g. 64MB or 1GiB, at least 64KiB; datagrams past it are counted, not written (default 64MB)",
     ),
     typed(
+        "sim_threads",
+        "integer",
+        "threads a simulated run uses (`--threads`; default: this machine's cores); the outputs are the same for any number (docs/performance.md, Threads)",
+    ),
+    typed(
         "external_instances",
         "integer",
         "how many of instances_to_run are other programs (the last ids), started with external_cmd (default 0)",
@@ -734,6 +751,22 @@ impl Experiment {
         let mut exp = Self::defaults(&stem(scenario_file));
         exp.scenario_file = Some(scenario_file.to_string());
         exp
+    }
+
+    /// As [`Experiment::for_scenario`], with the environment's
+    /// `PEERLAB_<KEY>` overrides for the keys peerlab knows (a scenario run
+    /// without a config takes them as a config's run would). Bad override
+    /// values are errors naming the variable.
+    pub fn for_scenario_with_env(
+        scenario_file: &str,
+        env: &BTreeMap<String, String>,
+    ) -> (Self, Vec<Diagnostic>) {
+        let (mut exp, mut diags) = Self::from_config(&RawConfig::empty(scenario_file), env);
+        // A scenario run is named after its file; that is no news here.
+        diags.retain(|d| d.code != Some("default-name"));
+        exp.name = stem(scenario_file);
+        exp.scenario_file = Some(scenario_file.to_string());
+        (exp, diags)
     }
 
     fn defaults(name: &str) -> Self {
@@ -1100,7 +1133,8 @@ impl Experiment {
             | "network_down"
             | "network_queue"
             | "capture"
-            | "capture_limit" => {
+            | "capture_limit"
+            | "sim_threads" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "topology" => {
@@ -1205,6 +1239,18 @@ impl Experiment {
         self.raw.get(key).and_then(|v| v.value.as_str())
     }
 
+    /// Whether the config (or a `PEERLAB_<KEY>` override) states the
+    /// instance count, under its name or a Gumby alias.
+    pub fn states_instance_count(&self) -> bool {
+        [
+            "instances_to_run",
+            "das4_instances_to_run",
+            "sync_subscribers_amount",
+        ]
+        .iter()
+        .any(|k| self.raw.contains_key(*k))
+    }
+
     /// Checks of a scenario against this experiment: selectors naming
     /// instances that do not exist (when the config states the instance
     /// count), and commands scheduled after the experiment ends.
@@ -1212,14 +1258,7 @@ impl Experiment {
         // Gumby configs often leave the instance count to their helper
         // script (`process_guard.py -c … -c …`): only a count the config
         // states is checked against the selectors.
-        let stated = [
-            "instances_to_run",
-            "das4_instances_to_run",
-            "sync_subscribers_amount",
-        ]
-        .iter()
-        .any(|k| self.raw.contains_key(*k));
-        let mut diags = if stated {
+        let mut diags = if self.states_instance_count() {
             scenario.check_peers(self.instances)
         } else {
             Vec::new()

@@ -16,6 +16,7 @@
 //! `runtime/sim.rs`); nor depend on tokio, the host or the instance
 //! runtime (`tests/tests/tidy.rs`).
 
+mod inflight;
 pub mod link;
 pub mod nat;
 pub mod overlay;
@@ -91,10 +92,13 @@ pub struct Network<W> {
     /// Ordered by (time, sequence); the event itself waits in `slots`, so
     /// the heap moves and compares small entries only.
     queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
-    /// Each event, with the public address a datagram to a NAT'd endpoint
-    /// was sent to (its NAT filters it when it arrives).
-    slots: Vec<Option<(Event<W>, Option<SocketAddr>)>>,
-    free_slots: Vec<u32>,
+    /// Each event, compactly (`inflight.rs`): a datagram's bytes in
+    /// `arena`, its addresses as numbers of `addrs`, with the public
+    /// address a datagram to a NAT'd endpoint was sent to (its NAT filters
+    /// it when it arrives).
+    slots: inflight::Slots<W>,
+    arena: inflight::Arena,
+    addrs: inflight::Addrs,
     seq: u64,
     /// Datagrams in the queue.
     in_flight: usize,
@@ -118,8 +122,9 @@ impl<W> Network<W> {
     pub fn new(seed: u64, link: LinkModel) -> Self {
         Self {
             queue: BinaryHeap::new(),
-            slots: Vec::new(),
-            free_slots: Vec::new(),
+            slots: inflight::Slots::default(),
+            arena: inflight::Arena::default(),
+            addrs: inflight::Addrs::default(),
             seq: 0,
             in_flight: 0,
             spare: Vec::new(),
@@ -240,47 +245,44 @@ impl<W> Network<W> {
             link.jitter.mul_f64(self.rng.random::<f64>())
         };
         let at = now + link.delay + jitter + extra;
-        self.in_flight += 1;
-        self.push_via(
-            at,
-            Event::Deliver {
-                to: dest,
-                from,
-                data,
-            },
-            nat_dest,
-        );
+        self.queue_datagram(at, dest, from, data, nat_dest);
         Sent::InFlight(at)
     }
 
     /// Deliver raw bytes to endpoint `to` at `at`, as if sent by `from`,
     /// past every link (forged, replayed or truncated packets in tests).
     pub fn deliver_at(&mut self, at: Instant, to: usize, from: SocketAddr, data: Vec<u8>) {
-        self.in_flight += 1;
-        self.push(at, Event::Deliver { to, from, data });
+        self.queue_datagram(at, to, from, data, None);
     }
 
     /// Queue a wake-up at `at`.
     pub fn wake_at(&mut self, at: Instant, what: W) {
-        self.push(at, Event::Wake(what));
+        self.push(at, inflight::Queued::Wake(what));
     }
 
-    fn push(&mut self, at: Instant, event: Event<W>) {
-        self.push_via(at, event, None);
-    }
-
-    fn push_via(&mut self, at: Instant, event: Event<W>, nat_dest: Option<SocketAddr>) {
-        self.seq += 1;
-        let slot = match self.free_slots.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some((event, nat_dest));
-                i
-            }
-            None => {
-                self.slots.push(Some((event, nat_dest)));
-                (self.slots.len() - 1) as u32
-            }
+    /// Queue a datagram, its bytes kept in the arena (`data` is recycled).
+    fn queue_datagram(
+        &mut self,
+        at: Instant,
+        to: usize,
+        from: SocketAddr,
+        data: Vec<u8>,
+        nat_dest: Option<SocketAddr>,
+    ) {
+        self.in_flight += 1;
+        let datagram = inflight::Queued::Datagram {
+            to: u32::try_from(to).expect("fewer than 2^32 endpoints"),
+            from: self.addrs.id(from),
+            via: nat_dest.map_or(inflight::NO_ADDR, |a| self.addrs.id(a)),
+            bytes: self.arena.store(&data),
         };
+        self.recycle(data);
+        self.push(at, datagram);
+    }
+
+    fn push(&mut self, at: Instant, event: inflight::Queued<W>) {
+        self.seq += 1;
+        let slot = self.slots.insert(event);
         self.queue.push(Reverse((at, self.seq, slot)));
     }
 
@@ -293,23 +295,46 @@ impl<W> Network<W> {
     /// delivered here).
     pub fn pop(&mut self) -> Option<(Instant, Event<W>)> {
         let Reverse((at, _, slot)) = self.queue.pop()?;
-        let (event, nat_dest) = self.slots[slot as usize]
-            .take()
-            .expect("queued events have a slot");
-        self.free_slots.push(slot);
-        if let Event::Deliver { to, from, data } = event {
-            self.in_flight -= 1;
-            if let Some(public) = nat_dest
-                && self.nats.inbound(at, to, public, from).is_err()
-            {
-                self.stats.nat_filtered += 1;
-                self.recycle(data);
-                return Some((at, Event::Filtered { to, from }));
-            }
-            self.stats.delivered += 1;
-            return Some((at, Event::Deliver { to, from, data }));
+        let event = self.slots.take(slot);
+        if self.slots.sparse() {
+            self.compact();
         }
-        Some((at, event))
+        let (to, from, via, bytes) = match event {
+            inflight::Queued::Wake(w) => return Some((at, Event::Wake(w))),
+            inflight::Queued::Datagram {
+                to,
+                from,
+                via,
+                bytes,
+            } => (to as usize, self.addrs.addr(from), via, bytes),
+        };
+        self.in_flight -= 1;
+        if via != inflight::NO_ADDR
+            && self
+                .nats
+                .inbound(at, to, self.addrs.addr(via), from)
+                .is_err()
+        {
+            self.arena.release(bytes);
+            self.stats.nat_filtered += 1;
+            return Some((at, Event::Filtered { to, from }));
+        }
+        let mut data = self.buffer();
+        data.extend_from_slice(self.arena.get(bytes));
+        self.arena.release(bytes);
+        self.stats.delivered += 1;
+        Some((at, Event::Deliver { to, from, data }))
+    }
+
+    /// Renumber the slots of the events still queued and give back the
+    /// memory of the rest (after a burst); the order of events stays: it
+    /// is (time, sequence), never the slot.
+    fn compact(&mut self) {
+        let mut entries = std::mem::take(&mut self.queue).into_vec();
+        self.slots
+            .compact(entries.iter_mut().map(|Reverse((_, _, slot))| slot));
+        entries.shrink_to_fit();
+        self.queue = BinaryHeap::from(entries);
     }
 
     /// Datagrams in flight.

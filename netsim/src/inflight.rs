@@ -44,6 +44,13 @@ struct Chunk {
     live: u32,
 }
 
+impl Chunk {
+    /// Bytes that still fit.
+    fn room(&self) -> usize {
+        self.buf.capacity() - self.buf.len()
+    }
+}
+
 /// Datagram bytes, appended to chunks; a chunk is reused once every
 /// datagram in it has been released. Datagrams are delivered in about the
 /// order they were sent, so chunks empty out in order too.
@@ -68,7 +75,7 @@ impl Arena {
             return last;
         }
         let chunk = match self.current {
-            Some(c) if self.chunks[c as usize].buf.capacity() - self.chunks[c as usize].buf.len() >= data.len() => c,
+            Some(c) if self.chunks[c as usize].room() >= data.len() => c,
             _ => self.fresh_chunk(data.len()),
         };
         let c = &mut self.chunks[chunk as usize];
@@ -230,7 +237,8 @@ impl<W> Slots<W> {
     /// Whether only a small part of many slots is in use, so renumbering
     /// ([`Slots::compact`]) would give memory back.
     pub(crate) fn sparse(&self) -> bool {
-        self.slots.len() > COMPACT_ABOVE && (self.slots.len() - self.free.len()) * 4 < self.slots.len()
+        self.slots.len() > COMPACT_ABOVE
+            && (self.slots.len() - self.free.len()) * 4 < self.slots.len()
     }
 
     /// Renumber the slots in use to 0.., in the order `numbers` gives them
@@ -292,7 +300,9 @@ mod tests {
     #[test]
     fn compacting_renumbers_the_slots_in_use_and_keeps_their_events() {
         let mut s: Slots<u32> = Slots::default();
-        let mut ids: Vec<u32> = (0..COMPACT_ABOVE as u32 + 10).map(|i| s.insert(Queued::Wake(i))).collect();
+        let mut ids: Vec<u32> = (0..COMPACT_ABOVE as u32 + 10)
+            .map(|i| s.insert(Queued::Wake(i)))
+            .collect();
         let kept: Vec<u32> = ids.iter().copied().filter(|i| i % 5 == 0).collect();
         for &i in ids.iter().filter(|i| *i % 5 != 0) {
             s.take(i);

@@ -20,6 +20,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use crate::Event;
+
 /// Bytes per chunk of the [`Arena`]; a larger datagram gets a chunk of its own.
 const CHUNK: usize = 256 * 1024;
 /// Empty chunks kept with their memory for reuse, at most.
@@ -30,7 +32,7 @@ const COMPACT_ABOVE: usize = 1 << 16;
 
 /// Where a datagram's bytes are in the [`Arena`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Stored {
+struct Stored {
     chunk: u32,
     start: u32,
     len: u32,
@@ -55,7 +57,7 @@ impl Chunk {
 /// datagram in it has been released. Datagrams are delivered in about the
 /// order they were sent, so chunks empty out in order too.
 #[derive(Debug, Default)]
-pub(crate) struct Arena {
+struct Arena {
     chunks: Vec<Chunk>,
     /// Empty chunks (with or without memory), to fill next.
     free: Vec<u32>,
@@ -67,7 +69,7 @@ pub(crate) struct Arena {
 
 impl Arena {
     /// Store `data`; give the result back to [`Arena::release`] once.
-    pub(crate) fn store(&mut self, data: &[u8]) -> Stored {
+    fn store(&mut self, data: &[u8]) -> Stored {
         if let Some(last) = self.last
             && self.get(last) == data
         {
@@ -114,13 +116,13 @@ impl Arena {
     }
 
     /// The bytes of `s`.
-    pub(crate) fn get(&self, s: Stored) -> &[u8] {
+    fn get(&self, s: Stored) -> &[u8] {
         let start = s.start as usize;
         &self.chunks[s.chunk as usize].buf[start..start + s.len as usize]
     }
 
     /// Done with `s`: its chunk is reused once nothing else points into it.
-    pub(crate) fn release(&mut self, s: Stored) {
+    fn release(&mut self, s: Stored) {
         let c = &mut self.chunks[s.chunk as usize];
         c.live -= 1;
         if c.live > 0 {
@@ -156,14 +158,14 @@ impl Arena {
 
 /// Socket addresses by number (4 bytes in a slot instead of 32).
 #[derive(Debug, Default)]
-pub(crate) struct Addrs {
+struct Addrs {
     ids: HashMap<SocketAddr, u32>,
     list: Vec<SocketAddr>,
 }
 
 impl Addrs {
     /// The number of `addr` (a new one the first time).
-    pub(crate) fn id(&mut self, addr: SocketAddr) -> u32 {
+    fn id(&mut self, addr: SocketAddr) -> u32 {
         *self.ids.entry(addr).or_insert_with(|| {
             self.list.push(addr);
             (self.list.len() - 1) as u32
@@ -171,17 +173,17 @@ impl Addrs {
     }
 
     /// The address numbered `id`.
-    pub(crate) fn addr(&self, id: u32) -> SocketAddr {
+    fn addr(&self, id: u32) -> SocketAddr {
         self.list[id as usize]
     }
 }
 
 /// No address (a datagram not sent to a NAT's public address).
-pub(crate) const NO_ADDR: u32 = u32::MAX;
+const NO_ADDR: u32 = u32::MAX;
 
 /// One queued event, as it waits.
 #[derive(Debug)]
-pub(crate) enum Queued<W> {
+enum Queued<W> {
     /// A datagram for endpoint `to` from address number `from`, sent to
     /// address number `via` when that is a NAT's public one (else [`NO_ADDR`]).
     Datagram {
@@ -190,15 +192,21 @@ pub(crate) enum Queued<W> {
         via: u32,
         bytes: Stored,
     },
+    /// A datagram a NAT did not let in (never queued by `lib.rs`; kept
+    /// here so any [`Event`] can be).
+    Filtered { to: u32, from: u32 },
     /// The driver's wake-up.
     Wake(W),
 }
 
-/// The queued events by slot number, and the free slot numbers.
+/// The queued events by slot number (each as a [`Queued`], its bytes in
+/// the [`Arena`], its addresses in [`Addrs`]), and the free slot numbers.
 #[derive(Debug)]
 pub(crate) struct Slots<W> {
     slots: Vec<Option<Queued<W>>>,
     free: Vec<u32>,
+    arena: Arena,
+    addrs: Addrs,
 }
 
 impl<W> Default for Slots<W> {
@@ -206,32 +214,96 @@ impl<W> Default for Slots<W> {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
+            arena: Arena::default(),
+            addrs: Addrs::default(),
         }
     }
 }
 
 impl<W> Slots<W> {
-    /// Put `event` in a slot; its number.
-    pub(crate) fn insert(&mut self, event: Queued<W>) -> u32 {
-        match self.free.pop() {
+    /// Put `event` in a slot, with `via`, the public address a datagram to
+    /// a NAT'd endpoint was sent to; its number, and a datagram's buffer
+    /// to reuse (its bytes are copied).
+    pub(crate) fn insert(
+        &mut self,
+        event: Event<W>,
+        via: Option<SocketAddr>,
+    ) -> (u32, Option<Vec<u8>>) {
+        let endpoint = |to: usize| u32::try_from(to).expect("fewer than 2^32 endpoints");
+        let (queued, emptied) = match event {
+            Event::Deliver { to, from, data } => (
+                Queued::Datagram {
+                    to: endpoint(to),
+                    from: self.addrs.id(from),
+                    via: via.map_or(NO_ADDR, |a| self.addrs.id(a)),
+                    bytes: self.arena.store(&data),
+                },
+                Some(data),
+            ),
+            Event::Filtered { to, from } => (
+                Queued::Filtered {
+                    to: endpoint(to),
+                    from: self.addrs.id(from),
+                },
+                None,
+            ),
+            Event::Wake(w) => (Queued::Wake(w), None),
+        };
+        let slot = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = Some(event);
+                self.slots[i as usize] = Some(queued);
                 i
             }
             None => {
-                self.slots.push(Some(event));
+                self.slots.push(Some(queued));
                 (self.slots.len() - 1) as u32
             }
-        }
+        };
+        (slot, emptied)
     }
 
-    /// Take the event out of slot `i`, freeing it.
-    pub(crate) fn take(&mut self, i: u32) -> Queued<W> {
-        let event = self.slots[i as usize]
+    /// Take the event out of slot `i`, freeing it, with the address it
+    /// was sent to if that was a NAT's; a datagram's bytes are copied into
+    /// `buf` (cleared first), which is dropped otherwise.
+    pub(crate) fn take(&mut self, i: u32, mut buf: Vec<u8>) -> (Event<W>, Option<SocketAddr>) {
+        let queued = self.slots[i as usize]
             .take()
             .expect("queued events have a slot");
         self.free.push(i);
-        event
+        match queued {
+            Queued::Datagram {
+                to,
+                from,
+                via,
+                bytes,
+            } => {
+                buf.clear();
+                buf.extend_from_slice(self.arena.get(bytes));
+                self.arena.release(bytes);
+                let via = (via != NO_ADDR).then(|| self.addrs.addr(via));
+                let from = self.addrs.addr(from);
+                let to = to as usize;
+                (
+                    Event::Deliver {
+                        to,
+                        from,
+                        data: buf,
+                    },
+                    via,
+                )
+            }
+            Queued::Filtered { to, from } => {
+                let from = self.addrs.addr(from);
+                (
+                    Event::Filtered {
+                        to: to as usize,
+                        from,
+                    },
+                    None,
+                )
+            }
+            Queued::Wake(w) => (Event::Wake(w), None),
+        }
     }
 
     /// Whether only a small part of many slots is in use, so renumbering
@@ -298,21 +370,40 @@ mod tests {
     }
 
     #[test]
+    fn a_datagram_comes_out_of_its_slot_as_it_went_in() {
+        let mut s: Slots<()> = Slots::default();
+        let from: SocketAddr = "10.0.0.1:7000".parse().unwrap();
+        let via: SocketAddr = "192.0.2.1:40000".parse().unwrap();
+        let sent = |data: &[u8]| Event::Deliver {
+            to: 3,
+            from,
+            data: data.to_vec(),
+        };
+        let (a, emptied) = s.insert(sent(b"first"), Some(via));
+        assert_eq!(emptied.as_deref(), Some(&b"first"[..]));
+        let (b, _) = s.insert(sent(b"second"), None);
+        let (w, _) = s.insert(Event::Wake(()), None);
+        assert_eq!(s.take(b, b"junk".to_vec()), (sent(b"second"), None));
+        assert_eq!(s.take(w, Vec::new()), (Event::Wake(()), None));
+        assert_eq!(s.take(a, Vec::new()), (sent(b"first"), Some(via)));
+    }
+
+    #[test]
     fn compacting_renumbers_the_slots_in_use_and_keeps_their_events() {
         let mut s: Slots<u32> = Slots::default();
         let mut ids: Vec<u32> = (0..COMPACT_ABOVE as u32 + 10)
-            .map(|i| s.insert(Queued::Wake(i)))
+            .map(|i| s.insert(Event::Wake(i), None).0)
             .collect();
         let kept: Vec<u32> = ids.iter().copied().filter(|i| i % 5 == 0).collect();
         for &i in ids.iter().filter(|i| *i % 5 != 0) {
-            s.take(i);
+            s.take(i, Vec::new());
         }
         assert!(s.sparse());
         ids = kept.clone();
         s.compact(ids.iter_mut());
         assert!(!s.sparse());
         for (new, old) in ids.iter().zip(&kept) {
-            assert!(matches!(s.take(*new), Queued::Wake(w) if w == *old));
+            assert!(matches!(s.take(*new, Vec::new()), (Event::Wake(w), None) if w == *old));
         }
     }
 }

@@ -92,13 +92,10 @@ pub struct Network<W> {
     /// Ordered by (time, sequence); the event itself waits in `slots`, so
     /// the heap moves and compares small entries only.
     queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
-    /// Each event, compactly (`inflight.rs`): a datagram's bytes in
-    /// `arena`, its addresses as numbers of `addrs`, with the public
-    /// address a datagram to a NAT'd endpoint was sent to (its NAT filters
-    /// it when it arrives).
+    /// Each event, with the public address a datagram to a NAT'd endpoint
+    /// was sent to (its NAT filters it when it arrives); held compactly,
+    /// a datagram's bytes packed with others' (`inflight.rs`).
     slots: inflight::Slots<W>,
-    arena: inflight::Arena,
-    addrs: inflight::Addrs,
     seq: u64,
     /// Datagrams in the queue.
     in_flight: usize,
@@ -123,8 +120,6 @@ impl<W> Network<W> {
         Self {
             queue: BinaryHeap::new(),
             slots: inflight::Slots::default(),
-            arena: inflight::Arena::default(),
-            addrs: inflight::Addrs::default(),
             seq: 0,
             in_flight: 0,
             spare: Vec::new(),
@@ -245,44 +240,41 @@ impl<W> Network<W> {
             link.jitter.mul_f64(self.rng.random::<f64>())
         };
         let at = now + link.delay + jitter + extra;
-        self.queue_datagram(at, dest, from, data, nat_dest);
+        self.in_flight += 1;
+        self.push_via(
+            at,
+            Event::Deliver {
+                to: dest,
+                from,
+                data,
+            },
+            nat_dest,
+        );
         Sent::InFlight(at)
     }
 
     /// Deliver raw bytes to endpoint `to` at `at`, as if sent by `from`,
     /// past every link (forged, replayed or truncated packets in tests).
     pub fn deliver_at(&mut self, at: Instant, to: usize, from: SocketAddr, data: Vec<u8>) {
-        self.queue_datagram(at, to, from, data, None);
+        self.in_flight += 1;
+        self.push(at, Event::Deliver { to, from, data });
     }
 
     /// Queue a wake-up at `at`.
     pub fn wake_at(&mut self, at: Instant, what: W) {
-        self.push(at, inflight::Queued::Wake(what));
+        self.push(at, Event::Wake(what));
     }
 
-    /// Queue a datagram, its bytes kept in the arena (`data` is recycled).
-    fn queue_datagram(
-        &mut self,
-        at: Instant,
-        to: usize,
-        from: SocketAddr,
-        data: Vec<u8>,
-        nat_dest: Option<SocketAddr>,
-    ) {
-        self.in_flight += 1;
-        let datagram = inflight::Queued::Datagram {
-            to: u32::try_from(to).expect("fewer than 2^32 endpoints"),
-            from: self.addrs.id(from),
-            via: nat_dest.map_or(inflight::NO_ADDR, |a| self.addrs.id(a)),
-            bytes: self.arena.store(&data),
-        };
-        self.recycle(data);
-        self.push(at, datagram);
+    fn push(&mut self, at: Instant, event: Event<W>) {
+        self.push_via(at, event, None);
     }
 
-    fn push(&mut self, at: Instant, event: inflight::Queued<W>) {
+    fn push_via(&mut self, at: Instant, event: Event<W>, nat_dest: Option<SocketAddr>) {
         self.seq += 1;
-        let slot = self.slots.insert(event);
+        let (slot, emptied) = self.slots.insert(event, nat_dest);
+        if let Some(data) = emptied {
+            self.recycle(data);
+        }
         self.queue.push(Reverse((at, self.seq, slot)));
     }
 
@@ -295,44 +287,33 @@ impl<W> Network<W> {
     /// delivered here).
     pub fn pop(&mut self) -> Option<(Instant, Event<W>)> {
         let Reverse((at, _, slot)) = self.queue.pop()?;
-        let event = self.slots.take(slot);
+        let buf = self.spare.pop().unwrap_or_default();
+        let (event, nat_dest) = self.slots.take(slot, buf);
         if self.slots.sparse() {
             self.compact();
         }
-        let (to, from, via, bytes) = match event {
-            inflight::Queued::Wake(w) => return Some((at, Event::Wake(w))),
-            inflight::Queued::Datagram {
-                to,
-                from,
-                via,
-                bytes,
-            } => (to as usize, self.addrs.addr(from), via, bytes),
-        };
-        self.in_flight -= 1;
-        if via != inflight::NO_ADDR
-            && self
-                .nats
-                .inbound(at, to, self.addrs.addr(via), from)
-                .is_err()
-        {
-            self.arena.release(bytes);
-            self.stats.nat_filtered += 1;
-            return Some((at, Event::Filtered { to, from }));
+        if let Event::Deliver { to, from, data } = event {
+            self.in_flight -= 1;
+            if let Some(public) = nat_dest
+                && self.nats.inbound(at, to, public, from).is_err()
+            {
+                self.stats.nat_filtered += 1;
+                self.recycle(data);
+                return Some((at, Event::Filtered { to, from }));
+            }
+            self.stats.delivered += 1;
+            return Some((at, Event::Deliver { to, from, data }));
         }
-        let mut data = self.buffer();
-        data.extend_from_slice(self.arena.get(bytes));
-        self.arena.release(bytes);
-        self.stats.delivered += 1;
-        Some((at, Event::Deliver { to, from, data }))
+        Some((at, event))
     }
 
     /// Renumber the slots of the events still queued and give back the
     /// memory of the rest (after a burst); the order of events stays: it
-    /// is (time, sequence), never the slot.
+    /// never depends on the slot.
     fn compact(&mut self) {
         let mut entries = std::mem::take(&mut self.queue).into_vec();
         self.slots
-            .compact(entries.iter_mut().map(|Reverse((_, _, slot))| slot));
+            .compact(entries.iter_mut().map(|Reverse((.., slot))| slot));
         entries.shrink_to_fit();
         self.queue = BinaryHeap::from(entries);
     }

@@ -264,8 +264,12 @@ impl<W> Slots<W> {
 
     /// Take the event out of slot `i`, freeing it, with the address it
     /// was sent to if that was a NAT's; a datagram's bytes are copied into
-    /// `buf` (cleared first), which is dropped otherwise.
-    pub(crate) fn take(&mut self, i: u32, mut buf: Vec<u8>) -> (Event<W>, Option<SocketAddr>) {
+    /// a buffer from `buffer` (cleared first).
+    pub(crate) fn take(
+        &mut self,
+        i: u32,
+        buffer: impl FnOnce() -> Vec<u8>,
+    ) -> (Event<W>, Option<SocketAddr>) {
         let queued = self.slots[i as usize]
             .take()
             .expect("queued events have a slot");
@@ -277,6 +281,7 @@ impl<W> Slots<W> {
                 via,
                 bytes,
             } => {
+                let mut buf = buffer();
                 buf.clear();
                 buf.extend_from_slice(self.arena.get(bytes));
                 self.arena.release(bytes);
@@ -383,9 +388,9 @@ mod tests {
         assert_eq!(emptied.as_deref(), Some(&b"first"[..]));
         let (b, _) = s.insert(sent(b"second"), None);
         let (w, _) = s.insert(Event::Wake(()), None);
-        assert_eq!(s.take(b, b"junk".to_vec()), (sent(b"second"), None));
-        assert_eq!(s.take(w, Vec::new()), (Event::Wake(()), None));
-        assert_eq!(s.take(a, Vec::new()), (sent(b"first"), Some(via)));
+        assert_eq!(s.take(b, || b"junk".to_vec()), (sent(b"second"), None));
+        assert_eq!(s.take(w, Vec::new), (Event::Wake(()), None));
+        assert_eq!(s.take(a, Vec::new), (sent(b"first"), Some(via)));
     }
 
     #[test]
@@ -396,14 +401,14 @@ mod tests {
             .collect();
         let kept: Vec<u32> = ids.iter().copied().filter(|i| i % 5 == 0).collect();
         for &i in ids.iter().filter(|i| *i % 5 != 0) {
-            s.take(i, Vec::new());
+            s.take(i, Vec::new);
         }
         assert!(s.sparse());
         ids = kept.clone();
         s.compact(ids.iter_mut());
         assert!(!s.sparse());
         for (new, old) in ids.iter().zip(&kept) {
-            assert!(matches!(s.take(*new, Vec::new()), (Event::Wake(w), None) if w == *old));
+            assert!(matches!(s.take(*new, Vec::new), (Event::Wake(w), None) if w == *old));
         }
     }
 }

@@ -313,8 +313,8 @@ impl<W> Network<W> {
     /// delivered here).
     pub fn pop(&mut self) -> Option<(Instant, Event<W>)> {
         let Reverse((at, _, _, slot)) = self.queue.pop()?;
-        let buf = self.spare.pop().unwrap_or_default();
-        let (event, nat_dest) = self.slots.take(slot, buf);
+        let spare = &mut self.spare;
+        let (event, nat_dest) = self.slots.take(slot, || spare.pop().unwrap_or_default());
         if self.slots.sparse() {
             self.compact();
         }

@@ -91,7 +91,7 @@ impl<W> Network<W> {
             })
             .collect();
         for std::cmp::Reverse((at, hi, lo, slot)) in self.queue.drain() {
-            let (event, nat_dest) = self.slots.take(slot, Vec::new());
+            let (event, nat_dest) = self.slots.take(slot, Vec::new);
             let key = (hi, lo);
             let owner = key_endpoint(key).map_or(0, |e| e % parts);
             let net = &mut nets[owner];

@@ -95,6 +95,29 @@ pub fn plan(requested: usize, lookahead: Duration, nats: bool) -> Threads {
     }
 }
 
+/// How the threads shared a simulation's work, for the log (a figure of
+/// this machine, never an output of the run).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Threading {
+    /// Windows run (each ends at a barrier).
+    pub windows: u64,
+    /// Each thread's events handled and CPU seconds.
+    pub threads: Vec<(u64, f64)>,
+}
+
+/// CPU seconds of the calling thread (for [`Threading`] only).
+fn thread_cpu() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a timespec; the call only writes it.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
 /// What every thread reads: the run's fixed values and the exchange.
 struct Shared<'a> {
     parts: usize,
@@ -135,8 +158,8 @@ pub(crate) struct Display<'a> {
 }
 
 /// Run `sim` to `end` (or a stop) on `threads` threads (one: in this
-/// thread, in one loop). Returns the whole simulation again and whether
-/// the stop flag ended it.
+/// thread, in one loop). Returns the whole simulation again, whether the
+/// stop flag ended it, and how the threads shared the work (`None` on one).
 pub(crate) fn drive(
     sim: Sim,
     threads: usize,
@@ -144,7 +167,7 @@ pub(crate) fn drive(
     (end, zero, n): (Instant, Instant, u32),
     stop: &AtomicBool,
     display: Display<'_>,
-) -> (Sim, bool) {
+) -> (Sim, bool, Option<Threading>) {
     let mut sim = sim;
     if threads <= 1 || lookahead.is_zero() {
         let stopped = || stop.load(Ordering::Relaxed);
@@ -155,7 +178,7 @@ pub(crate) fn drive(
                 progress(s.progress(n, at, zero));
             }
         });
-        return (sim, paused == Paused::Stopped);
+        return (sim, paused == Paused::Stopped, None);
     }
     let parts = match sim.split(threads) {
         Ok(parts) => parts,
@@ -192,19 +215,24 @@ pub(crate) fn drive(
     });
     let mut interrupted = false;
     let mut parts = Vec::with_capacity(ended.len());
+    let mut threading = Threading::default();
     for e in ended {
         if let Some(panic) = e.panic {
             std::panic::resume_unwind(panic);
         }
         interrupted |= e.interrupted;
+        threading.windows = threading.windows.max(e.windows);
+        threading.threads.push((e.sim.events, e.cpu));
         parts.push(e.sim);
     }
-    (Sim::join(parts), interrupted)
+    (Sim::join(parts), interrupted, Some(threading))
 }
 
 struct Ended {
     sim: Sim,
     interrupted: bool,
+    windows: u64,
+    cpu: f64,
     panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
@@ -213,6 +241,7 @@ struct Ended {
 /// all leave the loop after the same window.
 fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<'_>>) -> Ended {
     let p = sh.parts;
+    let cpu = thread_cpu();
     *lock(sh.next(0, me)) = sim.net.next_at();
     sh.barrier.wait();
     let mut window: u64 = 0;
@@ -287,6 +316,8 @@ fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<
     Ended {
         sim,
         interrupted,
+        windows: window,
+        cpu: thread_cpu() - cpu,
         panic,
     }
 }

@@ -151,6 +151,19 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
         wall_s = wall.elapsed().as_secs_f64(),
         "simulation done"
     );
+    if let Some(t) = &report.threading {
+        let each: Vec<String> = t
+            .threads
+            .iter()
+            .map(|(events, cpu)| format!("{events} events in {cpu:.1} s CPU"))
+            .collect();
+        tracing::info!(
+            "simulated on {} threads in {} windows: {}",
+            t.threads.len(),
+            t.windows,
+            each.join(", ")
+        );
+    }
     let interrupted = report.interrupted.then(|| {
         interrupt
             .received()

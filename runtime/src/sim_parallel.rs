@@ -103,6 +103,10 @@ pub struct Threading {
     pub windows: u64,
     /// Each thread's events handled and CPU seconds.
     pub threads: Vec<(u64, f64)>,
+    /// Datagrams for another thread due inside the window they were sent
+    /// in: none unless the lookahead is wrong (a bug), which would make
+    /// the outputs depend on the number of threads.
+    pub late: u64,
 }
 
 /// CPU seconds of the calling thread (for [`Threading`] only).
@@ -223,6 +227,7 @@ pub(crate) fn drive(
         interrupted |= e.interrupted;
         threading.windows = threading.windows.max(e.windows);
         threading.threads.push((e.sim.events, e.cpu));
+        threading.late += e.late;
         parts.push(e.sim);
     }
     (Sim::join(parts), interrupted, Some(threading))
@@ -233,6 +238,7 @@ struct Ended {
     interrupted: bool,
     windows: u64,
     cpu: f64,
+    late: u64,
     panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
@@ -248,6 +254,7 @@ fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<
     let mut interrupted = false;
     let mut panic = None;
     let mut last_share: Option<Instant> = None;
+    let mut late = 0;
     let stopped = || sh.stop.load(Ordering::Relaxed);
     loop {
         let parity = (window % 2) as usize;
@@ -301,6 +308,9 @@ fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<
         for q in (0..p).filter(|&q| q != me) {
             let parcels = sim.net.take_outbox(q);
             if let Some(first) = parcels.iter().map(Parcel::at).min() {
+                if first < end_of_window {
+                    late += 1;
+                }
                 earliest = Some(earliest.map_or(first, |e| e.min(first)));
                 lock(sh.mail(after, me, q)).extend(parcels);
             }
@@ -318,6 +328,7 @@ fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<
         interrupted,
         windows: window,
         cpu: thread_cpu() - cpu,
+        late,
         panic,
     }
 }

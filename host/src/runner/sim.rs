@@ -163,6 +163,12 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
             t.windows,
             each.join(", ")
         );
+        if t.late > 0 {
+            tracing::warn!(
+                "{} times a datagram between threads was due inside the window it was sent in: this run may not repeat byte for byte on another number of threads (a peerlab bug: please report it, and use --threads 1 meanwhile)",
+                t.late
+            );
+        }
     }
     let interrupted = report.interrupted.then(|| {
         interrupt

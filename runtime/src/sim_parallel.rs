@@ -332,3 +332,40 @@ fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<
         panic,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerlab_lang::network::{Assignment, Topology, builtin};
+
+    #[test]
+    fn the_lookahead_is_the_link_delay_plus_the_least_topology_latency() {
+        let ms = Duration::from_millis;
+        let world = builtin("world").expect("built in");
+        let all = Topology::assign(world.clone(), &Assignment::RoundRobin, 6).unwrap();
+        assert_eq!(lookahead(ms(5), None, 1.0, 6), ms(5));
+        assert_eq!(lookahead(ms(0), Some(&all), 1.0, 6), ms(10));
+        assert_eq!(lookahead(ms(2), Some(&all), 0.5, 6), ms(7));
+        // An instance outside every group gets no topology latency.
+        let short = Topology::assign(world, &Assignment::RoundRobin, 4).unwrap();
+        assert_eq!(lookahead(ms(0), Some(&short), 1.0, 6), ms(0));
+    }
+
+    #[test]
+    fn one_thread_is_chosen_and_said_for_nats_and_for_no_lookahead() {
+        let ms = Duration::from_millis;
+        assert_eq!(plan(4, ms(5), false).threads, 4);
+        assert_eq!(plan(4, ms(5), false).single_threaded_because, None);
+        assert_eq!(plan(1, ms(0), true).single_threaded_because, None);
+        let nat = plan(2, ms(5), true);
+        assert_eq!(nat.threads, 1);
+        assert!(nat.single_threaded_because.unwrap().contains("NAT"));
+        let zero = plan(2, ms(0), false);
+        assert_eq!(zero.threads, 1);
+        assert!(
+            zero.single_threaded_because
+                .unwrap()
+                .contains("network_delay = 0")
+        );
+    }
+}

@@ -179,7 +179,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         .iter()
         .map(|p| load::process(run_dir, p))
         .collect();
-    let analysis = agg.finish(
+    let mut analysis = agg.finish(
         index.plan.as_ref(),
         index.summary.as_ref(),
         &processes,
@@ -188,19 +188,41 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     );
     let mut warnings = analysis.warnings.clone();
 
-    // summary.json: the runner's fields untouched, aggregates added.
-    let aggregates =
-        serde_json::to_value(&analysis.aggregates).map_err(|e| ReportError::Write {
-            path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
-            source: std::io::Error::other(format!("cannot encode the aggregates: {e}")),
-        })?;
-    let completed = write_summary(
-        run_dir,
-        SummaryContent::WithAggregates {
-            original: index.summary_text.as_deref(),
-            aggregates: &aggregates,
-        },
-    );
+    // summary.json: the runner's fields untouched, aggregates added; the
+    // per-instance rows one at a time (a Value of them all would be ~3 KB
+    // an instance).
+    let encode = |e: serde_json::Error| ReportError::Write {
+        path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
+        source: std::io::Error::other(format!("cannot encode the aggregates: {e}")),
+    };
+    let per_instance = std::mem::take(&mut analysis.aggregates.per_instance);
+    let aggregates = serde_json::to_value(&analysis.aggregates).map_err(encode);
+    let mut failed = None;
+    let mut rows = per_instance
+        .iter()
+        .map_while(|r| match serde_json::to_value(r) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+    let completed = aggregates.map(|aggregates| {
+        write_summary(
+            run_dir,
+            SummaryContent::WithAggregateRows {
+                original: index.summary_text.as_deref(),
+                aggregates: &aggregates,
+                key: "per_instance",
+                rows: &mut rows,
+            },
+        )
+    });
+    analysis.aggregates.per_instance = per_instance;
+    if let Some(e) = failed {
+        return Err(encode(e));
+    }
+    let completed = completed?;
     let summary_json = match completed {
         Ok(path) => Some(path),
         Err(e @ SummaryError::NotAnObject(_)) => {

@@ -280,16 +280,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
             svgs.push(path);
         }
         let path = run_dir.join(peerlab_run::layout::REPORT_HTML);
-        let (page, table) = page(
-            run_dir,
-            &index,
-            &analysis,
-            &rendered,
-            &warnings,
-            None,
-            &[],
-            opts,
-        );
+        let (page, table) = page(run_dir, &index, &analysis, &rendered, &warnings, None, opts);
         write_atomic(&path, page.as_bytes())?;
         report_html = Some(path);
         if let Some(table) = table {
@@ -322,8 +313,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
                 &analysis,
                 &rendered,
                 &warnings,
-                Some(h),
-                &extras,
+                Some((h, &extras)),
                 opts,
             );
             write_atomic(path, page.as_bytes())?;
@@ -452,15 +442,14 @@ fn autoplot_figures(run_dir: &Path, index: &RunIndex, warnings: &mut Vec<Warning
 }
 
 /// report.html, and `per_instance.csv` when the page lists only some
-/// instances.
+/// instances. `after`: how `post_process_cmd` ended and what it drew.
 fn page(
     run_dir: &Path,
     index: &RunIndex,
     analysis: &Analysis,
     rendered: &[Drawn],
     warnings: &[Warning],
-    hook: Option<&HookOutcome>,
-    extras: &[load::ExtraImage],
+    after: Option<(&HookOutcome, &[load::ExtraImage])>,
     opts: &ReportOptions,
 ) -> (String, Option<String>) {
     let folder_name = folder_name(run_dir);
@@ -494,8 +483,8 @@ fn page(
         err_files: &err_files,
         out_files: &out_files,
         process_stderr: &process_stderr,
-        hook,
-        extras,
+        hook: after.map(|a| a.0),
+        extras: after.map_or(&[], |a| a.1),
         page_instances: opts.page_instances,
     };
     let table = crate::html_metrics::summarised(&page)

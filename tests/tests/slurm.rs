@@ -724,7 +724,7 @@ fn an_external_instance_that_never_registers_is_reported_within_registration_tim
 
 #[test]
 fn peers_on_three_nodes_find_each_other_only_through_the_built_in_tracker() {
-    let Some(_cluster) = cluster("peers_find_each_other_only_through_the_built_in_tracker") else {
+    let Some(cluster) = cluster("peers_find_each_other_only_through_the_built_in_tracker") else {
         return;
     };
     let dir = Dir::new("slurm-tracker");
@@ -739,8 +739,8 @@ fn peers_on_three_nodes_find_each_other_only_through_the_built_in_tracker() {
         "scenario_file = d.scenario\nrunner = slurm\nnode_amount = 3\ninstances_to_run = 4\n\
          tracker_cmd = run_tracker.sh\ntracker_port = __unique_port__\n",
     );
-    let run = dir
-        .peerlab()
+    let run = cluster
+        .peerlab(&dir)
         .args(["run", "d.conf", "--time-scale", "0.5", "--no-plots"])
         .run();
     run.expect_code(0).stderr_has(
@@ -768,5 +768,5 @@ fn peers_on_three_nodes_find_each_other_only_through_the_built_in_tracker() {
         .map(|(_, host, ..)| host)
         .collect();
     assert_eq!(hosts.len(), 3, "{hosts:?}");
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
 }

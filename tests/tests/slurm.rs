@@ -119,8 +119,8 @@ fn benaloh_on_three_nodes_passes_its_verdict() {
     };
     let dir = Dir::new("slurm-benaloh");
     let conf = workspace_root().join("tests/data/slurm/benaloh_slurm.conf");
-    let run = dir
-        .peerlab()
+    let run = cluster
+        .peerlab(&dir)
         .arg("run")
         .arg(&conf)
         .args(["--time-scale", "0.05", "--output"])
@@ -486,8 +486,8 @@ fn a_sweep_runs_each_point_as_a_slurm_job() {
         "experiment_name = echo\nscenario_file = echo.scenario\nrunner = slurm\n\
          node_amount = 3\ninstances_to_run = 3\nexperiment_time = 60\n",
     );
-    let run = dir
-        .peerlab()
+    let run = cluster
+        .peerlab(&dir)
         .args([
             "sweep",
             "echo.conf",
@@ -584,9 +584,13 @@ fn external_instances_run_on_the_nodes_and_their_outputs_come_back() {
             local.path().display()
         ),
     );
-    cluster.peerlab(&dir).args(["check", "x.conf"]).run().expect_code(0);
-    let run = dir
-        .peerlab()
+    cluster
+        .peerlab(&dir)
+        .args(["check", "x.conf"])
+        .run()
+        .expect_code(0);
+    let run = cluster
+        .peerlab(&dir)
         .args(["run", "x.conf", "--time-scale", "0.2", "--no-plots"])
         .run();
     run.expect_code(0);

@@ -96,7 +96,7 @@ impl Store {
             let entries = old.read();
             for k in &self.compact {
                 let (t, r) = old.ranks().split(k);
-                if let Some(e) = entries.get(&k) {
+                if let Some(e) = entries.get(k) {
                     self.map.insert(
                         (t, old.ranks().prefix(r)),
                         Stored {
@@ -129,6 +129,18 @@ impl Store {
         self.key(author, global_time)
             .is_some_and(|(_, k)| self.compact.contains(k))
             || self.map.contains_key(&(global_time, author_prefix(author)))
+    }
+
+    /// The process's shared copy of exactly these bytes, when the attached
+    /// table holds them as the message of `author` at `global_time`. Only
+    /// verified packets enter the table (received ones after their check,
+    /// an overlay's own when it signs them), so a hit vouches for the
+    /// signature as a hit of a trusting [`crate::SharedPool`] does, at the
+    /// price of one lookup and one comparison instead of a SHA-256 and the
+    /// pool's lookup.
+    pub fn shared_copy(&self, author: &[u8; 32], global_time: u64, data: &[u8]) -> Option<Arc<[u8]>> {
+        let (table, key) = self.key(author, global_time)?;
+        table.same_packet(key, data)
     }
 
     /// Stores a message; false if one of that author at that time was held.
@@ -199,6 +211,7 @@ impl Store {
                 .flatten()
                 .peekable();
             let mut kept = ClassIter::new(&self.map, from, high, bounds).peekable();
+            let mut lookup = entries.as_ref().map(|e| e.walker());
             loop {
                 let take_compact = match (compact.peek(), kept.peek()) {
                     (None, None) => return ControlFlow::Continue(()),
@@ -211,7 +224,7 @@ impl Store {
                     if until.is_some_and(|u| k >= u) {
                         return ControlFlow::Continue(());
                     }
-                    let Some(e) = entries.as_ref().and_then(|m| m.get(&key)) else {
+                    let Some(e) = lookup.as_mut().and_then(|m| m.get(key)) else {
                         continue;
                     };
                     entry_ref(e)

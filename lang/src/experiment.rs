@@ -736,6 +736,22 @@ impl Experiment {
         exp
     }
 
+    /// As [`Experiment::for_scenario`], with the environment's
+    /// `PEERLAB_<KEY>` overrides for the keys peerlab knows (a scenario run
+    /// without a config takes them as a config's run would). Bad override
+    /// values are errors naming the variable.
+    pub fn for_scenario_with_env(
+        scenario_file: &str,
+        env: &BTreeMap<String, String>,
+    ) -> (Self, Vec<Diagnostic>) {
+        let (mut exp, mut diags) = Self::from_config(&RawConfig::empty(scenario_file), env);
+        // A scenario run is named after its file; that is no news here.
+        diags.retain(|d| d.code != Some("default-name"));
+        exp.name = stem(scenario_file);
+        exp.scenario_file = Some(scenario_file.to_string());
+        (exp, diags)
+    }
+
     fn defaults(name: &str) -> Self {
         Experiment {
             name: name.to_string(),
@@ -1205,6 +1221,18 @@ impl Experiment {
         self.raw.get(key).and_then(|v| v.value.as_str())
     }
 
+    /// Whether the config (or a `PEERLAB_<KEY>` override) states the
+    /// instance count, under its name or a Gumby alias.
+    pub fn states_instance_count(&self) -> bool {
+        [
+            "instances_to_run",
+            "das4_instances_to_run",
+            "sync_subscribers_amount",
+        ]
+        .iter()
+        .any(|k| self.raw.contains_key(*k))
+    }
+
     /// Checks of a scenario against this experiment: selectors naming
     /// instances that do not exist (when the config states the instance
     /// count), and commands scheduled after the experiment ends.
@@ -1212,14 +1240,7 @@ impl Experiment {
         // Gumby configs often leave the instance count to their helper
         // script (`process_guard.py -c … -c …`): only a count the config
         // states is checked against the selectors.
-        let stated = [
-            "instances_to_run",
-            "das4_instances_to_run",
-            "sync_subscribers_amount",
-        ]
-        .iter()
-        .any(|k| self.raw.contains_key(*k));
-        let mut diags = if stated {
+        let mut diags = if self.states_instance_count() {
             scenario.check_peers(self.instances)
         } else {
             Vec::new()

@@ -556,3 +556,41 @@ fn a_bad_stats_interval_is_refused_at_its_line() {
         assert_eq!(at, Some(2), "{bad}: {:?}", diags[0]);
     }
 }
+
+#[test]
+fn a_scenario_without_a_config_takes_the_environment_s_overrides() {
+    let env: BTreeMap<String, String> = [
+        ("PEERLAB_INSTANCES_TO_RUN", "7"),
+        ("PEERLAB_SEED", "42"),
+        ("PEERLAB_NOT_A_KEY", "x"),
+        ("HOME", "/root"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let (exp, diags) = Experiment::for_scenario_with_env("dir/dummy.scenario", &env);
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(exp.name, "dummy");
+    assert_eq!(exp.scenario_file.as_deref(), Some("dir/dummy.scenario"));
+    assert_eq!(exp.instances, 7);
+    assert_eq!(exp.seed, Some(42));
+    // Without overrides it is the plain scenario experiment.
+    let (plain, diags) = Experiment::for_scenario_with_env("dir/dummy.scenario", &BTreeMap::new());
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(
+        plain.instances,
+        Experiment::for_scenario("dir/dummy.scenario").instances
+    );
+    // A bad value is an error naming the variable.
+    let bad: BTreeMap<String, String> =
+        [("PEERLAB_INSTANCES_TO_RUN".to_string(), "many".to_string())]
+            .into_iter()
+            .collect();
+    let (_, diags) = Experiment::for_scenario_with_env("dummy.scenario", &bad);
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.message.contains("PEERLAB_INSTANCES_TO_RUN")),
+        "{diags:?}"
+    );
+}

@@ -480,3 +480,33 @@ fn the_run_folder_keeps_every_source_and_instances_refuse_a_changed_one() {
         .stderr_has("common.scenario` changed after the run started")
         .stderr_has("sources/0");
 }
+
+#[test]
+fn a_scenario_run_without_a_config_takes_peerlab_key_overrides() {
+    let dir = Dir::new("env-scenario");
+    dir.write("e.scenario", "@0 echo up\n@1 stop\n");
+    // Without a count, a lone scenario is refused and told about the variable.
+    dir.peerlab()
+        .args(["run", "e.scenario", "--simulate", "--no-plots"])
+        .run()
+        .expect_code(2)
+        .stderr_has("PEERLAB_INSTANCES_TO_RUN=N");
+    dir.peerlab()
+        .args(["run", "e.scenario", "--simulate", "--no-plots"])
+        .env("PEERLAB_INSTANCES_TO_RUN", "3")
+        .env("PEERLAB_SEED", "77")
+        .run()
+        .expect_code(0);
+    let run = dir.latest_run();
+    let summary = json(&run.join("summary.json"));
+    assert_eq!(
+        summary["instance_status"].as_array().map(Vec::len),
+        Some(3),
+        "{summary:#}"
+    );
+    let meta = json(&run.join("run.json"));
+    assert_eq!(meta["seed"], 77, "{meta:#}");
+    // The run folder's config records where each value came from.
+    let conf = std::fs::read_to_string(run.join("experiment.conf")).expect("experiment.conf");
+    assert!(conf.contains("instances_to_run = 3"), "{conf}");
+}

@@ -833,3 +833,52 @@ fn an_external_instance_that_never_registers_is_reported_within_registration_tim
         || processes_mentioning("sleep 617").is_empty(),
     );
 }
+
+#[test]
+fn peers_on_three_nodes_find_each_other_only_through_the_built_in_tracker() {
+    let Some(_cluster) = cluster("peers_find_each_other_only_through_the_built_in_tracker") else {
+        return;
+    };
+    let dir = Dir::new("slurm-tracker");
+    // No introduce_peers, no set_bootstrap: Gumby's tracker keys alone.
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community SlurmTracker\n\
+         @0 start_session\n@3 publish\n@12 report\n@13 stop\n",
+    );
+    dir.write(
+        "d.conf",
+        "scenario_file = d.scenario\nrunner = slurm\nnode_amount = 3\ninstances_to_run = 4\n\
+         tracker_cmd = run_tracker.sh\ntracker_port = __unique_port__\n",
+    );
+    let run = dir
+        .peerlab()
+        .args(["run", "d.conf", "--time-scale", "0.5", "--no-plots"])
+        .run();
+    run.expect_code(0).stderr_has(
+        "verdict gossip/everyone holds every rumor: PASS — all 4 instances hold all 4 rumors",
+    );
+    let folder = dir.latest_run();
+    let peers = json(&folder.join("peers.json"));
+    let tracker = &peers["peers"][0];
+    assert_eq!(tracker["id"], 0, "{peers:#}");
+    assert_eq!(tracker["kind"], "tracker", "{peers:#}");
+    let record = json(&folder.join("run.json"));
+    let port = record["config"]["tracker_port"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        tracker["addr"]
+            .as_str()
+            .is_some_and(|a| a.ends_with(&format!(":{port}"))),
+        "the tracker's row has the run's tracker_port {port}: {peers:#}"
+    );
+    // The instances ran on SLURM's nodes.
+    let hosts: std::collections::BTreeSet<String> = statuses(&json(&folder.join("summary.json")))
+        .into_iter()
+        .map(|(_, host, ..)| host)
+        .collect();
+    assert_eq!(hosts.len(), 3, "{hosts:?}");
+    assert_nothing_left(&folder);
+}

@@ -721,3 +721,42 @@ fn a_sweep_of_a_key_nothing_reads_is_refused_before_any_run() {
         "nothing ran"
     );
 }
+
+#[test]
+fn a_rerun_stages_included_files_even_from_above_the_experiment_folder() {
+    let dir = Dir::new("rerun-includes");
+    dir.write(
+        "lib/common.scenario",
+        "@@ isolate_community RerunIncludes\n",
+    );
+    dir.write("exp/parts/more.scenario", "@1 echo more\n");
+    dir.write(
+        "exp/e.scenario",
+        "&module dispersy\n&include ../lib/common.scenario\n&include parts/more.scenario\n@0 start_session\n@0 echo up\n@3 stop\n",
+    );
+    dir.peerlab()
+        .args(["run", "exp/e.scenario", "--simulate", "--instances", "2"])
+        .args(["--seed", "3", "--no-plots"])
+        .run()
+        .expect_code(0);
+    let first = dir.latest_run();
+    // The run folder alone must do: the originals are gone.
+    std::fs::remove_dir_all(dir.path().join("lib")).unwrap();
+    std::fs::remove_dir_all(dir.path().join("exp")).unwrap();
+    dir.peerlab()
+        .args(["rerun"])
+        .arg(&first)
+        .arg("--no-plots")
+        .run()
+        .expect_code(0);
+    let second = dir.latest_run();
+    assert_ne!(first, second, "a new run folder");
+    let (a, b) = (instance_files(&first), instance_files(&second));
+    assert_eq!(a.len(), 2 * 4, "out, err, stats and events of 2 instances");
+    let out = a.iter().find(|f| f.0.ends_with("00001.out")).expect(".out");
+    let text = String::from_utf8_lossy(&out.1);
+    assert!(text.contains("more"), "the included command ran: {text}");
+    for ((name, x), (_, y)) in a.iter().zip(&b) {
+        assert!(x == y, "{name} differs between the run and its rerun");
+    }
+}

@@ -7,7 +7,7 @@
 //! Must not: run anything itself: it builds `peerlab run`'s arguments and
 //! hands over to [`crate::cmd::run`].
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::Context;
 use clap::Args;
@@ -122,11 +122,26 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
     // files), from the run folder's copies.
     let (conf_name, scenario_rel) = original_names(&record);
     let staging = output.join(format!(".rerun-{}-{}", record.run_id, std::process::id()));
-    let staged_conf = staging.join(&conf_name);
+    // Included files go where they were relative to the experiment's
+    // folder; one that was above it (`&include ../lib/x.scenario`) needs
+    // the staged folder that many levels down.
+    let includes = staged_includes(&record);
+    let depth = includes.iter().map(|(_, rel)| leading_parents(rel)).max();
+    let mut root = staging.clone();
+    for level in 0..depth.unwrap_or(0) {
+        root.push(format!("up{level}"));
+    }
+    let staged_conf = root.join(&conf_name);
     let stage = || -> anyhow::Result<()> {
-        let scenario = staging.join(&scenario_rel);
-        std::fs::create_dir_all(scenario.parent().unwrap_or(&staging))?;
+        let scenario = root.join(&scenario_rel);
+        std::fs::create_dir_all(scenario.parent().unwrap_or(&root))?;
         std::fs::copy(dir.join(EXPERIMENT_SCENARIO), &scenario)?;
+        for (copy, rel) in &includes {
+            let to = lexical_join(&root, rel);
+            std::fs::create_dir_all(to.parent().unwrap_or(&root))?;
+            std::fs::copy(dir.join(copy), &to)
+                .with_context(|| format!("cannot copy {}", dir.join(copy).display()))?;
+        }
         // The run's own name too (a run of a bare .scenario had no config).
         let mut conf_text = format!("experiment_name = \"{}\"\n", record.experiment);
         for l in text.lines() {
@@ -189,6 +204,66 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
     result
 }
 
+/// The run's other sources (its `&include`d files): each one's copy in the
+/// run folder and its original path relative to the experiment's folder
+/// (the config's, else the scenario's), `..` where it was above it.
+fn staged_includes(record: &peerlab_run::RunRecord) -> Vec<(PathBuf, PathBuf)> {
+    let base = record
+        .config_path
+        .as_ref()
+        .and_then(|p| p.parent())
+        .or_else(|| record.scenario_path.parent());
+    let Some(base) = base else {
+        return Vec::new();
+    };
+    record
+        .sources
+        .iter()
+        .filter(|s| Some(&s.path) != record.config_path.as_ref() && s.path != record.scenario_path)
+        .filter_map(|s| Some((PathBuf::from(&s.copy), relative_to(&s.path, base)?)))
+        .collect()
+}
+
+/// `path` relative to `base`, lexically (both absolute, as `run.json`
+/// records them), with `..` for each of `base`'s components it leaves.
+fn relative_to(path: &Path, base: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() || !base.is_absolute() {
+        return None;
+    }
+    let (p, b): (Vec<_>, Vec<_>) = (path.components().collect(), base.components().collect());
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut rel = PathBuf::new();
+    for _ in common..b.len() {
+        rel.push("..");
+    }
+    for c in &p[common..] {
+        rel.push(c);
+    }
+    (!rel.as_os_str().is_empty()).then_some(rel)
+}
+
+/// How many `..` a relative path starts with.
+fn leading_parents(rel: &Path) -> usize {
+    rel.components()
+        .take_while(|c| matches!(c, Component::ParentDir))
+        .count()
+}
+
+/// `root` joined with `rel`, each `..` taking one component off.
+fn lexical_join(root: &Path, rel: &Path) -> PathBuf {
+    let mut out = root.to_path_buf();
+    for c in rel.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    out
+}
+
 /// The config's file name and the scenario's path relative to it, as the
 /// original run had them (`experiment.conf` and `experiment.scenario` when
 /// the record does not say).
@@ -208,11 +283,32 @@ fn original_names(record: &peerlab_run::RunRecord) -> (String, PathBuf) {
     let rel = base
         .and_then(|b| record.scenario_path.strip_prefix(b).ok())
         .filter(|r| {
-            !r.as_os_str().is_empty()
-                && r.components()
-                    .all(|c| matches!(c, std::path::Component::Normal(_)))
+            !r.as_os_str().is_empty() && r.components().all(|c| matches!(c, Component::Normal(_)))
         })
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(EXPERIMENT_SCENARIO));
     (conf, rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_include_above_the_experiment_folder_lands_inside_the_staging() {
+        let base = Path::new("/home/u/exp");
+        assert_eq!(
+            relative_to(Path::new("/home/u/exp/lib/c.scenario"), base),
+            Some(PathBuf::from("lib/c.scenario"))
+        );
+        let up = relative_to(Path::new("/home/u/shared/c.scenario"), base).unwrap();
+        assert_eq!(up, PathBuf::from("../shared/c.scenario"));
+        assert_eq!(leading_parents(&up), 1);
+        let root = Path::new("/out/.rerun-1/up0");
+        assert_eq!(
+            lexical_join(root, &up),
+            PathBuf::from("/out/.rerun-1/shared/c.scenario")
+        );
+        assert_eq!(relative_to(Path::new("rel/c.scenario"), base), None);
+    }
 }

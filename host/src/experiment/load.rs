@@ -198,6 +198,9 @@ pub fn load(path: &Path, env: &BTreeMap<String, String>) -> Loaded {
             }
         }
         Some("scenario") => {
+            let (experiment, diags) = Experiment::for_scenario_with_env(&name, env);
+            loaded.experiment = experiment;
+            loaded.diagnostics = diags;
             loaded
                 .sources
                 .add(SourceFile::new(name.as_str(), text.as_str()));

@@ -60,10 +60,10 @@ const MAX_RUN: Duration = Duration::from_secs(365 * 24 * 3600);
 pub fn check_plan(loaded: &mut Loaded, plan: &Overrides, run: bool) {
     let file = Location::file_only(loaded.path.display().to_string());
     let is_scenario = loaded.path.extension().is_some_and(|e| e == "scenario");
-    if is_scenario && plan.instances.is_none() {
+    if is_scenario && plan.instances.is_none() && !loaded.experiment.states_instance_count() {
         let d = if run {
             Diagnostic::error("a scenario run needs an instance count")
-                .with_help("give --instances N, or run a .conf that sets instances_to_run")
+                .with_help("give --instances N (or PEERLAB_INSTANCES_TO_RUN=N), or run a .conf that sets instances_to_run")
         } else {
             Diagnostic::note("a scenario alone has no instance count: `peerlab run` needs --instances N")
                 .with_help("give the same --instances N to `peerlab check` to check the peer selectors against it")

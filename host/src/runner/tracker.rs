@@ -27,6 +27,16 @@ pub struct Running {
     task: tokio::task::JoinHandle<()>,
 }
 
+impl Running {
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.entry
+            .addr
+            .parse::<SocketAddr>()
+            .map_or(0, |a| a.port())
+    }
+}
+
 impl Drop for Running {
     fn drop(&mut self) {
         self.task.abort();

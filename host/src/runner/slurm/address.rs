@@ -41,6 +41,13 @@ pub enum AddressError {
     Nothing,
 }
 
+/// The socket address at `port` of the name or address the nodes are
+/// given (IPv4 first), for a service beside the sync server (the tracker).
+pub fn reachable(advertise: &str, port: u16) -> Option<SocketAddr> {
+    let all: Vec<SocketAddr> = (advertise, port).to_socket_addrs().ok()?.collect();
+    all.iter().find(|a| a.is_ipv4()).or(all.first()).copied()
+}
+
 /// Choose the sync server's place from the config's `sync_host` and
 /// `sync_interface`; with neither, from the nodes' addresses in `partition`.
 pub async fn choose(

@@ -107,6 +107,10 @@ pub enum SlurmError {
     NoJobId { stdout: String },
     #[error(transparent)]
     SyncAddress(#[from] address::AddressError),
+    #[error(
+        "cannot give the nodes the built-in tracker's address: `{0}` (the sync server's address for the nodes) does not resolve; set sync_host to an address, or sync_interface"
+    )]
+    TrackerAddress(String),
 }
 
 /// Config errors of the slurm runner.
@@ -375,8 +379,21 @@ pub async fn run(settings: &RunSettings, slurm: &SlurmSettings) -> Result<RunOut
     .await
     .map_err(|e| RunError::Slurm(SlurmError::SyncAddress(e)))?;
     tracing::info!(bind = %place.bind, nodes_connect_to = %place.advertise, "sync server address: {}", place.how);
+    // `tracker_cmd`: the built-in tracker beside the sync server, in the
+    // peer table at the address the nodes are given.
+    let (settings, mut tracker) = super::tracker::start(settings, place.bind).await?;
+    let settings: &RunSettings = &settings;
+    if let Some(t) = tracker.as_mut() {
+        t.entry.addr = address::reachable(&place.advertise, t.port())
+            .ok_or_else(|| RunError::Slurm(SlurmError::TrackerAddress(place.advertise.clone())))?
+            .to_string();
+        tracing::info!(addr = %t.entry.addr, "tracker for the nodes");
+    }
     let bind = SocketAddr::new(place.bind, settings.sync_port);
     let prepared = supervise::prepare(settings, RUNNER, slurm.nodes, placement, bind).await?;
+    if let Some(t) = &tracker {
+        prepared.server.add_peer(t.entry.clone());
+    }
     // The nodes see the run folder by its absolute path (on the shared file system).
     let run_dir =
         fs::canonicalize(&prepared.run_dir).map_err(|source| RunError::FindRunFolder {

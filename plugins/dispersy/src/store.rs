@@ -212,6 +212,18 @@ impl Store {
                 .peekable();
             let mut kept = ClassIter::new(&self.map, from, high, bounds).peekable();
             let mut lookup = entries.as_ref().map(|e| e.walker());
+            if let (Some(t), Some(lookup), true) = (&self.table, &mut lookup, self.map.is_empty()) {
+                // Only the compact set (a simulation's usual case): no merge.
+                for (k, key) in CompactIter::new(&self.compact, t.ranks(), from, high, bounds) {
+                    if until.is_some_and(|u| k >= u) {
+                        break;
+                    }
+                    if let Some(e) = lookup.get(key) {
+                        f(entry_ref(e))?;
+                    }
+                }
+                return ControlFlow::Continue(());
+            }
             loop {
                 let take_compact = match (compact.peek(), kept.peek()) {
                     (None, None) => return ControlFlow::Continue(()),

@@ -1188,9 +1188,9 @@ impl OverlayCore {
         if full_sync && let Some(pool) = &self.cfg.pool {
             // In a process of many overlays the same bytes arrive at each:
             // the shared table answers for all but the first receipt.
-            if let Some(shared) = self
-                .store
-                .shared_copy(author.ed25519_bytes(), f.global_time, data)
+            if let Some(shared) =
+                self.store
+                    .shared_copy(author.ed25519_bytes(), f.global_time, data)
             {
                 pooled = Some(shared);
                 preverified = pool.trusts_hits();

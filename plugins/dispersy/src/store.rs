@@ -131,14 +131,15 @@ impl Store {
             || self.map.contains_key(&(global_time, author_prefix(author)))
     }
 
-    /// The process's shared copy of exactly these bytes, when the attached
-    /// table holds them as the message of `author` at `global_time`. Only
-    /// verified packets enter the table (received ones after their check,
-    /// an overlay's own when it signs them), so a hit vouches for the
-    /// signature as a hit of a trusting [`crate::SharedPool`] does, at the
-    /// price of one lookup and one comparison instead of a SHA-256 and the
-    /// pool's lookup.
-    pub fn shared_copy(&self, author: &[u8; 32], global_time: u64, data: &[u8]) -> Option<Arc<[u8]>> {
+    /// The attached table's copy of exactly these bytes as `author`'s
+    /// message at `global_time`. Only verified packets enter the table, so
+    /// a hit vouches for the signature as a trusting pool's hit does.
+    pub fn shared_copy(
+        &self,
+        author: &[u8; 32],
+        global_time: u64,
+        data: &[u8],
+    ) -> Option<Arc<[u8]>> {
         let (table, key) = self.key(author, global_time)?;
         table.same_packet(key, data)
     }

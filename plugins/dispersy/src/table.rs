@@ -7,7 +7,8 @@
 //! prefixes, sorted: a rank keeps the store's (global time, author) order and
 //! a sync class is a range of ranks), the key of a message (global time and
 //! author rank packed in a `u64`), and per community the message behind each
-//! key (its packet, bloom key and message id). Entries are added and never
+//! key (its packet, bloom key and message id; a global time many authors
+//! share as an array by rank, read in order by sync walks). Entries are added and never
 //! removed: stores never forget a message either. Must not: know which
 //! overlay holds what, verify signatures, or send.
 //!
@@ -449,7 +450,8 @@ mod tests {
         assert!(!t.offer(key(5, 7), 1, &packets[8]));
         assert_eq!(t.len(), 66);
         assert_eq!(
-            t.same_packet(key(5, 9), &[9u8; 80]).map(|p| Arc::ptr_eq(&p, &packets[9])),
+            t.same_packet(key(5, 9), &[9u8; 80])
+                .map(|p| Arc::ptr_eq(&p, &packets[9])),
             Some(true)
         );
         assert!(t.same_packet(key(5, 9), &[8u8; 80]).is_none());

@@ -118,6 +118,9 @@ pub struct RuntimeKeys {
     pub capture: Option<bool>,
     /// `capture_limit`: most bytes of one instance's pcap file.
     pub capture_limit: Option<u64>,
+    /// `sim_threads`: threads a simulated run uses (1 to 1024; default:
+    /// the machine's cores).
+    pub sim_threads: Option<u32>,
 }
 
 /// The smallest `capture_limit` taken (64 KiB).
@@ -127,7 +130,7 @@ pub const CAPTURE_LIMIT_DEFAULT: u64 = 64_000_000;
 
 impl RuntimeKeys {
     /// The keys this struct types.
-    pub const KEYS: [&'static str; 12] = [
+    pub const KEYS: [&'static str; 13] = [
         "network_delay",
         "network_jitter",
         "network_loss",
@@ -140,6 +143,7 @@ impl RuntimeKeys {
         "network_queue",
         "capture",
         "capture_limit",
+        "sim_threads",
     ];
 
     /// Type the value `text` of `key` (one of [`Self::KEYS`]) into `self`;
@@ -201,6 +205,14 @@ impl RuntimeKeys {
                 }
                 self.capture_limit = Some(n);
             }
+            "sim_threads" => match parse_uint(text) {
+                Ok(n @ 1..=1024) => self.sim_threads = Some(n as u32),
+                _ => {
+                    return Err(format!(
+                        "bad value for `sim_threads`: expected a number of threads from 1 to 1024, found `{text}`"
+                    ));
+                }
+            },
             _ => return Ok(false),
         }
         Ok(true)
@@ -547,6 +559,11 @@ pub const KEYS: &[KeyDoc] = &[
         "capture_limit",
         "size",
         "most bytes of one instance's pcap file, e.g. 64MB or 1GiB, at least 64KiB; datagrams past it are counted, not written (default 64MB)",
+    ),
+    typed(
+        "sim_threads",
+        "integer",
+        "threads a simulated run uses (`--threads`; default: this machine's cores); the outputs are the same for any number (docs/performance.md, Threads)",
     ),
     typed(
         "external_instances",
@@ -1116,7 +1133,8 @@ impl Experiment {
             | "network_down"
             | "network_queue"
             | "capture"
-            | "capture_limit" => {
+            | "capture_limit"
+            | "sim_threads" => {
                 self.runtime.set(canon, &text()?).map_err(|m| v.diag(m))?;
             }
             "topology" => {

@@ -4,8 +4,11 @@
 //!
 //! Owns: [`LinkModel`] (what a link does to a datagram), [`Network`] (the
 //! endpoints' addresses, the links between them, the seeded draws of loss
-//! and jitter, and one queue of timed events ordered by time, then by when
-//! they were queued: datagrams in flight and the driver's own wake-ups),
+//! and jitter from each sender's own stream, and one queue of timed events
+//! ordered by time, then by a key of whom they concern, never by when they
+//! were queued ([`draws`]): datagrams in flight and the driver's own
+//! wake-ups; [`partition`] splits one network into several whose queues
+//! hold disjoint endpoints' events, for a driver with several threads),
 //! and [`NetStats`]; NATs (RFC 4787 mapping and filtering, one box per
 //! NAT'd endpoint) are [`nat`]'s, asked by `send` and `pop`. A driver pops the next event, hands it to its
 //! endpoint (a core, an instance) and sends what the endpoint gives back
@@ -16,17 +19,16 @@
 //! `runtime/sim.rs`); nor depend on tokio, the host or the instance
 //! runtime (`tests/tests/tidy.rs`).
 
+mod draws;
 pub mod link;
 pub mod nat;
 pub mod overlay;
+pub mod partition;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 
 pub use link::LinkModel;
 pub use nat::{NatBox, NatModel};
@@ -88,14 +90,13 @@ pub enum Event<W> {
 /// woken with.
 #[derive(Debug)]
 pub struct Network<W> {
-    /// Ordered by (time, sequence); the event itself waits in `slots`, so
-    /// the heap moves and compares small entries only.
-    queue: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    /// Ordered by (time, key: see [`draws`]); the event itself waits in
+    /// `slots`, so the heap moves and compares small entries only.
+    queue: BinaryHeap<Reverse<(Instant, u64, u32, u32)>>,
     /// Each event, with the public address a datagram to a NAT'd endpoint
     /// was sent to (its NAT filters it when it arrives).
     slots: Vec<Option<(Event<W>, Option<SocketAddr>)>>,
     free_slots: Vec<u32>,
-    seq: u64,
     /// Datagrams in the queue.
     in_flight: usize,
     /// Datagram buffers to reuse.
@@ -103,8 +104,10 @@ pub struct Network<W> {
     by_addr: HashMap<SocketAddr, usize>,
     link: LinkModel,
     links: HashMap<(usize, usize), LinkModel>,
-    rng: ChaCha8Rng,
+    draws: draws::Draws,
     nats: nat::Nats,
+    /// When split ([`partition`]): which endpoints' events this one queues.
+    part: Option<partition::Part<W>>,
     /// Network counters.
     pub stats: NetStats,
 }
@@ -120,14 +123,14 @@ impl<W> Network<W> {
             queue: BinaryHeap::new(),
             slots: Vec::new(),
             free_slots: Vec::new(),
-            seq: 0,
             in_flight: 0,
             spare: Vec::new(),
             by_addr: HashMap::new(),
             link,
             links: HashMap::new(),
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            draws: draws::Draws::new(seed),
             nats: nat::Nats::default(),
+            part: None,
             stats: NetStats::default(),
         }
     }
@@ -188,7 +191,9 @@ impl<W> Network<W> {
     /// Send `data` from `from` to `to` at `now`, held `extra` longer than
     /// the link's delay (a fault model's delay). Over the MTU is dropped
     /// before the loss draw; then the loss is drawn, then the jitter (each
-    /// only when the link has some), so a run's draws repeat from its seed.
+    /// only when the link has some), from the sender's own stream: the
+    /// `n`-th datagram of a sender meets the same fate whatever the other
+    /// endpoints did meanwhile.
     pub fn send(
         &mut self,
         now: Instant,
@@ -199,6 +204,7 @@ impl<W> Network<W> {
     ) -> Sent {
         let direct = self.by_addr.get(&to).copied();
         let src = self.by_addr.get(&from).copied();
+        let seq = self.draws.next(src);
         let (dest, from, nat_dest) = if self.nats.is_empty() {
             (direct, from, None)
         } else {
@@ -229,7 +235,7 @@ impl<W> Network<W> {
             self.recycle(data);
             return Sent::TooBig;
         }
-        if link.loss > 0.0 && self.rng.random::<f64>() < link.loss {
+        if link.loss > 0.0 && self.draws.unit(src, seq, 0) < link.loss {
             self.stats.lost += 1;
             self.recycle(data);
             return Sent::Lost;
@@ -237,12 +243,13 @@ impl<W> Network<W> {
         let jitter = if link.jitter.is_zero() {
             Duration::ZERO
         } else {
-            link.jitter.mul_f64(self.rng.random::<f64>())
+            link.jitter.mul_f64(self.draws.unit(src, seq, 1))
         };
         let at = now + link.delay + jitter + extra;
         self.in_flight += 1;
         self.push_via(
             at,
+            draws::deliver_key(dest, src, seq),
             Event::Deliver {
                 to: dest,
                 from,
@@ -257,20 +264,39 @@ impl<W> Network<W> {
     /// past every link (forged, replayed or truncated packets in tests).
     pub fn deliver_at(&mut self, at: Instant, to: usize, from: SocketAddr, data: Vec<u8>) {
         self.in_flight += 1;
-        self.push(at, Event::Deliver { to, from, data });
+        let key = draws::deliver_key(to, None, self.draws.next(None));
+        self.push_via(at, key, Event::Deliver { to, from, data }, None);
     }
 
-    /// Queue a wake-up at `at`.
+    /// Queue a wake-up at `at` (after every endpoint's events at `at`).
     pub fn wake_at(&mut self, at: Instant, what: W) {
-        self.push(at, Event::Wake(what));
+        let key = draws::wake_key(None, self.draws.next(None));
+        self.push_via(at, key, Event::Wake(what), None);
     }
 
-    fn push(&mut self, at: Instant, event: Event<W>) {
-        self.push_via(at, event, None);
+    /// Queue a wake-up of endpoint `endpoint` at `at`: ordered among that
+    /// endpoint's events due at `at` (after its deliveries), independently
+    /// of what else is queued. A split network ([`partition`]) needs this
+    /// form to know whose wake-up it is.
+    pub fn wake_endpoint_at(&mut self, at: Instant, endpoint: usize, what: W) {
+        self.push_via(
+            at,
+            draws::wake_key(Some(endpoint), 0),
+            Event::Wake(what),
+            None,
+        );
     }
 
-    fn push_via(&mut self, at: Instant, event: Event<W>, nat_dest: Option<SocketAddr>) {
-        self.seq += 1;
+    fn push_via(
+        &mut self,
+        at: Instant,
+        key: draws::Key,
+        event: Event<W>,
+        nat_dest: Option<SocketAddr>,
+    ) {
+        let Some((at, key, event, nat_dest)) = self.keep_or_post(at, key, event, nat_dest) else {
+            return;
+        };
         let slot = match self.free_slots.pop() {
             Some(i) => {
                 self.slots[i as usize] = Some((event, nat_dest));
@@ -281,18 +307,18 @@ impl<W> Network<W> {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.queue.push(Reverse((at, self.seq, slot)));
+        self.queue.push(Reverse((at, key.0, key.1, slot)));
     }
 
     /// When the next event is due.
     pub fn next_at(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse((at, _, _))| *at)
+        self.queue.peek().map(|Reverse((at, ..))| *at)
     }
 
     /// The next event and when it is due (a delivery is counted as
     /// delivered here).
     pub fn pop(&mut self) -> Option<(Instant, Event<W>)> {
-        let Reverse((at, _, slot)) = self.queue.pop()?;
+        let Reverse((at, _, _, slot)) = self.queue.pop()?;
         let (event, nat_dest) = self.slots[slot as usize]
             .take()
             .expect("queued events have a slot");
@@ -332,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn a_link_delays_drops_oversize_and_unknown_and_orders_by_time_then_queueing() {
+    fn a_link_delays_drops_oversize_and_unknown_and_orders_by_time_then_deliveries_first() {
         let t0 = Instant::now();
         let mut net: Network<&str> = Network::new(1, LinkModel::TEST_LAN);
         net.attach(addr(1), 0);

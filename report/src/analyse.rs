@@ -161,10 +161,24 @@ impl Aggregator {
         });
     }
 
-    /// Folds one instance's statistics and events.
+    /// Folds one instance's statistics and events, keeping its
+    /// `timeseries.csv` rows (see [`MetricsAcc::add_instance`]).
     pub fn add_instance(&mut self, inst: &InstanceData) {
-        self.warnings.extend(inst.warnings.iter().cloned());
         self.metrics.add_instance(inst);
+        self.fold_rest(inst);
+    }
+
+    /// Folds one instance's statistics and events and returns its
+    /// `timeseries.csv` rows, for the caller to write in instance order
+    /// (see [`MetricsAcc::fold_instance`]).
+    pub fn fold_instance(&mut self, inst: &InstanceData) -> String {
+        let rows = self.metrics.fold_instance(inst);
+        self.fold_rest(inst);
+        rows
+    }
+
+    fn fold_rest(&mut self, inst: &InstanceData) {
+        self.warnings.extend(inst.warnings.iter().cloned());
         if let Some(t) = inst.stats.iter().map(|s| s.t).reduce(f64::max) {
             self.last_stats_t = Some(self.last_stats_t.map_or(t, |l| l.max(t)));
         }

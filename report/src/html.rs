@@ -51,6 +51,8 @@ pub struct Page<'a> {
     pub hook: Option<&'a HookOutcome>,
     /// Images `post_process_cmd` wrote under `plots/extra/`.
     pub extras: &'a [ExtraImage],
+    /// Up to this many instances the per-instance table lists every one.
+    pub page_instances: usize,
 }
 
 /// Escapes text for HTML element content and quoted attribute values.

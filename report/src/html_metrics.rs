@@ -247,14 +247,81 @@ fn badge(m: &MetricData) -> &'static str {
 /// At most this many metrics get columns in the per-instance table.
 const TABLE_METRICS: usize = 40;
 
-/// Every instance with each metric's value, sortable by any column.
-fn per_instance_table(h: &mut String, p: &Page<'_>) {
-    let all: Vec<&MetricData> = p
-        .metrics
+/// Up to this many instances the per-instance table lists every one, by
+/// default (`ReportOptions::page_instances`); a bigger run's page lists a
+/// few (see [`per_instance_table`]) and `per_instance.csv` has them all.
+pub const PAGE_INSTANCES: usize = 1000;
+
+/// In a summarised table: this many instances at each end of the first
+/// metric's values, and at most this many that did not finish.
+const SHOWN_AT_EACH_END: usize = 25;
+const SHOWN_UNFINISHED: usize = 50;
+
+/// The per-instance table's file when the page summarises it.
+pub const PER_INSTANCE_CSV: &str = "per_instance.csv";
+
+/// Whether the page lists only some instances (and the pipeline writes
+/// [`PER_INSTANCE_CSV`]).
+pub fn summarised(p: &Page<'_>) -> bool {
+    p.aggregates.per_instance.len() > p.page_instances && !table_metrics(p).is_empty()
+}
+
+/// The module metrics the per-instance table shows (the overlay's own
+/// counters are in the general tables).
+fn table_metrics<'a>(p: &Page<'a>) -> Vec<&'a MetricData> {
+    p.metrics
         .metrics
         .iter()
         .filter(|m| !crate::plot_metrics::is_overlay_counter(&m.name))
-        .collect();
+        .collect()
+}
+
+/// Each metric's value per instance: a counter's or gauge's last value,
+/// an observation's (sample count, median).
+enum Column {
+    Value(HashMap<u32, f64>),
+    Samples(HashMap<u32, (u64, f64)>),
+}
+
+fn column(m: &MetricData) -> Column {
+    if m.summary.kind == Some(MetricKind::Observation) {
+        Column::Samples(
+            m.per_instance
+                .iter()
+                .map(|(id, stats)| (*id, (stats.count, stats.p50)))
+                .collect(),
+        )
+    } else {
+        Column::Value(m.finals.iter().copied().collect())
+    }
+}
+
+impl Column {
+    /// The value a summarised table ranks instances by.
+    fn rank(&self, id: u32) -> Option<f64> {
+        match self {
+            Column::Value(v) => v.get(&id).copied(),
+            Column::Samples(v) => v.get(&id).map(|s| s.1),
+        }
+    }
+}
+
+/// The first file named for each instance.
+fn first_files(files: &[(u32, String)]) -> HashMap<u32, &str> {
+    let mut out = HashMap::with_capacity(files.len());
+    for (id, f) in files {
+        out.entry(*id).or_insert(f.as_str());
+    }
+    out
+}
+
+/// Every instance with each metric's value, sortable by any column; in a
+/// run of more than `page_instances` instances only the
+/// [`SHOWN_AT_EACH_END`] lowest and highest by the first metric and the
+/// first [`SHOWN_UNFINISHED`] that did not finish, with a link to
+/// [`PER_INSTANCE_CSV`].
+fn per_instance_table(h: &mut String, p: &Page<'_>) {
+    let all = table_metrics(p);
     if all.is_empty() {
         return;
     }
@@ -268,12 +335,41 @@ fn per_instance_table(h: &mut String, p: &Page<'_>) {
     } else {
         String::new()
     };
+    let columns: Vec<Column> = ms.iter().map(|m| column(m)).collect();
+    let rows = &p.aggregates.per_instance;
+    let (shown, which) = if summarised(p) {
+        let mut ranked: Vec<(f64, u32)> = rows
+            .iter()
+            .filter_map(|r| Some((columns[0].rank(r.id)?, r.id)))
+            .filter(|(v, _)| v.is_finite())
+            .collect();
+        ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut pick: std::collections::BTreeSet<u32> = ranked
+            .iter()
+            .take(SHOWN_AT_EACH_END)
+            .chain(ranked.iter().rev().take(SHOWN_AT_EACH_END))
+            .map(|r| r.1)
+            .collect();
+        pick.extend(
+            rows.iter()
+                .filter(|r| r.status.as_deref().is_some_and(|s| s != "finished"))
+                .take(SHOWN_UNFINISHED)
+                .map(|r| r.id),
+        );
+        let which = format!(
+            " {} instances: this table shows {} of them, the {SHOWN_AT_EACH_END} with the lowest and the {SHOWN_AT_EACH_END} with the highest {} and up to {SHOWN_UNFINISHED} that did not finish; <a href=\"{PER_INSTANCE_CSV}\">{PER_INSTANCE_CSV}</a> has every instance and every metric.",
+            rows.len(),
+            pick.len(),
+            esc(&ms[0].name),
+        );
+        (Some(pick), which)
+    } else {
+        (None, String::new())
+    };
     let _ = write!(
         h,
-        "<h2 id=\"per-instance\">Metrics per instance</h2>\n<p class=\"muted\">Click a column to sort. Counters and gauges: the last value; observations: the instance's sample count and median.{more}</p>\n<div class=\"scroll\"><table class=\"sortable\" id=\"per-instance-table\">\n<thead><tr><th data-type=\"num\">Instance</th><th>Status</th>"
+        "<h2 id=\"per-instance\">Metrics per instance</h2>\n<p class=\"muted\">Click a column to sort. Counters and gauges: the last value; observations: the instance's sample count and median.{more}{which}</p>\n<div class=\"scroll\"><table class=\"sortable\" id=\"per-instance-table\">\n<thead><tr><th data-type=\"num\">Instance</th><th>Status</th>"
     );
-    let mut finals: Vec<HashMap<u32, f64>> = Vec::with_capacity(ms.len());
-    let mut hists: Vec<HashMap<u32, (u64, f64)>> = Vec::with_capacity(ms.len());
     for m in &ms {
         if m.summary.kind == Some(MetricKind::Observation) {
             let _ = write!(
@@ -285,31 +381,22 @@ fn per_instance_table(h: &mut String, p: &Page<'_>) {
         } else {
             let _ = write!(h, "<th data-type=\"num\">{}</th>", esc(&m.name));
         }
-        finals.push(m.finals.iter().copied().collect());
-        hists.push(
-            m.per_instance
-                .iter()
-                .map(|(id, hist)| (*id, (hist.count(), hist.quantile(0.5))))
-                .collect(),
-        );
     }
     h.push_str("<th>Output</th></tr></thead>\n<tbody>\n");
-    let find = |files: &[(u32, String)], id: u32| {
-        files
-            .iter()
-            .find(|(i, _)| *i == id)
-            .and_then(|(_, f)| href(f))
-    };
-    for row in &p.aggregates.per_instance {
+    let (outs, errs) = (first_files(p.out_files), first_files(p.err_files));
+    for row in rows {
         let id = row.id;
+        if shown.as_ref().is_some_and(|s| !s.contains(&id)) {
+            continue;
+        }
         let _ = write!(
             h,
             "<tr><td class=\"num\">{id}</td><td>{}</td>",
             esc(row.status.as_deref().unwrap_or(""))
         );
-        for (i, m) in ms.iter().enumerate() {
-            if m.summary.kind == Some(MetricKind::Observation) {
-                match hists[i].get(&id) {
+        for c in &columns {
+            match c {
+                Column::Samples(v) => match v.get(&id) {
                     Some((c, p50)) => {
                         let _ = write!(
                             h,
@@ -318,18 +405,16 @@ fn per_instance_table(h: &mut String, p: &Page<'_>) {
                         );
                     }
                     None => h.push_str("<td class=\"num\">0</td><td class=\"num\"></td>"),
+                },
+                Column::Value(v) => {
+                    let v = v.get(&id).map(|v| num(*v)).unwrap_or_default();
+                    let _ = write!(h, "<td class=\"num\">{v}</td>");
                 }
-            } else {
-                let v = finals[i].get(&id).map(|v| num(*v)).unwrap_or_default();
-                let _ = write!(h, "<td class=\"num\">{v}</td>");
             }
         }
         let mut links = Vec::new();
-        for (label, url) in [
-            ("out", find(p.out_files, id)),
-            ("err", find(p.err_files, id)),
-        ] {
-            if let Some(url) = url {
+        for (label, file) in [("out", outs.get(&id)), ("err", errs.get(&id))] {
+            if let Some(url) = file.and_then(|f| href(f)) {
                 links.push(format!("<a href=\"{}\">{label}</a>", esc(&url)));
             }
         }
@@ -339,7 +424,58 @@ fn per_instance_table(h: &mut String, p: &Page<'_>) {
     h.push_str(SORT_SCRIPT);
 }
 
-/// Sorts `table.sortable` by the clicked column (numbers as numbers).
+/// [`PER_INSTANCE_CSV`]: the per-instance table with every instance and
+/// every module metric (`instance,status,<metric>...,out,err`; an
+/// observation has `<name> count` and `<name> p50`).
+pub fn per_instance_csv(p: &Page<'_>) -> String {
+    use crate::metrics::csv_field;
+    let ms = table_metrics(p);
+    let mut out = String::from("instance,status");
+    for m in &ms {
+        if m.summary.kind == Some(MetricKind::Observation) {
+            let _ = write!(
+                out,
+                ",{},{}",
+                csv_field(&format!("{} count", m.name)),
+                csv_field(&format!("{} p50", m.name))
+            );
+        } else {
+            let _ = write!(out, ",{}", csv_field(&m.name));
+        }
+    }
+    out.push_str(",out,err\n");
+    let columns: Vec<Column> = ms.iter().map(|m| column(m)).collect();
+    let (outs, errs) = (first_files(p.out_files), first_files(p.err_files));
+    for row in &p.aggregates.per_instance {
+        let id = row.id;
+        let _ = write!(
+            out,
+            "{id},{}",
+            csv_field(row.status.as_deref().unwrap_or(""))
+        );
+        for c in &columns {
+            match c {
+                Column::Samples(v) => match v.get(&id) {
+                    Some((c, p50)) => {
+                        let _ = write!(out, ",{c},{p50}");
+                    }
+                    None => out.push_str(",0,"),
+                },
+                Column::Value(v) => {
+                    let _ = write!(
+                        out,
+                        ",{}",
+                        v.get(&id).map(|v| v.to_string()).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        let file = |f: Option<&&str>| f.map(|f| csv_field(f)).unwrap_or_default();
+        let _ = writeln!(out, ",{},{}", file(outs.get(&id)), file(errs.get(&id)));
+    }
+    out
+}
+
 const SORT_SCRIPT: &str = "<script>
 document.querySelectorAll('table.sortable').forEach(function (t) {
   var heads = t.querySelectorAll('thead th');

@@ -36,6 +36,7 @@ pub mod series;
 pub mod synth;
 pub mod testing;
 
+mod ordered;
 mod pipeline;
 
 pub use error::{ReportError, Warning};

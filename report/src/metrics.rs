@@ -9,6 +9,13 @@
 //! Like [`crate::analyse::Aggregator`], a [`MetricsAcc`] is fed one
 //! instance at a time and two of them merge, so loading stays parallel.
 //! Observations are merged exactly with `Histogram::merge`.
+//!
+//! Memory stays bounded by the instances, never by instances × samples:
+//! [`MetricsAcc::fold_instance`] hands each instance's `timeseries.csv`
+//! rows back for the caller to write; each instance keeps its last value
+//! and its observations' statistics (not its histograms); whole series are
+//! kept only while few instances recorded a metric (the plots draw them
+//! one line each), except the `online` gauge's, cut to its changes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -28,32 +35,70 @@ struct MetricAcc {
     /// Counters and gauges: each instance's value per base bin (its last
     /// value in the bin), seen across instances.
     bins: GaugeBins,
-    /// Counters and gauges: each instance's series, (t, value).
+    /// Counters and gauges: each instance's series, (t, value), while at
+    /// most [`SERIES_KEPT`] instances recorded the metric (see
+    /// [`MetricData::series`]).
     series: Vec<(u32, Vec<(f64, f64)>)>,
+    /// Whether `series` were cut to their changes (the `online` gauge).
+    cut: bool,
     /// Observations: every sample of every instance.
     merged: Histogram,
-    /// Observations: each instance's samples.
-    per_instance: Vec<(u32, Histogram)>,
+    /// Observations: the statistics of each instance's samples.
+    per_instance: Vec<(u32, ObservationStats)>,
     /// Observations: the samples recorded in each base bin.
     bin_hist: BTreeMap<i64, Histogram>,
 }
 
 impl MetricAcc {
+    /// Adds one instance's series (after its final value): whole while
+    /// at most [`SERIES_KEPT`] instances recorded the metric; beyond, none,
+    /// or for the `online` gauge its changes only.
+    fn keep_series(&mut self, id: u32, mut points: Vec<(f64, f64)>, name: &str) {
+        if self.finals.len() > SERIES_KEPT {
+            if name != crate::online::ONLINE_METRIC {
+                self.series = Vec::new();
+                return;
+            }
+            self.cut_series();
+            changes_only(&mut points);
+        }
+        self.series.push((id, points));
+    }
+
+    /// Once more than [`SERIES_KEPT`] instances recorded the metric: drops
+    /// the series, or cuts the `online` gauge's to its changes (once).
+    fn cut_series(&mut self) {
+        if !self.cut {
+            self.series.iter_mut().for_each(|(_, p)| changes_only(p));
+            self.cut = true;
+        }
+    }
+
     fn new(decl: usize) -> Self {
         MetricAcc {
             decl,
             finals: Vec::new(),
             bins: GaugeBins::default(),
             series: Vec::new(),
+            cut: false,
             merged: Histogram::new(),
             per_instance: Vec::new(),
             bin_hist: BTreeMap::new(),
         }
     }
 
-    fn merge(&mut self, o: MetricAcc) {
-        self.finals.extend(o.finals);
+    fn merge(&mut self, mut o: MetricAcc, name: &str) {
+        self.finals.append(&mut o.finals);
         self.bins.merge(&o.bins);
+        if self.finals.len() > SERIES_KEPT {
+            if name == crate::online::ONLINE_METRIC {
+                self.cut_series();
+                o.cut_series();
+            } else {
+                self.series = Vec::new();
+                o.series = Vec::new();
+            }
+        }
         self.series.extend(o.series);
         self.merged.merge(&o.merged);
         self.per_instance.extend(o.per_instance);
@@ -77,8 +122,31 @@ pub struct MetricsAcc {
     metrics: BTreeMap<String, MetricAcc>,
     /// `run` column of the CSVs (already quoted when it needs to be).
     run: String,
-    /// `timeseries.csv` rows of each instance (without the header).
+    /// `timeseries.csv` rows of each instance (without the header) that
+    /// [`MetricsAcc::add_instance`] kept.
     rows: Vec<(u32, String)>,
+}
+
+/// The first line of `timeseries.csv`.
+pub const TIMESERIES_HEADER: &str = "run,instance,t,metric,value\n";
+
+/// Series of a metric are kept whole while at most this many instances
+/// recorded it (the plots draw one line per instance up to this many).
+pub const SERIES_KEPT: usize = 10;
+
+/// Cuts a series to the points where the value changed (from 0 before the
+/// first) and its last point: what [`crate::online::series`] needs.
+fn changes_only(points: &mut Vec<(f64, f64)>) {
+    let Some(&last) = points.last() else { return };
+    let mut prev = 0.0;
+    points.retain(|&(_, v)| {
+        let changed = v != prev;
+        prev = v;
+        changed
+    });
+    if points.last() != Some(&last) {
+        points.push(last);
+    }
 }
 
 impl MetricsAcc {
@@ -105,10 +173,21 @@ impl MetricsAcc {
             .or_else(|| self.decls.iter().position(|d| d.matches(name)))
     }
 
-    /// Folds one instance.
+    /// Folds one instance, keeping its `timeseries.csv` rows for
+    /// [`MetricsAcc::finish`] (small runs and tests; the pipeline uses
+    /// [`MetricsAcc::fold_instance`] and writes the rows as they come).
     pub fn add_instance(&mut self, inst: &InstanceData) {
+        let rows = self.fold_instance(inst);
+        if !rows.is_empty() {
+            self.rows.push((inst.id, rows));
+        }
+    }
+
+    /// Folds one instance and returns its `timeseries.csv` rows (without
+    /// the header; empty when it recorded no declared metric).
+    pub fn fold_instance(&mut self, inst: &InstanceData) -> String {
         if self.decls.is_empty() {
-            return;
+            return String::new();
         }
         let width = self.width;
         let decl_of: Vec<Option<usize>> =
@@ -177,10 +256,7 @@ impl MetricsAcc {
                 i = j + 1;
             }
             acc.finals.push((inst.id, points[points.len() - 1].1));
-            acc.series.push((inst.id, points));
-        }
-        if !csv.is_empty() {
-            self.rows.push((inst.id, csv));
+            acc.keep_series(inst.id, points, name);
         }
 
         // Observations.
@@ -189,6 +265,9 @@ impl MetricsAcc {
             .iter()
             .map(|n| self.decl_of(n))
             .collect();
+        // Each line's histogram goes into its time bin and the instance's
+        // own; the instance's into the run's (one merge per instance, not
+        // per line: merging walks the whole histogram).
         let mut mine: HashMap<u32, Histogram> = HashMap::new();
         for s in &inst.stats {
             let k = bin_of(s.t, width);
@@ -197,33 +276,41 @@ impl MetricsAcc {
                     continue;
                 };
                 let name = &inst.observation_names[*idx as usize];
-                let acc = self
-                    .metrics
-                    .entry(name.clone())
-                    .or_insert_with(|| MetricAcc::new(d));
-                acc.merged.merge(h);
+                if !self.metrics.contains_key(name) {
+                    self.metrics.insert(name.clone(), MetricAcc::new(d));
+                }
+                let Some(acc) = self.metrics.get_mut(name) else {
+                    continue;
+                };
                 match acc.bin_hist.get_mut(&k) {
                     Some(b) => b.merge(h),
                     None => {
                         acc.bin_hist.insert(k, h.clone());
                     }
                 }
-                mine.entry(*idx).or_default().merge(h);
+                match mine.get_mut(idx) {
+                    Some(m) => m.merge(h),
+                    None => {
+                        mine.insert(*idx, h.clone());
+                    }
+                }
             }
         }
         for (idx, h) in mine {
             let name = &inst.observation_names[idx as usize];
             if let Some(acc) = self.metrics.get_mut(name) {
-                acc.per_instance.push((inst.id, h));
+                acc.merged.merge(&h);
+                acc.per_instance.push((inst.id, h.stats()));
             }
         }
+        csv
     }
 
     /// Adds what another accumulator folded (of other instances).
     pub fn merge(&mut self, other: MetricsAcc) {
         for (name, acc) in other.metrics {
             match self.metrics.get_mut(&name) {
-                Some(mine) => mine.merge(acc),
+                Some(mine) => mine.merge(acc, &name),
                 None => {
                     self.metrics.insert(name, acc);
                 }
@@ -313,7 +400,7 @@ impl MetricsAcc {
                 .then_with(|| a.name.cmp(&b.name))
         });
         self.rows.sort_by_key(|r| r.0);
-        let mut timeseries = String::from("run,instance,t,metric,value\n");
+        let mut timeseries = String::from(TIMESERIES_HEADER);
         for (_, rows) in &self.rows {
             timeseries.push_str(rows);
         }
@@ -323,10 +410,16 @@ impl MetricsAcc {
             .filter(|m| m.summary.kind == Some(MetricKind::Observation))
         {
             let name = csv_field(&m.name);
-            for (id, h) in &m.per_instance {
-                push_obs_row(&mut observations, &self.run, &id.to_string(), &name, h);
+            for (id, stats) in &m.per_instance {
+                push_obs_row(&mut observations, &self.run, &id.to_string(), &name, stats);
             }
-            push_obs_row(&mut observations, &self.run, "all", &name, &m.merged);
+            push_obs_row(
+                &mut observations,
+                &self.run,
+                "all",
+                &name,
+                &m.merged.stats(),
+            );
         }
         Metrics {
             metrics: out,
@@ -336,8 +429,7 @@ impl MetricsAcc {
     }
 }
 
-fn push_obs_row(out: &mut String, run: &str, instance: &str, name: &str, h: &Histogram) {
-    let s = h.stats();
+fn push_obs_row(out: &mut String, run: &str, instance: &str, name: &str, s: &ObservationStats) {
     let _ = writeln!(
         out,
         "{run},{instance},{name},{},{},{},{},{},{},{}",
@@ -422,12 +514,16 @@ pub struct MetricData {
     pub summary: MetricSummary,
     /// Counters and gauges: (instance, last value), by instance.
     pub finals: Vec<(u32, f64)>,
-    /// Counters and gauges: (instance, (t, value) per line), by instance.
+    /// Counters and gauges: (instance, (t, value) per line), by instance,
+    /// when at most [`SERIES_KEPT`] instances recorded the metric (every
+    /// one of them); beyond, empty, except for the `online` gauge, whose
+    /// series are then cut to the points where the value changed and the
+    /// last point.
     pub series: Vec<(u32, Vec<(f64, f64)>)>,
     /// Observations: all samples.
     pub merged: Histogram,
-    /// Observations: (instance, its samples), by instance.
-    pub per_instance: Vec<(u32, Histogram)>,
+    /// Observations: (instance, the statistics of its samples), by instance.
+    pub per_instance: Vec<(u32, ObservationStats)>,
     pub reduced: Reduced,
 }
 
@@ -435,7 +531,9 @@ pub struct MetricData {
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
     pub metrics: Vec<MetricData>,
-    /// `timeseries.csv`, header included.
+    /// `timeseries.csv`, header included, with the rows of the instances
+    /// [`MetricsAcc::add_instance`] kept (the pipeline streams the rows of
+    /// [`MetricsAcc::fold_instance`] to the file instead).
     pub timeseries_csv: String,
     /// `observations.csv`, header included.
     pub observations_csv: String,

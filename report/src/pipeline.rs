@@ -15,6 +15,7 @@ use crate::analyse::{Aggregator, Analysis};
 use crate::error::{ReportError, Warning};
 use crate::hook::HookOutcome;
 use crate::model::{ProcessData, RunIndex};
+use crate::ordered::InOrder;
 use crate::plot::{Figure, FigureOptions};
 use crate::{hook, html, load, plot, plot_metrics};
 use peerlab_run::write::{SummaryContent, SummaryError, write_summary};
@@ -29,6 +30,10 @@ pub struct ReportOptions {
     pub plots: bool,
     /// Threads that load and fold instances (default: the machine's cores, at most 4).
     pub threads: usize,
+    /// Up to this many instances the page's per-instance table lists every
+    /// one (default 1000); a bigger run's page lists a few and
+    /// `per_instance.csv` has them all.
+    pub page_instances: usize,
     /// A command to run in the run folder after the built-in report (the
     /// config's `post_process_cmd`); `None` runs nothing.
     pub post_process_cmd: Option<String>,
@@ -43,6 +48,7 @@ impl Default for ReportOptions {
                 .map(|n| n.get())
                 .unwrap_or(1)
                 .min(4),
+            page_instances: crate::html_metrics::PAGE_INSTANCES,
             post_process_cmd: None,
         }
     }
@@ -50,6 +56,31 @@ impl Default for ReportOptions {
 
 /// The time series CSV (`run,instance,t,metric,value`), in the run folder.
 pub const TIMESERIES_CSV: &str = "timeseries.csv";
+
+/// How many instances' rows of timeseries.csv may wait in memory for their
+/// turn, per loading thread.
+const ROWS_WAITING_PER_THREAD: usize = 16;
+
+/// A loading thread's instance whose rows are due: handed over by
+/// [`Turn::done`], or given up if the thread stops first (so the other
+/// threads never wait for it).
+struct Turn<'a>(&'a InOrder, Option<usize>);
+
+impl Turn<'_> {
+    fn done(mut self, chunk: String) {
+        if let Some(i) = self.1.take() {
+            self.0.put(i, chunk);
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        if let Some(i) = self.1.take() {
+            self.0.abandon(i);
+        }
+    }
+}
 /// The observations' percentiles CSV, in the run folder.
 pub const OBSERVATIONS_CSV: &str = "observations.csv";
 
@@ -67,7 +98,9 @@ pub struct ReportSummary {
     pub plots: Vec<PathBuf>,
     /// The SVG beside each PNG plot.
     pub svgs: Vec<PathBuf>,
-    /// `timeseries.csv` and `observations.csv`, when the run declares metrics.
+    /// `timeseries.csv` and `observations.csv` when the run declares metrics,
+    /// `peers_online.csv`, and `per_instance.csv` when the page lists only
+    /// some instances.
     pub csv: Vec<PathBuf>,
     /// How `post_process_cmd` ended, when one ran.
     pub hook: Option<HookOutcome>,
@@ -89,7 +122,8 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     let started = Instant::now();
     let index = load::index(run_dir)?;
 
-    // Load and fold instances: each thread takes the next instance.
+    // Load and fold instances: each thread takes the next instance; the
+    // rows of timeseries.csv go to the file in instance order as they come.
     let decls = index
         .plan
         .as_ref()
@@ -99,6 +133,16 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     let fresh = || Aggregator::for_run(1.0, index.plan.as_ref(), &run_name);
     let next = AtomicUsize::new(0);
     let threads = opts.threads.clamp(1, index.instances.len().max(1));
+    let timeseries_path = run_dir.join(TIMESERIES_CSV);
+    let rows = InOrder::create(
+        (!decls.is_empty()).then_some(timeseries_path.as_path()),
+        crate::metrics::TIMESERIES_HEADER,
+        ROWS_WAITING_PER_THREAD * threads,
+    )
+    .map_err(|source| ReportError::Write {
+        path: timeseries_path.clone(),
+        source,
+    })?;
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -109,7 +153,10 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
                     let Some(files) = index.instances.get(i) else {
                         break;
                     };
-                    agg.add_instance(&load::instance(run_dir, files));
+                    rows.wait_turn(i);
+                    let turn = Turn(&rows, Some(i));
+                    let chunk = agg.fold_instance(&load::instance(run_dir, files));
+                    turn.done(chunk);
                 }
                 results.lock().unwrap_or_else(|p| p.into_inner()).push(agg);
             });
@@ -121,13 +168,18 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         .into_iter();
     let mut agg = parts.next().unwrap_or_else(fresh);
     parts.for_each(|p| agg.merge(p));
+    let mut csv = Vec::new();
+    csv.extend(
+        rows.finish()
+            .map_err(|(path, source)| ReportError::Write { path, source })?,
+    );
 
     let processes: Vec<ProcessData> = index
         .processes
         .iter()
         .map(|p| load::process(run_dir, p))
         .collect();
-    let analysis = agg.finish(
+    let mut analysis = agg.finish(
         index.plan.as_ref(),
         index.summary.as_ref(),
         &processes,
@@ -136,19 +188,41 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     );
     let mut warnings = analysis.warnings.clone();
 
-    // summary.json: the runner's fields untouched, aggregates added.
-    let aggregates =
-        serde_json::to_value(&analysis.aggregates).map_err(|e| ReportError::Write {
-            path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
-            source: std::io::Error::other(format!("cannot encode the aggregates: {e}")),
-        })?;
-    let completed = write_summary(
-        run_dir,
-        SummaryContent::WithAggregates {
-            original: index.summary_text.as_deref(),
-            aggregates: &aggregates,
-        },
-    );
+    // summary.json: the runner's fields untouched, aggregates added; the
+    // per-instance rows one at a time (a Value of them all would be ~3 KB
+    // an instance).
+    let encode = |e: serde_json::Error| ReportError::Write {
+        path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
+        source: std::io::Error::other(format!("cannot encode the aggregates: {e}")),
+    };
+    let per_instance = std::mem::take(&mut analysis.aggregates.per_instance);
+    let aggregates = serde_json::to_value(&analysis.aggregates).map_err(encode);
+    let mut failed = None;
+    let mut rows = per_instance
+        .iter()
+        .map_while(|r| match serde_json::to_value(r) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+    let completed = aggregates.map(|aggregates| {
+        write_summary(
+            run_dir,
+            SummaryContent::WithAggregateRows {
+                original: index.summary_text.as_deref(),
+                aggregates: &aggregates,
+                key: "per_instance",
+                rows: &mut rows,
+            },
+        )
+    });
+    analysis.aggregates.per_instance = per_instance;
+    if let Some(e) = failed {
+        return Err(encode(e));
+    }
+    let completed = completed?;
     let summary_json = match completed {
         Ok(path) => Some(path),
         Err(e @ SummaryError::NotAnObject(_)) => {
@@ -166,17 +240,12 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         }
     };
 
-    // The CSVs, when the run declares metrics.
-    let mut csv = Vec::new();
+    // observations.csv, when the run declares metrics (timeseries.csv is
+    // written above, as the instances were read).
     if !decls.is_empty() {
-        for (name, text) in [
-            (TIMESERIES_CSV, &analysis.metrics.timeseries_csv),
-            (OBSERVATIONS_CSV, &analysis.metrics.observations_csv),
-        ] {
-            let path = run_dir.join(name);
-            write_atomic(&path, text.as_bytes())?;
-            csv.push(path);
-        }
+        let path = run_dir.join(OBSERVATIONS_CSV);
+        write_atomic(&path, analysis.metrics.observations_csv.as_bytes())?;
+        csv.push(path);
     }
 
     // Who was up when, in runs with presence commands.
@@ -211,9 +280,14 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
             svgs.push(path);
         }
         let path = run_dir.join(peerlab_run::layout::REPORT_HTML);
-        let page = page(run_dir, &index, &analysis, &rendered, &warnings, None, &[]);
+        let (page, table) = page(run_dir, &index, &analysis, &rendered, &warnings, None, opts);
         write_atomic(&path, page.as_bytes())?;
         report_html = Some(path);
+        if let Some(table) = table {
+            let path = run_dir.join(crate::html_metrics::PER_INSTANCE_CSV);
+            write_atomic(&path, table.as_bytes())?;
+            csv.push(path);
+        }
     }
 
     // Gumby's hook, after the built-in report; then the page again, with
@@ -233,14 +307,14 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         }
         if let Some(path) = &report_html {
             let extras = load::extra_images(run_dir, &mut warnings);
-            let page = page(
+            let (page, _) = page(
                 run_dir,
                 &index,
                 &analysis,
                 &rendered,
                 &warnings,
-                Some(h),
-                &extras,
+                Some((h, &extras)),
+                opts,
             );
             write_atomic(path, page.as_bytes())?;
         }
@@ -367,16 +441,17 @@ fn autoplot_figures(run_dir: &Path, index: &RunIndex, warnings: &mut Vec<Warning
     out
 }
 
-/// report.html.
+/// report.html, and `per_instance.csv` when the page lists only some
+/// instances. `after`: how `post_process_cmd` ended and what it drew.
 fn page(
     run_dir: &Path,
     index: &RunIndex,
     analysis: &Analysis,
     rendered: &[Drawn],
     warnings: &[Warning],
-    hook: Option<&HookOutcome>,
-    extras: &[load::ExtraImage],
-) -> String {
+    after: Option<(&HookOutcome, &[load::ExtraImage])>,
+    opts: &ReportOptions,
+) -> (String, Option<String>) {
     let folder_name = folder_name(run_dir);
     let err_files: Vec<(u32, String)> = index
         .instances
@@ -397,7 +472,7 @@ fn page(
         .map(|p| (p.id, p.stderr_file()))
         .filter(|(_, rel)| run_dir.join(rel).is_file())
         .collect();
-    html::render(&html::Page {
+    let page = html::Page {
         folder_name: &folder_name,
         plan: index.plan.as_ref(),
         summary: index.summary.as_ref(),
@@ -408,9 +483,13 @@ fn page(
         err_files: &err_files,
         out_files: &out_files,
         process_stderr: &process_stderr,
-        hook,
-        extras,
-    })
+        hook: after.map(|a| a.0),
+        extras: after.map_or(&[], |a| a.1),
+        page_instances: opts.page_instances,
+    };
+    let table = crate::html_metrics::summarised(&page)
+        .then(|| crate::html_metrics::per_instance_csv(&page));
+    (html::render(&page), table)
 }
 
 /// Writes through a temporary file and a rename (peerlab-run's

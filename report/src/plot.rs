@@ -20,6 +20,9 @@ pub const HEIGHT: u32 = crate::draw::SCREEN.height;
 const MAX_LINES: usize = 8;
 /// At most this many processes drawn one line each; more become a band.
 const MAX_PROCESS_LINES: usize = 10;
+/// At most this many points in the per-instance chart: more instances are
+/// drawn as the mean of groups of consecutive ones.
+const MAX_INSTANCE_POINTS: usize = 1000;
 /// Seconds CPU rates are averaged over.
 const CPU_SMOOTH_S: f64 = 5.0;
 /// At most this many annotation markers per chart.
@@ -370,10 +373,17 @@ pub fn figures(an: &Analysis, opts: &FigureOptions) -> Vec<Figure> {
     });
 
     let rows = &agg.per_instance;
+    // Many instances: the mean of each group of `per` consecutive ones.
+    let per = rows.len().div_ceil(MAX_INSTANCE_POINTS).max(1);
+    let mean = |f: fn(&crate::analyse::InstanceRow) -> u64| -> Vec<f64> {
+        rows.chunks(per)
+            .map(|c| c.iter().map(|r| f(r) as f64).sum::<f64>() / c.len() as f64)
+            .collect()
+    };
     let bars = BarChart {
         x_label: "instance".into(),
         y_label: "messages".into(),
-        ids: rows.iter().map(|r| r.id).collect(),
+        ids: rows.chunks(per).map(|c| c[0].id).collect(),
         groups: if rows
             .iter()
             .all(|r| r.messages_sent == 0 && r.messages_received == 0)
@@ -381,14 +391,8 @@ pub fn figures(an: &Analysis, opts: &FigureOptions) -> Vec<Figure> {
             vec![]
         } else {
             vec![
-                (
-                    "sent".into(),
-                    rows.iter().map(|r| r.messages_sent as f64).collect(),
-                ),
-                (
-                    "received".into(),
-                    rows.iter().map(|r| r.messages_received as f64).collect(),
-                ),
+                ("sent".into(), mean(|r| r.messages_sent)),
+                ("received".into(), mean(|r| r.messages_received)),
             ]
         },
         empty: "no data: no instance sent or received a message".into(),
@@ -397,7 +401,14 @@ pub fn figures(an: &Analysis, opts: &FigureOptions) -> Vec<Figure> {
         file: "messages_per_instance.png".into(),
         metric: None,
         title: "Messages sent and received per instance".into(),
-        caption: "Total messages each instance sent and received over the whole run.".into(),
+        caption: if per > 1 {
+            format!(
+                "Total messages each instance sent and received over the whole run: the mean of each {per} consecutive instances ({} instances).",
+                rows.len()
+            )
+        } else {
+            "Total messages each instance sent and received over the whole run.".into()
+        },
         chart: Chart::Bars(bars),
     });
     out.extend(crate::online::figure(an, &frame));

@@ -17,7 +17,7 @@ use crate::plot::{Band, Chart, Figure, Line, LineChart};
 
 /// Up to this many instances a metric gets one line per instance; more
 /// get a min-max band with the mean.
-pub const MAX_INSTANCE_LINES: usize = 10;
+pub const MAX_INSTANCE_LINES: usize = crate::metrics::SERIES_KEPT;
 /// At most this many metrics get figures (all are in summary.json and the CSVs).
 pub const MAX_METRIC_FIGURES: usize = 60;
 
@@ -115,7 +115,8 @@ pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
             _ => {
                 let counter = s.kind == Some(MetricKind::Counter);
                 chart.y_integer = counter && m.finals.iter().all(|f| f.1.fract() == 0.0);
-                let how = if m.series.len() <= MAX_INSTANCE_LINES {
+                // Series are kept whole up to SERIES_KEPT instances.
+                let how = if m.finals.len() <= MAX_INSTANCE_LINES {
                     for (id, points) in &m.series {
                         chart.lines.push(Line {
                             name: format!("instance {id}"),
@@ -126,7 +127,7 @@ pub fn figures(an: &Analysis, frame: &LineChart) -> Vec<Figure> {
                 } else {
                     let t = &m.reduced.times;
                     chart.bands.push(Band {
-                        name: format!("min-max of {} instances", m.series.len()),
+                        name: format!("min-max of {} instances", m.finals.len()),
                         middle: "mean".into(),
                         points: t
                             .iter()

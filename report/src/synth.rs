@@ -47,6 +47,10 @@ pub struct SynthSpec {
     /// With module metrics: also a family, `synth.by_parity/*` (counters
     /// `synth.by_parity/even` and `synth.by_parity/odd`).
     pub metric_family: bool,
+    /// Seconds between statistics and resources lines (1: every second;
+    /// more writes only the lines at multiples of it and the last, the
+    /// observations of the seconds between carried to the next line).
+    pub stats_interval_s: u32,
     /// run.json's `time_scale`: events and resources are written in wall
     /// seconds (`t` × this), statistics lines in scenario seconds when the
     /// run declares metrics (as peerlab writes them), else in wall seconds.
@@ -79,6 +83,7 @@ impl SynthSpec {
             verdict_passes: true,
             metrics: vec![],
             metric_family: false,
+            stats_interval_s: 1,
             time_scale: 1.0,
         }
     }
@@ -355,7 +360,11 @@ fn write_instance(
         time_to_total: 5.0 + rng.unit() * 20.0,
         ..ModuleMetrics::default()
     };
+    let interval = i64::from(spec.stats_interval_s.max(1));
+    let mut carry_rtt = Histogram::new();
+    let mut carry_total: Option<Histogram> = None;
     for t in -(spec.setup_s as i64) + 1..=end {
+        let write_now = t.rem_euclid(interval) == 0 || t == end;
         let reset = spec.reset_at == Some(t as u32) && t > 0;
         if reset {
             for v in [&mut msg_out, &mut bytes_out, &mut msg_in, &mut bytes_in] {
@@ -431,20 +440,24 @@ fn write_instance(
                 );
             }
             line.push('}');
-            let mut obs = Vec::new();
             if t > 0 {
-                let mut rtt = Histogram::new();
                 for _ in 0..rng.below(4) {
-                    let _ = rtt.record(5.0 + rng.unit() * 40.0 + (id % 7) as f64);
-                }
-                if !rtt.is_empty() {
-                    obs.push(("synth.rtt", rtt));
+                    let _ = carry_rtt.record(5.0 + rng.unit() * 40.0 + (id % 7) as f64);
                 }
             }
             if t == m.total_at {
                 let mut h = Histogram::new();
                 let _ = h.record(m.time_to_total);
-                obs.push(("synth.time_to_total", h));
+                carry_total = Some(h);
+            }
+            let mut obs = Vec::new();
+            if write_now {
+                if !carry_rtt.is_empty() {
+                    obs.push(("synth.rtt", std::mem::take(&mut carry_rtt)));
+                }
+                if let Some(h) = carry_total.take() {
+                    obs.push(("synth.time_to_total", h));
+                }
             }
             if !obs.is_empty() {
                 line.push_str(", \"observations\": {");
@@ -462,7 +475,9 @@ fn write_instance(
             stats.write_all(&line.as_bytes()[..half])?;
             break;
         }
-        stats.write_all(line.as_bytes())?;
+        if write_now {
+            stats.write_all(line.as_bytes())?;
+        }
         if spec.garbage_line && id == 1 && t == 1 {
             stats.write_all(b"{\"t\": 1.5, \"counters\": garbage}\n")?;
         }
@@ -520,22 +535,27 @@ fn write_process(
 ) -> io::Result<()> {
     let mut rng = Rng(spec.seed ^ (u64::from(p) << 40) ^ 0x5A5A);
     let n = (ids.end() - ids.start() + 1) as f64;
-    let list: Vec<String> = ids.map(|i| i.to_string()).collect();
+    let list = ids.map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
     let mut out = String::new();
     let (mut user, mut system) = (0.0f64, 0.0f64);
-    for t in -(spec.setup_s as i64) + 1..=stop as i64 {
+    let interval = i64::from(spec.stats_interval_s.max(1));
+    let last = stop as i64;
+    for t in -(spec.setup_s as i64) + 1..=last {
         user += (0.02 + rng.unit() * 0.04) * n;
         system += (0.005 + rng.unit() * 0.01) * n;
         let rss = 20_000.0
             + 4_000.0 * n
             + (t + spec.setup_s as i64) as f64 * 50.0 * n
             + rng.below(500) as f64;
+        if t.rem_euclid(interval) != 0 && t != last {
+            continue;
+        }
         let _ = writeln!(
             out,
             "{{\"t\": {:?}, \"pid\": {}, \"instances\": [{}], \"cpu_user_s\": {user:.3}, \"cpu_system_s\": {system:.3}, \"rss_kb\": {rss:.0}, \"read_bytes\": 0, \"write_bytes\": {}}}",
             t as f64 * spec.time_scale,
             4000 + p,
-            list.join(", "),
+            list,
             (t + spec.setup_s as i64) * 4096
         );
     }

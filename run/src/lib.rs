@@ -29,5 +29,6 @@ pub mod write;
 pub use layout::InstancePaths;
 pub use schema::{
     EndStatus, EventLine, InstanceStatus, PeerRecord, PeersRecord, Placement, PluginRecord,
-    ResourceLine, RunRecord, RunStatus, SourceRecord, StatsLine, Summary, VerdictRecord,
+    ResourceLine, RunRecord, RunStatus, SimulationRecord, SourceRecord, StatsLine, Summary,
+    VerdictRecord,
 };

@@ -183,6 +183,24 @@ pub struct RunRecord {
     /// Empty in runs before 0.1.2.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginRecord>,
+    /// How a simulated run is driven (absent for other runners, and in
+    /// runs before `--threads`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub simulation: Option<SimulationRecord>,
+}
+
+/// `run.json`'s `simulation`: the threads a simulated run uses, and why
+/// only one when more were asked for. The outputs do not depend on it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimulationRecord {
+    /// Threads asked for (`--threads`, `sim_threads`, or this machine's cores).
+    pub threads_requested: u32,
+    /// Threads the simulation runs on.
+    pub threads: u32,
+    /// Why it runs on one thread although more were asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub single_threaded_because: Option<String>,
 }
 
 /// One plugin library a run loaded, as `run.json` records it.

@@ -4,7 +4,8 @@
 //!
 //! They meet the other instances at the sync server's barrier, then carry
 //! datagrams and time to and from each instance ([`process`] over real
-//! UDP, [`sim`] over the simulated network, with [`sim_nat`] its NATs),
+//! UDP, [`sim`] over the simulated network, with [`sim_nat`] its NATs and
+//! [`sim_parallel`] its threads),
 //! store its records ([`record`], [`inflight`]), its packet capture
 //! ([`capture`]) and the process's CPU and memory ([`resources`]).
 //!
@@ -20,6 +21,8 @@ pub mod record;
 pub mod resources;
 pub mod sim;
 pub mod sim_nat;
+pub mod sim_parallel;
+mod sim_part;
 
 /// The instance state machine, a crate of its own (no tokio, no I/O).
 pub use peerlab_instance as instance;

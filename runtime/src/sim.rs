@@ -21,11 +21,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use peerlab_dispersy::{PeerDirectory, wire::MAX_DATAGRAM};
-use peerlab_netsim::{Event, Network, Sent};
+use peerlab_netsim::Network;
 
 use super::capture::Capture;
 use super::instance::{EarlyPhase, Instance, Outcome, Shared, derive_seed, overlay_config};
 use super::record::create_record;
+use super::sim_parallel::Display;
+use super::sim_part::Sim;
 use peerlab_run::{EndStatus, InstancePaths};
 
 /// The network every link has unless a fault changes it: the simulated
@@ -46,6 +48,8 @@ pub struct SimSettings {
     /// Set from outside (a stop signal) to end the simulation early: the
     /// instances still running are shut down as interrupted.
     pub stop: Arc<AtomicBool>,
+    /// Threads to run on, as decided by [`sim_parallel::plan`](super::sim_parallel::plan).
+    pub threads: usize,
 }
 
 /// How a simulation went.
@@ -80,53 +84,12 @@ pub struct SimProgress {
 }
 
 /// How often (wall clock) the progress callback is called at most.
-const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// The address of instance `id` on the simulated network.
 pub fn sim_addr(id: u32) -> SocketAddr {
     let ip = Ipv4Addr::from(0x0a00_0000u32 + id);
     SocketAddr::V4(SocketAddrV4::new(ip, 7000))
-}
-
-struct Sim {
-    /// The network; its wake-ups name the instance to wake.
-    net: Network<usize>,
-    /// Transmits of the instance being handled (kept to reuse its capacity).
-    scratch: Vec<(SocketAddr, Duration, Vec<u8>)>,
-    instances: Vec<Option<Instance>>,
-    /// The deadline each instance is queued for (others in the queue are stale).
-    scheduled: Vec<Option<Instant>>,
-    buf: Vec<u8>,
-    outcomes: Vec<(u32, Option<Outcome>)>,
-    /// Datagrams handed to a live instance (the network's own count also
-    /// has those that arrived after their instance ended).
-    delivered: u64,
-    /// Datagrams lost: on the network, or dropped by an instance's fault model.
-    lost: u64,
-    /// Commands fired by instances that have ended (the live ones are asked).
-    commands_of_ended: u64,
-    /// Each instance's packet capture (off unless it asks), timed in
-    /// virtual time since `origin`.
-    captures: Vec<Capture>,
-    origin: Instant,
-}
-
-/// Move an instance's queued datagrams into `out`, each in a reused buffer
-/// with the delay the fault model gave it; returns how many the fault
-/// model dropped meanwhile (lost on the network).
-fn drain_transmits(
-    inst: &mut Instance,
-    buf: &mut [u8],
-    net: &mut Network<usize>,
-    out: &mut Vec<(SocketAddr, Duration, Vec<u8>)>,
-) -> u64 {
-    let dropped = inst.dropped_by_faults();
-    while let Some(t) = inst.poll_transmit(buf) {
-        let mut data = net.buffer();
-        data.extend_from_slice(&buf[..t.size]);
-        out.push((t.destination, t.delay, data));
-    }
-    inst.dropped_by_faults() - dropped
 }
 
 /// Run every instance of `shared` to its end in virtual time, calling
@@ -140,22 +103,15 @@ pub fn run(
     let origin = Instant::now();
     let mut last_progress = Instant::now();
     let n = shared.instances;
-    let mut sim = Sim {
-        net: Network::new(
+    let mut sim = Sim::new(
+        Network::new(
             derive_seed(shared.run_seed, 0, "simulated network"),
             settings.link,
         ),
-        scratch: Vec::new(),
-        instances: Vec::with_capacity(n as usize),
-        scheduled: vec![None; n as usize],
-        buf: vec![0; MAX_DATAGRAM.max(2048)],
-        outcomes: Vec::new(),
-        delivered: 0,
-        lost: 0,
-        commands_of_ended: 0,
-        captures: Vec::with_capacity(n as usize),
+        n as usize,
+        MAX_DATAGRAM.max(2048),
         origin,
-    };
+    );
     let capture_limit = peerlab_lang::RuntimeKeys::from_strings(&shared.config)
         .0
         .capture_limit;
@@ -209,53 +165,29 @@ pub fn run(
         }
     }
     let end = zero + settings.limit;
-    let mut now = origin;
-    let mut events: u64 = 0;
-    while let Some(at) = sim.net.next_at() {
-        if at > end || interrupted {
-            break;
-        }
-        events += 1;
-        if events.is_multiple_of(256) && stopped() {
-            interrupted = true;
-            break;
-        }
-        if events.is_multiple_of(4096) && last_progress.elapsed() >= PROGRESS_EVERY {
-            last_progress = Instant::now();
-            progress(sim.progress(n, at, zero));
-        }
-        let (at, event) = sim.net.pop().expect("peeked");
-        now = at;
-        match event {
-            Event::Wake(i) => {
-                if sim.scheduled[i] != Some(at) {
-                    continue;
-                }
-                sim.scheduled[i] = None;
-                if let Some(inst) = sim.instances[i].as_mut() {
-                    inst.handle_timeout(at);
-                }
-                sim.after(i, at);
-            }
-            Event::Deliver { to, from, data } => {
-                let Some(inst) = sim.instances[to].as_mut() else {
-                    sim.net.recycle(data);
-                    continue;
-                };
-                sim.delivered += 1;
-                sim.captures[to].received(at.saturating_duration_since(origin), from, &data);
-                inst.handle_datagram(at, from, &data);
-                sim.net.recycle(data);
-                sim.after(to, at);
-            }
-            Event::Filtered { to, .. } => {
-                sim.lost += 1;
-                if let Some(inst) = sim.instances[to].as_mut() {
-                    inst.nat_filtered();
-                }
-            }
-        }
+    if !interrupted {
+        // One loop, or windows of the link's delay on several threads:
+        // the same events in the same order for every instance.
+        let (done, stop) = super::sim_parallel::drive(
+            sim,
+            settings.threads,
+            super::sim_parallel::lookahead(
+                settings.link.delay,
+                shared.topology.as_deref(),
+                shared.time_scale,
+                n,
+            ),
+            (end, zero, n),
+            &settings.stop,
+            Display {
+                progress: &mut *progress,
+                last: &mut last_progress,
+            },
+        );
+        sim = done;
+        interrupted = stop;
     }
+    let now = sim.now;
     // The time limit or a stop: whoever is still running is stopped.
     let (at, why) = if interrupted {
         (now, EndStatus::Interrupted)
@@ -281,107 +213,4 @@ pub fn run(
         delivered: sim.delivered,
         lost: sim.lost,
     })
-}
-
-impl Sim {
-    fn progress(&self, n: u32, at: Instant, zero: Instant) -> SimProgress {
-        let clock = if at >= zero {
-            (at - zero).as_secs_f64()
-        } else {
-            -(zero - at).as_secs_f64()
-        };
-        let live: u64 = self
-            .instances
-            .iter()
-            .flatten()
-            .map(Instance::commands_fired)
-            .sum();
-        SimProgress {
-            set_up: n,
-            instances: n,
-            clock: Some(clock),
-            ended: self.outcomes.len() as u32,
-            failed: self
-                .outcomes
-                .iter()
-                .filter(|(_, o)| matches!(o, Some(Outcome::Failed(_))))
-                .count() as u32,
-            commands: self.commands_of_ended + live,
-            delivered: self.delivered,
-            lost: self.lost,
-        }
-    }
-
-    /// After instance `i` handled something at `now`: carry its datagrams,
-    /// end it if it finished, and queue its next wake-up.
-    fn after(&mut self, i: usize, now: Instant) {
-        let Some(inst) = self.instances[i].as_mut() else {
-            return;
-        };
-        if inst.crashed() {
-            // Gone without a goodbye: what it queued is never sent.
-            let mut inst = self.instances[i].take().expect("checked");
-            inst.record_mut().flush();
-            self.captures[i].end(inst.record_mut());
-            self.commands_of_ended += inst.commands_fired();
-            self.outcomes.push((inst.id(), Some(Outcome::Crashed)));
-            self.scheduled[i] = None;
-            return;
-        }
-        self.captures[i].follow(inst.capturing());
-        let mut out = std::mem::take(&mut self.scratch);
-        self.lost += drain_transmits(inst, &mut self.buf, &mut self.net, &mut out);
-        let from = inst.core().config().local_addr;
-        let finished = inst.finished();
-        let next = if finished { None } else { inst.poll_timeout() };
-        let mut ended = None;
-        if finished {
-            let mut inst = self.instances[i].take().expect("checked");
-            let outcome = inst.end(now);
-            self.lost += drain_transmits(&mut inst, &mut self.buf, &mut self.net, &mut out);
-            self.commands_of_ended += inst.commands_fired();
-            self.outcomes.push((inst.id(), Some(outcome)));
-            ended = Some(inst);
-        }
-        let origin = self.origin;
-        let since = |t: Instant| t.saturating_duration_since(origin);
-        for (dest, extra, data) in out.drain(..) {
-            // On the instance's wire after its fault model's delay.
-            self.captures[i].sent(since(now), since(now + extra), dest, &data);
-            self.send(now, from, dest, data, extra);
-        }
-        if let Some(mut inst) = ended {
-            self.captures[i].end(inst.record_mut());
-        }
-        self.scratch = out;
-        if let Some(at) = next
-            && self.scheduled[i] != Some(at)
-        {
-            self.scheduled[i] = Some(at.max(now));
-            self.net.wake_at(at.max(now), i);
-        }
-    }
-
-    fn send(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        dest: SocketAddr,
-        data: Vec<u8>,
-        extra: Duration,
-    ) {
-        match self.net.send(now, from, dest, data, extra) {
-            Sent::InFlight(_) => {}
-            Sent::TooBig | Sent::Undeliverable => self.lost += 1,
-            Sent::Lost => {
-                self.lost += 1;
-                // The sender's statistics show the simulated network's loss too.
-                if let Some(i) = self.net.endpoint(&from)
-                    && let Some(inst) = self.instances[i].as_mut()
-                {
-                    inst.lost_in_network();
-                }
-            }
-        }
-    }
 }

@@ -298,10 +298,11 @@ fn a_simulated_run_repeats_byte_for_byte_from_its_seed() {
         "--no-plots",
     ];
     let mut runs = Vec::new();
-    for seed in ["11", "11", "12"] {
+    // The same seed on one thread and on two: the same outputs.
+    for (seed, threads) in [("11", "1"), ("11", "2"), ("12", "2")] {
         dir.peerlab()
             .args(args)
-            .args(["--seed", seed])
+            .args(["--seed", seed, "--threads", threads])
             .run()
             .expect_code(0);
         let run = dir.latest_run();
@@ -318,7 +319,7 @@ fn a_simulated_run_repeats_byte_for_byte_from_its_seed() {
         assert_eq!(name_a, name_b);
         assert!(
             bytes_a == bytes_b,
-            "{name_a} differs between two runs with seed 11"
+            "{name_a} differs between two runs with seed 11 (--threads 1 and 2)"
         );
     }
     assert_eq!(a.1["verdicts"], b.1["verdicts"]);
@@ -434,4 +435,156 @@ fn ids_after(text: &str, prefix: &str) -> Vec<u32> {
         }
     }
     ids
+}
+
+/// A run of `d.conf` with `--threads threads` that exits with `code`: its
+/// instance files and its `run.json`, and what it printed on stderr.
+fn threaded(
+    dir: &Dir,
+    (seed, threads): (&str, &str),
+    code: i32,
+) -> (Vec<(String, Vec<u8>)>, Value, String) {
+    let run = dir
+        .peerlab()
+        .args(["run", "d.conf", "--simulate", "--no-plots", "--no-verdicts"])
+        .args(["--seed", seed, "--threads", threads])
+        .run();
+    run.expect_code(code);
+    let dir = dir.latest_run();
+    (
+        instance_files(&dir),
+        json(&dir.join("run.json")),
+        run.stderr.clone(),
+    )
+}
+
+#[test]
+fn a_simulated_run_gives_the_same_bytes_on_one_two_and_three_threads() {
+    // The network's own loss and jitter (drawn per sender), the fault
+    // model's, a crash and a departure: every instance's files are
+    // identical whatever the number of threads.
+    let dir = Dir::new("threads-same");
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community T\n@0 start_session\n@0 introduce_peers max_peers=4\n\
+         @1 set_network loss=0.1 jitter=20ms {1-6}\n@2 publish count=2\n@6 crash {7}\n@8 stop {9}\n@15 report\n@16 stop\n",
+    );
+    dir.write(
+        "d.conf",
+        "experiment_name = \"threads\"\nscenario_file = d.scenario\ninstances_to_run = 17\n\
+         network_delay = 3ms\nnetwork_jitter = 4ms\nnetwork_loss = 0.15\n",
+    );
+    // Exit code 1: the crash.
+    let (one, record, _) = threaded(&dir, ("5", "1"), 1);
+    assert_eq!(
+        one.len(),
+        17 * 4,
+        "out, err, stats and events of 17 instances"
+    );
+    assert_eq!(record["simulation"]["threads"], 1, "{record:#}");
+    for threads in ["2", "3"] {
+        let (other, record, stderr) = threaded(&dir, ("5", threads), 1);
+        assert_eq!(
+            record["simulation"]["threads"].to_string(),
+            threads,
+            "{record:#}"
+        );
+        assert!(!stderr.contains("one thread"), "{stderr}");
+        assert_eq!(one.len(), other.len());
+        for ((name_a, bytes_a), (name_b, bytes_b)) in one.iter().zip(&other) {
+            assert_eq!(name_a, name_b);
+            assert!(
+                bytes_a == bytes_b,
+                "{name_a} differs between --threads 1 and --threads {threads}"
+            );
+        }
+    }
+    // The network's loss did lose datagrams (the draws were exercised).
+    let stats = &one
+        .iter()
+        .find(|(n, _)| n == "00001.stats.jsonl")
+        .unwrap()
+        .1;
+    assert!(
+        String::from_utf8_lossy(stats).contains("drop/network_fault"),
+        "instance 1's statistics count lost datagrams"
+    );
+}
+
+#[test]
+fn a_run_over_a_topology_with_bandwidth_limits_is_the_same_on_two_threads() {
+    // No link delay of its own: the topology's smallest latency (10 ms
+    // inside a region) is the lookahead; upload and download queues only
+    // add to it.
+    let dir = Dir::new("threads-topology");
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n&module gossip\n@@ isolate_community W\n@0 start_session\n@0 introduce_peers max_peers=4\n\
+         @1 publish count=3\n@12 report\n@13 stop\n",
+    );
+    dir.write(
+        "d.conf",
+        "experiment_name = \"world\"\nscenario_file = d.scenario\ninstances_to_run = 12\n\
+         topology = world\nnetwork_up = 200kbit\nnetwork_down = 300kbit\n",
+    );
+    let (one, _, _) = threaded(&dir, ("8", "1"), 0);
+    let (two, record, stderr) = threaded(&dir, ("8", "2"), 0);
+    assert_eq!(record["simulation"]["threads"], 2, "{record:#}\n{stderr}");
+    assert_eq!(one.len(), 12 * 4);
+    for ((name_a, bytes_a), (name_b, bytes_b)) in one.iter().zip(&two) {
+        assert_eq!(name_a, name_b);
+        assert!(
+            bytes_a == bytes_b,
+            "{name_a} differs between --threads 1 and --threads 2"
+        );
+    }
+}
+
+#[test]
+fn a_simulation_with_nats_runs_on_one_thread_and_says_why() {
+    let dir = Dir::new("threads-nat");
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n@@ isolate_community N\n@0 set_bootstrap 10.0.0.1:7000 {2-3}\n@0 start_session\n@5 stop\n",
+    );
+    dir.write(
+        "d.conf",
+        "scenario_file = d.scenario\ninstances_to_run = 3\nnat = port_restricted_cone {2-3}\n",
+    );
+    let (_, record, stderr) = threaded(&dir, ("4", "2"), 0);
+    assert!(
+        stderr.contains("behind NATs") && stderr.contains("one thread, not 2"),
+        "{stderr}"
+    );
+    let sim = &record["simulation"];
+    assert_eq!(
+        (sim["threads_requested"].as_u64(), sim["threads"].as_u64()),
+        (Some(2), Some(1)),
+        "{record:#}"
+    );
+    assert!(
+        sim["single_threaded_because"]
+            .as_str()
+            .is_some_and(|s| s.contains("NAT")),
+        "{record:#}"
+    );
+}
+
+#[test]
+fn a_simulation_whose_datagrams_can_arrive_at_once_runs_on_one_thread_and_says_why() {
+    let dir = Dir::new("threads-no-delay");
+    dir.write(
+        "d.scenario",
+        "&module dispersy\n@@ isolate_community Z\n@0 start_session\n@0 introduce_peers\n@3 stop\n",
+    );
+    dir.write(
+        "d.conf",
+        "scenario_file = d.scenario\ninstances_to_run = 3\nnetwork_delay = 0\n",
+    );
+    let (_, record, stderr) = threaded(&dir, ("4", "2"), 0);
+    assert!(
+        stderr.contains("network_delay = 0") && stderr.contains("one thread, not 2"),
+        "{stderr}"
+    );
+    assert_eq!(record["simulation"]["threads"], 1, "{record:#}");
 }

@@ -175,6 +175,8 @@ pub fn run(global: &GlobalArgs, args: RerunArgs) -> anyhow::Result<u8> {
                 ..PlanArgs::default()
             },
             seed: Some(record.seed),
+            // The record's config has the original's `sim_threads`, if set.
+            threads: None,
             output: Some(output),
             plugin: crate::cmd::PluginPathArg { plugin_path },
             no_plots: args.no_plots,

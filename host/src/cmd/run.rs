@@ -33,6 +33,12 @@ pub struct RunArgs {
     /// Seed of every random choice in the run (default: a fresh one, printed in the summary)
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
+    /// Threads of a simulated run (overrides sim_threads) [default: this machine's cores];
+    /// the outputs are byte for byte the same for any number; NATs, or a network whose
+    /// datagrams can arrive at once (no delay, no topology latency), run on one thread and
+    /// say so
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: Option<u32>,
     /// Output root; each run gets its own numbered folder in it [default: output]
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
@@ -155,24 +161,15 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
 
     // Everything that `peerlab check` would catch stops the run here, and
     // everything it warns about is shown.
-    let registry = experiment::check_modules(
+    let checked = experiment::check_loaded(
         &mut loaded,
-        &scenario,
-        &args.plugin.plugin_path,
+        Some(&args.plugin.plugin_path),
         global.verbose > 0,
+        true,
     );
-    loaded
-        .diagnostics
-        .extend(experiment::check_host_keys(&loaded.experiment));
-    loaded
-        .diagnostics
-        .extend(peerlab_verdicts::choice::check_choice(
-            &loaded.experiment,
-            &registry,
-        ));
-    loaded
-        .diagnostics
-        .extend(experiment::check_capacity(&loaded.experiment, true));
+    let Some(registry) = checked else {
+        anyhow::bail!("internal error: the scenario's modules were not checked");
+    };
     let problems: Vec<Diagnostic> = loaded
         .diagnostics
         .iter()
@@ -220,6 +217,17 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
         },
         !global.quiet,
     )?;
+    if let Some(n) = args.threads {
+        if plan.simulate {
+            plan.settings
+                .config
+                .insert("sim_threads".into(), n.to_string());
+        } else {
+            eprintln!(
+                "peerlab: note: --threads is ignored: only a simulated run (--simulate, network = simulated) runs its instances on threads of its own"
+            );
+        }
+    }
     plan.settings.metrics = registry.metric_decls();
     plan.settings.source_names = args.source_names.clone();
     let choice = if args.no_verdicts {

@@ -139,6 +139,7 @@ pub fn prepare_folder(
         sources: source_records(settings),
         metrics: settings.metrics.clone(),
         plugins: settings.plugins.clone(),
+        simulation: None,
     };
     write_inputs(&run_dir, settings, &record)?;
     Ok((run_id, run_dir, record))

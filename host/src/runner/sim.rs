@@ -10,9 +10,11 @@ use super::error::RunError;
 use super::folder::{self, EndStatus, InstanceStatus, Placement, prepare_folder};
 use super::interrupt::{Interrupt, StopSignal};
 use super::{RunOutcome, RunSettings};
+use peerlab_run::SimulationRecord;
 use peerlab_runtime::instance::Outcome;
 use peerlab_runtime::resources::ResourceLog;
 use peerlab_runtime::sim::{self, LinkModel, SimSettings};
+use peerlab_runtime::sim_parallel;
 
 /// The host name simulated runs use in the output layout.
 pub const SIM_HOST: &str = "simulated";
@@ -44,6 +46,28 @@ pub fn link_model(config: &BTreeMap<String, String>) -> Result<LinkModel, RunErr
     Ok(link)
 }
 
+/// The threads a simulated run of `config` uses: `sim_threads` (which
+/// `--threads` sets), else this machine's cores; one when a feature needs
+/// it (`peerlab_runtime::sim_parallel::plan` says which, and why) or when
+/// a datagram can arrive as soon as it is sent (`lookahead` zero).
+pub fn threads(
+    config: &BTreeMap<String, String>,
+    lookahead: std::time::Duration,
+) -> SimulationRecord {
+    let requested = peerlab_lang::RuntimeKeys::from_strings(config)
+        .0
+        .sim_threads
+        .map(|n| n as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let nats = peerlab_lang::NatKeys::from_strings(config).0.any();
+    let plan = sim_parallel::plan(requested, lookahead, nats);
+    SimulationRecord {
+        threads_requested: requested as u32,
+        threads: plan.threads as u32,
+        single_threaded_because: plan.single_threaded_because,
+    }
+}
+
 /// Run the experiment in virtual time and return its outcome. A stop
 /// signal (`interrupt`) ends the simulation where it is: the instances
 /// still running end as interrupted, and the run folder is completed as
@@ -59,10 +83,23 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
         })
         .collect();
     let started_at = SystemTime::now();
-    let (run_id, run_dir, record) = prepare_folder(settings, "simulated", 1, placement)?;
+    let (run_id, run_dir, mut record) = prepare_folder(settings, "simulated", 1, placement)?;
     // Community ids derive from the seed alone, so a run repeats byte for byte.
     let identity = format!("simulated/{}/{}", settings.experiment, settings.seed);
     let shared = crate::experiment::shared::load_shared(&record, &identity)?;
+    let lookahead = sim_parallel::lookahead(
+        link.delay,
+        shared.topology.as_deref(),
+        shared.time_scale,
+        settings.instances,
+    );
+    let threads = threads(&settings.config, lookahead);
+    if let Some(why) = &threads.single_threaded_because {
+        eprintln!("peerlab: note: {why}");
+    }
+    record.simulation = Some(threads.clone());
+    peerlab_run::write::write_run_record(&run_dir, &record)
+        .map_err(RunError::write(run_dir.join(peerlab_run::layout::RUN_JSON)))?;
     let mut resources = ResourceLog::create_or_warn(
         &run_dir.join(folder::process_resources(SIM_HOST, 1, 1)),
         (1..=settings.instances).collect(),
@@ -86,6 +123,7 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
             start_delay: settings.start_delay,
             limit,
             stop: interrupt.flag(),
+            threads: threads.threads as usize,
         },
         &mut |p| progress.update_simulated(&p),
     )

@@ -165,12 +165,12 @@ mod tests {
                         }
                         w.wait_turn(i);
                         // Later chunks often finish first.
-                        if i % 7 == 0 {
+                        if i.is_multiple_of(7) {
                             std::thread::yield_now();
                         }
                         w.put(
                             i,
-                            if i % 5 == 0 {
+                            if i.is_multiple_of(5) {
                                 String::new()
                             } else {
                                 format!("{i}\n")

@@ -179,7 +179,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
         .iter()
         .map(|p| load::process(run_dir, p))
         .collect();
-    let analysis = agg.finish(
+    let mut analysis = agg.finish(
         index.plan.as_ref(),
         index.summary.as_ref(),
         &processes,
@@ -188,19 +188,41 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
     );
     let mut warnings = analysis.warnings.clone();
 
-    // summary.json: the runner's fields untouched, aggregates added.
-    let aggregates =
-        serde_json::to_value(&analysis.aggregates).map_err(|e| ReportError::Write {
-            path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
-            source: std::io::Error::other(format!("cannot encode the aggregates: {e}")),
-        })?;
-    let completed = write_summary(
-        run_dir,
-        SummaryContent::WithAggregates {
-            original: index.summary_text.as_deref(),
-            aggregates: &aggregates,
-        },
-    );
+    // summary.json: the runner's fields untouched, aggregates added; the
+    // per-instance rows one at a time (a Value of them all would be ~3 KB
+    // an instance).
+    let encode = |e: serde_json::Error| ReportError::Write {
+        path: run_dir.join(peerlab_run::layout::SUMMARY_JSON),
+        source: std::io::Error::other(format!("cannot encode the aggregates: {e}")),
+    };
+    let per_instance = std::mem::take(&mut analysis.aggregates.per_instance);
+    let aggregates = serde_json::to_value(&analysis.aggregates).map_err(encode);
+    let mut failed = None;
+    let mut rows = per_instance
+        .iter()
+        .map_while(|r| match serde_json::to_value(r) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        });
+    let completed = aggregates.map(|aggregates| {
+        write_summary(
+            run_dir,
+            SummaryContent::WithAggregateRows {
+                original: index.summary_text.as_deref(),
+                aggregates: &aggregates,
+                key: "per_instance",
+                rows: &mut rows,
+            },
+        )
+    });
+    analysis.aggregates.per_instance = per_instance;
+    if let Some(e) = failed {
+        return Err(encode(e));
+    }
+    let completed = completed?;
     let summary_json = match completed {
         Ok(path) => Some(path),
         Err(e @ SummaryError::NotAnObject(_)) => {
@@ -258,16 +280,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
             svgs.push(path);
         }
         let path = run_dir.join(peerlab_run::layout::REPORT_HTML);
-        let (page, table) = page(
-            run_dir,
-            &index,
-            &analysis,
-            &rendered,
-            &warnings,
-            None,
-            &[],
-            opts,
-        );
+        let (page, table) = page(run_dir, &index, &analysis, &rendered, &warnings, None, opts);
         write_atomic(&path, page.as_bytes())?;
         report_html = Some(path);
         if let Some(table) = table {
@@ -300,8 +313,7 @@ pub fn process_run(run_dir: &Path, opts: &ReportOptions) -> Result<ReportSummary
                 &analysis,
                 &rendered,
                 &warnings,
-                Some(h),
-                &extras,
+                Some((h, &extras)),
                 opts,
             );
             write_atomic(path, page.as_bytes())?;
@@ -430,15 +442,14 @@ fn autoplot_figures(run_dir: &Path, index: &RunIndex, warnings: &mut Vec<Warning
 }
 
 /// report.html, and `per_instance.csv` when the page lists only some
-/// instances.
+/// instances. `after`: how `post_process_cmd` ended and what it drew.
 fn page(
     run_dir: &Path,
     index: &RunIndex,
     analysis: &Analysis,
     rendered: &[Drawn],
     warnings: &[Warning],
-    hook: Option<&HookOutcome>,
-    extras: &[load::ExtraImage],
+    after: Option<(&HookOutcome, &[load::ExtraImage])>,
     opts: &ReportOptions,
 ) -> (String, Option<String>) {
     let folder_name = folder_name(run_dir);
@@ -472,8 +483,8 @@ fn page(
         err_files: &err_files,
         out_files: &out_files,
         process_stderr: &process_stderr,
-        hook,
-        extras,
+        hook: after.map(|a| a.0),
+        extras: after.map_or(&[], |a| a.1),
         page_instances: opts.page_instances,
     };
     let table = crate::html_metrics::summarised(&page)

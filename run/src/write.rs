@@ -41,7 +41,6 @@ pub fn write_peers(run_dir: &Path, peers: &PeersRecord) -> io::Result<()> {
 }
 
 /// What goes into `summary.json`.
-#[derive(Debug, Clone, Copy)]
 pub enum SummaryContent<'a> {
     /// The runner's record of the run (pretty JSON).
     Runner(&'a Summary),
@@ -51,6 +50,16 @@ pub enum SummaryContent<'a> {
     WithAggregates {
         original: Option<&'a str>,
         aggregates: &'a Value,
+    },
+    /// As `WithAggregates`, with the array `aggregates.<key>` (a
+    /// placeholder in `aggregates`) taken from `rows` one element at a
+    /// time, so a big run's array (one element per instance) is never a
+    /// `Value` whole. The file is the same as with the whole array.
+    WithAggregateRows {
+        original: Option<&'a str>,
+        aggregates: &'a Value,
+        key: &'a str,
+        rows: &'a mut dyn Iterator<Item = Value>,
     },
 }
 
@@ -92,6 +101,12 @@ pub fn write_summary(run_dir: &Path, content: SummaryContent<'_>) -> Result<Path
             original,
             aggregates,
         } => complete(original, aggregates)?,
+        SummaryContent::WithAggregateRows {
+            original,
+            aggregates,
+            key,
+            rows,
+        } => complete_rows(original, aggregates, Some((key, rows)))?,
     };
     write_atomic(&path, text.as_bytes()).map_err(SummaryError::Io)?;
     Ok(path)
@@ -128,6 +143,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// on one line, so the file stays readable and diffable with any serde_json
 /// features enabled elsewhere in the build.
 pub fn complete(original: Option<&str>, aggregates: &Value) -> Result<String, SummaryError> {
+    complete_rows(original, aggregates, None)
+}
+
+/// The array under `aggregates.<key>`, given one element at a time.
+type Rows<'a> = Option<(&'a str, &'a mut dyn Iterator<Item = Value>)>;
+
+fn complete_rows(
+    original: Option<&str>,
+    aggregates: &Value,
+    rows: Rows<'_>,
+) -> Result<String, SummaryError> {
     let entries = match original {
         Some(text) => {
             serde_json::from_str::<Entries>(text)
@@ -141,7 +167,7 @@ pub fn complete(original: Option<&str>, aggregates: &Value) -> Result<String, Su
         let _ = writeln!(out, "  {}: {},", Value::String(key.clone()), raw.get());
     }
     out.push_str("  \"aggregates\": ");
-    pretty(aggregates, 2, &mut out);
+    pretty(aggregates, 2, &mut out, rows);
     out.push_str("\n}\n");
     Ok(out)
 }
@@ -171,7 +197,7 @@ impl<'de> Deserialize<'de> for Entries {
 
 /// Objects on several lines; arrays of scalars on one line; elements of
 /// arrays of containers one per line, each compact.
-fn pretty(v: &Value, indent: usize, out: &mut String) {
+fn pretty(v: &Value, indent: usize, out: &mut String, mut rows: Rows<'_>) {
     match v {
         Value::Object(map) if !map.is_empty() => {
             out.push_str("{\n");
@@ -187,7 +213,12 @@ fn pretty(v: &Value, indent: usize, out: &mut String) {
                     Value::Object(rows) if indent == 2 && k.as_str() == "metrics" => {
                         one_per_line(rows, indent + 2, out)
                     }
-                    v => pretty(v, indent + 2, out),
+                    _ if rows.as_ref().is_some_and(|r| r.0 == k.as_str()) => {
+                        if let Some((_, items)) = rows.take() {
+                            stream_array(items, indent + 2, out);
+                        }
+                    }
+                    v => pretty(v, indent + 2, out, None),
                 }
                 if i + 1 < keys.len() {
                     out.push(',');
@@ -212,6 +243,27 @@ fn pretty(v: &Value, indent: usize, out: &mut String) {
         }
         other => compact(other, out),
     }
+}
+
+/// An array of objects given one at a time, printed as [`pretty`] prints
+/// one: an element per line, each compact (`[]` when there is none).
+fn stream_array(items: &mut dyn Iterator<Item = Value>, indent: usize, out: &mut String) {
+    let mut items = items.peekable();
+    if items.peek().is_none() {
+        out.push_str("[]");
+        return;
+    }
+    out.push_str("[\n");
+    while let Some(item) = items.next() {
+        out.push_str(&" ".repeat(indent + 2));
+        compact(&item, out);
+        if items.peek().is_some() {
+            out.push(',');
+        }
+        out.push('\n');
+    }
+    out.push_str(&" ".repeat(indent));
+    out.push(']');
 }
 
 /// An object with each entry compact on its own line, keys sorted.
@@ -273,6 +325,30 @@ fn compact(v: &Value, out: &mut String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn rows_given_one_at_a_time_print_as_the_whole_array() {
+        let original = "{\n  \"run_id\": \"r\",\n  \"aggregates\": {\"old\": 1}\n}\n";
+        for n in [0, 1, 3] {
+            let rows: Vec<Value> = (0..n)
+                .map(|i| json!({"id": i, "by_type": {"b": [1, 2], "a": {}}}))
+                .collect();
+            let whole = json!({"z": [1, 2], "per_instance": rows.clone(), "a": {"k": 1}});
+            let placeholder = json!({"z": [1, 2], "per_instance": [], "a": {"k": 1}});
+            let mut it = rows.into_iter();
+            let streamed = complete_rows(
+                Some(original),
+                &placeholder,
+                Some(("per_instance", &mut it)),
+            )
+            .unwrap();
+            assert_eq!(
+                streamed,
+                complete(Some(original), &whole).unwrap(),
+                "{n} rows"
+            );
+        }
+    }
 
     #[test]
     fn a_failed_write_leaves_no_temporary_file_and_keeps_the_old_record() {

@@ -64,6 +64,8 @@ pub struct SimReport {
     pub virtual_time: Duration,
     pub delivered: u64,
     pub lost: u64,
+    /// How the threads shared the work (`None` on one thread).
+    pub threading: Option<super::sim_parallel::Threading>,
 }
 
 /// Where a simulation is, for the progress display.
@@ -198,10 +200,11 @@ pub fn run(
         }
     }
     let end = zero + settings.limit;
+    let mut threading = None;
     if !interrupted {
         // One loop, or windows of the link's delay on several threads:
         // the same events in the same order for every instance.
-        let (done, stop) = super::sim_parallel::drive(
+        let (done, stop, shared_work) = super::sim_parallel::drive(
             sim,
             settings.threads,
             super::sim_parallel::lookahead(
@@ -219,6 +222,7 @@ pub fn run(
         );
         sim = done;
         interrupted = stop;
+        threading = shared_work;
     }
     let now = sim.now;
     // The time limit or a stop: whoever is still running is stopped.
@@ -249,6 +253,7 @@ pub fn run(
         virtual_time: now.saturating_duration_since(zero),
         delivered: sim.delivered,
         lost: sim.lost,
+        threading,
     })
 }
 

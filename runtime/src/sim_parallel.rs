@@ -95,6 +95,33 @@ pub fn plan(requested: usize, lookahead: Duration, nats: bool) -> Threads {
     }
 }
 
+/// How the threads shared a simulation's work, for the log (a figure of
+/// this machine, never an output of the run).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Threading {
+    /// Windows run (each ends at a barrier).
+    pub windows: u64,
+    /// Each thread's events handled and CPU seconds.
+    pub threads: Vec<(u64, f64)>,
+    /// Datagrams for another thread due inside the window they were sent
+    /// in: none unless the lookahead is wrong (a bug), which would make
+    /// the outputs depend on the number of threads.
+    pub late: u64,
+}
+
+/// CPU seconds of the calling thread (for [`Threading`] only).
+fn thread_cpu() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid pointer to a timespec; the call only writes it.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } != 0 {
+        return 0.0;
+    }
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
 /// What every thread reads: the run's fixed values and the exchange.
 struct Shared<'a> {
     parts: usize,
@@ -135,8 +162,8 @@ pub(crate) struct Display<'a> {
 }
 
 /// Run `sim` to `end` (or a stop) on `threads` threads (one: in this
-/// thread, in one loop). Returns the whole simulation again and whether
-/// the stop flag ended it.
+/// thread, in one loop). Returns the whole simulation again, whether the
+/// stop flag ended it, and how the threads shared the work (`None` on one).
 pub(crate) fn drive(
     sim: Sim,
     threads: usize,
@@ -144,7 +171,7 @@ pub(crate) fn drive(
     (end, zero, n): (Instant, Instant, u32),
     stop: &AtomicBool,
     display: Display<'_>,
-) -> (Sim, bool) {
+) -> (Sim, bool, Option<Threading>) {
     let mut sim = sim;
     if threads <= 1 || lookahead.is_zero() {
         let stopped = || stop.load(Ordering::Relaxed);
@@ -155,7 +182,7 @@ pub(crate) fn drive(
                 progress(s.progress(n, at, zero));
             }
         });
-        return (sim, paused == Paused::Stopped);
+        return (sim, paused == Paused::Stopped, None);
     }
     let parts = match sim.split(threads) {
         Ok(parts) => parts,
@@ -192,19 +219,26 @@ pub(crate) fn drive(
     });
     let mut interrupted = false;
     let mut parts = Vec::with_capacity(ended.len());
+    let mut threading = Threading::default();
     for e in ended {
         if let Some(panic) = e.panic {
             std::panic::resume_unwind(panic);
         }
         interrupted |= e.interrupted;
+        threading.windows = threading.windows.max(e.windows);
+        threading.threads.push((e.sim.events, e.cpu));
+        threading.late += e.late;
         parts.push(e.sim);
     }
-    (Sim::join(parts), interrupted)
+    (Sim::join(parts), interrupted, Some(threading))
 }
 
 struct Ended {
     sim: Sim,
     interrupted: bool,
+    windows: u64,
+    cpu: f64,
+    late: u64,
     panic: Option<Box<dyn std::any::Any + Send>>,
 }
 
@@ -213,12 +247,14 @@ struct Ended {
 /// all leave the loop after the same window.
 fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<'_>>) -> Ended {
     let p = sh.parts;
+    let cpu = thread_cpu();
     *lock(sh.next(0, me)) = sim.net.next_at();
     sh.barrier.wait();
     let mut window: u64 = 0;
     let mut interrupted = false;
     let mut panic = None;
     let mut last_share: Option<Instant> = None;
+    let mut late = 0;
     let stopped = || sh.stop.load(Ordering::Relaxed);
     loop {
         let parity = (window % 2) as usize;
@@ -272,6 +308,9 @@ fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<
         for q in (0..p).filter(|&q| q != me) {
             let parcels = sim.net.take_outbox(q);
             if let Some(first) = parcels.iter().map(Parcel::at).min() {
+                if first < end_of_window {
+                    late += 1;
+                }
                 earliest = Some(earliest.map_or(first, |e| e.min(first)));
                 lock(sh.mail(after, me, q)).extend(parcels);
             }
@@ -287,6 +326,46 @@ fn worker(sh: &Shared<'_>, me: usize, mut sim: Sim, mut display: Option<Display<
     Ended {
         sim,
         interrupted,
+        windows: window,
+        cpu: thread_cpu() - cpu,
+        late,
         panic,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerlab_lang::network::{Assignment, Topology, builtin};
+
+    #[test]
+    fn the_lookahead_is_the_link_delay_plus_the_least_topology_latency() {
+        let ms = Duration::from_millis;
+        let world = builtin("world").expect("built in");
+        let all = Topology::assign(world.clone(), &Assignment::RoundRobin, 6).unwrap();
+        assert_eq!(lookahead(ms(5), None, 1.0, 6), ms(5));
+        assert_eq!(lookahead(ms(0), Some(&all), 1.0, 6), ms(10));
+        assert_eq!(lookahead(ms(2), Some(&all), 0.5, 6), ms(7));
+        // An instance outside every group gets no topology latency.
+        let short = Topology::assign(world, &Assignment::RoundRobin, 4).unwrap();
+        assert_eq!(lookahead(ms(0), Some(&short), 1.0, 6), ms(0));
+    }
+
+    #[test]
+    fn one_thread_is_chosen_and_said_for_nats_and_for_no_lookahead() {
+        let ms = Duration::from_millis;
+        assert_eq!(plan(4, ms(5), false).threads, 4);
+        assert_eq!(plan(4, ms(5), false).single_threaded_because, None);
+        assert_eq!(plan(1, ms(0), true).single_threaded_because, None);
+        let nat = plan(2, ms(5), true);
+        assert_eq!(nat.threads, 1);
+        assert!(nat.single_threaded_because.unwrap().contains("NAT"));
+        let zero = plan(2, ms(0), false);
+        assert_eq!(zero.threads, 1);
+        assert!(
+            zero.single_threaded_because
+                .unwrap()
+                .contains("network_delay = 0")
+        );
     }
 }

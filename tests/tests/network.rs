@@ -9,9 +9,23 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use peerlab_e2e::Dir;
 use serde_json::Value;
+
+/// The UDP test measures real latency to 1 ms: it runs alone (the write
+/// side), the other tests of this file beside each other (the read side),
+/// however many test threads there are.
+static TIMING: RwLock<()> = RwLock::new(());
+
+fn beside_others() -> RwLockReadGuard<'static, ()> {
+    TIMING.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn alone() -> RwLockWriteGuard<'static, ()> {
+    TIMING.write().unwrap_or_else(|e| e.into_inner())
+}
 
 /// One-way latency in ms, row = from, column = to (asymmetric on purpose:
 /// b to c is 40, c to b is 35).
@@ -203,6 +217,7 @@ fn check_run(run: &Path, host: &str, latency_tolerance_ms: f64, rate_tolerance: 
 
 #[test]
 fn a_three_region_topology_with_bandwidth_limits_is_exact_in_simulation() {
+    let _timing = beside_others();
     let dir = Dir::new("net-topology-sim");
     write_experiment(&dir, "network = simulated\n");
     dir.peerlab()
@@ -215,6 +230,7 @@ fn a_three_region_topology_with_bandwidth_limits_is_exact_in_simulation() {
 
 #[test]
 fn a_three_region_topology_with_bandwidth_limits_holds_over_udp() {
+    let _timing = alone();
     let dir = Dir::new("net-topology-udp");
     // One process: every instance reads the same clock.
     write_experiment(&dir, "instances_per_process = 6\n");
@@ -227,6 +243,7 @@ fn a_three_region_topology_with_bandwidth_limits_holds_over_udp() {
 
 #[test]
 fn check_refuses_bad_network_values_at_their_line() {
+    let _timing = beside_others();
     let dir = Dir::new("net-check");
     dir.write("regions.csv", "from\\to,a,b\na,5,20\nb,20,\n");
     dir.write(
@@ -261,6 +278,7 @@ fn check_refuses_bad_network_values_at_their_line() {
 
 #[test]
 fn a_full_upload_queue_drops_and_counts_what_does_not_fit() {
+    let _timing = beside_others();
     let dir = Dir::new("net-queue");
     dir.write(
         "q.scenario",

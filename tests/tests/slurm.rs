@@ -10,120 +10,23 @@
 //! test's job never waits in the queue behind another's.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use peerlab_e2e::{Dir, Run, peerlab_bin, workspace_root};
+use peerlab_e2e::slurm::{
+    Cancel, Cluster, Shape, job_id, json, processes_mentioning, statuses, wait_for,
+};
+use peerlab_e2e::{Dir, Run, workspace_root};
 use serde_json::Value;
 
-static CLUSTER: Mutex<()> = Mutex::new(());
-
-/// The cluster, for one test at a time; `None` (after a SKIPPED line) when
-/// the SLURM tests were opted out with `PEERLAB_SKIP_SLURM=1`. Fails when
-/// the test cluster is not running.
-fn cluster(test: &str) -> Option<MutexGuard<'static, ()>> {
-    if std::env::var("PEERLAB_SKIP_SLURM").as_deref() == Ok("1") {
-        eprintln!("SKIPPED (PEERLAB_SKIP_SLURM=1): slurm test {test}");
-        return None;
-    }
-    assert!(
-        std::env::var("PEERLAB_SLURM_TESTS").as_deref() == Ok("1"),
-        "{test}: the SLURM test cluster is not running (PEERLAB_SLURM_TESTS is not 1): \
-         run scripts/test as root on Debian (it starts scripts/slurm-local.sh, which installs \
-         slurm-wlm and munge), or set PEERLAB_SKIP_SLURM=1 to skip the SLURM tests"
-    );
-    Some(CLUSTER.lock().unwrap_or_else(|e| e.into_inner()))
+/// The single-host cluster for `test` (see [`Cluster::get`]).
+fn cluster(test: &str) -> Option<Cluster> {
+    Cluster::get(Shape::SingleHost, test)
 }
 
-fn json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-fn statuses(summary: &Value) -> Vec<(u64, String, u64, String, String)> {
-    summary["instance_status"]
-        .as_array()
-        .expect("instance_status")
-        .iter()
-        .map(|s| {
-            (
-                s["id"].as_u64().unwrap_or(0),
-                s["host"].as_str().unwrap_or_default().to_string(),
-                s["node"].as_u64().unwrap_or(0),
-                s["status"].as_str().unwrap_or_default().to_string(),
-                s["error"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-/// `squeue`'s state of a job (`-t all` keeps ended jobs for a while).
-fn job_state(job: &str) -> String {
-    let out = Command::new("squeue")
-        .args(["-h", "-t", "all", "-j", job, "-o", "%T"])
-        .output()
-        .expect("running squeue");
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn job_id(run: &Path) -> String {
-    std::fs::read_to_string(run.join("slurm/job_id"))
-        .unwrap_or_else(|e| panic!("{}: {e}", run.display()))
-        .trim()
-        .to_string()
-}
-
-/// Processes whose command line mentions `needle`.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
-        if !entry
-            .file_name()
-            .to_string_lossy()
-            .chars()
-            .all(|c| c.is_ascii_digit())
-        {
-            continue;
-        }
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) {
-                found.push(format!("{}: {cmd}", entry.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
-}
-
-/// Wait (bounded) until `cond` holds.
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// After a run: its job has ended and nothing it started still runs.
-fn assert_nothing_left(run: &Path) {
-    let job = job_id(run);
-    let state = job_state(&job);
-    assert!(
-        ["COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", ""].contains(&state.as_str()),
-        "job {job} is still {state}"
-    );
-    let needle = run.to_string_lossy().into_owned();
-    wait_for(
-        "the run's processes to be gone",
-        Duration::from_secs(30),
-        || processes_mentioning(&needle).is_empty(),
-    );
-}
-
-fn run_slurm(dir: &Dir, conf: &str, extra: &[&str]) -> Run {
-    dir.peerlab()
+fn run_slurm(cluster: &Cluster, dir: &Dir, conf: &str, extra: &[&str]) -> Run {
+    cluster
+        .peerlab(dir)
         .args(["run", conf, "--runner", "slurm", "--time-scale", "0.05"])
         .args(extra)
         .run()
@@ -137,7 +40,7 @@ const ECHO_SCENARIO: &str = "\
 
 #[test]
 fn nine_instances_spread_over_three_nodes_with_slurm_identities() {
-    let Some(_cluster) = cluster("nine_instances_spread_over_three_nodes") else {
+    let Some(cluster) = cluster("nine_instances_spread_over_three_nodes") else {
         return;
     };
     let dir = Dir::new("slurm-echo");
@@ -147,7 +50,7 @@ fn nine_instances_spread_over_three_nodes_with_slurm_identities() {
         "experiment_name = echo\nscenario_file = echo.scenario\nrunner = slurm\n\
          node_amount = 3\ninstances_to_run = 10\nexperiment_time = 60\n",
     );
-    let run = run_slurm(&dir, "echo.conf", &[]);
+    let run = run_slurm(&cluster, &dir, "echo.conf", &[]);
     run.expect_code(0);
     let folder = dir.latest_run();
     let summary = json(&folder.join("summary.json"));
@@ -205,19 +108,19 @@ fn nine_instances_spread_over_three_nodes_with_slurm_identities() {
             "job.out lacks {line:?}:\n{job_out}"
         );
     }
-    assert_eq!(job_state(&job_id(&folder)), "COMPLETED");
-    assert_nothing_left(&folder);
+    assert_eq!(cluster.job_state(&job_id(&folder)), "COMPLETED");
+    cluster.assert_nothing_left(&folder);
 }
 
 #[test]
 fn benaloh_on_three_nodes_passes_its_verdict() {
-    let Some(_cluster) = cluster("benaloh_on_three_nodes_passes_its_verdict") else {
+    let Some(cluster) = cluster("benaloh_on_three_nodes_passes_its_verdict") else {
         return;
     };
     let dir = Dir::new("slurm-benaloh");
     let conf = workspace_root().join("tests/data/slurm/benaloh_slurm.conf");
-    let run = dir
-        .peerlab()
+    let run = cluster
+        .peerlab(&dir)
         .arg("run")
         .arg(&conf)
         .args(["--time-scale", "0.05", "--output"])
@@ -241,12 +144,12 @@ fn benaloh_on_three_nodes_passes_its_verdict() {
         per_host.into_iter().collect::<Vec<_>>(),
         vec![("n1".into(), 3), ("n2".into(), 3), ("n3".into(), 3)]
     );
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
 }
 
 #[test]
 fn a_job_slurm_cannot_place_fails_with_slurms_reason() {
-    let Some(_cluster) = cluster("a_job_slurm_cannot_place_fails_with_slurms_reason") else {
+    let Some(cluster) = cluster("a_job_slurm_cannot_place_fails_with_slurms_reason") else {
         return;
     };
     let dir = Dir::new("slurm-unplaceable");
@@ -258,7 +161,7 @@ fn a_job_slurm_cannot_place_fails_with_slurms_reason() {
          node_amount = 5\ninstances_to_run = 5\nexperiment_time = 60\n",
     );
     let started = Instant::now();
-    let run = run_slurm(&dir, "five.conf", &[]);
+    let run = run_slurm(&cluster, &dir, "five.conf", &[]);
     run.expect_code(1).stderr_has("SLURM cannot place job");
     // Whatever words this SLURM version picks, they are SLURM's.
     assert!(
@@ -284,13 +187,13 @@ fn a_job_slurm_cannot_place_fails_with_slurms_reason() {
     }
     // The job was cancelled, not left in the queue.
     wait_for("the job to be cancelled", Duration::from_secs(30), || {
-        job_state(&job_id(&folder)) == "CANCELLED"
+        cluster.job_state(&job_id(&folder)) == "CANCELLED"
     });
 }
 
 #[test]
 fn a_partition_slurm_does_not_have_is_refused_with_its_message() {
-    let Some(_cluster) = cluster("a_partition_slurm_does_not_have_is_refused") else {
+    let Some(cluster) = cluster("a_partition_slurm_does_not_have_is_refused") else {
         return;
     };
     let dir = Dir::new("slurm-partition");
@@ -300,7 +203,7 @@ fn a_partition_slurm_does_not_have_is_refused_with_its_message() {
         "experiment_name = p\nscenario_file = echo.scenario\nrunner = slurm\n\
          node_amount = 2\ninstances_to_run = 2\nslurm_partition = nosuchpartition\n",
     );
-    let run = run_slurm(&dir, "p.conf", &[]);
+    let run = run_slurm(&cluster, &dir, "p.conf", &[]);
     run.expect_code(1)
         .stderr_has("SLURM refused the job")
         .stderr_has("nosuchpartition");
@@ -316,12 +219,13 @@ fn a_partition_slurm_does_not_have_is_refused_with_its_message() {
 
 #[test]
 fn with_immediate_a_job_that_must_wait_fails_instead() {
-    let Some(_cluster) = cluster("with_immediate_a_job_that_must_wait_fails_instead") else {
+    let Some(cluster) = cluster("with_immediate_a_job_that_must_wait_fails_instead") else {
         return;
     };
     let dir = Dir::new("slurm-immediate");
     // Hold one node with a job of our own, so 3 nodes are not free now.
-    let holder = Command::new("sbatch")
+    let holder = cluster
+        .command("sbatch")
         .args([
             "--parsable",
             "-N",
@@ -339,9 +243,9 @@ fn with_immediate_a_job_that_must_wait_fails_instead() {
         String::from_utf8_lossy(&holder.stderr)
     );
     let holder = String::from_utf8_lossy(&holder.stdout).trim().to_string();
-    let cancel = scopeguard(&holder);
+    let cancel = Cancel(&cluster, holder.clone());
     wait_for("the holding job to run", Duration::from_secs(30), || {
-        job_state(&holder) == "RUNNING"
+        cluster.job_state(&holder) == "RUNNING"
     });
     dir.write("echo.scenario", ECHO_SCENARIO);
     dir.write(
@@ -349,7 +253,7 @@ fn with_immediate_a_job_that_must_wait_fails_instead() {
         "experiment_name = now\nscenario_file = echo.scenario\nrunner = slurm\n\
          node_amount = 3\ninstances_to_run = 3\nslurm_immediate = true\n",
     );
-    let run = run_slurm(&dir, "now.conf", &[]);
+    let run = run_slurm(&cluster, &dir, "now.conf", &[]);
     drop(cancel);
     run.expect_code(1)
         .stderr_has("SLURM cannot place job")
@@ -362,22 +266,9 @@ fn with_immediate_a_job_that_must_wait_fails_instead() {
     );
 }
 
-/// Cancels a job when dropped (also when the test fails).
-struct Cancel(String);
-
-impl Drop for Cancel {
-    fn drop(&mut self) {
-        let _ = Command::new("scancel").arg(&self.0).status();
-    }
-}
-
-fn scopeguard(job: &str) -> Cancel {
-    Cancel(job.to_string())
-}
-
 #[test]
 fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
-    let Some(_cluster) = cluster("a_killed_instance_is_reported") else {
+    let Some(cluster) = cluster("a_killed_instance_is_reported") else {
         return;
     };
     let dir = Dir::new("slurm-kill");
@@ -392,10 +283,9 @@ fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
             local.path().display()
         ),
     );
-    let child = Command::new(peerlab_bin())
-        .current_dir(dir.path())
+    let child = cluster
+        .peerlab_child(&dir)
         .args(["run", "k.conf", "--runner", "slurm", "--time-scale", "0.1"])
-        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -464,7 +354,7 @@ fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
         .expect("local dir")
         .collect();
     assert!(left.is_empty(), "node-local folders left behind: {left:?}");
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
     let still = processes_mentioning(&local.path().to_string_lossy());
     assert!(still.is_empty(), "instance processes left: {still:?}");
 }
@@ -473,7 +363,7 @@ fn a_killed_instance_is_reported_and_node_local_outputs_come_back() {
 /// has printed, send `signal` to `peerlab run`, and check the job is
 /// cancelled and the run ends as interrupted with its outputs.
 fn a_stop_signal_cancels_the_job_and_keeps_the_outputs(test: &str, signal: i32) {
-    let Some(_cluster) = cluster(test) else {
+    let Some(cluster) = cluster(test) else {
         return;
     };
     let dir = Dir::new(test);
@@ -483,10 +373,9 @@ fn a_stop_signal_cancels_the_job_and_keeps_the_outputs(test: &str, signal: i32) 
         "experiment_name = c\nscenario_file = c.scenario\nrunner = slurm\n\
          node_amount = 3\ninstances_to_run = 3\nexperiment_time = 900\n",
     );
-    let child = Command::new(peerlab_bin())
-        .current_dir(dir.path())
+    let child = cluster
+        .peerlab_child(&dir)
         .args(["run", "c.conf", "--runner", "slurm"])
-        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -502,7 +391,7 @@ fn a_stop_signal_cancels_the_job_and_keeps_the_outputs(test: &str, signal: i32) 
     });
     let folder = dir.latest_run();
     let job = job_id(&folder);
-    assert_eq!(job_state(&job), "RUNNING");
+    assert_eq!(cluster.job_state(&job), "RUNNING");
     // SAFETY: plain kill(2) of the child this test started.
     unsafe {
         libc::kill(child.id() as i32, signal);
@@ -512,13 +401,13 @@ fn a_stop_signal_cancels_the_job_and_keeps_the_outputs(test: &str, signal: i32) 
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let summary = json(&folder.join("summary.json"));
     assert_eq!(summary["outcome"], "interrupted", "{summary:#}");
-    assert_eq!(job_state(&job), "CANCELLED");
+    assert_eq!(cluster.job_state(&job), "CANCELLED");
     for n in 1..=3 {
         let text = std::fs::read_to_string(folder.join(format!("n{n}/node{n:03}/{n:05}.out")))
             .expect("output kept");
         assert!(text.contains("up"));
     }
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
 }
 
 #[test]
@@ -533,7 +422,7 @@ fn sigterm_cancels_the_job_and_keeps_the_outputs() {
 
 #[test]
 fn killing_peerlab_run_ends_the_job_even_with_an_instance_stuck_in_a_callback() {
-    let Some(_cluster) = cluster("killing_peerlab_run_ends_the_job") else {
+    let Some(cluster) = cluster("killing_peerlab_run_ends_the_job") else {
         return;
     };
     let dir = Dir::new("slurm-orphans");
@@ -549,11 +438,10 @@ fn killing_peerlab_run_ends_the_job_even_with_an_instance_stuck_in_a_callback() 
          node_amount = 3\ninstances_to_run = 3\nexperiment_time = 900\n",
     );
     let plugins = peerlab_e2e::fixture_plugins();
-    let mut child = Command::new(peerlab_bin())
-        .current_dir(dir.path())
+    let mut child = cluster
+        .peerlab_child(&dir)
         .args(["run", "o.conf", "--runner", "slurm", "--plugin-path"])
         .arg(&plugins)
-        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -574,21 +462,21 @@ fn killing_peerlab_run_ends_the_job_even_with_an_instance_stuck_in_a_callback() 
     );
     let folder = dir.latest_run();
     let job = job_id(&folder);
-    let _cancel = scopeguard(&job);
-    assert_eq!(job_state(&job), "RUNNING");
+    let _cancel = Cancel(&cluster, job.clone());
+    assert_eq!(cluster.job_state(&job), "RUNNING");
     let _ = child.kill();
     let _ = child.wait();
     wait_for(
         "the job to end without peerlab run",
         Duration::from_secs(60),
-        || job_state(&job) != "RUNNING",
+        || cluster.job_state(&job) != "RUNNING",
     );
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
 }
 
 #[test]
 fn a_sweep_runs_each_point_as_a_slurm_job() {
-    let Some(_cluster) = cluster("a_sweep_runs_each_point_as_a_slurm_job") else {
+    let Some(cluster) = cluster("a_sweep_runs_each_point_as_a_slurm_job") else {
         return;
     };
     let dir = Dir::new("slurm-sweep");
@@ -598,8 +486,8 @@ fn a_sweep_runs_each_point_as_a_slurm_job() {
         "experiment_name = echo\nscenario_file = echo.scenario\nrunner = slurm\n\
          node_amount = 3\ninstances_to_run = 3\nexperiment_time = 60\n",
     );
-    let run = dir
-        .peerlab()
+    let run = cluster
+        .peerlab(&dir)
         .args([
             "sweep",
             "echo.conf",
@@ -637,7 +525,7 @@ fn a_sweep_runs_each_point_as_a_slurm_job() {
         assert!(hosts.iter().all(|h| h.starts_with('n')), "{hosts:?}");
         assert!(!job_id(&folder).is_empty());
         seen.push(record["instances"].as_u64().unwrap());
-        assert_nothing_left(&folder);
+        cluster.assert_nothing_left(&folder);
     }
     seen.sort();
     assert_eq!(seen, vec![3, 4], "one SLURM run per grid point");
@@ -668,7 +556,7 @@ fn external_instances_run_on_the_nodes_and_their_outputs_come_back() {
         eprintln!("skipped: PEERLAB_SKIP_IPV8=1 (the Python client's tests)");
         return;
     }
-    let Some(_cluster) = cluster("external_instances_run_on_the_nodes") else {
+    let Some(cluster) = cluster("external_instances_run_on_the_nodes") else {
         return;
     };
     let dir = Dir::new("slurm-external");
@@ -696,9 +584,13 @@ fn external_instances_run_on_the_nodes_and_their_outputs_come_back() {
             local.path().display()
         ),
     );
-    dir.peerlab().args(["check", "x.conf"]).run().expect_code(0);
-    let run = dir
-        .peerlab()
+    cluster
+        .peerlab(&dir)
+        .args(["check", "x.conf"])
+        .run()
+        .expect_code(0);
+    let run = cluster
+        .peerlab(&dir)
         .args(["run", "x.conf", "--time-scale", "0.2", "--no-plots"])
         .run();
     run.expect_code(0);
@@ -748,12 +640,12 @@ fn external_instances_run_on_the_nodes_and_their_outputs_come_back() {
         .expect("local dir")
         .collect();
     assert!(left.is_empty(), "node-local folders left behind: {left:?}");
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
 }
 
 #[test]
 fn an_external_instance_that_crashes_on_a_node_is_reported_with_its_status() {
-    let Some(_cluster) = cluster("an_external_instance_that_crashes_on_a_node") else {
+    let Some(cluster) = cluster("an_external_instance_that_crashes_on_a_node") else {
         return;
     };
     let dir = Dir::new("slurm-external-crash");
@@ -764,7 +656,7 @@ fn an_external_instance_that_crashes_on_a_node_is_reported_with_its_status() {
          instances_to_run = 2\nexternal_instances = 1\n\
          external_cmd = echo external up; echo it broke >&2; exit 3\nexperiment_time = 4\n",
     );
-    let run = run_slurm(&dir, "x.conf", &["--no-plots"]);
+    let run = run_slurm(&cluster, &dir, "x.conf", &["--no-plots"]);
     run.expect_code(1);
     let folder = dir.latest_run();
     let summary = json(&folder.join("summary.json"));
@@ -798,12 +690,12 @@ fn an_external_instance_that_crashes_on_a_node_is_reported_with_its_status() {
     );
     let exits = std::fs::read_to_string(folder.join("slurm/node002.exits.jsonl")).expect("exits");
     assert!(exits.contains("exit code 3"), "{exits}");
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
 }
 
 #[test]
 fn an_external_instance_that_never_registers_is_reported_within_registration_timeout() {
-    let Some(_cluster) = cluster("an_external_instance_that_never_registers") else {
+    let Some(cluster) = cluster("an_external_instance_that_never_registers") else {
         return;
     };
     let dir = Dir::new("slurm-external-silent");
@@ -814,7 +706,7 @@ fn an_external_instance_that_never_registers_is_reported_within_registration_tim
          instances_to_run = 2\nexternal_instances = 1\nexternal_cmd = exec sleep 617\n\
          experiment_time = 60\nregistration_timeout = 3\n",
     );
-    let run = run_slurm(&dir, "x.conf", &["--no-plots"]);
+    let run = run_slurm(&cluster, &dir, "x.conf", &["--no-plots"]);
     run.expect_code(1);
     let folder = dir.latest_run();
     let summary = json(&folder.join("summary.json"));
@@ -826,7 +718,7 @@ fn an_external_instance_that_never_registers_is_reported_within_registration_tim
         "{summary:#}"
     );
     // The job was cancelled and the program stopped with it.
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
     wait_for(
         "the silent program to be stopped",
         Duration::from_secs(30),
@@ -836,7 +728,7 @@ fn an_external_instance_that_never_registers_is_reported_within_registration_tim
 
 #[test]
 fn peers_on_three_nodes_find_each_other_only_through_the_built_in_tracker() {
-    let Some(_cluster) = cluster("peers_find_each_other_only_through_the_built_in_tracker") else {
+    let Some(cluster) = cluster("peers_find_each_other_only_through_the_built_in_tracker") else {
         return;
     };
     let dir = Dir::new("slurm-tracker");
@@ -851,8 +743,8 @@ fn peers_on_three_nodes_find_each_other_only_through_the_built_in_tracker() {
         "scenario_file = d.scenario\nrunner = slurm\nnode_amount = 3\ninstances_to_run = 4\n\
          tracker_cmd = run_tracker.sh\ntracker_port = __unique_port__\n",
     );
-    let run = dir
-        .peerlab()
+    let run = cluster
+        .peerlab(&dir)
         .args(["run", "d.conf", "--time-scale", "0.5", "--no-plots"])
         .run();
     run.expect_code(0).stderr_has(
@@ -880,5 +772,5 @@ fn peers_on_three_nodes_find_each_other_only_through_the_built_in_tracker() {
         .map(|(_, host, ..)| host)
         .collect();
     assert_eq!(hosts.len(), 3, "{hosts:?}");
-    assert_nothing_left(&folder);
+    cluster.assert_nothing_left(&folder);
 }

@@ -11,100 +11,44 @@
 //! line each). The tests take the cluster one at a time (a lock).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use peerlab_e2e::{Dir, TestCommand, peerlab_bin, workspace_root};
-use serde_json::Value;
+use peerlab_e2e::slurm::{Cluster, Shape, job_id, json, statuses, wait_for};
+use peerlab_e2e::{Dir, workspace_root};
 
-static CLUSTER: Mutex<()> = Mutex::new(());
-
-/// The netns cluster: its `slurm.conf`, for one test at a time; `None`
-/// (after a SKIPPED line) when the SLURM tests were opted out.
-struct Cluster {
-    conf: PathBuf,
-    _lock: MutexGuard<'static, ()>,
+/// `scripts/slurm-local.sh --netns <args>` for this cluster.
+fn script(cluster: &Cluster, args: &[&str]) {
+    let dir = cluster.conf.parent().expect("slurm.conf's folder");
+    let out = Command::new(workspace_root().join("scripts/slurm-local.sh"))
+        .arg("--netns")
+        .args(args)
+        .env("PEERLAB_SLURM_DIR", dir)
+        .env("SLURM_CONF", &cluster.conf)
+        .output()
+        .expect("running scripts/slurm-local.sh");
+    assert!(
+        out.status.success(),
+        "slurm-local.sh --netns {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
-impl Cluster {
-    fn get(test: &str) -> Option<Cluster> {
-        if std::env::var("PEERLAB_SKIP_SLURM").as_deref() == Ok("1") {
-            eprintln!("SKIPPED (PEERLAB_SKIP_SLURM=1): slurm netns test {test}");
-            return None;
-        }
-        let conf = std::env::var_os("PEERLAB_SLURM_NETNS_CONF").unwrap_or_else(|| {
-            panic!(
-                "{test}: the netns SLURM test cluster is not running (PEERLAB_SLURM_NETNS_CONF is \
-                 not set): run scripts/test as root (it starts `scripts/slurm-local.sh --netns`), \
-                 or start it by hand and export PEERLAB_SLURM_NETNS_CONF=/tmp/peerlab-slurm-netns/slurm.conf; \
-                 or set PEERLAB_SKIP_SLURM=1 to skip the SLURM tests"
-            )
-        });
-        let lock = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
-        Some(Cluster {
-            conf: PathBuf::from(conf),
-            _lock: lock,
+/// The node addresses SLURM has: `n1` → `10.213.17.11`.
+fn node_addrs(cluster: &Cluster) -> BTreeMap<String, String> {
+    let out = cluster
+        .command("sinfo")
+        .args(["-h", "-N", "-o", "%N %o"])
+        .output()
+        .expect("running sinfo");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (n, a) = l.trim().split_once(' ')?;
+            Some((n.to_string(), a.trim().to_string()))
         })
-    }
-
-    /// A SLURM client command against this cluster.
-    fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env("SLURM_CONF", &self.conf);
-        cmd
-    }
-
-    /// `peerlab` in `dir`, against this cluster.
-    fn peerlab(&self, dir: &Dir) -> TestCommand {
-        let mut cmd = dir.peerlab();
-        cmd.env("SLURM_CONF", &self.conf);
-        cmd
-    }
-
-    /// `scripts/slurm-local.sh --netns <args>` for this cluster.
-    fn script(&self, args: &[&str]) {
-        let dir = self.conf.parent().expect("slurm.conf's folder");
-        let out = Command::new(workspace_root().join("scripts/slurm-local.sh"))
-            .arg("--netns")
-            .args(args)
-            .env("PEERLAB_SLURM_DIR", dir)
-            .env("SLURM_CONF", &self.conf)
-            .output()
-            .expect("running scripts/slurm-local.sh");
-        assert!(
-            out.status.success(),
-            "slurm-local.sh --netns {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    /// `squeue`'s state of a job (`-t all` keeps ended jobs for a while).
-    fn job_state(&self, job: &str) -> String {
-        let out = self
-            .command("squeue")
-            .args(["-h", "-t", "all", "-j", job, "-o", "%T"])
-            .output()
-            .expect("running squeue");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    /// The node addresses SLURM has: `n1` → `10.213.17.11`.
-    fn node_addrs(&self) -> BTreeMap<String, String> {
-        let out = self
-            .command("sinfo")
-            .args(["-h", "-N", "-o", "%N %o"])
-            .output()
-            .expect("running sinfo");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                let (n, a) = l.trim().split_once(' ')?;
-                Some((n.to_string(), a.trim().to_string()))
-            })
-            .collect()
-    }
+        .collect()
 }
 
 /// Starts node nN's slurmd again when dropped (also when the test fails),
@@ -113,88 +57,8 @@ struct Restart<'a>(&'a Cluster, u32);
 
 impl Drop for Restart<'_> {
     fn drop(&mut self) {
-        self.0.script(&["restart-node", &self.1.to_string()]);
+        script(self.0, &["restart-node", &self.1.to_string()]);
     }
-}
-
-fn json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
-}
-
-/// `(id, host, status, error)` of every instance in a summary.
-fn statuses(summary: &Value) -> Vec<(u64, String, String, String)> {
-    summary["instance_status"]
-        .as_array()
-        .expect("instance_status")
-        .iter()
-        .map(|s| {
-            (
-                s["id"].as_u64().unwrap_or(0),
-                s["host"].as_str().unwrap_or_default().to_string(),
-                s["status"].as_str().unwrap_or_default().to_string(),
-                s["error"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
-fn job_id(run: &Path) -> String {
-    std::fs::read_to_string(run.join("slurm/job_id"))
-        .unwrap_or_else(|e| panic!("{}: {e}", run.display()))
-        .trim()
-        .to_string()
-}
-
-/// Processes whose command line mentions `needle`, in any namespace.
-fn processes_mentioning(needle: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if !name.chars().all(|c| c.is_ascii_digit()) {
-            continue;
-        }
-        if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-            if cmd.contains(needle) {
-                found.push(format!("{name}: {cmd}"));
-            }
-        }
-    }
-    found
-}
-
-/// Wait (bounded) until `cond` holds.
-fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// After a run: its job has ended and nothing it started still runs.
-fn assert_nothing_left(cluster: &Cluster, run: &Path) {
-    let job = job_id(run);
-    wait_for("the job to end", Duration::from_secs(60), || {
-        let state = cluster.job_state(&job);
-        [
-            "COMPLETED",
-            "CANCELLED",
-            "FAILED",
-            "TIMEOUT",
-            "NODE_FAIL",
-            "",
-        ]
-        .contains(&state.as_str())
-    });
-    let needle = run.to_string_lossy().into_owned();
-    wait_for(
-        "the run's processes to be gone",
-        Duration::from_secs(30),
-        || processes_mentioning(&needle).is_empty(),
-    );
 }
 
 /// The packet counters of a link on the head's side.
@@ -218,10 +82,10 @@ fn forwarded_between_nodes() -> u64 {
 
 #[test]
 fn benaloh_on_three_namespace_nodes_talks_across_the_bridge() {
-    let Some(cluster) = Cluster::get("benaloh_on_three_namespace_nodes") else {
+    let Some(cluster) = Cluster::get(Shape::Netns, "benaloh_on_three_namespace_nodes") else {
         return;
     };
-    let addrs = cluster.node_addrs();
+    let addrs = node_addrs(&cluster);
     let dir = Dir::new("slurm-netns-benaloh");
     let conf = workspace_root().join("tests/data/slurm/benaloh_slurm.conf");
     let forwarded_before = forwarded_between_nodes();
@@ -247,7 +111,7 @@ fn benaloh_on_three_namespace_nodes_talks_across_the_bridge() {
     // distinct ones, none of them loopback.
     let hosts: BTreeMap<u64, String> = statuses(&summary)
         .into_iter()
-        .map(|(id, host, status, _)| {
+        .map(|(id, host, _, status, _)| {
             assert_eq!(status, "finished", "instance {id}");
             (id, host)
         })
@@ -287,12 +151,12 @@ fn benaloh_on_three_namespace_nodes_talks_across_the_bridge() {
         "the bridge forwarded only {forwarded} packets between nodes"
     );
     eprintln!("the bridge forwarded {forwarded} packets between the nodes");
-    assert_nothing_left(&cluster, &folder);
+    cluster.assert_nothing_left(&folder);
 }
 
 #[test]
 fn a_node_that_dies_is_reported_lost_with_slurms_reason() {
-    let Some(cluster) = Cluster::get("a_node_that_dies_is_reported_lost") else {
+    let Some(cluster) = Cluster::get(Shape::Netns, "a_node_that_dies_is_reported_lost") else {
         return;
     };
     let dir = Dir::new("slurm-netns-nodefail");
@@ -302,11 +166,9 @@ fn a_node_that_dies_is_reported_lost_with_slurms_reason() {
         "experiment_name = d\nscenario_file = d.scenario\nrunner = slurm\n\
          node_amount = 3\ninstances_to_run = 6\nexperiment_time = 330\n",
     );
-    let mut child = Command::new(peerlab_bin())
-        .current_dir(dir.path())
+    let mut child = cluster
+        .peerlab_child(&dir)
         .args(["run", "d.conf"])
-        .env("SLURM_CONF", &cluster.conf)
-        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -324,7 +186,7 @@ fn a_node_that_dies_is_reported_lost_with_slurms_reason() {
     let job = job_id(&folder);
     // Node n2 dies: its slurmd, its job step and its instances.
     let restart = Restart(&cluster, 2);
-    cluster.script(&["kill-node", "2"]);
+    script(&cluster, &["kill-node", "2"]);
     let out = {
         let mut stderr = String::new();
         use std::io::Read;
@@ -342,7 +204,7 @@ fn a_node_that_dies_is_reported_lost_with_slurms_reason() {
     assert!(stderr.contains("node n2 failed"), "{stderr}");
     let summary = json(&folder.join("summary.json"));
     assert_eq!(summary["outcome"], "failed", "{summary:#}");
-    for (id, host, status, error) in statuses(&summary) {
+    for (id, host, _, status, error) in statuses(&summary) {
         if host == "n2" {
             assert_eq!(status, "lost", "instance {id}: {summary:#}");
             assert!(
@@ -360,7 +222,7 @@ fn a_node_that_dies_is_reported_lost_with_slurms_reason() {
     }
     let err = std::fs::read_to_string(folder.join("n2/node002/00003.err")).expect("00003.err");
     assert!(err.contains("lost with node n2"), "{err}");
-    assert_nothing_left(&cluster, &folder);
+    cluster.assert_nothing_left(&folder);
     assert!(
         ["CANCELLED", "COMPLETED", "NODE_FAIL", ""].contains(&cluster.job_state(&job).as_str()),
         "job {job}"
@@ -401,7 +263,7 @@ fn netns_programs(ns: &str) -> Vec<String> {
 #[test]
 #[ignore = "1,000 instances: run with --ignored on the netns cluster (docs/slurm.md)"]
 fn a_thousand_instances_register_and_pass_the_barrier() {
-    let Some(cluster) = Cluster::get("a_thousand_instances") else {
+    let Some(cluster) = Cluster::get(Shape::Netns, "a_thousand_instances") else {
         return;
     };
     let dir = Dir::new("slurm-netns-large");
@@ -428,5 +290,5 @@ fn a_thousand_instances_register_and_pass_the_barrier() {
         .unwrap_or_else(|| panic!("no barrier line in\n{run}"));
     eprintln!("{line}");
     run.expect_code(0);
-    assert_nothing_left(&cluster, &folder);
+    cluster.assert_nothing_left(&folder);
 }

@@ -14,7 +14,7 @@ use peerlab_lang::{Diagnostic, Format, KEYS, KeyKind, PhaseKind, Severity};
 use serde::Serialize;
 
 use crate::experiment::load::display;
-use crate::experiment::{self, Loaded, check_capacity, check_host_keys, load};
+use crate::experiment::{self, Loaded, load};
 use crate::global::{EXIT_FAILED, EXIT_OK, GlobalArgs};
 
 /// What `peerlab check --help` says about input limits.
@@ -268,27 +268,8 @@ pub fn run(global: &GlobalArgs, args: CheckArgs) -> anyhow::Result<u8> {
     for path in &args.files {
         let mut loaded = load(path, &env);
         experiment::check_plan(&mut loaded, &args.plan.overrides(), false);
-        if !args.syntax_only
-            && let Some(scenario) = loaded.scenario.clone()
-        {
-            let registry = experiment::check_modules(
-                &mut loaded,
-                &scenario,
-                &args.plugin.plugin_path,
-                global.verbose > 0,
-            );
-            loaded
-                .diagnostics
-                .extend(peerlab_verdicts::choice::check_choice(
-                    &loaded.experiment,
-                    &registry,
-                ));
-        }
-        let host_keys = check_host_keys(&loaded.experiment);
-        loaded.diagnostics.extend(host_keys);
-        loaded
-            .diagnostics
-            .extend(check_capacity(&loaded.experiment, false));
+        let modules = (!args.syntax_only).then_some(args.plugin.plugin_path.as_slice());
+        experiment::check_loaded(&mut loaded, modules, global.verbose > 0, false);
         let summary = summarize(&loaded);
         any_error |= !summary.ok;
         total_err += summary.errors;

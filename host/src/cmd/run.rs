@@ -161,24 +161,15 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<u8> {
 
     // Everything that `peerlab check` would catch stops the run here, and
     // everything it warns about is shown.
-    let registry = experiment::check_modules(
+    let checked = experiment::check_loaded(
         &mut loaded,
-        &scenario,
-        &args.plugin.plugin_path,
+        Some(&args.plugin.plugin_path),
         global.verbose > 0,
+        true,
     );
-    loaded
-        .diagnostics
-        .extend(experiment::check_host_keys(&loaded.experiment));
-    loaded
-        .diagnostics
-        .extend(peerlab_verdicts::choice::check_choice(
-            &loaded.experiment,
-            &registry,
-        ));
-    loaded
-        .diagnostics
-        .extend(experiment::check_capacity(&loaded.experiment, true));
+    let Some(registry) = checked else {
+        anyhow::bail!("internal error: the scenario's modules were not checked");
+    };
     let problems: Vec<Diagnostic> = loaded
         .diagnostics
         .iter()

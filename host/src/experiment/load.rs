@@ -301,6 +301,37 @@ pub fn check_modules(
     registry
 }
 
+/// Everything `peerlab check` and `peerlab run` check in a loaded
+/// experiment beyond its files, adding to its diagnostics in this order
+/// (the order they are shown in): its modules ([`check_modules`]) and the
+/// verdict choice against them, both only with `modules` (`None` for
+/// `check --syntax-only`) and a scenario; the values of the host's own keys
+/// ([`check_host_keys`](super::check_host_keys)); whether a run of its size
+/// fits this machine ([`check_capacity`](super::check_capacity), errors
+/// `for_run`). Returns the modules that could be loaded, when they were
+/// checked.
+pub fn check_loaded(
+    loaded: &mut Loaded,
+    modules: Option<&[PathBuf]>,
+    verbose: bool,
+    for_run: bool,
+) -> Option<crate::modules::Registry> {
+    let registry = match (modules, loaded.scenario.clone()) {
+        (Some(plugin_path), Some(scenario)) => {
+            let registry = check_modules(loaded, &scenario, plugin_path, verbose);
+            let choice = peerlab_verdicts::choice::check_choice(&loaded.experiment, &registry);
+            loaded.diagnostics.extend(choice);
+            Some(registry)
+        }
+        _ => None,
+    };
+    let host_keys = super::check_host_keys(&loaded.experiment);
+    loaded.diagnostics.extend(host_keys);
+    let capacity = super::check_capacity(&loaded.experiment, for_run);
+    loaded.diagnostics.extend(capacity);
+    registry
+}
+
 /// `--plugin-path` directories, then the config's `plugin_path` ones
 /// (relative to the config file's directory).
 pub fn with_config_plugin_path(cli: &[PathBuf], loaded: &Loaded) -> Vec<PathBuf> {

@@ -14,7 +14,7 @@ pub mod shared;
 pub mod topology;
 
 pub use error::ExperimentError;
-pub use load::{Loaded, check_modules, load, read_source, resolve_modules};
+pub use load::{Loaded, check_loaded, check_modules, load, read_source, resolve_modules};
 pub use plan::{
     Overrides, Plan, RunChoices, check_capacity, check_host_keys, check_plan, plan_run,
     run_settings,

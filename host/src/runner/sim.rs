@@ -151,6 +151,25 @@ pub fn run(settings: &RunSettings, interrupt: &Interrupt) -> Result<RunOutcome, 
         wall_s = wall.elapsed().as_secs_f64(),
         "simulation done"
     );
+    if let Some(t) = &report.threading {
+        let each: Vec<String> = t
+            .threads
+            .iter()
+            .map(|(events, cpu)| format!("{events} events in {cpu:.1} s CPU"))
+            .collect();
+        tracing::info!(
+            "simulated on {} threads in {} windows: {}",
+            t.threads.len(),
+            t.windows,
+            each.join(", ")
+        );
+        if t.late > 0 {
+            tracing::warn!(
+                "{} times a datagram between threads was due inside the window it was sent in: this run may not repeat byte for byte on another number of threads (a peerlab bug: please report it, and use --threads 1 meanwhile)",
+                t.late
+            );
+        }
+    }
     let interrupted = report.interrupted.then(|| {
         interrupt
             .received()

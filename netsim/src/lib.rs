@@ -20,6 +20,7 @@
 //! runtime (`tests/tests/tidy.rs`).
 
 mod draws;
+mod inflight;
 pub mod link;
 pub mod nat;
 pub mod overlay;
@@ -94,9 +95,9 @@ pub struct Network<W> {
     /// `slots`, so the heap moves and compares small entries only.
     queue: BinaryHeap<Reverse<(Instant, u64, u32, u32)>>,
     /// Each event, with the public address a datagram to a NAT'd endpoint
-    /// was sent to (its NAT filters it when it arrives).
-    slots: Vec<Option<(Event<W>, Option<SocketAddr>)>>,
-    free_slots: Vec<u32>,
+    /// was sent to (its NAT filters it when it arrives); held compactly,
+    /// a datagram's bytes packed with others' (`inflight.rs`).
+    slots: inflight::Slots<W>,
     /// Datagrams in the queue.
     in_flight: usize,
     /// Datagram buffers to reuse.
@@ -121,8 +122,7 @@ impl<W> Network<W> {
     pub fn new(seed: u64, link: LinkModel) -> Self {
         Self {
             queue: BinaryHeap::new(),
-            slots: Vec::new(),
-            free_slots: Vec::new(),
+            slots: inflight::Slots::default(),
             in_flight: 0,
             spare: Vec::new(),
             by_addr: HashMap::new(),
@@ -297,16 +297,10 @@ impl<W> Network<W> {
         let Some((at, key, event, nat_dest)) = self.keep_or_post(at, key, event, nat_dest) else {
             return;
         };
-        let slot = match self.free_slots.pop() {
-            Some(i) => {
-                self.slots[i as usize] = Some((event, nat_dest));
-                i
-            }
-            None => {
-                self.slots.push(Some((event, nat_dest)));
-                (self.slots.len() - 1) as u32
-            }
-        };
+        let (slot, emptied) = self.slots.insert(event, nat_dest);
+        if let Some(data) = emptied {
+            self.recycle(data);
+        }
         self.queue.push(Reverse((at, key.0, key.1, slot)));
     }
 
@@ -319,10 +313,11 @@ impl<W> Network<W> {
     /// delivered here).
     pub fn pop(&mut self) -> Option<(Instant, Event<W>)> {
         let Reverse((at, _, _, slot)) = self.queue.pop()?;
-        let (event, nat_dest) = self.slots[slot as usize]
-            .take()
-            .expect("queued events have a slot");
-        self.free_slots.push(slot);
+        let spare = &mut self.spare;
+        let (event, nat_dest) = self.slots.take(slot, || spare.pop().unwrap_or_default());
+        if self.slots.sparse() {
+            self.compact();
+        }
         if let Event::Deliver { to, from, data } = event {
             self.in_flight -= 1;
             if let Some(public) = nat_dest
@@ -336,6 +331,17 @@ impl<W> Network<W> {
             return Some((at, Event::Deliver { to, from, data }));
         }
         Some((at, event))
+    }
+
+    /// Renumber the slots of the events still queued and give back the
+    /// memory of the rest (after a burst); the order of events stays: it
+    /// never depends on the slot.
+    fn compact(&mut self) {
+        let mut entries = std::mem::take(&mut self.queue).into_vec();
+        self.slots
+            .compact(entries.iter_mut().map(|Reverse((.., slot))| slot));
+        entries.shrink_to_fit();
+        self.queue = BinaryHeap::from(entries);
     }
 
     /// Datagrams in flight.

@@ -66,8 +66,7 @@ impl<W> Network<W> {
         let mut nets: Vec<Network<W>> = (0..parts)
             .map(|me| Network {
                 queue: BinaryHeap::new(),
-                slots: Vec::new(),
-                free_slots: Vec::new(),
+                slots: Default::default(),
                 in_flight: 0,
                 spare: if me == 0 {
                     std::mem::take(&mut self.spare)
@@ -92,9 +91,7 @@ impl<W> Network<W> {
             })
             .collect();
         for std::cmp::Reverse((at, hi, lo, slot)) in self.queue.drain() {
-            let (event, nat_dest) = self.slots[slot as usize]
-                .take()
-                .expect("queued events have a slot");
+            let (event, nat_dest) = self.slots.take(slot, Vec::new);
             let key = (hi, lo);
             let owner = key_endpoint(key).map_or(0, |e| e % parts);
             let net = &mut nets[owner];

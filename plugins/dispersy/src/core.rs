@@ -1112,15 +1112,17 @@ impl OverlayCore {
     }
 
     /// The verification key of `k`, from the directory, the sender's entry or the cache.
+    /// `row` is `k`'s directory row ([`Self::directory_row`]), looked up once by the caller.
     fn resolve_key(
         &mut self,
         sender: Option<PeerRef>,
         k: &PublicKey,
+        row: Option<u32>,
     ) -> Result<(VerifyingKey, Option<u32>), DecodeError> {
-        if let Some((pk, inst)) = self.peers.directory_key(k.ed25519_bytes())
-            && pk.public_key == *k
+        if let Some(e) = row.and_then(|r| self.peers.directory()?.entries().get(r as usize))
+            && e.key.public_key == *k
         {
-            return Ok((pk.verifying, Some(inst)));
+            return Ok((e.key.verifying, Some(e.instance_id)));
         }
         if let Some(r) = sender {
             let info = self.peers.info(r);
@@ -1206,14 +1208,24 @@ impl OverlayCore {
         let mut preverified = false;
         let mut digest = None;
         if full_sync && let Some(pool) = &self.cfg.pool {
-            let d = SharedPool::digest(data);
-            pooled = pool.get(&d);
-            preverified = pooled.is_some() && pool.trusts_hits();
-            digest = Some(d);
+            // In a process of many overlays the same bytes arrive at each:
+            // the shared table answers for all but the first receipt.
+            if let Some(shared) =
+                self.store
+                    .shared_copy(author.ed25519_bytes(), f.global_time, data)
+            {
+                pooled = Some(shared);
+                preverified = pool.trusts_hits();
+            } else {
+                let d = SharedPool::digest(data);
+                pooled = pool.get(&d);
+                preverified = pooled.is_some() && pool.trusts_hits();
+                digest = Some(d);
+            }
         }
         let sender = self.peers.lookup(&from);
         let (verifying, author_instance) = self
-            .resolve_key(sender, &author)
+            .resolve_key(sender, &author, author_row)
             .map_err(|_| DropReason::Malformed)?;
         Ok(Some(Pending {
             slot,
@@ -1322,8 +1334,9 @@ impl OverlayCore {
         };
         let author = PublicKey::from_bin(frame.public_key).map_err(|_| DropReason::Malformed)?;
         let sender = self.peers.lookup(&from);
+        let row = self.directory_row(&author);
         let (vk, _) = self
-            .resolve_key(sender, &author)
+            .resolve_key(sender, &author, row)
             .map_err(|_| DropReason::Malformed)?;
         if !crypto::verify(&vk, frame.signed, frame.signature) {
             return Err(DropReason::BadSignature);

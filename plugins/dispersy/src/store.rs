@@ -96,7 +96,7 @@ impl Store {
             let entries = old.read();
             for k in &self.compact {
                 let (t, r) = old.ranks().split(k);
-                if let Some(e) = entries.get(&k) {
+                if let Some(e) = entries.get(k) {
                     self.map.insert(
                         (t, old.ranks().prefix(r)),
                         Stored {
@@ -129,6 +129,19 @@ impl Store {
         self.key(author, global_time)
             .is_some_and(|(_, k)| self.compact.contains(k))
             || self.map.contains_key(&(global_time, author_prefix(author)))
+    }
+
+    /// The attached table's copy of exactly these bytes as `author`'s
+    /// message at `global_time`. Only verified packets enter the table, so
+    /// a hit vouches for the signature as a trusting pool's hit does.
+    pub fn shared_copy(
+        &self,
+        author: &[u8; 32],
+        global_time: u64,
+        data: &[u8],
+    ) -> Option<Arc<[u8]>> {
+        let (table, key) = self.key(author, global_time)?;
+        table.same_packet(key, data)
     }
 
     /// Stores a message; false if one of that author at that time was held.
@@ -199,6 +212,19 @@ impl Store {
                 .flatten()
                 .peekable();
             let mut kept = ClassIter::new(&self.map, from, high, bounds).peekable();
+            let mut lookup = entries.as_ref().map(|e| e.walker());
+            if let (Some(t), Some(lookup), true) = (&self.table, &mut lookup, self.map.is_empty()) {
+                // Only the compact set (a simulation's usual case): no merge.
+                for (k, key) in CompactIter::new(&self.compact, t.ranks(), from, high, bounds) {
+                    if until.is_some_and(|u| k >= u) {
+                        break;
+                    }
+                    if let Some(e) = lookup.get(key) {
+                        f(entry_ref(e))?;
+                    }
+                }
+                return ControlFlow::Continue(());
+            }
             loop {
                 let take_compact = match (compact.peek(), kept.peek()) {
                     (None, None) => return ControlFlow::Continue(()),
@@ -211,7 +237,7 @@ impl Store {
                     if until.is_some_and(|u| k >= u) {
                         return ControlFlow::Continue(());
                     }
-                    let Some(e) = entries.as_ref().and_then(|m| m.get(&key)) else {
+                    let Some(e) = lookup.as_mut().and_then(|m| m.get(key)) else {
                         continue;
                     };
                     entry_ref(e)

@@ -7,7 +7,8 @@
 //! prefixes, sorted: a rank keeps the store's (global time, author) order and
 //! a sync class is a range of ranks), the key of a message (global time and
 //! author rank packed in a `u64`), and per community the message behind each
-//! key (its packet, bloom key and message id). Entries are added and never
+//! key (its packet, bloom key and message id; a global time many authors
+//! share as an array by rank, read in order by sync walks). Entries are added and never
 //! removed: stores never forget a message either. Must not: know which
 //! overlay holds what, verify signatures, or send.
 //!
@@ -150,7 +151,132 @@ impl Hasher for KeyHasher {
     }
 }
 
-type Entries = HashMap<u64, Entry, BuildHasherDefault<KeyHasher>>;
+type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
+
+/// A global time holding more than 1/N of the directory's authors gets a
+/// dense array by rank (40 bytes a row): at most 40·N bytes a message when
+/// it turns dense, less as it fills.
+const DENSE_WHEN_ONE_IN: usize = 8;
+
+/// The entries of one community by key. A global time that many authors
+/// share (a scale run's rumors, all published at once) keeps its entries in
+/// an array by rank, so a sync request's walk over it reads memory in order
+/// instead of probing a hash table once per message; sparse times stay in a
+/// hash map.
+#[derive(Debug, Default)]
+pub struct Entries {
+    sparse: KeyMap<Entry>,
+    /// Entries of `sparse` per global time.
+    per_time: KeyMap<u32>,
+    /// Dense global times: the entry of each rank.
+    dense: KeyMap<Box<[Option<Entry>]>>,
+    bits: u32,
+    authors: usize,
+    len: usize,
+}
+
+impl Entries {
+    fn new(ranks: &Ranks) -> Self {
+        Self {
+            bits: ranks.bits,
+            authors: ranks.len(),
+            ..Self::default()
+        }
+    }
+
+    fn split(&self, key: u64) -> (u64, usize) {
+        (key >> self.bits, (key & ((1u64 << self.bits) - 1)) as usize)
+    }
+
+    /// The entry at `key`.
+    pub fn get(&self, key: u64) -> Option<&Entry> {
+        if !self.dense.is_empty() {
+            let (t, r) = self.split(key);
+            if let Some(block) = self.dense.get(&t) {
+                return block.get(r)?.as_ref();
+            }
+        }
+        self.sparse.get(&key)
+    }
+
+    /// Messages held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A reader for keys in ascending order: it looks each global time up
+    /// once.
+    pub fn walker(&self) -> Walker<'_> {
+        Walker {
+            entries: self,
+            time: None,
+            block: None,
+        }
+    }
+
+    /// The entry at `key`, inserted as `make()` when there is none.
+    fn get_or_insert(&mut self, key: u64, make: impl FnOnce() -> Entry) -> &Entry {
+        let (t, r) = self.split(key);
+        if self.dense.contains_key(&t) {
+            let slot = &mut self.dense.get_mut(&t).expect("checked")[r];
+            if slot.is_none() {
+                self.len += 1;
+            }
+            return slot.get_or_insert_with(make);
+        }
+        if !self.sparse.contains_key(&key) {
+            self.len += 1;
+            let n = self.per_time.entry(t).or_default();
+            *n += 1;
+            if r < self.authors && *n as usize > self.authors / DENSE_WHEN_ONE_IN {
+                self.per_time.remove(&t);
+                let mut block: Box<[Option<Entry>]> = (0..self.authors).map(|_| None).collect();
+                let start = t << self.bits;
+                for rank in 0..self.authors {
+                    if let Some(e) = self.sparse.remove(&(start | rank as u64)) {
+                        block[rank] = Some(e);
+                    }
+                }
+                block[r] = Some(make());
+                self.dense.insert(t, block);
+                return self.dense[&t][r].as_ref().expect("just set");
+            }
+            self.sparse.insert(key, make());
+        }
+        &self.sparse[&key]
+    }
+}
+
+/// Looks up keys in ascending order (see [`Entries::walker`]).
+pub struct Walker<'a> {
+    entries: &'a Entries,
+    time: Option<u64>,
+    block: Option<&'a [Option<Entry>]>,
+}
+
+impl<'a> Walker<'a> {
+    /// The entry at `key`.
+    pub fn get(&mut self, key: u64) -> Option<&'a Entry> {
+        let e = self.entries;
+        if e.dense.is_empty() {
+            return e.sparse.get(&key);
+        }
+        let (t, r) = e.split(key);
+        if self.time != Some(t) {
+            self.time = Some(t);
+            self.block = e.dense.get(&t).map(|b| &b[..]);
+        }
+        match self.block {
+            Some(b) => b.get(r)?.as_ref(),
+            None => e.sparse.get(&key),
+        }
+    }
+}
 
 /// The messages of one community, shared by the stores of every overlay of
 /// the process in that community.
@@ -164,8 +290,8 @@ impl CommunityTable {
     /// An empty table over `ranks`.
     pub fn new(ranks: Arc<Ranks>) -> Self {
         Self {
+            entries: RwLock::new(Entries::new(&ranks)),
             ranks,
-            entries: RwLock::new(Entries::default()),
         }
     }
 
@@ -180,14 +306,19 @@ impl CommunityTable {
     /// global time: the caller keeps its own copy).
     pub fn offer(&self, key: u64, msg_id: u8, packet: &Arc<[u8]>) -> bool {
         let same = |e: &Entry| Arc::ptr_eq(&e.packet, packet) || e.packet[..] == packet[..];
-        if let Some(e) = self.read().get(&key) {
+        if let Some(e) = self.read().get(key) {
             return same(e);
         }
         let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        let e = entries
-            .entry(key)
-            .or_insert_with(|| Entry::new(msg_id, packet.clone()));
+        let e = entries.get_or_insert(key, || Entry::new(msg_id, packet.clone()));
         same(e)
+    }
+
+    /// The table's packet at `key` when it is exactly `data`.
+    pub fn same_packet(&self, key: u64, data: &[u8]) -> Option<Arc<[u8]>> {
+        let entries = self.read();
+        let e = entries.get(key)?;
+        (e.packet[..] == *data).then(|| e.packet.clone())
     }
 
     /// Read access to the entries (hold it for a whole walk, not per message).
@@ -285,6 +416,44 @@ mod tests {
         assert!(!t.offer(5, 1, &other), "another packet with the same key");
         assert!(t.offer(6, 1, &other));
         assert_eq!(t.len(), 2);
-        assert!(Arc::ptr_eq(&t.read()[&5].packet, &a));
+        assert!(Arc::ptr_eq(&t.read().get(5).unwrap().packet, &a));
+    }
+
+    #[test]
+    fn a_crowded_global_time_turns_dense_and_reads_the_same() {
+        let table = MessageTable::new(0..64u64);
+        let t = table.community(&CommunityId([3; 20]));
+        let r = t.ranks();
+        let key = |time, rank| r.key(time, rank).unwrap();
+        let packets: Vec<Arc<[u8]>> = (0..64u8).map(|i| Arc::from(vec![i; 80])).collect();
+        // Time 5: every author (dense past 64 / 8); time 9: two (sparse).
+        for (i, p) in packets.iter().enumerate() {
+            assert!(t.offer(key(5, i as u32), 1, p));
+        }
+        for i in [3u32, 40] {
+            assert!(t.offer(key(9, i), 1, &packets[i as usize]));
+        }
+        let e = t.read();
+        assert!(e.dense.contains_key(&5) && !e.dense.contains_key(&9));
+        assert!(e.sparse.len() == 2 && e.per_time.len() == 1);
+        assert_eq!(e.len(), 66);
+        let mut w = e.walker();
+        for i in 0..64u32 {
+            let got = w.get(key(5, i)).unwrap();
+            assert!(Arc::ptr_eq(&got.packet, &packets[i as usize]));
+        }
+        assert!(w.get(key(9, 4)).is_none());
+        assert_eq!(w.get(key(9, 40)).unwrap().packet[0], 40);
+        assert!(e.get(key(5, 7)).is_some() && e.get(key(6, 7)).is_none());
+        drop(e);
+        assert!(t.offer(key(5, 7), 1, &Arc::from(vec![7u8; 80])));
+        assert!(!t.offer(key(5, 7), 1, &packets[8]));
+        assert_eq!(t.len(), 66);
+        assert_eq!(
+            t.same_packet(key(5, 9), &[9u8; 80])
+                .map(|p| Arc::ptr_eq(&p, &packets[9])),
+            Some(true)
+        );
+        assert!(t.same_packet(key(5, 9), &[8u8; 80]).is_none());
     }
 }

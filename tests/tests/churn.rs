@@ -52,7 +52,7 @@ fn gossip_under_churn_reaches_every_instance_online_at_the_end() {
     let dir = Dir::new("churn-gossip");
     dir.write("c.scenario", churn_scenario());
     let args = ["run", "c.scenario", "--instances", "20", "--simulate"];
-    let run = dir.peerlab().args(args).args(["--seed", "1"]).run();
+    let run = dir.peerlab().args(args).args(["--seed", "4"]).run();
     run.expect_code(0).stderr_has(
         "verdict gossip/everyone holds every rumor: PASS — all 16 instances online at the end hold all 20 rumors (4 away at the end, not judged: 17, 18, 19, 20)",
     );
@@ -117,7 +117,7 @@ fn gossip_under_churn_reaches_every_instance_online_at_the_end() {
     // The draws come from the run seed: the same seed, the same churn.
     dir.peerlab()
         .args(args)
-        .args(["--seed", "1", "--no-plots"])
+        .args(["--seed", "4", "--no-plots"])
         .run()
         .expect_code(0);
     let again = dir.latest_run();
@@ -128,6 +128,25 @@ fn gossip_under_churn_reaches_every_instance_online_at_the_end() {
             faults(&events(&again, "simulated", id)),
             "instance {id}"
         );
+    }
+}
+
+/// Seeds on which instances back with an empty store never caught up
+/// again (they kept their sync back-off of before and backed off further
+/// while their requests went to peers away; about a third of all seeds
+/// failed, seed 4 above among them): every instance online at the end holds
+/// every rumor (netsim/tests/restart.rs tests the cause on bare cores).
+#[test]
+fn gossip_under_churn_passes_on_seeds_that_left_restarted_instances_empty() {
+    let dir = Dir::new("churn-gossip-seeds");
+    dir.write("c.scenario", churn_scenario());
+    for seed in ["5", "7", "9", "14", "20"] {
+        dir.peerlab()
+            .args(["run", "c.scenario", "--instances", "20", "--simulate"])
+            .args(["--seed", seed, "--no-plots"])
+            .run()
+            .expect_code(0)
+            .stderr_has("verdict gossip/everyone holds every rumor: PASS — all 16 instances online at the end hold all 20 rumors");
     }
 }
 

@@ -338,6 +338,11 @@ pub struct OverlayCore {
     sync_backoff: u32,
     /// Sync requests since the last news.
     sync_quiet: u32,
+    /// The store was emptied while it held messages (a restart with an
+    /// empty store): the community has messages this member lacks, so its
+    /// quiet requests (to peers away, or as empty as it is) are no sign of
+    /// convergence and it does not back off until its first message.
+    catching_up: bool,
     /// Requests one round over the whole store takes (windows × classes).
     sync_round: u32,
     /// The class of authors the next request covers when the store is
@@ -391,6 +396,7 @@ impl OverlayCore {
             next_sync: None,
             sync_backoff: 1,
             sync_quiet: 0,
+            catching_up: false,
             sync_round: 1,
             sync_class: 0,
             out: VecDeque::new(),
@@ -590,6 +596,10 @@ impl OverlayCore {
         }
         self.started = true;
         self.next_walk = Some(now);
+        // A session started again (a member back after `stop`) may have
+        // missed anything while it was stopped: it syncs at the base rate
+        // until a round is quiet again, as a fresh member does.
+        self.reset_sync_backoff();
         let jitter = self.jitter(self.cfg.sync_interval);
         self.next_sync = Some(now + jitter);
     }
@@ -603,12 +613,23 @@ impl OverlayCore {
 
     /// Forgets every stored FullSync message (a member that comes back with
     /// an empty store, as after a fresh install): it catches up from its
-    /// peers again. Key, community, definitions, peers and global time stay
-    /// (so its new messages never reuse an old global time).
+    /// peers again, asking at the base sync rate until its first message
+    /// arrives when it held any (requests that go to peers away or as empty
+    /// as it is do not make it back off). Key, community, definitions,
+    /// peers and global time stay (so its new messages never reuse an old
+    /// global time).
     pub fn clear_store(&mut self) {
+        self.catching_up |= !self.store.is_empty();
         self.store = Store::default();
         self.attach_store();
         self.author_counts = AuthorCounts::default();
+        self.reset_sync_backoff();
+    }
+
+    /// Catch-up sync back at the base rate, as a fresh member starts.
+    fn reset_sync_backoff(&mut self) {
+        self.sync_backoff = 1;
+        self.sync_quiet = 0;
     }
 
     /// Zeroes the counters (`reset_dispersy_statistics`).
@@ -932,9 +953,10 @@ impl OverlayCore {
             // often, up to SYNC_BACKOFF_MAX times the interval; news resets
             // it. Backing off after any quiet request would stall a large
             // store, where one request covers a sixteenth of it or less.
+            // A member catching up after `clear_store` does not back off.
             let interval = self.cfg.sync_interval * self.sync_backoff;
             self.sync_quiet = self.sync_quiet.saturating_add(1);
-            if self.sync_quiet >= self.sync_round {
+            if self.sync_quiet >= self.sync_round && !self.catching_up {
                 self.sync_backoff = (self.sync_backoff * 2).min(SYNC_BACKOFF_MAX);
             }
             let next = self.around(interval);
@@ -1261,6 +1283,7 @@ impl OverlayCore {
                 self.author_counts.add(p.author_row, author, rows);
             }
             self.global_time = self.global_time.max(p.global_time);
+            self.catching_up = false;
             self.note_news(now);
             if forward && let Destination::Community(n) = destination {
                 let author_addr = self.peers.directory().and_then(|d| {

@@ -35,7 +35,7 @@ fn ten_million_simulated_instances_are_refused_before_the_run_folder_exists() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("error[too-large-for-machine]: 10,000,000 simulated instances need at least 1.9 TiB of memory (200 KiB each); this machine has "),
+        err.contains("error[too-large-for-machine]: 10,000,000 simulated instances need at least 953.7 GiB of memory (100 KiB each); this machine has "),
         "{err}"
     );
     assert!(err.contains(" fit\n"), "{err}");
